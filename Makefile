@@ -1,0 +1,56 @@
+# The two commands: `make up` runs the stack, `make test` runs every test.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STORE ?= dynamodb-local
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+.PHONY: up test deps deps-test unit integration browser otp seed clean bench java chromium
+
+$(VENV)/.deps: requirements.txt requirements-dev.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+node_modules/.deps: package.json
+	npm install --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Java runs DynamoDB Local; installed when missing and we may (root), explained otherwise.
+java:
+	@command -v java >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; \
+	  elif [ "$(STORE)" = moto ]; then true; \
+	  else echo "Java is missing: install default-jre-headless, or run: make up STORE=moto"; exit 2; fi; }
+
+deps: $(VENV)/.deps node_modules/.deps
+
+up: deps $(if $(filter moto,$(STORE)),,java)
+	$(PY) -m local up --store $(STORE)
+
+otp:
+	@$(PY) -m local otp $${EMAIL:-camille.fwolk@demo.aidantsconnect.fr}
+
+seed:
+	$(PY) -m local seed --json
+
+# Debian's chromium for the browser tests (Playwright cannot download browsers here).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+deps-test: deps java chromium
+
+test: deps-test
+	$(PY) -m pytest -q tests
+
+unit: deps
+	$(PY) -m pytest -q tests/unit
+
+integration: deps-test
+	$(PY) -m pytest -q tests/integration
+
+browser: deps-test
+	$(PY) -m pytest -q tests/browser
+
+clean:
+	rm -rf .local .pytest_cache tests/artifacts

@@ -1,0 +1,1 @@
+"""Everything needed to run the stack on one machine (never deployed)."""

@@ -1,0 +1,67 @@
+"""Demo data, created idempotently: ``python -m local seed --json``.
+
+Each step creates what is missing and returns its part of the JSON that DESIGN.md §4
+describes. Later capabilities add their own step to ``STEPS``.
+"""
+from __future__ import annotations
+
+from shared import accounts, crypto, otp
+from shared.config import settings
+from shared.store import Aidant, Structure, TotpDevice
+
+STRUCTURE_A = ("demo-structure-a", "France Services Grand Soissons", "80204022000019",
+               "1 rue de la République, 02200 Soissons")
+STRUCTURE_B = ("demo-structure-b", "Médiathèque de Laon", "21020408000015",
+               "4 place Aubry, 02000 Laon")
+# (id, e-mail, first name, last name, structure, référent?)
+AIDANTS = [
+    ("demo-aidant", "camille.fwolk@demo.aidantsconnect.fr", "Camille", "Fwolk", STRUCTURE_A[0], False),
+    ("demo-referent", "mario.rossi@demo.aidantsconnect.fr", "Mario", "Rossi", STRUCTURE_A[0], True),
+    ("demo-aidant-b", "pascal.martin@demo.aidantsconnect.fr", "Pascal", "Martin", STRUCTURE_B[0], False),
+]
+
+
+def _structure(sid, name, siret, address) -> Structure:
+    try:
+        return Structure.get(*Structure.key(sid))
+    except Structure.DoesNotExist:
+        structure = accounts.new_structure(name, siret, address, structure_id=sid)
+        structure.save()
+        return structure
+
+
+def totp_secret_of(aidant_id: str) -> str | None:
+    _, devices = otp.devices_of(aidant_id)
+    for device in devices:
+        return crypto.unseal(device.sealed_secret, device.sk)
+    return None
+
+
+def seed_accounts(out: dict) -> None:
+    for spec in (STRUCTURE_A, STRUCTURE_B):
+        _structure(*spec)
+    secrets = {}
+    for aid, email, first, last, sid, referent in AIDANTS:
+        try:
+            Aidant.get(*Aidant.key(aid))
+        except Aidant.DoesNotExist:
+            accounts.create_aidant(email, first, last, [sid], aidant_id=aid,
+                                   referent_of=[sid] if referent else [], profession="Conseiller France Services")
+        secrets[aid] = totp_secret_of(aid)
+    out["structure"] = {"id": STRUCTURE_A[0], "name": STRUCTURE_A[1]}
+    out["aidant"] = {"id": AIDANTS[0][0], "email": AIDANTS[0][1], "totp_secret": secrets[AIDANTS[0][0]]}
+    out["referent"] = {"id": AIDANTS[1][0], "email": AIDANTS[1][1], "totp_secret": secrets[AIDANTS[1][0]]}
+    out["other_structure"] = {
+        "id": STRUCTURE_B[0], "name": STRUCTURE_B[1],
+        "aidant": {"id": AIDANTS[2][0], "email": AIDANTS[2][1], "totp_secret": secrets[AIDANTS[2][0]]}}
+
+
+STEPS = [seed_accounts]
+
+
+def run() -> dict:
+    out = {"issuer": settings().issuer, "client": None, "aidant": None, "usager": None,
+           "mandate": None, "fc_identities": []}
+    for step in STEPS:
+        step(out)
+    return out

@@ -1,0 +1,129 @@
+"""Configuration: environment variables and OpenFaaS secrets.
+
+Everything a function needs to know about its deployment comes from here, read once
+per process (functions are long-lived waitress processes, so a module-level cache is
+both correct and the cheapest option).
+
+Secrets follow OpenFaaS: one file per secret under ``/var/openfaas/secrets/``
+(``SECRETS_DIR`` overrides the folder). When the file is missing, a local fallback
+is used: the ``LOCAL_SECRETS_DIR`` folder that ``make up`` fills (``.local/secrets``)
+and finally an environment variable ``SECRET_<NAME>``. Production sets neither, so a
+missing secret there is an error, not a silent default.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class MissingSecret(RuntimeError):
+    pass
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = _env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _env_int(name: str, default: int) -> int:
+    value = _env(name)
+    return int(value) if value is not None else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Store
+    table_name: str
+    dynamodb_host: str | None  # None means AWS itself
+    aws_region: str
+    store_timeout_seconds: float
+    # Public URLs
+    issuer: str  # our OIDC issuer, also the public base URL of the service
+    frontend_url: str  # where the static front-end is served (same origin by default)
+    gateway_url: str  # internal URL used for /async-function calls
+    # Login
+    login_link_enabled: bool
+    login_link_ttl_seconds: int
+    session_ttl_seconds: int  # absolute lifetime
+    session_idle_seconds: int  # inactivity timeout
+    otp_max_failures: int
+    otp_lockout_seconds: int
+    otp_valid_window: int  # accepted clock drift, in TOTP steps
+    # Mail
+    smtp_host: str
+    smtp_port: int
+    smtp_starttls: bool
+    smtp_ssl: bool
+    smtp_user: str | None
+    mail_from: str
+    # FranceConnect (we are its service provider when creating mandates)
+    franceconnect_url: str
+    franceconnect_client_id: str
+    # HTTP limits
+    max_body_bytes: int
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.issuer.startswith("https://")
+
+
+@functools.lru_cache(maxsize=1)
+def settings() -> Settings:
+    issuer = _env("ISSUER", "http://127.0.0.1:8080").rstrip("/")
+    return Settings(
+        table_name=_env("TABLE_NAME", "aidants-connect"),
+        dynamodb_host=_env("DYNAMODB_HOST"),
+        aws_region=_env("AWS_REGION", _env("AWS_DEFAULT_REGION", "eu-west-3")),
+        store_timeout_seconds=float(_env("STORE_TIMEOUT_SECONDS", "2")),
+        issuer=issuer,
+        frontend_url=_env("FRONTEND_URL", issuer).rstrip("/"),
+        gateway_url=_env("GATEWAY_URL", "http://127.0.0.1:8080").rstrip("/"),
+        login_link_enabled=_env_bool("LOGIN_LINK_ENABLED", True),
+        login_link_ttl_seconds=_env_int("LOGIN_LINK_TTL_SECONDS", 300),
+        session_ttl_seconds=_env_int("SESSION_TTL_SECONDS", 12 * 3600),
+        session_idle_seconds=_env_int("SESSION_IDLE_SECONDS", 30 * 60),
+        otp_max_failures=_env_int("OTP_MAX_FAILURES", 5),
+        otp_lockout_seconds=_env_int("OTP_LOCKOUT_SECONDS", 15 * 60),
+        otp_valid_window=_env_int("OTP_VALID_WINDOW", 1),
+        smtp_host=_env("SMTP_HOST", "127.0.0.1"),
+        smtp_port=_env_int("SMTP_PORT", 1025),
+        smtp_starttls=_env_bool("SMTP_STARTTLS", False),
+        smtp_ssl=_env_bool("SMTP_SSL", False),
+        smtp_user=_env("SMTP_USER"),
+        mail_from=_env("MAIL_FROM", "Aidants Connect <nepasrepondre@aidantsconnect.beta.gouv.fr>"),
+        franceconnect_url=_env("FRANCECONNECT_URL", issuer + "/franceconnect").rstrip("/"),
+        franceconnect_client_id=_env("FRANCECONNECT_CLIENT_ID", "aidants-connect-local"),
+        max_body_bytes=_env_int("MAX_BODY_BYTES", 64 * 1024),
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def secret(name: str) -> str:
+    """Read an OpenFaaS secret, with the local fallbacks described above."""
+    folders = [Path(_env("SECRETS_DIR", "/var/openfaas/secrets"))]
+    local = _env("LOCAL_SECRETS_DIR")
+    if local:
+        folders.append(Path(local))
+    for folder in folders:
+        path = folder / name
+        if path.is_file():
+            return path.read_text().strip()
+    value = _env("SECRET_" + name.upper().replace("-", "_"))
+    if value:
+        return value
+    raise MissingSecret(f"secret {name!r} is not configured")
+
+
+def reset_caches() -> None:
+    """Tests change the environment between cases; production never calls this."""
+    settings.cache_clear()
+    secret.cache_clear()

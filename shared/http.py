@@ -1,0 +1,279 @@
+"""The OpenFaaS ``python3-http`` contract, seen from our side.
+
+A handler receives ``event`` (``.body`` bytes, ``.headers``, ``.method``, ``.query``,
+``.path``) and returns ``{"statusCode", "body", "headers"}``. This module turns the
+event into a :class:`Request`, routes it to a small function, and turns whatever
+comes back, or whatever typed error is raised, into that dict. Handlers stay glue.
+
+Bodies are always encoded here (the template would ``str()`` bytes) and headers are
+returned as a list of pairs so that several ``Set-Cookie`` can be sent.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import traceback
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie, CookieError
+from typing import Any, Callable
+from urllib.parse import parse_qsl, urlencode
+
+from . import errors, store
+from .config import settings
+
+log = logging.getLogger("aidants_connect.http")
+
+JSON_TYPE = "application/json"
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+# Headers every answer carries: nothing we return may be cached by a proxy or sniffed.
+_BASE_HEADERS = [
+    ("Cache-Control", "no-store"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+]
+
+
+class Headers:
+    """Case-insensitive view over whatever header mapping the runtime gives us."""
+
+    def __init__(self, raw: Any):
+        items = raw.items() if hasattr(raw, "items") else (raw or [])
+        self._values: dict[str, str] = {}
+        for key, value in items:
+            self._values[str(key).lower()] = str(value)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self._values.get(name.lower(), default)
+
+    def __contains__(self, name: str) -> bool:
+        return name.lower() in self._values
+
+
+def _query_dict(raw: Any) -> dict[str, str]:
+    """First value of each parameter; repeated parameters are refused by the callers
+    that care (OAuth forbids them, RFC 6749 §3.1)."""
+    if raw is None:
+        return {}
+    if isinstance(raw, str):
+        return dict(parse_qsl(raw, keep_blank_values=True))
+    if hasattr(raw, "to_dict"):
+        return raw.to_dict(flat=True)
+    return {k: (v[0] if isinstance(v, list) and v else v) for k, v in dict(raw).items()}
+
+
+def _query_repeats(raw: Any) -> set[str]:
+    if raw is not None and hasattr(raw, "getlist"):
+        return {k for k in raw.keys() if len(raw.getlist(k)) > 1}
+    return set()
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: Headers
+    query: dict[str, str]
+    body: bytes
+    params: dict[str, str] = field(default_factory=dict)
+    repeated_query: set[str] = field(default_factory=set)
+    _cookies: dict[str, str] | None = None
+
+    @classmethod
+    def from_event(cls, event: Any) -> "Request":
+        body = event.body or b""
+        if isinstance(body, str):
+            body = body.encode()
+        raw_query = getattr(event, "query", None)
+        return cls(
+            method=(event.method or "GET").upper(),
+            path=event.path or "/",
+            headers=Headers(event.headers),
+            query=_query_dict(raw_query),
+            body=body,
+            repeated_query=_query_repeats(raw_query),
+        )
+
+    # -- body -----------------------------------------------------------------
+    def _check_size(self) -> None:
+        if len(self.body) > settings().max_body_bytes:
+            raise errors.PayloadTooLarge()
+
+    def content_type(self) -> str:
+        return (self.headers.get("content-type") or "").split(";")[0].strip().lower()
+
+    def json(self) -> dict:
+        """The body as a JSON object, or a precise 4xx."""
+        self._check_size()
+        if self.content_type() != JSON_TYPE:
+            raise errors.UnsupportedMediaType()
+        try:
+            data = json.loads(self.body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise errors.BadRequest("Le corps de la requête n'est pas un JSON valide.")
+        if not isinstance(data, dict):
+            raise errors.BadRequest("Le corps de la requête doit être un objet JSON.")
+        return data
+
+    def form(self) -> dict[str, str]:
+        self._check_size()
+        if not self.body:
+            return {}
+        if self.content_type() != FORM_TYPE:
+            raise errors.UnsupportedMediaType(
+                "Le corps de la requête doit être encodé en application/x-www-form-urlencoded.")
+        try:
+            return dict(parse_qsl(self.body.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
+        except UnicodeDecodeError:
+            raise errors.BadRequest("Le corps de la requête n'est pas de l'UTF-8 valide.")
+
+    # -- cookies --------------------------------------------------------------
+    def cookie(self, name: str) -> str | None:
+        if self._cookies is None:
+            jar = SimpleCookie()
+            try:
+                jar.load(self.headers.get("cookie") or "")
+            except CookieError:
+                pass
+            self._cookies = {k: m.value for k, m in jar.items()}
+        return self._cookies.get(name)
+
+    @property
+    def is_https(self) -> bool:
+        return settings().secure_cookies
+
+
+# -- field validation -----------------------------------------------------------
+
+def require_str(data: dict, name: str, *, max_len: int = 256, pattern: re.Pattern | None = None,
+                message: str | None = None) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise errors.BadRequest(message or f"Le champ « {name} » est obligatoire.")
+    value = value.strip()
+    if len(value) > max_len or (pattern is not None and not pattern.fullmatch(value)):
+        raise errors.BadRequest(message or f"Le champ « {name} » n'est pas valide.")
+    return value
+
+
+# -- responses ------------------------------------------------------------------
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes | str | dict | list | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    content_type: str | None = None
+
+    def set_cookie(self, name: str, value: str, *, max_age: int | None, path: str = "/",
+                   same_site: str = "Lax") -> "Response":
+        parts = [f"{name}={value}", f"Path={path}", "HttpOnly", f"SameSite={same_site}"]
+        if max_age is not None:
+            parts.append(f"Max-Age={max_age}")
+        if settings().secure_cookies:
+            parts.append("Secure")
+        self.headers.append(("Set-Cookie", "; ".join(parts)))
+        return self
+
+    def delete_cookie(self, name: str, path: str = "/") -> "Response":
+        return self.set_cookie(name, "", max_age=0, path=path)
+
+    def to_openfaas(self) -> dict:
+        headers = list(_BASE_HEADERS)
+        body = self.body
+        content_type = self.content_type
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+            content_type = content_type or JSON_TYPE + "; charset=utf-8"
+        elif body is None:
+            body = ""
+        if content_type:
+            headers.append(("Content-Type", content_type))
+        headers.extend(self.headers)
+        return {"statusCode": self.status, "body": body, "headers": headers}
+
+
+def json_response(data: dict | list, status: int = 200) -> Response:
+    return Response(status=status, body=data)
+
+
+def html_response(html: str, status: int = 200) -> Response:
+    return Response(status=status, body=html, content_type="text/html; charset=utf-8")
+
+
+def redirect(location: str, status: int = 302) -> Response:
+    if "\r" in location or "\n" in location:
+        # Header injection through a redirect target is never legitimate.
+        raise errors.BadRequest("Adresse de redirection invalide.")
+    return Response(status=status, headers=[("Location", location)])
+
+
+def add_query(url: str, params: dict[str, str]) -> str:
+    separator = "&" if "?" in url else "?"
+    return url + separator + urlencode(params)
+
+
+def error_response(err: errors.ApiError) -> Response:
+    response = json_response(err.body(), err.status)
+    response.headers.extend(err.headers.items())
+    return response
+
+
+# -- routing --------------------------------------------------------------------
+
+Handler = Callable[[Request], Response]
+
+
+class Router:
+    """Maps ``METHOD /path/{param}`` to small functions; owns error handling."""
+
+    def __init__(self) -> None:
+        self._routes: list[tuple[str, re.Pattern, Handler]] = []
+
+    def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
+        regex = re.compile(
+            "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[A-Za-z0-9_\\-]{1,128})", pattern.rstrip("/")) + "/?$")
+
+        def decorator(fn: Handler) -> Handler:
+            for m in method.split(","):
+                self._routes.append((m.strip().upper(), regex, fn))
+            return fn
+
+        return decorator
+
+    def match(self, request: Request) -> Handler:
+        path_known = False
+        for method, regex, fn in self._routes:
+            found = regex.match(request.path)
+            if found:
+                path_known = True
+                if method == request.method:
+                    request.params = found.groupdict()
+                    return fn
+        if path_known:
+            raise errors.MethodNotAllowed()
+        raise errors.NotFound("Cette adresse n'existe pas.")
+
+    def dispatch(self, event: Any, context: Any = None) -> dict:
+        started = time.perf_counter()
+        store.calls.reset()
+        try:
+            request = Request.from_event(event)
+            response = self.match(request)(request)
+        except errors.ApiError as err:
+            response = error_response(err)
+        except Exception as exc:  # the one place unexpected errors are turned into answers
+            if store.is_outage(exc):
+                log.warning("store unavailable: %s", exc)
+                response = error_response(errors.ServiceUnavailable())
+                response.headers.append(("Retry-After", "2"))
+            else:
+                log.error("unhandled error\n%s", traceback.format_exc())
+                response = json_response(
+                    {"error": "server_error", "error_description": "Erreur interne du service."}, 500)
+        # Reported so that benchmarks can count DynamoDB calls per request without guessing.
+        response.headers.append(("X-Store-Calls", str(store.calls.count)))
+        response.headers.append(("Server-Timing", f"fn;dur={(time.perf_counter() - started) * 1000:.1f}"))
+        return response.to_openfaas()

@@ -1,0 +1,68 @@
+"""The append-only journal: who did what, for whom, and every refusal.
+
+``entry()`` builds an item to put in a ``TransactWrite`` with the change it
+describes; ``record()`` writes one on its own. Both write with
+``attribute_not_exists(pk)``: an entry is never overwritten.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+from . import crypto
+from .store import JournalEntry, now
+
+# Actions, named once so that a typo cannot silently create a new kind of entry.
+LOGIN_SUCCEEDED = "login_succeeded"
+LOGIN_FAILED = "login_failed"
+LOGIN_LOCKED = "login_locked"
+LOGIN_LINK_SENT = "login_link_sent"
+LOGIN_LINK_REFUSED = "login_link_refused"
+SESSION_OPENED = "session_opened"
+LOGOUT = "logout"
+
+
+def new_entry_id() -> str:
+    # Millisecond time first so ids sort chronologically; random tail for uniqueness.
+    return f"{int(time.time() * 1000):013d}{crypto.new_id(6)}"
+
+
+def entry(action: str, *, aidant_id: str | None = None, structure_id: str | None = None,
+          usager_id: str | None = None, mandate_id: str | None = None, demarche: str | None = None,
+          client_id: str | None = None, reason: str | None = None,
+          details: dict[str, Any] | None = None) -> JournalEntry:
+    entry_id = new_entry_id()
+    at = now()
+    iso = at.isoformat(timespec="milliseconds")
+    item = JournalEntry(
+        pk=f"JOURNAL#{entry_id}", sk="JOURNAL", id=entry_id, action=action, at=iso,
+        aidant_id=aidant_id, structure_id=structure_id, usager_id=usager_id,
+        mandate_id=mandate_id, demarche=demarche, client_id=client_id, reason=reason,
+        details={k: str(v) for k, v in (details or {}).items()} or None, created_at=at,
+    )
+    if structure_id:
+        item.gsi1pk, item.gsi1sk = f"STRUCTURE#{structure_id}#JOURNAL", f"{iso}#{entry_id}"
+    if aidant_id:
+        item.gsi2pk, item.gsi2sk = f"AIDANT#{aidant_id}#JOURNAL", f"{iso}#{entry_id}"
+    return item
+
+
+def append_condition():
+    return JournalEntry.pk.does_not_exist()
+
+
+def record(action: str, **fields: Any) -> JournalEntry:
+    item = entry(action, **fields)
+    item.save(condition=append_condition())
+    return item
+
+
+def for_structure(structure_id: str, limit: int = 50) -> list[JournalEntry]:
+    return list(JournalEntry.gsi1.query(f"STRUCTURE#{structure_id}#JOURNAL",
+                                        scan_index_forward=False, limit=limit))
+
+
+def for_aidant(aidant_id: str, limit: int = 50) -> list[JournalEntry]:
+    return list(JournalEntry.gsi2.query(f"AIDANT#{aidant_id}#JOURNAL",
+                                        scan_index_forward=False, limit=limit))

@@ -1,0 +1,151 @@
+"""Aidant login: e-mail + TOTP, then a one-time link by e-mail, then a session.
+
+Every refusal gets the same status and message whatever its reason, so the answer
+never tells whether an e-mail belongs to an aidant; the journal keeps the real reason.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+from pynamodb.exceptions import DoesNotExist, UpdateError
+
+from . import crypto, errors, journal, mail, otp
+from .config import settings
+from .http import Response
+from .sessions import open_session
+from .store import Aidant, EmailClaim, Item, LoginLink, LoginThrottle, Structure
+
+EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
+_BAD_CREDENTIALS = "L'adresse e-mail ou le code à 6 chiffres est incorrect."
+
+
+def _refused() -> errors.Unauthorized:
+    return errors.Unauthorized(_BAD_CREDENTIALS, code="invalid_credentials")
+
+
+def safe_next_path(value: object) -> str | None:
+    """Only a path on our own site: an open redirect would hand the session to anyone."""
+    if isinstance(value, str) and value.startswith("/") and not value.startswith("//") \
+            and "\\" not in value and len(value) <= 512 and value.isprintable():
+        return value
+    return None
+
+
+def active_structure_id(aidant: Aidant) -> str | None:
+    """The structure the aidant acts for: the current one if active, else any active one."""
+    ids = sorted(aidant.structure_ids or ())
+    if not ids:
+        return None
+    keys = [Structure.key(sid) for sid in ids]
+    active = {s.id for s in Structure.batch_get(keys) if s.is_active}
+    if aidant.current_structure_id in active:
+        return aidant.current_structure_id
+    return next((sid for sid in ids if sid in active), None)
+
+
+@dataclass
+class LoginStarted:
+    link_sent: bool
+    session_opened: bool
+
+
+def start(email: str, code: object, response: Response, next_path: str | None = None) -> LoginStarted:
+    """Check e-mail and code; then send the link, or open the session directly when
+    the link step is turned off."""
+    email = email.strip().lower()
+    throttle_key = otp.Throttle.key_for(email)
+    found = {(i.pk, i.sk): i for i in Item.batch_get([EmailClaim.key(email), throttle_key])}
+    claim = found.get(EmailClaim.key(email))
+    throttle = otp.Throttle.from_item(throttle_key, found.get(throttle_key))
+    aidant_id = claim.aidant_id if claim else None
+
+    if throttle.locked:
+        journal.record(journal.LOGIN_FAILED, aidant_id=aidant_id, reason="locked")
+        raise errors.TooManyRequests(
+            "Trop de codes incorrects. Votre connexion est bloquée pendant 15 minutes.",
+            headers={"Retry-After": str(max(1, throttle.locked_until - int(time.time())))})
+
+    aidant, devices = otp.devices_of(aidant_id) if aidant_id else (None, [])
+    structure_id = None
+    reason = None
+    if aidant is None:
+        reason = "unknown_email"
+    elif not aidant.is_active:
+        reason = "inactive_aidant"
+    else:
+        structure_id = active_structure_id(aidant)
+        if structure_id is None:
+            reason = "no_active_structure"
+    if reason is None and otp.consume(devices, code) is None:
+        reason = "wrong_or_replayed_code"
+
+    if reason is not None:
+        locked = throttle.record_failure()
+        journal.record(journal.LOGIN_FAILED, aidant_id=aidant_id, reason=reason)
+        if locked:
+            journal.record(journal.LOGIN_LOCKED, aidant_id=aidant_id, reason="too_many_failures")
+        raise _refused()
+
+    throttle.clear()
+    if not settings().login_link_enabled:
+        open_session(aidant, structure_id, response)
+        journal.record(journal.LOGIN_SUCCEEDED, aidant_id=aidant.id, structure_id=structure_id,
+                       details={"method": "otp"})
+        return LoginStarted(link_sent=False, session_opened=True)
+
+    send_link(aidant, structure_id, next_path)
+    return LoginStarted(link_sent=True, session_opened=False)
+
+
+def send_link(aidant: Aidant, structure_id: str, next_path: str | None) -> None:
+    cfg = settings()
+    token = crypto.new_token()
+    now_s = int(time.time())
+    pk, sk = LoginLink.key(crypto.keyed_hash(token, "login-link"))
+    LoginLink(pk=pk, sk=sk, aidant_id=aidant.id, expires_at=now_s + cfg.login_link_ttl_seconds,
+              ttl=now_s + cfg.login_link_ttl_seconds, next_path=next_path
+              ).save(condition=LoginLink.pk.does_not_exist())
+    journal.record(journal.LOGIN_LINK_SENT, aidant_id=aidant.id, structure_id=structure_id)
+    subject, text, html = mail.render(
+        "login_link", first_name=aidant.first_name, link=f"{cfg.issuer}/api/login/{token}",
+        minutes=cfg.login_link_ttl_seconds // 60)
+    mail.send(mail.build(aidant.email, subject, text, html))
+
+
+def consume_link(token: str, response: Response) -> str:
+    """Open a session from an e-mailed link; returns where the browser goes next."""
+    if not token or len(token) > 128:
+        raise errors.Gone()
+    link = LoginLink(*LoginLink.key(crypto.keyed_hash(token, "login-link")))
+    now_s = int(time.time())
+    try:
+        # One conditional write: two clicks (or a mail scanner and a person) cannot
+        # both open a session with the same link.
+        link.update(actions=[LoginLink.used_at.set(now_s)],
+                    condition=LoginLink.pk.exists() & LoginLink.used_at.does_not_exist()
+                    & (LoginLink.expires_at > now_s))
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        try:
+            known = LoginLink.get(link.pk, link.sk)
+            reason = "link_reused" if known.used_at else "link_expired"
+            journal.record(journal.LOGIN_LINK_REFUSED, aidant_id=known.aidant_id, reason=reason)
+        except DoesNotExist:
+            pass
+        raise errors.Gone()
+
+    try:
+        aidant = Aidant.get(*Aidant.key(link.aidant_id))
+    except DoesNotExist:
+        raise errors.Gone()
+    structure_id = active_structure_id(aidant) if aidant.is_active else None
+    if structure_id is None:
+        journal.record(journal.LOGIN_LINK_REFUSED, aidant_id=aidant.id, reason="inactive")
+        raise errors.Forbidden("Votre accès à Aidants Connect n'est pas actif.", code="inactive")
+    open_session(aidant, structure_id, response)
+    journal.record(journal.LOGIN_SUCCEEDED, aidant_id=aidant.id, structure_id=structure_id,
+                   details={"method": "otp+email_link"})
+    return link.next_path or "/espace-aidant/"

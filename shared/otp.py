@@ -1,0 +1,145 @@
+"""TOTP devices: enrolment, verification, replay protection, brute-force throttling.
+
+A code is accepted once. pyotp tells which time step a code matched; the device
+remembers the last accepted step and the new one is stored with a conditional write
+``last_step < step``, so two concurrent requests carrying the same code cannot both
+pass (DESIGN.md §6). Replay is never keyed on the code string itself.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pyotp
+from pynamodb.exceptions import UpdateError
+
+from . import crypto, errors
+from .config import settings
+from .store import Aidant, Item, LoginThrottle, TotpDevice, now
+
+CARD_INTERVAL = 60  # physical OTP cards show a new code every minute
+APP_INTERVAL = 30
+
+
+def _digits_only(code: object) -> str | None:
+    if not isinstance(code, str):
+        return None
+    code = code.strip().replace(" ", "")
+    return code if len(code) == 6 and code.isascii() and code.isdigit() else None
+
+
+def new_device(aidant_id: str, kind: str, secret: str | None = None, serial: str | None = None,
+               confirmed: bool = True) -> tuple[TotpDevice, str]:
+    """Build (not save) a device; returns it with the clear seed, which the caller
+    may show once (app enrolment) and must then forget."""
+    if kind not in ("card", "app"):
+        raise ValueError(kind)
+    secret = secret or pyotp.random_base32()
+    device_id = crypto.new_id()
+    pk, sk = TotpDevice.key(aidant_id, device_id)
+    device = TotpDevice(
+        pk=pk, sk=sk, device_id=device_id, aidant_id=aidant_id, device_kind=kind, serial=serial,
+        sealed_secret=crypto.seal(secret, sk), interval=CARD_INTERVAL if kind == "card" else APP_INTERVAL,
+        confirmed=confirmed, last_step=0, created_at=now(),
+    )
+    return device, secret
+
+
+def totp_for(device: TotpDevice) -> pyotp.TOTP:
+    return pyotp.TOTP(crypto.unseal(device.sealed_secret, device.sk), interval=int(device.interval))
+
+
+def _matching_step(device: TotpDevice, code: str) -> int | None:
+    try:
+        return totp_for(device).verify_and_get_timecode(code, valid_window=settings().otp_valid_window)
+    except pyotp.exceptions.OTPVerificationError:
+        return None
+
+
+def consume(devices: list[TotpDevice], code: object) -> TotpDevice | None:
+    """Accept ``code`` once for one of ``devices``; None when wrong or replayed."""
+    code = _digits_only(code)
+    if code is None:
+        return None
+    for device in devices:
+        if not device.confirmed:
+            continue
+        step = _matching_step(device, code)
+        if step is None:
+            continue
+        try:
+            device.update(
+                actions=[TotpDevice.last_step.set(step), TotpDevice.last_used_at.set(now())],
+                condition=TotpDevice.last_step < step,
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return None  # this step (or a later one) was already used: a replay
+            raise
+        return device
+    return None
+
+
+# -- brute-force throttling ----------------------------------------------------
+
+@dataclass
+class Throttle:
+    item_key: tuple[str, str]
+    failures: int = 0
+    locked_until: int | None = None
+
+    @property
+    def locked(self) -> bool:
+        return bool(self.locked_until and self.locked_until > time.time())
+
+    @classmethod
+    def key_for(cls, email: str) -> tuple[str, str]:
+        return LoginThrottle.key(crypto.keyed_hash(email.strip().lower(), "throttle"))
+
+    @classmethod
+    def from_item(cls, key: tuple[str, str], item: LoginThrottle | None) -> "Throttle":
+        if item is None:
+            return cls(key)
+        return cls(key, int(item.failures or 0), int(item.locked_until) if item.locked_until else None)
+
+    def record_failure(self) -> bool:
+        """Count one wrong code; True when this failure locks the e-mail."""
+        cfg = settings()
+        item = LoginThrottle(*self.item_key)
+        lockout = cfg.otp_lockout_seconds
+        item.update(actions=[LoginThrottle.failures.add(1),
+                             LoginThrottle.ttl.set(int(time.time()) + 2 * lockout)])
+        if item.failures >= cfg.otp_max_failures:
+            # Reset the counter in the same write that sets the lock, so that after
+            # the lock the aidant gets a full set of attempts again.
+            item.update(actions=[LoginThrottle.failures.set(0),
+                                 LoginThrottle.locked_until.set(int(time.time()) + lockout)])
+            return True
+        return False
+
+    def clear(self) -> None:
+        if self.failures or self.locked_until:
+            LoginThrottle(*self.item_key).delete()
+
+
+def devices_of(aidant_id: str) -> tuple[Aidant | None, list[TotpDevice]]:
+    """The aidant and their devices in one Query on the aidant's partition."""
+    aidant, devices = None, []
+    for item in Item.query(f"AIDANT#{aidant_id}"):
+        if isinstance(item, Aidant):
+            aidant = item
+        elif isinstance(item, TotpDevice):
+            devices.append(item)
+    return aidant, devices
+
+
+def check_code_for(aidant_id: str, code: object) -> TotpDevice:
+    """Confirm an action (mandate signature, revocation) with the aidant's TOTP.
+
+    Shares the replay protection of login; a wrong code is a 403 the front-end shows."""
+    _, devices = devices_of(aidant_id)
+    device = consume(devices, code)
+    if device is None:
+        raise errors.Forbidden("Le code à 6 chiffres est incorrect ou a déjà été utilisé.",
+                               code="invalid_otp")
+    return device

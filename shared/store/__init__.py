@@ -1,0 +1,12 @@
+"""The store: pynamodb models over one DynamoDB table.
+
+Importing this package registers every model (the discriminator needs them all to
+turn a raw item back into the right class) and points them at the configured table.
+"""
+from .base import (Item, calls, configure, create_table, epoch, is_outage, now,
+                   transaction_kwargs, all_models)
+from .accounts import (Aidant, EmailClaim, LoginLink, LoginThrottle, Membership, Session,
+                       Structure, TotpDevice)
+from .journal import JournalEntry
+
+configure()

@@ -1,0 +1,123 @@
+"""Structures, aidants, their TOTP devices, sessions and login links."""
+from __future__ import annotations
+
+from pynamodb.attributes import (BooleanAttribute, NumberAttribute, UnicodeAttribute,
+                                 UnicodeSetAttribute, UTCDateTimeAttribute)
+
+from .base import Item
+
+
+class Structure(Item, discriminator="structure"):
+    """pk ``STRUCTURE#<id>`` sk ``STRUCTURE``; gsi1 ``SIRET#<siret>``."""
+    id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    siret = UnicodeAttribute()
+    address = UnicodeAttribute(null=True)
+    structure_type = UnicodeAttribute(null=True)
+    is_active = BooleanAttribute(default=True)
+
+    @staticmethod
+    def key(structure_id: str) -> tuple[str, str]:
+        return f"STRUCTURE#{structure_id}", "STRUCTURE"
+
+
+class Aidant(Item, discriminator="aidant"):
+    """pk ``AIDANT#<id>`` sk ``AIDANT``. The e-mail's uniqueness is held by
+    :class:`EmailClaim`; structures by :class:`Membership` items."""
+    id = UnicodeAttribute()
+    email = UnicodeAttribute()
+    first_name = UnicodeAttribute()
+    last_name = UnicodeAttribute()
+    profession = UnicodeAttribute(null=True)
+    structure_ids = UnicodeSetAttribute(default=set)
+    current_structure_id = UnicodeAttribute(null=True)
+    referent_of = UnicodeSetAttribute(default=set)  # structures this aidant manages
+    is_active = BooleanAttribute(default=True)
+    is_staff = BooleanAttribute(default=False)
+
+    @staticmethod
+    def key(aidant_id: str) -> tuple[str, str]:
+        return f"AIDANT#{aidant_id}", "AIDANT"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+class EmailClaim(Item, discriminator="email_claim"):
+    """pk ``EMAIL#<lowercased e-mail>`` sk ``EMAIL``: written with
+    ``attribute_not_exists`` in the same transaction as the aidant, so two aidants
+    can never share an e-mail."""
+    aidant_id = UnicodeAttribute()
+
+    @staticmethod
+    def key(email: str) -> tuple[str, str]:
+        return f"EMAIL#{email.strip().lower()}", "EMAIL"
+
+
+class Membership(Item, discriminator="membership"):
+    """pk ``STRUCTURE#<sid>`` sk ``AIDANT#<aid>``: lists a structure's aidants."""
+    structure_id = UnicodeAttribute()
+    aidant_id = UnicodeAttribute()
+
+
+class TotpDevice(Item, discriminator="totp_device"):
+    """pk ``AIDANT#<aid>`` sk ``TOTP#<device id>``.
+
+    ``sealed_secret`` is the TOTP seed encrypted with the service key
+    (``shared.crypto.seal``): a table dump, a log line or an API answer carrying the
+    item never carries a usable seed. ``last_step`` is the last accepted time step;
+    a code is accepted only for a strictly greater step (conditional write).
+    """
+    device_id = UnicodeAttribute()
+    aidant_id = UnicodeAttribute()
+    device_kind = UnicodeAttribute()  # "card" | "app"
+    serial = UnicodeAttribute(null=True)  # cards only
+    sealed_secret = UnicodeAttribute()
+    interval = NumberAttribute(default=30)  # seconds per step; cards use 60
+    confirmed = BooleanAttribute(default=True)
+    last_step = NumberAttribute(default=0)
+    last_used_at = UTCDateTimeAttribute(null=True)
+
+    @staticmethod
+    def key(aidant_id: str, device_id: str) -> tuple[str, str]:
+        return f"AIDANT#{aidant_id}", f"TOTP#{device_id}"
+
+
+class Session(Item, discriminator="session"):
+    """pk ``SESSION#<keyed hash of the cookie>`` sk ``SESSION``; gsi1
+    ``AIDANT#<aid>#SESSIONS`` so that all of an aidant's sessions can be ended."""
+    aidant_id = UnicodeAttribute()
+    structure_id = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute()  # absolute end, epoch seconds
+    last_seen = NumberAttribute()  # for the inactivity timeout
+
+    @staticmethod
+    def key(token_hash: str) -> tuple[str, str]:
+        return f"SESSION#{token_hash}", "SESSION"
+
+
+class LoginLink(Item, discriminator="login_link"):
+    """pk ``LOGINLINK#<keyed hash of the token>`` sk ``LOGINLINK``; consumed once by a
+    conditional update on ``used_at``."""
+    aidant_id = UnicodeAttribute()
+    expires_at = NumberAttribute()
+    used_at = NumberAttribute(null=True)
+    next_path = UnicodeAttribute(null=True)
+
+    @staticmethod
+    def key(token_hash: str) -> tuple[str, str]:
+        return f"LOGINLINK#{token_hash}", "LOGINLINK"
+
+
+class LoginThrottle(Item, discriminator="login_throttle"):
+    """pk ``THROTTLE#<keyed hash of the e-mail>`` sk ``THROTTLE``.
+
+    Counted per e-mail typed, whether or not an aidant has it, so that a lockout
+    reveals nothing about which e-mails exist."""
+    failures = NumberAttribute(default=0)
+    locked_until = NumberAttribute(null=True)
+
+    @staticmethod
+    def key(email_hash: str) -> tuple[str, str]:
+        return f"THROTTLE#{email_hash}", "THROTTLE"

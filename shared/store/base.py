@@ -1,0 +1,178 @@
+"""The one DynamoDB table, its indexes, and how we talk to it.
+
+Every entity is a pynamodb subclass of :class:`Item`, told apart by the ``kind``
+discriminator. Keys are strings of the form ``KIND#id``; the access patterns they
+serve are listed in ``shared/README.md``.
+"""
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+
+import botocore.exceptions
+from pynamodb.attributes import (NumberAttribute, UnicodeAttribute, DiscriminatorAttribute,
+                                 UTCDateTimeAttribute)
+from pynamodb.connection.base import Connection
+from pynamodb.exceptions import PynamoDBException
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from ..config import settings
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+class _CallCounter(threading.local):
+    """DynamoDB calls made by the current request (waitress serves one request per
+    thread, so a thread-local is exactly one request's count)."""
+
+    count = 0
+    operations: list
+
+    def reset(self) -> None:
+        self.count = 0
+        self.operations = []
+
+
+calls = _CallCounter()
+calls.reset()
+
+_dispatch = Connection.dispatch
+
+
+def _counted_dispatch(self, operation_name, operation_kwargs):
+    calls.count += 1
+    if not hasattr(calls, "operations"):
+        calls.operations = []
+    calls.operations.append(operation_name)
+    return _dispatch(self, operation_name, operation_kwargs)
+
+
+Connection.dispatch = _counted_dispatch  # the single choke point every pynamodb call goes through
+
+
+_OUTAGE_CODES = {
+    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+    "InternalServerError", "ServiceUnavailable", "InternalFailure", "ResourceNotFoundException",
+}
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when the store, not the request, is at fault: answer 503, never 500."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (botocore.exceptions.EndpointConnectionError,
+                            botocore.exceptions.ConnectionError,
+                            botocore.exceptions.ReadTimeoutError,
+                            botocore.exceptions.ConnectTimeoutError,
+                            botocore.exceptions.NoCredentialsError,
+                            ConnectionError, TimeoutError)):
+            return True
+        if isinstance(exc, PynamoDBException) and getattr(exc, "cause_response_code", None) in _OUTAGE_CODES:
+            return True
+        if isinstance(exc, botocore.exceptions.ClientError) and \
+                exc.response.get("Error", {}).get("Code") in _OUTAGE_CODES:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+class Gsi1(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class Gsi2(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "gsi2"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class Item(Model):
+    class Meta:
+        table_name = "aidants-connect"
+        region = "eu-west-3"
+        host = None
+        billing_mode = "PAY_PER_REQUEST"
+        # A store outage must become a quick 503, not a request hanging for a minute.
+        connect_timeout_seconds = 1
+        read_timeout_seconds = 2
+        max_retry_attempts = 1
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = DiscriminatorAttribute(attr_name="kind")
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    # Epoch seconds; DynamoDB's TTL deletes the item some time after it. Not a
+    # TTLAttribute on purpose: we never want pynamodb to refuse a past value, and
+    # expiry is always checked in code or in a write condition as well.
+    ttl = NumberAttribute(null=True)
+    created_at = UTCDateTimeAttribute(null=True)
+
+    gsi1 = Gsi1()
+    gsi2 = Gsi2()
+
+    @classmethod
+    def _get_connection(cls):
+        # pynamodb builds one botocore client per model class (~0.1 s each, per
+        # process); every class here lives in the same table, so they share one.
+        if Item.__dict__.get("_connection") is None:
+            Model._get_connection.__func__(Item)
+        return Item.__dict__["_connection"]
+
+    def __repr__(self) -> str:  # never print attribute values: some are secrets
+        return f"<{type(self).__name__} {self.pk} {self.sk}>"
+
+
+def all_models() -> list[type[Item]]:
+    found, todo = [], [Item]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def configure() -> None:
+    """Point every model at the configured table (called at import and by tests)."""
+    cfg = settings()
+    for model in all_models():
+        model.Meta.table_name = cfg.table_name
+        model.Meta.host = cfg.dynamodb_host
+        model.Meta.region = cfg.aws_region
+        model.Meta.read_timeout_seconds = cfg.store_timeout_seconds
+    Item._connection = None
+
+
+def transaction_kwargs() -> dict:
+    cfg = settings()
+    return {"region": cfg.aws_region, "host": cfg.dynamodb_host,
+            "connect_timeout_seconds": 1, "read_timeout_seconds": cfg.store_timeout_seconds,
+            "max_retry_attempts": 1}
+
+
+def create_table(wait: bool = True) -> bool:
+    """Create the table with its indexes and TTL; False if it already existed."""
+    configure()
+    if Item.exists():
+        return False
+    Item.create_table(wait=wait, billing_mode="PAY_PER_REQUEST", ignore_update_ttl_errors=True)
+    Item._get_connection().connection.update_time_to_live(Item.Meta.table_name, "ttl")
+    return True
