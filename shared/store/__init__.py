@@ -8,5 +8,6 @@ from .base import (Item, calls, configure, create_table, epoch, is_outage, now,
 from .accounts import (Aidant, EmailClaim, LoginLink, LoginThrottle, Membership, Session,
                        Structure, TotpDevice)
 from .journal import JournalEntry
+from .mandates import Autorisation, Mandate, Usager
 
 configure()

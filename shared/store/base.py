@@ -102,6 +102,15 @@ class Gsi2(GlobalSecondaryIndex):
     gsi2sk = UnicodeAttribute(range_key=True)
 
 
+class Gsi3(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "gsi3"
+        projection = AllProjection()
+
+    gsi3pk = UnicodeAttribute(hash_key=True)
+    gsi3sk = UnicodeAttribute(range_key=True)
+
+
 class Item(Model):
     class Meta:
         table_name = "aidants-connect"
@@ -120,6 +129,8 @@ class Item(Model):
     gsi1sk = UnicodeAttribute(null=True)
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
+    gsi3pk = UnicodeAttribute(null=True)
+    gsi3sk = UnicodeAttribute(null=True)
     # Epoch seconds; DynamoDB's TTL deletes the item some time after it. Not a
     # TTLAttribute on purpose: we never want pynamodb to refuse a past value, and
     # expiry is always checked in code or in a write condition as well.
@@ -128,6 +139,7 @@ class Item(Model):
 
     gsi1 = Gsi1()
     gsi2 = Gsi2()
+    gsi3 = Gsi3()
 
     @classmethod
     def _get_connection(cls):

@@ -1,0 +1,259 @@
+"""Mandates: the legal link between a usager and a structure, scoped to démarches
+and a duration. This module holds the rules and the writes; handlers call it.
+
+A mandate and its autorisations are written in one ``TransactWrite`` with the journal
+entry (and whatever the caller adds, e.g. consuming the draft), so a mandate is never
+half-written. Renewal closes the usager's active autorisations of the same démarches
+in the same structure in that same transaction.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time as dtime, timedelta
+from typing import Iterable
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from . import crypto, errors, journal
+from .demarches import DEMARCHES
+from .store import Autorisation, Item, Mandate, Usager, now, transaction_kwargs
+from .templates import PARIS
+
+DURATIONS = ("short", "six_months", "long")
+MANDATE_CREATED = "mandate_created"
+AUTORISATION_REPLACED = "autorisation_replaced"
+
+
+def expiry_for(duration: str, start: datetime) -> datetime:
+    """``short`` ends at the end of the next day in Paris; the others count days."""
+    if duration == "short":
+        next_day = start.astimezone(PARIS).date() + timedelta(days=1)
+        return datetime.combine(next_day, dtime(23, 59, 59), tzinfo=PARIS).astimezone(start.tzinfo)
+    if duration == "six_months":
+        return start + timedelta(days=182)
+    if duration == "long":
+        return start + timedelta(days=365)
+    raise errors.BadRequest("Durée de mandat inconnue.", code="invalid_duration")
+
+
+def validate_demarches(value: object) -> list[str]:
+    if not isinstance(value, list) or not value or len(value) > len(DEMARCHES):
+        raise errors.BadRequest("Sélectionnez au moins une démarche.", code="invalid_demarches")
+    keys = []
+    for key in value:
+        if not isinstance(key, str) or key not in DEMARCHES:
+            raise errors.BadRequest("Démarche inconnue.", code="invalid_demarches")
+        if key not in keys:
+            keys.append(key)
+    return keys
+
+
+def status_of(mandate: Mandate, at: datetime | None = None) -> str:
+    at = at or now()
+    if mandate.revoked_at is not None:
+        return "revoked"
+    if mandate.expires_at <= at:
+        return "expired"
+    if not mandate.active_demarches:
+        return "replaced"
+    return "active"
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
+def _active_keys(auth: Autorisation) -> None:
+    expires = iso(auth.expires_at)
+    auth.gsi1pk = f"STRUCTURE#{auth.structure_id}#ACTIVE"
+    auth.gsi1sk = f"{expires}#{auth.usager_id}#{auth.demarche}"
+    auth.gsi2pk = f"STRUCTURE#{auth.structure_id}#USAGER#{auth.usager_id}#ACTIVE"
+    auth.gsi2sk = auth.demarche
+
+
+def closing_actions(at: datetime, by: str, replaced_by: str | None = None) -> list:
+    """Update actions that end an autorisation: it leaves the active indexes at once."""
+    actions = [Autorisation.revoked_at.set(at), Autorisation.revoked_by.set(by),
+               Autorisation.gsi1pk.remove(), Autorisation.gsi1sk.remove(),
+               Autorisation.gsi2pk.remove(), Autorisation.gsi2sk.remove()]
+    if replaced_by:
+        actions.append(Autorisation.replaced_by.set(replaced_by))
+    return actions
+
+
+def still_active_condition():
+    return Autorisation.gsi2pk.exists() & Autorisation.revoked_at.does_not_exist()
+
+
+# -- queries the identity provider and the lists use ------------------------------
+
+def active_autorisations_of_structure(structure_id: str, at: datetime | None = None) -> list[Autorisation]:
+    """Unexpired, unrevoked autorisations of a structure: one Query on the sparse index."""
+    at = at or now()
+    return list(Autorisation.gsi1.query(f"STRUCTURE#{structure_id}#ACTIVE",
+                                        Autorisation.gsi1sk > iso(at)))
+
+
+def active_autorisations_of_usager(structure_id: str, usager_id: str,
+                                   demarche: str | None = None) -> list[Autorisation]:
+    condition = Autorisation.gsi2sk == demarche if demarche else None
+    at = now()
+    return [a for a in Autorisation.gsi2.query(
+        f"STRUCTURE#{structure_id}#USAGER#{usager_id}#ACTIVE", condition) if a.expires_at > at]
+
+
+def active_autorisation(structure_id: str, usager_id: str, demarche: str) -> Autorisation | None:
+    """The autorisation that lets this structure act for this usager on this démarche now."""
+    found = active_autorisations_of_usager(structure_id, usager_id, demarche)
+    return found[0] if found else None
+
+
+def load(mandate_id: str) -> tuple[Mandate, list[Autorisation]]:
+    """A mandate and its autorisations: one Query on its partition."""
+    mandate, autorisations = None, []
+    for item in Item.query(f"MANDATE#{mandate_id}"):
+        if isinstance(item, Mandate):
+            mandate = item
+        elif isinstance(item, Autorisation):
+            autorisations.append(item)
+    if mandate is None:
+        raise errors.NotFound("Mandat introuvable.")
+    return mandate, autorisations
+
+
+def load_for_structure(mandate_id: str, structure_id: str) -> tuple[Mandate, list[Autorisation]]:
+    """Another structure's mandate is answered exactly like a missing one (404)."""
+    mandate, autorisations = load(mandate_id)
+    if mandate.structure_id != structure_id:
+        raise errors.NotFound("Mandat introuvable.")
+    return mandate, autorisations
+
+
+# -- creation -----------------------------------------------------------------------
+
+@dataclass
+class NewMandate:
+    structure_id: str
+    usager: Usager
+    demarches: list[str]
+    duration: str
+    is_remote: bool
+    remote_consent: dict | None
+    aidant_id: str
+    aidant_name: str
+    text_snapshot: str
+
+
+def create(spec: NewMandate, extra: Iterable[tuple[str, object, dict]] = ()) -> Mandate:
+    """Sign a mandate: mandate, autorisations, renewal of overlapping ones, journal.
+
+    ``extra`` holds more operations for the same transaction, as
+    ``(operation, item, kwargs)`` with operation ``save``/``update``/``condition_check``
+    (e.g. consuming the draft, the outbox item): all or nothing."""
+    demarches = validate_demarches(spec.demarches)
+    if spec.duration not in DURATIONS:
+        raise errors.BadRequest("Durée de mandat inconnue.", code="invalid_duration")
+    signed_at = now()
+    expires_at = expiry_for(spec.duration, signed_at)
+    mandate_id = crypto.new_id()
+    pk, sk = Mandate.key(mandate_id)
+    created = iso(signed_at)
+    mandate = Mandate(
+        pk=pk, sk=sk, id=mandate_id, structure_id=spec.structure_id, usager_id=spec.usager.id,
+        demarches=demarches, active_demarches=set(demarches), duration=spec.duration,
+        expires_at=expires_at, is_remote=spec.is_remote, remote_consent=spec.remote_consent,
+        signed_by=spec.aidant_id, signed_by_name=spec.aidant_name, usager_name=spec.usager.full_name,
+        text_snapshot=spec.text_snapshot, created_at=signed_at,
+        gsi1pk=f"STRUCTURE#{spec.structure_id}#MANDATES", gsi1sk=f"{created}#{mandate_id}",
+        gsi2pk=f"STRUCTURE#{spec.structure_id}#USAGER#{spec.usager.id}#MANDATES",
+        gsi2sk=f"{created}#{mandate_id}",
+        gsi3pk=f"EXPIRY#{expires_at.date().isoformat()}", gsi3sk=f"{iso(expires_at)}#{mandate_id}",
+    )
+    renewed = [a for a in active_autorisations_of_usager(spec.structure_id, spec.usager.id)
+               if a.demarche in demarches]
+    with TransactWrite(connection=Connection(**transaction_kwargs())) as tx:
+        tx.save(mandate, condition=Mandate.pk.does_not_exist())
+        for demarche in demarches:
+            apk, ask = Autorisation.key(mandate_id, demarche)
+            auth = Autorisation(pk=apk, sk=ask, mandate_id=mandate_id, structure_id=spec.structure_id,
+                                usager_id=spec.usager.id, demarche=demarche, expires_at=expires_at,
+                                created_at=signed_at)
+            _active_keys(auth)
+            tx.save(auth, condition=Autorisation.pk.does_not_exist())
+        by_old_mandate: dict[str, set[str]] = {}
+        for old in renewed:
+            # Conditional: if a concurrent revocation closed it first, the whole
+            # signature fails instead of silently re-activating anything.
+            tx.update(old, actions=closing_actions(signed_at, spec.aidant_id, replaced_by=mandate_id),
+                      condition=still_active_condition())
+            by_old_mandate.setdefault(old.mandate_id, set()).add(old.demarche)
+        for old_id, closed in by_old_mandate.items():
+            tx.update(Mandate(*Mandate.key(old_id)), actions=[Mandate.active_demarches.delete(closed)])
+        tx.save(journal.entry(MANDATE_CREATED, aidant_id=spec.aidant_id, structure_id=spec.structure_id,
+                              usager_id=spec.usager.id, mandate_id=mandate_id,
+                              details={"demarches": ",".join(demarches), "duration": spec.duration,
+                                       "is_remote": spec.is_remote,
+                                       "renewed": ",".join(sorted({a.mandate_id for a in renewed}))}),
+                condition=journal.append_condition())
+        for operation, item, kwargs in extra:
+            getattr(tx, operation)(item, **kwargs)
+    return mandate
+
+
+def is_conflict(exc: TransactWriteError) -> bool:
+    """A transaction refused by one of its conditions (not an outage)."""
+    return exc.cause_response_code == "TransactionCanceledException"
+
+
+# -- usagers ------------------------------------------------------------------------
+
+def usager_id_for(fc_sub: str) -> str:
+    return crypto.keyed_hash(fc_sub, "usager")[:26]
+
+
+def usager_json(usager: Usager) -> dict:
+    return {"id": usager.id, "given_name": usager.given_name, "family_name": usager.family_name,
+            "preferred_username": usager.preferred_username, "birthdate": usager.birthdate,
+            "gender": usager.gender, "birthplace": usager.birthplace, "birthcountry": usager.birthcountry,
+            "email": usager.email}
+
+
+def upsert_usager(fc_sub: str, claims: dict) -> Usager:
+    """Create or refresh a usager from FranceConnect's identité pivot."""
+    usager_id = usager_id_for(fc_sub)
+    pk, sk = Usager.key(usager_id)
+    usager = Usager(pk=pk, sk=sk, id=usager_id, fc_sub=fc_sub,
+                    given_name=str(claims.get("given_name") or "").strip(),
+                    family_name=str(claims.get("family_name") or "").strip(),
+                    preferred_username=claims.get("preferred_username") or None,
+                    birthdate=claims.get("birthdate") or None, gender=claims.get("gender") or None,
+                    birthplace=claims.get("birthplace") or None, birthcountry=claims.get("birthcountry") or None,
+                    email=claims.get("email") or None, created_at=now(), updated_at=now())
+    if not usager.given_name or not usager.family_name:
+        raise errors.BadRequest("FranceConnect n'a pas transmis l'identité de l'usager.", code="invalid_identity")
+    usager.save()
+    return usager
+
+
+def mandate_json(mandate: Mandate, autorisations: list[Autorisation] | None = None) -> dict:
+    body = {
+        "id": mandate.id, "structure_id": mandate.structure_id, "usager_id": mandate.usager_id,
+        "usager_name": mandate.usager_name, "demarches": list(mandate.demarches),
+        "active_demarches": sorted(mandate.active_demarches or ()), "duration": mandate.duration,
+        "created_at": iso(mandate.created_at), "expires_at": iso(mandate.expires_at),
+        "is_remote": mandate.is_remote,
+        "remote_consent": dict(mandate.remote_consent.as_dict()) if mandate.remote_consent else None,
+        "signed_by": mandate.signed_by_name, "status": status_of(mandate),
+        "revoked_at": iso(mandate.revoked_at) if mandate.revoked_at else None,
+    }
+    if autorisations is not None:
+        body["autorisations"] = [{
+            "demarche": a.demarche, "expires_at": iso(a.expires_at),
+            "revoked_at": iso(a.revoked_at) if a.revoked_at else None,
+            "replaced_by": a.replaced_by,
+            "status": "revoked" if a.revoked_at and not a.replaced_by else
+                      "replaced" if a.replaced_by else "expired" if a.expires_at <= now() else "active",
+        } for a in sorted(autorisations, key=lambda a: a.demarche)]
+    return body

@@ -1,0 +1,178 @@
+"""Fixtures shared by every test layer.
+
+* ``moto_store``: the shared library against moto (unit tests, no server);
+* ``stack``: the whole local stack, as ``make up`` runs it (DynamoDB Local, SMTP sink,
+  gateway and function processes), on free ports and a temporary state folder, once
+  per test session. Integration and browser tests talk to it over HTTP and may use
+  the store directly for set-up (``stack.use_store()``).
+"""
+from __future__ import annotations
+
+import base64
+import email
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from email import policy
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _reset_shared_caches():
+    from shared import config, crypto, store
+    config.reset_caches()
+    crypto.reset_caches()
+    store.configure()
+
+
+@pytest.fixture
+def moto_store(monkeypatch):
+    """An empty table in moto, with local secrets, for one test."""
+    from moto import mock_aws
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_REGION", "eu-west-3")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-3")
+    monkeypatch.delenv("DYNAMODB_HOST", raising=False)
+    monkeypatch.setenv("SECRETS_DIR", "/nonexistent")
+    monkeypatch.delenv("LOCAL_SECRETS_DIR", raising=False)
+    monkeypatch.setenv("SECRET_TOKEN_HMAC_KEY", base64.b64encode(b"k" * 32).decode())
+    monkeypatch.setenv("SECRET_TOTP_SEAL_KEY", base64.b64encode(b"s" * 32).decode())
+    with mock_aws():
+        _reset_shared_caches()
+        from shared import store
+        store.create_table()
+        yield store
+    _reset_shared_caches()
+
+
+class Mailbox:
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def messages(self) -> list[email.message.EmailMessage]:
+        files = sorted(self.folder.glob("*.eml"))
+        return [email.message_from_bytes(f.read_bytes(), policy=policy.default) for f in files]
+
+    def wait_for(self, to: str, subject_contains: str = "", after: int = 0, timeout: float = 15.0):
+        """The first message to ``to`` whose index is >= ``after`` (see ``count``)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for message in self.messages()[after:]:
+                if to.lower() in str(message["To"]).lower() and subject_contains in str(message["Subject"]):
+                    return message
+            time.sleep(0.1)
+        raise AssertionError(f"no mail to {to} ({subject_contains!r}) within {timeout}s")
+
+    def count(self) -> int:
+        return len(list(self.folder.glob("*.eml")))
+
+    @staticmethod
+    def text(message) -> str:
+        return message.get_body(("plain",)).get_content()
+
+
+class Stack:
+    def __init__(self, url: str, state: Path, env: dict, process: subprocess.Popen, seed: dict):
+        self.url = url
+        self.state = state
+        self.env = env
+        self.process = process
+        self.seed = seed
+        self.mail = Mailbox(state / "mail")
+
+    def use_store(self):
+        """Point this test process's ``shared`` at the stack's DynamoDB Local."""
+        for key, value in self.env.items():
+            os.environ[key] = value
+        _reset_shared_caches()
+
+    def new_structure(self, name: str = "Structure de test") -> str:
+        self.use_store()
+        from shared import accounts, crypto
+        structure = accounts.new_structure(name, "1" * 14, "1 rue de la Paix, 75002 Paris",
+                                           structure_id="t-" + crypto.new_id(6))
+        structure.save()
+        return structure.id
+
+    def new_aidant(self, structure_id: str | None = None, **kwargs) -> str:
+        """A fresh aidant (own TOTP device, so tests never share a time step)."""
+        self.use_store()
+        from shared import accounts, crypto
+        email_address = f"aidant-{crypto.new_id(6).lower()}@test.aidantsconnect.fr"
+        accounts.create_aidant(email_address, kwargs.pop("first_name", "Test"), kwargs.pop("last_name", "Aidant"),
+                               [structure_id or self.seed["structure"]["id"]], **kwargs)
+        return email_address
+
+    def otp(self, email_address: str, offset_steps: int = 0) -> str:
+        """The aidant's TOTP code now (or ``offset_steps`` steps later: a fresh step
+        without waiting, as DESIGN.md §6 suggests)."""
+        self.use_store()
+        from shared import accounts, otp
+        aidant = accounts.find_aidant_by_email(email_address)
+        _, devices = otp.devices_of(aidant.id)
+        totp = otp.totp_for(devices[0])
+        return totp.at(time.time() + offset_steps * totp.interval)
+
+    def login(self, session: requests.Session, email_address: str, offset_steps: int = 0) -> requests.Session:
+        """Log in exactly as a browser does: code, then the e-mailed link."""
+        before = self.mail.count()
+        r = session.post(self.url + "/api/login", json={"email": email_address,
+                                                         "otp": self.otp(email_address, offset_steps)})
+        assert r.status_code == 200, r.text
+        message = self.mail.wait_for(email_address, "connexion", after=before)
+        link = extract_link(Mailbox.text(message), "/api/login/")
+        r = session.get(link, allow_redirects=False)
+        assert r.status_code == 302, r.text
+        return session
+
+
+def extract_link(text: str, marker: str) -> str:
+    for word in text.split():
+        if marker in word:
+            return word.strip()
+    raise AssertionError(f"no link containing {marker} in:\n{text}")
+
+
+_used_steps: dict[str, int] = {}
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    state = tmp_path_factory.mktemp("stack")
+    ports = {"gateway": _free_port(), "dynamodb": _free_port(), "smtp": _free_port()}
+    env = {**os.environ, "LOCAL_STATE_DIR": str(state), "PYTHONUNBUFFERED": "1"}
+    log = open(state / "up.out", "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local", "up", "--gateway-port", str(ports["gateway"]),
+         "--dynamodb-port", str(ports["dynamodb"]), "--smtp-port", str(ports["smtp"])],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 120
+    while not (state / "ready").exists():
+        if process.poll() is not None or time.time() > deadline:
+            process.kill()
+            raise RuntimeError("local stack did not start:\n" + (state / "up.out").read_text())
+        time.sleep(0.2)
+    info = json.loads((state / "stack.json").read_text())
+    seed = json.loads(subprocess.check_output([sys.executable, "-m", "local", "seed", "--json"], cwd=ROOT, env=env))
+    yield Stack(info["url"], state, info["env"], process, seed)
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
