@@ -177,12 +177,18 @@ def _run_stack(args, state: Path) -> int:
 
 
 def _mount_local_apps(gateway) -> None:
-    """Local-only apps served by the gateway under a prefix (the FranceConnect stand-in)."""
-    try:
-        from .franceconnect import make_app
-    except ImportError:
-        return
-    gateway.mounts["/franceconnect"] = make_app()
+    """Local-only WSGI apps served by the gateway under a prefix: the FranceConnect
+    stand-in (identity provider for mandate creation) and the demo service that plays
+    FranceConnect as a client of our identity provider."""
+    import importlib
+    for prefix, module in (("/franceconnect", "local.franceconnect"), ("/demo", "local.fi_demo")):
+        try:
+            app_module = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        gateway.mounts[prefix] = app_module.make_app()
 
 
 def _print_banner(url: str, demo: dict, args) -> None:
