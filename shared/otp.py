@@ -107,7 +107,9 @@ class Throttle:
         cfg = settings()
         item = LoginThrottle(*self.item_key)
         lockout = cfg.otp_lockout_seconds
-        item.update(actions=[LoginThrottle.failures.add(1),
+        # The first failure creates the item through this update: the discriminator
+        # must be written too, or the item would read back as a bare Item.
+        item.update(actions=[LoginThrottle.failures.add(1), LoginThrottle.kind.set(LoginThrottle),
                              LoginThrottle.ttl.set(int(time.time()) + 2 * lockout)])
         if item.failures >= cfg.otp_max_failures:
             # Reset the counter in the same write that sets the lock, so that after

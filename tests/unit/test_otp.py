@@ -1,0 +1,81 @@
+"""TOTP: single use per time step, even concurrently; throttling per e-mail."""
+import threading
+import time
+
+import pyotp
+
+from shared import crypto, otp
+
+
+def _device(moto_store, kind="app"):
+    device, secret = otp.new_device("a1", kind)
+    device.save()
+    return device, pyotp.TOTP(secret, interval=int(device.interval))
+
+
+def test_the_seed_is_never_stored_in_clear(moto_store):
+    device, totp = _device(moto_store)
+    raw = moto_store.TotpDevice.get(device.pk, device.sk)
+    assert totp.secret not in raw.sealed_secret
+    assert totp.secret not in repr(raw)
+    assert crypto.unseal(raw.sealed_secret, raw.sk) == totp.secret
+
+
+def test_a_sealed_seed_does_not_open_on_another_device(moto_store):
+    device, _ = _device(moto_store)
+    import pytest
+    with pytest.raises(Exception):
+        crypto.unseal(device.sealed_secret, "TOTP#other")
+
+
+def test_a_code_is_accepted_once(moto_store):
+    device, totp = _device(moto_store)
+    code = totp.now()
+    assert otp.consume([device], code) is not None
+    fresh = moto_store.TotpDevice.get(device.pk, device.sk)
+    assert otp.consume([fresh], code) is None  # replay, same step
+
+
+def test_an_older_step_is_refused_after_a_newer_one(moto_store):
+    device, totp = _device(moto_store)
+    assert otp.consume([device], totp.at(time.time() + totp.interval)) is not None
+    fresh = moto_store.TotpDevice.get(device.pk, device.sk)
+    assert otp.consume([fresh], totp.now()) is None
+
+
+def test_concurrent_uses_of_one_code_give_one_success(moto_store):
+    device, totp = _device(moto_store)
+    code = totp.now()
+    results = []
+
+    def attempt():
+        copy = moto_store.TotpDevice.get(device.pk, device.sk)
+        results.append(otp.consume([copy], code) is not None)
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(True) == 1
+
+
+def test_malformed_codes_are_refused_without_lookup(moto_store):
+    device, _ = _device(moto_store)
+    for code in ["", "12345", "1234567", "abcdef", None, 123456, "١٢٣٤٥٦"]:
+        assert otp.consume([device], code) is None
+
+
+def test_unconfirmed_device_cannot_be_used(moto_store):
+    device, secret = otp.new_device("a1", "card", confirmed=False)
+    device.save()
+    assert otp.consume([device], pyotp.TOTP(secret, interval=60).now()) is None
+
+
+def test_five_failures_lock_the_email(moto_store):
+    key = otp.Throttle.key_for("Someone@Example.fr")
+    locked = [otp.Throttle(key).record_failure() for _ in range(5)]
+    assert locked == [False, False, False, False, True]
+    item = moto_store.LoginThrottle.get(*key)
+    assert otp.Throttle.from_item(key, item).locked
+    assert otp.Throttle.key_for("someone@example.fr") == key

@@ -1,0 +1,63 @@
+"""Sessions: cookie → server-side item, timeouts, cross-site refusal."""
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from shared import accounts, errors, sessions
+from shared.http import Request, Response
+
+
+def _request(method="GET", cookie=None, origin=None):
+    headers = {}
+    if cookie:
+        headers["Cookie"] = f"{sessions.COOKIE}={cookie}"
+    if origin:
+        headers["Origin"] = origin
+    return Request.from_event(SimpleNamespace(method=method, path="/api/x", body=b"", headers=headers, query={}))
+
+
+@pytest.fixture
+def logged_in(moto_store):
+    structure = accounts.new_structure("S", "1" * 14, "adresse", structure_id="s1")
+    structure.save()
+    aidant, _ = accounts.create_aidant("a@b.fr", "Ana", "B", ["s1"], device_kind=None)
+    response = Response()
+    sessions.open_session(aidant, "s1", response)
+    cookie = dict(response.to_openfaas()["headers"])["Set-Cookie"]
+    return aidant, cookie.split(";")[0].split("=", 1)[1]
+
+
+def test_session_cookie_identifies_the_aidant(logged_in):
+    aidant, token = logged_in
+    caller = sessions.authenticate(_request(cookie=token))
+    assert caller.aidant_id == aidant.id and caller.structure_id == "s1"
+
+
+def test_cross_site_post_is_refused_even_with_the_cookie(logged_in):
+    _, token = logged_in
+    with pytest.raises(errors.Forbidden):
+        sessions.authenticate(_request("POST", token, origin="https://evil.example"))
+    assert sessions.authenticate(_request("POST", token, origin="http://127.0.0.1:8080"))
+
+
+def test_absolute_lifetime_is_enforced(logged_in, moto_store):
+    _, token = logged_in
+    from shared import crypto
+    item = moto_store.Session.get(*moto_store.Session.key(crypto.keyed_hash(token, "session")))
+    item.update(actions=[moto_store.Session.expires_at.set(int(time.time()) - 1)])
+    with pytest.raises(errors.Unauthorized):
+        sessions.authenticate(_request(cookie=token))
+
+
+def test_garbage_cookies_are_refused(logged_in):
+    for token in ["", "x" * 500, "not-a-session"]:
+        with pytest.raises(errors.Unauthorized):
+            sessions.authenticate(_request(cookie=token or None))
+
+
+def test_ending_all_sessions_of_an_aidant(logged_in):
+    aidant, token = logged_in
+    assert sessions.end_all_sessions_of(aidant.id) == 1
+    with pytest.raises(errors.Unauthorized):
+        sessions.authenticate(_request(cookie=token))
