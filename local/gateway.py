@@ -197,19 +197,19 @@ class Gateway:
                 if attempt == 1 and reused:
                     continue
                 log.warning("%s: connection lost: %s", function, exc)
-                return _json("502 Bad Gateway", "bad_gateway",
-                             "La fonction a été interrompue. Réessayez.")[:2] + (None,)
+                return _join(_json("502 Bad Gateway", "bad_gateway",
+                             "La fonction a été interrompue. Réessayez."))
             except ConnectionRefusedError:
                 conn.close()
                 self._local.conns.pop(replica.port, None)
-                return _json("503 Service Unavailable", "temporarily_unavailable",
+                return _join(_json("503 Service Unavailable", "temporarily_unavailable",
                              "La fonction redémarre. Réessayez dans quelques instants.",
-                             [("Retry-After", "1")])[:2] + (None,)
+                             [("Retry-After", "1")]))
             except socket.timeout:
                 conn.close()
                 self._local.conns.pop(replica.port, None)
-                return _json("504 Gateway Timeout", "gateway_timeout",
-                             "La fonction n'a pas répondu à temps.")[:2] + (None,)
+                return _join(_json("504 Gateway Timeout", "gateway_timeout",
+                             "La fonction n'a pas répondu à temps."))
         raise AssertionError("unreachable")
 
     def _async_worker(self) -> None:
