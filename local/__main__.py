@@ -15,8 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -90,7 +88,6 @@ def _pid_alive(pid: int) -> bool:
 
 
 def cmd_up(args) -> int:
-    from . import dynamodb
     state = state_dir()
     for sub in ("logs", "mail", "secrets"):
         (state / sub).mkdir(parents=True, exist_ok=True)

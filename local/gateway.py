@@ -18,7 +18,6 @@ import itertools
 import json
 import logging
 import mimetypes
-import os
 import queue
 import socket
 import subprocess
@@ -237,7 +236,6 @@ class Gateway:
     def dispatch(self, environ):
         path = environ.get("PATH_INFO", "/") or "/"
         method = environ["REQUEST_METHOD"]
-        query = environ.get("QUERY_STRING", "")
         for prefix, app in self.mounts.items():
             if path == prefix or path.startswith(prefix + "/"):
                 return self._call_wsgi(app, environ)

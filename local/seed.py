@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from shared import accounts, crypto, otp
 from shared.config import settings
-from shared.store import Aidant, Structure, TotpDevice
+from shared.store import Aidant, Structure
 
 STRUCTURE_A = ("demo-structure-a", "France Services Grand Soissons", "80204022000019",
                "1 rue de la République, 02200 Soissons")

@@ -6,7 +6,7 @@ from pynamodb.transactions import TransactWrite
 
 from . import crypto, otp
 from .sessions import Caller
-from .store import (Aidant, EmailClaim, Membership, Structure, TotpDevice, now,
+from .store import (Aidant, EmailClaim, Membership, Structure, now,
                     transaction_kwargs)
 
 
