@@ -23,11 +23,23 @@ def login_through_page(page: Page, stack, email: str, offset_steps: int = 0, sta
     page.goto(extract_link(Mailbox.text(message), "/api/login/"))
 
 
+_AXE_SOURCE: list[str] = []
+
+
+def _axe_source() -> str:
+    if not _AXE_SOURCE:
+        _AXE_SOURCE.append(AXE.read_text() + "\n;void 0;")
+    return _AXE_SOURCE[0]
+
+
 def assert_accessible(page: Page, impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict]:
     """Run axe-core on the page as it is now; fail on serious or critical violations.
     Returns every violation (minor and moderate ones included) for the report."""
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-        page.add_script_tag(path=str(AXE))
+        # add_script_tag() would be an inline <script>, which our CSP (rightly)
+        # refuses; evaluating through the DevTools protocol is not subject to it, so
+        # the pages are checked with their real CSP on.
+        page.evaluate(_axe_source())
     result = page.evaluate("""async () => {
         const r = await axe.run(document, {resultTypes: ['violations']});
         return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,

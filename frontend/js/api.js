@@ -1,0 +1,122 @@
+// The one door to the API: fetch, errors in French, and the session-expiry round trip
+// (a 401 sends the aidant to /connexion/ with ?next=<this page>, and the login link
+// brings them back here).
+
+const NETWORK_MESSAGE =
+  "Impossible de joindre Aidants Connect. Vérifiez votre connexion à Internet, puis réessayez.";
+
+const STATUS_MESSAGES = {
+  400: "La demande est incomplète ou incorrecte.",
+  401: "Vous devez vous connecter.",
+  403: "Vous n'avez pas le droit de faire cela.",
+  404: "Cette information est introuvable. Elle a peut-être été supprimée.",
+  409: "Cette action a déjà été effectuée.",
+  410: "Ce lien a expiré ou a déjà été utilisé.",
+  413: "La demande est trop volumineuse.",
+  429: "Trop de tentatives. Réessayez dans quelques minutes.",
+};
+const SERVER_MESSAGE =
+  "Le service rencontre un problème momentané. Réessayez dans quelques instants.";
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export function currentPath() {
+  return window.location.pathname + window.location.search;
+}
+
+/** Only a path on this site: anything else could send the aidant elsewhere. */
+export function safeNext(value) {
+  if (typeof value === "string" && value.charAt(0) === "/" && value.charAt(1) !== "/"
+      && value.indexOf("\\") === -1 && value.length <= 512) {
+    return value;
+  }
+  return null;
+}
+
+export function loginUrl(reason, next) {
+  const params = new URLSearchParams();
+  params.set("next", next || currentPath());
+  if (reason) params.set("erreur", reason);
+  return "/connexion/?" + params.toString();
+}
+
+function messageFor(status) {
+  if (STATUS_MESSAGES[status]) return STATUS_MESSAGES[status];
+  return status >= 500 ? SERVER_MESSAGE : STATUS_MESSAGES[400];
+}
+
+/**
+ * Call the API. Resolves with the JSON body (or null), rejects with an ApiError whose
+ * message can be shown as it is. A 401 redirects to the login page (and never
+ * resolves) unless `on401: "throw"` is given.
+ */
+export async function api(path, options) {
+  const opts = options || {};
+  const init = {
+    method: opts.method || "GET",
+    credentials: "same-origin",
+    cache: "no-store",
+    headers: { Accept: "application/json" },
+  };
+  if (opts.body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(opts.body);
+  }
+  const controller = typeof AbortController === "function" ? new AbortController() : null;
+  let timer = null;
+  if (controller) {
+    init.signal = controller.signal;
+    timer = setTimeout(() => controller.abort(), opts.timeout || 20000);
+  }
+  let response;
+  let text = "";
+  try {
+    response = await fetch(path, init);
+    text = await response.text();
+  } catch (err) {
+    throw new ApiError(0, "network", NETWORK_MESSAGE);
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch (err) {
+      data = null;
+    }
+  }
+  if (response.ok) return data;
+
+  const code = (data && data.error) || "http_" + response.status;
+  const message = (data && data.error_description) || messageFor(response.status);
+  if (response.status === 401 && opts.on401 !== "throw") {
+    window.location.assign(loginUrl(code));
+    return new Promise(() => {});
+  }
+  throw new ApiError(response.status, code, message);
+}
+
+let mePromise = null;
+
+/** The logged-in aidant and their structure (GET /api/me), fetched once per page. */
+export function me() {
+  if (!mePromise) mePromise = api("/api/me");
+  return mePromise;
+}
+
+export async function logout() {
+  try {
+    await api("/api/logout", { method: "POST", body: {}, on401: "throw" });
+  } catch (err) {
+    // Already logged out, or offline: the cookie is gone either way on the next login.
+  }
+  window.location.assign("/connexion/?deconnecte=1");
+}
