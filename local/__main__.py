@@ -153,6 +153,9 @@ def _run_stack(args, state: Path) -> int:
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)  # also when started from a shell that ignores it
+        from . import scheduler
+        scheduler.start(url)  # the cron-connector's schedules (stack.yml annotations)
         (state / "ready").write_text(url)
         try:
             server.run()
