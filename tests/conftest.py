@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import base64
 import email
-import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,12 +22,6 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _reset_shared_caches():
@@ -149,30 +140,11 @@ def extract_link(text: str, marker: str) -> str:
     raise AssertionError(f"no link containing {marker} in:\n{text}")
 
 
-_used_steps: dict[str, int] = {}
-
-
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    state = tmp_path_factory.mktemp("stack")
-    ports = {"gateway": _free_port(), "dynamodb": _free_port(), "smtp": _free_port()}
-    env = {**os.environ, "LOCAL_STATE_DIR": str(state), "PYTHONUNBUFFERED": "1"}
-    log = open(state / "up.out", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local", "up", "--gateway-port", str(ports["gateway"]),
-         "--dynamodb-port", str(ports["dynamodb"]), "--smtp-port", str(ports["smtp"])],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.time() + 120
-    while not (state / "ready").exists():
-        if process.poll() is not None or time.time() > deadline:
-            process.kill()
-            raise RuntimeError("local stack did not start:\n" + (state / "up.out").read_text())
-        time.sleep(0.2)
-    info = json.loads((state / "stack.json").read_text())
-    seed = json.loads(subprocess.check_output([sys.executable, "-m", "local", "seed", "--json"], cwd=ROOT, env=env))
-    yield Stack(info["url"], state, info["env"], process, seed)
-    os.killpg(process.pid, signal.SIGTERM)
+    from local import launcher
+    running = launcher.start(tmp_path_factory.mktemp("stack"))
     try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+        yield Stack(running.url, running.state, running.env, running.process, running.seed())
+    finally:
+        running.stop()
