@@ -9,13 +9,15 @@ import re
 import time
 from dataclasses import dataclass
 
+from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.transactions import TransactWrite
 
-from . import crypto, errors, journal, mail, otp
+from . import crypto, errors, journal, notifications, otp
 from .config import settings
 from .http import Response
 from .sessions import open_session
-from .store import Aidant, EmailClaim, Item, LoginLink, LoginThrottle, Structure
+from .store import Aidant, EmailClaim, Item, LoginLink, LoginThrottle, Structure, transaction_kwargs
 
 EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
 _BAD_CREDENTIALS = "L'adresse e-mail ou le code à 6 chiffres est incorrect."
@@ -103,15 +105,18 @@ def send_link(aidant: Aidant, structure_id: str, next_path: str | None) -> None:
     cfg = settings()
     token = crypto.new_token()
     now_s = int(time.time())
+    expires_at = now_s + cfg.login_link_ttl_seconds
     pk, sk = LoginLink.key(crypto.keyed_hash(token, "login-link"))
-    LoginLink(pk=pk, sk=sk, aidant_id=aidant.id, expires_at=now_s + cfg.login_link_ttl_seconds,
-              ttl=now_s + cfg.login_link_ttl_seconds, next_path=next_path
-              ).save(condition=LoginLink.pk.does_not_exist())
-    journal.record(journal.LOGIN_LINK_SENT, aidant_id=aidant.id, structure_id=structure_id)
-    subject, text, html = mail.render(
-        "login_link", first_name=aidant.first_name, link=f"{cfg.issuer}/api/login/{token}",
-        minutes=cfg.login_link_ttl_seconds // 60)
-    mail.send(mail.build(aidant.email, subject, text, html))
+    link = LoginLink(pk=pk, sk=sk, aidant_id=aidant.id, expires_at=expires_at, ttl=expires_at,
+                     next_path=next_path)
+    # The e-mail goes through the outbox, written with the link (shared.notifications).
+    message = notifications.login_link_item(aidant, f"{cfg.issuer}/api/login/{token}", expires_at)
+    with TransactWrite(connection=Connection(**transaction_kwargs())) as tx:
+        tx.save(link, condition=LoginLink.pk.does_not_exist())
+        tx.save(message, condition=notifications.save_condition())
+        tx.save(journal.entry(journal.LOGIN_LINK_SENT, aidant_id=aidant.id, structure_id=structure_id),
+                condition=journal.append_condition())
+    notifications.kick(message)
 
 
 def consume_link(token: str, response: Response) -> str:

@@ -9,6 +9,7 @@ from .accounts import (Aidant, EmailClaim, LoginLink, LoginThrottle, Membership,
                        Structure, TotpDevice)
 from .journal import JournalEntry
 from .mandates import Autorisation, Mandate, Usager
+from .outbox import OutboxItem
 from .drafts import FranceConnectState, MandateDraft
 from .oidc import AccessToken, AuthorizationCode, AuthorizationTransaction, OidcClient
 

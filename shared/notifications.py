@@ -1,0 +1,558 @@
+"""Notifications that are never lost: the outbox, its delivery, expiry reminders.
+
+A function that causes an e-mail builds an outbox item here and writes it **in the
+same TransactWrite as the change it reports** (a committed change always has its
+notification, a rolled-back one never does), then calls :func:`kick`, which asks
+OpenFaaS to run ``notify`` asynchronously and never waits on SMTP. ``notify`` calls
+:func:`deliver` for that item and, on a schedule, :func:`run_scheduled`, which
+re-drives whatever is due (a lost async call, an earlier SMTP failure) and writes
+the aidants' expiry reminders.
+
+Delivery is at-most-once per item in every ordinary case: an item is first claimed
+with a conditional write (a lease), then sent, then marked sent by the lease holder
+only, so two concurrent deliveries send one e-mail. A failure retries with
+exponential backoff; after ``max_attempts`` the item is marked failed, logged, and
+listed by :func:`failed_items` until ops :func:`requeue` it. Nothing is dropped
+silently. Pending and failed items are found through gsi1, never a Scan.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import smtplib
+import time
+import urllib.request
+import zlib
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from email.message import EmailMessage
+from typing import Iterable
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from . import crypto, mail
+from .config import settings
+from .demarches import DEMARCHES
+from .store import (Aidant, Mandate, Membership, OutboxItem, Structure, Usager, now,
+                    transaction_kwargs)
+from .store.outbox import FAILED_PARTITION, PENDING_SHARDS, due_key, pending_partition
+
+log = logging.getLogger("aidants_connect.notifications")
+
+CONTACT = "contact@aidantsconnect.beta.gouv.fr"
+SENT_RETENTION_SECONDS = 30 * 24 * 3600  # sent items are kept a month, then TTL'd
+CLOCK_SKEW_SECONDS = 5  # the writer's clock may be a little ahead of notify's
+TRANSACTION_MAX_ITEMS = 100  # DynamoDB's limit for one TransactWriteItems
+DURATIONS = {"short": "courte (jusqu'à la fin de la journée de demain)",
+             "six_months": "6 mois", "long": "12 mois"}
+
+# Templates (shared/templates/mail/<name>.{subject.txt,txt,html}).
+LOGIN_LINK = "login_link"
+MANDATE_CREATED = "mandate_created"
+MANDATE_REVOKED = "mandate_revoked"
+DEMARCHE_DONE = "demarche_done"
+EXPIRY_REMINDER = "expiry_reminder"
+
+
+def _int_env(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Policy:
+    max_attempts: int  # OUTBOX_MAX_ATTEMPTS
+    retry_base_seconds: int  # OUTBOX_RETRY_BASE_SECONDS: first retry delay, doubled each time
+    retry_max_seconds: int  # OUTBOX_RETRY_MAX_SECONDS: the longest wait between two attempts
+    lease_seconds: int  # OUTBOX_LEASE_SECONDS: longer than one SMTP exchange (timeout 10 s)
+    reminder_window_days: int  # REMINDER_WINDOW_DAYS
+    run_seconds: int  # NOTIFY_RUN_SECONDS: a scheduled run stops well before exec_timeout
+    kick_timeout_seconds: float  # NOTIFY_KICK_TIMEOUT
+
+
+def policy() -> Policy:
+    """Read on each use (a few ``os.environ`` lookups) so tests may change it."""
+    # Defaults: 12 attempts, 30 s doubling to at most 1 h, cover about six hours of
+    # SMTP outage before an item is given up on.
+    return Policy(
+        max_attempts=_int_env("OUTBOX_MAX_ATTEMPTS", 12),
+        retry_base_seconds=_int_env("OUTBOX_RETRY_BASE_SECONDS", 30),
+        retry_max_seconds=_int_env("OUTBOX_RETRY_MAX_SECONDS", 3600),
+        lease_seconds=_int_env("OUTBOX_LEASE_SECONDS", 60),
+        reminder_window_days=_int_env("REMINDER_WINDOW_DAYS", 7),
+        run_seconds=_int_env("NOTIFY_RUN_SECONDS", 10),
+        kick_timeout_seconds=float(os.environ.get("NOTIFY_KICK_TIMEOUT") or 1.0),
+    )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def _shard(item_id: str) -> int:
+    return zlib.crc32(item_id.encode()) % PENDING_SHARDS
+
+
+# -- building outbox items ---------------------------------------------------------
+
+def new_item(template: str, recipient: str, context: dict, *, deliver_by: int | None = None,
+             max_attempts: int | None = None) -> OutboxItem:
+    """A pending outbox item, due now, to write in the caller's transaction."""
+    item_id = crypto.new_id()
+    pk, sk = OutboxItem.key(item_id)
+    due = int(time.time())
+    return OutboxItem(
+        pk=pk, sk=sk, id=item_id, template=template, recipient=recipient,
+        sealed_context=crypto.seal(json.dumps(context, ensure_ascii=False, separators=(",", ":")),
+                                   f"outbox:{pk}"),
+        status="pending", attempts=0, max_attempts=max_attempts or policy().max_attempts,
+        next_attempt_at=due, deliver_by=deliver_by, created_at=now(),
+        gsi1pk=pending_partition(_shard(item_id)), gsi1sk=due_key(due, item_id))
+
+
+def save_condition():
+    return OutboxItem.pk.does_not_exist()
+
+
+def operation(item: OutboxItem) -> tuple[str, OutboxItem, dict]:
+    """The item as one ``extra`` operation of ``shared.mandates.create``."""
+    return ("save", item, {"condition": save_condition()})
+
+
+def _structure_view(structure: Structure) -> dict:
+    return {"id": structure.id, "name": structure.name, "address": structure.address or ""}
+
+
+def login_link_item(aidant: Aidant, link: str, expires_at: int) -> OutboxItem:
+    """The login link e-mail; useless once the link has expired, so not sent after."""
+    return new_item(LOGIN_LINK, aidant.email,
+                    {"first_name": aidant.first_name, "link": link,
+                     "minutes": max(1, (expires_at - int(time.time())) // 60)},
+                    deliver_by=expires_at)
+
+
+def mandate_created_item(mandate: Mandate, usager: Usager, structure: Structure) -> OutboxItem | None:
+    """Tells the usager what they signed: démarches, duration, structure, how to revoke."""
+    if not usager.email:
+        return None
+    return new_item(MANDATE_CREATED, usager.email, {
+        "usager_name": usager.full_name, "structure": _structure_view(structure),
+        "mandate_id": mandate.id, "demarches": list(mandate.demarches), "duration": mandate.duration,
+        "created_at": _iso(mandate.created_at or now()), "expires_at": _iso(mandate.expires_at),
+        "is_remote": bool(mandate.is_remote)})
+
+
+def revoked_item(mandate: Mandate, usager: Usager, structure: Structure,
+                 demarches: Iterable[str] | None = None, at: datetime | None = None) -> OutboxItem | None:
+    """The mandate (``demarches=None``) or some of its autorisations were revoked.
+    ``mandate`` may be read before or after the revocation: what stays active is
+    computed from its ``active_demarches`` minus ``demarches``."""
+    if not usager.email:
+        return None
+    whole = demarches is None
+    revoked = sorted(mandate.demarches if whole else set(demarches), key=_demarche_order)
+    remaining = [] if whole else sorted(set(mandate.active_demarches or ()) - set(revoked), key=_demarche_order)
+    return new_item(MANDATE_REVOKED, usager.email, {
+        "usager_name": usager.full_name, "structure": _structure_view(structure),
+        "mandate_id": mandate.id, "whole": whole or not remaining, "revoked": revoked,
+        "remaining": remaining, "at": _iso(at or now()), "expires_at": _iso(mandate.expires_at)})
+
+
+def demarche_done_item(usager: Usager, structure: Structure, demarche: str, at: datetime | None = None,
+                       service: str | None = None) -> OutboxItem | None:
+    """A démarche carried out for the usager through the identity provider: which
+    structure, which démarche, when, and (optionally) on which online service. It
+    takes no aidant on purpose: the usager's mandate is with the structure, and the
+    acting aidant's identity is in the journal, not in the usager's mailbox."""
+    if not usager.email:
+        return None
+    return new_item(DEMARCHE_DONE, usager.email, {
+        "usager_name": usager.full_name, "structure": _structure_view(structure),
+        "demarche": demarche, "at": _iso(at or now()), "service": service or ""})
+
+
+def expiry_reminder_item(aidant: Aidant, mandates: list[Mandate],
+                         structures: dict[str, Structure]) -> OutboxItem:
+    """One e-mail for one aidant listing the mandates of their structures that end soon."""
+    ordered = sorted(mandates, key=lambda m: (m.expires_at, m.id))
+    return new_item(EXPIRY_REMINDER, aidant.email, {
+        "first_name": aidant.first_name,
+        "several_structures": len({m.structure_id for m in ordered}) > 1,
+        "mandates": [{"id": m.id, "usager_name": m.usager_name or "",
+                      "demarches": sorted(m.active_demarches or m.demarches, key=_demarche_order),
+                      "expires_at": _iso(m.expires_at), "duration": m.duration,
+                      "structure": structures[m.structure_id].name} for m in ordered]})
+
+
+# -- rendering -----------------------------------------------------------------------
+
+def _demarche_order(key: str) -> int:
+    return list(DEMARCHES).index(key) if key in DEMARCHES else len(DEMARCHES)
+
+
+def _demarche_view(key: str) -> dict:
+    known = DEMARCHES.get(key)
+    return {"key": key, "title": known.title if known else key,
+            "description": known.description if known else ""}
+
+
+def _view(template: str, context: dict) -> dict:
+    """Turns the stored context (keys, ISO dates) into what the template shows."""
+    view = dict(context, contact=CONTACT)
+    for name in ("demarches", "revoked", "remaining"):
+        if name in view:
+            view[name] = [_demarche_view(k) for k in view[name]]
+    if "demarche" in view:
+        view["demarche"] = _demarche_view(view["demarche"])
+    if "duration" in view:
+        view["duration_label"] = DURATIONS.get(view["duration"], view["duration"])
+    if template == EXPIRY_REMINDER:
+        view["mandates"] = [dict(m, demarches=[_demarche_view(k) for k in m["demarches"]])
+                            for m in view["mandates"]]
+    return view
+
+
+def context_of(item: OutboxItem) -> dict:
+    return json.loads(crypto.unseal(item.sealed_context, f"outbox:{item.pk}"))
+
+
+def render(item: OutboxItem) -> EmailMessage:
+    subject, text, html = mail.render(item.template, **_view(item.template, context_of(item)))
+    return mail.build(item.recipient, subject, text, html, message_id=item.message_id)
+
+
+# -- invoking notify -----------------------------------------------------------------
+
+_no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def kick(*items: OutboxItem | None) -> None:
+    """Ask OpenFaaS to deliver these items now (``/async-function/notify``: queued,
+    answered 202 at once). Fire and forget: if the call is lost, the scheduled run
+    delivers the item a few minutes later."""
+    url = settings().gateway_url + "/async-function/notify"
+    timeout = policy().kick_timeout_seconds
+    for item in items:
+        if item is None:
+            continue
+        request = urllib.request.Request(url, data=json.dumps({"item": item.id}).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with _no_proxy.open(request, timeout=timeout) as response:
+                response.read()
+        except Exception as exc:  # any failure here is recovered by the schedule
+            log.warning("outbox %s: async notify not invoked (%s); the scheduled run will send it",
+                        item.id, exc)
+
+
+# -- delivery ------------------------------------------------------------------------
+
+SENT, RETRY, UNREACHABLE, FAILED, EXPIRED, SKIPPED, MISSING = (
+    "sent", "retry", "unreachable", "failed", "expired", "skipped", "missing")
+
+
+def _condition_failed(exc: Exception) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def _claim(item: OutboxItem, at: int, owner: str) -> bool:
+    """Take the item for one delivery attempt: only if still pending, due, and not
+    leased by a live delivery. Two concurrent deliveries: one wins, one skips."""
+    lease_end = at + policy().lease_seconds
+    try:
+        item.update(
+            actions=[OutboxItem.attempts.add(1), OutboxItem.sending_until.set(lease_end),
+                     OutboxItem.lease_owner.set(owner), OutboxItem.gsi1sk.set(due_key(lease_end, item.id))],
+            condition=(OutboxItem.pk.exists() & (OutboxItem.status == "pending")
+                       & (OutboxItem.next_attempt_at <= at + CLOCK_SKEW_SECONDS)
+                       & (OutboxItem.sending_until.does_not_exist() | (OutboxItem.sending_until < at))))
+        return True
+    except UpdateError as exc:
+        if _condition_failed(exc):
+            return False
+        raise
+
+
+def _release(item: OutboxItem, owner: str, actions: list) -> bool:
+    """A write only the lease holder may make."""
+    try:
+        item.update(actions=actions + [OutboxItem.sending_until.remove(), OutboxItem.lease_owner.remove()],
+                    condition=OutboxItem.lease_owner == owner)
+        return True
+    except UpdateError as exc:
+        if _condition_failed(exc):
+            log.warning("outbox %s: lease lost during delivery; another delivery took over", item.id)
+            return False
+        raise
+
+
+def _mark_sent(item: OutboxItem, at: int, owner: str) -> None:
+    _release(item, owner, [
+        OutboxItem.status.set("sent"), OutboxItem.sent_at.set(now()),
+        OutboxItem.sealed_context.remove(),  # a login link must not outlive its sending
+        OutboxItem.gsi1pk.remove(), OutboxItem.gsi1sk.remove(), OutboxItem.last_error.remove(),
+        OutboxItem.ttl.set(at + SENT_RETENTION_SECONDS)])
+
+
+def _give_up(item: OutboxItem, owner: str, status: str, reason: str) -> None:
+    moment = now()
+    if _release(item, owner, [
+            OutboxItem.status.set(status), OutboxItem.failed_at.set(moment),
+            OutboxItem.last_error.set(reason[:500]),
+            OutboxItem.gsi1pk.set(FAILED_PARTITION), OutboxItem.gsi1sk.set(f"{_iso(moment)}#{item.id}")]):
+        # Ops find it with failed_items(); the recipient's address stays out of the logs.
+        log.error("outbox %s (%s) %s after %d attempt(s): %s", item.id, item.template, status,
+                  item.attempts, reason)
+
+
+def retry_delay(attempts: int) -> int:
+    p = policy()
+    return min(p.retry_max_seconds, p.retry_base_seconds * 2 ** max(0, attempts - 1))
+
+
+def _retry(item: OutboxItem, at: int, owner: str, exc: Exception) -> None:
+    reason = f"{type(exc).__name__}: {exc}"
+    if item.attempts >= item.max_attempts:
+        _give_up(item, owner, "failed", reason)
+        return
+    due = at + retry_delay(item.attempts)
+    if _release(item, owner, [OutboxItem.next_attempt_at.set(due), OutboxItem.gsi1sk.set(due_key(due, item.id)),
+                              OutboxItem.last_error.set(reason[:500])]):
+        log.warning("outbox %s (%s) attempt %d failed, next in %d s: %s", item.id, item.template,
+                    item.attempts, due - at, reason)
+
+
+def _permanent(exc: Exception) -> bool:
+    """The relay refused this message for good (5xx on the recipient or the data).
+    Authentication and connection errors are ours to fix: those are retried."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return bool(exc.recipients) and all(500 <= code < 600 for code, _ in exc.recipients.values())
+    return isinstance(exc, smtplib.SMTPDataError) and 500 <= exc.smtp_code < 600
+
+
+def _unreachable(exc: Exception) -> bool:
+    return isinstance(exc, (OSError, smtplib.SMTPConnectError, smtplib.SMTPServerDisconnected)) \
+        and not isinstance(exc, smtplib.SMTPResponseException)
+
+
+def deliver(item_id: str) -> str:
+    """Deliver one item if it is pending and due (the async path)."""
+    try:
+        item = OutboxItem.get(*OutboxItem.key(item_id), consistent_read=True)
+    except DoesNotExist:
+        return MISSING
+    return deliver_item(item)
+
+
+def deliver_item(item: OutboxItem, at: int | None = None) -> str:
+    """Claim, render, send, mark sent. Returns what happened (``SENT``, ``RETRY``,
+    ``UNREACHABLE`` (a retry because SMTP cannot be reached), ``FAILED``, ``EXPIRED``
+    or ``SKIPPED`` when it is not ours to send now)."""
+    at = int(at if at is not None else time.time())
+    if item.status != "pending":
+        return SKIPPED
+    owner = crypto.new_id()
+    if not _claim(item, at, owner):
+        return SKIPPED
+    if item.deliver_by is not None and at > item.deliver_by:
+        _give_up(item, owner, "expired", "not delivered before it became useless")
+        return EXPIRED
+    try:
+        message = render(item)
+    except Exception as exc:  # a template or data bug: the same input will fail again
+        log.exception("outbox %s: cannot render %s", item.id, item.template)
+        _give_up(item, owner, "failed", f"render: {type(exc).__name__}: {exc}")
+        return FAILED
+    try:
+        mail.send(message)
+    except Exception as exc:
+        if _permanent(exc):
+            _give_up(item, owner, "failed", f"{type(exc).__name__}: {exc}")
+            return FAILED
+        _retry(item, at, owner, exc)
+        return UNREACHABLE if _unreachable(exc) else RETRY
+    _mark_sent(item, at, owner)
+    return SENT
+
+
+def pending_due(at: int | None = None, limit: int = 100) -> list[OutboxItem]:
+    """Items due now, oldest first: one Query per shard of the sparse pending index."""
+    at = int(at if at is not None else time.time())
+    found: list[OutboxItem] = []
+    for shard in range(PENDING_SHARDS):
+        found.extend(OutboxItem.gsi1.query(pending_partition(shard), OutboxItem.gsi1sk <= due_key(at, "~"),
+                                           limit=limit))
+    return sorted(found, key=lambda i: i.gsi1sk.split("#")[0])[:limit]
+
+
+def drive_pending(at: int | None = None, deadline: float | None = None, limit: int = 100) -> Counter:
+    """Deliver what is due, until ``deadline`` (``time.monotonic()``). Stops at the
+    first sign that SMTP is unreachable: the rest stays due, no attempt spent."""
+    outcomes: Counter = Counter()
+    for item in pending_due(at, limit):
+        if deadline is not None and time.monotonic() > deadline:
+            outcomes["deferred"] += 1
+            continue
+        outcome = deliver_item(item, at)
+        outcomes[outcome] += 1
+        if outcome == UNREACHABLE:
+            deadline = 0.0
+    return outcomes
+
+
+# -- expiry reminders --------------------------------------------------------------
+
+def expiring_mandates(at: datetime, days: int) -> list[Mandate]:
+    """Unreminded, still active mandates ending within ``days``: one Query per day
+    on the sparse expiry index (gsi3 ``EXPIRY#<date>``)."""
+    end = at + timedelta(days=days)
+    low, high = _iso(at), _iso(end) + "#~"
+    found: list[Mandate] = []
+    day = at.astimezone(timezone.utc).date()
+    while day <= end.astimezone(timezone.utc).date():
+        found.extend(Mandate.gsi3.query(f"EXPIRY#{day.isoformat()}", Mandate.gsi3sk.between(low, high),
+                                        filter_condition=Mandate.reminded_at.does_not_exist()))
+        day += timedelta(days=1)
+    return [m for m in found if isinstance(m, Mandate) and m.revoked_at is None and m.reminded_at is None
+            and m.active_demarches and at < m.expires_at <= end]
+
+
+def _active_aidants(structure_ids: Iterable[str]) -> dict[str, list[Aidant]]:
+    """Each structure's active aidants: one Query of its memberships, one BatchGet."""
+    members: dict[str, list[str]] = {}
+    for sid in structure_ids:
+        members[sid] = [m.aidant_id for m in Membership.query(f"STRUCTURE#{sid}",
+                                                               Membership.sk.startswith("AIDANT#"))
+                        if isinstance(m, Membership)]
+    wanted = sorted({aid for ids in members.values() for aid in ids})
+    aidants = {a.id: a for a in Aidant.batch_get([Aidant.key(aid) for aid in wanted])} if wanted else {}
+    return {sid: [aidants[aid] for aid in ids if aid in aidants and aidants[aid].is_active
+                  and sid in (aidants[aid].structure_ids or ())]
+            for sid, ids in members.items()}
+
+
+def _linked_structures(structure_ids: list[str], aidants_of: dict[str, list[Aidant]]) -> list[list[str]]:
+    """Structures that share an aidant go together, so that aidant gets one e-mail."""
+    parent = {sid: sid for sid in structure_ids}
+
+    def find(sid: str) -> str:
+        while parent[sid] != sid:
+            parent[sid] = parent[parent[sid]]
+            sid = parent[sid]
+        return sid
+
+    first_seen: dict[str, str] = {}
+    for sid in structure_ids:
+        for aidant in aidants_of.get(sid, []):
+            if aidant.id in first_seen:
+                parent[find(sid)] = find(first_seen[aidant.id])
+            else:
+                first_seen[aidant.id] = sid
+    groups: dict[str, list[str]] = defaultdict(list)
+    for sid in structure_ids:
+        groups[find(sid)].append(sid)
+    return list(groups.values())
+
+
+def _remind(mandates: list[Mandate], aidants_of: dict[str, list[Aidant]],
+            structures: dict[str, Structure], at: datetime) -> list[OutboxItem]:
+    """One transaction: each mandate marked reminded (only if still unreminded and
+    unrevoked) with every aidant's e-mail. A concurrent run or a revocation makes the
+    whole transaction fail, and the next run starts again from the index."""
+    per_aidant: dict[str, tuple[Aidant, list[Mandate]]] = {}
+    for mandate in mandates:
+        for aidant in aidants_of[mandate.structure_id]:
+            per_aidant.setdefault(aidant.id, (aidant, []))[1].append(mandate)
+    items = [expiry_reminder_item(aidant, found, structures) for aidant, found in per_aidant.values()]
+    try:
+        with TransactWrite(connection=Connection(**transaction_kwargs())) as tx:
+            for mandate in mandates:
+                tx.update(Mandate(*Mandate.key(mandate.id)), actions=[Mandate.reminded_at.set(at)],
+                          condition=Mandate.pk.exists() & Mandate.reminded_at.does_not_exist()
+                          & Mandate.revoked_at.does_not_exist())
+            for item in items:
+                tx.save(item, condition=save_condition())
+    except TransactWriteError as exc:
+        if exc.cause_response_code != "TransactionCanceledException":
+            raise
+        log.info("reminders for mandates %s skipped this run: %s", [m.id for m in mandates], exc)
+        return []
+    return items
+
+
+def compute_reminders(at: datetime | None = None, deadline: float | None = None) -> list[OutboxItem]:
+    """Write the expiry reminders due now; returns the outbox items written."""
+    at = at or now()
+    mandates = expiring_mandates(at, policy().reminder_window_days)
+    if not mandates:
+        return []
+    by_structure: dict[str, list[Mandate]] = defaultdict(list)
+    for mandate in mandates:
+        by_structure[mandate.structure_id].append(mandate)
+    structures = {s.id: s for s in Structure.batch_get([Structure.key(sid) for sid in sorted(by_structure)])
+                  if s.is_active}
+    sids = [sid for sid in sorted(by_structure) if sid in structures]
+    aidants_of = _active_aidants(sids)
+    written: list[OutboxItem] = []
+    for group in _linked_structures(sids, aidants_of):
+        if deadline is not None and time.monotonic() > deadline:
+            break  # still unreminded: the next run continues
+        # A structure without an active aidant has nobody to remind: its mandates stay
+        # unreminded, so an aidant activated within the window still hears of them.
+        group = [sid for sid in group if aidants_of[sid]]
+        group_mandates = [m for sid in group for m in by_structure[sid]]
+        recipients = {a.id for sid in group for a in aidants_of[sid]}
+        if not group_mandates:
+            continue
+        if len(group_mandates) + len(recipients) <= TRANSACTION_MAX_ITEMS:
+            written += _remind(group_mandates, aidants_of, structures, at)
+            continue
+        # Too big for one transaction: per structure, in chunks (an aidant of several
+        # of these structures then gets one e-mail per chunk).
+        for sid in group:
+            room = TRANSACTION_MAX_ITEMS - len(aidants_of[sid])
+            if room < 1:
+                log.error("structure %s has %d active aidants: too many for one reminder transaction",
+                          sid, len(aidants_of[sid]))
+                continue
+            for start in range(0, len(by_structure[sid]), room):
+                written += _remind(by_structure[sid][start:start + room], aidants_of, structures, at)
+    return written
+
+
+def run_scheduled(at: datetime | None = None) -> dict:
+    """The scheduled run (every few minutes): reminders first, then everything due,
+    within ``run_seconds`` so the function never hits its exec_timeout."""
+    started = time.monotonic()
+    budget = policy().run_seconds
+    reminders = compute_reminders(at, deadline=started + budget * 0.4)
+    outcomes = drive_pending(int(at.timestamp()) if at else None, deadline=started + budget)
+    return {"reminders": len(reminders), **{k: outcomes[k] for k in sorted(outcomes)}}
+
+
+# -- for ops --------------------------------------------------------------------------
+
+def failed_items(limit: int = 50) -> list[OutboxItem]:
+    """Failed or expired items, newest first (gsi1 ``OUTBOX#FAILED``)."""
+    return list(OutboxItem.gsi1.query(FAILED_PARTITION, scan_index_forward=False, limit=limit))
+
+
+def requeue(item_id: str) -> bool:
+    """Give a failed item a fresh set of attempts, due now."""
+    due = int(time.time())
+    try:
+        OutboxItem(*OutboxItem.key(item_id)).update(
+            actions=[OutboxItem.status.set("pending"), OutboxItem.attempts.set(0),
+                     OutboxItem.next_attempt_at.set(due), OutboxItem.failed_at.remove(),
+                     OutboxItem.gsi1pk.set(pending_partition(_shard(item_id))),
+                     OutboxItem.gsi1sk.set(due_key(due, item_id))],
+            condition=OutboxItem.status.is_in("failed", "expired"))
+        return True
+    except UpdateError as exc:
+        if _condition_failed(exc):
+            return False
+        raise
