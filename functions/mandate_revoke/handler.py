@@ -1,0 +1,24 @@
+"""mandate_revoke: revoke a whole mandate or one of its démarches (TOTP-confirmed)."""
+from shared import errors, mandates, revocation, sessions
+from shared.http import Router, json_response
+
+router = Router()
+
+
+@router.route("POST", "/api/mandates/{id}/revoke")
+def revoke(request):
+    caller = sessions.authenticate(request)
+    data = request.json()
+    demarche = data.get("demarche")
+    if demarche is not None and not isinstance(demarche, str):
+        raise errors.BadRequest("Le champ « demarche » doit être une clé de démarche.", code="invalid_demarche")
+    code = data.get("otp")
+    if not isinstance(code, str) or not code.strip():
+        raise errors.BadRequest("Merci d'indiquer le code à 6 chiffres.", code="invalid_request")
+    mandate, autorisations = revocation.revoke(caller.structure_id, caller.aidant_id, request.params["id"],
+                                               code, demarche=demarche)
+    return json_response(mandates.mandate_json(mandate, autorisations))
+
+
+def handle(event, context):
+    return router.dispatch(event, context)

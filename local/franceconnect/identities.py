@@ -1,0 +1,42 @@
+"""The FranceConnect stand-in's test identities (identité pivot, as FranceConnect
+returns it: given names space-separated, birthplace and birthcountry as INSEE codes,
+birthplace empty for people born abroad)."""
+from __future__ import annotations
+
+import hashlib
+
+IDENTITIES: dict[str, dict] = {
+    "angela": {
+        "given_name": "Angela Claire Louise", "family_name": "DUBOIS", "preferred_username": "",
+        "birthdate": "1962-08-24", "gender": "female", "birthplace": "75107", "birthcountry": "99100",
+        "email": "angela.dubois@example.fr", "idp": "impots.gouv.fr",
+    },
+    "pierre": {
+        "given_name": "Pierre", "family_name": "MERCIER", "preferred_username": "",
+        "birthdate": "1969-03-17", "gender": "male", "birthplace": "02691", "birthcountry": "99100",
+        "email": "pierre.mercier@example.fr", "idp": "ameli.fr",
+    },
+    "fatou": {
+        "given_name": "Fatou", "family_name": "DIALLO", "preferred_username": "MARTIN",
+        "birthdate": "1985-11-02", "gender": "female", "birthplace": "", "birthcountry": "99341",
+        "email": "fatou.diallo@example.fr", "idp": "La Poste",
+    },
+    "eloise": {
+        "given_name": "Éloïse Marie-Thérèse", "family_name": "LEFÈVRE-N'DIAYE", "preferred_username": "",
+        "birthdate": "1948-02-29", "gender": "female", "birthplace": "02408", "birthcountry": "99100",
+        "email": "eloise.lefevre@example.fr", "idp": "MSA",
+    },
+}
+
+PIVOT_CLAIMS = ("given_name", "family_name", "preferred_username", "birthdate", "gender", "birthplace",
+                "birthcountry", "email")
+
+
+def sub_for(key: str, client_id: str) -> str:
+    """FranceConnect gives each service provider its own stable ``sub`` per person."""
+    return hashlib.sha256(f"{client_id}:{key}".encode()).hexdigest()
+
+
+def claims_for(key: str, scopes: set[str]) -> dict:
+    identity = IDENTITIES[key]
+    return {name: identity[name] for name in PIVOT_CLAIMS if name in scopes}

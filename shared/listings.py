@@ -1,0 +1,168 @@
+"""The structure's mandates and usagers, as the "Mes mandats" and "Mes usagers"
+screens list them: newest first, paginated with an opaque cursor.
+
+Each page is one or a few Queries on the structure's mandate index (gsi1) or on one
+usager's (gsi2), never a Scan: the cost of a request does not grow with the table.
+Status filters are applied to what the Queries return (the status depends on the
+time of the request, so it cannot be indexed); a page may then come back shorter
+than asked, with a cursor to go on, rather than reading without bound.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from . import errors
+from .demarches import DEMARCHES, as_json as demarche_json
+from .documents import DURATION_LABELS
+from .mandates import iso, load_for_structure, mandate_json, status_of, usager_json
+from .store import Mandate, Usager, now
+
+STATUSES = ("active", "expired", "revoked", "replaced")
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+MAX_QUERIES = 4  # per request, whatever the filters
+_CURSOR_PART = re.compile(r"[A-Za-z0-9_\-:.+#]{1,200}")
+
+
+@dataclass
+class Page:
+    items: list[Mandate] = field(default_factory=list)
+    cursor: str | None = None
+
+
+def _encode_cursor(mandate_id: str, sort_key: str) -> str:
+    raw = json.dumps([mandate_id, sort_key], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    """Only the item's id and sort key travel; the partition is always rebuilt from
+    the caller's structure, so a forged cursor cannot reach another structure."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        mandate_id, sort_key = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise errors.BadRequest("Le curseur de pagination n'est pas valide.", code="invalid_cursor")
+    if not (isinstance(mandate_id, str) and isinstance(sort_key, str) and _CURSOR_PART.fullmatch(mandate_id)
+            and _CURSOR_PART.fullmatch(sort_key)):
+        raise errors.BadRequest("Le curseur de pagination n'est pas valide.", code="invalid_cursor")
+    return mandate_id, sort_key
+
+
+def parse_limit(value: str | None, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
+    if value in (None, ""):
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= maximum:
+        raise errors.BadRequest(f"Le paramètre « limit » doit être un entier entre 1 et {maximum}.",
+                                code="invalid_limit")
+    return int(value)
+
+
+def parse_status(value: str | None) -> str | None:
+    if value in (None, ""):
+        return None
+    if value not in STATUSES:
+        raise errors.BadRequest("Le paramètre « status » doit valoir active, expired, revoked ou replaced.",
+                                code="invalid_status")
+    return value
+
+
+def mandates_of_structure(structure_id: str, *, usager_id: str | None = None, status: str | None = None,
+                          limit: int = DEFAULT_LIMIT, cursor: str | None = None,
+                          keep=None) -> Page:
+    """A page of the structure's mandates (or of one usager's with it), newest first."""
+    if usager_id:
+        index, pk_name, sk_name = Mandate.gsi2, "gsi2pk", "gsi2sk"
+        partition = f"STRUCTURE#{structure_id}#USAGER#{usager_id}#MANDATES"
+    else:
+        index, pk_name, sk_name = Mandate.gsi1, "gsi1pk", "gsi1sk"
+        partition = f"STRUCTURE#{structure_id}#MANDATES"
+    start = None
+    if cursor:
+        mandate_id, sort_key = _decode_cursor(cursor)
+        pk, sk = Mandate.key(mandate_id)
+        start = {"pk": {"S": pk}, "sk": {"S": sk}, pk_name: {"S": partition}, sk_name: {"S": sort_key}}
+    at = now()
+    page = Page()
+    last: Mandate | None = None
+    exhausted = False
+    for _ in range(MAX_QUERIES):
+        results = index.query(partition, scan_index_forward=False, limit=limit, last_evaluated_key=start)
+        count = 0
+        for mandate in results:
+            count += 1
+            last = mandate
+            if (status is None or status_of(mandate, at) == status) and (keep is None or keep(mandate)):
+                page.items.append(mandate)
+                if len(page.items) == limit:
+                    break
+        if len(page.items) == limit:
+            break
+        start = results.last_evaluated_key
+        if not start:
+            exhausted = True
+            break
+    if last is not None and not exhausted:
+        page.cursor = _encode_cursor(last.id, getattr(last, sk_name))
+    return page
+
+
+def _fold(text: str) -> str:
+    """Case and accent insensitive search: « Éloïse » is found by « eloise »."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def name_matches(query: str | None):
+    if not query:
+        return None
+    if len(query) > 100:
+        raise errors.BadRequest("La recherche est trop longue.", code="invalid_query")
+    words = _fold(query).split()
+    return lambda mandate: all(w in _fold(mandate.usager_name or "") for w in words)
+
+
+def usagers_of_structure(structure_id: str, *, query: str | None = None, cursor: str | None = None,
+                         limit: int = MAX_LIMIT) -> dict:
+    """The structure's usagers, derived from its mandates (newest first), each with
+    the mandates seen on this page. A usager with many mandates may appear on two
+    pages: the front-end merges by ``id``."""
+    page = mandates_of_structure(structure_id, limit=limit, cursor=cursor, keep=name_matches(query))
+    at = now()
+    usagers: dict[str, dict] = {}
+    for mandate in page.items:
+        entry = usagers.setdefault(mandate.usager_id, {
+            "id": mandate.usager_id, "name": mandate.usager_name, "active_demarches": set(),
+            "mandates": []})
+        state = status_of(mandate, at)
+        if state == "active":
+            entry["active_demarches"].update(mandate.active_demarches or ())
+        entry["mandates"].append({"id": mandate.id, "status": state, "demarches": list(mandate.demarches),
+                                  "active_demarches": sorted(mandate.active_demarches or ()),
+                                  "created_at": iso(mandate.created_at), "expires_at": iso(mandate.expires_at)})
+    listed = []
+    for entry in usagers.values():
+        entry["active_demarches"] = sorted(entry["active_demarches"])
+        entry["has_active_mandate"] = bool(entry["active_demarches"])
+        listed.append(entry)
+    return {"usagers": listed, "next_cursor": page.cursor}
+
+
+def mandate_detail(structure_id: str, mandate_id: str) -> dict:
+    """One mandate of the structure with its autorisations and its usager."""
+    mandate, autorisations = load_for_structure(mandate_id, structure_id)
+    body = mandate_json(mandate, autorisations)
+    usager = None
+    try:
+        usager = Usager.get(*Usager.key(mandate.usager_id))
+    except Usager.DoesNotExist:
+        pass
+    body["usager"] = (usager_json(usager) | {"full_name": usager.full_name}) if usager else None
+    body["demarches_details"] = [demarche_json(k) for k in mandate.demarches if k in DEMARCHES]
+    body["duration_label"] = DURATION_LABELS.get(mandate.duration, mandate.duration)
+    return body

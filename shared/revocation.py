@@ -1,0 +1,108 @@
+"""Revoking a mandate, or one of its autorisations, confirmed by the aidant's TOTP.
+
+One ``TransactWrite``: each autorisation closed (it leaves the active indexes the
+identity provider reads, so it stops being offered at once), the mandate's
+``active_demarches`` shrunk, and when nothing is left the mandate marked revoked and
+taken out of the expiry index (no reminder for a revoked mandate), plus the journal
+entry. Conditions make a concurrent revocation, renewal or second click fail as a
+whole (409) instead of leaving a mandate that says one thing and autorisations that
+say another.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.condition import size
+from pynamodb.transactions import TransactWrite
+
+from . import errors, journal, otp
+from .demarches import DEMARCHES
+from .mandates import closing_actions, is_conflict, load_for_structure, still_active_condition
+from .store import Autorisation, Mandate, now, transaction_kwargs
+
+MANDATE_REVOKED = "mandate_revoked"
+AUTORISATION_REVOKED = "autorisation_revoked"
+
+
+@dataclass
+class Plan:
+    """What a revocation will close, decided from one read of the mandate."""
+    mandate: Mandate
+    closing: list[Autorisation]
+    whole: bool  # nothing active remains afterwards: the mandate itself is revoked
+
+
+def plan(mandate: Mandate, autorisations: list[Autorisation], demarche: str | None,
+         at: datetime | None = None) -> Plan:
+    at = at or now()
+    if demarche is not None and demarche not in DEMARCHES:
+        raise errors.BadRequest("Démarche inconnue.", code="invalid_demarche")
+    if mandate.revoked_at is not None:
+        raise errors.Conflict("Ce mandat est déjà révoqué.", code="already_revoked")
+    if mandate.expires_at <= at:
+        raise errors.Conflict("Ce mandat a expiré : il n'y a plus rien à révoquer.", code="mandate_expired")
+    active = {a.demarche: a for a in autorisations
+              if a.revoked_at is None and a.demarche in (mandate.active_demarches or set())}
+    if demarche is not None:
+        if demarche not in active:
+            raise errors.Conflict("Cette démarche n'est pas (ou plus) couverte par ce mandat.",
+                                  code="autorisation_not_active")
+        closing = [active[demarche]]
+    else:
+        if not active:
+            raise errors.Conflict("Ce mandat n'a plus d'autorisation active.", code="autorisation_not_active")
+        closing = list(active.values())
+    return Plan(mandate=mandate, closing=sorted(closing, key=lambda a: a.demarche),
+                whole=len(closing) == len(active))
+
+
+def apply(p: Plan, aidant_id: str, structure_id: str, extra: Iterable[tuple[str, object, dict]] = ()) -> None:
+    """Write the plan in one transaction. ``extra`` as in ``mandates.create``."""
+    at = now()
+    mandate = p.mandate
+    closed = {a.demarche for a in p.closing}
+    actions = [Mandate.active_demarches.delete(closed)]
+    if p.whole:
+        actions += [Mandate.revoked_at.set(at), Mandate.revoked_by.set(aidant_id),
+                    Mandate.gsi3pk.remove(), Mandate.gsi3sk.remove()]
+    # The mandate still holds exactly what we read: two revocations of its last two
+    # démarches cannot both decide "not the last one" and leave it unrevoked.
+    condition = (Mandate.revoked_at.does_not_exist() &
+                 (size(Mandate.active_demarches) == len(mandate.active_demarches or ())))
+    for demarche in closed:
+        condition &= Mandate.active_demarches.contains(demarche)
+    with TransactWrite(connection=Connection(**transaction_kwargs())) as tx:
+        for auth in p.closing:
+            tx.update(auth, actions=closing_actions(at, aidant_id), condition=still_active_condition())
+        tx.update(Mandate(*Mandate.key(mandate.id)), actions=actions, condition=condition)
+        tx.save(journal.entry(MANDATE_REVOKED if p.whole else AUTORISATION_REVOKED,
+                              aidant_id=aidant_id, structure_id=structure_id, usager_id=mandate.usager_id,
+                              mandate_id=mandate.id,
+                              demarche=p.closing[0].demarche if len(p.closing) == 1 else None,
+                              details={"demarches": ",".join(sorted(closed))}),
+                condition=journal.append_condition())
+        for operation, item, kwargs in extra:
+            getattr(tx, operation)(item, **kwargs)
+
+
+def revoke(structure_id: str, aidant_id: str, mandate_id: str, code: object,
+           demarche: str | None = None) -> tuple[Mandate, list[Autorisation]]:
+    """Revoke all of a mandate of the caller's structure, or one démarche of it.
+
+    The TOTP code is spent only once the revocation is known to make sense, so a
+    mistaken click does not burn the aidant's current code."""
+    mandate, autorisations = load_for_structure(mandate_id, structure_id)
+    p = plan(mandate, autorisations, demarche)
+    otp.check_code_for(aidant_id, code)
+    try:
+        apply(p, aidant_id, structure_id)
+    except TransactWriteError as exc:
+        if not is_conflict(exc):
+            raise
+        raise errors.Conflict("Ce mandat a changé pendant la révocation. Rechargez la page.",
+                              code="mandate_changed")
+    return load_for_structure(mandate_id, structure_id)
