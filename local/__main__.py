@@ -30,7 +30,7 @@ def state_dir() -> Path:
 def ensure_secrets(folder: Path) -> None:
     """Keys a local run needs; production gets them as OpenFaaS secrets."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("token-hmac-key", "totp-seal-key"):
+    for name in ("token-hmac-key", "totp-seal-key", "franceconnect-client-secret"):
         path = folder / name
         if not path.exists():
             path.write_text(base64.b64encode(os.urandom(32)).decode())
@@ -55,6 +55,7 @@ def stack_env(args, state: Path) -> dict:
         "FRONTEND_URL": issuer,
         "GATEWAY_URL": issuer,
         "FRANCECONNECT_URL": issuer + "/franceconnect",
+        "FRANCECONNECT_CLIENT_ID": "aidants-connect-local",
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(args.smtp_port),
         "SMTP_STARTTLS": "false",
