@@ -56,7 +56,30 @@ def seed_accounts(out: dict) -> None:
         "aidant": {"id": AIDANTS[2][0], "email": AIDANTS[2][1], "totp_secret": secrets[AIDANTS[2][0]]}}
 
 
-STEPS = [seed_accounts]
+def seed_mandates(out: dict) -> None:
+    """The FranceConnect stand-in's identities, and a usager (Angela, as the stand-in
+    identifies her) with an active mandate of the demo structure."""
+    from shared import documents, mandates
+    from .franceconnect.identities import IDENTITIES, sub_for
+    out["fc_identities"] = list(IDENTITIES)
+    if out.get("usager") is not None:
+        return
+    sub = sub_for("angela", settings().franceconnect_client_id)
+    usager = mandates.upsert_usager(sub, IDENTITIES["angela"])
+    out["usager"] = {"id": usager.id, "sub": sub}
+    active = mandates.active_autorisations_of_usager(STRUCTURE_A[0], usager.id)
+    if active:
+        out["mandate"] = {"id": active[0].mandate_id}
+        return
+    aidant_id, _, first, last, sid, _ = AIDANTS[0]
+    mandate = mandates.create(mandates.NewMandate(
+        structure_id=sid, usager=usager, demarches=["papiers", "famille", "social", "argent"],
+        duration="long", is_remote=False, remote_consent=None, aidant_id=aidant_id,
+        aidant_name=f"{first} {last}", text_snapshot=documents.mentions_text(STRUCTURE_A[1])))
+    out["mandate"] = {"id": mandate.id}
+
+
+STEPS = [seed_accounts, seed_mandates]
 
 
 def run() -> dict:
