@@ -82,6 +82,15 @@ def seed_mandates(out: dict) -> None:
 STEPS = [seed_accounts, seed_mandates]
 
 
+def seed_fi_demo(out: dict) -> None:
+    """The demo FranceConnect client of our identity provider (``local/fi_demo.py``)."""
+    from . import fi_demo
+    fi_demo.seed(out)
+
+
+STEPS.append(seed_fi_demo)
+
+
 def run() -> dict:
     out = {"issuer": settings().issuer, "client": None, "aidant": None, "usager": None,
            "mandate": None, "fc_identities": []}

@@ -1,0 +1,55 @@
+"""Scopes and claims: what FranceConnect may ask for and what it receives about the
+usager (OpenID Connect Core §5.1 and §5.4, with FranceConnect's scopes).
+
+FranceConnect asks for each claim of the "identité pivot" by a scope of the same
+name, or for groups of them (``profile``, ``birth``). ``sub`` is pairwise: the same
+usager gets a different, stable ``sub`` at each client, so two clients cannot link
+their users through us (OpenID Connect Core §8.1).
+"""
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749.util import scope_to_list
+from authlib.oidc.core import UserInfo
+
+from .. import crypto
+from ..store import Usager
+
+IDENTITY_CLAIMS = ("given_name", "family_name", "birthdate", "gender", "birthplace",
+                   "birthcountry", "email", "preferred_username")
+SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
+    "openid": ("sub",),
+    **{claim: (claim,) for claim in IDENTITY_CLAIMS},
+    "profile": ("given_name", "family_name", "birthdate", "gender", "preferred_username"),
+    "birth": ("birthplace", "birthcountry"),
+}
+SCOPES_SUPPORTED = list(SCOPE_CLAIMS)
+# Every claim we may put in an ID token or a userinfo answer (for discovery).
+CLAIMS_SUPPORTED = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "at_hash",
+                    *IDENTITY_CLAIMS]
+# eIDAS "low": the level FranceConnect expects from an identity provider like ours.
+ACR = "eidas1"
+ACR_VALUES_SUPPORTED = [ACR]
+
+
+def subject_for(usager_id: str, client_id: str) -> str:
+    """The pairwise ``sub``: stable for a usager and a client, unlinkable across
+    clients, and revealing nothing of our own usager id."""
+    return crypto.keyed_hash(f"{client_id}\x00{usager_id}", "oidc-sub")
+
+
+def claims_for_scope(scope: str | list[str] | None) -> set[str]:
+    allowed: set[str] = set()
+    for name in scope_to_list(scope) or []:
+        allowed.update(SCOPE_CLAIMS.get(name, ()))
+    return allowed
+
+
+def user_info(usager: Usager, client_id: str, scope: str | list[str] | None) -> UserInfo:
+    """The usager's claims that ``scope`` allows, and nothing else; ``sub`` always."""
+    allowed = claims_for_scope(scope)
+    info = UserInfo(sub=subject_for(usager.id, client_id))
+    for claim in IDENTITY_CLAIMS:
+        value = getattr(usager, claim, None)
+        if claim in allowed and value not in (None, ""):
+            info[claim] = value
+    return info

@@ -1,0 +1,70 @@
+"""What the OIDC functions call: one entry point per public route (DESIGN.md §3).
+Each takes our :class:`~shared.http.Request` and returns a
+:class:`~shared.http.Response`; protocol errors are answered here, other errors by
+``shared.http``'s router."""
+from __future__ import annotations
+
+from authlib.oauth2 import OAuth2Error
+
+from .. import sessions
+from ..http import Request, Response, json_response, redirect
+from . import authorize as checks, errors, events, metadata, transactions, userinfo as userinfo_endpoint
+from .server import FunctionRequest, server
+
+
+def discovery(request: Request) -> Response:
+    return json_response(metadata.discovery())
+
+
+def jwks(request: Request) -> Response:
+    return json_response(metadata.jwks())
+
+
+def authorize(request: Request) -> Response:
+    """GET /oidc/authorize: check the request, store it, send the aidant to the front-end."""
+    try:
+        checks.check_before_redirect(request)
+        grant = server().get_consent_grant(request)
+    except OAuth2Error as error:
+        events.refused("/oidc/authorize", error.error, description=error.get_error_description(),
+                       client_id=request.query.get("client_id"))
+        if error.redirect_uri:
+            return errors.error_response(error)  # back to the client, with error and state
+        return errors.error_page(error, getattr(error, "human", error.get_error_description()),
+                                 wants_html="text/html" in (request.headers.get("accept") or ""))
+    return redirect(transactions.frontend_url(transactions.open_transaction(grant)))
+
+
+def transaction(request: Request) -> Response:
+    """GET /api/fi/transactions/{txn}: what the aidant may choose from."""
+    caller = sessions.authenticate(request)
+    return json_response(transactions.offer(caller, request.params["txn"]))
+
+
+def choose(request: Request) -> Response:
+    """POST /api/fi/transactions/{txn}: the aidant's choice → the code, through Authlib."""
+    caller = sessions.authenticate(request)
+    body = request.json()
+
+    def respond(txn, choice) -> Response:
+        oauth_request = FunctionRequest("GET", "/oidc/authorize", {}, transactions.authorization_params(txn))
+        answer = server().create_authorization_response(
+            oauth_request, grant_user=choice, grant=server().get_authorization_grant(oauth_request))
+        location = dict(answer.headers).get("Location")
+        if answer.status == 302 and location:
+            # The front-end navigates there: the code (or a protocol error) goes back
+            # to the client's redirect URI exactly as a redirect would carry it.
+            return json_response({"redirect_to": location})
+        return answer
+
+    return transactions.choose(caller, request.params["txn"], body, respond)
+
+
+def token(request: Request) -> Response:
+    """POST /oidc/token (RFC 6749 §4.1.3, OpenID Connect Core §3.1.3)."""
+    return server().create_token_response(request)
+
+
+def userinfo(request: Request) -> Response:
+    """GET, POST /oidc/userinfo (OpenID Connect Core §5.3)."""
+    return userinfo_endpoint.respond(server().create_oauth2_request(request))

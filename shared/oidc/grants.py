@@ -1,0 +1,237 @@
+"""The authorization code grant (RFC 6749 §4.1) with OpenID Connect (Core §3.1) and
+PKCE (RFC 7636): Authlib runs the protocol, these classes store and check codes.
+
+A code is issued when the aidant picks a usager and a démarche: the code, the
+transaction's completion and the journal entries are one ``TransactWrite``, so a
+transaction yields at most one code. It is redeemed by one conditional update that
+checks, in the same write, that it is unused, unexpired and issued to this client.
+A second redemption revokes the token issued by the first (RFC 6749 §4.1.2).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.errors import InvalidGrantError
+from authlib.oauth2.rfc7636 import CodeChallenge as _CodeChallenge
+from authlib.oidc.core import grants as oidc_grants
+from authlib.oidc.core.models import AuthorizationCodeMixin
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from .. import crypto, errors as api_errors, journal, mandates
+from ..config import settings
+from ..store import (Autorisation, AuthorizationCode, AuthorizationTransaction, Item, Mandate, Usager,
+                     now, transaction_kwargs)
+from . import claims, clients, events, tokens
+from .errors import fr
+
+CODE_PURPOSE = "oidc-code"
+
+
+@dataclass
+class Choice:
+    """What the aidant decided at ``POST /api/fi/transactions/{txn}``: Authlib's
+    ``grant_user`` when the code is issued."""
+    txn: AuthorizationTransaction
+    aidant_id: str
+    structure_id: str
+    usager_id: str
+    demarche: str
+    mandate_id: str
+    auth_time: int
+
+
+@dataclass
+class Represented:
+    """The usager an aidant acts for, as the token endpoint finds them: Authlib's
+    ``user`` when the ID token is made."""
+    usager: Usager
+    client_id: str
+    code: AuthorizationCode
+
+
+class Code(AuthorizationCodeMixin):
+    def __init__(self, item: AuthorizationCode, code_hash: str):
+        self.item = item
+        self.code_hash = code_hash
+        # Read by Authlib's CodeChallenge.
+        self.code_challenge = item.code_challenge
+        self.code_challenge_method = item.code_challenge_method
+
+    def get_redirect_uri(self):
+        return self.item.redirect_uri
+
+    def get_scope(self):
+        return self.item.scope
+
+    def get_nonce(self):
+        return self.item.nonce
+
+    def get_auth_time(self):
+        return int(self.item.auth_time)
+
+    def get_acr(self):
+        return self.item.acr
+
+    def get_amr(self):
+        return None
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = list(clients.AUTH_METHODS)
+
+    def save_authorization_code(self, code, request):
+        issue_code(code, request)
+
+    def query_authorization_code(self, code, client):
+        return redeem_code(code, client)
+
+    def delete_authorization_code(self, authorization_code):
+        pass  # kept (consumed) until its ttl, to recognise a replay
+
+    def authenticate_user(self, authorization_code):
+        return still_represented(authorization_code, self.request.client)
+
+
+class OpenIDCode(oidc_grants.OpenIDCode):
+    """The ID token (OpenID Connect Core §2, §3.1.3.6)."""
+
+    def exists_nonce(self, nonce, request):
+        # Replayed nonces are the relying party's check (Core §15.5.2); here the
+        # nonce is required and bound into the ID token, and codes are single-use.
+        return False
+
+    def get_client_algorithm(self, client):
+        return tokens.signing_alg(client, client.id_token_signed_response_alg)
+
+    def get_encode_header(self, client):
+        return tokens.jws_header(client, self.get_client_algorithm(client))
+
+    def resolve_client_private_key(self, client):
+        return tokens.signing_key(client, self.get_client_algorithm(client))
+
+    def get_client_claims(self, client):
+        issued = int(time.time())
+        return {"iss": settings().issuer, "aud": client.get_client_id(), "iat": issued,
+                "exp": issued + tokens.ID_TOKEN_TTL}
+
+    def generate_user_info(self, user: Represented, scope):
+        return claims.user_info(user.usager, user.client_id, scope)
+
+
+class CodeChallenge(_CodeChallenge):
+    """PKCE with S256 only: ``plain`` protects nothing against a leaked request."""
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+
+# -- issuing -----------------------------------------------------------------------
+
+def issue_code(code: str, request) -> AuthorizationCode:
+    choice: Choice = request.user
+    txn = choice.txn
+    now_s = int(time.time())
+    pk, sk = AuthorizationCode.key(crypto.keyed_hash(code, CODE_PURPOSE))
+    item = AuthorizationCode(
+        pk=pk, sk=sk, client_id=request.client.get_client_id(), redirect_uri=request.payload.redirect_uri,
+        scope=request.scope, nonce=txn.nonce, acr=txn.acr, auth_time=choice.auth_time,
+        code_challenge=txn.code_challenge, code_challenge_method=txn.code_challenge_method,
+        txn_id=txn.id, aidant_id=choice.aidant_id, structure_id=choice.structure_id,
+        usager_id=choice.usager_id, demarche=choice.demarche, mandate_id=choice.mandate_id,
+        expires_at=now_s + tokens.CODE_TTL,
+        # Outlives the code so that a replay can still revoke the token (see module doc).
+        ttl=now_s + tokens.CODE_TTL + tokens.ACCESS_TOKEN_TTL + 60, created_at=now())
+    who = dict(aidant_id=choice.aidant_id, structure_id=choice.structure_id, usager_id=choice.usager_id,
+               mandate_id=choice.mandate_id, demarche=choice.demarche, client_id=item.client_id)
+    T = AuthorizationTransaction
+    try:
+        with TransactWrite(connection=Connection(**transaction_kwargs())) as tx:
+            tx.update(T(*T.key(txn.id)),
+                      actions=[T.completed_at.set(now_s), T.aidant_id.set(choice.aidant_id),
+                               T.usager_id.set(choice.usager_id), T.demarche.set(choice.demarche),
+                               T.mandate_id.set(choice.mandate_id)],
+                      condition=T.pk.exists() & T.completed_at.does_not_exist() & (T.expires_at > now_s))
+            tx.save(item, condition=AuthorizationCode.pk.does_not_exist())
+            tx.save(journal.entry(events.USAGER_CHOSEN, **who, details={"transaction": txn.id}),
+                    condition=journal.append_condition())
+            tx.save(journal.entry(events.CODE_ISSUED, **who,
+                                  details={"transaction": txn.id, "expires_in": tokens.CODE_TTL}),
+                    condition=journal.append_condition())
+    except TransactWriteError as exc:
+        if not mandates.is_conflict(exc):
+            raise
+        # Another request completed it first (or it expired meanwhile).
+        raise api_errors.Conflict("Cette demande de connexion a déjà été utilisée ou a expiré.",
+                                  code="transaction_completed")
+    return item
+
+
+# -- redeeming ---------------------------------------------------------------------
+
+def redeem_code(code: str, client) -> Code:
+    if not isinstance(code, str) or not code or len(code) > 128:
+        raise InvalidGrantError(fr("Code d'autorisation invalide."))
+    code_hash = crypto.keyed_hash(code, CODE_PURPOSE)
+    item = AuthorizationCode(*AuthorizationCode.key(code_hash))
+    now_s = int(time.time())
+    C = AuthorizationCode
+    try:
+        # One conditional write: unused, unexpired and this client's, or nothing.
+        item.update(actions=[C.used_at.set(now_s)],
+                    condition=C.pk.exists() & C.used_at.does_not_exist() & (C.expires_at > now_s)
+                    & (C.client_id == client.get_client_id()))
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        _refuse_redemption(code_hash, client)
+    return Code(item, code_hash)
+
+
+def _refuse_redemption(code_hash: str, client) -> None:
+    try:
+        item = AuthorizationCode.get(*AuthorizationCode.key(code_hash), consistent_read=True)
+    except DoesNotExist:
+        raise InvalidGrantError(fr("Code d'autorisation inconnu."))
+    if item.client_id != client.get_client_id():
+        # Not consumed: the code stays usable by the client it was issued to.
+        raise InvalidGrantError(fr("Ce code d'autorisation a été émis pour un autre client."))
+    if item.used_at is not None:
+        revoked = _revoke_after_replay(item)
+        raise InvalidGrantError(fr("Ce code d'autorisation a déjà été utilisé"
+                                   + (" ; le jeton émis avec lui est révoqué." if revoked else ".")))
+    raise InvalidGrantError(fr("Ce code d'autorisation a expiré."))
+
+
+def _revoke_after_replay(item: AuthorizationCode) -> bool:
+    """RFC 6749 §4.1.2: a replayed code revokes what the first redemption got.
+    ``replayed_at`` also makes a first redemption still in flight fail when it tries
+    to record its token (``tokens.save`` conditions on it), so no token survives."""
+    item.update(actions=[AuthorizationCode.replayed_at.set(int(time.time()))])
+    revoked = bool(item.access_token_hash) and tokens.revoke(item.access_token_hash)
+    journal.record(events.CODE_REPLAYED, aidant_id=item.aidant_id, structure_id=item.structure_id,
+                   usager_id=item.usager_id, mandate_id=item.mandate_id, demarche=item.demarche,
+                   client_id=item.client_id, details={"token_revoked": revoked})
+    return revoked
+
+
+def still_represented(code: Code, client) -> Represented:
+    """Check the mandate again at token time: it may have been revoked or have
+    expired since the aidant's choice. Strongly consistent reads, one BatchGet."""
+    item = code.item
+    keys = [Mandate.key(item.mandate_id), Autorisation.key(item.mandate_id, item.demarche),
+            Usager.key(item.usager_id)]
+    found = {(i.pk, i.sk): i for i in Item.batch_get(keys, consistent_read=True)}
+    mandate, autorisation, usager = (found.get(k) for k in keys)
+    at = now()
+    covered = (isinstance(mandate, Mandate) and isinstance(autorisation, Autorisation)
+               and mandate.revoked_at is None and autorisation.revoked_at is None
+               and autorisation.expires_at > at and autorisation.structure_id == item.structure_id)
+    if not covered and isinstance(autorisation, Autorisation) and autorisation.replaced_by:
+        # Renewed meanwhile: the new mandate covers the same démarche.
+        covered = mandates.active_autorisation(item.structure_id, item.usager_id, item.demarche) is not None
+    if not covered or not isinstance(usager, Usager):
+        raise InvalidGrantError(fr("Le mandat ne couvre plus cette démarche pour cet usager "
+                                   "(révoqué ou expiré)."))
+    return Represented(usager=usager, client_id=client.get_client_id(), code=item)

@@ -1,0 +1,101 @@
+"""Authlib's authorization server, wired to OpenFaaS functions and our store.
+
+Authlib does the protocol (RFC 6749, RFC 7636, OpenID Connect Core); this module
+only answers its questions the way a web-framework integration would: how to read
+a request, how to send a response, where clients and tokens live. One server per
+process, built on first use; it keeps no per-request state, so waitress's threads
+share it.
+"""
+from __future__ import annotations
+
+import functools
+from urllib.parse import urlsplit
+
+from authlib.oauth2 import AuthorizationServer, OAuth2Request
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, JsonPayload, JsonRequest
+from authlib.oauth2.rfc6750 import BearerTokenGenerator
+
+from .. import crypto
+from ..config import settings
+from ..http import Request, Response
+from . import authorize, claims, clients, errors, events, grants, tokens
+
+
+class FunctionRequest(OAuth2Request):
+    """A request as Authlib sees it. The URI is built from the configured issuer,
+    never from the Host header (which the caller controls)."""
+
+    def __init__(self, method: str, path: str, headers, args: dict[str, str], form: dict[str, str] | None = None):
+        super().__init__(method, settings().issuer + path, headers=headers)
+        self._args = dict(args)
+        self._form = form or {}
+        self.payload = BasicOAuth2Payload({**self._args, **self._form})
+
+    @classmethod
+    def from_http(cls, request: Request) -> "FunctionRequest":
+        form = tokens.read_form(request) if request.method == "POST" else None
+        return cls(request.method, request.path, request.headers, request.query, form)
+
+    @property
+    def args(self):
+        return self._args
+
+    @property
+    def form(self):
+        return self._form
+
+
+class _Json(JsonPayload):
+    def __init__(self, data: dict):
+        self._data = data
+
+    @property
+    def data(self):
+        return self._data
+
+
+class Server(AuthorizationServer):
+    def __init__(self) -> None:
+        super().__init__(scopes_supported=claims.SCOPES_SUPPORTED)
+        self.register_token_generator("default", BearerTokenGenerator(
+            lambda **_: crypto.new_token(), expires_generator=tokens.ACCESS_TOKEN_TTL))
+        self.register_grant(grants.AuthorizationCodeGrant, [
+            grants.OpenIDCode(require_nonce=True),
+            grants.CodeChallenge(required=False),
+            authorize.FranceConnectRequirements(),
+        ])
+
+    # -- the questions Authlib asks -----------------------------------------------------
+    def query_client(self, client_id):
+        return clients.find(client_id)
+
+    def save_token(self, token, request):
+        return tokens.save(token, request)
+
+    def create_oauth2_request(self, request):
+        if isinstance(request, OAuth2Request):
+            return request
+        return FunctionRequest.from_http(request)
+
+    def create_json_request(self, request):
+        json_request = JsonRequest(request.method, settings().issuer + request.path, request.headers)
+        json_request.payload = _Json(request.json())
+        return json_request
+
+    def handle_response(self, status, body, headers) -> Response:
+        return errors.as_response(status, body, headers)
+
+    def send_signal(self, name, *args, **kwargs):
+        pass  # no listeners: the journal is written where each step happens
+
+    def handle_error_response(self, request, error):
+        client = getattr(request, "client", None)
+        events.refused(urlsplit(request.uri).path, error.error,
+                       description=error.get_error_description(),
+                       client_id=client.client_id if client else request.payload.client_id)
+        return super().handle_error_response(request, error)
+
+
+@functools.lru_cache(maxsize=1)
+def server() -> Server:
+    return Server()
