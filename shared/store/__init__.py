@@ -12,5 +12,7 @@ from .mandates import Autorisation, Mandate, Usager
 from .outbox import OutboxItem
 from .drafts import FranceConnectState, MandateDraft
 from .oidc import AccessToken, AuthorizationCode, AuthorizationTransaction, OidcClient
+from .cards import OtpCard
+from .habilitation import HabilitationMessage, HabilitationRequest, Training
 
 configure()
