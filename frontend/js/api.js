@@ -18,6 +18,9 @@ const STATUS_MESSAGES = {
 const SERVER_MESSAGE =
   "Le service rencontre un problème momentané. Réessayez dans quelques instants.";
 
+// 401 codes that mean "no valid session" (others, e.g. a wrong login code, are shown).
+const SESSION_CODES = ["unauthorized", "session_expired", "session_revoked", "http_401"];
+
 export class ApiError extends Error {
   constructor(status, code, message) {
     super(message);
@@ -97,7 +100,7 @@ export async function api(path, options) {
 
   const code = (data && data.error) || "http_" + response.status;
   const message = (data && data.error_description) || messageFor(response.status);
-  if (response.status === 401 && opts.on401 !== "throw") {
+  if (response.status === 401 && SESSION_CODES.indexOf(code) !== -1 && opts.on401 !== "throw") {
     window.location.assign(loginUrl(code));
     return new Promise(() => {});
   }

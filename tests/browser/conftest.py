@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -24,6 +25,17 @@ CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-backg
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:150]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def axe_report():
+    """tests/artifacts/axe-report.json: every page axe checked, with all its findings
+    (the tests fail on serious and critical ones; minor ones are listed here)."""
+    yield
+    from tests.browser.helpers import AXE_LOG
+    if AXE_LOG:
+        SCREENSHOTS.parent.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS.parent / "axe-report.json").write_text(json.dumps(AXE_LOG, indent=2, ensure_ascii=False))
 
 
 @pytest.fixture(scope="session")
