@@ -26,7 +26,7 @@ import urllib.request
 import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time as dtime, timedelta, timezone
 from email.message import EmailMessage
 from typing import Iterable
 
@@ -40,6 +40,7 @@ from .demarches import DEMARCHES
 from .store import (Aidant, Mandate, Membership, OutboxItem, Structure, Usager, now,
                     transaction_kwargs)
 from .store.outbox import FAILED_PARTITION, PENDING_SHARDS, due_key, pending_partition
+from .templates import PARIS
 
 log = logging.getLogger("aidants_connect.notifications")
 
@@ -70,6 +71,7 @@ class Policy:
     retry_max_seconds: int  # OUTBOX_RETRY_MAX_SECONDS: the longest wait between two attempts
     lease_seconds: int  # OUTBOX_LEASE_SECONDS: longer than one SMTP exchange (timeout 10 s)
     reminder_window_days: int  # REMINDER_WINDOW_DAYS
+    reminder_hour: int  # REMINDER_HOUR: reminders are written from this hour (Paris time)
     run_seconds: int  # NOTIFY_RUN_SECONDS: a scheduled run stops well before exec_timeout
     kick_timeout_seconds: float  # NOTIFY_KICK_TIMEOUT
 
@@ -84,6 +86,7 @@ def policy() -> Policy:
         retry_max_seconds=_int_env("OUTBOX_RETRY_MAX_SECONDS", 3600),
         lease_seconds=_int_env("OUTBOX_LEASE_SECONDS", 60),
         reminder_window_days=_int_env("REMINDER_WINDOW_DAYS", 7),
+        reminder_hour=_int_env("REMINDER_HOUR", 8),
         run_seconds=_int_env("NOTIFY_RUN_SECONDS", 10),
         kick_timeout_seconds=float(os.environ.get("NOTIFY_KICK_TIMEOUT") or 1.0),
     )
@@ -222,7 +225,12 @@ def context_of(item: OutboxItem) -> dict:
 
 def render(item: OutboxItem) -> EmailMessage:
     subject, text, html = mail.render(item.template, **_view(item.template, context_of(item)))
-    return mail.build(item.recipient, subject, text, html, message_id=item.message_id)
+    message = mail.build(item.recipient, subject, text, html, message_id=item.message_id)
+    # Python folds a long non-ASCII Subject into encoded words that lose the space
+    # between them ("a été modifié" shows as "a étémodifié"); RFC 5322 allows 998
+    # characters per line, so headers are not folded below that.
+    message.policy = message.policy.clone(max_line_length=998)
+    return message
 
 
 # -- invoking notify -----------------------------------------------------------------
@@ -406,10 +414,21 @@ def drive_pending(at: int | None = None, deadline: float | None = None, limit: i
 
 # -- expiry reminders --------------------------------------------------------------
 
+def window_end(at: datetime, days: int) -> datetime:
+    """The window closes at the end of a Paris day, ``days`` after today: mandates
+    enter it a whole day at a time, so one run a day finds them all together and
+    each aidant gets one e-mail, not one per mandate as they cross a sliding edge."""
+    last_day = at.astimezone(PARIS).date() + timedelta(days=days)
+    return datetime.combine(last_day, dtime(23, 59, 59), tzinfo=PARIS).astimezone(timezone.utc)
+
+
 def expiring_mandates(at: datetime, days: int) -> list[Mandate]:
-    """Unreminded, still active mandates ending within ``days``: one Query per day
-    on the sparse expiry index (gsi3 ``EXPIRY#<date>``)."""
-    end = at + timedelta(days=days)
+    """Unreminded, still active mandates ending within the window: one Query per
+    day on the sparse expiry index (gsi3 ``EXPIRY#<UTC date>``).
+
+    A mandate signed for no longer than the window (``short``) is left out: its end
+    was chosen at most ``days`` ago, a reminder would only repeat it."""
+    end = window_end(at, days)
     low, high = _iso(at), _iso(end) + "#~"
     found: list[Mandate] = []
     day = at.astimezone(timezone.utc).date()
@@ -417,8 +436,10 @@ def expiring_mandates(at: datetime, days: int) -> list[Mandate]:
         found.extend(Mandate.gsi3.query(f"EXPIRY#{day.isoformat()}", Mandate.gsi3sk.between(low, high),
                                         filter_condition=Mandate.reminded_at.does_not_exist()))
         day += timedelta(days=1)
+    window = timedelta(days=days)
     return [m for m in found if isinstance(m, Mandate) and m.revoked_at is None and m.reminded_at is None
-            and m.active_demarches and at < m.expires_at <= end]
+            and m.active_demarches and at < m.expires_at <= end
+            and (m.created_at is None or m.expires_at - m.created_at > window)]
 
 
 def _active_aidants(structure_ids: Iterable[str]) -> dict[str, list[Aidant]]:
@@ -485,8 +506,11 @@ def _remind(mandates: list[Mandate], aidants_of: dict[str, list[Aidant]],
 
 
 def compute_reminders(at: datetime | None = None, deadline: float | None = None) -> list[OutboxItem]:
-    """Write the expiry reminders due now; returns the outbox items written."""
+    """Write the expiry reminders due now; returns the outbox items written.
+    Before ``reminder_hour`` (Paris) nothing is due: e-mails go out in the morning."""
     at = at or now()
+    if at.astimezone(PARIS).hour < policy().reminder_hour:
+        return []
     mandates = expiring_mandates(at, policy().reminder_window_days)
     if not mandates:
         return []

@@ -25,6 +25,7 @@ def outbox(moto_store, monkeypatch):
     for name in ("OUTBOX_MAX_ATTEMPTS", "OUTBOX_RETRY_BASE_SECONDS", "OUTBOX_RETRY_MAX_SECONDS",
                  "OUTBOX_LEASE_SECONDS", "REMINDER_WINDOW_DAYS"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("REMINDER_HOUR", "0")  # tests run at any hour
 
     class Box:
         pass
@@ -350,6 +351,17 @@ def test_demarche_done_email_names_the_structure_not_the_aidant(outbox):
 
 # -- expiry reminders ------------------------------------------------------------------
 
+def _expiring_in(mandate, days: float, signed_days_before: int = 365):
+    """Time travel: a mandate signed long ago that now ends in ``days``."""
+    from shared.store import Mandate, now
+    end = now() + timedelta(days=days)
+    Mandate(*Mandate.key(mandate.id)).update(actions=[
+        Mandate.expires_at.set(end), Mandate.created_at.set(end - timedelta(days=signed_days_before)),
+        Mandate.gsi3pk.set(f"EXPIRY#{end.date().isoformat()}"),
+        Mandate.gsi3sk.set(f"{end.isoformat(timespec='seconds')}#{mandate.id}")])
+    return mandate
+
+
 def _revoke(mandate):
     from shared.store import Mandate, now
     Mandate(*Mandate.key(mandate.id)).update(actions=[
@@ -364,12 +376,13 @@ def test_reminders_one_email_per_aidant_once_per_mandate(outbox):
     _aidant("bruno", ["s1"], "Bruno")
     _aidant("chloe", ["s1"], "Chloé", active=False)
     _aidant("dalia", ["s2"], "Dalia")
-    first = _mandate(_usager("sub-1"), "s1", ["papiers"])
-    second = _mandate(_usager("sub-2"), "s1", ["argent", "social"])
-    later = _mandate(_usager("sub-3"), "s1", ["papiers"], duration="six_months")
-    revoked = _mandate(_usager("sub-4"), "s1", ["logement"])
+    first = _expiring_in(_mandate(_usager("sub-1"), "s1", ["papiers"], "long"), 3)
+    second = _expiring_in(_mandate(_usager("sub-2"), "s1", ["argent", "social"], "long"), 6.5)
+    later = _expiring_in(_mandate(_usager("sub-3"), "s1", ["papiers"], "long"), 9)
+    revoked = _expiring_in(_mandate(_usager("sub-4"), "s1", ["logement"], "long"), 2)
     _revoke(revoked)
-    other = _mandate(_usager("sub-5"), "s2", ["justice"])
+    short = _mandate(_usager("sub-6"), "s1", ["famille"], "short")
+    other = _expiring_in(_mandate(_usager("sub-5"), "s2", ["justice"], "long"), 1)
 
     store.calls.reset()
     written = notifications.compute_reminders()
@@ -381,11 +394,13 @@ def test_reminders_one_email_per_aidant_once_per_mandate(outbox):
     alice = _text(by_recipient["alice@structure.fr"])
     assert by_recipient["alice@structure.fr"]["Subject"] == "2 mandats arrivent à échéance"
     assert "Bonjour Alice" in alice and alice.count("Angela Claire Louise DUBOIS") == 2
-    assert "Social - Santé, Argent - Impôts - Consommation" in alice and "Logement" not in alice
+    assert "Social - Santé, Argent - Impôts - Consommation" in alice
+    assert "Logement" not in alice and "Famille" not in alice
     assert "/espace-aidant/" in alice
     assert "Justice" in _text(by_recipient["dalia@structure.fr"])
     assert by_recipient["dalia@structure.fr"]["Subject"] == "Un mandat arrive à échéance"
-    for mandate, reminded in ((first, True), (second, True), (other, True), (later, False), (revoked, False)):
+    for mandate, reminded in ((first, True), (second, True), (other, True), (later, False), (revoked, False),
+                              (short, False)):
         assert (Mandate.get(*Mandate.key(mandate.id)).reminded_at is not None) is reminded
 
     assert notifications.compute_reminders() == []
@@ -398,8 +413,8 @@ def test_an_aidant_of_two_structures_gets_one_reminder(outbox):
     _structure("s1"), _structure("s2", "Médiathèque de Laon")
     _aidant("alice", ["s1", "s2"], "Alice")
     _aidant("bruno", ["s2"], "Bruno")
-    _mandate(_usager("sub-1"), "s1", ["papiers"])
-    _mandate(_usager("sub-2"), "s2", ["argent"])
+    _expiring_in(_mandate(_usager("sub-1"), "s1", ["papiers"], "long"), 2)
+    _expiring_in(_mandate(_usager("sub-2"), "s2", ["argent"], "long"), 4)
     written = notifications.compute_reminders()
     assert sorted(i.recipient for i in written) == ["alice@structure.fr", "bruno@structure.fr"]
     notifications.drive_pending()
@@ -411,18 +426,45 @@ def test_the_reminder_window_is_configurable(outbox, monkeypatch):
     from shared import notifications
     _structure("s1")
     _aidant("alice", ["s1"], "Alice")
-    _mandate(_usager("sub-1"), "s1", ["papiers"], duration="six_months")
+    _expiring_in(_mandate(_usager("sub-1"), "s1", ["papiers"], "long"), 10)
     assert notifications.compute_reminders() == []
-    monkeypatch.setenv("REMINDER_WINDOW_DAYS", "200")
+    monkeypatch.setenv("REMINDER_WINDOW_DAYS", "10")
     assert len(notifications.compute_reminders()) == 1
-    assert notifications.expiring_mandates(datetime.now(timezone.utc), 200) == []  # reminded once
+    assert notifications.expiring_mandates(datetime.now(timezone.utc), 10) == []  # reminded once
+
+
+def test_the_window_counts_whole_paris_days_from_the_reminder_hour(outbox, monkeypatch):
+    from shared import notifications
+    monkeypatch.setenv("REMINDER_HOUR", "8")
+    _structure("s1")
+    _aidant("alice", ["s1"], "Alice")
+    mandate = _expiring_in(_mandate(_usager("sub-1"), "s1", ["papiers"], "long"), 7.4)
+    paris = notifications.PARIS
+    from shared.store import Mandate
+    mandate_end = Mandate.get(*Mandate.key(mandate.id)).expires_at
+    day = (mandate_end.astimezone(paris) - timedelta(days=7)).date()
+    early = datetime(day.year, day.month, day.day, 7, 59, tzinfo=paris)
+    morning = datetime(day.year, day.month, day.day, 8, 0, tzinfo=paris)
+    day_before = morning - timedelta(days=1)
+    assert notifications.compute_reminders(at=early) == []  # not before 8:00
+    assert notifications.compute_reminders(at=day_before) == []  # 8 days ahead: not yet
+    assert len(notifications.compute_reminders(at=morning)) == 1  # 7 days and some hours
+
+
+def test_a_mandate_signed_inside_the_window_gets_no_reminder(outbox):
+    from shared import notifications
+    _structure("s1")
+    _aidant("alice", ["s1"], "Alice")
+    _mandate(_usager("sub-1"), "s1", ["papiers"], "short")  # ends tomorrow
+    _expiring_in(_mandate(_usager("sub-2"), "s1", ["papiers"], "long"), 3, signed_days_before=5)
+    assert notifications.compute_reminders() == []
 
 
 def test_a_revocation_racing_the_reminder_cancels_the_whole_transaction(outbox, monkeypatch):
     from shared import notifications
     _structure("s1")
     _aidant("alice", ["s1"], "Alice")
-    mandate = _mandate(_usager("sub-1"), "s1", ["papiers"])
+    mandate = _expiring_in(_mandate(_usager("sub-1"), "s1", ["papiers"], "long"), 3)
     found = notifications.expiring_mandates(datetime.now(timezone.utc), 7)
     _revoke(mandate)  # between the Query and the transaction
     monkeypatch.setattr(notifications, "expiring_mandates", lambda at, days: found)
