@@ -6,8 +6,9 @@ missing; production gets the same JSON as an OpenFaaS secret. Rotation:
 
     python -m local.keys rotate [--alg ES256|RS256] [--folder .local/secrets]
 
-puts a new key first (it signs from the next process start on); the old keys stay
-published until removed by hand (see ``shared/oidc/keys.py``).
+puts a new key before the current signer of its algorithm (it signs from the next
+process start on); the old keys stay published until removed by hand (see
+``shared/oidc/keys.py``).
 """
 from __future__ import annotations
 
@@ -53,8 +54,9 @@ def main(argv=None) -> int:
     parser.add_argument("--folder", type=Path, default=default)
     args = parser.parse_args(argv)
     jwks = rotate(args.folder, args.alg)
-    print(f"{args.folder / SECRET}: {len(jwks['keys'])} keys, newest {jwks['keys'][0]['kid']} "
-          f"({jwks['keys'][0]['alg']}). Restart the stack for the functions to sign with it.")
+    signer = keys.from_jwks(jwks).signing_key(args.alg or keys.from_jwks(jwks).default_alg)
+    print(f"{args.folder / SECRET}: {len(jwks['keys'])} keys; {signer.alg} now signs with {signer.kid}. "
+          "Restart the stack for the functions to use it.")
     return 0
 
 

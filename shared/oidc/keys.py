@@ -7,12 +7,18 @@ algorithm signs**; the first key of the set gives the default algorithm.
 
 Rotation, without a deploy of the code:
 
-1. put a new key at the head of the set (``python -m local.keys rotate`` does it
-   for a local run) and update the secret: new tokens are signed with it, and
+1. put a new key before the current signer of its algorithm
+   (``python -m local.keys rotate`` does it for a local run) and update the secret;
+   from the next process start new tokens are signed with it, and
    relying parties that cached the old JWKS refetch it on the unknown ``kid``;
 2. keep the old key in the set (published, no longer signing) until every token it
    signed has expired (ID tokens live :data:`shared.oidc.tokens.ID_TOKEN_TTL`);
 3. remove it.
+
+Replicas restart one by one, so for a moment some sign with the new key while the
+discovery function may still publish the old set. Without that blip: first add the
+new key *after* the current signer (published, not signing), roll it out, then
+move it before the signer and roll out again.
 
 OpenID Connect Discovery makes RS256 mandatory for ID tokens, so a set without an
 RS256 key is refused; ES256 is the usual default (cheaper to sign).
@@ -121,10 +127,13 @@ def new_jwks(algs: tuple[str, ...] = ("ES256", "RS256")) -> dict:
 
 
 def rotate(jwks: dict, alg: str | None = None) -> dict:
-    """Put a new key of ``alg`` (default: the current default algorithm) at the head
-    of the set; the old keys stay, published, until someone removes them."""
+    """Add a new key of ``alg`` (default: the default algorithm) just before the
+    current signer of that algorithm, so it signs from now on and the default
+    algorithm stays what it was; the old keys stay published until removed."""
     alg = alg or from_jwks(jwks).default_alg
-    return {"keys": [_with_date(new_key(alg))] + list(jwks["keys"])}
+    current = list(jwks["keys"])
+    at = next((i for i, key in enumerate(current) if key.get("alg") == alg), len(current))
+    return {"keys": current[:at] + [_with_date(new_key(alg))] + current[at:]}
 
 
 def _with_date(key: Key) -> dict:

@@ -1,0 +1,303 @@
+"""Every attack of issue 3 against the identity provider, each with its exact answer.
+FranceConnect is played by Authlib's client; the aidant by a logged-in browser."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+from authlib.integrations.base_client import OAuthError
+
+from .oidc_fc import code_of, make_world, new_usager_with_mandate, query_of, register_client
+
+
+@pytest.fixture(scope="module")
+def world(stack):
+    return make_world(stack)
+
+
+def _oauth_error(response: requests.Response) -> str:
+    assert response.headers["Content-Type"].startswith("application/json"), response.text
+    return response.json()["error"]
+
+
+def _journal_reasons(stack, aidant_id: str) -> list[str]:
+    stack.use_store()
+    from shared import journal
+    return [e.reason for e in journal.for_aidant(aidant_id, limit=30) if e.action == "oidc_refused"]
+
+
+# -- before the redirect URI is trusted: shown here, never redirected -----------------------
+
+def test_wrong_redirect_uri_is_refused_without_redirecting(world):
+    pending = world.fc.authorize(requests.Session(), redirect_uri="https://evil.example/callback")
+    assert pending.response.status_code == 400 and "Location" not in pending.response.headers
+    assert _oauth_error(pending.response) == "invalid_request"
+
+
+def test_redirect_uri_must_match_exactly_not_by_prefix(world):
+    pending = world.fc.authorize(requests.Session(), redirect_uri=world.fc.redirect_uri + "/../evil")
+    assert pending.response.status_code == 400 and "Location" not in pending.response.headers
+
+
+def test_unknown_client_is_refused_without_redirecting(world):
+    fc = world.fc
+    url = fc.metadata["authorization_endpoint"]
+    r = requests.get(url, allow_redirects=False, timeout=10, params={
+        "response_type": "code", "client_id": "nobody", "redirect_uri": fc.redirect_uri, "scope": "openid",
+        "state": "s" * 20, "nonce": "n" * 20})
+    assert r.status_code == 400 and "Location" not in r.headers
+    assert _oauth_error(r) == "invalid_client"
+
+
+def test_error_before_redirect_is_a_french_page_for_a_browser(world):
+    browser = requests.Session()
+    browser.headers["Accept"] = "text/html"
+    pending = world.fc.authorize(browser, redirect_uri="https://evil.example/callback")
+    assert pending.response.status_code == 400
+    assert "text/html" in pending.response.headers["Content-Type"]
+    assert "Connexion impossible" in pending.response.text and "pas enregistrée" in pending.response.text
+
+
+def test_repeated_parameter_is_refused_without_redirecting(world):
+    fc = world.fc
+    pending = fc.authorize(requests.Session())  # valid request, to borrow its URL
+    url = pending.response.request.url + "&state=second"
+    r = requests.get(url, allow_redirects=False, timeout=10)
+    assert r.status_code == 400 and _oauth_error(r) == "invalid_request"
+
+
+# -- after: redirected with error and state ----------------------------------------------------
+
+def test_missing_state_is_sent_back_as_invalid_request(world):
+    pending = world.fc.authorize(requests.Session(), drop=("state",))
+    assert pending.response.status_code == 302
+    assert pending.location.startswith(world.fc.redirect_uri + "?")
+    assert query_of(pending.location)["error"] == "invalid_request"
+    assert "state" not in query_of(pending.location)
+
+
+def test_missing_nonce_is_sent_back_as_invalid_request_with_state(world):
+    pending = world.fc.authorize(requests.Session(), drop=("nonce",))
+    assert pending.response.status_code == 302 and pending.location.startswith(world.fc.redirect_uri)
+    answer = query_of(pending.location)
+    assert answer["error"] == "invalid_request" and answer["state"] == pending.state
+
+
+@pytest.mark.parametrize("params, error", [
+    ({"scope": "profile email"}, "invalid_scope"),
+    ({"scope": "openid casier_judiciaire"}, "invalid_scope"),
+    ({"response_type": "token"}, "unsupported_response_type"),
+    ({"acr_values": "eidas3"}, "invalid_request"),
+    ({"pkce": False, "code_challenge": "P" * 43, "code_challenge_method": "plain"}, "invalid_request"),
+    ({"pkce": False, "code_challenge": "P" * 43}, "invalid_request"),
+    ({"prompt": "none"}, "login_required"),
+])
+def test_invalid_request_is_sent_back_with_the_oauth_error(world, params, error):
+    pending = world.fc.authorize(requests.Session(), **params)
+    assert pending.response.status_code == 302 and pending.location.startswith(world.fc.redirect_uri)
+    answer = query_of(pending.location)
+    assert answer["error"] == error and answer["state"] == pending.state
+
+
+# -- the aidant's choice -----------------------------------------------------------------------
+
+def test_transaction_is_completed_once(world):
+    pending = world.fc.authorize(requests.Session())
+    assert world.choose(pending.txn).status_code == 200
+    again = world.choose(pending.txn)
+    assert again.status_code == 409 and again.json()["error"] == "transaction_completed"
+    assert world.browser.get(f"{world.stack.url}/api/fi/transactions/{pending.txn}").status_code == 409
+
+
+def test_transactions_need_a_logged_in_aidant(world):
+    pending = world.fc.authorize(requests.Session())
+    anonymous = requests.Session()
+    assert anonymous.get(f"{world.stack.url}/api/fi/transactions/{pending.txn}").status_code == 401
+    assert anonymous.post(f"{world.stack.url}/api/fi/transactions/{pending.txn}",
+                          json={"usager": world.usager_id, "demarche": "papiers"}).status_code == 401
+
+
+def test_unknown_transaction_is_not_found(world):
+    r = world.browser.get(f"{world.stack.url}/api/fi/transactions/doesnotexist")
+    assert r.status_code == 404 and r.json()["error"] == "transaction_not_found"
+
+
+def test_expired_transaction_cannot_be_completed(world, stack):
+    pending = world.fc.authorize(requests.Session())
+    stack.use_store()
+    from shared.store import AuthorizationTransaction as T
+    T(*T.key(pending.txn)).update(actions=[T.expires_at.set(int(time.time()) - 1)])
+    r = world.choose(pending.txn)
+    assert r.status_code == 410 and r.json()["error"] == "transaction_expired"
+
+
+def test_usager_of_another_structure_is_forbidden_and_journaled(world, stack):
+    other_structure = stack.new_structure("Autre structure")
+    stranger, _ = new_usager_with_mandate(stack, other_structure, "someone-else")
+    pending = world.fc.authorize(requests.Session())
+    offer = world.browser.get(f"{stack.url}/api/fi/transactions/{pending.txn}").json()
+    assert stranger not in [u["id"] for u in offer["usagers"]]
+    r = world.choose(pending.txn, usager=stranger)
+    assert r.status_code == 403 and r.json()["error"] == "no_active_mandate"
+    assert "not_covered_by_mandate" in _journal_reasons(stack, world.aidant_id)
+    # The refusal did not use up the transaction.
+    assert world.choose(pending.txn).status_code == 200
+
+
+def test_demarche_not_in_the_mandate_is_forbidden(world, stack):
+    pending = world.fc.authorize(requests.Session())
+    r = world.choose(pending.txn, demarche="justice")
+    assert r.status_code == 403 and r.json()["error"] == "no_active_mandate"
+
+
+def test_cross_origin_choice_is_refused(world):
+    pending = world.fc.authorize(requests.Session())
+    r = world.browser.post(f"{world.stack.url}/api/fi/transactions/{pending.txn}",
+                           json={"usager": world.usager_id, "demarche": "papiers"},
+                           headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403
+
+
+# -- the token endpoint --------------------------------------------------------------------------
+
+def test_bad_client_secret_is_invalid_client(world):
+    pending = world.fc.authorize(requests.Session())
+    code = code_of(world.code_for(pending))
+    r = world.fc.token_request(code, verifier=pending.verifier, secret="not-the-secret")
+    assert r.status_code == 401 and _oauth_error(r) == "invalid_client"
+    assert r.headers["WWW-Authenticate"].startswith("Basic")
+
+
+def test_unknown_client_at_token_endpoint_is_invalid_client(world):
+    r = world.fc.token_request("whatever", client_id="nobody", secret="x")
+    assert r.status_code == 401 and _oauth_error(r) == "invalid_client"
+
+
+def test_reused_code_is_invalid_grant_and_revokes_the_first_token(world):
+    fc = world.fc
+    pending = fc.authorize(requests.Session())
+    redirect_to = world.code_for(pending)
+    token = fc.fetch_token(pending, redirect_to)
+    assert fc.userinfo(token["access_token"]).status_code == 200
+
+    replay = fc.token_request(code_of(redirect_to), verifier=pending.verifier)
+    assert replay.status_code == 400 and _oauth_error(replay) == "invalid_grant"
+
+    after = fc.userinfo(token["access_token"])
+    assert after.status_code == 401 and after.json()["error"] == "invalid_token"
+    assert after.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_code_of_another_client_is_invalid_grant_and_stays_usable_by_its_own(world, stack):
+    thief = register_client(stack)
+    pending = world.fc.authorize(requests.Session())
+    redirect_to = world.code_for(pending)
+    r = thief.token_request(code_of(redirect_to), redirect_uri=world.fc.redirect_uri, verifier=pending.verifier)
+    assert r.status_code == 400 and _oauth_error(r) == "invalid_grant"
+    assert "id_token" in world.fc.fetch_token(pending, redirect_to)
+
+
+def test_redirect_uri_at_token_must_equal_the_requests(world):
+    pending = world.fc.authorize(requests.Session())
+    code = code_of(world.code_for(pending))
+    r = world.fc.token_request(code, redirect_uri=world.fc.redirect_uri + "?x=1", verifier=pending.verifier)
+    assert r.status_code == 400 and _oauth_error(r) == "invalid_grant"
+
+
+def test_pkce_mismatch_is_invalid_grant(world):
+    pending = world.fc.authorize(requests.Session())
+    code = code_of(world.code_for(pending))
+    r = world.fc.token_request(code, verifier="W" * 64)
+    assert r.status_code == 400 and _oauth_error(r) == "invalid_grant"
+
+
+def test_missing_pkce_verifier_is_invalid_request(world):
+    pending = world.fc.authorize(requests.Session())
+    code = code_of(world.code_for(pending))
+    r = world.fc.token_request(code)
+    assert r.status_code == 400 and _oauth_error(r) == "invalid_request"
+
+
+def test_expired_code_is_invalid_grant(world, stack):
+    pending = world.fc.authorize(requests.Session())
+    redirect_to = world.code_for(pending)
+    stack.use_store()
+    from shared import crypto
+    from shared.store import AuthorizationCode as C
+    C(*C.key(crypto.keyed_hash(code_of(redirect_to), "oidc-code"))).update(
+        actions=[C.expires_at.set(int(time.time()) - 1)])
+    with pytest.raises(OAuthError) as raised:
+        world.fc.fetch_token(pending, redirect_to)
+    assert raised.value.error == "invalid_grant"
+
+
+def test_mandate_revoked_between_choice_and_token_is_invalid_grant(world, stack):
+    usager_id, mandate_id = new_usager_with_mandate(stack, world.structure_id, world.aidant_id, ("logement",))
+    pending = world.fc.authorize(requests.Session())
+    r = world.choose(pending.txn, usager=usager_id, demarche="logement")
+    assert r.status_code == 200
+    stack.use_store()
+    from shared import mandates
+    from shared.store import Autorisation, now
+    Autorisation(*Autorisation.key(mandate_id, "logement")).update(
+        actions=mandates.closing_actions(now(), world.aidant_id), condition=mandates.still_active_condition())
+    with pytest.raises(OAuthError) as raised:
+        world.fc.fetch_token(pending, r.json()["redirect_to"])
+    assert raised.value.error == "invalid_grant"
+
+
+# -- userinfo ----------------------------------------------------------------------------------------
+
+def test_token_used_after_expiry_is_invalid_token(world, stack):
+    fc = world.fc
+    pending = fc.authorize(requests.Session())
+    token = fc.fetch_token(pending, world.code_for(pending))
+    stack.use_store()
+    from shared import crypto
+    from shared.store import AccessToken as A
+    A(*A.key(crypto.keyed_hash(token["access_token"], "oidc-access-token"))).update(
+        actions=[A.expires_at.set(int(time.time()) - 1)])
+    r = fc.userinfo(token["access_token"])
+    assert r.status_code == 401 and r.json()["error"] == "invalid_token"
+    assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic eDp5"},
+                                     {"Authorization": "Bearer"}])
+def test_userinfo_without_a_valid_bearer_token_is_401_with_www_authenticate(stack, headers):
+    r = requests.get(stack.url + "/oidc/userinfo", headers=headers, timeout=10)
+    assert r.status_code == 401 and "WWW-Authenticate" in r.headers
+
+
+# -- no 500 anywhere ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method, path, kwargs", [
+    ("GET", "/oidc/authorize", {}),
+    ("GET", "/oidc/authorize?client_id=" + "x" * 5000, {}),
+    ("GET", "/oidc/authorize?client_id=%00%ff&redirect_uri=javascript:alert(1)", {}),
+    ("POST", "/oidc/token", {}),
+    ("POST", "/oidc/token", {"json": {"grant_type": "authorization_code"}}),
+    ("POST", "/oidc/token", {"data": {"grant_type": "password", "username": "a", "password": "b"}}),
+    ("POST", "/oidc/token", {"data": {"grant_type": "authorization_code", "code": "x" * 500},
+                             "auth": ("nobody", "x")}),
+    ("POST", "/oidc/token", {"data": b"\xff\xfe", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}),
+    ("GET", "/oidc/token", {}),
+    ("POST", "/oidc/userinfo", {"data": "a=b", "headers": {"Authorization": "Bearer x"}}),
+    ("POST", "/api/fi/transactions/abc", {"data": "not json"}),
+    ("GET", "/oidc/jwks", {}),
+])
+def test_bad_input_never_gets_a_500(stack, method, path, kwargs):
+    r = requests.request(method, stack.url + path, allow_redirects=False, timeout=10, **kwargs)
+    assert r.status_code < 500, (r.status_code, r.text)
+
+
+def test_malformed_choices_never_get_a_500(world):
+    pending = world.fc.authorize(requests.Session())
+    url = f"{world.stack.url}/api/fi/transactions/{pending.txn}"
+    for body in ({}, {"usager": 3, "demarche": []}, {"usager": "x" * 500, "demarche": "papiers"},
+                 {"usager": world.usager_id, "demarche": "casino"}):
+        r = world.browser.post(url, json=body, timeout=10)
+        assert 400 <= r.status_code < 500, (body, r.status_code, r.text)
+    r = world.browser.post(url, data="{", headers={"Content-Type": "application/json"}, timeout=10)
+    assert r.status_code == 400

@@ -1,0 +1,141 @@
+"""Codes and tokens in the store, under moto: single use, replay revocation (even
+while the first redemption is still in flight), one code per transaction, and the
+mandate checked again at token time."""
+import time
+from types import SimpleNamespace
+
+import pytest
+from authlib.oauth2.rfc6749.errors import InvalidGrantError
+
+from shared import crypto, errors, mandates
+from shared.oidc import clients, grants, tokens
+from shared.store import AccessToken, AuthorizationCode, AuthorizationTransaction, Autorisation, now
+
+IDENTITY = {"given_name": "Angela Claire Louise", "family_name": "DUBOIS", "birthdate": "1962-08-24"}
+
+
+@pytest.fixture
+def setting(moto_store):
+    usager = mandates.upsert_usager("fc-angela", IDENTITY)
+    mandate = mandates.create(mandates.NewMandate(
+        structure_id="s1", usager=usager, demarches=["papiers"], duration="long", is_remote=False,
+        remote_consent=None, aidant_id="a1", aidant_name="Camille Fwolk", text_snapshot="Mentions"))
+    clients.register("fc", "FranceConnect", ["https://fc.example/cb"], client_secret="s" * 43)
+    clients.register("other", "Autre", ["https://other.example/cb"], client_secret="o" * 43)
+    return SimpleNamespace(usager=usager, mandate=mandate, client=clients.find("fc"),
+                           other=clients.find("other"))
+
+
+def _transaction(txn_id="t1") -> AuthorizationTransaction:
+    now_s = int(time.time())
+    txn = AuthorizationTransaction(*AuthorizationTransaction.key(txn_id), id=txn_id, client_id="fc",
+                                   client_name="FranceConnect", redirect_uri="https://fc.example/cb",
+                                   scope="openid profile", state="st", nonce="no", acr="eidas1",
+                                   expires_at=now_s + 600, ttl=now_s + 600, created_at=now())
+    txn.save()
+    return txn
+
+
+def _issue(setting, code="the-code", txn=None) -> str:
+    txn = txn or _transaction()
+    choice = grants.Choice(txn=txn, aidant_id="a1", structure_id="s1", usager_id=setting.usager.id,
+                           demarche="papiers", mandate_id=setting.mandate.id, auth_time=int(time.time()))
+    request = SimpleNamespace(user=choice, client=setting.client, scope=txn.scope,
+                              payload=SimpleNamespace(redirect_uri=txn.redirect_uri))
+    grants.issue_code(code, request)
+    return code
+
+
+def _token_for(setting, code: grants.Code, access_token="the-token") -> AccessToken:
+    user = grants.still_represented(code, setting.client)
+    request = SimpleNamespace(authorization_code=code, user=user)
+    return tokens.save({"access_token": access_token, "expires_in": 300, "scope": "openid profile"}, request)
+
+
+def test_code_is_redeemed_once(setting):
+    code = _issue(setting)
+    assert grants.redeem_code(code, setting.client).get_nonce() == "no"
+    with pytest.raises(InvalidGrantError):
+        grants.redeem_code(code, setting.client)
+
+
+def test_replay_after_the_first_token_revokes_it(setting):
+    code = _issue(setting)
+    first = grants.redeem_code(code, setting.client)
+    token = _token_for(setting, first)
+    with pytest.raises(InvalidGrantError):
+        grants.redeem_code(code, setting.client)
+    assert AccessToken.get(token.pk, token.sk).revoked_at is not None
+
+
+def test_replay_while_the_first_redemption_is_in_flight_leaves_no_token(setting):
+    code = _issue(setting)
+    first = grants.redeem_code(code, setting.client)  # consumed, token not yet stored
+    with pytest.raises(InvalidGrantError):
+        grants.redeem_code(code, setting.client)  # the replay wins the race
+    with pytest.raises(InvalidGrantError):
+        _token_for(setting, first)
+    with pytest.raises(AccessToken.DoesNotExist):
+        AccessToken.get(*AccessToken.key(crypto.keyed_hash("the-token", tokens.TOKEN_PURPOSE)))
+
+
+def test_code_of_another_client_is_refused_and_not_consumed(setting):
+    code = _issue(setting)
+    with pytest.raises(InvalidGrantError):
+        grants.redeem_code(code, setting.other)
+    assert grants.redeem_code(code, setting.client)
+
+
+def test_expired_code_is_refused(setting):
+    code = _issue(setting)
+    item = AuthorizationCode(*AuthorizationCode.key(crypto.keyed_hash(code, grants.CODE_PURPOSE)))
+    item.update(actions=[AuthorizationCode.expires_at.set(int(time.time()) - 1)])
+    with pytest.raises(InvalidGrantError):
+        grants.redeem_code(code, setting.client)
+
+
+def test_unknown_or_oversized_code_is_refused(setting):
+    for code in ("nope", "x" * 500, ""):
+        with pytest.raises(InvalidGrantError):
+            grants.redeem_code(code, setting.client)
+
+
+def test_a_transaction_yields_one_code(setting):
+    txn = _transaction()
+    _issue(setting, "code-1", txn)
+    with pytest.raises(errors.Conflict):
+        _issue(setting, "code-2", txn)
+
+
+def test_expired_transaction_yields_no_code(setting):
+    txn = _transaction()
+    txn.update(actions=[AuthorizationTransaction.expires_at.set(int(time.time()) - 1)])
+    with pytest.raises(errors.Conflict):
+        _issue(setting, "code-1", txn)
+
+
+def test_revoked_mandate_is_caught_at_token_time(setting):
+    code = grants.redeem_code(_issue(setting), setting.client)
+    Autorisation(*Autorisation.key(setting.mandate.id, "papiers")).update(
+        actions=mandates.closing_actions(now(), "a1"))
+    with pytest.raises(InvalidGrantError):
+        grants.still_represented(code, setting.client)
+
+
+def test_renewed_mandate_still_covers_the_choice(setting):
+    code = grants.redeem_code(_issue(setting), setting.client)
+    mandates.create(mandates.NewMandate(
+        structure_id="s1", usager=setting.usager, demarches=["papiers"], duration="long", is_remote=False,
+        remote_consent=None, aidant_id="a1", aidant_name="Camille Fwolk", text_snapshot="Mentions"))
+    assert grants.still_represented(code, setting.client).usager.id == setting.usager.id
+
+
+def test_client_secret_is_kept_hashed_and_only_legacy_secrets_are_sealed(setting):
+    item, secret = clients.register("legacy", "Ancien", ["https://l.example/cb"], legacy_hs256=True)
+    assert secret not in (item.secret_hash, item.sealed_secret)
+    legacy = clients.find("legacy")
+    assert legacy.check_client_secret(secret) and not legacy.check_client_secret(secret + "x")
+    assert legacy.clear_secret() == secret and legacy.is_legacy
+    assert setting.client.item.sealed_secret is None
+    with pytest.raises(ValueError):
+        setting.client.clear_secret()
