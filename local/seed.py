@@ -91,6 +91,15 @@ def seed_fi_demo(out: dict) -> None:
 STEPS.append(seed_fi_demo)
 
 
+def seed_referent_space(out: dict) -> None:
+    """Staff account, training marks, demo OTP cards (``local/referent_demo.py``)."""
+    from . import referent_demo
+    referent_demo.seed(out)
+
+
+STEPS.append(seed_referent_space)
+
+
 def run() -> dict:
     out = {"issuer": settings().issuer, "client": None, "aidant": None, "usager": None,
            "mandate": None, "fc_identities": []}

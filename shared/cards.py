@@ -80,7 +80,7 @@ def parse_csv(text: str) -> list[dict]:
         if len(cells) < 2:
             raise errors.BadRequest(f"Ligne incomplète dans le fichier : « {delimiter.join(cells)[:40]} ».",
                                     code="invalid_file")
-        if not rows and ("serial" in cells[0].lower() or "série" in cells[0].lower()):
+        if not rows and any(word in cells[0].lower() for word in ("serial", "série", "serie", "numéro", "numero")):
             continue  # header
         rows.append({"serial": cells[0], "seed": cells[1]})
     return rows

@@ -43,7 +43,7 @@ from .config import settings
 from .login import EMAIL_RE
 from .referent import AIDANT_ACTIVATED, read_file
 from .sessions import Caller
-from .store import (Aidant, HabilitationMessage, HabilitationRequest, Membership, Training,
+from .store import (Aidant, HabilitationMessage, HabilitationRequest, Item, Membership, Training,
                     now, transaction_kwargs)
 from .store.habilitation import Person
 
@@ -191,7 +191,7 @@ def load(request_id: str) -> tuple[HabilitationRequest, list[HabilitationMessage
     req, messages = None, []
     if not isinstance(request_id, str) or len(request_id) > 64:
         raise errors.NotFound("Demande introuvable.")
-    for item in HabilitationRequest.query(f"HABILITATION#{request_id}"):
+    for item in Item.query(f"HABILITATION#{request_id}"):
         if isinstance(item, HabilitationRequest):
             req = item
         elif isinstance(item, HabilitationMessage):
