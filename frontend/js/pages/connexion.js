@@ -10,6 +10,7 @@ const REASONS = {
   session_expired: ["warning", "Session expirée", "Votre session a expiré. Merci de vous reconnecter : vous reviendrez ensuite sur la page que vous consultiez."],
   session_revoked: ["error", "Accès désactivé", "Votre accès a été désactivé. Contactez le responsable Aidants Connect de votre structure."],
   unauthorized: ["info", "Connexion nécessaire", "Connectez-vous pour accéder à cette page : vous y reviendrez ensuite."],
+  login_required: ["info", "Nouvelle connexion demandée", "Le service en ligne demande que vous vous reconnectiez. Connectez-vous : vous reviendrez ensuite au choix de l'usager."],
 };
 
 const form = $("#form-connexion");
@@ -26,6 +27,11 @@ function showReason() {
   }
   const reason = param("erreur");
   if (!reason) return;
+  if (reason === "unauthorized" && next && next.indexOf("/fi/") === 0) {
+    showAlert(message, "info", "Connexion avec FranceConnect",
+      "Un site de démarches en ligne demande une connexion avec Aidants Connect. Connectez-vous : vous choisirez ensuite l'usager et la démarche.");
+    return;
+  }
   const known = REASONS[reason] || ["error", "Connexion impossible", "La connexion n'a pas abouti. Merci de recommencer."];
   showAlert(message, known[0], known[1], known[2]);
 }
