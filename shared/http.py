@@ -111,7 +111,7 @@ class Request:
             raise errors.UnsupportedMediaType()
         try:
             data = json.loads(self.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):  # deep nesting: bad input, not a crash
             raise errors.BadRequest("Le corps de la requête n'est pas un JSON valide.")
         if not isinstance(data, dict):
             raise errors.BadRequest("Le corps de la requête doit être un objet JSON.")
