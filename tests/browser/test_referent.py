@@ -1,0 +1,90 @@
+"""The référent's main journey in the browser: Espace Responsable, the aidants table,
+linking then validating a physical card; and the QR code enrolment page."""
+import re
+import time
+
+import pyotp
+from playwright.sync_api import expect
+
+from tests.browser.helpers import assert_accessible, login_through_page, new_aidant
+
+
+def new_card(stack):
+    stack.use_store()
+    from shared import cards, crypto
+    serial = "B" + crypto.new_id(8).upper()
+    seed = pyotp.random_base32(32)
+    assert cards.import_cards([{"serial": serial, "seed": seed}], encoding="base32", structure_id=None,
+                              actor_id="test").imported == [serial]
+    return serial, pyotp.TOTP(seed, interval=60)
+
+
+def test_the_referent_links_and_validates_a_card_for_an_aidant(page, stack, snap):
+    rita = new_aidant(stack, first_name="Rita", referent=True, structure_name="France Services de Laon")
+    anne = stack.new_aidant(rita.structure_id, first_name="Anne", last_name="Martin", device_kind=None)
+    serial, totp = new_card(stack)
+    login_through_page(page, stack, rita)
+    page.goto("/espace-responsable/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Bienvenue sur votre Espace Responsable, Rita !")
+    expect(page.get_by_role("heading", name="Les structures dont vous êtes responsable")).to_be_visible()
+    expect(page.get_by_text("Avant toute chose, activez votre carte Aidants Connect")).to_be_visible()
+    assert_accessible(page)
+    snap("espace-responsable")
+
+    page.get_by_role("link", name="France Services de Laon").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Mon organisation : France Services de Laon")
+    table = page.get_by_role("table", name="Aidants de la structure")
+    for header in ("Nom", "Email", "Carte OTP"):
+        expect(table.get_by_role("columnheader", name=header)).to_be_visible()
+    anne_row = table.get_by_role("row").filter(has_text=anne)
+    expect(anne_row.get_by_role("cell", name=anne)).to_be_visible()
+    assert_accessible(page)
+    snap("aidants")
+
+    anne_row.get_by_role("button", name="Activer une carte pour Anne Martin").click()
+    dialog = page.get_by_role("dialog", name="Lier une carte Aidants Connect")
+    expect(dialog).to_be_visible()
+    dialog.get_by_label("Numéro de série de la carte").fill(serial.lower())
+    dialog.get_by_role("button", name="Lier la carte").click()
+    validate = page.get_by_role("dialog", name=f"Valider la carte {serial}")
+    expect(validate).to_be_visible()
+    assert_accessible(page)
+    snap("valider")
+    validate.get_by_label("Code affiché par la carte").fill("000000" if totp.now() != "000000" else "111111")
+    validate.get_by_role("button", name="Valider la carte", exact=True).click()
+    expect(validate.get_by_text("Le code à 6 chiffres est incorrect")).to_be_visible()
+    validate.get_by_label("Code affiché par la carte").fill(totp.now())
+    validate.get_by_role("button", name="Valider la carte", exact=True).click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(page.get_by_text("Carte validée")).to_be_visible()
+    expect(anne_row.get_by_role("cell", name=re.compile(serial))).to_be_visible()
+    expect(anne_row.get_by_role("button", name="Délier la carte de Anne Martin")).to_be_visible()
+    snap("validee")
+
+    # The card now opens Anne's session.
+    stack.use_store()
+    from shared import accounts, otp
+    _, devices = otp.devices_of(accounts.find_aidant_by_email(anne).id)
+    assert [(d.device_kind, d.serial, d.confirmed) for d in devices] == [("card", serial, True)]
+
+
+def test_the_referent_enrols_an_aidant_on_the_phone_app_by_qr_code(page, stack, snap):
+    rita = new_aidant(stack, first_name="Rita", referent=True)
+    anne = stack.new_aidant(rita.structure_id, first_name="Anne", last_name="Martin", device_kind=None)
+    login_through_page(page, stack, rita)
+    page.goto("/espace-responsable/")
+    page.get_by_role("link", name="France Services de test").click()
+    page.get_by_role("link", name="Utiliser l'application pour Anne Martin").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Utiliser l'application sur téléphone")
+    expect(page.get_by_text(f"Pour Anne Martin ({anne})")).to_be_visible()
+    page.get_by_role("button", name="Afficher le QR code").click()
+    qr = page.get_by_role("img", name="QR code à scanner avec l'application d'authentification")
+    expect(qr).to_be_visible()
+    assert qr.get_attribute("src").startswith("data:image/svg+xml")
+    assert_accessible(page)
+    snap("qr")
+    secret = page.locator("#cle").inner_text()
+    page.get_by_label("Code affiché par l'application").fill(pyotp.TOTP(secret).at(time.time()))
+    page.get_by_role("button", name="Valider l'application").click()
+    expect(page.get_by_text("Application validée")).to_be_visible()
+    expect(qr).to_be_hidden()
