@@ -75,7 +75,9 @@ function prefill(choices) {
   }
 }
 
-function validate() {
+let attempted = false;
+
+function validate(moveFocus) {
   const problems = [];
   const demarches = checked("demarches");
   setFieldError($("#etape-demarches"), demarches.length ? null : "Sélectionnez au moins une démarche.");
@@ -97,7 +99,7 @@ function validate() {
     setFieldError($("#groupe-reference"), null);
   }
   if (problems.length) {
-    problems[0].focus();
+    if (moveFocus !== false) problems[0].focus();
     return null;
   }
   const body = { demarches, duration, is_remote: remote.checked };
@@ -105,8 +107,14 @@ function validate() {
   return body;
 }
 
+// Once the aidant has tried to submit, each message goes away as soon as it is answered.
+form.addEventListener("change", () => {
+  if (attempted) validate(false);
+});
+
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
+  attempted = true;
   const body = validate();
   if (!body) return;
   setBusy(submit, true);

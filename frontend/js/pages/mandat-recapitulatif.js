@@ -24,7 +24,8 @@ function usagerName(d) {
 function render(d) {
   const name = usagerName(d);
   $("#usager-nom").textContent = name;
-  for (const el of document.querySelectorAll(".js-usager")) el.textContent = name;
+  // DSFR lays a checkbox label out as flex items: one text node keeps the sentence whole.
+  for (const el of document.querySelectorAll(".js-usager")) el.textContent = el.dataset.modele.replace("{usager}", name);
   $("#structure-nom").textContent = (d.structure && d.structure.name) || "votre structure";
   $("#recap-demarches").replaceChildren(...(d.demarches || []).map((dm) => (typeof dm === "string"
     ? h("li", {}, dm)

@@ -1,0 +1,85 @@
+// The requester follows their request: status, summary, sending, messages.
+import { $, formatDateTime, h, param, setBusy, setFieldError, showAlert, showError } from "/js/ui.js";
+import { call, tokenFromHash } from "./requete.js";
+
+const id = param("demande") || "";
+const token = tokenFromHash();
+const url = "/api/habilitation/requests/" + encodeURIComponent(id);
+const BADGES = { brouillon: "", envoyee: "fr-badge--info", en_attente: "fr-badge--new", acceptee: "fr-badge--success",
+  refusee: "fr-badge--error", modifications_demandees: "fr-badge--warning" };
+
+function render(data) {
+  $("#titre").textContent = "Votre demande d'habilitation : " + data.name;
+  const badge = $("#statut");
+  badge.className = "fr-badge " + (BADGES[data.status] || "");
+  badge.textContent = data.status_label;
+  $("#actions-brouillon").hidden = !data.editable;
+  $("#texte-brouillon").textContent = data.status === "modifications_demandees"
+    ? "L'équipe vous demande de modifier votre demande (voir les échanges ci-dessous), puis de l'envoyer à nouveau."
+    : "Votre demande est un brouillon : vérifiez-la, puis envoyez-la à l'équipe Aidants Connect.";
+  $("#modifier").href = "/habilitation/?demande=" + encodeURIComponent(id) + "#" + token;
+  const rows = [["SIRET", data.siret], ["Nom", data.name], ["Adresse", data.address], ["Type", data.structure_type_label]];
+  $("#structure").replaceChildren(...rows.flatMap(([k, v]) => [h("dt", { class: "fr-text--bold" }, k), h("dd", {}, v || "")]));
+  const r = data.referent;
+  $("#referent").textContent = r.first_name + " " + r.last_name + " — " + r.profession + " — " + r.email
+    + (data.referent_is_aidant ? " (aussi aidant)" : "");
+  $("#liste-aidants").replaceChildren(...(data.aidants.length ? data.aidants.map((a) =>
+    h("li", {}, a.first_name + " " + a.last_name + " — " + a.profession + " — " + a.email))
+    : [h("li", {}, "Aucun aidant en plus du référent.")]));
+  $("#aucun-message").hidden = data.messages.length > 0;
+  $("#messages").replaceChildren(...data.messages.map((m) => h("li", { class: "fr-callout fr-mb-2w" + (m.author === "staff" ? " fr-callout--blue-ecume" : "") },
+    h("p", { class: "fr-callout__title fr-text--md" }, m.author === "staff" ? m.author_name : "Vous",
+      h("span", { class: "fr-text--xs fr-ml-1w" }, formatDateTime(m.at))),
+    h("p", { class: "fr-callout__text fr-text--md" }, m.text))));
+  $("#chargement").hidden = true;
+  $("#demande").hidden = false;
+}
+
+function load() {
+  return call(url, { token }).then(render);
+}
+
+if (!token) {
+  $("#chargement").hidden = true;
+  showAlert($("#message"), "error", "Lien incomplet", "Ouvrez le lien reçu par e-mail lors de la création de votre demande.");
+} else {
+  load().catch((err) => {
+    $("#chargement").hidden = true;
+    showError($("#message"), err, "Impossible d'afficher votre demande");
+  });
+}
+
+$("#envoyer").addEventListener("click", async () => {
+  const button = $("#envoyer");
+  setBusy(button, true, "Envoi…");
+  try {
+    render(await call(url + "/submit", { method: "POST", body: {}, token }));
+    showAlert($("#message"), "success", "Demande envoyée", "L'équipe Aidants Connect va l'étudier. Vous serez prévenu par e-mail.");
+  } catch (err) {
+    showError($("#message"), err);
+  } finally {
+    setBusy(button, false);
+  }
+});
+
+$("#form-message").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const text = $("#texte").value.trim();
+  if (!text) {
+    setFieldError($("#groupe-texte"), "Le message est vide.");
+    $("#texte").focus();
+    return;
+  }
+  const button = $("#envoyer-message");
+  setBusy(button, true, "Envoi…");
+  try {
+    render(await call(url + "/messages", { method: "POST", body: { message: text }, token }));
+    $("#texte").value = "";
+    setFieldError($("#groupe-texte"), null);
+    showAlert($("#message"), "success", "Message envoyé", "L'équipe Aidants Connect vous répondra par ici.");
+  } catch (err) {
+    setFieldError($("#groupe-texte"), err.message);
+  } finally {
+    setBusy(button, false);
+  }
+});
