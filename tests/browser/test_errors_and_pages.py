@@ -147,3 +147,18 @@ def test_keyboard_users_skip_to_the_content(page):
     expect(page.get_by_label("Entrez le code à 6 chiffres")).to_be_focused()
     page.keyboard.press("Tab")
     expect(page.get_by_role("button", name="Valider")).to_be_focused()
+
+
+def test_on_a_small_screen_the_menu_opens_and_logs_out(page, stack, snap):
+    page.set_viewport_size({"width": 375, "height": 740})
+    aidant = new_aidant(stack)
+    login_through_page(page, stack, aidant)
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Bienvenue sur votre Espace Aidant")
+    assert_accessible(page)
+    page.get_by_role("button", name="Menu").click()
+    menu = page.locator("#menu-principal")
+    expect(menu.get_by_role("link", name="Mes mandats")).to_be_visible()
+    snap("menu")
+    # DSFR copies the header's tools into the menu: the copied button still works.
+    menu.get_by_role("button", name="Se déconnecter").click()
+    expect(page).to_have_url(re.compile(r"/connexion/\?deconnecte=1"))

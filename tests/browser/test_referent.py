@@ -123,3 +123,37 @@ def test_a_structure_requests_accreditation_and_follows_it(page, stack, snap):
     expect(page.get_by_text("Nous sommes ouverts le samedi.")).to_be_visible()
     snap("suivi")
     assert stack.mail.wait_for(email, "habilitation")
+
+
+def test_staff_accept_a_request_and_mark_training(page, stack, snap):
+    import requests
+    suffix = str(time.time_ns())[-8:]
+    body = {"siret": "80204022000019", "name": f"Mairie {suffix}", "address": "1 place de l'Hôtel de Ville",
+            "structure_type": "mairie", "referent_is_aidant": False,
+            "referent": {"first_name": "Léa", "last_name": "Roux", "email": f"lea-{suffix}@test.aidantsconnect.fr",
+                         "profession": "Secrétaire générale"},
+            "aidants": [{"first_name": "Marc", "last_name": "Petit", "email": f"marc-{suffix}@test.aidantsconnect.fr",
+                         "profession": "Agent d'accueil"}]}
+    created = requests.post(stack.url + "/api/habilitation/requests", json=body).json()
+    requests.post(f"{stack.url}/api/habilitation/requests/{created['id']}/submit", json={},
+                  headers={"Authorization": "Bearer " + created["token"]})
+    estelle = new_aidant(stack, first_name="Estelle")
+    stack.use_store()
+    from shared.store import Aidant
+    Aidant(*Aidant.key(estelle.id)).update(actions=[Aidant.is_staff.set(True)])
+    login_through_page(page, stack, estelle)
+    page.goto("/staff/")
+    page.get_by_role("link", name=f"Mairie {suffix}").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Demande d'habilitation : Mairie {suffix}")
+    assert_accessible(page)
+    page.get_by_role("button", name="Accepter").click()
+    expect(page.get_by_text("Demande acceptée")).to_be_visible()
+    accounts = page.get_by_role("table", name="Comptes de la structure")
+    marc = accounts.get_by_role("row").filter(has_text="Marc Petit")
+    marc.get_by_label("Date de formation").fill("2024-06-03")
+    marc.get_by_label("Test PIX réussi").check()
+    marc.get_by_role("button", name="Enregistrer la formation de Marc Petit").click()
+    expect(page.get_by_text("Formation enregistrée")).to_be_visible()
+    assert_accessible(page)
+    snap("acceptee")
+    stack.mail.wait_for(body["referent"]["email"], "acceptée")
