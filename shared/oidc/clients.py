@@ -121,6 +121,11 @@ def register(client_id: str, name: str, redirect_uris: list[str], *, client_secr
              scopes: list[str] | None = None) -> tuple[OidcClient, str]:
     """Create or replace a registration; returns it and the clear secret (shown once
     to whoever registers the client, never stored in clear)."""
+    asymmetric = (None, "ES256", "RS256")
+    if id_token_signed_response_alg not in asymmetric or \
+            userinfo_signed_response_alg not in asymmetric + ((LEGACY_ALG,) if legacy_hs256 else ()):
+        # HS256 needs the clear secret: only legacy registrations keep it (sealed).
+        raise ValueError("unsupported signing algorithm for this registration")
     client_secret = client_secret or crypto.new_token()
     pk, sk = OidcClient.key(client_id)
     item = OidcClient(pk=pk, sk=sk, client_id=client_id, name=name, redirect_uris=list(redirect_uris),

@@ -17,15 +17,13 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from authlib.oauth2.rfc7636 import CodeChallenge as _CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
 from authlib.oidc.core.models import AuthorizationCodeMixin
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
 
 from .. import crypto, errors as api_errors, journal, mandates
 from ..config import settings
 from ..store import (Autorisation, AuthorizationCode, AuthorizationTransaction, Item, Mandate, Usager,
-                     now, transaction_kwargs)
-from . import claims, clients, events, tokens
+                     now)
+from . import claims, clients, events, tokens, transact
 from .errors import fr
 
 CODE_PURPOSE = "oidc-code"
@@ -147,7 +145,7 @@ def issue_code(code: str, request) -> AuthorizationCode:
                mandate_id=choice.mandate_id, demarche=choice.demarche, client_id=item.client_id)
     T = AuthorizationTransaction
     try:
-        with TransactWrite(connection=Connection(**transaction_kwargs())) as tx:
+        with transact.write() as tx:
             tx.update(T(*T.key(txn.id)),
                       actions=[T.completed_at.set(now_s), T.aidant_id.set(choice.aidant_id),
                                T.usager_id.set(choice.usager_id), T.demarche.set(choice.demarche),

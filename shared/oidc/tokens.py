@@ -13,13 +13,11 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from authlib.oauth2.rfc6750 import BearerTokenValidator as _BearerTokenValidator
 from authlib.oauth2.rfc6750 import InsufficientScopeError, InvalidTokenError
 from joserfc.jwk import Key, OctKey
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
 
 from .. import crypto, errors as api_errors, journal, mandates
-from ..store import AccessToken, AuthorizationCode, now, transaction_kwargs
-from . import clients, events, keys
+from ..store import AccessToken, AuthorizationCode, now
+from . import clients, events, keys, transact
 from .errors import fr
 
 CODE_TTL = 60  # RFC 6749 §4.1.2: "expire shortly after it is issued"
@@ -54,7 +52,7 @@ def save(token: dict, request) -> AccessToken:
                        expires_at=now_s + expires_in, ttl=now_s + expires_in, created_at=now())
     C = AuthorizationCode
     try:
-        with TransactWrite(connection=Connection(**transaction_kwargs())) as tx:
+        with transact.write() as tx:
             tx.save(item, condition=AccessToken.pk.does_not_exist())
             tx.update(C(*C.key(code.code_hash)), actions=[C.access_token_hash.set(token_hash)],
                       condition=C.pk.exists() & C.replayed_at.does_not_exist())

@@ -2,6 +2,8 @@
 discovery, authorize, aidant login, choice, token, ID token, userinfo."""
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 from authlib.oidc.discovery import OpenIDProviderMetadata
@@ -146,3 +148,13 @@ def test_seeded_demo_client_and_usager_work_together(stack):
     from shared.oidc import claims
     assert seed["usager"]["sub"] == claims.subject_for(seed["usager"]["id"], seed["client"]["client_id"])
     assert seed["mandate"]["id"]
+
+
+def test_prompt_login_requires_a_login_newer_than_the_request(world, stack):
+    fc = world.fc
+    pending = fc.authorize(requests.Session(), prompt="login")
+    stale = world.choose(pending.txn)
+    assert stale.status_code == 401 and stale.json()["error"] == "login_required"
+    stack.login(world.browser, world.aidant_email, offset_steps=1)
+    token = fc.fetch_token(pending, world.code_for(pending))
+    assert fc.verify_id_token(token, pending.nonce)["auth_time"] >= int(time.time()) - 60

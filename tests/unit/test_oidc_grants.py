@@ -139,3 +139,11 @@ def test_client_secret_is_kept_hashed_and_only_legacy_secrets_are_sealed(setting
     assert setting.client.item.sealed_secret is None
     with pytest.raises(ValueError):
         setting.client.clear_secret()
+
+
+def test_hs256_is_refused_outside_the_legacy_registration(moto_store):
+    with pytest.raises(ValueError):
+        clients.register("x", "X", ["https://x.example/cb"], id_token_signed_response_alg="HS256")
+    with pytest.raises(ValueError):
+        clients.register("x", "X", ["https://x.example/cb"], userinfo_signed_response_alg="HS256")
+    clients.register("x", "X", ["https://x.example/cb"], legacy_hs256=True, userinfo_signed_response_alg="HS256")
