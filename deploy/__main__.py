@@ -1,0 +1,119 @@
+"""python -m deploy <command> — see deploy/__init__.py and docs/deploy.md."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GENERATED = Path(__file__).resolve().parent / "generated"
+
+
+def cmd_build_context(args) -> int:
+    from . import context
+    names = args.function or []
+    if args.all:
+        from local import stack
+        names = list(stack.functions())
+    if not names:
+        print("name a function, or --all", file=sys.stderr)
+        return 2
+    for name in names:
+        out = Path(args.out) / name if args.out and len(names) > 1 else (Path(args.out) if args.out else None)
+        try:
+            print(context.build_context(name, out))
+        except context.ContextError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    return 0
+
+
+def cmd_ingress(args) -> int:
+    from . import ingress
+    overrides = {"server_name": args.server_name, "upstream": args.upstream, "static_root": args.static_root,
+                 "cluster_issuer": args.cluster_issuer}
+    options = ingress.default_options(**overrides)
+    if args.kind == "nginx" and args.no_tls:
+        options = ingress.Options(**{**options.__dict__, "tls": False})
+    try:
+        text = ingress.generate(args.kind, options)
+    except ingress.NotRepresentable as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.write:
+        GENERATED.mkdir(exist_ok=True)
+        target = GENERATED / ingress.FILENAMES[args.kind]
+        target.write_text(text)
+        print(target)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_table(args) -> int:
+    from . import table
+    if args.cloudformation:
+        print(table.cloudformation_json(args.table_name))
+        return 0
+    for line in table.create(endpoint=args.endpoint, table_name=args.table_name):
+        print(line)
+    return 0
+
+
+def cmd_secrets(args) -> int:
+    from . import secrets
+    if args.generate:
+        try:
+            sys.stdout.write(secrets.generate(args.generate))
+        except KeyError as err:
+            print(f"error: {err.args[0]}", file=sys.stderr)
+            return 2
+        return 0
+    print(secrets.commands(gateway=args.gateway))
+    missing = secrets.undocumented()
+    if missing:
+        print(f"error: undocumented secrets: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv=None) -> int:
+    sys.path.insert(0, str(ROOT))
+    parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("build-context", help="a function's build context, as faas-cli makes it")
+    p.add_argument("function", nargs="*", help="deployed name (otp-verify) or folder (otp_verify)")
+    p.add_argument("--all", action="store_true", help="every function in stack.yml")
+    p.add_argument("--out", help="output folder (default build/<fn>, as faas-cli)")
+    p.set_defaults(fn=cmd_build_context)
+
+    p = sub.add_parser("ingress", help="the ingress, from the routes in stack.yml")
+    p.add_argument("--kind", choices=["nginx", "k8s", "functioningress"], default="nginx")
+    p.add_argument("--server-name", help="public host (default: ISSUER's host in stack.yml)")
+    p.add_argument("--upstream", help="nginx: the OpenFaaS gateway (default 127.0.0.1:8080, faasd)")
+    p.add_argument("--static-root", help="nginx: folder of the front-end")
+    p.add_argument("--cluster-issuer", help="k8s, functioningress: cert-manager ClusterIssuer")
+    p.add_argument("--no-tls", action="store_true", help="nginx: plain HTTP (TLS terminated in front)")
+    p.add_argument("--write", action="store_true", help="write to deploy/generated/ instead of stdout")
+    p.set_defaults(fn=cmd_ingress)
+
+    p = sub.add_parser("table", help="the DynamoDB table, from the pynamodb models")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--cloudformation", action="store_true", help="print the CloudFormation template")
+    group.add_argument("--create", action="store_true", help="create it with boto3 (idempotent)")
+    p.add_argument("--endpoint", help="DynamoDB endpoint (DynamoDB Local, moto); default AWS or DYNAMODB_HOST")
+    p.add_argument("--table-name", help="default TABLE_NAME or aidants-connect")
+    p.set_defaults(fn=cmd_table)
+
+    p = sub.add_parser("secrets", help="faas-cli commands creating every secret stack.yml lists")
+    p.add_argument("--generate", metavar="NAME", help="print a fresh value for one secret")
+    p.add_argument("--gateway", default="${OPENFAAS_URL}", help="gateway URL written in the commands")
+    p.set_defaults(fn=cmd_secrets)
+
+    args = parser.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

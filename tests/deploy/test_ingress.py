@@ -1,0 +1,231 @@
+"""The generated ingress sends every request where the local gateway sends it.
+
+The nginx configuration is parsed (no nginx binary here) and its routing table run
+in Python, request by request, against the local gateway's own dispatch."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deploy import ingress
+from local import gateway as local_gateway
+from local import stack
+
+ROOT = stack.ROOT
+ROUTES = stack.routes()
+FUNCTIONS = stack.functions()
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+# -- a small nginx parser ---------------------------------------------------------
+
+def _tokens(text: str):
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c.isspace():
+            i += 1
+        elif c == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+        elif c in "{};":
+            yield c
+            i += 1
+        elif c in "\"'":
+            j, value = i + 1, []
+            while text[j] != c:
+                if text[j] == "\\" and text[j + 1] in (c, "\\"):
+                    j += 1
+                value.append(text[j])
+                j += 1
+            yield ("str", "".join(value))
+            i = j + 1
+        else:
+            j = i
+            while j < n and not text[j].isspace() and text[j] not in "{};":
+                j += 1
+            yield ("str", text[i:j])
+            i = j
+
+
+def parse_nginx(text: str) -> list:
+    """[(name, [args], children or None)]; raises on unbalanced blocks or a
+    directive left without its semicolon."""
+    stack_, current, words = [], [], []
+    for token in _tokens(text):
+        if token == ";":
+            assert words, "empty directive"
+            current.append((words[0], words[1:], None))
+            words = []
+        elif token == "{":
+            assert words, "block without a name"
+            block = (words[0], words[1:], [])
+            current.append(block)
+            stack_.append(current)
+            current, words = block[2], []
+        elif token == "}":
+            assert not words, f"directive without ';' before '}}': {words}"
+            assert stack_, "unbalanced '}'"
+            current = stack_.pop()
+        else:
+            words.append(token[1])
+    assert not stack_ and not words, "unterminated block or directive"
+    return current
+
+
+def find(tree: list, name: str, *args: str) -> list:
+    found = []
+    for directive in tree:
+        if directive[0] == name and tuple(directive[1][: len(args)]) == args:
+            found.append(directive)
+        if directive[2]:
+            found.extend(find(directive[2], name, *args))
+    return found
+
+
+class NginxRouter:
+    """What the generated server does with one request, per its configuration."""
+
+    def __init__(self, text: str):
+        self.tree = parse_nginx(text)
+        (routing_map,) = find(self.tree, "map", "$request_method:$uri", "$aidants_function")
+        self.table = [(re.compile(key[1:]), args[0]) for key, args, _ in routing_map[2]
+                      if key != "default"]
+        assert all(key.startswith("~") for key, _, _ in routing_map[2] if key != "default")
+        self.servers = [s for s in find(self.tree, "server") if s[2] is not None
+                        and not any(d[0] == "location" and d[1] == ["/"] and
+                                   any(x[0] == "return" for x in d[2]) for d in s[2])]
+        (server,) = self.servers
+        (self.api,) = [d for d in server[2] if d[0] == "location" and d[1][0] == "~"]
+        self.api_regex = re.compile(self.api[1][1])
+
+    def route(self, method: str, path: str) -> str | None:
+        if not self.api_regex.match(path):
+            return None  # the static front-end
+        for regex, function in self.table:
+            if regex.match(f"{method}:{path}"):
+                return function
+        return "405"
+
+
+def local_choice(gw, method: str, path: str) -> str | None:
+    status, _, body = gw.dispatch({"PATH_INFO": path, "REQUEST_METHOD": method, "QUERY_STRING": "",
+                                   "wsgi.input": None, "CONTENT_LENGTH": "0"})
+    if status.startswith("299 "):
+        return body.decode()
+    if status.startswith("405"):
+        return "405"
+    return None
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory):
+    """The real local gateway, its forwarding replaced by naming the function."""
+    folder = tmp_path_factory.mktemp("gw")
+    instance = local_gateway.Gateway(env={}, log_dir=folder, mail_dir=folder)
+    instance._forward = lambda environ, function, path, asynchronous=False: ("299 Routed", [], function.encode())
+    return instance
+
+
+# The local gateway also plays OpenFaaS's gateway (/function/<name>/...); the edge
+# never exposes those forms, which the next test checks.
+PROBES = ingress._probe_paths(ROUTES) + ["/", "/connexion/", "/system/functions", "/api/unknown"]
+
+
+@pytest.mark.parametrize("options", [dict(), dict(tls=False)], ids=["tls", "plain"])
+def test_nginx_sends_every_request_where_the_local_gateway_does(gw, options):
+    router = NginxRouter(ingress.nginx_conf(ROUTES, ingress.default_options(**options)))
+    for path in PROBES:
+        for method in METHODS:
+            assert router.route(method, path) == local_choice(gw, method, path), f"{method} {path}"
+
+
+def test_every_route_is_in_the_nginx_table_in_the_gateway_order():
+    text = ingress.generate("nginx")
+    router = NginxRouter(text)
+    assert [function for _, function in router.table] == [r.function for r in ROUTES]
+    for route in ROUTES:
+        sample = re.sub(r"\{\w+\}", "x1", route.path)
+        for method in route.methods:
+            assert router.route(method, sample) == route.function
+
+
+def test_nginx_forwards_to_the_gateway_with_the_public_path_and_exposes_nothing_else():
+    text = ingress.generate("nginx")
+    router = NginxRouter(text)
+    proxies = find(router.tree, "proxy_pass")
+    assert [p[1] for p in proxies] == [["http://openfaas_gateway/function/$aidants_function$request_uri"]]
+    assert find(router.tree, "upstream", "openfaas_gateway")[0][2][0][1] == ["127.0.0.1:8080"]
+    assert find(router.tree, "client_max_body_size")[0][1] == ["1m"]
+    (server,) = router.servers
+    assert ["listen", ["443", "ssl"], None] in [list(d) for d in server[2]]
+    timeout = int(find(router.tree, "proxy_read_timeout")[0][1][0].rstrip("s"))
+    longest = max(ingress._seconds(fn.environment["exec_timeout"]) for fn in FUNCTIONS.values())
+    assert timeout > longest, "the edge must wait longer than the function's own timeout"
+    for path in ("/system/functions", "/function/otp-verify/api/me", "/async-function/notify"):
+        assert all(router.route(m, path) is None for m in METHODS)
+
+
+def test_kubernetes_routes_through_the_same_nginx_table():
+    docs = [d for d in yaml.safe_load_all(ingress.generate("k8s")) if d]
+    by_kind = {d["kind"]: d for d in docs}
+    assert set(by_kind) == {"ConfigMap", "Deployment", "Service", "Ingress"}
+    conf = by_kind["ConfigMap"]["data"]["default.conf"]
+    router = NginxRouter(conf)
+    assert [f for _, f in router.table] == [r.function for r in ROUTES]
+    assert find(router.tree, "upstream", "openfaas_gateway")[0][2][0][1] == \
+        ["gateway.openfaas.svc.cluster.local:8080"]
+    deployment, service, ing = by_kind["Deployment"], by_kind["Service"], by_kind["Ingress"]
+    pod = deployment["spec"]["template"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    assert pod["spec"]["volumes"][0]["configMap"]["name"] == by_kind["ConfigMap"]["metadata"]["name"]
+    port = service["spec"]["ports"][0]
+    assert port["targetPort"] == pod["spec"]["containers"][0]["ports"][0]["containerPort"]
+    rule = ing["spec"]["rules"][0]
+    host = ingress.default_options().server_name
+    assert rule["host"] == host and ing["spec"]["tls"][0]["hosts"] == [host]
+    backend = rule["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": service["metadata"]["name"], "port": {"number": port["port"]}}
+
+
+def test_function_ingresses_keep_the_public_path_or_refuse(tmp_path):
+    """FunctionIngress cannot route on the method: with the mandates' GET/POST on one
+    path it refuses; on routes it can express, the operator's rewrite
+    (/function/<fn>/$1) gives each handler its public path."""
+    split = any(len({ingress.resolve(ROUTES, m, re.sub(r"\{\w+\}", "x1", r.path)) for m in METHODS} - {"405"}) > 1
+                for r in ROUTES)
+    if split:
+        with pytest.raises(ingress.NotRepresentable):
+            ingress.generate("functioningress")
+    simple = tmp_path / "stack.yml"
+    simple.write_text(yaml.safe_dump({"functions": {
+        "otp-verify": {"handler": "./functions/otp_verify", "annotations": {
+            stack.ROUTES_ANNOTATION: "POST /api/login\nGET /api/login/{token}\nGET /api/me\n"}},
+        "oidc-metadata": {"handler": "./functions/oidc_metadata", "annotations": {
+            stack.ROUTES_ANNOTATION: "GET /.well-known/openid-configuration\nGET /oidc/jwks\n"}}}}))
+    routes = stack.routes(simple)
+    docs = [d for d in yaml.safe_load_all(ingress.generate("functioningress", ingress.default_options(), simple)) if d]
+    assert len(docs) == len(routes)
+    for route in routes:
+        sample = re.sub(r"\{\w+\}", "x1", route.path)
+        (doc,) = [d for d in docs if re.match("^" + d["spec"]["path"], sample, re.I)]
+        assert doc["spec"]["function"] == route.function and doc["spec"]["tls"]["enabled"]
+        rewritten = f"/function/{route.function}/" + re.match("^" + doc["spec"]["path"], sample).group(1)
+        assert rewritten == f"/function/{route.function}{sample}"
+
+
+def test_the_command_writes_the_generated_files(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "deploy", "ingress", "--kind", "nginx", "--no-tls",
+                          "--server-name", "example.test"], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert "server_name example.test;" in out.stdout and "ssl_certificate" not in out.stdout
+    parse_nginx(out.stdout)
+    listing = subprocess.run([sys.executable, "-m", "deploy", "ingress", "--kind", "k8s", "--write"],
+                             cwd=ROOT, capture_output=True, text=True, check=True)
+    written = Path(listing.stdout.strip())
+    assert written == ROOT / "deploy" / "generated" / "k8s.yaml" and written.is_file()
