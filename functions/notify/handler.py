@@ -5,12 +5,10 @@ POST {"run": "scheduled"}  or an empty body: the cron-connector (stack.yml sched
 Not a public route: only the gateway reaches it.
 """
 import json
-import logging
 
 from shared import errors, notifications
 from shared.http import Router, json_response
 
-logging.basicConfig(level=logging.INFO)
 router = Router()
 
 

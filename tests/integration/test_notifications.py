@@ -1,9 +1,10 @@
 """Notifications through the real stack: outbox items in DynamoDB Local, the notify
 function behind the local gateway (async path and local cron), the real SMTP sink.
 
-This module runs its own stack (``local.launcher``) so that it can run the schedule
-every 2 seconds, retry after 1 second, run two notify replicas and stop the SMTP
-sink, without slowing down or disturbing the session's shared stack.
+Most tests run on this module's own stack (``local.launcher``), which runs the
+schedule every 2 seconds, retries after 1 second, has two notify replicas and whose
+SMTP sink may be stopped, without disturbing the session's shared stack; the login
+link test runs on the shared stack, whose schedule is the real one.
 """
 from __future__ import annotations
 
@@ -29,9 +30,19 @@ CRON_SECONDS = 2
 def notify_stack(tmp_path_factory):
     from local import launcher
     saved_env = dict(os.environ)
-    running = launcher.start(tmp_path_factory.mktemp("notify-stack"), ["--workers", "notify=2"], env={
-        "LOCAL_CRON_SECONDS": str(CRON_SECONDS), "OUTBOX_RETRY_BASE_SECONDS": "1",
-        "OUTBOX_RETRY_MAX_SECONDS": "2", "REMINDER_WINDOW_DAYS": "7", "REMINDER_HOUR": "0"})
+    env = {"LOCAL_CRON_SECONDS": str(CRON_SECONDS), "OUTBOX_RETRY_BASE_SECONDS": "1",
+           "OUTBOX_RETRY_MAX_SECONDS": "2", "REMINDER_WINDOW_DAYS": "7", "REMINDER_HOUR": "0",
+           # a cold DynamoDB Local on a busy machine can take more than 2 s to create the table
+           "STORE_TIMEOUT_SECONDS": "10"}
+    for attempt in (1, 2):
+        try:
+            running = launcher.start(tmp_path_factory.mktemp("notify-stack"), ["--workers", "notify=2"], env=env)
+            break
+        except RuntimeError:
+            # Free ports are picked before the store binds them, and a busy machine
+            # slows everything: a second try, on new ports, rather than a flaky module.
+            if attempt == 2:
+                raise
     stack = Stack(running.url, running.state, running.env, running.process, running.seed())
     stack.smtp = SmtpSink(int(running.env["SMTP_PORT"]), running.state / "mail")
     try:
@@ -159,7 +170,7 @@ def outbox_item(stack, item_id):
     return OutboxItem.get(*OutboxItem.key(item_id), consistent_read=True)
 
 
-def with_message_id(stack, item, timeout=20.0):
+def with_message_id(stack, item, timeout=30.0):
     """Every message the sink received for this outbox item (waits for the first)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -171,7 +182,7 @@ def with_message_id(stack, item, timeout=20.0):
                          f"(status {outbox_item(stack, item.id).status})")
 
 
-def wait_until(predicate, timeout=20.0, what="condition"):
+def wait_until(predicate, timeout=30.0, what="condition"):
     deadline = time.time() + timeout
     while time.time() < deadline:
         value = predicate()
@@ -191,18 +202,18 @@ def html(message) -> str:
 
 # -- the login link -------------------------------------------------------------------
 
-def test_login_link_goes_through_the_outbox_and_arrives_at_once(notify_stack):
-    email = notify_stack.new_aidant(first_name="Nadia")
-    before = notify_stack.mail.count()
-    started = time.time()
-    session = notify_stack.login(requests.Session(), email)
-    assert session.get(notify_stack.url + "/api/me").json()["aidant"]["first_name"] == "Nadia"
-    message = notify_stack.mail.wait_for(email, "connexion", after=before)
-    assert time.time() - started < CRON_SECONDS * 5  # the async path, not a later cron run
+def test_login_link_goes_through_the_outbox_and_arrives_at_once(stack):
+    """On the session's stack, whose schedule is the real one (every 5 minutes): a
+    link arriving within seconds came through the async path."""
+    email = stack.new_aidant(first_name="Nadia")
+    before = stack.mail.count()
+    session = stack.login(requests.Session(), email)  # waits at most 15 s for the mail
+    assert session.get(stack.url + "/api/me").json()["aidant"]["first_name"] == "Nadia"
+    message = stack.mail.wait_for(email, "connexion", after=before)
     assert message["From"] == "Aidants Connect <nepasrepondre@aidantsconnect.beta.gouv.fr>"
     assert message["X-Envelope-To"] == email
     item_id = message["Message-ID"].strip("<>").split("@")[0].removeprefix("outbox-")
-    item = outbox_item(notify_stack, item_id)
+    item = outbox_item(stack, item_id)
     assert item.template == "login_link" and item.status == "sent" and item.attempts == 1
     assert item.sealed_context is None  # the link does not outlive its sending
 
@@ -262,7 +273,7 @@ def test_lost_async_call_is_delivered_by_the_schedule(notify_stack):
     usager = fresh_usager(notify_stack)
     item, = write(notify_stack, notifications.demarche_done_item(usager, structure(notify_stack), "papiers"),
                   kick=False)
-    [message] = with_message_id(notify_stack, item, timeout=CRON_SECONDS * 10)
+    [message] = with_message_id(notify_stack, item, timeout=30)
     assert message["To"] == usager.email
     assert outbox_item(notify_stack, item.id).status == "sent"
 
@@ -288,7 +299,7 @@ def test_smtp_down_during_delivery_is_retried_until_it_comes_back(notify_stack):
         assert hopeless.id in {i.id for i in notifications.failed_items(limit=200)}
     finally:
         notify_stack.smtp.start()
-    [message] = with_message_id(notify_stack, patient, timeout=CRON_SECONDS * 10)
+    [message] = with_message_id(notify_stack, patient, timeout=30)
     assert message["To"] == usager.email and "Logement" in text(message)
     assert outbox_item(notify_stack, patient.id).status == "sent"
     time.sleep(CRON_SECONDS * 2)
@@ -336,7 +347,7 @@ def test_expiry_reminder_is_sent_once_to_each_active_aidant(notify_stack):
 
     reminders = {}
     for email in (alice, bruno):
-        reminders[email] = notify_stack.mail.wait_for(email, "arrivent à échéance", timeout=CRON_SECONDS * 10)
+        reminders[email] = notify_stack.mail.wait_for(email, "arrivent à échéance", timeout=30)
     for _ in range(2):  # more scheduled runs: nothing new
         r = requests.post(notify_stack.url + "/function/notify", data=b"", timeout=30)
         assert r.status_code == 200, r.text

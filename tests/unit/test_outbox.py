@@ -120,18 +120,29 @@ def test_the_outbox_item_commits_and_rolls_back_with_the_change(outbox):
         _reload(rolled_back)
 
 
-def test_the_mandate_notification_rides_in_the_mandate_transaction(outbox):
+def test_an_item_passed_to_mandate_creation_commits_and_rolls_back_with_it(outbox):
+    from pynamodb.exceptions import TransactWriteError
     from shared import mandates, notifications
+    from shared.store import Mandate, OutboxItem, Structure
     usager, structure = _usager(), _structure()
-    spec = mandates.NewMandate(structure_id="s1", usager=usager, demarches=["papiers"], duration="long",
-                               is_remote=False, remote_consent=None, aidant_id="a1", aidant_name="Camille Fwolk",
-                               text_snapshot=".")
-    # What mandate_create will do once the mandate's id is known before the write
-    # (see the report): here, through ``extra`` with an item for a mandate built alike.
-    mandate = _mandate(usager, demarches=["social"], duration="long")
-    item = notifications.mandate_created_item(mandate, usager, structure)
-    mandates.create(spec, extra=[notifications.operation(item)])
-    assert _reload(item).template == "mandate_created"
+
+    def spec():
+        return mandates.NewMandate(structure_id="s1", usager=usager, demarches=["papiers"], duration="long",
+                                   is_remote=False, remote_consent=None, aidant_id="a1",
+                                   aidant_name="Camille Fwolk", text_snapshot=".")
+
+    kept = notifications.demarche_done_item(usager, structure, "papiers")
+    mandates.create(spec(), extra=[notifications.operation(kept)])
+    assert _reload(kept).status == "pending"
+
+    lost = notifications.demarche_done_item(usager, structure, "argent")
+    pk, sk = Structure.key("no-such-structure")
+    refused = ("condition_check", Structure, {"hash_key": pk, "range_key": sk, "condition": Structure.pk.exists()})
+    with pytest.raises(TransactWriteError):
+        mandates.create(spec(), extra=[notifications.operation(lost), refused])
+    with pytest.raises(OutboxItem.DoesNotExist):
+        _reload(lost)
+    assert len(list(Mandate.gsi1.query("STRUCTURE#s1#MANDATES"))) == 1
 
 
 def test_builders_return_nothing_for_a_usager_without_email(outbox):
