@@ -67,8 +67,9 @@ async function saveTraining(account, button) {
     showAlert($("#message"), "success", "Formation enregistrée", account.name + " : formation du " + formatDate(result.trained_on)
       + (result.is_active ? ". Le compte est maintenant actif." : "."));
   } catch (err) {
-    setBusy(button, false);
     showError($("#message"), err);
+  } finally {
+    setBusy(button, false);
   }
 }
 

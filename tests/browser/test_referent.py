@@ -151,7 +151,8 @@ def test_staff_accept_a_request_and_mark_training(page, stack, snap):
     accounts = page.get_by_role("table", name="Comptes de la structure")
     marc = accounts.get_by_role("row").filter(has_text="Marc Petit")
     marc.get_by_label("Date de formation").fill("2024-06-03")
-    marc.get_by_label("Test PIX réussi").check()
+    marc.get_by_text("Test PIX réussi").click()  # DSFR draws the box on the label
+    expect(marc.get_by_label("Test PIX réussi")).to_be_checked()
     marc.get_by_role("button", name="Enregistrer la formation de Marc Petit").click()
     expect(page.get_by_text("Formation enregistrée")).to_be_visible()
     assert_accessible(page)
