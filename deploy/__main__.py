@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -77,6 +78,19 @@ def cmd_secrets(args) -> int:
     return 0
 
 
+def cmd_oidc_client(args) -> int:
+    from . import clients
+    try:
+        done = clients.register(args.client_id, args.name, args.redirect_uri, id_token_alg=args.id_token_alg,
+                                userinfo_alg=args.userinfo_alg, endpoint=args.endpoint)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(done.__dict__, indent=2))
+    print("Give client_secret to FranceConnect now: it is stored only as a keyed hash.", file=sys.stderr)
+    return 0
+
+
 def main(argv=None) -> int:
     sys.path.insert(0, str(ROOT))
     parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__)
@@ -110,6 +124,15 @@ def main(argv=None) -> int:
     p.add_argument("--generate", metavar="NAME", help="print a fresh value for one secret")
     p.add_argument("--gateway", default="${OPENFAAS_URL}", help="gateway URL written in the commands")
     p.set_defaults(fn=cmd_secrets)
+
+    p = sub.add_parser("oidc-client", help="register FranceConnect as a client of our identity provider")
+    p.add_argument("--client-id", required=True)
+    p.add_argument("--name", default="FranceConnect")
+    p.add_argument("--redirect-uri", action="append", required=True, help="exact callback URL (repeat)")
+    p.add_argument("--id-token-alg", choices=["ES256", "RS256"], help="default: the server's first key")
+    p.add_argument("--userinfo-alg", choices=["ES256", "RS256"], help="default: plain JSON userinfo")
+    p.add_argument("--endpoint", help="DynamoDB endpoint; default AWS or DYNAMODB_HOST")
+    p.set_defaults(fn=cmd_oidc_client)
 
     args = parser.parse_args(argv)
     return args.fn(args)

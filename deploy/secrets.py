@@ -1,10 +1,12 @@
 """The OpenFaaS secrets ``stack.yml`` declares, and how to create each one.
 
 ``python -m deploy secrets`` prints, for every secret any function lists, what it is,
-which functions read it, and the ``faas-cli secret create`` command that makes it
-(values go through standard input: never on a command line, never in shell history).
-Values we make ourselves come from ``python -m deploy secrets --generate NAME``;
-values a third party gives us (SMTP, FranceConnect) are typed in at a silent prompt.
+which functions read it, and the commands that make it: the value is written once to
+a private folder laid out as ``/var/openfaas/secrets`` (``SECRETS_DIR``), then given
+to ``faas-cli secret create --from-file``: never on a command line, never in shell
+history, never regenerated over an existing one. Values we make ourselves come from
+``python -m deploy secrets --generate NAME``; values a third party gives us (SMTP,
+FranceConnect) are typed in at a silent prompt.
 """
 from __future__ import annotations
 
@@ -85,28 +87,36 @@ def generate(name: str) -> str:
 
 
 def commands(stack_path=None, gateway: str = "${OPENFAAS_URL}") -> str:
+    folder = '"${SECRETS_DIR}"'
     lines = [
         "# OpenFaaS secrets for every function in stack.yml (python -m deploy secrets).",
+        "# Values are written once to SECRETS_DIR (a private folder: keep it in the team's vault,",
+        "# never in git; totp-seal-key in particular must never be lost), then given to faas-cli",
+        "# from there: never on a command line, never in the shell history. The same folder",
+        "# serves `SECRETS_DIR=... python -m deploy oidc-client`, which needs token-hmac-key.",
         "# Log in first: faas-cli login --gateway " + gateway,
-        "# Run from the repository root with its virtualenv. To replace an existing",
-        "# secret, add --replace (functions read secrets at start: redeploy them after).",
+        "# Replacing a secret: add --replace, then redeploy (functions read secrets at start).",
+        "",
+        'SECRETS_DIR="${SECRETS_DIR:-$HOME/aidants-connect-secrets}"',
+        f"umask 077 && mkdir -p {folder}",
         "",
     ]
     for name, users in sorted(declared(stack_path).items()):
         secret = KNOWN.get(name)
-        create = f"faas-cli secret create {name} --gateway {gateway}"
+        path = f'"${{SECRETS_DIR}}/{name}"'
         lines.append(f"# {name} — read by {', '.join(users)}")
         if secret is None:
             lines.append("#   NOT DOCUMENTED in deploy/secrets.py: find out what it holds before creating it.")
-            lines.append(f"read -rs VALUE && printf '%s' \"$VALUE\" | {create}")
+            lines.append(f"test -e {path} || {{ read -rs VALUE && printf '%s' \"$VALUE\" > {path}; unset VALUE; }}")
         else:
             lines.append(f"#   {secret.what}")
             if secret.rotation:
                 lines.append(f"#   Rotation: {secret.rotation}")
             if secret.generate is not None:
-                lines.append(f"python -m deploy secrets --generate {name} | {create}")
+                lines.append(f"test -e {path} || python -m deploy secrets --generate {name} > {path}")
             else:
-                lines.append(f"#   Value from {secret.source}; typed at a silent prompt:")
-                lines.append(f"read -rs VALUE && printf '%s' \"$VALUE\" | {create} && unset VALUE")
+                lines.append(f"#   Value from {secret.source}, typed at a silent prompt:")
+                lines.append(f"test -e {path} || {{ read -rs VALUE && printf '%s' \"$VALUE\" > {path}; unset VALUE; }}")
+        lines.append(f"faas-cli secret create {name} --from-file {path} --gateway {gateway}")
         lines.append("")
     return "\n".join(lines)

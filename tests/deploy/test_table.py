@@ -7,6 +7,7 @@ import base64
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import boto3
 import pytest
@@ -123,10 +124,50 @@ def test_generated_secret_values_are_what_the_code_reads():
     assert refused.returncode == 2 and "mail provider" in refused.stderr
 
 
-def test_secrets_command_never_puts_a_value_on_the_command_line():
-    printed = subprocess.run([sys.executable, "-m", "deploy", "secrets"], cwd=ROOT,
+def test_secrets_commands_fill_a_folder_once_then_create_from_files(tmp_path):
+    """Run the printed commands with faas-cli replaced by a recorder: each secret is
+    written once, never on a command line, and an existing value is never replaced."""
+    printed = subprocess.run([sys.executable, "-m", "deploy", "secrets", "--gateway", "http://gw"], cwd=ROOT,
                              capture_output=True, text=True).stdout
-    commands = [line for line in printed.splitlines() if "faas-cli secret create" in line]
+    commands = [line for line in printed.splitlines() if line.startswith("faas-cli secret create")]
     assert len(commands) == len(secrets.declared())
-    assert all("--from-literal" not in line for line in commands)
-    assert all("| faas-cli secret create" in line for line in commands)
+    assert all("--from-literal" not in line and "--from-file" in line for line in commands)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "faas-cli").write_text('#!/bin/sh\necho "$@" >> "$RECORD"\n')
+    (bin_dir / "faas-cli").chmod(0o755)
+    folder = tmp_path / "secrets"
+    env = {"PATH": f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path),
+           "SECRETS_DIR": str(folder), "RECORD": str(tmp_path / "record"), "PYTHONPATH": str(ROOT)}
+    third_party = [n for n in secrets.declared() if not (secrets.KNOWN.get(n) and secrets.KNOWN[n].generate)]
+    typed = "".join(f"value-of-{n}\n" for n in sorted(secrets.declared()) if n in third_party)
+    for _ in range(2):  # the second run must leave every value as it is
+        subprocess.run(["bash", "-e", "-c", printed], cwd=ROOT, env=env, input=typed, text=True, check=True)
+        if _ == 0:
+            first = {p.name: p.read_text() for p in folder.iterdir()}
+    assert {p.name: p.read_text() for p in folder.iterdir()} == first
+    assert set(first) == set(secrets.declared())
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"
+    for name in third_party:
+        assert first[name] == f"value-of-{name}"
+    assert len((tmp_path / "record").read_text().splitlines()) == 2 * len(commands)
+
+
+def test_franceconnect_is_registered_with_a_secret_shown_once(aws, monkeypatch, tmp_path):
+    from shared import config, store
+    (tmp_path / "token-hmac-key").write_text(secrets.generate("token-hmac-key"))
+    monkeypatch.setenv("SECRETS_DIR", str(tmp_path))
+    config.reset_caches()
+    store.create_table()
+    from deploy import clients
+    done = clients.register("franceconnect", "FranceConnect", ["https://fc.example/callback"], id_token_alg="RS256")
+    from shared.oidc import clients as oidc_clients
+    oidc_clients.forget_cache()
+    found = oidc_clients.find("franceconnect")
+    assert found.check_client_secret(done.client_secret) and not found.check_client_secret("guess")
+    assert found.check_redirect_uri("https://fc.example/callback") and found.id_token_signed_response_alg == "RS256"
+    assert done.client_secret not in str(store.Item.get(*store.OidcClient.key("franceconnect")).attribute_values)
+    with pytest.raises(ValueError):
+        clients.register("x", "X", ["http://insecure.example/cb"])
+    config.reset_caches()
+    store.configure()
