@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STORE ?= dynamodb-local
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-.PHONY: up test deps deps-test unit integration browser otp seed clean bench java chromium
+.PHONY: up test deps deps-test unit integration browser deploy-check otp seed clean bench java chromium
 
 $(VENV)/.deps: requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -51,6 +51,11 @@ integration: deps-test
 
 browser: deps-test
 	$(PY) -m pytest -q tests/browser
+
+# stack.yml, the generated ingress and table, and every function run from its own
+# build context in a fresh virtualenv (no Docker needed): see docs/deploy.md.
+deploy-check: deps
+	$(PY) -m pytest -q -rx tests/deploy
 
 clean:
 	rm -rf .local .pytest_cache tests/artifacts
