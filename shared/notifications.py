@@ -343,8 +343,11 @@ def _permanent(exc: Exception) -> bool:
 
 
 def _unreachable(exc: Exception) -> bool:
-    return isinstance(exc, (OSError, smtplib.SMTPConnectError, smtplib.SMTPServerDisconnected)) \
-        and not isinstance(exc, smtplib.SMTPResponseException)
+    """The relay itself cannot be reached (every SMTP error is an OSError too: only
+    socket-level ones and a refused or dropped connection count)."""
+    if isinstance(exc, (smtplib.SMTPConnectError, smtplib.SMTPServerDisconnected)):
+        return True
+    return isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
 
 
 def deliver(item_id: str) -> str:

@@ -568,3 +568,17 @@ def test_cron_expressions():
     for bad in ("* * * *", "61 * * * *", "*/0 * * * *", "mon * * * *"):
         with pytest.raises(ValueError):
             Cron.parse(bad)
+
+
+def test_only_an_unreachable_relay_stops_a_scheduled_run():
+    import socket
+    from shared import notifications
+    assert notifications._unreachable(ConnectionRefusedError(111, "refused"))
+    assert notifications._unreachable(socket.timeout("timed out"))
+    assert notifications._unreachable(smtplib.SMTPConnectError(421, b"busy"))
+    assert notifications._unreachable(smtplib.SMTPServerDisconnected("gone"))
+    assert not notifications._unreachable(smtplib.SMTPRecipientsRefused({"a@b.fr": (450, b"greylisted")}))
+    assert not notifications._unreachable(smtplib.SMTPAuthenticationError(535, b"bad password"))
+    assert not notifications._permanent(smtplib.SMTPRecipientsRefused({"a@b.fr": (450, b"greylisted")}))
+    assert notifications._permanent(smtplib.SMTPDataError(554, b"rejected"))
+    assert not notifications._permanent(smtplib.SMTPAuthenticationError(535, b"bad password"))
