@@ -91,6 +91,23 @@ def cmd_oidc_client(args) -> int:
     return 0
 
 
+def cmd_keys(args) -> int:
+    from . import keys
+    path = Path(args.file) if args.file else keys.default_path()
+    try:
+        if args.action == "add":
+            print(f"added {keys.add(path, args.target or 'ES256')} (published, not signing yet)")
+        elif args.action == "promote":
+            keys.promote(path, args.target)
+        elif args.action == "retire":
+            keys.retire(path, args.target)
+    except (KeyError, ValueError) as err:
+        print(f"error: {err.args[0]}", file=sys.stderr)
+        return 2
+    print(json.dumps(keys.describe(path), indent=2))
+    return 0
+
+
 def main(argv=None) -> int:
     sys.path.insert(0, str(ROOT))
     parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__)
@@ -133,6 +150,12 @@ def main(argv=None) -> int:
     p.add_argument("--userinfo-alg", choices=["ES256", "RS256"], help="default: plain JSON userinfo")
     p.add_argument("--endpoint", help="DynamoDB endpoint; default AWS or DYNAMODB_HOST")
     p.set_defaults(fn=cmd_oidc_client)
+
+    p = sub.add_parser("keys", help="rotate the OIDC signing keys in the secret's file")
+    p.add_argument("action", choices=["list", "add", "promote", "retire"])
+    p.add_argument("target", nargs="?", help="add: ES256 or RS256; promote, retire: the key's kid")
+    p.add_argument("--file", help="default: $SECRETS_DIR/oidc-signing-keys")
+    p.set_defaults(fn=cmd_keys)
 
     args = parser.parse_args(argv)
     return args.fn(args)

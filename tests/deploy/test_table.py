@@ -171,3 +171,27 @@ def test_franceconnect_is_registered_with_a_secret_shown_once(aws, monkeypatch, 
         clients.register("x", "X", ["http://insecure.example/cb"])
     config.reset_caches()
     store.configure()
+
+
+def test_signing_keys_rotate_without_a_gap(tmp_path):
+    """add (published, not signing) -> promote (signs) -> retire the old one; the
+    functions' own loader accepts the set at every step."""
+    from deploy import keys as rotation
+    from shared.oidc import keys
+    path = tmp_path / keys.SECRET_NAME
+    path.write_text(secrets.generate(keys.SECRET_NAME))
+    before = {e["alg"]: e["kid"] for e in rotation.describe(path) if e["signs"]}
+    new = rotation.add(path, "ES256")
+    after_add = {e["kid"]: e for e in rotation.describe(path)}
+    assert new in after_add and not after_add[new]["signs"] and after_add[before["ES256"]]["signs"]
+    with pytest.raises(ValueError):
+        rotation.retire(path, before["ES256"])  # still the signer
+    rotation.promote(path, new)
+    loaded = keys.from_jwks(json.loads(path.read_text()))
+    assert loaded.signing_key("ES256").kid == new and loaded.default_alg == "ES256"
+    assert before["ES256"] in {k["kid"] for k in loaded.public_jwks()["keys"]}  # still published
+    rotation.retire(path, before["ES256"])
+    assert {e["kid"] for e in rotation.describe(path)} == {new, before["RS256"]}
+    with pytest.raises(Exception):
+        rotation.retire(path, before["RS256"])  # the only RS256 key: OpenID Connect requires one
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
