@@ -32,7 +32,7 @@ def cmd_build_context(args) -> int:
 def cmd_ingress(args) -> int:
     from . import ingress
     overrides = {"server_name": args.server_name, "upstream": args.upstream, "static_root": args.static_root,
-                 "cluster_issuer": args.cluster_issuer}
+                 "cluster_issuer": args.cluster_issuer, "router_image": args.router_image}
     options = ingress.default_options(**overrides)
     if args.kind == "nginx" and args.no_tls:
         options = ingress.Options(**{**options.__dict__, "tls": False})
@@ -125,6 +125,7 @@ def main(argv=None) -> int:
     p.add_argument("--upstream", help="nginx: the OpenFaaS gateway (default 127.0.0.1:8080, faasd)")
     p.add_argument("--static-root", help="nginx: folder of the front-end")
     p.add_argument("--cluster-issuer", help="k8s, functioningress: cert-manager ClusterIssuer")
+    p.add_argument("--router-image", help="k8s: the router's image (nginx + the front-end under /usr/share/nginx/html)")
     p.add_argument("--no-tls", action="store_true", help="nginx: plain HTTP (TLS terminated in front)")
     p.add_argument("--write", action="store_true", help="write to deploy/generated/ instead of stdout")
     p.set_defaults(fn=cmd_ingress)
@@ -139,7 +140,7 @@ def main(argv=None) -> int:
 
     p = sub.add_parser("secrets", help="faas-cli commands creating every secret stack.yml lists")
     p.add_argument("--generate", metavar="NAME", help="print a fresh value for one secret")
-    p.add_argument("--gateway", default="${OPENFAAS_URL}", help="gateway URL written in the commands")
+    p.add_argument("--gateway", help="gateway URL written in the commands (default: faas-cli's OPENFAAS_URL)")
     p.set_defaults(fn=cmd_secrets)
 
     p = sub.add_parser("oidc-client", help="register FranceConnect as a client of our identity provider")

@@ -54,6 +54,7 @@ class Options:
     namespace: str = "openfaas"
     cluster_issuer: str = "letsencrypt-prod"
     router_image: str = "nginxinc/nginx-unprivileged:1.27-alpine"
+    access_log: str = "/var/log/nginx/aidants-connect.access.log"
 
 
 def default_options(**overrides) -> Options:
@@ -122,6 +123,11 @@ def nginx_conf(routes: list[stack.Route], options: Options, kind: str = "nginx")
         lines.append(f"    {_quote(key)} {route.function};  # {','.join(route.methods)} {route.path}")
     lines.append("}")
     lines.append("")
+    lines.append("# Which function answered, its status, time and DynamoDB calls (X-Store-Calls).")
+    lines.append("log_format aidants_connect '$remote_addr [$time_iso8601] \"$request_method $uri\" $status '")
+    lines.append("                           'fn=$aidants_function rt=$request_time '")
+    lines.append("                           'upstream=$upstream_response_time store_calls=$upstream_http_x_store_calls';")
+    lines.append("")
     lines.append(f"upstream openfaas_gateway {{\n    server {options.upstream};\n    keepalive 32;\n}}")
     lines.append("")
     if options.tls:
@@ -153,6 +159,7 @@ def nginx_conf(routes: list[stack.Route], options: Options, kind: str = "nginx")
         ]
     forwarded_proto = "$http_x_forwarded_proto" if not options.tls and kind == "k8s" else "$scheme"
     lines += [
+        f"    access_log {options.access_log} aidants_connect;",
         "    error_page 405 = @method_not_allowed;",
         "",
         "    # Every declared public path; which function serves it depends on the method.",
@@ -201,9 +208,18 @@ def nginx_conf(routes: list[stack.Route], options: Options, kind: str = "nginx")
 
 # -- Kubernetes -------------------------------------------------------------------
 
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line strings (the nginx configuration) as readable literal blocks."""
+
+
+_BlockDumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None))
+
+
 def k8s_manifests(routes: list[stack.Route], options: Options) -> str:
     router = Options(**{**options.__dict__, "upstream": f"gateway.{options.namespace}.svc.cluster.local:8080",
-                        "listen": 8080, "tls": False, "static_root": "/usr/share/nginx/html"})
+                        "listen": 8080, "tls": False, "static_root": "/usr/share/nginx/html",
+                        "access_log": "/dev/stdout"})
     labels = {"app.kubernetes.io/name": ROUTER_NAME, "app.kubernetes.io/part-of": "aidants-connect"}
     meta = {"name": ROUTER_NAME, "namespace": options.namespace, "labels": labels}
     docs = [
@@ -244,7 +260,8 @@ def k8s_manifests(routes: list[stack.Route], options: Options) -> str:
                  "backend": {"service": {"name": ROUTER_NAME, "port": {"number": 80}}}}]}}],
          }},
     ]
-    return GENERATED.format(kind="k8s") + yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True)
+    return GENERATED.format(kind="k8s") + yaml.dump_all(docs, Dumper=_BlockDumper, sort_keys=False,
+                                                        allow_unicode=True)
 
 
 # -- OpenFaaS FunctionIngress -------------------------------------------------------

@@ -86,7 +86,9 @@ def generate(name: str) -> str:
     return secret.generate()
 
 
-def commands(stack_path=None, gateway: str = "${OPENFAAS_URL}") -> str:
+def commands(stack_path=None, gateway: str | None = None) -> str:
+    """The shell commands; faas-cli reads the gateway from OPENFAAS_URL unless given."""
+    flag = f" --gateway {gateway}" if gateway else ""
     folder = '"${SECRETS_DIR}"'
     lines = [
         "# OpenFaaS secrets for every function in stack.yml (python -m deploy secrets).",
@@ -94,8 +96,9 @@ def commands(stack_path=None, gateway: str = "${OPENFAAS_URL}") -> str:
         "# never in git; totp-seal-key in particular must never be lost), then given to faas-cli",
         "# from there: never on a command line, never in the shell history. The same folder",
         "# serves `SECRETS_DIR=... python -m deploy oidc-client`, which needs token-hmac-key.",
-        "# Log in first: faas-cli login --gateway " + gateway,
-        "# Replacing a secret: add --replace, then redeploy (functions read secrets at start).",
+        "# Log in first: faas-cli login" + (flag or "   (the gateway comes from OPENFAAS_URL)"),
+        "# Changing a secret later: faas-cli secret update NAME --from-file ..., then restart the",
+        "# functions that read it (they read secrets once per process): docs/deploy.md.",
         "",
         'SECRETS_DIR="${SECRETS_DIR:-$HOME/aidants-connect-secrets}"',
         f"umask 077 && mkdir -p {folder}",
@@ -117,6 +120,6 @@ def commands(stack_path=None, gateway: str = "${OPENFAAS_URL}") -> str:
             else:
                 lines.append(f"#   Value from {secret.source}, typed at a silent prompt:")
                 lines.append(f"test -e {path} || {{ read -rs VALUE && printf '%s' \"$VALUE\" > {path}; unset VALUE; }}")
-        lines.append(f"faas-cli secret create {name} --from-file {path} --gateway {gateway}")
+        lines.append(f"faas-cli secret create {name} --from-file {path}{flag}")
         lines.append("")
     return "\n".join(lines)

@@ -150,7 +150,8 @@ def test_secrets_commands_fill_a_folder_once_then_create_from_files(tmp_path):
     assert oct(folder.stat().st_mode & 0o777) == "0o700"
     for name in third_party:
         assert first[name] == f"value-of-{name}"
-    assert len((tmp_path / "record").read_text().splitlines()) == 2 * len(commands)
+    recorded = (tmp_path / "record").read_text().splitlines()
+    assert len(recorded) == 2 * len(commands) and all(line.endswith("--gateway http://gw") for line in recorded)
 
 
 def test_franceconnect_is_registered_with_a_secret_shown_once(aws, monkeypatch, tmp_path):
