@@ -10,6 +10,7 @@ say another.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
@@ -26,6 +27,20 @@ from .store import Autorisation, Mandate, now, transaction_kwargs
 
 MANDATE_REVOKED = "mandate_revoked"
 AUTORISATION_REVOKED = "autorisation_revoked"
+
+_connections: dict[tuple, Connection] = {}
+_connections_lock = threading.Lock()
+
+
+def _connection() -> Connection:
+    """One transaction connection per process: a botocore client costs ~0.1 s of CPU
+    to build, and botocore clients are thread-safe (waitress's threads share it)."""
+    kwargs = transaction_kwargs()
+    key = tuple(sorted(kwargs.items()))  # tests point the store elsewhere between cases
+    with _connections_lock:
+        if key not in _connections:
+            _connections[key] = Connection(**kwargs)
+        return _connections[key]
 
 
 @dataclass
@@ -75,7 +90,7 @@ def apply(p: Plan, aidant_id: str, structure_id: str, extra: Iterable[tuple[str,
                  (size(Mandate.active_demarches) == len(mandate.active_demarches or ())))
     for demarche in closed:
         condition &= Mandate.active_demarches.contains(demarche)
-    with TransactWrite(connection=Connection(**transaction_kwargs())) as tx:
+    with TransactWrite(connection=_connection()) as tx:
         for auth in p.closing:
             tx.update(auth, actions=closing_actions(at, aidant_id), condition=still_active_condition())
         tx.update(Mandate(*Mandate.key(mandate.id)), actions=actions, condition=condition)
