@@ -34,17 +34,15 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
 
 from . import accounts, crypto, errors, journal, notifications
 from .config import settings
 from .login import EMAIL_RE
-from .referent import AIDANT_ACTIVATED, read_file
+from .referent import AIDANT_ACTIVATED, read_file, transact
 from .sessions import Caller
 from .store import (Aidant, HabilitationMessage, HabilitationRequest, Item, Membership, Training,
-                    now, transaction_kwargs)
+                    now)
 from .store.habilitation import Person
 
 BROUILLON, ENVOYEE, EN_ATTENTE = "brouillon", "envoyee", "en_attente"
@@ -233,13 +231,7 @@ def _mail(template: str, req: HabilitationRequest, link: str, **context):
 
 
 def _transact(build) -> None:
-    try:
-        with TransactWrite(connection=Connection(**transaction_kwargs())) as tx:
-            build(tx)
-    except TransactWriteError as exc:
-        if exc.cause_response_code == "TransactionCanceledException":
-            raise errors.Conflict("La demande a changé entre-temps. Rechargez la page.", code="stale")
-        raise
+    transact(build, "La demande a changé entre-temps. Rechargez la page.", code="stale")
 
 
 def _queue_keys(status: str, at, request_id: str) -> tuple[str, str]:

@@ -22,6 +22,7 @@ Every change is written with its journal entry in one TransactWrite.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import pyotp
@@ -33,7 +34,7 @@ from pynamodb.transactions import TransactWrite
 from . import cards, errors, journal, otp
 from .sessions import Caller
 from .store import (Aidant, Item, Membership, OtpCard, Session, Structure, TotpDevice, Training,
-                    transaction_kwargs)
+                    now, transaction_kwargs)
 
 AIDANT_ACTIVATED = "aidant_activated"
 AIDANT_DEACTIVATED = "aidant_deactivated"
@@ -207,17 +208,36 @@ def structure_detail(caller: Caller, structure_id: str) -> dict:
 
 # -- writes -------------------------------------------------------------------------
 
-def _transact(build) -> None:
-    """Run ``build(tx)`` as one TransactWrite; a failed condition means the aidant
+_connections: dict[tuple, Connection] = {}
+_connections_lock = threading.Lock()
+
+
+def _connection() -> Connection:
+    """One transaction connection per process: building a botocore client costs
+    ~0.1 s of CPU, too much to pay on every référent action (botocore clients are
+    thread-safe, so waitress's threads share it)."""
+    kwargs = transaction_kwargs()
+    key = tuple(sorted(kwargs.items()))  # tests point the store elsewhere between cases
+    with _connections_lock:
+        if key not in _connections:
+            _connections[key] = Connection(**kwargs)
+        return _connections[key]
+
+
+def transact(build, conflict: str = "Cette action a déjà été effectuée ou la situation a changé. "
+                                    "Rechargez la page.", code: str = "conflict") -> None:
+    """Run ``build(tx)`` as one TransactWrite; a failed condition means something
     changed under us (a double click, a second référent): 409, never a half-write."""
     try:
-        with TransactWrite(connection=Connection(**transaction_kwargs())) as tx:
+        with TransactWrite(connection=_connection()) as tx:
             build(tx)
     except TransactWriteError as exc:
         if exc.cause_response_code == "TransactionCanceledException":
-            raise errors.Conflict("Cette action a déjà été effectuée ou la situation a changé. "
-                                  "Rechargez la page.")
+            raise errors.Conflict(conflict, code=code)
         raise
+
+
+_transact = transact
 
 
 def _activation_actions(target: Target) -> list:
@@ -247,10 +267,10 @@ def deactivate(target: Target) -> dict:
     if aidant.id == target.caller.aidant_id:
         raise errors.Conflict("Vous ne pouvez pas désactiver votre propre accès. Demandez-le à un autre "
                               "référent de la structure ou à l'équipe Aidants Connect.", code="self_deactivation")
+    if sid not in (aidant.structure_ids or ()):
+        return {"is_active": False, "sessions_ended": end_sessions(aidant.id, sid)}  # already
     remaining = set(aidant.structure_ids or ()) - {sid}
-    if sid not in (aidant.structure_ids or ()) and aidant.is_active is False:
-        return {"is_active": False, "sessions_ended": 0}
-    actions = [Aidant.structure_ids.delete({sid})] if sid in (aidant.structure_ids or ()) else []
+    actions = [Aidant.structure_ids.delete({sid})]
     if not remaining:
         actions.append(Aidant.is_active.set(False))
     if aidant.current_structure_id == sid:
@@ -258,8 +278,7 @@ def deactivate(target: Target) -> dict:
                        else Aidant.current_structure_id.remove())
 
     def build(tx):
-        if actions:
-            tx.update(aidant, actions=actions, condition=Aidant.pk.exists())
+        tx.update(aidant, actions=actions, condition=Aidant.structure_ids.contains(sid))
         tx.save(target.entry(AIDANT_DEACTIVATED, last_structure=not remaining),
                 condition=journal.append_condition())
     _transact(build)
@@ -307,7 +326,7 @@ def _confirm(target: Target, device: TotpDevice, code: object, card: OtpCard | N
     def build(tx):
         tx.update(device, actions=actions, condition=condition)
         if card is not None:
-            tx.update(card, actions=[OtpCard.confirmed_at.set(device.last_used_at or cards.now())],
+            tx.update(card, actions=[OtpCard.confirmed_at.set(now())],
                       condition=OtpCard.device_id == device.device_id)
         if activates:
             tx.update(target.aidant, actions=_activation_actions(target), condition=Aidant.pk.exists())

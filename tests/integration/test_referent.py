@@ -287,9 +287,12 @@ def test_an_aidant_of_two_structures_switches_and_what_they_see_follows(stack, p
     other = stack.new_structure("Pas la sienne")
     assert s.post(stack.url + "/api/session/structure", json={"structure_id": other}).status_code == 404
     assert s.get(stack.url + "/api/me").json()["structure"]["id"] == second
-    # Deactivated in the structure they act for: that session stops.
-    place["s"].post(f"{stack.url}{API}/{place['sid']}/aidants/{aid}/deactivate", json={})
-    assert s.get(stack.url + "/api/me").status_code == 200  # acting for the second structure
+    # Deactivated in the first structure only: the session acting for the second goes on,
+    # and the first is no longer among their structures.
+    r = place["s"].post(f"{stack.url}{API}/{place['sid']}/aidants/{aid}/deactivate", json={})
+    assert r.status_code == 200 and r.json()["sessions_ended"] == 0
+    me = s.get(stack.url + "/api/me").json()
+    assert me["structure"]["id"] == second and [x["id"] for x in me["structures"]] == [second]
     assert "structure_switched" in journal_actions(stack, second)
 
 
