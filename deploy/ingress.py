@@ -62,7 +62,7 @@ def default_options(**overrides) -> Options:
     watchdog timeouts, both read from stack.yml."""
     functions = stack.functions().values()
     issuers = {fn.environment.get("ISSUER") for fn in functions} - {None}
-    server_name = urlsplit(sorted(issuers)[0]).hostname if issuers else "localhost"
+    server_name = urlsplit(min(issuers)).hostname if issuers else "localhost"
     timeouts = [_seconds(fn.environment.get(key, "0s")) for fn in functions
                 for key in ("exec_timeout", "write_timeout")]
     values = {"server_name": server_name, "read_timeout_seconds": max(timeouts + [15]) + 5}
@@ -189,8 +189,8 @@ def nginx_conf(routes: list[stack.Route], options: Options, kind: str = "nginx")
         "        add_header Cache-Control no-cache;",
         "        add_header X-Content-Type-Options nosniff;",
         "        add_header X-Frame-Options DENY;",
-        "        add_header Content-Security-Policy \"default-src 'self'; img-src 'self' data:; "
-        "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'\";",
+        ("        add_header Content-Security-Policy \"default-src 'self'; img-src 'self' data:; "
+         "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'\";"),
     ]
     if options.tls:
         lines.append('        add_header Strict-Transport-Security "max-age=63072000" always;')

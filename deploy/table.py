@@ -115,6 +115,7 @@ def create(endpoint: str | None = None, table_name: str | None = None, region: s
     to run again: an existing table is left as it is, its TTL and backups enabled.
     Returns what it did, one line each."""
     import boto3
+
     from shared.config import settings
 
     desc = description(table_name or settings().table_name)

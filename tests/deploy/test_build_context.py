@@ -9,14 +9,13 @@ secrets it declares, and a moto DynamoDB server, then call every route over HTTP
 
 This proves that ``shared`` imports from the build context, that the function's
 requirements.txt is enough, and that its declared secrets are the ones it reads.
-The wheels are downloaded once for all functions, then every virtualenv is built
-from them (two at a time, on tmpfs when there is one); ``DEPLOY_FUNCTIONS=a,b``
-limits the run to some functions.
+The wheels are downloaded once for all functions, then the virtualenvs are built
+from them, one per distinct set of requirement files (two at a time, on tmpfs when
+there is one); ``DEPLOY_FUNCTIONS=a,b`` limits the run to some functions.
 """
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import os
 import re
 import socket
@@ -30,7 +29,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from deploy import context, secrets, table
+from deploy import context, secrets
 from local import dynamodb, stack
 
 ROOT = stack.ROOT
@@ -57,7 +56,8 @@ def _clean_env(**extra) -> dict[str, str]:
 
 def _pip(*args: str) -> None:
     pip = subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
-                         env=_clean_env(HOME=os.environ.get("HOME", "/root")), capture_output=True, text=True)
+                         env=_clean_env(HOME=os.environ.get("HOME", "/root")), capture_output=True, text=True,
+                         check=False)
     assert pip.returncode == 0, f"pip {' '.join(args)}\n{pip.stdout}\n{pip.stderr}"
 
 
@@ -79,18 +79,28 @@ def _wheelhouse(folder: Path) -> Path:
     return folder
 
 
-def _install(name: str, base: Path, wheels: Path) -> tuple[Path, Path, float]:
-    started = time.perf_counter()
-    ctx = context.build_context(name, base / "context")
-    home = context.assemble(ctx, base / "home")
-    env_dir = base / "venv"
-    venv.EnvBuilder(with_pip=False, clear=True).create(env_dir)  # fresh, no site packages
+def _requirement_set(name: str) -> tuple[str, ...]:
+    """What a virtualenv for ``name`` holds: its two requirement files, line by line."""
+    lines = set()
+    for path in _requirement_files(name):
+        for line in path.read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line:
+                lines.add(line)
+    return tuple(sorted(lines))
+
+
+def _install(requirements: tuple[str, ...], env_dir: Path, wheels: Path) -> Path:
+    """A fresh virtualenv (no site packages) with exactly these requirements: the
+    image's two `pip install -r`, run by the repo's pip into the new interpreter
+    (--python) to spare bootstrapping pip in each one."""
+    venv.EnvBuilder(with_pip=False, clear=True).create(env_dir)
     python = env_dir / "bin" / "python"
-    # The repo's pip installs into the new interpreter (--python): the image's two
-    # `pip install -r`, from the assembled files, without bootstrapping pip each time.
+    listing = env_dir / "requirements.txt"
+    listing.write_text("\n".join(requirements) + "\n")
     _pip("--python", str(python), "install", "-q", "--no-compile", "--no-index", "--find-links", str(wheels),
-         "-r", str(home / "requirements.txt"), "-r", str(home / "function" / "requirements.txt"))
-    return home, python, time.perf_counter() - started
+         "-r", str(listing))
+    return python
 
 
 def _scratch() -> str | None:
@@ -101,21 +111,30 @@ def _scratch() -> str | None:
 
 @pytest.fixture(scope="module")
 def installed():
-    """name -> (home, python): every selected function, installed two at a time."""
+    """name -> (home, python): each selected function's build context laid out as
+    its image's /home/app, and a fresh virtualenv holding exactly its requirements
+    (functions whose requirement files say the same share one, two built at a time)."""
     with tempfile.TemporaryDirectory(prefix="deploy-images-", dir=_scratch()) as tmp:
         base = Path(tmp)
         started = time.perf_counter()
         wheels = _wheelhouse(base / "wheels")
         download = time.perf_counter() - started
-        results, timings = {}, {}
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for name in SELECTED:
+            groups.setdefault(_requirement_set(name), []).append(name)
+        pythons = {}
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            futures = {pool.submit(_install, name, base / name, wheels): name for name in SELECTED}
+            futures = {pool.submit(_install, requirements, base / f"venv{i}", wheels): requirements
+                       for i, requirements in enumerate(groups)}
             for future in concurrent.futures.as_completed(futures):
-                home, python, seconds = future.result()
-                results[futures[future]] = (home, python)
-                timings[futures[future]] = round(seconds, 1)
-        print(f"\nwheels downloaded in {download:.1f}s; build context + fresh virtualenv, seconds:",
-              json.dumps(dict(sorted(timings.items()))), f"; all in {time.perf_counter() - started:.1f}s")
+                pythons[futures[future]] = future.result()
+        results = {}
+        for requirements, names in groups.items():
+            for name in names:
+                home = context.assemble(context.build_context(name, base / name / "context"), base / name / "home")
+                results[name] = (home, pythons[requirements])
+        print(f"\nwheels in {download:.1f}s; {len(groups)} fresh virtualenvs for {len(SELECTED)} functions "
+              f"and their build contexts in {time.perf_counter() - started - download:.1f}s")
         yield results
 
 
@@ -164,8 +183,9 @@ class Running:
         })
         self.env = env
         self.log = workdir / "function.log"
-        self.process = subprocess.Popen([str(python), "index.py"], cwd=home, env=env,
-                                        stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
+        with open(self.log, "wb") as out:  # the child keeps its own descriptor
+            self.process = subprocess.Popen([str(python), "index.py"], cwd=home, env=env,
+                                            stdout=out, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.time() + 60
         while True:

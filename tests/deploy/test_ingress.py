@@ -137,7 +137,7 @@ def gw(tmp_path_factory):
 PROBES = ingress._probe_paths(ROUTES) + ["/", "/connexion/", "/system/functions", "/api/unknown"]
 
 
-@pytest.mark.parametrize("options", [dict(), dict(tls=False)], ids=["tls", "plain"])
+@pytest.mark.parametrize("options", [{}, {"tls": False}], ids=["tls", "plain"])
 def test_nginx_sends_every_request_where_the_local_gateway_does(gw, options):
     router = NginxRouter(ingress.nginx_conf(ROUTES, ingress.default_options(**options)))
     for path in PROBES:
@@ -214,7 +214,7 @@ def test_function_ingresses_keep_the_public_path_or_refuse(tmp_path):
     assert len(docs) == len(routes)
     for route in routes:
         sample = re.sub(r"\{\w+\}", "x1", route.path)
-        (doc,) = [d for d in docs if re.match("^" + d["spec"]["path"], sample, re.I)]
+        (doc,) = [d for d in docs if re.match("^" + d["spec"]["path"], sample, re.IGNORECASE)]
         assert doc["spec"]["function"] == route.function and doc["spec"]["tls"]["enabled"]
         rewritten = f"/function/{route.function}/" + re.match("^" + doc["spec"]["path"], sample).group(1)
         assert rewritten == f"/function/{route.function}{sample}"

@@ -120,7 +120,7 @@ def test_generated_secret_values_are_what_the_code_reads():
     signing = keys.from_jwks(json.loads(secrets.generate("oidc-signing-keys")))
     assert "RS256" in signing.algorithms
     refused = subprocess.run([sys.executable, "-m", "deploy", "secrets", "--generate", "smtp-password"],
-                             cwd=ROOT, capture_output=True, text=True)
+                             cwd=ROOT, capture_output=True, text=True, check=False)
     assert refused.returncode == 2 and "mail provider" in refused.stderr
 
 
@@ -128,7 +128,7 @@ def test_secrets_commands_fill_a_folder_once_then_create_from_files(tmp_path):
     """Run the printed commands with faas-cli replaced by a recorder: each secret is
     written once, never on a command line, and an existing value is never replaced."""
     printed = subprocess.run([sys.executable, "-m", "deploy", "secrets", "--gateway", "http://gw"], cwd=ROOT,
-                             capture_output=True, text=True).stdout
+                             capture_output=True, text=True, check=True).stdout
     commands = [line for line in printed.splitlines() if line.startswith("faas-cli secret create")]
     assert len(commands) == len(secrets.declared())
     assert all("--from-literal" not in line and "--from-file" in line for line in commands)
@@ -193,6 +193,6 @@ def test_signing_keys_rotate_without_a_gap(tmp_path):
     assert before["ES256"] in {k["kid"] for k in loaded.public_jwks()["keys"]}  # still published
     rotation.retire(path, before["ES256"])
     assert {e["kid"] for e in rotation.describe(path)} == {new, before["RS256"]}
-    with pytest.raises(Exception):
-        rotation.retire(path, before["RS256"])  # the only RS256 key: OpenID Connect requires one
+    with pytest.raises(ValueError):
+        rotation.retire(path, before["RS256"])  # signs, and OpenID Connect requires an RS256 key
     assert oct(path.stat().st_mode & 0o777) == "0o600"

@@ -22,9 +22,8 @@ side by side; the image never sets them.
 import os
 
 from flask import Flask, jsonify, request
-from waitress import serve
-
 from function import handler
+from waitress import serve
 
 app = Flask(__name__)
 METHODS = ["GET", "PUT", "POST", "PATCH", "DELETE"]
