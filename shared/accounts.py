@@ -1,13 +1,11 @@
 """Structures and aidants as the API shows them, and how they are created."""
 from __future__ import annotations
 
-from pynamodb.connection import Connection
-from pynamodb.transactions import TransactWrite
 
 from . import crypto, otp
 from .sessions import Caller
 from .store import (Aidant, EmailClaim, Membership, Structure, now,
-                    transaction_kwargs)
+                    transaction)
 
 
 def describe_caller(caller: Caller) -> dict:
@@ -54,7 +52,7 @@ def create_aidant(email: str, first_name: str, last_name: str, structure_ids: li
     claim = EmailClaim(*EmailClaim.key(email), aidant_id=aidant_id)
     device, secret = (otp.new_device(aidant_id, device_kind, secret=totp_secret, serial=card_serial)
                       if device_kind else (None, None))
-    with TransactWrite(connection=Connection(**transaction_kwargs())) as tx:
+    with transaction() as tx:
         tx.save(aidant, condition=Aidant.pk.does_not_exist())
         tx.save(claim, condition=EmailClaim.pk.does_not_exist())
         for sid in structure_ids:

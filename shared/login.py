@@ -9,15 +9,13 @@ import re
 import time
 from dataclasses import dataclass
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, UpdateError
-from pynamodb.transactions import TransactWrite
 
 from . import crypto, errors, journal, notifications, otp
 from .config import settings
 from .http import Response
 from .sessions import open_session
-from .store import Aidant, EmailClaim, Item, LoginLink, LoginThrottle, Structure, transaction_kwargs
+from .store import Aidant, EmailClaim, Item, LoginLink, Structure, transaction
 
 EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
 _BAD_CREDENTIALS = "L'adresse e-mail ou le code à 6 chiffres est incorrect."
@@ -111,7 +109,7 @@ def send_link(aidant: Aidant, structure_id: str, next_path: str | None) -> None:
                      next_path=next_path)
     # The e-mail goes through the outbox, written with the link (shared.notifications).
     message = notifications.login_link_item(aidant, f"{cfg.issuer}/api/login/{token}", expires_at)
-    with TransactWrite(connection=Connection(**transaction_kwargs())) as tx:
+    with transaction() as tx:
         tx.save(link, condition=LoginLink.pk.does_not_exist())
         tx.save(message, condition=notifications.save_condition())
         tx.save(journal.entry(journal.LOGIN_LINK_SENT, aidant_id=aidant.id, structure_id=structure_id),

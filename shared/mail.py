@@ -22,6 +22,9 @@ def render(template: str, **context) -> tuple[str, str, str]:
 
 def build(to: str, subject: str, text: str, html: str, message_id: str | None = None) -> EmailMessage:
     message = EmailMessage()
+    # The default policy folds long headers at 78 columns and, with non-ASCII text,
+    # loses the space at the fold ("a été modifié" arrived as "a étémodifié").
+    message.policy = message.policy.clone(max_line_length=998)
     message["From"] = settings().mail_from
     message["To"] = to
     message["Subject"] = subject

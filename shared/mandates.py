@@ -12,13 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, time as dtime, timedelta
 from typing import Iterable
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
-from pynamodb.transactions import TransactWrite
 
 from . import crypto, errors, journal
 from .demarches import DEMARCHES
-from .store import Autorisation, Item, Mandate, Usager, now, transaction_kwargs
+from .store import Autorisation, Item, Mandate, Usager, now, transaction
 from .templates import PARIS
 
 DURATIONS = ("short", "six_months", "long")
@@ -173,7 +171,7 @@ def create(spec: NewMandate, extra: Iterable[tuple[str, object, dict]] = ()) -> 
     )
     renewed = [a for a in active_autorisations_of_usager(spec.structure_id, spec.usager.id)
                if a.demarche in demarches]
-    with TransactWrite(connection=Connection(**transaction_kwargs())) as tx:
+    with transaction() as tx:
         tx.save(mandate, condition=Mandate.pk.does_not_exist())
         for demarche in demarches:
             apk, ask = Autorisation.key(mandate_id, demarche)

@@ -4,7 +4,7 @@ Importing this package registers every model (the discriminator needs them all t
 turn a raw item back into the right class) and points them at the configured table.
 """
 from .base import (Item, calls, configure, create_table, epoch, is_outage, now,
-                   transaction_kwargs, all_models)
+                   transaction_kwargs, transaction, all_models)
 from .accounts import (Aidant, EmailClaim, LoginLink, LoginThrottle, Membership, Session,
                        Structure, TotpDevice)
 from .journal import JournalEntry

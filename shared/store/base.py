@@ -13,9 +13,10 @@ import botocore.exceptions
 from pynamodb.attributes import (NumberAttribute, UnicodeAttribute, DiscriminatorAttribute,
                                  UTCDateTimeAttribute)
 from pynamodb.connection.base import Connection
-from pynamodb.exceptions import PynamoDBException
+from pynamodb.exceptions import PynamoDBException, TableError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from ..config import settings
 
@@ -180,11 +181,44 @@ def transaction_kwargs() -> dict:
             "max_retry_attempts": 1}
 
 
+_tx_lock = threading.Lock()
+_tx_connections: dict[tuple, Connection] = {}
+
+
+def transaction() -> TransactWrite:
+    """A ``TransactWrite`` on one connection per process and configuration.
+
+    A pynamodb ``Connection`` builds its botocore client on first use (~0.1 s of CPU);
+    one per transaction would cost more than a whole identity-provider flow
+    (DESIGN.md §7). botocore clients are thread-safe, so waitress's threads share it."""
+    kwargs = transaction_kwargs()
+    key = tuple(sorted(kwargs.items()))  # tests point the store elsewhere between cases
+    found = _tx_connections.get(key)
+    if found is None:
+        with _tx_lock:
+            found = _tx_connections.get(key)
+            if found is None:
+                found = Connection(**kwargs)
+                found.client  # build it now, once, under the lock
+                _tx_connections[key] = found
+    return TransactWrite(connection=found)
+
+
 def create_table(wait: bool = True) -> bool:
     """Create the table with its indexes and TTL; False if it already existed."""
     configure()
     if Item.exists():
         return False
-    Item.create_table(wait=wait, billing_mode="PAY_PER_REQUEST", ignore_update_ttl_errors=True)
-    Item._get_connection().connection.update_time_to_live(Item.Meta.table_name, "ttl")
+    try:
+        Item.create_table(wait=wait, billing_mode="PAY_PER_REQUEST", ignore_update_ttl_errors=True)
+    except TableError as exc:
+        # Under load the first CreateTable can time out client-side yet succeed on the
+        # server; pynamodb's retry then meets the table it just created.
+        if exc.cause_response_code != "ResourceInUseException":
+            raise
+    try:
+        Item._get_connection().connection.update_time_to_live(Item.Meta.table_name, "ttl")
+    except PynamoDBException as exc:
+        if "already enabled" not in str(exc):
+            raise
     return True
