@@ -122,8 +122,8 @@ def new_aidant(stack, structure_id: str | None = None) -> Aidant:
     aidant = accounts.find_aidant_by_email(email)
     _, devices = otp.devices_of(aidant.id)
     secret = crypto.unseal(devices[0].sealed_secret, devices[0].sk)
-    # The login just used the current step of this device.
-    used = Device(secret, last_step=int(time.time() // INTERVAL))
+    # The step the login used, as the server recorded it.
+    used = Device(secret, last_step=int(devices[0].last_step))
     return Aidant(stack, email, aidant.id, structure_id, session, [used])
 
 
