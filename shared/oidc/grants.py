@@ -22,8 +22,8 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from .. import crypto, errors as api_errors, journal, mandates
 from ..config import settings
 from ..store import (Autorisation, AuthorizationCode, AuthorizationTransaction, Item, Mandate, Usager,
-                     now)
-from . import claims, clients, events, tokens, transact
+                     now, transaction)
+from . import claims, clients, events, tokens
 from .errors import fr
 
 CODE_PURPOSE = "oidc-code"
@@ -79,7 +79,7 @@ class Code(AuthorizationCodeMixin):
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = list(clients.AUTH_METHODS)
+    TOKEN_ENDPOINT_AUTH_METHODS = clients.AUTH_METHODS
 
     def save_authorization_code(self, code, request):
         issue_code(code, request)
@@ -122,7 +122,7 @@ class OpenIDCode(oidc_grants.OpenIDCode):
 
 class CodeChallenge(_CodeChallenge):
     """PKCE with S256 only: ``plain`` protects nothing against a leaked request."""
-    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    SUPPORTED_CODE_CHALLENGE_METHOD = ("S256",)
 
 
 # -- issuing -----------------------------------------------------------------------
@@ -145,7 +145,7 @@ def issue_code(code: str, request) -> AuthorizationCode:
                mandate_id=choice.mandate_id, demarche=choice.demarche, client_id=item.client_id)
     T = AuthorizationTransaction
     try:
-        with transact.write() as tx:
+        with transaction() as tx:
             tx.update(T(*T.key(txn.id)),
                       actions=[T.completed_at.set(now_s), T.aidant_id.set(choice.aidant_id),
                                T.usager_id.set(choice.usager_id), T.demarche.set(choice.demarche),

@@ -32,7 +32,7 @@ class FunctionRequest(OAuth2Request):
         self.payload = BasicOAuth2Payload({**self._args, **self._form})
 
     @classmethod
-    def from_http(cls, request: Request) -> "FunctionRequest":
+    def from_http(cls, request: Request) -> FunctionRequest:
         form = tokens.read_form(request) if request.method == "POST" else None
         return cls(request.method, request.path, request.headers, request.query, form)
 

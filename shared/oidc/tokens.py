@@ -16,8 +16,8 @@ from joserfc.jwk import Key, OctKey
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
 from .. import crypto, errors as api_errors, journal, mandates
-from ..store import AccessToken, AuthorizationCode, now
-from . import clients, events, keys, transact
+from ..store import AccessToken, AuthorizationCode, now, transaction
+from . import clients, events, keys
 from .errors import fr
 
 CODE_TTL = 60  # RFC 6749 §4.1.2: "expire shortly after it is issued"
@@ -52,7 +52,7 @@ def save(token: dict, request) -> AccessToken:
                        expires_at=now_s + expires_in, ttl=now_s + expires_in, created_at=now())
     C = AuthorizationCode
     try:
-        with transact.write() as tx:
+        with transaction() as tx:
             tx.save(item, condition=AccessToken.pk.does_not_exist())
             tx.update(C(*C.key(code.code_hash)), actions=[C.access_token_hash.set(token_hash)],
                       condition=C.pk.exists() & C.replayed_at.does_not_exist())

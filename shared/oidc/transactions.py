@@ -19,8 +19,8 @@ from ..config import settings
 from ..demarches import DEMARCHES, as_json as demarche_json
 from ..http import require_str
 from ..sessions import Caller
-from ..store import AuthorizationTransaction, Usager, epoch, now
-from . import claims, events, transact
+from ..store import AuthorizationTransaction, Usager, epoch, now, transaction
+from . import claims, events
 from .grants import Choice
 
 TRANSACTION_TTL = 600  # the aidant logs in (TOTP + e-mailed link) and picks, within this
@@ -40,7 +40,7 @@ def open_transaction(grant) -> AuthorizationTransaction:
             code_challenge_method=data.get("code_challenge_method") or None,
             prompt=data.get("prompt") or None, login_hint=data.get("login_hint") or None,
             expires_at=now_s + TRANSACTION_TTL, ttl=now_s + TRANSACTION_TTL, created_at=now())
-    with transact.write() as tx:
+    with transaction() as tx:
         tx.save(txn, condition=T.pk.does_not_exist())
         tx.save(journal.entry(events.TRANSACTION_OPENED, client_id=txn.client_id,
                               details={"transaction": txn_id, "scope": txn.scope, "acr": txn.acr,
