@@ -22,19 +22,16 @@ Every change is written with its journal entry in one TransactWrite.
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import pyotp
 import segno
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
-from pynamodb.transactions import TransactWrite
 
 from . import cards, errors, journal, otp
 from .sessions import Caller
 from .store import (Aidant, Item, Membership, OtpCard, Session, Structure, TotpDevice, Training,
-                    now, transaction_kwargs)
+                    now, transaction)
 
 AIDANT_ACTIVATED = "aidant_activated"
 AIDANT_DEACTIVATED = "aidant_deactivated"
@@ -208,28 +205,12 @@ def structure_detail(caller: Caller, structure_id: str) -> dict:
 
 # -- writes -------------------------------------------------------------------------
 
-_connections: dict[tuple, Connection] = {}
-_connections_lock = threading.Lock()
-
-
-def _connection() -> Connection:
-    """One transaction connection per process: building a botocore client costs
-    ~0.1 s of CPU, too much to pay on every référent action (botocore clients are
-    thread-safe, so waitress's threads share it)."""
-    kwargs = transaction_kwargs()
-    key = tuple(sorted(kwargs.items()))  # tests point the store elsewhere between cases
-    with _connections_lock:
-        if key not in _connections:
-            _connections[key] = Connection(**kwargs)
-        return _connections[key]
-
-
 def transact(build, conflict: str = "Cette action a déjà été effectuée ou la situation a changé. "
                                     "Rechargez la page.", code: str = "conflict") -> None:
     """Run ``build(tx)`` as one TransactWrite; a failed condition means something
     changed under us (a double click, a second référent): 409, never a half-write."""
     try:
-        with TransactWrite(connection=_connection()) as tx:
+        with transaction() as tx:
             build(tx)
     except TransactWriteError as exc:
         if exc.cause_response_code == "TransactionCanceledException":
