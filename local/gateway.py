@@ -76,7 +76,7 @@ class Replica:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def wait_ready(self, timeout: float = 30) -> None:
+    def wait_ready(self, timeout: float = 90) -> None:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if not self.alive():
