@@ -39,7 +39,11 @@ def moto_store(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_REGION", "eu-west-3")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-3")
-    monkeypatch.delenv("DYNAMODB_HOST", raising=False)
+    # An integration test earlier in the run may have pointed this process at a stack
+    # (Stack.use_store); unit tests start from the defaults again.
+    for name in ("DYNAMODB_HOST", "ISSUER", "FRONTEND_URL", "GATEWAY_URL", "FRANCECONNECT_URL",
+                 "LOGIN_LINK_ENABLED", "SMTP_PORT", "LOCAL_STATE_DIR", "TABLE_NAME"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SECRETS_DIR", "/nonexistent")
     monkeypatch.delenv("LOCAL_SECRETS_DIR", raising=False)
     monkeypatch.setenv("SECRET_TOKEN_HMAC_KEY", base64.b64encode(b"k" * 32).decode())
