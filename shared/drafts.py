@@ -19,11 +19,11 @@ from datetime import datetime, timezone
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
-from . import crypto, documents, errors, franceconnect, journal, mandates, otp
+from . import crypto, documents, errors, franceconnect, journal, mandates, notifications, otp
 from .config import settings
 from .demarches import as_json as demarche_json
 from .sessions import Caller
-from .store import FranceConnectState, Item, MandateDraft, Structure, Usager, now
+from .store import FranceConnectState, MandateDraft, now
 
 log = logging.getLogger("aidants_connect.drafts")
 
@@ -205,19 +205,8 @@ def identify(query: dict, authenticate) -> CallbackOutcome:
 
 # -- 3. the recap ---------------------------------------------------------------------------
 
-def _usager_and_structure(usager_id: str | None, structure_id: str) -> tuple[Usager | None, Structure | None]:
-    keys = [Structure.key(structure_id)] + ([Usager.key(usager_id)] if usager_id else [])
-    usager, structure = None, None
-    for item in Item.batch_get(keys):
-        if isinstance(item, Usager):
-            usager = item
-        elif isinstance(item, Structure):
-            structure = item
-    return usager, structure
-
-
 def recap(caller: Caller, draft: MandateDraft) -> dict:
-    usager, structure = _usager_and_structure(draft.usager_id, draft.structure_id)
+    usager, structure = mandates.usager_and_structure(draft.usager_id, draft.structure_id)
     structure_name = structure.name if structure else ""
     expired = draft.expires_at <= time.time()
     status = ("signed" if draft.signed_at is not None else "expired" if expired else
@@ -267,7 +256,7 @@ def sign(caller: Caller, data: dict) -> mandates.Mandate:
         _must_be_true(data, "remote_consent_kept",
                       "Confirmez avoir obtenu et conservé le consentement écrit de l'usager (case à cocher).",
                       "remote_consent_not_kept")
-    usager, structure = _usager_and_structure(draft.usager_id, draft.structure_id)
+    usager, structure = mandates.usager_and_structure(draft.usager_id, draft.structure_id)
     if usager is None or structure is None:
         raise errors.Conflict("L'usager ou la structure de ce projet de mandat n'existe plus.",
                               code="draft_invalid")
@@ -280,22 +269,27 @@ def sign(caller: Caller, data: dict) -> mandates.Mandate:
         aidant_id=caller.aidant_id, aidant_name=caller.aidant.full_name,
         text_snapshot=documents.mentions_text(structure.name))
     now_s = int(time.time())
-    consume_draft = ("update", MandateDraft(*MandateDraft.key(draft.id)), {
-        "actions": [MandateDraft.signed_at.set(now())],
-        "condition": MandateDraft.signed_at.does_not_exist() & (MandateDraft.expires_at > now_s) &
-        (MandateDraft.usager_id == draft.usager_id) & (MandateDraft.aidant_id == caller.aidant_id),
-    })
+    notice = None
+
+    def in_the_same_transaction(mandate: mandates.Mandate) -> list:
+        # The draft is consumed (and linked to its mandate) and the usager's e-mail is
+        # queued in the mandate's own transaction: a draft gives one mandate, and a
+        # signed mandate always has its notification.
+        nonlocal notice
+        notice = notifications.mandate_created_item(mandate, usager, structure)
+        consume_draft = ("update", MandateDraft(*MandateDraft.key(draft.id)), {
+            "actions": [MandateDraft.signed_at.set(now()), MandateDraft.mandate_id.set(mandate.id)],
+            "condition": MandateDraft.signed_at.does_not_exist() & (MandateDraft.expires_at > now_s) &
+            (MandateDraft.usager_id == draft.usager_id) & (MandateDraft.aidant_id == caller.aidant_id),
+        })
+        return [consume_draft] + ([notifications.operation(notice)] if notice else [])
+
     try:
-        mandate = mandates.create(spec, extra=[consume_draft])
+        mandate = mandates.create(spec, extra=in_the_same_transaction)
     except TransactWriteError as exc:
         if not mandates.is_conflict(exc):
             raise
         raise errors.Conflict("Ce mandat a déjà été signé, ou il a changé pendant la signature. "
                               "Rechargez la page.", code="draft_already_signed")
-    try:
-        # Informational (the recap of a signed draft links to its mandate); the
-        # signature itself is already complete.
-        MandateDraft(*MandateDraft.key(draft.id)).update(actions=[MandateDraft.mandate_id.set(mandate.id)])
-    except Exception:  # noqa: BLE001 - never fail a completed signature over this
-        log.warning("could not link draft %s to mandate %s", draft.id, mandate.id)
+    notifications.kick(notice)
     return mandate

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time as dtime, timedelta
-from typing import Iterable
+from typing import Callable, Iterable
 
 from pynamodb.exceptions import TransactWriteError
 
 from . import crypto, errors, journal
 from .demarches import DEMARCHES
-from .store import Autorisation, Item, Mandate, Usager, now, transaction
+from .store import Autorisation, Item, Mandate, Structure, Usager, now, transaction
 from .templates import PARIS
 
 DURATIONS = ("short", "six_months", "long")
@@ -144,12 +144,14 @@ class NewMandate:
     text_snapshot: str
 
 
-def create(spec: NewMandate, extra: Iterable[tuple[str, object, dict]] = ()) -> Mandate:
+def create(spec: NewMandate,
+           extra: Iterable[tuple[str, object, dict]] | Callable[[Mandate], Iterable] = ()) -> Mandate:
     """Sign a mandate: mandate, autorisations, renewal of overlapping ones, journal.
 
     ``extra`` holds more operations for the same transaction, as
     ``(operation, item, kwargs)`` with operation ``save``/``update``/``condition_check``
-    (e.g. consuming the draft, the outbox item): all or nothing."""
+    (e.g. consuming the draft, the outbox item): all or nothing. ``extra`` may also be
+    a function of the new mandate, for operations that need its id or dates."""
     demarches = validate_demarches(spec.demarches)
     if spec.duration not in DURATIONS:
         raise errors.BadRequest("Durée de mandat inconnue.", code="invalid_duration")
@@ -169,6 +171,8 @@ def create(spec: NewMandate, extra: Iterable[tuple[str, object, dict]] = ()) -> 
         gsi2sk=f"{created}#{mandate_id}",
         gsi3pk=f"EXPIRY#{expires_at.date().isoformat()}", gsi3sk=f"{iso(expires_at)}#{mandate_id}",
     )
+    if callable(extra):
+        extra = list(extra(mandate))
     renewed = [a for a in active_autorisations_of_usager(spec.structure_id, spec.usager.id)
                if a.demarche in demarches]
     with transaction() as tx:
@@ -233,6 +237,18 @@ def upsert_usager(fc_sub: str, claims: dict) -> Usager:
         raise errors.BadRequest("FranceConnect n'a pas transmis l'identité de l'usager.", code="invalid_identity")
     usager.save()
     return usager
+
+
+def usager_and_structure(usager_id: str | None, structure_id: str) -> tuple[Usager | None, Structure | None]:
+    """Both in one BatchGet (either may be missing)."""
+    keys = [Structure.key(structure_id)] + ([Usager.key(usager_id)] if usager_id else [])
+    usager, structure = None, None
+    for item in Item.batch_get(keys):
+        if isinstance(item, Usager):
+            usager = item
+        elif isinstance(item, Structure):
+            structure = item
+    return usager, structure
 
 
 def mandate_json(mandate: Mandate, autorisations: list[Autorisation] | None = None) -> dict:

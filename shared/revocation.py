@@ -10,37 +10,21 @@ say another.
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import size
-from pynamodb.transactions import TransactWrite
 
-from . import errors, journal, otp
+from . import errors, journal, notifications, otp
 from .demarches import DEMARCHES
-from .mandates import closing_actions, is_conflict, load_for_structure, still_active_condition
-from .store import Autorisation, Mandate, now, transaction_kwargs
+from .mandates import (closing_actions, is_conflict, load_for_structure, still_active_condition,
+                       usager_and_structure)
+from .store import Autorisation, Mandate, now, transaction
 
 MANDATE_REVOKED = "mandate_revoked"
 AUTORISATION_REVOKED = "autorisation_revoked"
-
-_connections: dict[tuple, Connection] = {}
-_connections_lock = threading.Lock()
-
-
-def _connection() -> Connection:
-    """One transaction connection per process: a botocore client costs ~0.1 s of CPU
-    to build, and botocore clients are thread-safe (waitress's threads share it)."""
-    kwargs = transaction_kwargs()
-    key = tuple(sorted(kwargs.items()))  # tests point the store elsewhere between cases
-    with _connections_lock:
-        if key not in _connections:
-            _connections[key] = Connection(**kwargs)
-        return _connections[key]
 
 
 @dataclass
@@ -90,7 +74,7 @@ def apply(p: Plan, aidant_id: str, structure_id: str, extra: Iterable[tuple[str,
                  (size(Mandate.active_demarches) == len(mandate.active_demarches or ())))
     for demarche in closed:
         condition &= Mandate.active_demarches.contains(demarche)
-    with TransactWrite(connection=_connection()) as tx:
+    with transaction() as tx:
         for auth in p.closing:
             tx.update(auth, actions=closing_actions(at, aidant_id), condition=still_active_condition())
         tx.update(Mandate(*Mandate.key(mandate.id)), actions=actions, condition=condition)
@@ -113,11 +97,16 @@ def revoke(structure_id: str, aidant_id: str, mandate_id: str, code: object,
     mandate, autorisations = load_for_structure(mandate_id, structure_id)
     p = plan(mandate, autorisations, demarche)
     otp.check_code_for(aidant_id, code)
+    usager, structure = usager_and_structure(mandate.usager_id, structure_id)
+    notice = (notifications.revoked_item(mandate, usager, structure, demarches=[a.demarche for a in p.closing])
+              if usager and structure else None)
     try:
-        apply(p, aidant_id, structure_id)
+        apply(p, aidant_id, structure_id, extra=[notifications.operation(notice)] if notice else [])
     except TransactWriteError as exc:
         if not is_conflict(exc):
             raise
         raise errors.Conflict("Ce mandat a changé pendant la révocation. Rechargez la page.",
                               code="mandate_changed")
+    notifications.kick(notice)
     return load_for_structure(mandate_id, structure_id)
+

@@ -15,8 +15,8 @@ from authlib.oauth2.rfc6750 import InsufficientScopeError, InvalidTokenError
 from joserfc.jwk import Key, OctKey
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
-from .. import crypto, errors as api_errors, journal, mandates
-from ..store import AccessToken, AuthorizationCode, now, transaction
+from .. import crypto, errors as api_errors, journal, mandates, notifications
+from ..store import AccessToken, AuthorizationCode, Structure, now, transaction
 from . import clients, events, keys
 from .errors import fr
 
@@ -51,6 +51,7 @@ def save(token: dict, request) -> AccessToken:
                        mandate_id=source.mandate_id, demarche=source.demarche, code_hash=code.code_hash,
                        expires_at=now_s + expires_in, ttl=now_s + expires_in, created_at=now())
     C = AuthorizationCode
+    notice = _demarche_done_notice(user.usager, source, request.client)
     try:
         with transaction() as tx:
             tx.save(item, condition=AccessToken.pk.does_not_exist())
@@ -62,11 +63,27 @@ def save(token: dict, request) -> AccessToken:
                                   client_id=source.client_id,
                                   details={"scope": item.scope, "expires_in": expires_in}),
                     condition=journal.append_condition())
+            if notice is not None:
+                tx.save(notice, condition=notifications.save_condition())
     except TransactWriteError as exc:
         if not mandates.is_conflict(exc):
             raise
         raise InvalidGrantError(fr("Ce code d'autorisation a été rejoué : aucun jeton n'est délivré."))
+    notifications.kick(notice)
     return item
+
+
+def _demarche_done_notice(usager, source: AuthorizationCode, client):
+    """The usager is told a démarche was carried out in their name when FranceConnect
+    receives their identity, i.e. with the token, in the token's own transaction."""
+    if not usager.email:
+        return None
+    try:
+        structure = Structure.get(*Structure.key(source.structure_id))
+    except DoesNotExist:
+        return None
+    return notifications.demarche_done_item(usager, structure, source.demarche,
+                                            service=getattr(client, "name", None))
 
 
 def revoke(token_hash: str) -> bool:
