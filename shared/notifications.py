@@ -30,15 +30,13 @@ from datetime import datetime, time as dtime, timedelta, timezone
 from email.message import EmailMessage
 from typing import Iterable
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
 
 from . import crypto, mail
 from .config import settings
 from .demarches import DEMARCHES
 from .store import (Aidant, Mandate, Membership, OutboxItem, Structure, Usager, now,
-                    transaction_kwargs)
+                    transaction)
 from .store.outbox import FAILED_PARTITION, PENDING_SHARDS, due_key, pending_partition
 from .templates import PARIS
 
@@ -493,7 +491,7 @@ def _remind(mandates: list[Mandate], aidants_of: dict[str, list[Aidant]],
             per_aidant.setdefault(aidant.id, (aidant, []))[1].append(mandate)
     items = [expiry_reminder_item(aidant, found, structures) for aidant, found in per_aidant.values()]
     try:
-        with TransactWrite(connection=Connection(**transaction_kwargs())) as tx:
+        with transaction() as tx:
             for mandate in mandates:
                 tx.update(Mandate(*Mandate.key(mandate.id)), actions=[Mandate.reminded_at.set(at)],
                           condition=Mandate.pk.exists() & Mandate.reminded_at.does_not_exist()
