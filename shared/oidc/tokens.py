@@ -51,7 +51,7 @@ def save(token: dict, request) -> AccessToken:
                        mandate_id=source.mandate_id, demarche=source.demarche, code_hash=code.code_hash,
                        expires_at=now_s + expires_in, ttl=now_s + expires_in, created_at=now())
     C = AuthorizationCode
-    notice = _demarche_done_notice(user.usager, source, request.client)
+    notice = _demarche_done_notice(user.usager, source, getattr(request, "client", None))
     try:
         with transaction() as tx:
             tx.save(item, condition=AccessToken.pk.does_not_exist())
