@@ -41,7 +41,7 @@ from .config import settings
 from .login import EMAIL_RE
 from .referent import AIDANT_ACTIVATED, read_file, transact
 from .sessions import Caller
-from .store import (Aidant, HabilitationMessage, HabilitationRequest, Item, Membership, Training,
+from .store import (Aidant, HabilitationMessage, HabilitationRequest, Item, Training,
                     now)
 from .store.habilitation import Person
 
@@ -80,6 +80,7 @@ REQUEST_STATUS = "habilitation_status_changed"
 REQUEST_MESSAGE = "habilitation_message"
 ACCOUNTS_CREATED = "habilitation_accounts_created"
 AIDANT_TRAINED = "aidant_training_marked"
+EXISTING_ACCOUNT_NOT_ATTACHED = "habilitation_existing_account_not_attached"
 
 # Outbox templates (shared/templates/mail/).
 MAIL_CREATED = "habilitation_created"
@@ -446,27 +447,22 @@ def decide(caller: Caller, request_id: str, decision: object, text: str | None) 
     return staff_view(request_id)
 
 
-def _ensure_account(person: Person, structure_id: str, is_referent: bool) -> str:
-    """The person's account in the structure: a new inactive one, or (an aidant already
-    accredited elsewhere) their existing account joins the structure."""
-    existing = accounts.find_aidant_by_email(person.email)
-    if existing is None:
-        try:
-            aidant, _ = accounts.create_aidant(
-                person.email, person.first_name, person.last_name, [structure_id], profession=person.profession,
-                referent_of=[structure_id] if is_referent else [], is_active=False, device_kind=None)
-            return aidant.id
-        except TransactWriteError:
-            existing = accounts.find_aidant_by_email(person.email)  # created concurrently
-            if existing is None:
-                raise
-    Membership(f"STRUCTURE#{structure_id}", f"AIDANT#{existing.id}", structure_id=structure_id,
-               aidant_id=existing.id).save()
-    actions = [Aidant.structure_ids.add({structure_id})]
-    if is_referent:
-        actions.append(Aidant.referent_of.add({structure_id}))
-    existing.update(actions=actions)
-    return existing.id
+def _ensure_account(person: Person, structure_id: str, is_referent: bool) -> str | None:
+    """A new inactive account in the structure. An e-mail that already belongs to an
+    aidant is NOT attached: a request anyone can file must never hand an existing
+    aidant (and their card or app) to a new structure's référent. Such an aidant joins
+    another structure only with their own agreement, through the staff (journaled)."""
+    if accounts.find_aidant_by_email(person.email) is not None:
+        journal.record(EXISTING_ACCOUNT_NOT_ATTACHED, structure_id=structure_id,
+                       details={"email": person.email})
+        return None
+    try:
+        aidant, _ = accounts.create_aidant(
+            person.email, person.first_name, person.last_name, [structure_id], profession=person.profession,
+            referent_of=[structure_id] if is_referent else [], is_active=False, device_kind=None)
+        return aidant.id
+    except TransactWriteError:
+        return None  # created concurrently by a second acceptance: theirs stands
 
 
 def create_accounts(caller: Caller, req: HabilitationRequest) -> None:
@@ -475,7 +471,8 @@ def create_accounts(caller: Caller, req: HabilitationRequest) -> None:
     for person, is_referent in people:
         if not person.aidant_id:
             person.aidant_id = _ensure_account(person, req.structure_id, is_referent)
-            created.append(person.aidant_id)
+            if person.aidant_id:
+                created.append(person.aidant_id)
     if created:
         req.update(actions=[HabilitationRequest.referent.set(req.referent),
                             HabilitationRequest.aidants.set(req.aidants)])

@@ -132,6 +132,20 @@ def managed_aidant(caller: Caller, structure_id: str, aidant_id: str) -> Target:
     return Target(caller, structure, file)
 
 
+def require_device_authority(target: Target) -> None:
+    """A TOTP card or app belongs to the aidant, not to one structure: changing it
+    changes how they log in everywhere. Only staff, or a référent who manages every
+    structure the aidant works for, may do it; otherwise the référent of a newly
+    accredited structure could take over an aidant of another structure."""
+    caller = target.caller.aidant
+    if caller.is_staff:
+        return
+    if not set(target.aidant.structure_ids or ()) <= set(caller.referent_of or ()):
+        raise errors.Forbidden("Cet aidant travaille aussi pour une autre structure : seule l'équipe "
+                               "Aidants Connect peut modifier sa carte ou son application.",
+                               code="shared_aidant")
+
+
 # -- views --------------------------------------------------------------------------
 
 def _members(structure_id: str) -> list[str]:
@@ -281,6 +295,7 @@ def end_sessions(aidant_id: str, structure_id: str | None) -> int:
 # -- physical cards -------------------------------------------------------------------
 
 def link_card(target: Target, serial: object) -> dict:
+    require_device_authority(target)
     serial = cards.normalise_serial(serial)
     if target.file.device("card") is not None:
         raise errors.Conflict("Cet aidant a déjà une carte. Déliez-la avant d'en lier une autre.",
@@ -322,6 +337,7 @@ def _confirm(target: Target, device: TotpDevice, code: object, card: OtpCard | N
 
 
 def validate_card(target: Target, code: object) -> dict:
+    require_device_authority(target)
     device = target.file.device("card")
     if device is None:
         raise errors.NotFound("Cet aidant n'a pas de carte à valider.", code="no_card")
@@ -332,6 +348,7 @@ def validate_card(target: Target, code: object) -> dict:
 
 
 def unlink_card(target: Target, lost: bool) -> dict:
+    require_device_authority(target)
     device = target.file.device("card")
     if device is None:
         raise errors.NotFound("Cet aidant n'a pas de carte.", code="no_card")
@@ -353,6 +370,7 @@ def unlink_card(target: Target, lost: bool) -> dict:
 def start_app(target: Target) -> dict:
     """A fresh secret, shown once as a QR code (otpauth URI) for the aidant to scan.
     Asking again replaces an unconfirmed secret; a confirmed app must be unlinked first."""
+    require_device_authority(target)
     if target.file.device("app", confirmed=True) is not None:
         raise errors.Conflict("Cet aidant a déjà une application validée. Déliez-la avant d'en ajouter une autre.",
                               code="already_has_app")
@@ -375,6 +393,7 @@ def start_app(target: Target) -> dict:
 
 
 def confirm_app(target: Target, code: object) -> dict:
+    require_device_authority(target)
     device = target.file.device("app", confirmed=False)
     if device is None:
         if target.file.device("app", confirmed=True) is not None:
@@ -384,6 +403,7 @@ def confirm_app(target: Target, code: object) -> dict:
 
 
 def unlink_app(target: Target) -> dict:
+    require_device_authority(target)
     apps = [d for d in target.file.devices if d.device_kind == "app"]
     if not apps:
         raise errors.NotFound("Cet aidant n'a pas d'application.", code="no_app")

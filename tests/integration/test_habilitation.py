@@ -265,3 +265,25 @@ def test_malformed_bodies_and_staff_inputs_are_4xx(stack, staff):
                   json={"trained_on": "2024-01-01", "pix_passed": True}).status_code == 404
     assert s.get(stack.url + STAFF, params={"status": "bidon"}).status_code == 400
     assert s.get(f"{stack.url}{STAFF}/nope").status_code == 404
+
+
+def test_an_existing_aidant_listed_in_a_request_is_not_handed_to_the_new_structure(stack, staff):
+    """Anyone can file a request: listing an existing aidant's e-mail must not give the
+    new structure's référent any hold on that aidant (their card or app)."""
+    victim = stack.new_aidant(first_name="Camille")
+    data = form()
+    data["aidants"][0]["email"] = victim
+    created, _ = create(stack, data)
+    url = f"{stack.url}{REQ}/{created['id']}"
+    assert requests.post(url + "/submit", json={}, headers=auth(created["token"])).json()["status"] == "envoyee"
+    r = staff["s"].post(f"{stack.url}{STAFF}/{created['id']}/decision", json={"decision": "accept"})
+    assert r.status_code == 200, r.text
+    new_structure = r.json()["structure_id"]
+    stack.use_store()
+    from shared import accounts
+    from shared.store import Membership
+    aidant = accounts.find_aidant_by_email(victim)
+    assert new_structure not in aidant.structure_ids
+    assert Membership.count(f"STRUCTURE#{new_structure}", Membership.sk == f"AIDANT#{aidant.id}") == 0
+    # The other people of the request got their (inactive) accounts as usual.
+    assert accounts.find_aidant_by_email(data["aidants"][1]["email"]) is not None

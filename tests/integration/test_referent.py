@@ -322,3 +322,25 @@ def test_malformed_structure_switch_is_4xx(stack, place):
     for body in ({}, {"structure_id": 3}, {"structure_id": "x" * 300}):
         r = place["s"].post(stack.url + "/api/session/structure", json=body)
         assert r.status_code in (400, 404) and r.json()["error"]
+
+
+# -- an aidant shared between structures ---------------------------------------------------
+
+def test_a_referent_cannot_change_the_devices_of_an_aidant_of_another_structure_too(stack, place):
+    """The référent of a newly accredited structure must not take over an aidant who
+    also works elsewhere: their card or app is how they log in everywhere."""
+    other = stack.new_structure("Structure où l'aidant travaille aussi")
+    email = stack.new_aidant(other)  # has a working app in `other`
+    stack.use_store()
+    from shared.store import Aidant, Membership
+    aid = aidant_id(stack, email)
+    Membership(f"STRUCTURE#{place['sid']}", f"AIDANT#{aid}", structure_id=place["sid"], aidant_id=aid).save()
+    Aidant(*Aidant.key(aid)).update(actions=[Aidant.structure_ids.add({place["sid"]})])
+    url = f"{stack.url}{API}/{place['sid']}/aidants/{aid}"
+    for suffix in ("/app/unlink", "/app", "/card/unlink"):
+        r = place["s"].post(url + suffix, json={"lost": False} if "card" in suffix else {})
+        assert r.status_code == 403 and r.json()["error"] == "shared_aidant", (suffix, r.text)
+    serial, _ = new_card(stack, place["sid"])
+    r = place["s"].post(url + "/card", json={"serial": serial})
+    assert r.status_code == 403 and r.json()["error"] == "shared_aidant"
+    assert login_with(stack, email, stack.otp(email)).get(stack.url + "/api/me").status_code == 200
