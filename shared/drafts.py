@@ -261,7 +261,7 @@ def sign(caller: Caller, data: dict) -> mandates.Mandate:
         raise errors.Conflict("L'usager ou la structure de ce projet de mandat n'existe plus.",
                               code="draft_invalid")
     # Only now, with a signable draft, spend the aidant's code (single use).
-    otp.check_code_for(caller.aidant_id, code)
+    otp.check_code_for(caller.aidant_id, code, action="sign_mandate")
     consent = draft.remote_consent.as_dict() if draft.remote_consent else None
     spec = mandates.NewMandate(
         structure_id=draft.structure_id, usager=usager, demarches=list(draft.demarches),

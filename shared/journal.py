@@ -21,6 +21,7 @@ LOGIN_LINK_SENT = "login_link_sent"
 LOGIN_LINK_REFUSED = "login_link_refused"
 SESSION_OPENED = "session_opened"
 LOGOUT = "logout"
+OTP_REFUSED = "otp_refused"  # a wrong or replayed code confirming an action
 
 
 def new_entry_id() -> str:

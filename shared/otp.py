@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pyotp
 from pynamodb.exceptions import UpdateError
 
-from . import crypto, errors
+from . import crypto, errors, journal
 from .config import settings
 from .store import Aidant, Item, LoginThrottle, TotpDevice, now
 
@@ -97,6 +97,17 @@ class Throttle:
         return LoginThrottle.key(crypto.keyed_hash(email.strip().lower(), "throttle"))
 
     @classmethod
+    def key_for_aidant(cls, aidant_id: str) -> tuple[str, str]:
+        return LoginThrottle.key(crypto.keyed_hash("aidant:" + aidant_id, "throttle"))
+
+    @classmethod
+    def load(cls, key: tuple[str, str]) -> "Throttle":
+        try:
+            return cls.from_item(key, LoginThrottle.get(*key))
+        except LoginThrottle.DoesNotExist:
+            return cls(key)
+
+    @classmethod
     def from_item(cls, key: tuple[str, str], item: LoginThrottle | None) -> "Throttle":
         if item is None:
             return cls(key)
@@ -135,13 +146,24 @@ def devices_of(aidant_id: str) -> tuple[Aidant | None, list[TotpDevice]]:
     return aidant, devices
 
 
-def check_code_for(aidant_id: str, code: object) -> TotpDevice:
+def check_code_for(aidant_id: str, code: object, *, action: str = "confirm") -> TotpDevice:
     """Confirm an action (mandate signature, revocation) with the aidant's TOTP.
 
-    Shares the replay protection of login; a wrong code is a 403 the front-end shows."""
+    Shares the replay protection of login and its brute-force lock (counted per
+    aidant here: a stolen session must not be a way to guess the step-up code); a
+    wrong code is a 403 the front-end shows, and is journaled."""
+    key = Throttle.key_for_aidant(aidant_id)
+    throttle = Throttle.load(key)
+    if throttle.locked:
+        raise errors.TooManyRequests("Trop de codes incorrects. Réessayez dans 15 minutes.",
+                                     headers={"Retry-After": str(max(1, throttle.locked_until - int(time.time())))})
     _, devices = devices_of(aidant_id)
     device = consume(devices, code)
     if device is None:
+        locked = throttle.record_failure()
+        journal.record(journal.OTP_REFUSED, aidant_id=aidant_id, reason="wrong_or_replayed_code",
+                       details={"action": action, "locked": locked})
         raise errors.Forbidden("Le code à 6 chiffres est incorrect ou a déjà été utilisé.",
                                code="invalid_otp")
+    throttle.clear()
     return device

@@ -96,7 +96,7 @@ def revoke(structure_id: str, aidant_id: str, mandate_id: str, code: object,
     mistaken click does not burn the aidant's current code."""
     mandate, autorisations = load_for_structure(mandate_id, structure_id)
     p = plan(mandate, autorisations, demarche)
-    otp.check_code_for(aidant_id, code)
+    otp.check_code_for(aidant_id, code, action="revoke_mandate")
     usager, structure = usager_and_structure(mandate.usager_id, structure_id)
     notice = (notifications.revoked_item(mandate, usager, structure, demarches=[a.demarche for a in p.closing])
               if usager and structure else None)

@@ -83,3 +83,21 @@ def test_renewed_autorisation_can_be_revoked_on_the_new_mandate_only(stack):
     r = aidant.revoke(second, "argent")
     assert r.status_code == 200 and r.json()["status"] == "revoked"
     assert _offered(stack, aidant.structure_id) == ["papiers"]
+
+
+def test_guessing_the_confirmation_code_is_locked_after_five_tries(stack):
+    """A stolen session must not be a way to guess the aidant's step-up code."""
+    from .mandate_flow import new_aidant as _new_aidant
+    aidant = _new_aidant(stack)
+    mandate_id = aidant.create_mandate(demarches=("papiers",))
+    good = aidant.code()
+    wrong = f"{(int(good) + 1) % 1000000:06d}"
+    url = f"/api/mandates/{mandate_id}/revoke"
+    statuses = [aidant.post(url, {"otp": wrong}).status_code for _ in range(5)]
+    assert statuses == [403] * 5
+    locked = aidant.post(url, {"otp": good})
+    assert locked.status_code == 429 and locked.json()["error"] == "too_many_requests"
+    stack.use_store()
+    from shared import journal
+    refused = [e for e in journal.for_aidant(aidant.id) if e.action == "otp_refused"]
+    assert len(refused) == 5 and refused[0].details["action"] == "revoke_mandate"
