@@ -64,6 +64,8 @@ def stack_env(args, state: Path) -> dict:
         "SECRETS_DIR": str(state / "openfaas-secrets"),
         "LOCAL_SECRETS_DIR": str(state / "secrets"),
         "LOCAL_STATE_DIR": str(state),
+        # Local runs show DynamoDB calls and timing per answer (benchmarks read them).
+        "EXPOSE_DIAGNOSTICS": os.environ.get("EXPOSE_DIAGNOSTICS", "true"),
     }
     for name in ("LOGIN_LINK_ENABLED", "SESSION_IDLE_SECONDS", "LOGIN_LINK_TTL_SECONDS",
                  "OTP_MAX_FAILURES", "OTP_LOCKOUT_SECONDS", "STORE_TIMEOUT_SECONDS"):

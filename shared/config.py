@@ -70,6 +70,10 @@ class Settings:
     franceconnect_client_id: str
     # HTTP limits
     max_body_bytes: int
+    # Diagnostics: X-Store-Calls / Server-Timing on every answer (benchmarks, local
+    # runs). Off in production: call counts and timings would tell an attacker which
+    # branch a request took (e.g. whether an e-mail belongs to an aidant).
+    expose_diagnostics: bool
 
     @property
     def secure_cookies(self) -> bool:
@@ -103,6 +107,7 @@ def settings() -> Settings:
         franceconnect_url=_env("FRANCECONNECT_URL", issuer + "/franceconnect").rstrip("/"),
         franceconnect_client_id=_env("FRANCECONNECT_CLIENT_ID", "aidants-connect-local"),
         max_body_bytes=_env_int("MAX_BODY_BYTES", 64 * 1024),
+        expose_diagnostics=_env_bool("EXPOSE_DIAGNOSTICS", False),
     )
 
 

@@ -273,7 +273,8 @@ class Router:
                 log.error("unhandled error\n%s", traceback.format_exc())
                 response = json_response(
                     {"error": "server_error", "error_description": "Erreur interne du service."}, 500)
-        # Reported so that benchmarks can count DynamoDB calls per request without guessing.
-        response.headers.append(("X-Store-Calls", str(store.calls.count)))
-        response.headers.append(("Server-Timing", f"fn;dur={(time.perf_counter() - started) * 1000:.1f}"))
+        if settings().expose_diagnostics:
+            # So that benchmarks count DynamoDB calls per request without guessing.
+            response.headers.append(("X-Store-Calls", str(store.calls.count)))
+            response.headers.append(("Server-Timing", f"fn;dur={(time.perf_counter() - started) * 1000:.1f}"))
         return response.to_openfaas()

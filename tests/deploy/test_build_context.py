@@ -180,6 +180,8 @@ class Running:
             "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(closed),
             "GATEWAY_URL": f"http://127.0.0.1:{closed}",
             "FRANCECONNECT_URL": f"http://127.0.0.1:{closed}/franceconnect",
+            # Diagnostics on: X-Store-Calls proves an answer went through shared.http.
+            "EXPOSE_DIAGNOSTICS": "true",
         })
         self.env = env
         self.log = workdir / "function.log"

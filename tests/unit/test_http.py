@@ -41,7 +41,19 @@ def test_json_body_is_parsed(router):
     status, body, headers = answer(router, body=b'{"a": 1}', headers={"Content-Type": "application/json"})
     assert status == 200 and body == {"got": {"a": 1}}
     assert headers["Cache-Control"] == "no-store"
-    assert headers["X-Store-Calls"] == "0"
+    assert "X-Store-Calls" not in headers and "Server-Timing" not in headers  # production default
+
+
+def test_diagnostics_headers_only_when_asked(router, monkeypatch):
+    from shared import config
+    monkeypatch.setenv("EXPOSE_DIAGNOSTICS", "true")
+    config.reset_caches()
+    try:
+        _, _, headers = answer(router, body=b"{}", headers={"Content-Type": "application/json"})
+        assert headers["X-Store-Calls"] == "0" and headers["Server-Timing"].startswith("fn;dur=")
+    finally:
+        monkeypatch.delenv("EXPOSE_DIAGNOSTICS")
+        config.reset_caches()
 
 
 @pytest.mark.parametrize("body,content_type,status,code", [
