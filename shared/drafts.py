@@ -47,7 +47,7 @@ def _remote_consent(data: dict) -> dict:
         raise errors.BadRequest("Pour un mandat à distance, indiquez comment l'usager a donné son "
                                 "consentement.", code="remote_consent_required")
     method = consent.get("method")
-    if method not in documents.CONSENT_METHODS:
+    if not isinstance(method, str) or method not in documents.CONSENT_METHODS:
         raise errors.BadRequest("Le moyen de consentement doit être « sms », « email » ou « other ».",
                                 code="invalid_remote_consent")
     reference = consent.get("reference")

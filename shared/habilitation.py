@@ -134,7 +134,7 @@ def parse_form(data: dict) -> Form:
     if not SIRET_RE.fullmatch(siret):
         raise errors.BadRequest("Le SIRET doit comporter 14 chiffres.", code="invalid_field")
     structure_type = data.get("structure_type")
-    if structure_type not in STRUCTURE_TYPES:
+    if not isinstance(structure_type, str) or structure_type not in STRUCTURE_TYPES:
         raise errors.BadRequest("Merci de choisir le type de la structure.", code="invalid_field")
     referent = _person(data.get("referent"), "le référent", with_phone=True)
     raw_aidants = data.get("aidants", [])
@@ -418,7 +418,7 @@ def accounts_view(req: HabilitationRequest) -> list[dict]:
 
 def decide(caller: Caller, request_id: str, decision: object, text: str | None) -> dict:
     require_staff(caller)
-    if decision not in DECISIONS:
+    if not isinstance(decision, str) or decision not in DECISIONS:
         raise errors.BadRequest("Décision inconnue (hold, request_changes, accept ou refuse).",
                                 code="invalid_decision")
     sources, target, needs_message = DECISIONS[decision]

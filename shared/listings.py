@@ -46,7 +46,7 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         mandate_id, sort_key = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, RecursionError):
         raise errors.BadRequest("Le curseur de pagination n'est pas valide.", code="invalid_cursor")
     if not (isinstance(mandate_id, str) and isinstance(sort_key, str) and _CURSOR_PART.fullmatch(mandate_id)
             and _CURSOR_PART.fullmatch(sort_key)):
@@ -57,7 +57,8 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
 def parse_limit(value: str | None, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
     if value in (None, ""):
         return default
-    if not value.isdigit() or not 1 <= int(value) <= maximum:
+    # isascii: "²".isdigit() is True but int("²") fails.
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= maximum:
         raise errors.BadRequest(f"Le paramètre « limit » doit être un entier entre 1 et {maximum}.",
                                 code="invalid_limit")
     return int(value)

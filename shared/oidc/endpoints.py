@@ -4,6 +4,8 @@ Each takes our :class:`~shared.http.Request` and returns a
 ``shared.http``'s router."""
 from __future__ import annotations
 
+import base64
+
 from authlib.oauth2 import OAuth2Error
 
 from .. import sessions
@@ -62,7 +64,23 @@ def choose(request: Request) -> Response:
 
 def token(request: Request) -> Response:
     """POST /oidc/token (RFC 6749 §4.1.3, OpenID Connect Core §3.1.3)."""
+    if not _basic_credentials_readable(request.headers.get("authorization")):
+        # Authlib would fail decoding them (a 500); RFC 6749 §5.2 says invalid_client.
+        response = json_response({"error": "invalid_client",
+                                  "error_description": "Authentification du client invalide."}, 401)
+        response.headers.append(("WWW-Authenticate", 'Basic realm="aidantsconnect"'))
+        return response
     return server().create_token_response(request)
+
+
+def _basic_credentials_readable(header: str | None) -> bool:
+    if not header or not header[:6].lower() == "basic ":
+        return True
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return ":" in decoded
 
 
 def userinfo(request: Request) -> Response:
