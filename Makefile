@@ -52,6 +52,15 @@ integration: deps-test
 browser: deps-test
 	$(PY) -m pytest -q tests/browser
 
+$(VENV)/.bench-deps: bench/requirements.txt $(VENV)/.deps
+	$(PY) -m pip install -q -r bench/requirements.txt
+	touch $@
+
+# Figures for DESIGN.md §7, never part of `make test` (docs/performance.md):
+# `make bench`, `make bench BENCH_ARGS=--quick` (~2 minutes), `BENCH_ARGS="--profile --quick"`.
+bench: deps java $(VENV)/.bench-deps
+	$(PY) -m bench $(BENCH_ARGS)
+
 # stack.yml, the generated ingress and table, and every function run from its own
 # build context in a fresh virtualenv (no Docker needed): see docs/deploy.md.
 deploy-check: deps
