@@ -15,7 +15,7 @@ from pynamodb.exceptions import DoesNotExist
 from . import crypto, errors, journal
 from .config import settings
 from .http import Request, Response
-from .store import Aidant, Session
+from .store import Aidant, Item, Session, Structure
 
 COOKIE = "ac_session"
 _TOUCH_EVERY = 60  # seconds: refresh last_seen at most this often, not on every request
@@ -74,11 +74,18 @@ def authenticate(request: Request) -> Caller:
     cfg = settings()
     if session.expires_at <= now_s or session.last_seen + cfg.session_idle_seconds <= now_s:
         raise errors.Unauthorized("Votre session a expiré. Merci de vous reconnecter.", code="session_expired")
-    try:
-        aidant = Aidant.get(*Aidant.key(session.aidant_id))
-    except DoesNotExist:
+    # The aidant and the structure they act for, in one BatchGet: a deactivated
+    # aidant, or a structure closed or left, stops working at the next request.
+    aidant = structure = None
+    for item in Item.batch_get([Aidant.key(session.aidant_id), Structure.key(session.structure_id)]):
+        if isinstance(item, Aidant):
+            aidant = item
+        elif isinstance(item, Structure):
+            structure = item
+    if aidant is None:
         raise errors.Unauthorized()
-    if not aidant.is_active or session.structure_id not in (aidant.structure_ids or set()):
+    if not aidant.is_active or session.structure_id not in (aidant.structure_ids or set()) \
+            or structure is None or not structure.is_active:
         raise errors.Unauthorized("Votre accès a été désactivé.", code="session_revoked")
     if now_s - session.last_seen >= _TOUCH_EVERY:
         session.update(actions=[Session.last_seen.set(now_s)])

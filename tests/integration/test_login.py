@@ -232,3 +232,14 @@ def test_store_calls_per_login_are_reported_and_bounded(stack):
     email = stack.new_aidant()
     r = post_login(stack, email, stack.otp(email))
     assert 1 <= int(r.headers["X-Store-Calls"]) <= 10
+
+
+def test_closing_a_structure_ends_its_live_sessions(stack):
+    structure_id = stack.new_structure("Structure qui ferme")
+    session = stack.login(requests.Session(), stack.new_aidant(structure_id))
+    assert session.get(stack.url + "/api/me").status_code == 200
+    stack.use_store()
+    from shared.store import Structure
+    Structure(*Structure.key(structure_id)).update(actions=[Structure.is_active.set(False)])
+    r = session.get(stack.url + "/api/me")
+    assert r.status_code == 401 and r.json()["error"] == "session_revoked"
