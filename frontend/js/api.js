@@ -34,13 +34,20 @@ export function currentPath() {
   return window.location.pathname + window.location.search;
 }
 
-/** Only a path on this site: anything else could send the aidant elsewhere. */
+/** Only a path on this site: anything else could send the aidant elsewhere.
+ * Checked by resolving it as the browser will ("/\t/evil.example" loses its tab and
+ * becomes "//evil.example"), then keeping only the path, query and fragment. */
 export function safeNext(value) {
-  if (typeof value === "string" && value.charAt(0) === "/" && value.charAt(1) !== "/"
-      && value.indexOf("\\") === -1 && value.length <= 512) {
-    return value;
+  if (typeof value !== "string" || value.charAt(0) !== "/" || value.length > 512) return null;
+  let url;
+  try {
+    url = new URL(value, window.location.origin);
+  } catch (e) {
+    return null;
   }
-  return null;
+  if (url.origin !== window.location.origin) return null;
+  const path = url.pathname + url.search + url.hash;
+  return path.charAt(1) === "/" ? null : path;
 }
 
 export function loginUrl(reason, next) {
