@@ -142,12 +142,18 @@ class Gateway:
         for pool in self.pools.values():
             for replica in pool.replicas:
                 replica.wait_ready()
-        threading.Thread(target=self._supervise, daemon=True, name="supervisor").start()
+        self._supervisor = threading.Thread(target=self._supervise, daemon=True, name="supervisor")
+        self._supervisor.start()
         for i in range(4):
             threading.Thread(target=self._async_worker, daemon=True, name=f"async-{i}").start()
 
     def stop(self) -> None:
         self._stopping.set()
+        # Ctrl-C reaches the replicas too; wait for the supervisor to have seen the
+        # stop, or it could restart one of them after we terminated the others.
+        supervisor = getattr(self, "_supervisor", None)
+        if supervisor is not None:
+            supervisor.join(5)
         for pool in self.pools.values():
             for replica in pool.replicas:
                 replica.stop()
