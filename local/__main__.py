@@ -213,8 +213,22 @@ Ctrl-C stops everything.
 """, flush=True)
 
 
+def _store_is_local() -> bool:
+    host = os.environ.get("DYNAMODB_HOST")
+    hostname = urlsplit(host).hostname if host else None
+    try:
+        return hostname is not None and (hostname == "localhost" or ipaddress.ip_address(hostname).is_loopback)
+    except ValueError:
+        return False
+
+
 def cmd_seed(args) -> int:
     load_running_env()
+    if not _store_is_local():
+        # Demo accounts, a staff account and a client with a printed secret have no
+        # place in a real table.
+        print("Refusing: `seed` only writes to a local store (DYNAMODB_HOST on loopback).", file=sys.stderr)
+        return 2
     from . import seed
     demo = seed.run()
     print(json.dumps(demo, indent=2, ensure_ascii=False) if args.json else
@@ -224,13 +238,7 @@ def cmd_seed(args) -> int:
 
 def cmd_otp(args) -> int:
     load_running_env()
-    host = os.environ.get("DYNAMODB_HOST")
-    hostname = urlsplit(host).hostname if host else None
-    try:
-        local = hostname is not None and (hostname == "localhost" or ipaddress.ip_address(hostname).is_loopback)
-    except ValueError:
-        local = False
-    if not local:
+    if not _store_is_local():
         print("Refusing: `otp` only reads a local store (DYNAMODB_HOST on loopback).", file=sys.stderr)
         return 2
     from shared import accounts, otp
