@@ -13,6 +13,7 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749.errors import (InvalidClientError, InvalidRequestError, InvalidScopeError,
                                            OAuth2Error)
 from authlib.oauth2.rfc6749.util import scope_to_list
+from authlib.oidc.core.errors import RequestNotSupportedError, RequestURINotSupportedError
 
 from ..http import Request
 from . import claims, clients
@@ -115,8 +116,24 @@ def check_login_hint(data: dict) -> None:
         raise InvalidRequestError(fr("Paramètre login_hint trop long."))
 
 
+def check_no_request_object(data: dict) -> None:
+    """Request objects are not supported: say so (OpenID Connect Core §6) rather than
+    silently answer a request whose real parameters were inside them."""
+    if data.get("request"):
+        raise RequestNotSupportedError(fr("Les objets de requête (request) ne sont pas pris en charge."))
+    if data.get("request_uri"):
+        raise RequestURINotSupportedError(fr("Le paramètre request_uri n'est pas pris en charge."))
+
+
+def check_response_mode(data: dict) -> None:
+    """The code always comes back in the query (RFC 6749 §4.1.2); a client asking for
+    another mode would not find it."""
+    if data.get("response_mode") not in (None, "", "query"):
+        raise InvalidRequestError(fr("Seul response_mode=query est pris en charge."))
+
+
 AFTER_REDIRECT = (check_scope_has_openid, check_state, check_nonce, check_acr_values, check_pkce_is_s256,
-                  check_login_hint)
+                  check_login_hint, check_no_request_object, check_response_mode)
 
 
 class FranceConnectRequirements:

@@ -301,3 +301,16 @@ def test_malformed_choices_never_get_a_500(world):
         assert 400 <= r.status_code < 500, (body, r.status_code, r.text)
     r = world.browser.post(url, data="{", headers={"Content-Type": "application/json"}, timeout=10)
     assert r.status_code == 400
+
+
+@pytest.mark.parametrize("params,error", [
+    ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
+    ({"request_uri": "https://evil.example/req.jwt"}, "request_uri_not_supported"),
+    ({"response_mode": "fragment"}, "invalid_request"),
+])
+def test_unsupported_request_parameters_are_refused_not_ignored(world, params, error):
+    pending = world.fc.authorize(requests.Session(), **params)
+    assert pending.response.status_code == 302
+    back = query_of(pending.location)
+    assert pending.location.startswith(world.fc.redirect_uri) and back["error"] == error
+    assert back["state"] == pending.state
