@@ -87,11 +87,13 @@ def still_active_condition():
 
 # -- queries the identity provider and the lists use ------------------------------
 
-def active_autorisations_of_structure(structure_id: str, at: datetime | None = None) -> list[Autorisation]:
-    """Unexpired, unrevoked autorisations of a structure: one Query on the sparse index."""
+def active_autorisations_of_structure(structure_id: str, at: datetime | None = None,
+                                      attributes_to_get: list[str] | None = None) -> list[Autorisation]:
+    """Unexpired, unrevoked autorisations of a structure: one Query on the sparse index
+    (``attributes_to_get``: only those attributes, for a caller that reads a few)."""
     at = at or now()
     return list(Autorisation.gsi1.query(f"STRUCTURE#{structure_id}#ACTIVE",
-                                        Autorisation.gsi1sk > iso(at)))
+                                        Autorisation.gsi1sk > iso(at), attributes_to_get=attributes_to_get))
 
 
 def active_autorisations_of_usager(structure_id: str, usager_id: str,

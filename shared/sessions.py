@@ -62,13 +62,28 @@ def _check_origin(request: Request) -> None:
 
 def authenticate(request: Request) -> Caller:
     """The caller of an ``/api/*`` request, or 401."""
+    return authenticate_with(request)[0]
+
+
+def authenticate_with(request: Request, *keys: tuple[str, str]) -> tuple[Caller, dict[tuple[str, str], Item]]:
+    """The caller, and the items at ``keys`` read in the same (strongly consistent)
+    BatchGet as the session: a request that needs one more item than its session
+    saves a round trip. Missing items are absent from the dict."""
     token = request.cookie(COOKIE)
     if not token or len(token) > 128:
         raise errors.Unauthorized()
     _check_origin(request)
-    try:
-        session = Session.get(*Session.key(crypto.keyed_hash(token, "session")))
-    except DoesNotExist:
+    session_key = Session.key(crypto.keyed_hash(token, "session"))
+    found: dict[tuple[str, str], Item] = {}
+    if keys:
+        found = {(i.pk, i.sk): i for i in Item.batch_get([session_key, *keys], consistent_read=True)}
+        session = found.pop(session_key, None)
+    else:
+        try:
+            session = Session.get(*session_key)
+        except DoesNotExist:
+            session = None
+    if not isinstance(session, Session):
         raise errors.Unauthorized("Votre session a expiré. Merci de vous reconnecter.", code="session_expired")
     now_s = int(time.time())
     cfg = settings()
@@ -89,7 +104,7 @@ def authenticate(request: Request) -> Caller:
         raise errors.Unauthorized("Votre accès a été désactivé.", code="session_revoked")
     if now_s - session.last_seen >= _TOUCH_EVERY:
         session.update(actions=[Session.last_seen.set(now_s)])
-    return Caller(aidant=aidant, structure_id=session.structure_id, session=session)
+    return Caller(aidant=aidant, structure_id=session.structure_id, session=session), found
 
 
 def end_session(request: Request, response: Response) -> None:

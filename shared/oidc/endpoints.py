@@ -39,13 +39,15 @@ def authorize(request: Request) -> Response:
 
 def transaction(request: Request) -> Response:
     """GET /api/fi/transactions/{txn}: what the aidant may choose from."""
-    caller = sessions.authenticate(request)
-    return json_response(transactions.offer(caller, request.params["txn"]))
+    txn_id = request.params["txn"]
+    caller, read = sessions.authenticate_with(request, transactions.T.key(txn_id))
+    return json_response(transactions.offer(caller, txn_id, read))
 
 
 def choose(request: Request) -> Response:
     """POST /api/fi/transactions/{txn}: the aidant's choice → the code, through Authlib."""
-    caller = sessions.authenticate(request)
+    txn_id = request.params["txn"]
+    caller, read = sessions.authenticate_with(request, transactions.T.key(txn_id))
     body = request.json()
 
     def respond(txn, choice) -> Response:
@@ -59,7 +61,7 @@ def choose(request: Request) -> Response:
             return json_response({"redirect_to": location})
         return answer
 
-    return transactions.choose(caller, request.params["txn"], body, respond)
+    return transactions.choose(caller, txn_id, body, respond, read)
 
 
 def token(request: Request) -> Response:

@@ -21,8 +21,8 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
 from .. import crypto, errors as api_errors, journal, mandates
 from ..config import settings
-from ..store import (Autorisation, AuthorizationCode, AuthorizationTransaction, Item, Mandate, Usager,
-                     now, transaction)
+from ..store import (Autorisation, AuthorizationCode, AuthorizationTransaction, Item, Mandate, Structure,
+                     Usager, now, transaction)
 from . import claims, clients, events, tokens
 from .errors import fr
 
@@ -49,6 +49,7 @@ class Represented:
     usager: Usager
     client_id: str
     code: AuthorizationCode
+    structure: Structure | None = None  # read with the mandate, for the usager's e-mail
 
 
 class Code(AuthorizationCodeMixin):
@@ -219,9 +220,9 @@ def still_represented(code: Code, client) -> Represented:
     expired since the aidant's choice. Strongly consistent reads, one BatchGet."""
     item = code.item
     keys = [Mandate.key(item.mandate_id), Autorisation.key(item.mandate_id, item.demarche),
-            Usager.key(item.usager_id)]
+            Usager.key(item.usager_id), Structure.key(item.structure_id)]
     found = {(i.pk, i.sk): i for i in Item.batch_get(keys, consistent_read=True)}
-    mandate, autorisation, usager = (found.get(k) for k in keys)
+    mandate, autorisation, usager, structure = (found.get(k) for k in keys)
     at = now()
     covered = (isinstance(mandate, Mandate) and isinstance(autorisation, Autorisation)
                and mandate.revoked_at is None and autorisation.revoked_at is None
@@ -232,4 +233,5 @@ def still_represented(code: Code, client) -> Represented:
     if not covered or not isinstance(usager, Usager):
         raise InvalidGrantError(fr("Le mandat ne couvre plus cette démarche pour cet usager "
                                    "(révoqué ou expiré)."))
-    return Represented(usager=usager, client_id=client.get_client_id(), code=item)
+    return Represented(usager=usager, client_id=client.get_client_id(), code=item,
+                       structure=structure if isinstance(structure, Structure) else None)

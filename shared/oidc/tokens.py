@@ -51,7 +51,8 @@ def save(token: dict, request) -> AccessToken:
                        mandate_id=source.mandate_id, demarche=source.demarche, code_hash=code.code_hash,
                        expires_at=now_s + expires_in, ttl=now_s + expires_in, created_at=now())
     C = AuthorizationCode
-    notice = _demarche_done_notice(user.usager, source, getattr(request, "client", None))
+    notice = _demarche_done_notice(user.usager, source, getattr(request, "client", None),
+                                   getattr(user, "structure", None))
     try:
         with transaction() as tx:
             tx.save(item, condition=AccessToken.pk.does_not_exist())
@@ -73,15 +74,17 @@ def save(token: dict, request) -> AccessToken:
     return item
 
 
-def _demarche_done_notice(usager, source: AuthorizationCode, client):
+def _demarche_done_notice(usager, source: AuthorizationCode, client, structure: Structure | None = None):
     """The usager is told a démarche was carried out in their name when FranceConnect
-    receives their identity, i.e. with the token, in the token's own transaction."""
+    receives their identity, i.e. with the token, in the token's own transaction.
+    ``structure``: already read with the mandate (``grants.still_represented``)."""
     if not usager.email:
         return None
-    try:
-        structure = Structure.get(*Structure.key(source.structure_id))
-    except DoesNotExist:
-        return None
+    if structure is None:
+        try:
+            structure = Structure.get(*Structure.key(source.structure_id))
+        except DoesNotExist:
+            return None
     return notifications.demarche_done_item(usager, structure, source.demarche,
                                             service=getattr(client, "name", None))
 

@@ -62,10 +62,17 @@ def authorization_params(txn: AuthorizationTransaction) -> dict[str, str]:
     return params
 
 
-def load_open(txn_id: str) -> AuthorizationTransaction:
-    try:
-        txn = T.get(*T.key(txn_id), consistent_read=True)
-    except DoesNotExist:
+def load_open(txn_id: str, read: dict | None = None) -> AuthorizationTransaction:
+    """The open transaction; ``read`` holds items already read with the aidant's session
+    (``sessions.authenticate_with``), which saves the transaction its own round trip."""
+    if read is not None:
+        txn = read.get(T.key(txn_id))
+    else:
+        try:
+            txn = T.get(*T.key(txn_id), consistent_read=True)
+        except DoesNotExist:
+            txn = None
+    if not isinstance(txn, T):
         raise errors.NotFound("Cette demande de connexion est introuvable.", code="transaction_not_found")
     if txn.completed_at is not None:
         raise errors.Conflict("Cette demande de connexion a déjà été utilisée.", code="transaction_completed")
@@ -75,14 +82,22 @@ def load_open(txn_id: str) -> AuthorizationTransaction:
     return txn
 
 
-def offer(caller: Caller, txn_id: str) -> dict:
+# What the offer shows, and nothing more: a structure may follow hundreds of usagers,
+# and every attribute read is parsed twice (botocore, pynamodb) on the request path.
+_OFFER_AUTORISATION = ["pk", "sk", "kind", "usager_id", "demarche", "mandate_id", "expires_at"]
+_OFFER_USAGER = ["pk", "sk", "kind", "id", "given_name", "family_name", "preferred_username", "birthdate"]
+
+
+def offer(caller: Caller, txn_id: str, read: dict | None = None) -> dict:
     """The requesting service and the usagers the aidant's structure may act for,
     each with the démarches an active mandate covers: one Query, one BatchGet."""
-    txn = load_open(txn_id)
+    txn = load_open(txn_id, read)
     covered: dict[str, dict[str, object]] = defaultdict(dict)
-    for autorisation in mandates.active_autorisations_of_structure(caller.structure_id):
+    for autorisation in mandates.active_autorisations_of_structure(caller.structure_id,
+                                                                   attributes_to_get=_OFFER_AUTORISATION):
         covered[autorisation.usager_id][autorisation.demarche] = autorisation
-    usagers = Usager.batch_get([Usager.key(uid) for uid in covered]) if covered else []
+    usagers = Usager.batch_get([Usager.key(uid) for uid in covered],
+                               attributes_to_get=_OFFER_USAGER) if covered else []
     listed = []
     for usager in sorted(usagers, key=lambda u: (u.family_name.lower(), u.given_name.lower(), u.id)):
         listed.append({
@@ -100,12 +115,12 @@ def offer(caller: Caller, txn_id: str) -> dict:
     }
 
 
-def choose(caller: Caller, txn_id: str, body: dict, respond) -> str:
+def choose(caller: Caller, txn_id: str, body: dict, respond, read: dict | None = None) -> str:
     """Check the aidant's choice against the structure's mandates, then let
     ``respond(txn, choice)`` (Authlib) issue the code; returns where the browser goes."""
     who = dict(aidant_id=caller.aidant_id, structure_id=caller.structure_id)
     try:
-        txn = load_open(txn_id)
+        txn = load_open(txn_id, read)
     except errors.ApiError as err:
         events.refused("/api/fi/transactions", err.code, description=err.description, **who)
         raise
