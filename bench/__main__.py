@@ -216,8 +216,9 @@ def report(result: dict) -> str:
     if result.get("profile"):
         out += ["", "## py-spy: where the CPU goes (share of non-idle samples)"]
         for label, summary in result["profile"].items():
-            out.append(f"{label} ({summary['samples']} samples) inclusive: "
-                       + "; ".join(f"{f} {p}%" for f, p in summary["inclusive"][:8]))
+            out.append(f"{label} ({summary['samples']} samples) by library: "
+                       + ", ".join(f"{f} {p}%" for f, p in summary["by_library"][:10]))
+            out.append("    inclusive: " + "; ".join(f"{f} {p}%" for f, p in summary["inclusive"][:8]))
             out.append("    self: " + "; ".join(f"{f} {p}%" for f, p in summary["self"][:6]))
     return "\n".join(out)
 

@@ -1,7 +1,7 @@
 """Sampling profiles of the stack's Python processes with py-spy, while a load phase
 runs: ``python -m bench --profile``. Writes one collapsed-stack file per process
 (``bench/results/<name>-<process>.txt``, the input of any flame-graph tool) and
-prints where the samples fall: the frames that hold the CPU themselves (self) and
+prints where the samples fall (only threads holding the GIL: CPU, not waits): the frames that hold the CPU themselves (self) and
 the frames that include the most samples (inclusive)."""
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def start(root_pid: int, functions: tuple[str, ...], out_dir: Path, name: str, s
     for label, pid in targets(root_pid, functions).items():
         path = out_dir / f"{name}-{label}.txt"
         process = subprocess.Popen([exe, "record", "--pid", str(pid), "--duration", str(int(seconds)),
-                                    "--rate", "200", "--format", "raw", "--nonblocking", "-o", str(path)],
+                                    "--rate", "200", "--format", "raw", "--nonblocking", "--gil", "-o", str(path)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         running.append((label, path, process))
     return running
@@ -65,8 +65,23 @@ def _short(frame: str) -> str:
     return f"{match['fn']} ({path})"
 
 
+# Where a sample's innermost frame lives, by library: the CPU each one costs.
+_LIBRARIES = ("botocore", "pynamodb", "urllib3", "authlib", "joserfc", "cryptography", "jinja2", "waitress",
+              "flask", "werkzeug", "shared", "functions", "local", "http/client", "email", "json", "socket",
+              "threading", "re", "uuid")
+_PLUMBING = ("threading", "waitress/", "flask/", "werkzeug/", "local/runtime", "<module>")
+
+
+def _library(frame: str) -> str:
+    where = frame.rsplit("(", 1)[-1]
+    for name in _LIBRARIES:
+        if where.startswith(name + "/") or where.startswith(name + "."):
+            return name
+    return "other"
+
+
 def summarise(path: Path, top: int = 12) -> dict:
-    own, inclusive, total = Counter(), Counter(), 0
+    own, inclusive, libraries, total = Counter(), Counter(), Counter(), 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
@@ -78,13 +93,15 @@ def summarise(path: Path, top: int = 12) -> dict:
             continue
         total += n
         own[frames[-1]] += n
+        libraries[_library(frames[-1])] += n
         for frame in set(frames):
             inclusive[frame] += n
     pct = (lambda c: round(100 * c / total, 1)) if total else (lambda c: 0)
     return {"samples": total,
+            "by_library": [(name, pct(c)) for name, c in libraries.most_common()],
             "self": [(f, pct(c)) for f, c in own.most_common(top)],
-            "inclusive": [(f, pct(c)) for f, c in inclusive.most_common(top * 3)
-                          if not f.startswith(("<module>", "run (", "_bootstrap", "handle_", "service ("))][:top]}
+            "inclusive": [(f, pct(c)) for f, c in inclusive.most_common(top * 6)
+                          if not any(p in f for p in _PLUMBING)][:top]}
 
 
 def finish(running) -> dict:

@@ -119,6 +119,9 @@ class Gateway:
         self.mail_dir = mail_dir
         self.functions = stack.functions()
         self.routes = stack.routes()
+        # Compiled once here: ``Route.regex`` builds its pattern at every access, and
+        # every request tries the routes in turn.
+        self._matchers = [(route, route.regex) for route in self.routes]
         self.pools: dict[str, Pool] = {}
         self.aliases: dict[str, str] = {}
         self._local = threading.local()
@@ -252,12 +255,12 @@ class Gateway:
             if function is None:
                 return _join(_json("404 Not Found", "not_found", f"Fonction inconnue : {name}"))
             return self._forward(environ, function, "/" + sub, asynchronous=kind == "async-function")
-        for route in self.routes:
-            if route.regex.match(path):
+        for route, regex in self._matchers:
+            if regex.match(path):
                 if method not in route.methods and not (method == "HEAD" and "GET" in route.methods):
                     continue
                 return self._forward(environ, route.function, path)
-        if any(r.regex.match(path) for r in self.routes):
+        if any(regex.match(path) for _, regex in self._matchers):
             return _join(_json("405 Method Not Allowed", "method_not_allowed", "Méthode non autorisée."))
         if path.startswith("/_local/mail"):
             return mail_viewer(self.mail_dir, path)
