@@ -123,7 +123,7 @@ def _run_stack(args, state: Path) -> int:
         logs = state / "logs"
         try:
             store = dynamodb.start(args.store, args.dynamodb_port, logs / "dynamodb.log",
-                                   data_dir=None)
+                                   data_dir=Path(args.store_data) if args.store_data else None)
         except dynamodb.StoreUnavailable as exc:
             print(f"Cannot start the store: {exc}", file=sys.stderr)
             return 2
@@ -272,6 +272,8 @@ def main(argv=None) -> int:
     up.add_argument("--workers", nargs="*", help="replicas per function, e.g. oidc_token=2")
     up.add_argument("--gateway-threads", type=int, default=32)
     up.add_argument("--function-threads", type=int, default=4)
+    up.add_argument("--store-data", metavar="DIR",
+                    help="keep DynamoDB Local's data in DIR (default: in memory, lost when it stops)")
     up.set_defaults(fn=cmd_up)
     seed = sub.add_parser("seed", help="create the demo data (idempotent)")
     seed.add_argument("--json", action="store_true")

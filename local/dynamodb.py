@@ -27,6 +27,17 @@ def java_available() -> bool:
     return shutil.which("java") is not None
 
 
+def command(jar: Path, port: int, data_dir: Path | None = None) -> list[str]:
+    """DynamoDB Local on ``port``: in memory, or in ``data_dir`` (kept across a restart,
+    as the reliability tests need). It never phones home: no network here anyway."""
+    args = ["java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar),
+            "-port", str(port), "-sharedDb", "-disableTelemetry"]
+    if data_dir:
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        return args + ["-dbPath", str(Path(data_dir).resolve())]
+    return args + ["-inMemory"]
+
+
 def start(kind: str, port: int, log_path: Path, data_dir: Path | None = None) -> subprocess.Popen:
     out = open(log_path, "ab")
     if kind == "dynamodb-local":
@@ -38,10 +49,8 @@ def start(kind: str, port: int, log_path: Path, data_dir: Path | None = None) ->
                 "Java is needed to run DynamoDB Local and is not installed.\n"
                 "  Install it (Debian/Ubuntu: sudo apt-get install default-jre-headless),\n"
                 "  or run the same stack on moto's server instead: make up STORE=moto")
-        args = ["java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar),
-                "-port", str(port), "-sharedDb"]
-        args += ["-dbPath", str(data_dir)] if data_dir else ["-inMemory"]
-        process = subprocess.Popen(args, cwd=jar.parent, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command(jar, port, data_dir), cwd=jar.parent, stdout=out,
+                                   stderr=subprocess.STDOUT)
     elif kind == "moto":
         process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                                    stdout=out, stderr=subprocess.STDOUT)

@@ -185,8 +185,14 @@ class Gateway:
     def call(self, function: str, method: str, path: str, query: str, headers: list, body: bytes):
         pool = self.pools[function]
         replica = pool.pick()
+        # A replica that refuses connections (dead, restarting) is skipped for another,
+        # as a Kubernetes Service only routes to ready pods; one that dies holding the
+        # request is not retried (the request may have had effects).
+        others = [r for r in pool.replicas if r is not replica]
         target = quote(path, safe="/%:@!$&'()*+,;=-._~") + (("?" + query) if query else "")
-        for attempt in (1, 2):
+        attempt = 0
+        while True:
+            attempt += 1
             conn = self._connection(replica)
             try:
                 conn.request(method, target, body=body, headers=dict(headers))
@@ -210,6 +216,9 @@ class Gateway:
             except ConnectionRefusedError:
                 conn.close()
                 self._local.conns.pop(replica.port, None)
+                if others:
+                    replica = others.pop(0)
+                    continue
                 return _join(_json("503 Service Unavailable", "temporarily_unavailable",
                              "La fonction redémarre. Réessayez dans quelques instants.",
                              [("Retry-After", "1")]))
@@ -218,7 +227,6 @@ class Gateway:
                 self._local.conns.pop(replica.port, None)
                 return _join(_json("504 Gateway Timeout", "gateway_timeout",
                              "La fonction n'a pas répondu à temps."))
-        raise AssertionError("unreachable")
 
     def _async_worker(self) -> None:
         while not self._stopping.is_set():
