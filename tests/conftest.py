@@ -31,19 +31,38 @@ def _reset_shared_caches():
     store.configure()
 
 
+# What Stack.use_store() puts in this process's environment for integration tests.
+STACK_ENVIRONMENT = ("DYNAMODB_HOST", "ISSUER", "FRONTEND_URL", "GATEWAY_URL", "FRANCECONNECT_URL",
+                     "FRANCECONNECT_CLIENT_ID", "LOGIN_LINK_ENABLED", "SMTP_HOST", "SMTP_PORT", "SMTP_STARTTLS",
+                     "SMTP_SSL", "SMTP_USER", "LOCAL_STATE_DIR", "LOCAL_SECRETS_DIR", "SECRETS_DIR", "TABLE_NAME",
+                     "EXPOSE_DIAGNOSTICS", "STORE_TIMEOUT_SECONDS")
+
+
 @pytest.fixture
-def moto_store(monkeypatch):
+def clean_environment(monkeypatch):
+    """Unit tests start from the defaults, even after an integration test pointed this
+    process at a stack."""
+    for name in STACK_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    _reset_config()
+    yield
+    _reset_config()
+
+
+def _reset_config():
+    from shared import config
+    config.reset_caches()
+
+
+@pytest.fixture
+def moto_store(monkeypatch, clean_environment):
     """An empty table in moto, with local secrets, for one test."""
     from moto import mock_aws
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_REGION", "eu-west-3")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-3")
-    # An integration test earlier in the run may have pointed this process at a stack
-    # (Stack.use_store); unit tests start from the defaults again.
-    for name in ("DYNAMODB_HOST", "ISSUER", "FRONTEND_URL", "GATEWAY_URL", "FRANCECONNECT_URL",
-                 "LOGIN_LINK_ENABLED", "SMTP_PORT", "LOCAL_STATE_DIR", "TABLE_NAME"):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("DYNAMODB_HOST", raising=False)
     monkeypatch.setenv("SECRETS_DIR", "/nonexistent")
     monkeypatch.delenv("LOCAL_SECRETS_DIR", raising=False)
     monkeypatch.setenv("SECRET_TOKEN_HMAC_KEY", base64.b64encode(b"k" * 32).decode())
