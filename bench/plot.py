@@ -58,10 +58,10 @@ def write(result: dict, path: Path) -> Path | None:
         ax.set_xlabel("background usagers and mandates in the table")
         ax.set_ylabel("p95 ms (1 client)")
         twin = ax.twinx()
-        twin.plot(xs, [sum(s["endpoints"].get(st, {}).get("store_calls_mean") or 0 for st in steps) for s in sizes],
-                  color="black", linestyle="--", marker="s", label="DynamoDB calls per flow")
+        per_flow = [sum(s["endpoints"].get(st, {}).get("store_calls_mean") or 0 for st in steps) for s in sizes]
+        twin.plot(xs, per_flow, color="black", linestyle="--", marker="s", label="DynamoDB calls per flow")
         twin.set_ylabel("DynamoDB calls per flow")
-        twin.set_ylim(bottom=0)
+        twin.set_ylim(0, max(per_flow + [1]) * 1.4)
         ax.legend(fontsize=7, loc="upper left")
         twin.legend(fontsize=7, loc="upper right")
     ax.set_title("Cost against the size of the table")
