@@ -26,13 +26,15 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 
 def _store(rounds: int, count: int) -> dict:
-    from local.dynamodb import command, find_jar, wait_port
+    from local import dynamodb
     from local.launcher import free_port
-    jar, port = find_jar(), free_port()
-    process = subprocess.Popen(command(jar, port), cwd=jar.parent, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    jar, port = dynamodb.find_jar(), free_port()
+    args = (dynamodb.command(jar, port) if hasattr(dynamodb, "command") else  # older checkouts
+            ["java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar), "-port", str(port),
+             "-sharedDb", "-inMemory"])
+    process = subprocess.Popen(args, cwd=jar.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_port(port, process, 60, "DynamoDB Local")
+        dynamodb.wait_port(port, process, 60, "DynamoDB Local")
         os.environ.update(DYNAMODB_HOST=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x",
                           AWS_REGION="eu-west-3", SECRET_TOKEN_HMAC_KEY=base64.b64encode(b"k" * 32).decode(),
                           SECRET_TOTP_SEAL_KEY=base64.b64encode(b"s" * 32).decode())

@@ -16,7 +16,7 @@ from pynamodb.exceptions import TransactWriteError
 
 from . import crypto, errors, journal
 from .demarches import DEMARCHES
-from .store import Autorisation, Item, Mandate, Structure, Usager, now, transaction
+from .store import Autorisation, Item, Mandate, Structure, Usager, now, query_values, transaction
 from .templates import PARIS
 
 DURATIONS = ("short", "six_months", "long")
@@ -87,13 +87,20 @@ def still_active_condition():
 
 # -- queries the identity provider and the lists use ------------------------------
 
-def active_autorisations_of_structure(structure_id: str, at: datetime | None = None,
-                                      attributes_to_get: list[str] | None = None) -> list[Autorisation]:
-    """Unexpired, unrevoked autorisations of a structure: one Query on the sparse index
-    (``attributes_to_get``: only those attributes, for a caller that reads a few)."""
+def active_autorisations_of_structure(structure_id: str, at: datetime | None = None) -> list[Autorisation]:
+    """Unexpired, unrevoked autorisations of a structure: one Query on the sparse index."""
     at = at or now()
     return list(Autorisation.gsi1.query(f"STRUCTURE#{structure_id}#ACTIVE",
-                                        Autorisation.gsi1sk > iso(at), attributes_to_get=attributes_to_get))
+                                        Autorisation.gsi1sk > iso(at)))
+
+
+def active_autorisation_values(structure_id: str, names: list[str], at: datetime | None = None) -> list[dict]:
+    """The same Query, as the values of ``names`` only and no model instances
+    (``store.query_values``): the identity provider's offer reads every active
+    autorisation of the structure at each request."""
+    at = at or now()
+    return query_values(Autorisation, Autorisation.gsi1, f"STRUCTURE#{structure_id}#ACTIVE",
+                        Autorisation.gsi1sk > iso(at), names)
 
 
 def active_autorisations_of_usager(structure_id: str, usager_id: str,

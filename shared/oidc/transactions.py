@@ -83,8 +83,8 @@ def load_open(txn_id: str, read: dict | None = None) -> AuthorizationTransaction
 
 
 # What the offer shows, and nothing more: a structure may follow hundreds of usagers,
-# and every attribute read is parsed twice (botocore, pynamodb) on the request path.
-_OFFER_AUTORISATION = ["pk", "sk", "kind", "usager_id", "demarche", "mandate_id", "expires_at"]
+# and every attribute read is parsed on the request path.
+_OFFER_AUTORISATION = ["usager_id", "demarche", "mandate_id", "expires_at"]
 _OFFER_USAGER = ["pk", "sk", "kind", "id", "given_name", "family_name", "preferred_username", "birthdate"]
 
 
@@ -92,10 +92,9 @@ def offer(caller: Caller, txn_id: str, read: dict | None = None) -> dict:
     """The requesting service and the usagers the aidant's structure may act for,
     each with the démarches an active mandate covers: one Query, one BatchGet."""
     txn = load_open(txn_id, read)
-    covered: dict[str, dict[str, object]] = defaultdict(dict)
-    for autorisation in mandates.active_autorisations_of_structure(caller.structure_id,
-                                                                   attributes_to_get=_OFFER_AUTORISATION):
-        covered[autorisation.usager_id][autorisation.demarche] = autorisation
+    covered: dict[str, dict[str, dict]] = defaultdict(dict)
+    for autorisation in mandates.active_autorisation_values(caller.structure_id, _OFFER_AUTORISATION):
+        covered[autorisation["usager_id"]][autorisation["demarche"]] = autorisation
     usagers = Usager.batch_get([Usager.key(uid) for uid in covered],
                                attributes_to_get=_OFFER_USAGER) if covered else []
     listed = []
@@ -103,7 +102,7 @@ def offer(caller: Caller, txn_id: str, read: dict | None = None) -> dict:
         listed.append({
             "id": usager.id, "given_name": usager.given_name, "family_name": usager.family_name,
             "preferred_username": usager.preferred_username, "birthdate": usager.birthdate,
-            "demarches": [{**demarche_json(key), "mandate": a.mandate_id, "expires_at": mandates.iso(a.expires_at)}
+            "demarches": [{**demarche_json(key), "mandate": a["mandate_id"], "expires_at": mandates.iso(a["expires_at"])}
                           for key, a in sorted(covered[usager.id].items()) if key in DEMARCHES],
         })
     return {
