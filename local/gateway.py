@@ -272,6 +272,10 @@ class Gateway:
             return _join(_json("405 Method Not Allowed", "method_not_allowed", "Méthode non autorisée."))
         if path.startswith("/_local/mail"):
             return mail_viewer(self.mail_dir, path)
+        if path == "/openapi.yaml" and method in ("GET", "HEAD"):
+            # The description of every public route (tests/integration/test_openapi.py).
+            return "200 OK", [("Content-Type", "application/yaml; charset=utf-8"), ("Cache-Control", "no-cache")], \
+                (ROOT / "openapi.yaml").read_bytes()
         if method not in ("GET", "HEAD"):
             return _join(_json("404 Not Found", "not_found", "Cette adresse n'existe pas."))
         return static_file(path)

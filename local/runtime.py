@@ -16,6 +16,7 @@ from pathlib import Path
 
 from flask import Flask, jsonify, request
 from waitress import serve
+from werkzeug.exceptions import HTTPException
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,6 +65,11 @@ def make_app(handler_module) -> Flask:
 
     @app.errorhandler(Exception)
     def crashed(exc):  # mirrors a crashed handler: 500, traceback in the log
+        if isinstance(exc, HTTPException):
+            # Flask's own refusal before the handler runs (e.g. a path with a newline, which
+            # its catch-all route does not match): the template answers it as a 4xx too.
+            code = {404: "not_found", 405: "method_not_allowed"}.get(exc.code, "invalid_request")
+            return jsonify(error=code, error_description="Requête refusée."), exc.code
         app.logger.exception("handler raised")
         return jsonify(error="server_error", error_description="Erreur interne du service."), 500
 
