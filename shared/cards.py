@@ -203,12 +203,7 @@ def _digits(code: object) -> str | None:
 
 
 def _throttle(device: TotpDevice) -> otp.Throttle:
-    key = LoginThrottle.key(crypto.keyed_hash(device.device_id, "device-confirmation"))
-    try:
-        item = LoginThrottle.get(*key)
-    except DoesNotExist:
-        item = None
-    return otp.Throttle.from_item(key, item)
+    return otp.Throttle(LoginThrottle.key(crypto.keyed_hash(device.device_id, "device-confirmation")))
 
 
 def confirmation_step(device: TotpDevice, code: object, *, actor_id: str, structure_id: str) -> int:
@@ -217,8 +212,7 @@ def confirmation_step(device: TotpDevice, code: object, *, actor_id: str, struct
     Six digits are a million guesses: after ``OTP_MAX_FAILURES`` wrong codes the
     device is locked for ``OTP_LOCKOUT_SECONDS``, as logins are."""
     throttle = _throttle(device)
-    if throttle.locked:
-        raise errors.TooManyRequests("Trop de codes incorrects. Réessayez dans 15 minutes.")
+    attempt = throttle.admit(otp.LOCKED_MESSAGE)
     digits = _digits(code)
     step = None
     if digits is not None:
@@ -228,7 +222,7 @@ def confirmation_step(device: TotpDevice, code: object, *, actor_id: str, struct
         except pyotp.exceptions.OTPVerificationError:
             step = None
     if step is None or step <= int(device.last_step or 0):
-        throttle.record_failure()
+        throttle.record_failure(attempt)
         journal.record(DEVICE_CONFIRMATION_FAILED, aidant_id=actor_id, structure_id=structure_id,
                        details={"target_aidant": device.aidant_id, "kind": device.device_kind})
         raise errors.Forbidden("Le code à 6 chiffres est incorrect ou a déjà été utilisé.",

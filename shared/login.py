@@ -62,11 +62,11 @@ def start(email: str, code: object, response: Response, next_path: str | None = 
     throttle = otp.Throttle.from_item(throttle_key, found.get(throttle_key))
     aidant_id = claim.aidant_id if claim else None
 
-    if throttle.locked:
+    try:
+        attempt = throttle.admit("Trop de codes incorrects. Votre connexion est bloquée pendant 15 minutes.")
+    except errors.TooManyRequests:
         journal.record(journal.LOGIN_FAILED, aidant_id=aidant_id, reason="locked")
-        raise errors.TooManyRequests(
-            "Trop de codes incorrects. Votre connexion est bloquée pendant 15 minutes.",
-            headers={"Retry-After": str(max(1, throttle.locked_until - int(time.time())))})
+        raise
 
     # An unknown e-mail reads an empty partition, so that it costs the same store calls
     # (and about the same time) as a known one with a wrong code: nothing in the
@@ -84,7 +84,7 @@ def start(email: str, code: object, response: Response, next_path: str | None = 
         reason = None if structure_id else "no_active_structure"
 
     if reason is not None:
-        locked = throttle.record_failure()
+        locked = throttle.record_failure(attempt)
         journal.record(journal.LOGIN_FAILED, aidant_id=aidant_id, reason=reason)
         if locked:
             journal.record(journal.LOGIN_LOCKED, aidant_id=aidant_id, reason="too_many_failures")

@@ -17,6 +17,7 @@ from . import crypto, errors, journal
 from .config import settings
 from .store import Aidant, Item, LoginThrottle, TotpDevice, now
 
+LOCKED_MESSAGE = "Trop de codes incorrects. Réessayez dans 15 minutes."
 CARD_INTERVAL = 60  # physical OTP cards show a new code every minute
 APP_INTERVAL = 30
 
@@ -84,6 +85,14 @@ def consume(devices: list[TotpDevice], code: object) -> TotpDevice | None:
 
 @dataclass
 class Throttle:
+    """At most ``OTP_MAX_FAILURES`` codes checked per key, then a lock of
+    ``OTP_LOCKOUT_SECONDS``.
+
+    An attempt is counted *before* its code is checked (:meth:`admit`, one
+    conditional write), not after: eighty requests sent at once with eighty guesses
+    must get five codes checked and seventy-five 429s, not eighty reads of "not yet
+    locked" followed by eighty checks. A right code clears the count."""
+
     item_key: tuple[str, str]
     failures: int = 0
     locked_until: int | None = None
@@ -113,26 +122,52 @@ class Throttle:
             return cls(key)
         return cls(key, int(item.failures or 0), int(item.locked_until) if item.locked_until else None)
 
-    def record_failure(self) -> bool:
-        """Count one wrong code; True when this failure locks the e-mail."""
+    def retry_after(self) -> int:
+        lockout = settings().otp_lockout_seconds
+        return max(1, min(lockout, (self.locked_until or 0) - int(time.time()))) if self.locked else lockout
+
+    def admit(self, message: str) -> int:
+        """Count this attempt, or refuse it with a 429 when the key is locked or its
+        allowance is taken by attempts in flight; returns the attempt's number.
+
+        The write's condition is what makes it atomic. ``ttl`` bounds a count left
+        at the maximum without a lock (a process killed between admitting the last
+        attempt and locking): past it, attempts are admitted again."""
         cfg = settings()
-        item = LoginThrottle(*self.item_key)
-        lockout = cfg.otp_lockout_seconds
-        # The first failure creates the item through this update: the discriminator
-        # must be written too, or the item would read back as a bare Item.
-        item.update(actions=[LoginThrottle.failures.add(1), LoginThrottle.kind.set(LoginThrottle),
-                             LoginThrottle.ttl.set(int(time.time()) + 2 * lockout)])
-        if item.failures >= cfg.otp_max_failures:
-            # Reset the counter in the same write that sets the lock, so that after
-            # the lock the aidant gets a full set of attempts again.
-            item.update(actions=[LoginThrottle.failures.set(0),
-                                 LoginThrottle.locked_until.set(int(time.time()) + lockout)])
-            return True
-        return False
+        now_s = int(time.time())
+        T = LoginThrottle
+        item = T(*self.item_key)
+        if not self.locked:
+            try:
+                # The first attempt creates the item through this update: the discriminator
+                # must be written too, or the item would read back as a bare Item.
+                item.update(actions=[T.failures.add(1), T.kind.set(T), T.ttl.set(now_s + 2 * cfg.otp_lockout_seconds)],
+                            condition=(T.locked_until.does_not_exist() | (T.locked_until <= now_s))
+                            & (T.failures.does_not_exist() | (T.failures < cfg.otp_max_failures) | (T.ttl <= now_s)))
+                self.failures = int(item.failures)
+                return self.failures
+            except UpdateError as exc:
+                if exc.cause_response_code != "ConditionalCheckFailedException":
+                    raise
+                fresh = Throttle.load(self.item_key)
+                self.failures, self.locked_until = fresh.failures, fresh.locked_until
+        raise errors.TooManyRequests(message, headers={"Retry-After": str(self.retry_after())})
+
+    def record_failure(self, attempt: int) -> bool:
+        """The code of admitted ``attempt`` was wrong; True when that locks the key."""
+        cfg = settings()
+        if attempt < cfg.otp_max_failures:
+            return False  # counted already, by admit()
+        # Reset the counter in the same write that sets the lock, so that after the
+        # lock the aidant gets a full set of attempts again.
+        self.locked_until = int(time.time()) + cfg.otp_lockout_seconds
+        LoginThrottle(*self.item_key).update(actions=[LoginThrottle.failures.set(0),
+                                                      LoginThrottle.locked_until.set(self.locked_until)])
+        return True
 
     def clear(self) -> None:
-        if self.failures or self.locked_until:
-            LoginThrottle(*self.item_key).delete()
+        """A right code: the count starts again (admit() always left an item)."""
+        LoginThrottle(*self.item_key).delete()
 
 
 def devices_of(aidant_id: str) -> tuple[Aidant | None, list[TotpDevice]]:
@@ -152,15 +187,12 @@ def check_code_for(aidant_id: str, code: object, *, action: str = "confirm") -> 
     Shares the replay protection of login and its brute-force lock (counted per
     aidant here: a stolen session must not be a way to guess the step-up code); a
     wrong code is a 403 the front-end shows, and is journaled."""
-    key = Throttle.key_for_aidant(aidant_id)
-    throttle = Throttle.load(key)
-    if throttle.locked:
-        raise errors.TooManyRequests("Trop de codes incorrects. Réessayez dans 15 minutes.",
-                                     headers={"Retry-After": str(max(1, throttle.locked_until - int(time.time())))})
+    throttle = Throttle(Throttle.key_for_aidant(aidant_id))
+    attempt = throttle.admit(LOCKED_MESSAGE)
     _, devices = devices_of(aidant_id)
     device = consume(devices, code)
     if device is None:
-        locked = throttle.record_failure()
+        locked = throttle.record_failure(attempt)
         journal.record(journal.OTP_REFUSED, aidant_id=aidant_id, reason="wrong_or_replayed_code",
                        details={"action": action, "locked": locked})
         raise errors.Forbidden("Le code à 6 chiffres est incorrect ou a déjà été utilisé.",

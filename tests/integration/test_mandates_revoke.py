@@ -1,4 +1,6 @@
 """Revoking a mandate, or one of its autorisations, through the gateway."""
+import concurrent.futures
+
 import pyotp
 
 from tests.integration.mandate_flow import new_aidant
@@ -101,3 +103,16 @@ def test_guessing_the_confirmation_code_is_locked_after_five_tries(stack):
     from shared import journal
     refused = [e for e in journal.for_aidant(aidant.id) if e.action == "otp_refused"]
     assert len(refused) == 5 and refused[0].details["action"] == "revoke_mandate"
+
+
+def test_parallel_guesses_of_the_confirmation_code_get_five_checks(stack):
+    from .mandate_flow import new_aidant as _new_aidant
+    aidant = _new_aidant(stack)
+    mandate_id = aidant.create_mandate(demarches=("papiers",))
+    good = aidant.code()
+    guesses = [f"{(int(good) + i) % 1000000:06d}" for i in range(1, 21)]
+    url = f"/api/mandates/{mandate_id}/revoke"
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        statuses = list(pool.map(lambda code: aidant.post(url, {"otp": code}).status_code, guesses))
+    assert sorted(statuses) == [403] * 5 + [429] * 15, statuses
+    assert aidant.get(f"/api/mandates/{mandate_id}").json()["status"] == "active"

@@ -2,8 +2,9 @@
 import time
 
 import pyotp
+import pytest
 
-from shared import crypto, otp
+from shared import crypto, errors, otp
 
 
 def _device(moto_store, kind="app"):
@@ -56,8 +57,40 @@ def test_unconfirmed_device_cannot_be_used(moto_store):
 
 def test_five_failures_lock_the_email(moto_store):
     key = otp.Throttle.key_for("Someone@Example.fr")
-    locked = [otp.Throttle(key).record_failure() for _ in range(5)]
+    locked = []
+    for _ in range(5):
+        throttle = otp.Throttle(key)
+        locked.append(throttle.record_failure(throttle.admit("bloqué")))
     assert locked == [False, False, False, False, True]
     item = moto_store.LoginThrottle.get(*key)
     assert otp.Throttle.from_item(key, item).locked
     assert otp.Throttle.key_for("someone@example.fr") == key
+    with pytest.raises(errors.TooManyRequests) as refused:
+        otp.Throttle(key).admit("bloqué")
+    assert 0 < int(refused.value.headers["Retry-After"]) <= 15 * 60
+
+
+def test_attempts_in_flight_take_the_allowance_before_their_codes_are_checked(moto_store):
+    # Five admitted and not yet judged: a sixth is refused, whatever their outcome.
+    key = otp.Throttle.key_for("racer@example.fr")
+    attempts = [otp.Throttle(key).admit("bloqué") for _ in range(5)]
+    assert attempts == [1, 2, 3, 4, 5]
+    with pytest.raises(errors.TooManyRequests):
+        otp.Throttle(key).admit("bloqué")
+    # The fifth was a right code: the count starts again.
+    otp.Throttle(key).clear()
+    assert otp.Throttle(key).admit("bloqué") == 1
+
+
+def test_a_count_left_at_the_maximum_without_a_lock_expires(moto_store, monkeypatch):
+    # A process killed between admitting the fifth attempt and locking: past the
+    # item's ttl, attempts are admitted again (and the next wrong one locks).
+    key = otp.Throttle.key_for("crashed@example.fr")
+    for _ in range(5):
+        otp.Throttle(key).admit("bloqué")
+    later = time.time() + 2 * 15 * 60 + 1
+    monkeypatch.setattr(otp.time, "time", lambda: later)
+    throttle = otp.Throttle(key)
+    assert throttle.record_failure(throttle.admit("bloqué")) is True
+
+
