@@ -70,6 +70,10 @@ class Settings:
     franceconnect_client_id: str
     # HTTP limits
     max_body_bytes: int
+    # Habilitation requests are public and e-mail the address typed: per address per
+    # day, and in all per hour (a bound on what spraying addresses can send).
+    habilitation_requests_per_email_per_day: int
+    habilitation_requests_per_hour: int
     # Diagnostics: X-Store-Calls / Server-Timing on every answer (benchmarks, local
     # runs). Off in production: call counts and timings would tell an attacker which
     # branch a request took (e.g. whether an e-mail belongs to an aidant).
@@ -107,6 +111,8 @@ def settings() -> Settings:
         franceconnect_url=_env("FRANCECONNECT_URL", issuer + "/franceconnect").rstrip("/"),
         franceconnect_client_id=_env("FRANCECONNECT_CLIENT_ID", "aidants-connect-local"),
         max_body_bytes=_env_int("MAX_BODY_BYTES", 64 * 1024),
+        habilitation_requests_per_email_per_day=_env_int("HABILITATION_REQUESTS_PER_EMAIL_PER_DAY", 3),
+        habilitation_requests_per_hour=_env_int("HABILITATION_REQUESTS_PER_HOUR", 200),
         expose_diagnostics=_env_bool("EXPOSE_DIAGNOSTICS", False),
     )
 

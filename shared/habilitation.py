@@ -36,7 +36,7 @@ from datetime import date
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
 
-from . import accounts, crypto, errors, journal, notifications
+from . import accounts, crypto, errors, journal, notifications, ratelimit
 from .config import settings
 from .login import EMAIL_RE
 from .referent import AIDANT_ACTIVATED, read_file, transact
@@ -239,9 +239,20 @@ def _queue_keys(status: str, at, request_id: str) -> tuple[str, str]:
     return f"HABILITATIONS#{status}", f"{_iso(at)}#{request_id}"
 
 
+def _take_mail_allowance(email: str) -> None:
+    """Anyone may file a request, and filing one e-mails the address typed: without
+    a limit, this form would send our e-mails to any address, as often as asked."""
+    cfg = settings()
+    busy = "Trop de demandes ont été déposées{}. Réessayez plus tard."
+    ratelimit.take("habilitation-mail:" + crypto.keyed_hash(email.lower(), "habilitation-mail"),
+                   cfg.habilitation_requests_per_email_per_day, 24 * 3600, busy.format(" pour cette adresse e-mail"))
+    ratelimit.take("habilitation-mail:all", cfg.habilitation_requests_per_hour, 3600, busy.format(""))
+
+
 def create(form: Form) -> dict:
     """A draft request, and the e-mail that carries its link. Returns the token too:
     the page that created it goes straight on to it."""
+    _take_mail_allowance(form.referent.email)
     request_id = crypto.new_id()
     token = crypto.new_token()
     pk, sk = HabilitationRequest.key(request_id)

@@ -5,7 +5,7 @@ turn a raw item back into the right class) and points them at the configured tab
 """
 from .base import (Item, calls, configure, create_table, epoch, is_outage, now, query_values,
                    transaction_kwargs, transaction, all_models)
-from .accounts import (Aidant, EmailClaim, LoginLink, LoginThrottle, Membership, Session,
+from .accounts import (Aidant, EmailClaim, LoginLink, LoginThrottle, Membership, RateCounter, Session,
                        Structure, TotpDevice)
 from .journal import JournalEntry
 from .mandates import Autorisation, Mandate, Usager

@@ -121,3 +121,14 @@ class LoginThrottle(Item, discriminator="login_throttle"):
     @staticmethod
     def key(email_hash: str) -> tuple[str, str]:
         return f"THROTTLE#{email_hash}", "THROTTLE"
+
+
+class RateCounter(Item, discriminator="rate_counter"):
+    """pk ``RATE#<name>`` sk ``RATE``: uses of something costly to others (an
+    e-mail sent to an address nobody has verified) in a fixed window."""
+    count = NumberAttribute(default=0)
+    window_ends = NumberAttribute(default=0)
+
+    @staticmethod
+    def key(name: str) -> tuple[str, str]:
+        return f"RATE#{name}", "RATE"

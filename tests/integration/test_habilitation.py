@@ -54,6 +54,28 @@ def create(stack, data=None):
     return r.json(), before
 
 
+def test_one_address_gets_three_requests_a_day_not_an_email_per_post(stack):
+    """The form is public and e-mails the address typed: it must not be a way to send
+    our e-mails to someone, as often as one likes."""
+    data = form()
+    address = data["referent"]["email"]
+    for _ in range(3):
+        mark = create(stack, form(referent={**data["referent"]}))[1]
+        stack.mail.wait_for(address, "habilitation", after=mark)
+    refused = requests.post(stack.url + REQ, json=form(referent={**data["referent"], "email": address.upper()}))
+    assert refused.status_code == 429 and refused.json()["error"] == "too_many_requests"
+    assert 0 < int(refused.headers["Retry-After"]) <= 24 * 3600
+    assert "adresse" in refused.json()["error_description"]
+    other, mark = create(stack)  # another address is not held back
+    stack.mail.wait_for(other_address(other, stack), "habilitation", after=mark)
+    assert len([m for m in stack.mail.messages() if address in str(m.get("To", ""))]) == 3
+
+
+def other_address(created, stack):
+    shown = requests.get(f"{stack.url}{REQ}/{created['id']}", headers=auth(created["token"])).json()
+    return shown["referent"]["email"]
+
+
 def test_the_requester_gets_a_link_by_email_that_opens_the_request(stack):
     data = form()
     created, before = create(stack, data)

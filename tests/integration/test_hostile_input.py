@@ -103,11 +103,12 @@ STRUCTURE_TYPE = "france_services"
 NAMES = ["Zoë Ñandú-Łukasz", "李小龍", "Ŝ̷̡̛e̶͖͝p̸̙̊h̴", "‮evil‭", "🙂🙃🧑‍🤝‍🧑", "a\u0000b", "\udcff"[:0] + "x" * 300]
 
 
-@pytest.mark.parametrize("name", NAMES, ids=range(len(NAMES)))
-def test_unicode_names_are_kept_or_refused_never_a_500(stack, name):
+@pytest.mark.parametrize("index", range(len(NAMES)))
+def test_unicode_names_are_kept_or_refused_never_a_500(stack, index):
+    name = NAMES[index]  # one référent address each: three requests a day per address
     form = {"structure_type": STRUCTURE_TYPE, "siret": "12345678901234", "name": name, "address": name,
-            "referent": {"first_name": name, "last_name": name, "email": "ref@example.fr", "phone": "0102030405",
-                         "profession": name},
+            "referent": {"first_name": name, "last_name": name, "email": f"ref-{index}@example.fr",
+                         "phone": "0102030405", "profession": name},
             "aidants": [{"first_name": name, "last_name": name, "email": "aid@example.fr", "profession": name}]}
     r = requests.post(stack.url + "/api/habilitation/requests", json=form, timeout=30)
     assert r.status_code in (201, 400), (r.status_code, r.text[:300])

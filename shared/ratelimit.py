@@ -1,0 +1,42 @@
+"""Fixed-window rate limits for actions that cost someone else something, such as
+an e-mail sent to an address typed by an anonymous visitor.
+
+A use is taken with one conditional write, so concurrent requests cannot overshoot
+the limit; a window that has ended is restarted by the next use. (TOTP guesses have
+their own lock, :class:`shared.otp.Throttle`.)
+"""
+from __future__ import annotations
+
+import time
+
+from pynamodb.exceptions import UpdateError
+
+from . import errors
+from .store import RateCounter
+
+
+def take(name: str, limit: int, window_seconds: int, message: str) -> None:
+    """Use one of ``limit`` per window of ``window_seconds`` under ``name``, or 429
+    with the seconds left in the window as ``Retry-After``."""
+    now_s = int(time.time())
+    C = RateCounter
+    counter = C(*C.key(name))
+    try:
+        counter.update(actions=[C.count.add(1)], condition=(C.window_ends > now_s) & (C.count < limit))
+        return
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+    try:  # no window, or an ended one: this use opens the next
+        counter.update(actions=[C.count.set(1), C.window_ends.set(now_s + window_seconds), C.kind.set(C),
+                                C.ttl.set(now_s + 2 * window_seconds)],
+                       condition=C.pk.does_not_exist() | (C.window_ends <= now_s))
+        return
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+    try:
+        ends = int(C.get(*C.key(name)).window_ends)
+    except C.DoesNotExist:
+        ends = now_s + window_seconds
+    raise errors.TooManyRequests(message, headers={"Retry-After": str(max(1, ends - now_s))})
