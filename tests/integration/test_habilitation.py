@@ -1,6 +1,7 @@
 """Accreditation over HTTP through the local gateway: the requester's link, statuses,
 messages, the staff's decisions, card import, training marks, e-mails through the
 outbox and notify; and the refusals."""
+import concurrent.futures
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -69,6 +70,14 @@ def test_one_address_gets_three_requests_a_day_not_an_email_per_post(stack):
     other, mark = create(stack)  # another address is not held back
     stack.mail.wait_for(other_address(other, stack), "habilitation", after=mark)
     assert len([m for m in stack.mail.messages() if address in str(m.get("To", ""))]) == 3
+
+
+def test_concurrent_requests_for_one_address_never_overshoot_the_limit(stack):
+    data = form()
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        statuses = list(pool.map(lambda _: requests.post(stack.url + REQ, json=form(referent=data["referent"]),
+                                                         timeout=30).status_code, range(10)))
+    assert sorted(statuses) == [201] * 3 + [429] * 7, statuses
 
 
 def other_address(created, stack):

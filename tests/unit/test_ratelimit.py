@@ -1,6 +1,6 @@
-"""Fixed-window limits: exactly ``limit`` uses per window, even concurrently."""
-import concurrent.futures
-
+"""Fixed-window limits: exactly ``limit`` uses per window. (Concurrent uses need
+the store's atomic conditions, which moto does not hold across threads:
+test_habilitation.py sends them to DynamoDB Local.)"""
 import pytest
 
 from shared import errors, ratelimit
@@ -24,16 +24,3 @@ def test_limit_uses_per_window_then_429_until_the_window_ends(moto_store, monkey
     with pytest.raises(errors.TooManyRequests):
         ratelimit.take("x", 3, 60, "trop")
     ratelimit.take("y", 3, 60, "trop")  # each name counts on its own
-
-
-def test_concurrent_uses_never_overshoot(moto_store):
-    def use(_):
-        try:
-            ratelimit.take("race", 5, 3600, "trop")
-            return True
-        except errors.TooManyRequests:
-            return False
-
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        taken = list(pool.map(use, range(30)))
-    assert taken.count(True) == 5
