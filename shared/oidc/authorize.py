@@ -22,7 +22,8 @@ from .errors import fr
 MAX_STATE = MAX_NONCE = 512
 MAX_LOGIN_HINT = 256
 _SINGLE = ("response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge",
-           "code_challenge_method", "acr_values", "prompt", "login_hint")
+           "code_challenge_method", "acr_values", "prompt", "login_hint", "max_age")
+MAX_MAX_AGE_DIGITS = 9
 
 
 def _before_redirect(error_cls, text: str) -> OAuth2Error:
@@ -116,6 +117,15 @@ def check_login_hint(data: dict) -> None:
         raise InvalidRequestError(fr("Paramètre login_hint trop long."))
 
 
+def check_max_age(data: dict) -> None:
+    """A number of seconds (OpenID Connect Core §3.1.2.1); honoured when the aidant
+    chooses (``transactions.choose``)."""
+    value = data.get("max_age")
+    if value is not None and not (str(value).isascii() and str(value).isdigit()
+                                  and len(str(value)) <= MAX_MAX_AGE_DIGITS):
+        raise InvalidRequestError(fr("Paramètre max_age invalide : un nombre de secondes est attendu."))
+
+
 def check_no_request_object(data: dict) -> None:
     """Request objects are not supported: say so (OpenID Connect Core §6) rather than
     silently answer a request whose real parameters were inside them."""
@@ -133,7 +143,7 @@ def check_response_mode(data: dict) -> None:
 
 
 AFTER_REDIRECT = (check_scope_has_openid, check_state, check_nonce, check_acr_values, check_pkce_is_s256,
-                  check_login_hint, check_no_request_object, check_response_mode)
+                  check_login_hint, check_max_age, check_no_request_object, check_response_mode)
 
 
 class FranceConnectRequirements:

@@ -39,6 +39,7 @@ def open_transaction(grant) -> AuthorizationTransaction:
             acr=claims.ACR, code_challenge=data.get("code_challenge") or None,
             code_challenge_method=data.get("code_challenge_method") or None,
             prompt=data.get("prompt") or None, login_hint=data.get("login_hint") or None,
+            max_age=int(data["max_age"]) if data.get("max_age") is not None else None,
             expires_at=now_s + TRANSACTION_TTL, ttl=now_s + TRANSACTION_TTL, created_at=now())
     with transaction() as tx:
         tx.save(txn, condition=T.pk.does_not_exist())
@@ -127,8 +128,7 @@ def choose(caller: Caller, txn_id: str, body: dict, respond, read: dict | None =
     demarche = require_str(body, "demarche", max_len=32, message="Choisissez la démarche.")
     who.update(usager_id=usager_id, demarche=demarche, client_id=txn.client_id)
     auth_time = _authenticated_at(caller)
-    if txn.prompt and "login" in txn.prompt.split() and auth_time < epoch(txn.created_at):
-        # OpenID Connect Core §3.1.2.1 prompt=login: a session older than the request is not enough.
+    if not _login_recent_enough(txn, auth_time):
         events.refused("/api/fi/transactions", "login_required", **who)
         raise errors.Unauthorized("Le service demande une nouvelle connexion : reconnectez-vous.",
                                   code="login_required")
@@ -144,6 +144,17 @@ def choose(caller: Caller, txn_id: str, body: dict, respond, read: dict | None =
                     usager_id=usager_id, demarche=demarche, mandate_id=autorisation.mandate_id,
                     auth_time=auth_time)
     return respond(txn, choice)
+
+
+def _login_recent_enough(txn: AuthorizationTransaction, auth_time: int) -> bool:
+    """OpenID Connect Core §3.1.2.1: ``prompt=login`` wants a login newer than the
+    request; ``max_age`` one at most that many seconds older than the request (so
+    ``max_age=0`` is ``prompt=login``). Measured from the request, not from the
+    choice: the aidant who logs in when asked then has time to choose."""
+    requested_at = epoch(txn.created_at)
+    if txn.prompt and "login" in txn.prompt.split() and auth_time < requested_at:
+        return False
+    return txn.max_age is None or auth_time >= requested_at - int(txn.max_age)
 
 
 def _authenticated_at(caller: Caller) -> int:

@@ -56,6 +56,7 @@ class AuthorizationTransaction(Item, discriminator="oidc_transaction"):
     code_challenge_method = UnicodeAttribute(null=True)
     prompt = UnicodeAttribute(null=True)
     login_hint = UnicodeAttribute(null=True)
+    max_age = NumberAttribute(null=True)  # seconds
     expires_at = NumberAttribute()  # epoch seconds
     completed_at = NumberAttribute(null=True)
     aidant_id = UnicodeAttribute(null=True)

@@ -92,6 +92,9 @@ def test_missing_nonce_is_sent_back_as_invalid_request_with_state(world):
     ({"pkce": False, "code_challenge": "P" * 43, "code_challenge_method": "plain"}, "invalid_request"),
     ({"pkce": False, "code_challenge": "P" * 43}, "invalid_request"),
     ({"prompt": "none"}, "login_required"),
+    ({"max_age": "-1"}, "invalid_request"),
+    ({"max_age": "une heure"}, "invalid_request"),
+    ({"max_age": "9" * 10}, "invalid_request"),
 ])
 def test_invalid_request_is_sent_back_with_the_oauth_error(world, params, error):
     pending = world.fc.authorize(requests.Session(), **params)
