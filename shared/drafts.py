@@ -123,10 +123,17 @@ def start_identification(draft: MandateDraft) -> str:
 class CallbackOutcome:
     draft_id: str | None
     error: str | None = None
+    franceconnect_id_token: str | None = None  # set once the usager is identified
 
     def location(self) -> str:
         base = settings().frontend_url
         if self.error is None:
+            if self.franceconnect_id_token:
+                # Through FranceConnect's logout first; it sends the browser back to the
+                # recap with the draft as ``state`` (one registered return address).
+                logout = franceconnect.logout_url(self.franceconnect_id_token, base + RECAP_PAGE, self.draft_id)
+                if logout:
+                    return logout
             return f"{base}{RECAP_PAGE}?draft={self.draft_id}"
         query = f"draft={self.draft_id}&error={self.error}" if self.draft_id else f"error={self.error}"
         return f"{base}{DRAFT_PAGE}?{query}"
@@ -200,6 +207,7 @@ def identify(query: dict, authenticate) -> CallbackOutcome:
         return outcome
     journal.record(USAGER_IDENTIFIED, aidant_id=caller.aidant_id, structure_id=caller.structure_id,
                    usager_id=usager.id, details={"draft": item.draft_id})
+    outcome.franceconnect_id_token = identity.id_token
     return outcome
 
 

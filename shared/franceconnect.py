@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import requests
 from authlib.integrations.requests_client import OAuth2Session
@@ -62,6 +63,7 @@ UNAVAILABLE = "franceconnect_unavailable"
 class Identity:
     sub: str
     claims: dict  # userinfo, the identité pivot
+    id_token: str = ""  # FranceConnect's, kept only to log the usager out (logout_url)
 
 
 # -- discovery and keys, cached per process ---------------------------------------
@@ -233,4 +235,24 @@ def complete_login(code: str, nonce_hash: str) -> Identity:
         userinfo = _userinfo(client, metadata["userinfo_endpoint"])
     if userinfo.get("sub") != id_claims["sub"]:
         raise FranceConnectError(FAILED, "userinfo sub differs from the id_token's")
-    return Identity(sub=str(id_claims["sub"]), claims=userinfo)
+    return Identity(sub=str(id_claims["sub"]), claims=userinfo, id_token=token["id_token"])
+
+
+def logout_url(id_token: str, post_logout_redirect_uri: str, state: str) -> str | None:
+    """Where to send the browser to end the usager's FranceConnect session (RP-initiated
+    logout), or None when FranceConnect publishes no ``end_session_endpoint``.
+
+    The usager identifies on the aidant's computer: left open, that session would
+    identify the next usager at the desk as this one (FranceConnect logs a known
+    browser in again without asking), and would let the browser into any other
+    FranceConnect service as this usager. ``post_logout_redirect_uri`` must be
+    registered with FranceConnect (docs/deploy.md)."""
+    try:
+        endpoint = provider.metadata().get("end_session_endpoint")
+    except FranceConnectError:
+        return None
+    if not endpoint:
+        return None
+    query = urlencode({"id_token_hint": id_token, "state": state,
+                       "post_logout_redirect_uri": post_logout_redirect_uri})
+    return endpoint + ("&" if "?" in endpoint else "?") + query

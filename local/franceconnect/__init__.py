@@ -13,7 +13,13 @@ project's client (``shared.franceconnect``) talks to it exactly as to FranceConn
   single-use codes, ID tokens signed RS256 with a ``kid``, ``nonce`` echoed,
   ``acr=eidas1``;
 * ``/franceconnect/userinfo``: the identité pivot as a signed JWT
-  (``application/jwt``), as FranceConnect v2 answers.
+  (``application/jwt``), as FranceConnect v2 answers;
+* a single sign-on session, as FranceConnect keeps one: after a login, the same
+  browser is logged in again at once by the next ``/authorize`` (unless
+  ``prompt=login``), until ``/franceconnect/session/end`` (RP-initiated logout:
+  ``id_token_hint`` checked, ``post_logout_redirect_uri`` exact, ``state`` echoed).
+  This is the risk our logout after each identification closes: the next usager
+  at the aidant's desk would otherwise be identified as the previous one.
 
 State (codes, tokens, pending logins) lives in memory: the stand-in runs inside the
 gateway process, and a restart of the stack starts afresh.
@@ -40,6 +46,8 @@ PREFIX = "/franceconnect"
 CODE_TTL = 60
 TOKEN_TTL = 60
 INTERACTION_TTL = 600
+SESSION_TTL = 1800
+SESSION_COOKIE = "fc_sid"
 ACR_VALUES = ("eidas1", "eidas2", "eidas3")
 CLIENT_SECRET = "franceconnect-client-secret"
 
@@ -55,8 +63,20 @@ def _html(status: str, body: str):
                     ("X-Frame-Options", "DENY")], body.encode()
 
 
-def _redirect(location: str):
-    return "302 Found", [("Location", location), ("Cache-Control", "no-store")], b""
+def _redirect(location: str, extra: list | None = None):
+    return "302 Found", [("Location", location), ("Cache-Control", "no-store")] + (extra or []), b""
+
+
+def _session_cookie(value: str, max_age: int) -> tuple[str, str]:
+    return "Set-Cookie", f"{SESSION_COOKIE}={value}; Path={PREFIX}/; Max-Age={max_age}; HttpOnly; SameSite=Lax"
+
+
+def _cookie(environ, name: str) -> str | None:
+    for part in environ.get("HTTP_COOKIE", "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
 
 
 def _page(title: str, content: str) -> str:
@@ -83,6 +103,7 @@ class StandIn:
         self._interactions: dict[str, dict] = {}
         self._codes: dict[str, dict] = {}
         self._tokens: dict[str, dict] = {}
+        self._sessions: dict[str, dict] = {}  # the browser's FranceConnect session: id → identity
 
     # -- configuration, read at request time (the gateway sets the environment first)
     @staticmethod
@@ -96,6 +117,10 @@ class StandIn:
     @staticmethod
     def redirect_uris() -> set[str]:
         return {settings().issuer + "/fc/callback"}
+
+    @staticmethod
+    def post_logout_redirect_uris() -> set[str]:
+        return {settings().frontend_url + "/mandats/recapitulatif/"}
 
     def key(self) -> RSAKey:
         with self._lock:
@@ -111,7 +136,7 @@ class StandIn:
 
     def _purge(self) -> None:
         now = time.time()
-        for store in (self._interactions, self._codes, self._tokens):
+        for store in (self._interactions, self._codes, self._tokens, self._sessions):
             for k in [k for k, v in store.items() if v["expires_at"] <= now]:
                 del store[k]
 
@@ -137,7 +162,7 @@ class StandIn:
         if sub == "/jwks" and method in ("GET", "HEAD"):
             return _json("200 OK", {"keys": [self.key().as_dict(private=False)]})
         if sub == "/authorize" and method in ("GET", "HEAD"):
-            return self.authorize(query)
+            return self.authorize(query, _cookie(environ, SESSION_COOKIE))
         if sub.startswith("/interaction/"):
             parts = sub.split("/")  # ["", "interaction", id, ("cancel")]
             if len(parts) == 3 and method == "POST":
@@ -149,7 +174,7 @@ class StandIn:
         if sub == "/userinfo" and method in ("GET", "POST"):
             return self.userinfo(environ)
         if sub == "/session/end" and method == "GET":
-            return self.end_session(query)
+            return self.end_session(query, _cookie(environ, SESSION_COOKIE))
         return _json("404 Not Found", {"error": "not_found", "error_description": "Adresse inconnue."})
 
     @staticmethod
@@ -190,7 +215,7 @@ class StandIn:
             params["state"] = state
         return _redirect(redirect_uri + ("&" if "?" in redirect_uri else "?") + urlencode(params))
 
-    def authorize(self, query: dict):
+    def authorize(self, query: dict, session_id: str | None = None):
         client_id, redirect_uri = query.get("client_id"), query.get("redirect_uri")
         if client_id != self.client_id():
             # Never redirect to an unverified client (RFC 6749 §4.1.2.1).
@@ -219,7 +244,12 @@ class StandIn:
                 return _html("400 Bad Request", _page("Erreur", "<h1>Identité de test inconnue</h1>"
                                                       f"<p>login_hint « {escape(hint)} » : identités disponibles "
                                                       f"{escape(', '.join(IDENTITIES))}.</p>"))
-            return self._issue_code(request, hint)
+            return self._issue_code(request, hint, new_session=True)
+        with self._lock:
+            self._purge()
+            session = self._sessions.get(session_id or "")
+        if session is not None and "login" not in (query.get("prompt") or "").split():
+            return self._issue_code(request, session["identity"])  # single sign-on
         interaction = secrets.token_urlsafe(16)
         with self._lock:
             self._purge()
@@ -254,7 +284,7 @@ class StandIn:
         key = form.get("identity")
         if key not in IDENTITIES:
             return _html("400 Bad Request", _page("Erreur", "<h1>Identité de test inconnue</h1>"))
-        return self._issue_code(request, key)
+        return self._issue_code(request, key, new_session=True)
 
     def cancel(self, interaction: str):
         request = self._pop_interaction(interaction)
@@ -263,13 +293,19 @@ class StandIn:
         return self._error_back(request["redirect_uri"], request["state"], "access_denied",
                                 "L'usager a annulé la connexion.")
 
-    def _issue_code(self, request: dict, identity: str):
+    def _issue_code(self, request: dict, identity: str, new_session: bool = False):
         code = secrets.token_urlsafe(32)
+        extra = []
         with self._lock:
             self._purge()
             self._codes[code] = dict(request, identity=identity, auth_time=int(time.time()),
                                      expires_at=time.time() + CODE_TTL)
-        return _redirect(request["redirect_uri"] + "?" + urlencode({"code": code, "state": request["state"]}))
+            if new_session:
+                session_id = secrets.token_urlsafe(24)
+                self._sessions[session_id] = {"identity": identity, "expires_at": time.time() + SESSION_TTL}
+                extra.append(_session_cookie(session_id, SESSION_TTL))
+        return _redirect(request["redirect_uri"] + "?" + urlencode({"code": code, "state": request["state"]}),
+                         extra)
 
     def _client_authenticated(self, environ, form: dict) -> bool:
         client_id, client_secret = form.get("client_id"), form.get("client_secret")
@@ -325,12 +361,25 @@ class StandIn:
         body = self._sign(claims).encode()
         return "200 OK", [("Content-Type", "application/jwt"), ("Cache-Control", "no-store")], body
 
-    def end_session(self, query: dict):
+    def end_session(self, query: dict, session_id: str | None = None):
+        """RP-initiated logout: the browser's session ends; the redirect back needs an
+        ID token we issued to the client, and a registered address."""
+        with self._lock:
+            self._sessions.pop(session_id or "", None)
+        cleared = [_session_cookie("", 0)]
         target = query.get("post_logout_redirect_uri")
-        if target and target.startswith(settings().issuer + "/"):
+        if target:
+            try:
+                claims = jwt.decode(query.get("id_token_hint") or "", self.key()).claims
+            except Exception:  # noqa: BLE001 - any undecodable hint is refused the same way
+                claims = {}
+            if claims.get("aud") != self.client_id() or target not in self.post_logout_redirect_uris():
+                return _html("400 Bad Request", _page("Erreur", "<h1>Déconnexion refusée</h1>"
+                                                      "<p>id_token_hint ou adresse de retour invalide.</p>"))
             params = {"state": query["state"]} if query.get("state") else {}
-            return _redirect(target + (("?" + urlencode(params)) if params else ""))
-        return _html("200 OK", _page("Déconnexion", "<h1>Vous êtes déconnecté de FranceConnect.</h1>"))
+            return _redirect(target + (("?" + urlencode(params)) if params else ""), cleared)
+        status, headers, body = _html("200 OK", _page("Déconnexion", "<h1>Vous êtes déconnecté de FranceConnect.</h1>"))
+        return status, headers + cleared, body
 
 
 def make_app() -> StandIn:

@@ -85,10 +85,17 @@ class Aidant:
         return self.follow_callback(r.headers["Location"])
 
     def follow_callback(self, location: str) -> str:
+        """Our callback, then (once the usager is identified) FranceConnect's logout,
+        which sends the browser back to the recap: returns where the browser lands."""
         assert urlsplit(location).path == "/fc/callback", location
         r = self.session.get(location, allow_redirects=False)
         assert r.status_code == 302, r.text
-        return r.headers["Location"]
+        location = r.headers["Location"]
+        if urlsplit(location).path == "/franceconnect/session/end":
+            r = self.session.get(location, allow_redirects=False)
+            assert r.status_code == 302, r.text
+            location = r.headers["Location"]
+        return location
 
     def sign(self, draft: str, remote: bool = False, **overrides) -> requests.Response:
         body = {"draft": draft, "otp": self.code(), "usager_informed": True}

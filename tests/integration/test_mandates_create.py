@@ -20,7 +20,8 @@ def test_present_mandate_is_created_through_franceconnect(stack):
     assert "login_hint" not in params
 
     location = aidant.identify(draft["franceconnect_url"], "angela")
-    assert location == f"{stack.url}/mandats/recapitulatif/?draft={draft['draft']}"
+    # Back through FranceConnect's logout, which returns the draft as its state.
+    assert location == f"{stack.url}/mandats/recapitulatif/?state={draft['draft']}"
 
     recap = aidant.get(f"/api/mandates/drafts/{draft['draft']}").json()
     assert recap["status"] == "ready"

@@ -3,7 +3,7 @@ way that login can go wrong."""
 import re
 import time
 from html import unescape
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 
@@ -41,6 +41,46 @@ def test_identity_page_lists_test_identities_and_logs_in(stack):
     recap = aidant.get(f"/api/mandates/drafts/{draft['draft']}").json()
     assert recap["usager"]["given_name"] == "Angela Claire Louise"
     assert recap["usager"]["birthdate"] == "1962-08-24" and recap["usager"]["birthplace"] == "75107"
+
+
+def test_the_usagers_franceconnect_session_is_ended_before_the_next_usager(stack):
+    """FranceConnect logs a known browser in again without asking. The aidant's
+    browser must not stay logged in as the usager just identified: the next usager
+    at the desk would be identified as that one."""
+    aidant = new_aidant(stack)
+    first = aidant.new_draft(["papiers"])
+    r = aidant.session.get(first["franceconnect_url"] + "&login_hint=angela", allow_redirects=False)
+    assert r.status_code == 302 and aidant.session.cookies.get("fc_sid")
+    # The stand-in does keep the session: without a logout, a new login is silent.
+    sso = aidant.session.get(aidant.new_draft(["papiers"])["franceconnect_url"], allow_redirects=False)
+    assert sso.status_code == 302 and "code=" in sso.headers["Location"]
+
+    callback = aidant.session.get(r.headers["Location"], allow_redirects=False)
+    logout = callback.headers["Location"]
+    assert urlsplit(logout).path == "/franceconnect/session/end"
+    params = query_of(logout)
+    assert params["state"] == first["draft"] and params["id_token_hint"].count(".") == 2
+    assert params["post_logout_redirect_uri"] == stack.url + "/mandats/recapitulatif/"
+    back = aidant.session.get(logout, allow_redirects=False)
+    assert back.status_code == 302 and back.headers["Location"] == \
+        f"{stack.url}/mandats/recapitulatif/?state={first['draft']}"
+    assert not aidant.session.cookies.get("fc_sid")
+
+    # The next usager gets FranceConnect's page, not the previous usager's identity.
+    page = aidant.session.get(aidant.new_draft(["social"])["franceconnect_url"], allow_redirects=False)
+    assert page.status_code == 200 and "Je choisis un compte" in unescape(page.text)
+    # And the draft identified first is still the one shown.
+    assert aidant.get(f"/api/mandates/drafts/{first['draft']}").json()["usager"]["given_name"] == \
+        "Angela Claire Louise"
+
+
+def test_franceconnect_refuses_a_logout_redirect_without_our_id_token(stack):
+    base = stack.url + "/franceconnect/session/end?"
+    target = stack.url + "/mandats/recapitulatif/"
+    for query in ({"post_logout_redirect_uri": target, "id_token_hint": "x.y.z"},
+                  {"post_logout_redirect_uri": "https://evil.example/", "id_token_hint": "x.y.z"}):
+        r = requests.get(base + urlencode(query), allow_redirects=False)
+        assert r.status_code == 400 and "Location" not in r.headers
 
 
 def test_cancel_brings_the_aidant_back_to_the_draft(stack):

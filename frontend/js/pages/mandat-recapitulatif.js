@@ -5,7 +5,12 @@ import { renderMentions } from "../catalogue.js";
 import { $, h, param, setBusy, setFieldError, showAlert, showError, focusHeading, formatDate,
   readOtp, wireLogout } from "../ui.js";
 
-const draftId = param("draft");
+// FranceConnect's logout sends the browser back here with the draft as "state";
+// the address bar then shows the page's own address, which survives a reload.
+const draftId = param("draft") || param("state");
+if (!param("draft") && draftId) {
+  window.history.replaceState(null, "", "?draft=" + encodeURIComponent(draftId));
+}
 const message = $("#message");
 const loading = $("#chargement");
 const form = $("#form-signature");
