@@ -215,6 +215,20 @@ def _revoke_after_replay(item: AuthorizationCode) -> bool:
     return revoked
 
 
+def covers(autorisation, grant, mandate_revoked: bool = False) -> bool:
+    """Whether ``autorisation`` (or, once renewed, its successor) still lets the
+    structure of ``grant`` (a code or an access token) act for its usager on its
+    démarche. A whole mandate's revocation revokes each of its autorisations in the
+    same write, so the autorisation alone tells (the mandate is read when at hand)."""
+    if (isinstance(autorisation, Autorisation) and not mandate_revoked and autorisation.revoked_at is None
+            and autorisation.expires_at > now() and autorisation.structure_id == grant.structure_id):
+        return True
+    if isinstance(autorisation, Autorisation) and autorisation.replaced_by:
+        # Renewed meanwhile: the new mandate may cover the same démarche.
+        return mandates.active_autorisation(grant.structure_id, grant.usager_id, grant.demarche) is not None
+    return False
+
+
 def still_represented(code: Code, client) -> Represented:
     """Check the mandate again at token time: it may have been revoked or have
     expired since the aidant's choice. Strongly consistent reads, one BatchGet."""
@@ -223,14 +237,8 @@ def still_represented(code: Code, client) -> Represented:
             Usager.key(item.usager_id), Structure.key(item.structure_id)]
     found = {(i.pk, i.sk): i for i in Item.batch_get(keys, consistent_read=True)}
     mandate, autorisation, usager, structure = (found.get(k) for k in keys)
-    at = now()
-    covered = (isinstance(mandate, Mandate) and isinstance(autorisation, Autorisation)
-               and mandate.revoked_at is None and autorisation.revoked_at is None
-               and autorisation.expires_at > at and autorisation.structure_id == item.structure_id)
-    if not covered and isinstance(autorisation, Autorisation) and autorisation.replaced_by:
-        # Renewed meanwhile: the new mandate covers the same démarche.
-        covered = mandates.active_autorisation(item.structure_id, item.usager_id, item.demarche) is not None
-    if not covered or not isinstance(usager, Usager):
+    mandate_revoked = not isinstance(mandate, Mandate) or mandate.revoked_at is not None
+    if not covers(autorisation, item, mandate_revoked) or not isinstance(usager, Usager):
         raise InvalidGrantError(fr("Le mandat ne couvre plus cette démarche pour cet usager "
                                    "(révoqué ou expiré)."))
     return Represented(usager=usager, client_id=client.get_client_id(), code=item,

@@ -252,6 +252,23 @@ def test_mandate_revoked_between_choice_and_token_is_invalid_grant(world, stack)
 
 # -- userinfo ----------------------------------------------------------------------------------------
 
+def test_mandate_revoked_within_the_tokens_lifetime_stops_userinfo(world, stack):
+    usager_id, mandate_id = new_usager_with_mandate(stack, world.structure_id, world.aidant_id, ("travail",))
+    pending = world.fc.authorize(requests.Session())
+    r = world.choose(pending.txn, usager=usager_id, demarche="travail")
+    token = world.fc.fetch_token(pending, r.json()["redirect_to"])
+    assert world.fc.userinfo(token["access_token"]).status_code == 200
+    stack.use_store()
+    from shared import revocation
+    from shared.store import Autorisation, Mandate
+    mandate = Mandate.get(*Mandate.key(mandate_id))
+    autorisations = list(Autorisation.query(mandate.pk, Autorisation.sk.startswith("AUTORISATION#")))
+    revocation.apply(revocation.plan(mandate, autorisations, None), world.aidant_id, world.structure_id)
+    r = world.fc.userinfo(token["access_token"])
+    assert r.status_code == 401 and r.json()["error"] == "invalid_token"
+    assert "revoque" in r.json()["error_description"]  # RFC 6749: ASCII only
+
+
 def test_token_used_after_expiry_is_invalid_token(world, stack):
     fc = world.fc
     pending = fc.authorize(requests.Session())
