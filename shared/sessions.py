@@ -3,9 +3,15 @@
 The cookie holds 256 random bits; the item is keyed by its HMAC, so a leaked table
 does not let anyone ride a session. Every request re-reads the aidant, so a
 deactivated aidant or a removed structure stops working at the next request.
+
+The cookie also names the aidant and the structure (``<aidant>.<structure>.<random>``):
+the session, the aidant and the structure are then read in one BatchGet instead of
+two in a row. The names are only where to look: the HMAC covers the whole cookie,
+so changing them finds no session, and what the session item says is what counts.
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -19,6 +25,9 @@ from .store import Aidant, Item, Session, Structure
 
 COOKIE = "ac_session"
 _TOUCH_EVERY = 60  # seconds: refresh last_seen at most this often, not on every request
+_MAX_COOKIE = 256
+_ID = r"[A-Za-z0-9_-]{1,64}"
+_NAMED = re.compile(rf"({_ID})\.({_ID})\.[A-Za-z0-9_-]{{43}}")
 
 
 @dataclass
@@ -33,17 +42,29 @@ class Caller:
         return self.aidant.id
 
 
-def open_session(aidant: Aidant, structure_id: str, response: Response) -> Session:
+def new_session(aidant_id: str, structure_id: str, expires_at: int | None = None) -> tuple[Session, str]:
+    """A session item (not saved) and its cookie value."""
     cfg = settings()
-    token = crypto.new_token()
     now_s = int(time.time())
+    token = crypto.new_token()
+    if re.fullmatch(_ID, aidant_id) and re.fullmatch(_ID, structure_id or ""):
+        token = f"{aidant_id}.{structure_id}.{token}"
     pk, sk = Session.key(crypto.keyed_hash(token, "session"))
-    session = Session(pk=pk, sk=sk, aidant_id=aidant.id, structure_id=structure_id,
-                      expires_at=now_s + cfg.session_ttl_seconds, last_seen=now_s,
-                      ttl=now_s + cfg.session_ttl_seconds)
-    session.gsi1pk, session.gsi1sk = f"AIDANT#{aidant.id}#SESSIONS", str(now_s)
+    expires_at = expires_at or now_s + cfg.session_ttl_seconds
+    session = Session(pk=pk, sk=sk, aidant_id=aidant_id, structure_id=structure_id,
+                      expires_at=expires_at, last_seen=now_s, ttl=expires_at)
+    session.gsi1pk, session.gsi1sk = f"AIDANT#{aidant_id}#SESSIONS", str(now_s)
+    return session, token
+
+
+def set_cookie(response: Response, token: str, session: Session) -> None:
+    response.set_cookie(COOKIE, token, max_age=max(0, int(session.expires_at) - int(time.time())))
+
+
+def open_session(aidant: Aidant, structure_id: str, response: Response) -> Session:
+    session, token = new_session(aidant.id, structure_id)
     session.save(condition=Session.pk.does_not_exist())
-    response.set_cookie(COOKIE, token, max_age=cfg.session_ttl_seconds)
+    set_cookie(response, token, session)
     return session
 
 
@@ -70,14 +91,17 @@ def authenticate_with(request: Request, *keys: tuple[str, str]) -> tuple[Caller,
     BatchGet as the session: a request that needs one more item than its session
     saves a round trip. Missing items are absent from the dict."""
     token = request.cookie(COOKIE)
-    if not token or len(token) > 128:
+    if not token or len(token) > _MAX_COOKIE:
         raise errors.Unauthorized()
     _check_origin(request)
     session_key = Session.key(crypto.keyed_hash(token, "session"))
+    named = _NAMED.fullmatch(token)
+    wanted = list(dict.fromkeys([session_key, *keys, *(
+        [Aidant.key(named[1]), Structure.key(named[2])] if named else [])]))
     found: dict[tuple[str, str], Item] = {}
-    if keys:
-        found = {(i.pk, i.sk): i for i in Item.batch_get([session_key, *keys], consistent_read=True)}
-        session = found.pop(session_key, None)
+    if len(wanted) > 1:
+        found = {(i.pk, i.sk): i for i in Item.batch_get(wanted, consistent_read=True)}
+        session = found.get(session_key)
     else:
         try:
             session = Session.get(*session_key)
@@ -89,14 +113,18 @@ def authenticate_with(request: Request, *keys: tuple[str, str]) -> tuple[Caller,
     cfg = settings()
     if session.expires_at <= now_s or session.last_seen + cfg.session_idle_seconds <= now_s:
         raise errors.Unauthorized("Votre session a expiré. Merci de vous reconnecter.", code="session_expired")
-    # The aidant and the structure they act for, in one BatchGet: a deactivated
-    # aidant, or a structure closed or left, stops working at the next request.
-    aidant = structure = None
-    for item in Item.batch_get([Aidant.key(session.aidant_id), Structure.key(session.structure_id)]):
-        if isinstance(item, Aidant):
-            aidant = item
-        elif isinstance(item, Structure):
-            structure = item
+    # The aidant and the structure they act for, read with the session when the cookie
+    # names them: a deactivated aidant, or a structure closed or left, stops working at
+    # the next request.
+    aidant = found.get(Aidant.key(session.aidant_id))
+    structure = found.get(Structure.key(session.structure_id))
+    if not isinstance(aidant, Aidant) or not isinstance(structure, Structure):
+        aidant = structure = None
+        for item in Item.batch_get([Aidant.key(session.aidant_id), Structure.key(session.structure_id)]):
+            if isinstance(item, Aidant):
+                aidant = item
+            elif isinstance(item, Structure):
+                structure = item
     if aidant is None:
         raise errors.Unauthorized()
     if not aidant.is_active or session.structure_id not in (aidant.structure_ids or set()) \
@@ -104,7 +132,8 @@ def authenticate_with(request: Request, *keys: tuple[str, str]) -> tuple[Caller,
         raise errors.Unauthorized("Votre accès a été désactivé.", code="session_revoked")
     if now_s - session.last_seen >= _TOUCH_EVERY:
         session.update(actions=[Session.last_seen.set(now_s)])
-    return Caller(aidant=aidant, structure_id=session.structure_id, session=session), found
+    return Caller(aidant=aidant, structure_id=session.structure_id, session=session), \
+        {key: found[key] for key in keys if key in found}
 
 
 def end_session(request: Request, response: Response) -> None:

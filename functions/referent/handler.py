@@ -70,7 +70,10 @@ def unlink_app(request):
 @router.route("POST", "/api/session/structure")
 def switch_structure(request):
     caller = sessions.authenticate(request)
-    return json_response(referent.switch_structure(caller, request.json().get("structure_id")))
+    answer, session, token = referent.switch_structure(caller, request.json().get("structure_id"))
+    response = json_response(answer)
+    sessions.set_cookie(response, token, session)
+    return response
 
 
 def handle(event, context):

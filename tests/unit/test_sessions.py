@@ -61,3 +61,35 @@ def test_ending_all_sessions_of_an_aidant(logged_in):
     assert sessions.end_all_sessions_of(aidant.id) == 1
     with pytest.raises(errors.Unauthorized):
         sessions.authenticate(_request(cookie=token))
+
+
+def test_the_cookie_names_where_to_look_so_one_read_authenticates(logged_in, moto_store):
+    aidant, token = logged_in
+    assert token.startswith(f"{aidant.id}.s1.")
+    moto_store.calls.reset()
+    caller, found = sessions.authenticate_with(_request(cookie=token), moto_store.Structure.key("s1"))
+    assert caller.aidant_id == aidant.id and caller.structure_id == "s1"
+    assert moto_store.calls.operations == ["BatchGetItem"]
+    assert list(found) == [moto_store.Structure.key("s1")]  # what was asked for, no more
+
+
+def test_changing_the_names_in_the_cookie_finds_no_session(logged_in, moto_store):
+    aidant, token = logged_in
+    other, _ = accounts.create_aidant("c@d.fr", "Cleo", "D", ["s1"], device_kind=None)
+    _, _, random_part = token.split(".")
+    for forged in (f"{other.id}.s1.{random_part}", f"{aidant.id}.s2.{random_part}", random_part):
+        with pytest.raises(errors.Unauthorized):
+            sessions.authenticate(_request(cookie=forged))
+
+
+def test_a_cookie_without_names_still_works_in_two_reads(moto_store):
+    structure = accounts.new_structure("S", "1" * 14, "adresse", structure_id="s.1")  # no name in the cookie
+    structure.save()
+    aidant, _ = accounts.create_aidant("e@f.fr", "Eva", "F", ["s.1"], device_kind=None)
+    response = Response()
+    sessions.open_session(aidant, "s.1", response)
+    token = dict(response.to_openfaas()["headers"])["Set-Cookie"].split(";")[0].split("=", 1)[1]
+    assert "." not in token
+    moto_store.calls.reset()
+    assert sessions.authenticate(_request(cookie=token)).structure_id == "s.1"
+    assert moto_store.calls.operations == ["GetItem", "BatchGetItem"]
