@@ -349,12 +349,19 @@ def _unreachable(exc: Exception) -> bool:
 
 
 def deliver(item_id: str) -> str:
-    """Deliver one item if it is pending and due (the async path)."""
-    try:
-        item = OutboxItem.get(*OutboxItem.key(item_id), consistent_read=True)
-    except DoesNotExist:
-        return MISSING
-    return deliver_item(item)
+    """Deliver one item if it is pending and due (the async path, one call per
+    change). The claim's write returns the item as it leaves it, so the item is not
+    read first: two store calls per e-mail (claim, mark sent), not three."""
+    at = int(time.time())
+    item = OutboxItem(*OutboxItem.key(item_id), id=item_id)
+    owner = crypto.new_id()
+    if not _claim(item, at, owner):
+        try:  # only to say why (rare): gone, or not ours to send now
+            OutboxItem.get(*OutboxItem.key(item_id), consistent_read=True)
+        except DoesNotExist:
+            return MISSING
+        return SKIPPED
+    return _send_claimed(item, at, owner)
 
 
 def deliver_item(item: OutboxItem, at: int | None = None) -> str:
@@ -367,6 +374,10 @@ def deliver_item(item: OutboxItem, at: int | None = None) -> str:
     owner = crypto.new_id()
     if not _claim(item, at, owner):
         return SKIPPED
+    return _send_claimed(item, at, owner)
+
+
+def _send_claimed(item: OutboxItem, at: int, owner: str) -> str:
     if item.deliver_by is not None and at > item.deliver_by:
         _give_up(item, owner, "expired", "not delivered before it became useless")
         return EXPIRED

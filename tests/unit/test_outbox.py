@@ -180,6 +180,16 @@ def test_due_items_are_found_by_index_without_scan(outbox):
     assert notifications.pending_due(at=int(time.time()) - 60) == []
 
 
+def test_the_async_delivery_claims_without_reading_first(outbox):
+    from shared import notifications, store
+    item = _save(_login_item())
+    store.calls.reset()
+    assert notifications.deliver(item.id) == "sent"
+    assert store.calls.operations == ["UpdateItem", "UpdateItem"]  # claim (returns the item), mark sent
+    assert "/api/login/TOKEN" in _text(outbox.sent[0])
+    assert notifications.deliver("nothing-by-that-id") == "missing"
+
+
 def test_a_second_delivery_sends_nothing(outbox):
     from shared import notifications
     item = _save(_login_item())
