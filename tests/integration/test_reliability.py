@@ -145,6 +145,7 @@ class Load:
                 if r.status_code != 201:
                     time.sleep(0.2)
                     continue
+                draft = r.json()["draft"]
                 r = aidant.session.get(r.json()["franceconnect_url"] + "&login_hint=angela",
                                        allow_redirects=False, timeout=30)
                 self.mandate_statuses[("franceconnect", r.status_code)] += 1
@@ -152,7 +153,8 @@ class Load:
                     continue
                 r = aidant.session.get(r.headers["Location"], allow_redirects=False, timeout=30)
                 self.mandate_statuses[("callback", r.status_code)] += 1
-                draft = r.headers.get("Location", "").split("draft=")[-1].split("&")[0]
+                if r.status_code != 302 or "error=" in r.headers.get("Location", ""):
+                    continue  # not identified (the store was down): nothing to sign
                 r = aidant.session.post(self.stack.url + "/api/mandates", timeout=30,
                                         json={"draft": draft, "otp": aidant.code(), "usager_informed": True})
                 self.mandate_statuses[("sign", r.status_code)] += 1
