@@ -39,7 +39,7 @@ from pynamodb.exceptions import TransactWriteError, UpdateError
 from . import accounts, crypto, errors, journal, notifications, ratelimit
 from .config import settings
 from .login import EMAIL_RE
-from .referent import AIDANT_ACTIVATED, read_file, transact
+from .referent import AIDANT_ACTIVATED, AIDANT_DEACTIVATED, end_sessions, read_file, transact
 from .sessions import Caller
 from .store import (Aidant, HabilitationMessage, HabilitationRequest, Item, Training,
                     now)
@@ -508,7 +508,11 @@ def parse_training(data: dict) -> tuple[str, bool]:
 
 def mark_trained(caller: Caller, aidant_id: str, trained_on: str, pix_passed: bool) -> dict:
     """Staff record the training; if it completes the conditions (a confirmed device
-    too), the account becomes active in its structures in the same write."""
+    too), the account becomes active in its structures in the same write. A training
+    recorded as incomplete (a correction: PIX not passed after all) makes an active
+    account inactive the same way, since being trained is a condition of being
+    active; its sessions stop at their next request (``sessions.authenticate``) and
+    are deleted right after."""
     require_staff(caller)
     file = read_file(aidant_id)
     if file is None:
@@ -518,6 +522,9 @@ def mark_trained(caller: Caller, aidant_id: str, trained_on: str, pix_passed: bo
                         marked_by=caller.aidant_id, created_at=now())
     activates = (training.complete and file.has_confirmed_device and not file.aidant.is_active
                  and bool(file.aidant.structure_ids))
+    deactivates = not training.complete and bool(file.aidant.is_active)
+    if deactivates and aidant_id == caller.aidant_id:
+        raise errors.Conflict("Vous ne pouvez pas désactiver votre propre accès.", code="self_deactivation")
     structure_id = sorted(file.aidant.structure_ids or [None])[0]
 
     def build(tx):
@@ -527,6 +534,11 @@ def mark_trained(caller: Caller, aidant_id: str, trained_on: str, pix_passed: bo
             tx.save(journal.entry(AIDANT_ACTIVATED, aidant_id=caller.aidant_id, structure_id=structure_id,
                                   details={"target_aidant": aidant_id, "reason": "trained"}),
                     condition=journal.append_condition())
+        if deactivates:
+            tx.update(file.aidant, actions=[Aidant.is_active.set(False)], condition=Aidant.pk.exists())
+            tx.save(journal.entry(AIDANT_DEACTIVATED, aidant_id=caller.aidant_id, structure_id=structure_id,
+                                  details={"target_aidant": aidant_id, "reason": "training_incomplete"}),
+                    condition=journal.append_condition())
         tx.save(journal.entry(AIDANT_TRAINED, aidant_id=caller.aidant_id, structure_id=structure_id,
                               details={"target_aidant": aidant_id, "trained_on": trained_on,
                                        "pix_passed": pix_passed}),
@@ -535,6 +547,9 @@ def mark_trained(caller: Caller, aidant_id: str, trained_on: str, pix_passed: bo
     file.training = training
     if activates:
         file.aidant.is_active = True
+    if deactivates:
+        file.aidant.is_active = False
+        end_sessions(aidant_id, None)
     return {"aidant_id": aidant_id, "trained_on": trained_on, "pix_passed": pix_passed,
             "complete": training.complete, "is_active": bool(file.aidant.is_active),
             "blockers": file.blockers()}

@@ -318,3 +318,24 @@ def test_an_existing_aidant_listed_in_a_request_is_not_handed_to_the_new_structu
     assert Membership.count(f"STRUCTURE#{new_structure}", Membership.sk == f"AIDANT#{aidant.id}") == 0
     # The other people of the request got their (inactive) accounts as usual.
     assert accounts.find_aidant_by_email(data["aidants"][1]["email"]) is not None
+
+
+def test_training_recorded_as_incomplete_deactivates_an_active_aidant(stack, staff):
+    """Being trained is a condition of being active: a correction (PIX not passed
+    after all) takes the account down, and its live session with it."""
+    email = stack.new_aidant(first_name="Paul")
+    paul = stack.login(requests.Session(), email)
+    assert paul.get(stack.url + "/api/me").status_code == 200
+    stack.use_store()
+    from shared import accounts
+    aid = accounts.find_aidant_by_email(email).id
+    r = staff["s"].post(f"{stack.url}/api/staff/aidants/{aid}/training",
+                        json={"trained_on": "2024-05-02", "pix_passed": False})
+    assert r.status_code == 200 and r.json()["complete"] is False and r.json()["is_active"] is False
+    assert paul.get(stack.url + "/api/me").status_code == 401
+    assert accounts.find_aidant_by_email(email).is_active is False
+    # Staff cannot take their own access down this way.
+    own = accounts.find_aidant_by_email(staff["email"]).id
+    r = staff["s"].post(f"{stack.url}/api/staff/aidants/{own}/training",
+                        json={"trained_on": "2024-05-02", "pix_passed": False})
+    assert r.status_code == 409 and r.json()["error"] == "self_deactivation"
