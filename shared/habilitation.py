@@ -278,6 +278,9 @@ def create(form: Form) -> dict:
 def update(req: HabilitationRequest, form: Form) -> None:
     if req.status not in EDITABLE:
         raise errors.Conflict("Cette demande ne peut plus être modifiée.", code="not_editable")
+    if form.referent.email.lower() != req.referent.email.lower():
+        # The request's e-mails go to the new address from now on: it counts as one.
+        _take_mail_allowance(form.referent.email)
     at = now()
     try:
         req.update(actions=[

@@ -118,8 +118,8 @@ class Throttle:
 
     @classmethod
     def from_item(cls, key: tuple[str, str], item: LoginThrottle | None) -> "Throttle":
-        if item is None:
-            return cls(key)
+        if not isinstance(item, LoginThrottle):
+            return cls(key)  # none, or a bare item that is not a throttle's: nothing counted
         return cls(key, int(item.failures or 0), int(item.locked_until) if item.locked_until else None)
 
     def retry_after(self) -> int:
@@ -161,8 +161,17 @@ class Throttle:
         # Reset the counter in the same write that sets the lock, so that after the
         # lock the aidant gets a full set of attempts again.
         self.locked_until = int(time.time()) + cfg.otp_lockout_seconds
-        LoginThrottle(*self.item_key).update(actions=[LoginThrottle.failures.set(0),
-                                                      LoginThrottle.locked_until.set(self.locked_until)])
+        try:
+            # Only if the count still exists: a right code in flight may have cleared it
+            # meanwhile (a double-click), and this write must not recreate a bare item.
+            LoginThrottle(*self.item_key).update(actions=[LoginThrottle.failures.set(0),
+                                                          LoginThrottle.locked_until.set(self.locked_until)],
+                                                 condition=LoginThrottle.pk.exists())
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            self.locked_until = None
+            return False
         return True
 
     def clear(self) -> None:

@@ -21,20 +21,21 @@ def take(name: str, limit: int, window_seconds: int, message: str) -> None:
     now_s = int(time.time())
     C = RateCounter
     counter = C(*C.key(name))
-    try:
-        counter.update(actions=[C.count.add(1)], condition=(C.window_ends > now_s) & (C.count < limit))
-        return
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
-    try:  # no window, or an ended one: this use opens the next
-        counter.update(actions=[C.count.set(1), C.window_ends.set(now_s + window_seconds), C.kind.set(C),
-                                C.ttl.set(now_s + 2 * window_seconds)],
-                       condition=C.pk.does_not_exist() | (C.window_ends <= now_s))
-        return
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
+    # Count in the open window; else open the next one; else (another request opened
+    # it between the two) count in that one: a window's first uses racing each other
+    # must not refuse a request the limit allows.
+    for attempt in ("count", "open", "count"):
+        try:
+            if attempt == "count":
+                counter.update(actions=[C.count.add(1)], condition=(C.window_ends > now_s) & (C.count < limit))
+            else:
+                counter.update(actions=[C.count.set(1), C.window_ends.set(now_s + window_seconds), C.kind.set(C),
+                                        C.ttl.set(now_s + 2 * window_seconds)],
+                               condition=C.pk.does_not_exist() | (C.window_ends <= now_s))
+            return
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
     try:
         ends = int(C.get(*C.key(name)).window_ends)
     except C.DoesNotExist:

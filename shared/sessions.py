@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from . import crypto, errors, journal
 from .config import settings
@@ -131,7 +131,14 @@ def authenticate_with(request: Request, *keys: tuple[str, str]) -> tuple[Caller,
             or structure is None or not structure.is_active:
         raise errors.Unauthorized("Votre accès a été désactivé.", code="session_revoked")
     if now_s - session.last_seen >= _TOUCH_EVERY:
-        session.update(actions=[Session.last_seen.set(now_s)])
+        try:
+            # Not if it was ended meanwhile (logout, structure switch, deactivation):
+            # an unconditional write would bring back a bare item.
+            session.update(actions=[Session.last_seen.set(now_s)], condition=Session.pk.exists())
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            raise errors.Unauthorized("Votre session a expiré. Merci de vous reconnecter.", code="session_expired")
     return Caller(aidant=aidant, structure_id=session.structure_id, session=session), \
         {key: found[key] for key in keys if key in found}
 
@@ -139,7 +146,7 @@ def authenticate_with(request: Request, *keys: tuple[str, str]) -> tuple[Caller,
 def end_session(request: Request, response: Response) -> None:
     token = request.cookie(COOKIE)
     response.delete_cookie(COOKIE)
-    if not token or len(token) > 128:
+    if not token or len(token) > _MAX_COOKIE:
         return
     try:
         session = Session.get(*Session.key(crypto.keyed_hash(token, "session")))

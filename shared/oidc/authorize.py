@@ -120,7 +120,7 @@ def check_login_hint(data: dict) -> None:
 def check_max_age(data: dict) -> None:
     """A number of seconds (OpenID Connect Core §3.1.2.1); honoured when the aidant
     chooses (``transactions.choose``)."""
-    value = data.get("max_age")
+    value = data.get("max_age") or None  # sent empty is omitted (RFC 6749 §3.1)
     if value is not None and not (str(value).isascii() and str(value).isdigit()
                                   and len(str(value)) <= MAX_MAX_AGE_DIGITS):
         raise InvalidRequestError(fr("Paramètre max_age invalide : un nombre de secondes est attendu."))

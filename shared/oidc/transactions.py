@@ -39,7 +39,7 @@ def open_transaction(grant) -> AuthorizationTransaction:
             acr=claims.ACR, code_challenge=data.get("code_challenge") or None,
             code_challenge_method=data.get("code_challenge_method") or None,
             prompt=data.get("prompt") or None, login_hint=data.get("login_hint") or None,
-            max_age=int(data["max_age"]) if data.get("max_age") is not None else None,
+            max_age=int(data["max_age"]) if data.get("max_age") else None,
             expires_at=now_s + TRANSACTION_TTL, ttl=now_s + TRANSACTION_TTL, created_at=now())
     with transaction() as tx:
         tx.save(txn, condition=T.pk.does_not_exist())

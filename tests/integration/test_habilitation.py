@@ -339,3 +339,14 @@ def test_training_recorded_as_incomplete_deactivates_an_active_aidant(stack, sta
     r = staff["s"].post(f"{stack.url}/api/staff/aidants/{own}/training",
                         json={"trained_on": "2024-05-02", "pix_passed": False})
     assert r.status_code == 409 and r.json()["error"] == "self_deactivation"
+
+
+def test_changing_the_referents_address_counts_against_that_address(stack):
+    """Otherwise: create with one's own address, change it to the victim's, submit,
+    and repeat — the per-address limit would not hold."""
+    victim = form()["referent"]
+    for _ in range(3):
+        create(stack, form(referent=victim))
+    created, _ = create(stack)
+    r = requests.put(f"{stack.url}{REQ}/{created['id']}", json=form(referent=victim), headers=auth(created["token"]))
+    assert r.status_code == 429, r.text

@@ -158,3 +158,46 @@ def test_prompt_login_requires_a_login_newer_than_the_request(world, stack):
     stack.login(world.browser, world.aidant_email, offset_steps=1)
     token = fc.fetch_token(pending, world.code_for(pending))
     assert fc.verify_id_token(token, pending.nonce)["auth_time"] >= int(time.time()) - 60
+
+
+def test_an_empty_max_age_is_as_if_omitted(world):
+    pending = world.fc.authorize(requests.Session(), max_age="")  # RFC 6749 §3.1
+    token = world.fc.fetch_token(pending, world.code_for(pending))
+    assert world.fc.userinfo(token["access_token"]).status_code == 200
+
+
+
+
+def test_max_age_requires_a_login_at_most_that_old_when_the_request_arrives(world, stack):
+    fc = world.fc
+    time.sleep(1.1)  # the aidant's login is now at least a second older than any request
+    # A generous max_age: the current login is fine, and auth_time is in the ID token.
+    pending = fc.authorize(requests.Session(), max_age="3600")
+    token = fc.fetch_token(pending, world.code_for(pending))
+    assert "auth_time" in fc.verify_id_token(token, pending.nonce)
+    # max_age=0 is prompt=login: refused until the aidant logs in again, then served.
+    requested_at = int(time.time())
+    pending = fc.authorize(requests.Session(), max_age="0")
+    stale = world.choose(pending.txn)
+    assert stale.status_code == 401 and stale.json()["error"] == "login_required"
+    _login_with_a_new_device(stack, world)
+    token = fc.fetch_token(pending, world.code_for(pending))
+    assert fc.verify_id_token(token, pending.nonce)["auth_time"] >= requested_at
+
+
+def _login_with_a_new_device(stack, world):
+    """Log the world's browser in again with a code no other test of this module used
+    (each time step is accepted once per device)."""
+    import pyotp
+    from tests.conftest import Mailbox, extract_link
+    stack.use_store()
+    from shared import otp
+    device, secret = otp.new_device(world.aidant_id, "app")
+    device.save()
+    before = stack.mail.count()
+    r = world.browser.post(stack.url + "/api/login", timeout=10,
+                           json={"email": world.aidant_email, "otp": pyotp.TOTP(secret, interval=30).now()})
+    assert r.status_code == 200, r.text
+    link = extract_link(Mailbox.text(stack.mail.wait_for(world.aidant_email, "connexion", after=before)),
+                        "/api/login/")
+    assert world.browser.get(link, allow_redirects=False).status_code == 302

@@ -94,3 +94,22 @@ def test_a_count_left_at_the_maximum_without_a_lock_expires(moto_store, monkeypa
     assert throttle.record_failure(throttle.admit("bloqué")) is True
 
 
+
+
+def test_a_right_code_clearing_the_count_is_not_undone_by_a_failure_in_flight(moto_store):
+    # A double-click after three wrong codes: attempts 4 and 5 are admitted, the 4th
+    # is right and clears the count, the 5th (a replay) then fails. Its lock write
+    # must not recreate the item (a bare one would break every later login).
+    key = otp.Throttle.key_for("double@example.fr")
+    for _ in range(3):
+        throttle = otp.Throttle(key)
+        throttle.record_failure(throttle.admit("bloqué"))
+    fourth, fifth = otp.Throttle(key), otp.Throttle(key)
+    fourth.admit("bloqué")
+    attempt = fifth.admit("bloqué")
+    fourth.clear()
+    assert fifth.record_failure(attempt) is False
+    with pytest.raises(moto_store.LoginThrottle.DoesNotExist):
+        moto_store.LoginThrottle.get(*key)
+    found = list(moto_store.Item.batch_get([key]))
+    assert found == [] and not otp.Throttle.from_item(key, moto_store.Item(*key)).locked
