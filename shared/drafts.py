@@ -123,17 +123,22 @@ def start_identification(draft: MandateDraft) -> str:
 class CallbackOutcome:
     draft_id: str | None
     error: str | None = None
-    franceconnect_id_token: str | None = None  # set once the usager is identified
+    franceconnect_id_token: str | None = None  # set once FranceConnect has identified the usager
 
     def location(self) -> str:
         base = settings().frontend_url
+        if self.franceconnect_id_token:
+            # Through FranceConnect's logout first, whatever happened next on our side:
+            # it sends the browser back to one of two registered addresses with
+            # ``state`` = the draft (then ``.<error>`` on the draft page).
+            if self.error is None:
+                target, state = RECAP_PAGE, self.draft_id
+            else:
+                target, state = DRAFT_PAGE, f"{self.draft_id}.{self.error}" if self.draft_id else self.error
+            logout = franceconnect.logout_url(self.franceconnect_id_token, base + target, state)
+            if logout:
+                return logout
         if self.error is None:
-            if self.franceconnect_id_token:
-                # Through FranceConnect's logout first; it sends the browser back to the
-                # recap with the draft as ``state`` (one registered return address).
-                logout = franceconnect.logout_url(self.franceconnect_id_token, base + RECAP_PAGE, self.draft_id)
-                if logout:
-                    return logout
             return f"{base}{RECAP_PAGE}?draft={self.draft_id}"
         query = f"draft={self.draft_id}&error={self.error}" if self.draft_id else f"error={self.error}"
         return f"{base}{DRAFT_PAGE}?{query}"
@@ -187,6 +192,7 @@ def identify(query: dict, authenticate) -> CallbackOutcome:
         return outcome
     try:
         identity = franceconnect.complete_login(code, item.nonce_hash)
+        outcome.franceconnect_id_token = identity.id_token
         usager = mandates.upsert_usager(identity.sub, identity.claims)
     except franceconnect.FranceConnectError as exc:
         log.warning("FranceConnect login refused: %s", exc.reason)
@@ -207,7 +213,6 @@ def identify(query: dict, authenticate) -> CallbackOutcome:
         return outcome
     journal.record(USAGER_IDENTIFIED, aidant_id=caller.aidant_id, structure_id=caller.structure_id,
                    usager_id=usager.id, details={"draft": item.draft_id})
-    outcome.franceconnect_id_token = identity.id_token
     return outcome
 
 

@@ -120,7 +120,8 @@ class StandIn:
 
     @staticmethod
     def post_logout_redirect_uris() -> set[str]:
-        return {settings().frontend_url + "/mandats/recapitulatif/"}
+        base = settings().frontend_url
+        return {base + "/mandats/recapitulatif/", base + "/mandats/nouveau/"}
 
     def key(self) -> RSAKey:
         with self._lock:

@@ -136,3 +136,15 @@ def new_aidant(stack, structure_id: str | None = None) -> Aidant:
 
 def query_of(location: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def landing(location: str) -> tuple[str, str | None, str | None]:
+    """(page, draft, error) where the browser lands after FranceConnect: our callback
+    names them in the query; FranceConnect's logout brings them back as
+    ``state=<draft>[.<error>]``."""
+    params = query_of(location)
+    draft, error = params.get("draft"), params.get("error")
+    if "state" in params:
+        draft, _, error = params["state"].partition(".")
+        error = error or None
+    return urlsplit(location).path, draft, error

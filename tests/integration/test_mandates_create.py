@@ -6,7 +6,7 @@ import pyotp
 import pytest
 import requests
 
-from tests.integration.mandate_flow import new_aidant, query_of
+from tests.integration.mandate_flow import landing, new_aidant, query_of
 
 
 def test_present_mandate_is_created_through_franceconnect(stack):
@@ -184,9 +184,14 @@ def test_expired_draft_cannot_be_identified_nor_signed(stack):
     assert aidant.get(f"/api/mandates/drafts/{draft['draft']}").json()["status"] == "expired"
     # A login started before the expiry does not attach a usager afterwards.
     location = aidant.identify(late["franceconnect_url"])
-    assert query_of(location).get("error") in ("franceconnect_expired", "draft_expired")
+    page, draft_id, error = landing(location)
+    assert page == "/mandats/nouveau/" and draft_id == late["draft"]
+    # The login was started before the expiry, so FranceConnect did identify the usager…
+    assert error == "draft_expired"
     assert aidant.get(f"/api/mandates/drafts/{late['draft']}").json()["usager"] is None
     assert aidant.get("/api/mandates").json()["mandates"] == []
+    # …and that FranceConnect session was ended all the same (through its logout).
+    assert not aidant.session.cookies.get("fc_sid")
 
 
 def test_concurrent_signatures_of_one_draft_give_one_mandate(stack):

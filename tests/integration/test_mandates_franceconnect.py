@@ -7,14 +7,13 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
-from tests.integration.mandate_flow import new_aidant, query_of
+from tests.integration.mandate_flow import landing, new_aidant, query_of
 
 
 def _draft_page_error(stack, draft_id, location):
-    assert urlsplit(location).path == "/mandats/nouveau/", location
-    params = query_of(location)
-    assert params.get("draft") == draft_id
-    return params["error"]
+    page, draft, error = landing(location)
+    assert page == "/mandats/nouveau/" and draft == draft_id, location
+    return error
 
 
 def test_discovery_and_keys_are_published(stack):

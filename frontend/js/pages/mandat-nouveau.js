@@ -138,8 +138,11 @@ async function start() {
   list.replaceChildren(...cat.demarches.map(card));
   renderMentions($("#mentions"), cat.mentions);
 
-  const error = param("error");
-  const draftId = param("draft");
+  // FranceConnect's logout (after an identification we then refused) sends the
+  // browser back with state = "<draft>.<error>".
+  const [stateDraft, stateError] = (param("state") || "").split(".", 2);
+  const error = param("error") || stateError || null;
+  const draftId = param("draft") || (stateError ? stateDraft : null);
   const renew = param("renouveler");
   if (error) {
     const known = FC_ERRORS[error] || ["La connexion à FranceConnect n'a pas abouti",
