@@ -61,10 +61,12 @@ class Phase:
 
 
 def _run_threads(name: str, root_pid: int, clients: list[FlowClient], work, duration: float,
-                 recorder: Recorder, units_counter: list[int]) -> Phase:
+                 recorder: Recorder) -> Phase:
+    """Each client calls ``work(client)`` in a loop for ``duration``: True counts one
+    unit done, False stops that client, anything else goes on. Closes the clients."""
     stop_at = time.monotonic() + duration
     lock = threading.Lock()
-    sent = [0]
+    sent, units = [0], [0]
 
     def loop(client: FlowClient):
         while time.monotonic() < stop_at:
@@ -72,8 +74,12 @@ def _run_threads(name: str, root_pid: int, clients: list[FlowClient], work, dura
                 if sent[0] >= MAX_REQUESTS:
                     return
                 sent[0] += 1
-            if work(client) is False:
+            outcome = work(client)
+            if outcome is False:
                 return
+            if outcome is True:
+                with lock:
+                    units[0] += 1
 
     for client in clients:
         client.recorder = recorder
@@ -81,33 +87,25 @@ def _run_threads(name: str, root_pid: int, clients: list[FlowClient], work, dura
     cpu_before = cpu_by_process(root_pid)
     started = time.monotonic()
     threads = [threading.Thread(target=loop, args=(c,), daemon=True) for c in clients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(duration + 60)
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(duration + 60)
+    finally:
+        for c in clients:
+            c.close()
     wall = time.monotonic() - started
     cpu_after = cpu_by_process(root_pid)
     cpu = {k: max(0.0, v - cpu_before.get(k, 0.0)) for k, v in cpu_after.items()}
-    return Phase(name, len(clients), wall, units_counter[0], recorder, cpu, load_before, os.getloadavg())
+    return Phase(name, len(clients), wall, units[0], recorder, cpu, load_before, os.getloadavg())
 
 
 def flows(name: str, base: str, root_pid: int, world: BenchWorld, clients: int, duration: float) -> Phase:
     """N clients each running the whole flow in a loop."""
     recorder = Recorder()
-    done = [0]
-    lock = threading.Lock()
     pool = [FlowClient(base, world, recorder, i) for i in range(clients)]
-
-    def work(client):
-        if client.flow():
-            with lock:
-                done[0] += 1
-
-    try:
-        return _run_threads(name, root_pid, pool, work, duration, recorder, done)
-    finally:
-        for c in pool:
-            c.close()
+    return _run_threads(name, root_pid, pool, lambda client: client.flow() or None, duration, recorder)
 
 
 # -- each endpoint alone -----------------------------------------------------------------
@@ -137,8 +135,6 @@ def _prepare(pool: list[FlowClient], make, seconds: float, per_client: int) -> l
 def endpoint(step: str, base: str, root_pid: int, world: BenchWorld, clients: int, duration: float) -> Phase:
     recorder = Recorder()
     pool = [FlowClient(base, world, recorder, i) for i in range(clients)]
-    count = [0]
-    lock = threading.Lock()
     inputs: dict[int, object] = {}
     queues = None
     per_client = max(50, int(duration * 60 / max(1, clients)))
@@ -181,11 +177,6 @@ def endpoint(step: str, base: str, root_pid: int, world: BenchWorld, clients: in
             return False
         except StepFailed:
             pass
-        with lock:
-            count[0] += 1
+        return True
 
-    try:
-        return _run_threads(step, root_pid, pool, work, duration, recorder, count)
-    finally:
-        for c in pool:
-            c.close()
+    return _run_threads(step, root_pid, pool, work, duration, recorder)
