@@ -66,11 +66,29 @@ def test_the_functions_policy_keeps_the_journal_append_only_and_grants_no_scan()
     assert not {a for a in granted if a.endswith(("Scan", "*"))}
     assert "dynamodb:BatchWriteItem" not in granted  # cannot carry a condition per item kind
     assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"} <= granted
-    (journal,) = deny
+    journal, seals = sorted(deny, key=lambda s: s["Sid"])
     assert set(journal["Action"]) == {"dynamodb:UpdateItem", "dynamodb:DeleteItem"}
     assert journal["Condition"] == {"ForAnyValue:StringLike": {"dynamodb:LeadingKeys": ["JOURNAL#*"]}}
+    # The request functions cannot write a seal at all: only journal-seal's own role can.
+    assert seals["Action"] == ["dynamodb:PutItem"]
+    assert seals["Condition"] == {"ForAnyValue:StringEquals": {"dynamodb:LeadingKeys": ["JOURNAL#SEALS"]}}
     from shared import journal
+    from shared.store import JournalSeal
     assert journal.entry("mandate_created").pk.startswith("JOURNAL#"), "the key the deny is written for"
+    assert JournalSeal.key(1)[0] == "JOURNAL#SEALS"
+
+
+def test_the_sealer_policy_reads_and_appends_seals_and_nothing_else():
+    resources = table.cloudformation()["Resources"]
+    statements = resources["JournalSealPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert all(s["Effect"] == "Allow" for s in statements)
+    granted = {a for s in statements for a in s["Action"]}
+    assert granted == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:DescribeTable", "dynamodb:PutItem"}
+    (put,) = [s for s in statements if "dynamodb:PutItem" in s["Action"]]
+    assert put["Action"] == ["dynamodb:PutItem"]
+    assert put["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["JOURNAL#SEALS"]}}
+    template = table.cloudformation()
+    assert template["Outputs"]["JournalSealPolicyArn"]["Value"] == {"Ref": "JournalSealPolicy"}
 
 
 @pytest.fixture
