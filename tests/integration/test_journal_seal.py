@@ -77,6 +77,16 @@ def test_seal_then_verify_a_journal_written_by_real_logins(stack, logged_in):
     assert "head #" in line and "sha256:" in line
 
 
+def test_the_scheduled_function_answers_through_the_gateway(stack, logged_in):
+    """What the cron-connector does: POST /function/journal-seal with an empty body.
+    The manual seals already went past the last closed window: nothing new to seal."""
+    r = requests.post(stack.url + "/function/journal-seal", data=b"", timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.json()["sealed"] == 0 and r.json()["head"] >= 1
+    assert requests.post(stack.url + "/function/journal-seal", data=b"{", timeout=60).status_code == 400
+    verified(stack)
+
+
 def test_verify_names_an_entry_altered_after_its_seal(stack, logged_in):
     entry = next(e for e in logged_in if e.action == "login_succeeded")
     key, original = _raw(stack, entry)

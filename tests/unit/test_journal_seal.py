@@ -407,3 +407,16 @@ def test_the_function_runs_the_schedule_on_the_cron_connectors_empty_post(clock)
     assert _post(handler, b"{not json")[0] == 400
     status, body = _post(handler, b'{"run": "everything"}')
     assert status == 400 and body["error"] == "invalid_request"
+
+
+def test_the_local_scheduler_runs_journal_seal_hourly_after_the_grace():
+    """The same schedule as the cron-connector's (stack.yml), past the window's end by
+    more than the grace, so each run finds the last hour closed."""
+    from datetime import datetime, timezone
+    from local import scheduler, stack
+    cron = scheduler.scheduled_functions()["journal-seal"]
+    after = cron.next_after(datetime(2026, 11, 24, 10, 2, tzinfo=timezone.utc))
+    assert after == datetime(2026, 11, 24, 10, 10, tzinfo=timezone.utc)
+    env = stack.functions()["journal-seal"].environment
+    grace = int(env["JOURNAL_SEAL_GRACE_SECONDS"])
+    assert after.minute * 60 > grace and int(env["JOURNAL_SEAL_WINDOW_SECONDS"]) == 3600
