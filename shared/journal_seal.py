@@ -184,11 +184,11 @@ class Seal:
 # -- reading by key ----------------------------------------------------------------
 
 def _query(hash_key: str, condition=None, *, index: str | None = None, forward: bool = True,
-           consistent: bool = False) -> Iterator[dict]:
+           consistent: bool = False, page_size: int | None = None) -> Iterator[dict]:
     connection = Item._get_connection()
     start = None
     while True:
-        page = connection.query(hash_key, range_key_condition=condition, index_name=index,
+        page = connection.query(hash_key, range_key_condition=condition, index_name=index, limit=page_size,
                                 exclusive_start_key=start, scan_index_forward=forward, consistent_read=consistent)
         yield from page.get("Items", [])
         start = page.get("LastEvaluatedKey")
@@ -243,8 +243,10 @@ def read_range(from_ms: int, to_ms: int) -> Iterator[Sealed]:
 
 
 def seals(*, newest_first: bool = False) -> Iterator[Seal]:
-    """The chain, strongly consistent (a run must see the seal the previous run wrote)."""
-    for raw in _query(SEALS_PARTITION, Item.sk.startswith("SEAL#"), forward=not newest_first, consistent=True):
+    """The chain, strongly consistent (a run must see the seal the previous run wrote).
+    Newest first, two seals a page: a run reads only its head and the few before it."""
+    for raw in _query(SEALS_PARTITION, Item.sk.startswith("SEAL#"), forward=not newest_first, consistent=True,
+                      page_size=2 if newest_first else None):
         yield Seal.from_raw(raw)
 
 

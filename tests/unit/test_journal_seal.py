@@ -409,14 +409,17 @@ def test_the_function_runs_the_schedule_on_the_cron_connectors_empty_post(clock)
     assert status == 400 and body["error"] == "invalid_request"
 
 
-def test_the_local_scheduler_runs_journal_seal_hourly_after_the_grace():
-    """The same schedule as the cron-connector's (stack.yml), past the window's end by
-    more than the grace, so each run finds the last hour closed."""
+def test_the_local_scheduler_runs_journal_seal_within_a_quarter_past_each_window_and_grace(monkeypatch):
+    """The same schedule as the cron-connector's (stack.yml): a run comes within 15
+    minutes after a window's end plus the grace, and it seals that window."""
     from datetime import datetime, timezone
     from local import scheduler, stack
+    from shared import journal_seal
     cron = scheduler.scheduled_functions()["journal-seal"]
-    after = cron.next_after(datetime(2026, 11, 24, 10, 2, tzinfo=timezone.utc))
-    assert after == datetime(2026, 11, 24, 10, 10, tzinfo=timezone.utc)
     env = stack.functions()["journal-seal"].environment
-    grace = int(env["JOURNAL_SEAL_GRACE_SECONDS"])
-    assert after.minute * 60 > grace and int(env["JOURNAL_SEAL_WINDOW_SECONDS"]) == 3600
+    window_end = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)
+    run = cron.next_after(window_end.replace(minute=int(env["JOURNAL_SEAL_GRACE_SECONDS"]) // 60))
+    assert run == datetime(2026, 11, 24, 10, 15, tzinfo=timezone.utc)
+    for name in ("JOURNAL_SEAL_GRACE_SECONDS", "JOURNAL_SEAL_WINDOW_SECONDS"):
+        monkeypatch.setenv(name, env[name])
+    assert journal_seal.scheduled_until(int(run.timestamp() * 1000)) == int(window_end.timestamp() * 1000)
