@@ -30,12 +30,15 @@ from .store.journal import iso_ms
 MAX_LISTED = 20  # problems printed after the first
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Problem:
     ms: int
     seq: int
-    entry_id: str | None
+    entry_id: str | None  # None: the seal itself
     what: str
+
+    def order(self) -> tuple:
+        return self.ms, self.seq, self.entry_id or "", self.what
 
     def line(self) -> str:
         if self.entry_id is None:
@@ -59,7 +62,7 @@ class Report:
 
     def lines(self) -> list[str]:
         if self.problems:
-            ordered = sorted(self.problems)
+            ordered = sorted(self.problems, key=Problem.order)
             lines = [f"journal NOT intact: {ordered[0].line()}"]
             if len(ordered) > 1:
                 lines.append(f"{len(ordered) - 1} more problem(s):")

@@ -423,3 +423,18 @@ def test_the_local_scheduler_runs_journal_seal_within_a_quarter_past_each_window
     for name in ("JOURNAL_SEAL_GRACE_SECONDS", "JOURNAL_SEAL_WINDOW_SECONDS"):
         monkeypatch.setenv(name, env[name])
     assert journal_seal.scheduled_until(int(run.timestamp() * 1000)) == int(window_end.timestamp() * 1000)
+
+
+def test_problems_of_a_seal_and_of_an_entry_at_the_same_moment_are_both_reported():
+    from shared.journal_verify import Problem, Report
+    report = Report(problems=[Problem(5, 1, "x", "removed after seal #1"), Problem(5, 1, None, "altered: …")])
+    assert report.lines() == ["journal NOT intact: seal #1: altered: …", "1 more problem(s):",
+                              f"  entry x ({'1970-01-01T00:00:00.005+00:00'}) removed after seal #1"]
+
+
+def test_verify_names_a_seal_missing_an_attribute_the_chain_needs(sealed):
+    from shared.store.journal import JournalSeal
+    pk, sk = JournalSeal.key(1)
+    client().update_item(TableName=table(), Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                         UpdateExpression="REMOVE prev_hash")
+    assert verify().lines()[0].startswith("journal NOT intact: seal #1: altered: unreadable seal")
