@@ -70,7 +70,7 @@ class Report:
             return lines
         if self.head is None:
             return ["journal intact: no seal yet, nothing to verify"]
-        return [f"journal intact: {self.seals} seals cover {iso_ms(self.first_from)} to {iso_ms(self.head.to_ms)}, "
+        return [f"journal intact: {self.seals} seal(s) from {iso_ms(self.first_from)} to {iso_ms(self.head.to_ms)}, "
                 f"{self.entries} entries ({self.late} sealed late), {self.unsealed} newer not sealed yet; "
                 f"head #{self.head.seq} sha256:{self.head.seal_hash}"]
 

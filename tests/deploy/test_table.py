@@ -214,3 +214,24 @@ def test_signing_keys_rotate_without_a_gap(tmp_path):
     with pytest.raises(ValueError):
         rotation.retire(path, before["RS256"])  # signs, and OpenID Connect requires an RS256 key
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_deploy_journal_verify_checks_a_deployed_table_read_only(aws, monkeypatch, capsys):
+    """`python -m deploy journal verify` on a table made by `deploy table --create`:
+    intact, then one entry deleted behind the application's back."""
+    from deploy.__main__ import main
+    from shared import config, journal, journal_seal, store
+    monkeypatch.setenv("TABLE_NAME", "deployed-journal")
+    config.reset_caches()
+    table.create(table_name="deployed-journal")
+    store.configure()
+    entries = [journal.record(journal.LOGIN_SUCCEEDED, aidant_id="a1") for _ in range(3)]
+    journal_seal.seal_now()
+    assert main(["journal", "verify", "--table-name", "deployed-journal"]) == 0
+    assert capsys.readouterr().out.startswith("journal intact: 1 seal(s) from ")
+    aws.delete_item(TableName="deployed-journal", Key={"pk": {"S": entries[1].pk}, "sk": {"S": entries[1].sk}})
+    assert main(["journal", "verify", "--table-name", "deployed-journal"]) == 1
+    assert capsys.readouterr().out.startswith(f"journal NOT intact: entry {entries[1].id} ")
+    assert main(["journal", "verify", "--anchor", "1:not-a-hash"]) == 2
+    config.reset_caches()
+    store.configure()

@@ -127,7 +127,7 @@ def test_seals_list_every_entry_of_their_range_once_and_link_to_the_previous(clo
     report = verify()
     assert report.ok, report.lines()
     assert report.entries == 5 and report.seals == 2 and report.head.seq == 2
-    assert report.lines()[0].startswith("journal intact: 2 seals") and seal2.seal_hash in report.lines()[0]
+    assert report.lines()[0].startswith("journal intact: 2 seal(s) from ") and seal2.seal_hash in report.lines()[0]
 
 
 def test_a_run_with_nothing_new_writes_no_seal(clock):
