@@ -277,7 +277,7 @@ class Outcome:
     def line(self) -> str:
         s = self.summary()
         if self.head is None:
-            return "nothing to seal: no journal entry and no seal yet"
+            return "no seal written: nothing to seal before the chain's start (JOURNAL_SEAL_SINCE)"
         first = self.written[0].seq if self.written else None
         done = (f"wrote {s['sealed']} seal(s) #{first}..#{s['head']}: {s['entries']} entries, {s['late']} late"
                 if self.written else "nothing new to seal")
