@@ -108,6 +108,17 @@ def cmd_keys(args) -> int:
     return 0
 
 
+def cmd_journal(args) -> int:
+    from . import journal
+    try:
+        ok, lines = journal.verify(endpoint=args.endpoint, table_name=args.table_name, anchor=args.anchor)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
 def main(argv=None) -> int:
     sys.path.insert(0, str(ROOT))
     parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__)
@@ -157,6 +168,13 @@ def main(argv=None) -> int:
     p.add_argument("target", nargs="?", help="add: ES256 or RS256; promote, retire: the key's kid")
     p.add_argument("--file", help="default: $SECRETS_DIR/oidc-signing-keys")
     p.set_defaults(fn=cmd_keys)
+
+    p = sub.add_parser("journal", help="verify the deployed journal against its seals (read-only)")
+    p.add_argument("action", choices=["verify"])
+    p.add_argument("--anchor", metavar="SEQ:HASH", help="a seal hash kept outside the table (from an earlier verify)")
+    p.add_argument("--endpoint", help="DynamoDB endpoint; default AWS or DYNAMODB_HOST")
+    p.add_argument("--table-name", help="default TABLE_NAME or aidants-connect")
+    p.set_defaults(fn=cmd_journal)
 
     args = parser.parse_args(argv)
     return args.fn(args)

@@ -4,6 +4,7 @@
     python -m local seed [--json]
     python -m local otp EMAIL
     python -m local create-table
+    python -m local journal seal|verify [--anchor SEQ:HASH]
 """
 from __future__ import annotations
 
@@ -261,6 +262,27 @@ def cmd_create_table(args) -> int:
     return 0
 
 
+def cmd_journal(args) -> int:
+    load_running_env()
+    if not _store_is_local():
+        print("Refusing: `journal` works on a local store (DYNAMODB_HOST on loopback); "
+              "for a deployed table: python -m deploy journal verify.", file=sys.stderr)
+        return 2
+    if args.action == "seal":
+        from shared import journal_seal
+        print(journal_seal.seal_now().line())
+        return 0
+    from shared import journal_verify
+    try:
+        anchor = journal_verify.parse_anchor(args.anchor) if args.anchor else None
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    report = journal_verify.verify(anchor)
+    print("\n".join(report.lines()))
+    return 0 if report.ok else 1
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -282,6 +304,10 @@ def main(argv=None) -> int:
     otp.add_argument("email")
     otp.set_defaults(fn=cmd_otp)
     sub.add_parser("create-table", help="create the table if missing").set_defaults(fn=cmd_create_table)
+    journal = sub.add_parser("journal", help="seal the journal now, or verify it against its seals")
+    journal.add_argument("action", choices=["seal", "verify"])
+    journal.add_argument("--anchor", metavar="SEQ:HASH", help="verify: a seal hash kept outside the table")
+    journal.set_defaults(fn=cmd_journal)
     args = parser.parse_args(argv)
     return args.fn(args)
 

@@ -2,16 +2,19 @@
 
 ``entry()`` builds an item to put in a ``TransactWrite`` with the change it
 describes; ``record()`` writes one on its own. Both write with
-``attribute_not_exists(pk)``: an entry is never overwritten.
+``attribute_not_exists(pk)``: an entry is never overwritten. Every entry also carries
+its gsi3 key (its UTC day and a shard), so that ``shared.journal_seal`` can read a
+time range by key and seal it: no extra store call on the request path.
 """
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from typing import Any
 
-
 from . import crypto
-from .store import JournalEntry, now
+from .store import JournalEntry
+from .store.journal import day_partition, iso_ms, journal_shard
 
 # Actions, named once so that a typo cannot silently create a new kind of entry.
 LOGIN_SUCCEEDED = "login_succeeded"
@@ -24,18 +27,25 @@ LOGOUT = "logout"
 OTP_REFUSED = "otp_refused"  # a wrong or replayed code confirming an action
 
 
-def new_entry_id() -> str:
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def new_entry_id(ms: int | None = None) -> str:
     # Millisecond time first so ids sort chronologically; random tail for uniqueness.
-    return f"{int(time.time() * 1000):013d}{crypto.new_id(6)}"
+    return f"{_now_ms() if ms is None else ms:013d}{crypto.new_id(6)}"
 
 
 def entry(action: str, *, aidant_id: str | None = None, structure_id: str | None = None,
           usager_id: str | None = None, mandate_id: str | None = None, demarche: str | None = None,
           client_id: str | None = None, reason: str | None = None,
           details: dict[str, Any] | None = None) -> JournalEntry:
-    entry_id = new_entry_id()
-    at = now()
-    iso = at.isoformat(timespec="milliseconds")
+    # One clock reading for the id, ``at`` and the index keys: the seal run places an
+    # entry in time by its id, and reads it where ``at`` puts it.
+    ms = _now_ms()
+    entry_id = new_entry_id(ms)
+    at = datetime.fromtimestamp(ms / 1000, timezone.utc)
+    iso = iso_ms(ms)
     item = JournalEntry(
         pk=f"JOURNAL#{entry_id}", sk="JOURNAL", id=entry_id, action=action, at=iso,
         aidant_id=aidant_id, structure_id=structure_id, usager_id=usager_id,
@@ -46,6 +56,7 @@ def entry(action: str, *, aidant_id: str | None = None, structure_id: str | None
         item.gsi1pk, item.gsi1sk = f"STRUCTURE#{structure_id}#JOURNAL", f"{iso}#{entry_id}"
     if aidant_id:
         item.gsi2pk, item.gsi2sk = f"AIDANT#{aidant_id}#JOURNAL", f"{iso}#{entry_id}"
+    item.gsi3pk, item.gsi3sk = day_partition(iso[:10], journal_shard(entry_id)), f"{iso}#{entry_id}"
     return item
 
 

@@ -7,7 +7,7 @@ from .base import (Item, calls, configure, create_table, epoch, is_outage, now, 
                    transaction_kwargs, transaction, all_models)
 from .accounts import (Aidant, EmailClaim, LoginLink, LoginThrottle, Membership, RateCounter, Session,
                        Structure, TotpDevice)
-from .journal import JournalEntry
+from .journal import JournalEntry, JournalSeal
 from .mandates import Autorisation, Mandate, Usager
 from .outbox import OutboxItem
 from .drafts import FranceConnectState, MandateDraft

@@ -66,11 +66,29 @@ def test_the_functions_policy_keeps_the_journal_append_only_and_grants_no_scan()
     assert not {a for a in granted if a.endswith(("Scan", "*"))}
     assert "dynamodb:BatchWriteItem" not in granted  # cannot carry a condition per item kind
     assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"} <= granted
-    (journal,) = deny
+    journal, seals = sorted(deny, key=lambda s: s["Sid"])
     assert set(journal["Action"]) == {"dynamodb:UpdateItem", "dynamodb:DeleteItem"}
     assert journal["Condition"] == {"ForAnyValue:StringLike": {"dynamodb:LeadingKeys": ["JOURNAL#*"]}}
+    # The request functions cannot write a seal at all: only journal-seal's own role can.
+    assert seals["Action"] == ["dynamodb:PutItem"]
+    assert seals["Condition"] == {"ForAnyValue:StringEquals": {"dynamodb:LeadingKeys": ["JOURNAL#SEALS"]}}
     from shared import journal
+    from shared.store import JournalSeal
     assert journal.entry("mandate_created").pk.startswith("JOURNAL#"), "the key the deny is written for"
+    assert JournalSeal.key(1)[0] == "JOURNAL#SEALS"
+
+
+def test_the_sealer_policy_reads_and_appends_seals_and_nothing_else():
+    resources = table.cloudformation()["Resources"]
+    statements = resources["JournalSealPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert all(s["Effect"] == "Allow" for s in statements)
+    granted = {a for s in statements for a in s["Action"]}
+    assert granted == {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:DescribeTable", "dynamodb:PutItem"}
+    (put,) = [s for s in statements if "dynamodb:PutItem" in s["Action"]]
+    assert put["Action"] == ["dynamodb:PutItem"]
+    assert put["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["JOURNAL#SEALS"]}}
+    template = table.cloudformation()
+    assert template["Outputs"]["JournalSealPolicyArn"]["Value"] == {"Ref": "JournalSealPolicy"}
 
 
 @pytest.fixture
@@ -196,3 +214,24 @@ def test_signing_keys_rotate_without_a_gap(tmp_path):
     with pytest.raises(ValueError):
         rotation.retire(path, before["RS256"])  # signs, and OpenID Connect requires an RS256 key
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_deploy_journal_verify_checks_a_deployed_table_read_only(aws, monkeypatch, capsys):
+    """`python -m deploy journal verify` on a table made by `deploy table --create`:
+    intact, then one entry deleted behind the application's back."""
+    from deploy.__main__ import main
+    from shared import config, journal, journal_seal, store
+    monkeypatch.setenv("TABLE_NAME", "deployed-journal")
+    config.reset_caches()
+    table.create(table_name="deployed-journal")
+    store.configure()
+    entries = [journal.record(journal.LOGIN_SUCCEEDED, aidant_id="a1") for _ in range(3)]
+    journal_seal.seal_now()
+    assert main(["journal", "verify", "--table-name", "deployed-journal"]) == 0
+    assert capsys.readouterr().out.startswith("journal intact: 1 seal(s) from ")
+    aws.delete_item(TableName="deployed-journal", Key={"pk": {"S": entries[1].pk}, "sk": {"S": entries[1].sk}})
+    assert main(["journal", "verify", "--table-name", "deployed-journal"]) == 1
+    assert capsys.readouterr().out.startswith(f"journal NOT intact: entry {entries[1].id} ")
+    assert main(["journal", "verify", "--anchor", "1:not-a-hash"]) == 2
+    config.reset_caches()
+    store.configure()
