@@ -11,7 +11,7 @@ from typing import Any
 
 
 from . import crypto
-from .store import JournalEntry, now
+from .store import JournalEntry, now, writes
 
 # Actions, named once so that a typo cannot silently create a new kind of entry.
 LOGIN_SUCCEEDED = "login_succeeded"
@@ -55,7 +55,8 @@ def append_condition():
 
 def record(action: str, **fields: Any) -> JournalEntry:
     item = entry(action, **fields)
-    item.save(condition=append_condition())
+    # Idempotent: a copy re-sent after a timeout is not refused as an overwrite.
+    writes.put_new(item)
     return item
 
 

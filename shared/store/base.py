@@ -153,7 +153,7 @@ def is_outage(exc: BaseException) -> bool:
         if isinstance(exc, botocore.exceptions.ClientError) and \
                 exc.response.get("Error", {}).get("Code") in _OUTAGE_CODES:
             return True
-        exc = exc.__cause__ or exc.__context__
+        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
     return False
 
 

@@ -41,11 +41,11 @@ from pynamodb.transactions import TransactWrite
 
 from ..config import settings
 
-# Errors after which a write may or may not have been applied, or a copy of it is
-# still being applied: the idempotent write is sent again.
-_UNKNOWN_OUTCOME = (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError,
-                    botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionClosedError,
-                    botocore.exceptions.ConnectionError, ConnectionError, TimeoutError)
+# Errors after which a write may or may not have been applied: it was sent, and the
+# answer never came. (A refused connection is not one: the store is down, the write
+# did not reach it, and the caller gets its 503 at once.)
+_UNKNOWN_OUTCOME = (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectionClosedError)
+# Answers after which the same write may simply be sent again.
 _RETRY_CODES = {"TransactionInProgressException", "InternalServerError", "ServiceUnavailable",
                 "ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"}
 

@@ -18,8 +18,9 @@ import time
 import pytest
 import requests
 
-from tests.conftest import Stack, _reset_shared_caches
+from tests.conftest import Mailbox, Stack, _reset_shared_caches, extract_link
 
+from .mandate_flow import new_aidant
 from .oidc_fc import code_of, make_world
 from .store_freezer import FreezingProxy
 
@@ -104,3 +105,121 @@ def test_a_store_frozen_during_code_redemption_for_longer_than_the_budget_answer
     pending = world.fc.authorize(requests.Session())
     token = world.fc.fetch_token(pending, world.code_for(pending))
     assert world.fc.userinfo(token["access_token"]).status_code == 200
+
+
+# -- login: the TOTP step, then the e-mailed link ----------------------------------------------
+
+def _login_link(stack, email: str, otp_code: str) -> str:
+    before = stack.mail.count()
+    r = requests.post(stack.url + "/api/login", json={"email": email, "otp": otp_code}, timeout=30)
+    assert r.status_code == 200, r.text
+    message = stack.mail.wait_for(email, "connexion", after=before)
+    return extract_link(Mailbox.text(message), "/api/login/")
+
+
+def test_a_store_frozen_while_a_totp_step_is_consumed_still_logs_in(frozen_stack):
+    """botocore re-sends the write after its read timeout; the copy that lands second
+    used to fail its own condition ``last_step < step``: a right code refused."""
+    email = frozen_stack.new_aidant()
+    fired = frozen_stack.proxy.arm("UpdateItem", "TOTP#", SHORT)
+    link = _login_link(frozen_stack, email, frozen_stack.otp(email))
+    assert fired.is_set() and link
+
+
+def test_a_store_frozen_while_a_login_link_is_used_opens_the_session(frozen_stack):
+    email = frozen_stack.new_aidant()
+    link = _login_link(frozen_stack, email, frozen_stack.otp(email))
+    browser = requests.Session()
+    fired = frozen_stack.proxy.arm("TransactWriteItems", "LOGINLINK#", SHORT)
+    r, took = _timed(lambda: browser.get(link, allow_redirects=False, timeout=30))
+    assert fired.is_set() and took >= SHORT - 0.5
+    assert r.status_code == 302, r.text
+    assert browser.get(frozen_stack.url + "/api/me", timeout=30).status_code == 200
+
+
+def test_a_store_frozen_past_the_budget_while_a_login_link_is_used_answers_503_and_nothing_half_done(
+        frozen_stack):
+    email = frozen_stack.new_aidant()
+    link = _login_link(frozen_stack, email, frozen_stack.otp(email))
+    browser = requests.Session()
+    fired = frozen_stack.proxy.arm("TransactWriteItems", "LOGINLINK#", LONG)
+    r, took = _timed(lambda: browser.get(link, allow_redirects=False, timeout=30))
+    assert fired.is_set()
+    assert r.status_code == 503 and r.json()["error"] == "temporarily_unavailable", r.text
+    assert took < 10 and "set-cookie" not in {k.lower() for k in r.headers}
+    frozen_stack.proxy.wait_thawed()
+    # Applied when the store resumed: the link is used (its session exists, but its
+    # cookie never reached anyone). The next click says so; a new code gives a new link.
+    again = browser.get(link, allow_redirects=False, timeout=30)
+    assert again.status_code == 410, again.text
+    fresh = _login_link(frozen_stack, email, frozen_stack.otp(email, offset_steps=1))
+    assert browser.get(fresh, allow_redirects=False, timeout=30).status_code == 302
+
+
+# -- mandates: signature and revocation ---------------------------------------------------------
+
+def _mandate_is_whole(stack, mandate_id: str, demarches: set[str]) -> None:
+    """The signature's transaction, all of it: mandate, autorisations, journal, e-mail."""
+    stack.use_store()
+    from shared import journal as journal_module
+    from shared.store import Autorisation, Mandate
+    mandate = Mandate.get(*Mandate.key(mandate_id))
+    autorisations = {a.demarche for a in Autorisation.query(mandate.pk, Autorisation.sk.startswith("AUTORISATION#"))}
+    assert autorisations == demarches
+    assert any(e.mandate_id == mandate_id and e.action == "mandate_created"
+               for e in journal_module.for_structure(mandate.structure_id))
+
+
+def test_a_store_frozen_while_a_mandate_is_signed_gives_the_mandate(frozen_stack):
+    aidant = new_aidant(frozen_stack)
+    draft = aidant.new_draft(("papiers", "social"))
+    aidant.identify(draft["franceconnect_url"])
+    fired = frozen_stack.proxy.arm("TransactWriteItems", "DRAFT#", SHORT)
+    r, took = _timed(lambda: aidant.sign(draft["draft"]))
+    assert fired.is_set() and took >= SHORT - 0.5
+    assert r.status_code == 201, r.text
+    _mandate_is_whole(frozen_stack, r.json()["mandate"], {"papiers", "social"})
+
+
+def test_a_store_frozen_past_the_budget_while_a_mandate_is_signed_answers_503_and_the_retry_finds_it(
+        frozen_stack):
+    aidant = new_aidant(frozen_stack)
+    draft = aidant.new_draft(("papiers", "social"))
+    aidant.identify(draft["franceconnect_url"])
+    fired = frozen_stack.proxy.arm("TransactWriteItems", "DRAFT#", LONG)
+    r, took = _timed(lambda: aidant.sign(draft["draft"]))
+    assert fired.is_set()
+    assert r.status_code == 503, r.text
+    assert took < 10
+    frozen_stack.proxy.wait_thawed()
+    # The signature was applied when the store resumed, whole. The retry is told so,
+    # with the mandate, which the front-end then shows.
+    retry = aidant.sign(draft["draft"])
+    assert retry.status_code == 409 and retry.json()["error"] == "draft_already_signed", retry.text
+    mandate_id = retry.json()["mandate"]
+    _mandate_is_whole(frozen_stack, mandate_id, {"papiers", "social"})
+    assert aidant.get(f"/api/mandates/{mandate_id}").status_code == 200
+
+
+def test_a_store_frozen_while_a_mandate_is_revoked_revokes_it(frozen_stack):
+    aidant = new_aidant(frozen_stack)
+    mandate_id = aidant.create_mandate(("papiers",))
+    fired = frozen_stack.proxy.arm("TransactWriteItems", "revoked_by", SHORT)
+    r, took = _timed(lambda: aidant.revoke(mandate_id))
+    assert fired.is_set() and took >= SHORT - 0.5
+    assert r.status_code == 200, r.text
+    assert aidant.get(f"/api/mandates/{mandate_id}").json()["status"] == "revoked"
+
+
+def test_a_store_frozen_past_the_budget_while_a_mandate_is_revoked_answers_503_and_the_retry_explains(
+        frozen_stack):
+    aidant = new_aidant(frozen_stack)
+    mandate_id = aidant.create_mandate(("papiers",))
+    fired = frozen_stack.proxy.arm("TransactWriteItems", "revoked_by", LONG)
+    r, _ = _timed(lambda: aidant.revoke(mandate_id))
+    assert fired.is_set()
+    assert r.status_code == 503, r.text
+    frozen_stack.proxy.wait_thawed()
+    retry = aidant.revoke(mandate_id)
+    assert retry.status_code == 409 and retry.json()["error"] == "already_revoked", retry.text
+    assert aidant.get(f"/api/mandates/{mandate_id}").json()["status"] == "revoked"
