@@ -50,7 +50,7 @@ class Options:
     static_root: str = "/srv/aidants-connect/frontend"
     listen: int = 80  # without TLS; with TLS: 443, and 80 redirects
     tls: bool = True  # faasd: nginx terminates TLS with certbot's certificate
-    read_timeout_seconds: int = 20
+    read_timeout_seconds: int = 15
     namespace: str = "openfaas"
     cluster_issuer: str = "letsencrypt-prod"
     router_image: str = "nginxinc/nginx-unprivileged:1.27-alpine"
@@ -65,7 +65,7 @@ def default_options(**overrides) -> Options:
     server_name = urlsplit(min(issuers)).hostname if issuers else "localhost"
     timeouts = [_seconds(fn.environment.get(key, "0s")) for fn in functions
                 for key in ("exec_timeout", "write_timeout")]
-    values = {"server_name": server_name, "read_timeout_seconds": max(timeouts + [15]) + 5}
+    values = {"server_name": server_name, "read_timeout_seconds": max(timeouts + [10]) + 5}
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Options(**values)
 

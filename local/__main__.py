@@ -48,7 +48,7 @@ def stack_env(args, state: Path) -> dict:
     env = {
         "PYTHONPATH": str(ROOT),
         "TABLE_NAME": os.environ.get("TABLE_NAME", "aidants-connect"),
-        "DYNAMODB_HOST": f"http://127.0.0.1:{args.dynamodb_port}",
+        "DYNAMODB_HOST": getattr(args, "store_url", None) or f"http://127.0.0.1:{args.dynamodb_port}",
         "AWS_REGION": "eu-west-3",
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
@@ -122,13 +122,14 @@ def _run_stack(args, state: Path) -> int:
         env = {**os.environ, **stack_env(args, state)}
         os.environ.update(stack_env(args, state))
         logs = state / "logs"
-        try:
-            store = dynamodb.start(args.store, args.dynamodb_port, logs / "dynamodb.log",
-                                   data_dir=Path(args.store_data) if args.store_data else None)
-        except dynamodb.StoreUnavailable as exc:
-            print(f"Cannot start the store: {exc}", file=sys.stderr)
-            return 2
-        children.append(store)
+        if not args.store_url:
+            try:
+                store = dynamodb.start(args.store, args.dynamodb_port, logs / "dynamodb.log",
+                                       data_dir=Path(args.store_data) if args.store_data else None)
+            except dynamodb.StoreUnavailable as exc:
+                print(f"Cannot start the store: {exc}", file=sys.stderr)
+                return 2
+            children.append(store)
         from shared import store as store_module
         from . import seed
         store_module.create_table()
@@ -296,6 +297,8 @@ def main(argv=None) -> int:
     up.add_argument("--function-threads", type=int, default=4)
     up.add_argument("--store-data", metavar="DIR",
                     help="keep DynamoDB Local's data in DIR (default: in memory, lost when it stops)")
+    up.add_argument("--store-url", metavar="URL",
+                    help="use a store already running at URL (loopback), neither started nor stopped here")
     up.set_defaults(fn=cmd_up)
     seed = sub.add_parser("seed", help="create the demo data (idempotent)")
     seed.add_argument("--json", action="store_true")

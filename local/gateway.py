@@ -40,7 +40,10 @@ DSFR = ROOT / "node_modules" / "@gouvfr" / "dsfr" / "dist"
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
               "trailers", "transfer-encoding", "upgrade", "content-length", "host"}
 MAX_BODY = 1024 * 1024  # the gateway's own limit; functions apply stricter ones
-UPSTREAM_TIMEOUT = 30
+# The functions' own budget (REQUEST_BUDGET_SECONDS, 8 s, counted from X-Start-Time)
+# plus a margin: a function answers 503 before the gateway gives up on it, so a 504
+# here means a process that stopped (frozen, dying), not one that will still act.
+UPSTREAM_TIMEOUT = 10
 
 
 def free_port() -> int:
@@ -190,6 +193,9 @@ class Gateway:
         # request is not retried (the request may have had effects).
         others = [r for r in pool.replicas if r is not replica]
         target = quote(path, safe="/%:@!$&'()*+,;=-._~") + (("?" + query) if query else "")
+        # As the OpenFaaS gateway does: when the request reached us, in Unix nanoseconds
+        # (the function's budget counts from it); a caller's own value is replaced.
+        headers = [h for h in headers if h[0].lower() != "x-start-time"] + [("X-Start-Time", str(time.time_ns()))]
         attempt = 0
         while True:
             attempt += 1

@@ -46,6 +46,10 @@ class Settings:
     dynamodb_host: str | None  # None means AWS itself
     aws_region: str
     store_timeout_seconds: float
+    # A request's own time: no write starts after it, and a write whose outcome is
+    # unknown is sent again within it (store/writes.py). Below the watchdog's and
+    # the gateway's timeouts, so the function answers before anyone gives up on it.
+    request_budget_seconds: float
     # Public URLs
     issuer: str  # our OIDC issuer, also the public base URL of the service
     frontend_url: str  # where the static front-end is served (same origin by default)
@@ -92,6 +96,7 @@ def settings() -> Settings:
         dynamodb_host=_env("DYNAMODB_HOST"),
         aws_region=_env("AWS_REGION", _env("AWS_DEFAULT_REGION", "eu-west-3")),
         store_timeout_seconds=float(_env("STORE_TIMEOUT_SECONDS", "2")),
+        request_budget_seconds=float(_env("REQUEST_BUDGET_SECONDS", "8")),
         issuer=issuer,
         frontend_url=_env("FRONTEND_URL", issuer).rstrip("/"),
         gateway_url=_env("GATEWAY_URL", "http://127.0.0.1:8080").rstrip("/"),

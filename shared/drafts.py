@@ -23,7 +23,7 @@ from . import crypto, documents, errors, franceconnect, journal, mandates, notif
 from .config import settings
 from .demarches import as_json as demarche_json
 from .sessions import Caller
-from .store import FranceConnectState, MandateDraft, now
+from .store import FranceConnectState, MandateDraft, now, writes
 
 log = logging.getLogger("aidants_connect.drafts")
 
@@ -92,7 +92,10 @@ def load(caller: Caller, draft_id: str) -> MandateDraft:
 
 def _check_open(draft: MandateDraft) -> None:
     if draft.signed_at is not None:
-        raise errors.Conflict("Ce mandat a déjà été signé.", code="draft_already_signed")
+        # Names the mandate: a signature whose answer was lost (a 503 while the store
+        # hung) is found by the retry, which the front-end then shows.
+        raise errors.Conflict("Ce mandat a déjà été signé.", code="draft_already_signed",
+                              extra={"mandate": draft.mandate_id})
     if draft.expires_at <= time.time():
         raise errors.Gone("Ce projet de mandat a expiré. Recommencez la création du mandat.",
                           code="draft_expired")
@@ -113,7 +116,7 @@ def start_identification(draft: MandateDraft) -> str:
         log.warning("FranceConnect unavailable: %s", exc.reason)
         raise errors.ServiceUnavailable("FranceConnect est momentanément indisponible. Réessayez dans "
                                         "quelques instants.", code="franceconnect_unavailable")
-    item.save(condition=FranceConnectState.pk.does_not_exist())
+    writes.put_new(item)  # a random key: False could only be our own re-sent copy
     return url
 
 
@@ -172,13 +175,8 @@ def identify(query: dict, authenticate) -> CallbackOutcome:
         outcome.draft_id, outcome.error = None, franceconnect.FAILED
         return outcome
     now_s = int(time.time())
-    try:
-        item.update(actions=[FranceConnectState.used_at.set(now_s)],
-                    condition=FranceConnectState.used_at.does_not_exist() &
-                    (FranceConnectState.expires_at > now_s))
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
+    if not writes.update(item, [FranceConnectState.used_at.set(now_s)],
+                               FranceConnectState.used_at.does_not_exist() & (FranceConnectState.expires_at > now_s)):
         outcome.error = "franceconnect_expired"  # replayed callback or login too slow
         return outcome
     if query.get("error"):

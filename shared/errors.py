@@ -12,8 +12,9 @@ class ApiError(Exception):
     description = "Requête invalide."
 
     def __init__(self, description: str | None = None, *, code: str | None = None,
-                 headers: dict | None = None):
+                 headers: dict | None = None, extra: dict | None = None):
         super().__init__(description or self.description)
+        self.extra = extra or {}
         if description:
             self.description = description
         if code:
@@ -21,7 +22,7 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     def body(self) -> dict:
-        return {"error": self.code, "error_description": self.description}
+        return {"error": self.code, "error_description": self.description, **self.extra}
 
 
 class BadRequest(ApiError):

@@ -221,6 +221,20 @@ def error_response(err: errors.ApiError) -> Response:
     return response
 
 
+def _budget_left(event: Any) -> float:
+    """The request's budget, counted from when the gateway received it: the OpenFaaS
+    gateway stamps ``X-Start-Time`` (Unix nanoseconds), so time spent queued before
+    the handler ran is not time the handler may still spend. A stamp that is absent,
+    malformed, in the future or older than the budget (clock skew) counts from now."""
+    budget = settings().request_budget_seconds
+    raw = Headers(getattr(event, "headers", None) or {}).get("x-start-time") or ""
+    if raw.isascii() and raw.isdigit() and len(raw) == 19:
+        waited = time.time() - int(raw) / 1e9
+        if 0 <= waited <= budget:
+            return budget - waited
+    return budget
+
+
 # -- routing --------------------------------------------------------------------
 
 Handler = Callable[[Request], Response]
@@ -259,6 +273,7 @@ class Router:
     def dispatch(self, event: Any, context: Any = None) -> dict:
         started = time.perf_counter()
         store.calls.reset()
+        store.writes.start_budget(_budget_left(event))
         try:
             request = Request.from_event(event)
             response = self.match(request)(request)
@@ -273,6 +288,7 @@ class Router:
                 log.error("unhandled error\n%s", traceback.format_exc())
                 response = json_response(
                     {"error": "server_error", "error_description": "Erreur interne du service."}, 500)
+        store.writes.clear_budget()
         if settings().expose_diagnostics:
             # So that benchmarks count DynamoDB calls per request without guessing.
             response.headers.append(("X-Store-Calls", str(store.calls.count)))

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import crypto
-from .store import JournalEntry
+from .store import JournalEntry, writes
 from .store.journal import day_partition, iso_ms, journal_shard
 
 # Actions, named once so that a typo cannot silently create a new kind of entry.
@@ -66,7 +66,8 @@ def append_condition():
 
 def record(action: str, **fields: Any) -> JournalEntry:
     item = entry(action, **fields)
-    item.save(condition=append_condition())
+    # Idempotent: a copy re-sent after a timeout is not refused as an overwrite.
+    writes.put_new(item)
     return item
 
 

@@ -9,13 +9,13 @@ import re
 import time
 from dataclasses import dataclass
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 
 from . import crypto, errors, journal, notifications, otp
 from .config import settings
 from .http import Response
-from .sessions import open_session
-from .store import Aidant, EmailClaim, Item, LoginLink, Structure, transaction
+from .sessions import new_session, open_session, set_cookie
+from .store import Aidant, EmailClaim, Item, LoginLink, Session, Structure, transaction, writes
 
 EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
 _NOBODY = "~unknown"  # an aidant partition that never exists
@@ -120,28 +120,23 @@ def send_link(aidant: Aidant, structure_id: str, next_path: str | None) -> None:
 
 
 def consume_link(token: str, response: Response) -> str:
-    """Open a session from an e-mailed link; returns where the browser goes next."""
+    """Open a session from an e-mailed link; returns where the browser goes next.
+
+    The link's consumption, the session and the journal entry are one transaction:
+    two clicks (or a mail scanner and a person) cannot both open a session, and a
+    request that answers 503 has used nothing up (store/writes.py)."""
     if not token or len(token) > 128:
         raise errors.Gone()
-    link = LoginLink(*LoginLink.key(crypto.keyed_hash(token, "login-link")))
-    now_s = int(time.time())
+    key = LoginLink.key(crypto.keyed_hash(token, "login-link"))
     try:
-        # One conditional write: two clicks (or a mail scanner and a person) cannot
-        # both open a session with the same link.
-        link.update(actions=[LoginLink.used_at.set(now_s)],
-                    condition=LoginLink.pk.exists() & LoginLink.used_at.does_not_exist()
-                    & (LoginLink.expires_at > now_s))
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        try:
-            known = LoginLink.get(link.pk, link.sk)
-            reason = "link_reused" if known.used_at else "link_expired"
-            journal.record(journal.LOGIN_LINK_REFUSED, aidant_id=known.aidant_id, reason=reason)
-        except DoesNotExist:
-            pass
+        link = LoginLink.get(*key, consistent_read=True)
+    except DoesNotExist:
         raise errors.Gone()
-
+    now_s = int(time.time())
+    if link.used_at is not None or link.expires_at <= now_s:
+        journal.record(journal.LOGIN_LINK_REFUSED, aidant_id=link.aidant_id,
+                       reason="link_reused" if link.used_at else "link_expired")
+        raise errors.Gone()
     try:
         aidant = Aidant.get(*Aidant.key(link.aidant_id))
     except DoesNotExist:
@@ -150,7 +145,14 @@ def consume_link(token: str, response: Response) -> str:
     if structure_id is None:
         journal.record(journal.LOGIN_LINK_REFUSED, aidant_id=aidant.id, reason="inactive")
         raise errors.Forbidden("Votre accès à Aidants Connect n'est pas actif.", code="inactive")
-    open_session(aidant, structure_id, response)
-    journal.record(journal.LOGIN_SUCCEEDED, aidant_id=aidant.id, structure_id=structure_id,
-                   details={"method": "otp+email_link"})
+    session, cookie = new_session(aidant.id, structure_id)
+    L = LoginLink
+    with writes.conflict_as(errors.Gone()):  # used by a concurrent click, or expired meanwhile
+        with transaction() as tx:
+            tx.update(L(*key), actions=[L.used_at.set(now_s)],
+                      condition=L.pk.exists() & L.used_at.does_not_exist() & (L.expires_at > now_s))
+            tx.save(session, condition=Session.pk.does_not_exist())
+            tx.save(journal.entry(journal.LOGIN_SUCCEEDED, aidant_id=aidant.id, structure_id=structure_id,
+                                  details={"method": "otp+email_link"}), condition=journal.append_condition())
+    set_cookie(response, cookie, session)
     return link.next_path or "/espace-aidant/"

@@ -15,7 +15,7 @@ from pynamodb.exceptions import UpdateError
 
 from . import crypto, errors, journal
 from .config import settings
-from .store import Aidant, Item, LoginThrottle, TotpDevice, now
+from .store import Aidant, Item, LoginThrottle, TotpDevice, now, writes
 
 LOCKED_MESSAGE = "Trop de codes incorrects. Réessayez dans 15 minutes."
 CARD_INTERVAL = 60  # physical OTP cards show a new code every minute
@@ -68,15 +68,9 @@ def consume(devices: list[TotpDevice], code: object) -> TotpDevice | None:
         step = _matching_step(device, code)
         if step is None:
             continue
-        try:
-            device.update(
-                actions=[TotpDevice.last_step.set(step), TotpDevice.last_used_at.set(now())],
-                condition=TotpDevice.last_step < step,
-            )
-        except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                return None  # this step (or a later one) was already used: a replay
-            raise
+        if not writes.update(device, [TotpDevice.last_step.set(step), TotpDevice.last_used_at.set(now())],
+                             TotpDevice.last_step < step):
+            return None  # this step (or a later one) was already used: a replay
         return device
     return None
 

@@ -21,7 +21,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from . import crypto, errors, journal
 from .config import settings
 from .http import Request, Response
-from .store import Aidant, Item, Session, Structure
+from .store import Aidant, Item, Session, Structure, writes
 
 COOKIE = "ac_session"
 _TOUCH_EVERY = 60  # seconds: refresh last_seen at most this often, not on every request
@@ -63,7 +63,7 @@ def set_cookie(response: Response, token: str, session: Session) -> None:
 
 def open_session(aidant: Aidant, structure_id: str, response: Response) -> Session:
     session, token = new_session(aidant.id, structure_id)
-    session.save(condition=Session.pk.does_not_exist())
+    writes.put_new(session)  # 256 random bits: the key can only be taken by our own re-sent copy
     set_cookie(response, token, session)
     return session
 

@@ -22,11 +22,12 @@ const SERVER_MESSAGE =
 const SESSION_CODES = ["unauthorized", "session_expired", "session_revoked", "http_401"];
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, details) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
+    this.details = details || {};
   }
 }
 
@@ -111,7 +112,7 @@ export async function api(path, options) {
     window.location.assign(loginUrl(code));
     return new Promise(() => {});
   }
-  throw new ApiError(response.status, code, message);
+  throw new ApiError(response.status, code, message, data);
 }
 
 let mePromise = null;

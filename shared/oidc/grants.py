@@ -17,7 +17,7 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from authlib.oauth2.rfc7636 import CodeChallenge as _CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
 from authlib.oidc.core.models import AuthorizationCodeMixin
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
 from .. import crypto, errors as api_errors, journal, mandates
 from ..config import settings
@@ -77,6 +77,12 @@ class Code(AuthorizationCodeMixin):
 
     def get_amr(self):
         return None
+
+    def redeem_condition(self, client):
+        return redeem_condition(client)
+
+    def refuse(self, client) -> None:
+        refuse_redemption(self.code_hash, client)
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -170,29 +176,40 @@ def issue_code(code: str, request) -> AuthorizationCode:
 # -- redeeming ---------------------------------------------------------------------
 
 def redeem_code(code: str, client) -> Code:
+    """The code, if it may be redeemed by ``client`` now. Nothing is written here: the
+    code is consumed by the token's own transaction (``tokens.save``), under the same
+    conditions, so that a request that answers 503 has consumed nothing."""
     if not isinstance(code, str) or not code or len(code) > 128:
         raise InvalidGrantError(fr("Code d'autorisation invalide."))
     code_hash = crypto.keyed_hash(code, CODE_PURPOSE)
-    item = AuthorizationCode(*AuthorizationCode.key(code_hash))
-    now_s = int(time.time())
-    C = AuthorizationCode
-    try:
-        # One conditional write: unused, unexpired and this client's, or nothing.
-        item.update(actions=[C.used_at.set(now_s)],
-                    condition=C.pk.exists() & C.used_at.does_not_exist() & (C.expires_at > now_s)
-                    & (C.client_id == client.get_client_id()))
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        _refuse_redemption(code_hash, client)
-    return Code(item, code_hash)
-
-
-def _refuse_redemption(code_hash: str, client) -> None:
     try:
         item = AuthorizationCode.get(*AuthorizationCode.key(code_hash), consistent_read=True)
     except DoesNotExist:
         raise InvalidGrantError(fr("Code d'autorisation inconnu."))
+    if not redeemable(item, client):
+        refuse_redemption(code_hash, client, item)
+    return Code(item, code_hash)
+
+
+def redeemable(item: AuthorizationCode, client) -> bool:
+    return item.used_at is None and item.expires_at > int(time.time()) and item.client_id == client.get_client_id()
+
+
+def redeem_condition(client):
+    """What ``redeemable`` checks, as the condition of the write that consumes the code."""
+    C = AuthorizationCode
+    return (C.pk.exists() & C.used_at.does_not_exist() & C.replayed_at.does_not_exist()
+            & (C.expires_at > int(time.time())) & (C.client_id == client.get_client_id()))
+
+
+def refuse_redemption(code_hash: str, client, item: AuthorizationCode | None = None) -> None:
+    """Why ``item`` (read again when not given) cannot be redeemed, as Authlib's error;
+    a used code is a replay, which revokes what its first redemption got."""
+    if item is None:
+        try:
+            item = AuthorizationCode.get(*AuthorizationCode.key(code_hash), consistent_read=True)
+        except DoesNotExist:
+            raise InvalidGrantError(fr("Code d'autorisation inconnu."))
     if item.client_id != client.get_client_id():
         # Not consumed: the code stays usable by the client it was issued to.
         raise InvalidGrantError(fr("Ce code d'autorisation a été émis pour un autre client."))
@@ -205,8 +222,8 @@ def _refuse_redemption(code_hash: str, client) -> None:
 
 def _revoke_after_replay(item: AuthorizationCode) -> bool:
     """RFC 6749 §4.1.2: a replayed code revokes what the first redemption got.
-    ``replayed_at`` also makes a first redemption still in flight fail when it tries
-    to record its token (``tokens.save`` conditions on it), so no token survives."""
+    ``replayed_at`` also makes a redemption still in flight fail when it tries to
+    consume the code (``redeem_condition``), so no token survives."""
     item.update(actions=[AuthorizationCode.replayed_at.set(int(time.time()))])
     revoked = bool(item.access_token_hash) and tokens.revoke(item.access_token_hash)
     journal.record(events.CODE_REPLAYED, aidant_id=item.aidant_id, structure_id=item.structure_id,

@@ -56,8 +56,9 @@ def save(token: dict, request) -> AccessToken:
     try:
         with transaction() as tx:
             tx.save(item, condition=AccessToken.pk.does_not_exist())
-            tx.update(C(*C.key(code.code_hash)), actions=[C.access_token_hash.set(token_hash)],
-                      condition=C.pk.exists() & C.replayed_at.does_not_exist())
+            # The code is consumed here, with the token, or not at all.
+            tx.update(C(*C.key(code.code_hash)), actions=[C.used_at.set(now_s), C.access_token_hash.set(token_hash)],
+                      condition=code.redeem_condition(request.client))
             tx.save(journal.entry(events.TOKEN_ISSUED, aidant_id=source.aidant_id,
                                   structure_id=source.structure_id, usager_id=source.usager_id,
                                   mandate_id=source.mandate_id, demarche=source.demarche,
@@ -69,6 +70,8 @@ def save(token: dict, request) -> AccessToken:
     except TransactWriteError as exc:
         if not mandates.is_conflict(exc):
             raise
+        # Redeemed by a concurrent request, expired or replayed meanwhile.
+        code.refuse(request.client)
         raise InvalidGrantError(fr("Ce code d'autorisation a été rejoué : aucun jeton n'est délivré."))
     notifications.kick(notice)
     return item

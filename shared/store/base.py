@@ -22,6 +22,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from ..config import settings
+from . import writes
 
 
 def now() -> datetime:
@@ -50,7 +51,14 @@ calls.reset()
 _dispatch = Connection.dispatch
 
 
+_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"})
+
+
 def _counted_dispatch(self, operation_name, operation_kwargs):
+    if operation_name in _WRITES:
+        # A request past its budget (a frozen process that resumed, a slow chain of
+        # reads) has been or is being answered 503 by someone: it must not act now.
+        writes.check_budget()
     calls.count += 1
     if not hasattr(calls, "operations"):
         calls.operations = []
@@ -133,7 +141,7 @@ def is_outage(exc: BaseException) -> bool:
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        if isinstance(exc, (botocore.exceptions.EndpointConnectionError,
+        if isinstance(exc, (writes.BudgetExhausted, botocore.exceptions.EndpointConnectionError,
                             botocore.exceptions.ConnectionError,
                             botocore.exceptions.ReadTimeoutError,
                             botocore.exceptions.ConnectTimeoutError,
@@ -145,7 +153,7 @@ def is_outage(exc: BaseException) -> bool:
         if isinstance(exc, botocore.exceptions.ClientError) and \
                 exc.response.get("Error", {}).get("Code") in _OUTAGE_CODES:
             return True
-        exc = exc.__cause__ or exc.__context__
+        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
     return False
 
 
@@ -201,6 +209,9 @@ class Item(Model):
     # expiry is always checked in code or in a write condition as well.
     ttl = NumberAttribute(null=True)
     created_at = UTCDateTimeAttribute(null=True)
+    # The request that last wrote the item through ``store.writes``: a re-sent copy of
+    # that same write is then recognised as its own, not refused by its condition.
+    attempt = UnicodeAttribute(null=True)
 
     gsi1 = Gsi1()
     gsi2 = Gsi2()
@@ -287,7 +298,8 @@ def transaction() -> TransactWrite:
                 found = Connection(**kwargs)
                 found.client  # build it now, once, under the lock
                 _tx_connections[key] = found
-    return TransactWrite(connection=found)
+    # Idempotent (ClientRequestToken) and re-sent after an unknown outcome: store/writes.py.
+    return writes.new_transaction(found)
 
 
 def create_table(wait: bool = True) -> bool:

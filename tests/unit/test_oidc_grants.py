@@ -48,15 +48,24 @@ def _issue(setting, code="the-code", txn=None) -> str:
 
 def _token_for(setting, code: grants.Code, access_token="the-token") -> AccessToken:
     user = grants.still_represented(code, setting.client)
-    request = SimpleNamespace(authorization_code=code, user=user)
+    request = SimpleNamespace(authorization_code=code, user=user, client=setting.client)
     return tokens.save({"access_token": access_token, "expires_in": 300, "scope": "openid profile"}, request)
 
 
 def test_code_is_redeemed_once(setting):
     code = _issue(setting)
-    assert grants.redeem_code(code, setting.client).get_nonce() == "no"
+    first = grants.redeem_code(code, setting.client)
+    assert first.get_nonce() == "no"
+    _token_for(setting, first)
     with pytest.raises(InvalidGrantError):
         grants.redeem_code(code, setting.client)
+
+
+def test_a_code_is_consumed_by_the_token_write_not_by_reading_it(setting):
+    """A request that checked the code and then failed (a 503) has consumed nothing."""
+    code = _issue(setting)
+    grants.redeem_code(code, setting.client)
+    assert _token_for(setting, grants.redeem_code(code, setting.client))
 
 
 def test_replay_after_the_first_token_revokes_it(setting):
@@ -70,20 +79,21 @@ def test_replay_after_the_first_token_revokes_it(setting):
 
 def test_replay_while_the_first_redemption_is_in_flight_leaves_no_token(setting):
     code = _issue(setting)
-    first = grants.redeem_code(code, setting.client)  # consumed, token not yet stored
+    first = grants.redeem_code(code, setting.client)  # checked, token not yet stored
+    replay = grants.redeem_code(code, setting.client)  # a concurrent redemption...
+    stolen = _token_for(setting, replay, access_token="the-replayed-token")  # ...wins the race
     with pytest.raises(InvalidGrantError):
-        grants.redeem_code(code, setting.client)  # the replay wins the race
-    with pytest.raises(InvalidGrantError):
-        _token_for(setting, first)
+        _token_for(setting, first)  # the loser finds the code used: a replay
     with pytest.raises(AccessToken.DoesNotExist):
         AccessToken.get(*AccessToken.key(crypto.keyed_hash("the-token", tokens.TOKEN_PURPOSE)))
+    assert AccessToken.get(stolen.pk, stolen.sk).revoked_at is not None
 
 
 def test_code_of_another_client_is_refused_and_not_consumed(setting):
     code = _issue(setting)
     with pytest.raises(InvalidGrantError):
         grants.redeem_code(code, setting.other)
-    assert grants.redeem_code(code, setting.client)
+    assert _token_for(setting, grants.redeem_code(code, setting.client))
 
 
 def test_expired_code_is_refused(setting):

@@ -112,6 +112,12 @@ form.addEventListener("submit", async (event) => {
     const result = await api("/api/mandates", { method: "POST", body });
     window.location.assign("/mandats/enregistre/?id=" + encodeURIComponent(result.mandate));
   } catch (err) {
+    if (err.code === "draft_already_signed" && err.details.mandate) {
+      // Signed already: a first attempt whose answer was lost (the service was slow
+      // and answered 503) did go through. Show the mandate it made.
+      window.location.assign("/mandats/enregistre/?id=" + encodeURIComponent(err.details.mandate));
+      return;
+    }
     setBusy(button, false);
     $("#otp").value = "";
     if (err.code === "invalid_otp") {
