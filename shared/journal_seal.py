@@ -18,7 +18,7 @@ runs cannot both write seal n; the loser starts again from the new head.
 request in flight while a range is being sealed can commit an entry inside that
 range afterwards. The scheduled run seals only up to the last window boundary older
 than the grace (``JOURNAL_SEAL_GRACE_SECONDS``, 300 s: far longer than a request's
-15 s budget plus index lag and clock skew), so its seals cannot miss one. A seal cut
+8 s budget plus index lag and clock skew), so its seals cannot miss one. A seal cut
 closer to its run's start (``python -m local journal seal`` cuts at "now") is *at
 risk*; every run looks again at the ranges of the at-risk seals not yet *settled*,
 and lists the entries it finds there that no seal lists as ``late`` in its own seal.
@@ -83,7 +83,7 @@ def policy() -> Policy:
     return Policy(
         grace_seconds=_int_env("JOURNAL_SEAL_GRACE_SECONDS", 300),
         window_seconds=_int_env("JOURNAL_SEAL_WINDOW_SECONDS", 3600),
-        run_seconds=_int_env("JOURNAL_SEAL_RUN_SECONDS", 10),
+        run_seconds=_int_env("JOURNAL_SEAL_RUN_SECONDS", 5),
         since_ms=_parse_since(os.environ.get("JOURNAL_SEAL_SINCE")),
         lookback_days=_int_env("JOURNAL_SEAL_LOOKBACK_DAYS", 7),
     )
