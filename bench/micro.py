@@ -71,7 +71,8 @@ def _handlers(count: int) -> dict:
     from local.runtime import load_handler
 
     from bench import world
-    running = launcher.start(Path(tempfile.mkdtemp(prefix="ac-micro-")), env={"LOCAL_CRON_SECONDS": "0"})
+    running = launcher.start(Path(tempfile.mkdtemp(prefix="ac-micro-")),
+                             env={"LOCAL_CRON_SECONDS": "0", "OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE": "1000000"})
     try:
         world.point_at(running.env)
         w = world.build(aidants=2, usagers=30)
@@ -97,10 +98,12 @@ def _handlers(count: int) -> dict:
                      "acr_values": "eidas1", "code_challenge": challenge, "code_challenge_method": "S256"}
             answer = timed("GET /oidc/authorize", authorize, _Event("GET", "/oidc/authorize", query))
             txn = parse_qs(urlsplit(dict(answer["headers"])["Location"]).query)["txn"][0]
-            timed("GET /api/fi/transactions/{txn}", authorize, _Event("GET", f"/api/fi/transactions/{txn}", None, cookie))
+            # The session, and the cookie /oidc/authorize set for this transaction.
+            browser = {"Cookie": cookie["Cookie"] + "; " + dict(answer["headers"])["Set-Cookie"].split(";")[0]}
+            timed("GET /api/fi/transactions/{txn}", authorize, _Event("GET", f"/api/fi/transactions/{txn}", None, browser))
             usager, demarche = w.usagers[0]
             answer = timed("POST /api/fi/transactions/{txn}", authorize, _Event(
-                "POST", f"/api/fi/transactions/{txn}", None, {**cookie, "Content-Type": "application/json"},
+                "POST", f"/api/fi/transactions/{txn}", None, {**browser, "Content-Type": "application/json"},
                 json.dumps({"usager": usager, "demarche": demarche}).encode()))
             code = parse_qs(urlsplit(json.loads(answer["body"])["redirect_to"]).query)["code"][0]
             answer = timed("POST /oidc/token", token, _Event(

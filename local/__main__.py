@@ -69,7 +69,8 @@ def stack_env(args, state: Path) -> dict:
         "EXPOSE_DIAGNOSTICS": os.environ.get("EXPOSE_DIAGNOSTICS", "true"),
     }
     for name in ("LOGIN_LINK_ENABLED", "SESSION_IDLE_SECONDS", "LOGIN_LINK_TTL_SECONDS",
-                 "OTP_MAX_FAILURES", "OTP_LOCKOUT_SECONDS", "STORE_TIMEOUT_SECONDS"):
+                 "OTP_MAX_FAILURES", "OTP_LOCKOUT_SECONDS", "STORE_TIMEOUT_SECONDS",
+                 "OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE"):
         if os.environ.get(name):
             env[name] = os.environ[name]
     return env

@@ -78,6 +78,11 @@ class Settings:
     # day, and in all per hour (a bound on what spraying addresses can send).
     habilitation_requests_per_email_per_day: int
     habilitation_requests_per_hour: int
+    # Each valid /oidc/authorize stores a transaction (deleted by TTL after 10 min)
+    # for an anonymous caller: per client and minute, a bound on what a flood can
+    # make us store. Far above FranceConnect's real rate; past it, the client gets
+    # temporarily_unavailable (RFC 6749 §4.1.2.1).
+    oidc_authorize_per_client_per_minute: int
     # Diagnostics: X-Store-Calls / Server-Timing on every answer (benchmarks, local
     # runs). Off in production: call counts and timings would tell an attacker which
     # branch a request took (e.g. whether an e-mail belongs to an aidant).
@@ -118,6 +123,7 @@ def settings() -> Settings:
         max_body_bytes=_env_int("MAX_BODY_BYTES", 64 * 1024),
         habilitation_requests_per_email_per_day=_env_int("HABILITATION_REQUESTS_PER_EMAIL_PER_DAY", 3),
         habilitation_requests_per_hour=_env_int("HABILITATION_REQUESTS_PER_HOUR", 200),
+        oidc_authorize_per_client_per_minute=_env_int("OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE", 600),
         expose_diagnostics=_env_bool("EXPOSE_DIAGNOSTICS", False),
     )
 

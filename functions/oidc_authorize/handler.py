@@ -4,7 +4,7 @@ from shared.http import Router
 from shared.oidc import endpoints
 
 router = Router()
-router.route("GET", "/oidc/authorize")(endpoints.authorize)
+router.route("GET,POST", "/oidc/authorize")(endpoints.authorize)
 router.route("GET", "/api/fi/transactions/{txn}")(endpoints.transaction)
 router.route("POST", "/api/fi/transactions/{txn}")(endpoints.choose)
 

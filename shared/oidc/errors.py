@@ -12,8 +12,10 @@ from __future__ import annotations
 import unicodedata
 from html import escape
 
+from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 
+from ..config import settings
 from ..http import Response, html_response, json_response
 
 _REPLACE = {"«": "'", "»": "'", "“": "'", "”": "'", "’": "'", '"': "'", "\\": "/", "\u00a0": " ", "…": "..."}
@@ -27,21 +29,40 @@ def fr(text: str) -> str:
     return "".join(c for c in folded if 0x20 <= ord(c) <= 0x7E).strip()
 
 
+class TemporarilyUnavailableError(OAuth2Error):
+    """RFC 6749 §4.1.2.1: the authorization endpoint's 503, which a redirect cannot
+    carry as a status."""
+    error = "temporarily_unavailable"
+    status_code = 503
+
+
 def as_response(status: int, body, headers) -> Response:
-    """Authlib's ``(status, body, headers)`` as our response (its JSON and no-store
-    headers are already what ``shared.http`` sends)."""
+    """Authlib's ``(status, body, headers)`` as our response. ``shared.http`` sends
+    ``Cache-Control: no-store`` on every answer, so Authlib's is dropped (not sent
+    twice); its ``Pragma: no-cache`` is kept (RFC 6749 §5.1, for HTTP/1.0 caches)."""
     response = Response(status=status, body=body if body != "" else None)
     for name, value in headers or []:
         if name.lower() == "content-type":
             response.content_type = value
-        elif name.lower() not in ("cache-control", "pragma"):
+        elif name.lower() != "cache-control":
             response.headers.append((name, value))
     if isinstance(body, (dict, list)):
         response.content_type = None  # shared.http sets JSON with its charset
     return response
 
 
+def with_iss(location: str) -> str:
+    """RFC 9207: every authorization response names its issuer, so a client talking
+    to several providers can tell which one answered (mix-up attacks)."""
+    return add_params_to_uri(location, [("iss", settings().issuer)])
+
+
 def error_response(error: OAuth2Error) -> Response:
+    """The answer to ``error``: redirected to the (trusted) redirect URI with
+    ``error``, ``error_description``, ``state`` and ``iss``, or a JSON error."""
+    if error.redirect_uri:
+        location = add_params_to_uri(error.redirect_uri, [*error.get_body(), ("iss", settings().issuer)])
+        return Response(status=302, headers=[("Location", location)])
     return as_response(*error())
 
 

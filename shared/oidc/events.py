@@ -1,13 +1,22 @@
-"""Journal actions of the identity provider, and the one way refusals are written.
+"""Journal actions of the identity provider, and the two ways refusals are kept.
 
-Each step of a FranceConnect authorization leaves an entry: the request opened, the
-usager and démarche chosen (who acted for whom, under which mandate), the code and
-token issued, the identity served; every refusal is written with its reason."""
+The journal records what an authenticated party did: the usager and démarche an
+aidant chose (who acted for whom, under which mandate), the code and token issued
+to an authenticated client, the identity served to the bearer of a valid token, a
+replayed code, and the refusals met by an aidant's session, an authenticated
+client or a valid token (:func:`refused`).
+
+A request with neither an aidant session nor client authentication writes nothing
+permanent: anybody can send those, as many as they like, and the journal is never
+deleted. Their refusals are one JSON log line each (:func:`refused_anonymous`).
+"""
 from __future__ import annotations
+
+import json
+import logging
 
 from .. import journal
 
-TRANSACTION_OPENED = "oidc_transaction_opened"
 USAGER_CHOSEN = "oidc_usager_chosen"
 CODE_ISSUED = "oidc_code_issued"
 TOKEN_ISSUED = "oidc_token_issued"
@@ -15,12 +24,30 @@ USERINFO_SERVED = "oidc_userinfo_served"
 CODE_REPLAYED = "oidc_code_replayed"  # and the first token revoked
 REFUSED = "oidc_refused"
 
+log = logging.getLogger("aidants_connect.oidc")
+
+_MAX_CLIENT_ID = 128
+_MAX_DESCRIPTION = 300
+
 
 def refused(endpoint: str, reason: str, *, description: str | None = None, client_id: str | None = None,
             **fields) -> None:
+    """A refusal met by an authenticated party: journaled."""
     details = {"endpoint": endpoint}
     if description:
-        details["description"] = description[:300]
+        details["description"] = description[:_MAX_DESCRIPTION]
     # Values below may come from the attacker: bounded before they reach the journal.
-    journal.record(REFUSED, client_id=(client_id or None) and client_id[:128], reason=reason[:100],
+    journal.record(REFUSED, client_id=(client_id or None) and client_id[:_MAX_CLIENT_ID], reason=reason[:100],
                    details=details, **fields)
+
+
+def refused_anonymous(endpoint: str, error: str, *, description: str | None = None,
+                      client_id: str | None = None) -> None:
+    """A refusal of a request nobody authenticated: one JSON log line, nothing
+    stored. It names the endpoint, the OAuth error and our reason, and the client id
+    the request claimed (bounded); never a token, code, secret or state, which the
+    caller does not pass here. ``json.dumps`` escapes line breaks: one line."""
+    line = {"event": REFUSED, "endpoint": endpoint, "error": str(error)[:100],
+            "client_id": (client_id or None) and str(client_id)[:_MAX_CLIENT_ID],
+            "reason": (description or "")[:_MAX_DESCRIPTION]}
+    log.info(json.dumps(line, ensure_ascii=True, separators=(",", ":")))

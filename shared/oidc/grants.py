@@ -10,6 +10,7 @@ A second redemption revokes the token issued by the first (RFC 6749 §4.1.2).
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 
 from authlib.oauth2.rfc6749 import grants
@@ -24,7 +25,7 @@ from ..config import settings
 from ..store import (Autorisation, AuthorizationCode, AuthorizationTransaction, Item, Mandate, Structure,
                      Usager, now, transaction)
 from . import claims, clients, events, tokens
-from .errors import fr
+from .errors import fr, with_iss
 
 CODE_PURPOSE = "oidc-code"
 
@@ -85,8 +86,31 @@ class Code(AuthorizationCodeMixin):
         refuse_redemption(self.code_hash, client)
 
 
+class OrderedHooks(dict):
+    """The set Authlib keeps a hook point's functions in, but iterated in
+    registration order: with a plain set, the order follows the functions' hashes
+    (their addresses), so when two checks would both fail, which one answered varied
+    from one process to the next."""
+
+    def add(self, hook) -> None:
+        self[hook] = None
+
+
+def ordered_hooks() -> defaultdict:
+    return defaultdict(OrderedHooks)
+
+
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = clients.AUTH_METHODS
+
+    def __init__(self, request, server):
+        super().__init__(request, server)
+        self._hooks = ordered_hooks()
+
+    def create_authorization_response(self, redirect_uri, grant_user):
+        status, body, headers = super().create_authorization_response(redirect_uri, grant_user)
+        # RFC 9207: code, state, then iss.
+        return status, body, [(name, with_iss(value) if name == "Location" else value) for name, value in headers]
 
     def save_authorization_code(self, code, request):
         issue_code(code, request)

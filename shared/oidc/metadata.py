@@ -41,6 +41,8 @@ def discovery() -> dict:
         "request_uri_parameter_supported": False,
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        # RFC 9207: authorization responses (code or error) carry ``iss``.
+        "authorization_response_iss_parameter_supported": True,
         "ui_locales_supported": ["fr-FR"],
         "claims_locales_supported": ["fr-FR"],
     })

@@ -18,7 +18,7 @@ from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from .. import crypto
 from ..config import settings
 from ..http import Request, Response
-from . import authorize, claims, clients, errors, events, grants, tokens
+from . import claims, clients, errors, events, grants, tokens
 
 
 class FunctionRequest(OAuth2Request):
@@ -57,13 +57,20 @@ class _Json(JsonPayload):
 class Server(AuthorizationServer):
     def __init__(self) -> None:
         super().__init__(scopes_supported=claims.SCOPES_SUPPORTED)
+        self._hooks = grants.ordered_hooks()
         self.register_token_generator("default", BearerTokenGenerator(
             lambda **_: crypto.new_token(), expires_generator=tokens.ACCESS_TOKEN_TTL))
+        # Our own checks of an authentication request run before Authlib's, in a
+        # fixed order (``authorize.check_after_redirect``).
         self.register_grant(grants.AuthorizationCodeGrant, [
             grants.OpenIDCode(require_nonce=True),
             grants.CodeChallenge(required=False),
-            authorize.FranceConnectRequirements(),
         ])
+
+    def validate_requested_scope(self, scope):
+        """OpenID Connect Core §5.4: scope values the provider does not understand
+        SHOULD be ignored (Authlib refuses them); ``Client.get_allowed_scope`` drops
+        them from what is granted, and ``openid`` is checked in ``authorize``."""
 
     # -- the questions Authlib asks -----------------------------------------------------
     def query_client(self, client_id):
@@ -86,14 +93,25 @@ class Server(AuthorizationServer):
         return errors.as_response(status, body, headers)
 
     def send_signal(self, name, *args, **kwargs):
-        pass  # no listeners: the journal is written where each step happens
+        # No listeners: the journal is written where each step happens. Authlib names
+        # the client it has just authenticated here, before any later check can fail:
+        # a refusal after this point is an authenticated client's.
+        if name == "after_authenticate_client":
+            kwargs["grant"].request.authenticated_client = kwargs["client"]
 
     def handle_error_response(self, request, error):
-        client = getattr(request, "client", None)
-        events.refused(urlsplit(request.uri).path, error.error,
-                       description=error.get_error_description(),
-                       client_id=client.client_id if client else request.payload.client_id)
-        return super().handle_error_response(request, error)
+        path = urlsplit(request.uri).path
+        client = getattr(request, "authenticated_client", None)
+        if path == "/oidc/authorize" or client is not None:
+            # The aidant's choice (``endpoints.choose``, behind a session), or the token
+            # endpoint once the client is authenticated: journaled.
+            claimed = client or getattr(request, "client", None)
+            events.refused(path, error.error, description=error.get_error_description(),
+                           client_id=claimed.client_id if claimed else request.payload.client_id)
+        else:
+            events.refused_anonymous(path, error.error, description=error.get_error_description(),
+                                     client_id=request.payload.client_id)
+        return errors.error_response(error)
 
 
 @functools.lru_cache(maxsize=1)

@@ -4,7 +4,16 @@ an aidant of a structure to pick the usager and the démarche.
 ``/oidc/authorize`` stores one and sends the browser to the front-end
 (``/fi/?txn=<id>``); the front-end reads the choices (:func:`offer`) and sends the
 aidant's decision (:func:`choose`), which issues the code through Authlib. The
-transaction id is the only handle the browser holds: random, 128 bits.
+transaction id is random (128 bits), but it travels in URLs (history, the login's
+``next``, a screen shared with a usager): knowing it is not enough. The browser
+FranceConnect sent also receives a cookie named after the transaction (a name per
+transaction, so a second tab's request leaves the first one's cookie alone),
+holding 256 random bits whose keyed hash is on the transaction; reading or
+completing it needs that cookie as well as an aidant's session.
+
+Storing a transaction is the one lasting cost an anonymous request can cause (it
+lives :data:`TRANSACTION_TTL`, and is not journaled): it is bounded per client and
+minute (``OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE``).
 """
 from __future__ import annotations
 
@@ -14,40 +23,66 @@ from datetime import datetime, timezone
 
 from pynamodb.exceptions import DoesNotExist
 
-from .. import crypto, errors, journal, mandates
+from .. import crypto, errors, mandates, ratelimit
 from ..config import settings
 from ..demarches import DEMARCHES, as_json as demarche_json
 from ..http import require_str
 from ..sessions import Caller
-from ..store import AuthorizationTransaction, Usager, epoch, now, transaction
+from ..store import AuthorizationTransaction, Usager, epoch, now
 from . import claims, events
+from .errors import TemporarilyUnavailableError, fr
 from .grants import Choice
 
 TRANSACTION_TTL = 600  # the aidant logs in (TOTP + e-mailed link) and picks, within this
 T = AuthorizationTransaction
+# The browser cookie's name is this prefix and the transaction id: one constant, so
+# that a deployment-wide cookie prefix (``__Host-`` over https) is applied in one place.
+BROWSER_COOKIE_PREFIX = "ac_fi_"
+_BROWSER_PURPOSE = "oidc-browser"
+_MAX_BROWSER_COOKIE = 128
 
 
-def open_transaction(grant) -> AuthorizationTransaction:
-    """Store the request Authlib validated; journal it."""
+def browser_cookie_name(txn_id: str) -> str:
+    return BROWSER_COOKIE_PREFIX + txn_id
+
+
+def open_transaction(grant) -> tuple[AuthorizationTransaction, str]:
+    """Store the request Authlib validated, within the client's allowance; returns it
+    and the value of the browser cookie (only its keyed hash is stored)."""
     request = grant.request
     data = request.payload.data
+    client_id = request.client.get_client_id()
+    _take_allowance(client_id, grant.redirect_uri, data["state"])
     now_s = int(time.time())
     txn_id = crypto.new_id(16)
+    browser_token = crypto.new_token()
     pk, sk = T.key(txn_id)
-    txn = T(pk=pk, sk=sk, id=txn_id, client_id=request.client.get_client_id(), client_name=request.client.name,
+    txn = T(pk=pk, sk=sk, id=txn_id, client_id=client_id, client_name=request.client.name,
             redirect_uri=grant.redirect_uri, scope=request.scope, state=data["state"], nonce=data["nonce"],
             acr=claims.ACR, code_challenge=data.get("code_challenge") or None,
             code_challenge_method=data.get("code_challenge_method") or None,
             prompt=data.get("prompt") or None, login_hint=data.get("login_hint") or None,
             max_age=int(data["max_age"]) if data.get("max_age") else None,
+            browser_hash=crypto.keyed_hash(browser_token, _BROWSER_PURPOSE),
             expires_at=now_s + TRANSACTION_TTL, ttl=now_s + TRANSACTION_TTL, created_at=now())
-    with transaction() as tx:
-        tx.save(txn, condition=T.pk.does_not_exist())
-        tx.save(journal.entry(events.TRANSACTION_OPENED, client_id=txn.client_id,
-                              details={"transaction": txn_id, "scope": txn.scope, "acr": txn.acr,
-                                       "pkce": bool(txn.code_challenge)}),
-                condition=journal.append_condition())
-    return txn
+    # Not journaled: the request is anonymous (events module doc). The connection is
+    # journaled when an aidant completes it (``grants.issue_code``).
+    txn.save(condition=T.pk.does_not_exist())
+    return txn, browser_token
+
+
+def _take_allowance(client_id: str, redirect_uri: str, state: str) -> None:
+    """One of the client's authorizations this minute (one conditional write on a
+    counter that expires), or ``temporarily_unavailable`` back to the client (RFC 6749
+    §4.1.2.1: the error code stands for the 503 a redirect cannot carry)."""
+    try:
+        ratelimit.take(f"oidc-authorize#{client_id}", settings().oidc_authorize_per_client_per_minute, 60,
+                       "Trop de demandes de connexion pour ce service.")
+    except errors.TooManyRequests:
+        error = TemporarilyUnavailableError(fr("Trop de demandes de connexion pour ce service en ce moment : "
+                                               "réessayez dans une minute."))
+        error.redirect_uri, error.state = redirect_uri, state
+        raise error
 
 
 def frontend_url(txn: AuthorizationTransaction) -> str:
@@ -63,8 +98,9 @@ def authorization_params(txn: AuthorizationTransaction) -> dict[str, str]:
     return params
 
 
-def load_open(txn_id: str, read: dict | None = None) -> AuthorizationTransaction:
-    """The open transaction; ``read`` holds items already read with the aidant's session
+def load_open(txn_id: str, browser_token: str | None, read: dict | None = None) -> AuthorizationTransaction:
+    """The open transaction, if this browser is the one FranceConnect sent (it holds
+    ``browser_token``); ``read`` holds items already read with the aidant's session
     (``sessions.authenticate_with``), which saves the transaction its own round trip."""
     if read is not None:
         txn = read.get(T.key(txn_id))
@@ -75,12 +111,36 @@ def load_open(txn_id: str, read: dict | None = None) -> AuthorizationTransaction
             txn = None
     if not isinstance(txn, T):
         raise errors.NotFound("Cette demande de connexion est introuvable.", code="transaction_not_found")
-    if txn.completed_at is not None:
-        raise errors.Conflict("Cette demande de connexion a déjà été utilisée.", code="transaction_completed")
     if txn.expires_at <= int(time.time()):
+        # Before the browser check: the cookie lives as long as the transaction.
         raise errors.Gone("Cette demande de connexion a expiré. Recommencez depuis le site de la démarche.",
                           code="transaction_expired")
+    if not _same_browser(txn, browser_token):
+        raise errors.Forbidden("Cette demande de connexion a été ouverte dans un autre navigateur. Recommencez "
+                               "depuis le site de la démarche, dans ce navigateur-ci.",
+                               code="transaction_other_browser")
+    if txn.completed_at is not None:
+        raise errors.Conflict("Cette demande de connexion a déjà été utilisée.", code="transaction_completed")
     return txn
+
+
+def _same_browser(txn: AuthorizationTransaction, browser_token: str | None) -> bool:
+    if not txn.browser_hash or not browser_token or len(browser_token) > _MAX_BROWSER_COOKIE:
+        return False
+    return crypto.constant_time_equal(crypto.keyed_hash(browser_token, _BROWSER_PURPOSE), txn.browser_hash)
+
+
+def _load_for(caller: Caller, txn_id: str, browser_token: str | None, read: dict | None):
+    """:func:`load_open` for an aidant; its refusals are journaled (the aidant is
+    authenticated: another browser's attempt is worth knowing about)."""
+    try:
+        return load_open(txn_id, browser_token, read)
+    except errors.ApiError as err:
+        found = (read or {}).get(T.key(txn_id))
+        events.refused("/api/fi/transactions", err.code, description=err.description,
+                       aidant_id=caller.aidant_id, structure_id=caller.structure_id,
+                       client_id=found.client_id if isinstance(found, T) else None)
+        raise
 
 
 # What the offer shows, and nothing more: a structure may follow hundreds of usagers,
@@ -89,10 +149,10 @@ _OFFER_AUTORISATION = ["usager_id", "demarche", "mandate_id", "expires_at"]
 _OFFER_USAGER = ["pk", "sk", "kind", "id", "given_name", "family_name", "preferred_username", "birthdate"]
 
 
-def offer(caller: Caller, txn_id: str, read: dict | None = None) -> dict:
+def offer(caller: Caller, txn_id: str, browser_token: str | None, read: dict | None = None) -> dict:
     """The requesting service and the usagers the aidant's structure may act for,
     each with the démarches an active mandate covers: one Query, one BatchGet."""
-    txn = load_open(txn_id, read)
+    txn = _load_for(caller, txn_id, browser_token, read)
     covered: dict[str, dict[str, dict]] = defaultdict(dict)
     for autorisation in mandates.active_autorisation_values(caller.structure_id, _OFFER_AUTORISATION):
         covered[autorisation["usager_id"]][autorisation["demarche"]] = autorisation
@@ -115,15 +175,12 @@ def offer(caller: Caller, txn_id: str, read: dict | None = None) -> dict:
     }
 
 
-def choose(caller: Caller, txn_id: str, body: dict, respond, read: dict | None = None) -> str:
+def choose(caller: Caller, txn_id: str, browser_token: str | None, body: dict, respond,
+           read: dict | None = None) -> str:
     """Check the aidant's choice against the structure's mandates, then let
     ``respond(txn, choice)`` (Authlib) issue the code; returns where the browser goes."""
     who = dict(aidant_id=caller.aidant_id, structure_id=caller.structure_id)
-    try:
-        txn = load_open(txn_id, read)
-    except errors.ApiError as err:
-        events.refused("/api/fi/transactions", err.code, description=err.description, **who)
-        raise
+    txn = _load_for(caller, txn_id, browser_token, read)
     usager_id = require_str(body, "usager", max_len=64, message="Choisissez l'usager.")
     demarche = require_str(body, "demarche", max_len=32, message="Choisissez la démarche.")
     who.update(usager_id=usager_id, demarche=demarche, client_id=txn.client_id)

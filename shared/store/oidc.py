@@ -43,8 +43,11 @@ class OidcClient(Item, discriminator="oidc_client"):
 class AuthorizationTransaction(Item, discriminator="oidc_transaction"):
     """pk ``OIDCTXN#<id>`` sk ``OIDCTXN``: a validated authorization request waiting
     for an aidant to pick a usager and a démarche. Completed once, by a conditional
-    write on ``completed_at`` (in the same transaction that stores the code)."""
+    write on ``completed_at`` (in the same transaction that stores the code).
+    ``browser_hash`` is the keyed hash of the cookie set in the browser FranceConnect
+    sent: only that browser may complete it."""
     id = UnicodeAttribute()
+    browser_hash = UnicodeAttribute(null=True)
     client_id = UnicodeAttribute()
     client_name = UnicodeAttribute()
     redirect_uri = UnicodeAttribute()

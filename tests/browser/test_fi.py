@@ -99,3 +99,17 @@ def test_unknown_or_used_transaction_says_to_start_again_from_the_service(page, 
     expect(page.get_by_role("heading", level=1)).to_have_text("Demande de connexion terminée")
     expect(page.get_by_role("alert")).to_contain_text("Cette demande de connexion est introuvable.")
     expect(page.get_by_role("alert")).to_contain_text("Retournez sur le site de la démarche")
+
+
+def test_a_transaction_opened_in_another_browser_is_refused_with_a_clear_message(page, stack):
+    import requests
+    aidant = new_aidant(stack)
+    login_through_page(page, stack, aidant)
+    # The demo service sends *another* browser to /oidc/authorize: it holds the cookie.
+    other = requests.Session()
+    to_authorize = other.get(stack.url + "/demo/login", allow_redirects=False, timeout=10).headers["Location"]
+    to_fi = other.get(to_authorize, allow_redirects=False, timeout=10).headers["Location"]
+    page.goto(to_fi)
+    expect(page.get_by_role("alert")).to_contain_text("ouverte dans un autre navigateur")
+    expect(page.get_by_role("alert")).to_contain_text("Recommencez depuis le site de la démarche")
+    assert_accessible(page)

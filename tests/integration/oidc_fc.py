@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import requests
 from authlib.integrations.requests_client import OAuth2Session
@@ -63,9 +63,9 @@ class FranceConnect:
                              redirect_uri=self.redirect_uri, state=state, code_challenge_method="S256",
                              token_endpoint_auth_method=self.auth_method)
 
-    def authorize(self, browser: requests.Session, *, pkce: bool = True, drop: tuple[str, ...] = (),
-                  **params) -> Pending:
-        """The browser follows FranceConnect to our /oidc/authorize (not further)."""
+    def authorization_url(self, *, pkce: bool = True, drop: tuple[str, ...] = (),
+                          **params) -> tuple[str, str, str, str | None]:
+        """(url, state, nonce, code_verifier) of a request built by Authlib's client."""
         nonce = secrets.token_urlsafe(16)
         verifier = secrets.token_urlsafe(48) if pkce else None
         extra = {"nonce": nonce, "acr_values": "eidas1", **params}
@@ -76,7 +76,19 @@ class FranceConnect:
             parts = urlsplit(url)
             kept = [p for p in parts.query.split("&") if p.split("=")[0] not in drop]
             url = parts._replace(query="&".join(kept)).geturl()
-        response = browser.get(url, allow_redirects=False, timeout=10)
+        return url, state, nonce, verifier
+
+    def authorize(self, browser: requests.Session, *, pkce: bool = True, drop: tuple[str, ...] = (),
+                  method: str = "GET", **params) -> Pending:
+        """The browser follows FranceConnect to our /oidc/authorize (not further): a
+        GET with the query, or a POST of the same parameters as a form."""
+        url, state, nonce, verifier = self.authorization_url(pkce=pkce, drop=drop, **params)
+        if method == "POST":
+            parts = urlsplit(url)
+            response = browser.post(parts._replace(query="").geturl(), data=parse_qsl(parts.query),
+                                    allow_redirects=False, timeout=10)
+        else:
+            response = browser.get(url, allow_redirects=False, timeout=10)
         return Pending(state=None if "state" in drop else state, nonce=None if "nonce" in drop else nonce,
                        verifier=verifier, response=response)
 
@@ -113,9 +125,14 @@ class FranceConnect:
         claims.validate(leeway=5)
         return claims
 
-    def userinfo(self, access_token: str) -> requests.Response:
-        return requests.get(self.metadata["userinfo_endpoint"], timeout=10,
-                            headers={"Authorization": f"Bearer {access_token}"})
+    def userinfo(self, access_token: str, how: str = "get") -> requests.Response:
+        """``get`` and ``post-header``: the Authorization header (RFC 6750 §2.1);
+        ``post-body``: a form-encoded ``access_token`` (§2.2)."""
+        url = self.metadata["userinfo_endpoint"]
+        if how == "post-body":
+            return requests.post(url, data={"access_token": access_token}, timeout=10)
+        return requests.request("POST" if how == "post-header" else "GET", url, timeout=10,
+                                headers={"Authorization": f"Bearer {access_token}"})
 
 
 def code_of(redirect_to: str) -> str:
@@ -146,15 +163,43 @@ class World:
     mandate_id: str
     fc: FranceConnect
 
+    def authorize(self, fc: FranceConnect | None = None, **params) -> Pending:
+        """FranceConnect sends this aidant's browser to /oidc/authorize."""
+        return (fc or self.fc).authorize(self.browser, **params)
+
+    def offer(self, txn: str) -> requests.Response:
+        return self.browser.get(f"{self.stack.url}/api/fi/transactions/{txn}", timeout=10)
+
     def choose(self, txn: str, usager: str | None = None, demarche: str = "papiers") -> requests.Response:
         return self.browser.post(f"{self.stack.url}/api/fi/transactions/{txn}", timeout=10,
                                  json={"usager": usager or self.usager_id, "demarche": demarche})
 
     def code_for(self, pending: Pending, demarche: str = "papiers") -> str:
-        """The URL the front-end sends the browser to after the choice."""
+        """The URL the front-end sends the browser to after the choice. The aidant's
+        browser is the one FranceConnect sent: it holds the cookie /oidc/authorize set
+        for the transaction (copied here when the request went through another
+        ``requests.Session``, which is then the same browser's other tab)."""
+        self.browser.cookies.update(pending.response.cookies)
         r = self.choose(pending.txn, demarche=demarche)
         assert r.status_code == 200, r.text
         return r.json()["redirect_to"]
+
+    def login_again(self) -> None:
+        """Log this browser in again, with a code no other test used (each time step is
+        accepted once per device: a new device each time)."""
+        import pyotp
+        from tests.conftest import Mailbox, extract_link
+        self.stack.use_store()
+        from shared import otp
+        device, secret = otp.new_device(self.aidant_id, "app")
+        device.save()
+        before = self.stack.mail.count()
+        r = self.browser.post(self.stack.url + "/api/login", timeout=10,
+                              json={"email": self.aidant_email, "otp": pyotp.TOTP(secret, interval=30).now()})
+        assert r.status_code == 200, r.text
+        message = self.stack.mail.wait_for(self.aidant_email, "connexion", after=before)
+        link = extract_link(Mailbox.text(message), "/api/login/")
+        assert self.browser.get(link, allow_redirects=False, timeout=10).status_code == 302
 
 
 def new_usager_with_mandate(stack, structure_id: str, aidant_id: str, demarches=("papiers", "argent"),

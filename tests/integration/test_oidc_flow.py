@@ -33,7 +33,7 @@ def test_discovery_is_complete_and_accepted_by_authlib(stack):
 
 def test_whole_flow_gives_franceconnect_the_usager_identity(world):
     fc = world.fc
-    pending = fc.authorize(requests.Session())
+    pending = fc.authorize(world.browser)
     assert pending.response.status_code == 302
 
     offer = world.browser.get(f"{world.stack.url}/api/fi/transactions/{pending.txn}", timeout=10).json()
@@ -63,7 +63,7 @@ def test_whole_flow_gives_franceconnect_the_usager_identity(world):
 
 def test_each_step_is_journaled_with_who_acted_for_whom(world, stack):
     fc = world.fc
-    pending = fc.authorize(requests.Session())
+    pending = fc.authorize(world.browser)
     token = fc.fetch_token(pending, world.code_for(pending, "argent"))
     assert fc.userinfo(token["access_token"]).status_code == 200
     stack.use_store()
@@ -79,7 +79,7 @@ def test_each_step_is_journaled_with_who_acted_for_whom(world, stack):
 
 def test_claims_follow_the_granted_scopes(world):
     fc = world.fc
-    pending = fc.authorize(requests.Session(), scope="openid family_name birthdate")
+    pending = fc.authorize(world.browser, scope="openid family_name birthdate")
     token = fc.fetch_token(pending, world.code_for(pending))
     claims = fc.verify_id_token(token, pending.nonce)
     identity = fc.userinfo(token["access_token"]).json()
@@ -92,7 +92,7 @@ def test_sub_is_stable_per_usager_and_differs_between_clients(world, stack):
     other = register_client(stack)
     subs = []
     for fc in (world.fc, world.fc, other):
-        pending = fc.authorize(requests.Session())
+        pending = fc.authorize(world.browser)
         token = fc.fetch_token(pending, world.code_for(pending))
         subs.append(fc.verify_id_token(token, pending.nonce)["sub"])
     assert subs[0] == subs[1] != subs[2]
@@ -100,21 +100,21 @@ def test_sub_is_stable_per_usager_and_differs_between_clients(world, stack):
 
 def test_client_secret_post_is_accepted_too(world, stack):
     fc = register_client(stack, auth_method="client_secret_post")
-    pending = fc.authorize(requests.Session())
+    pending = fc.authorize(world.browser)
     token = fc.fetch_token(pending, world.code_for(pending))
     assert fc.verify_id_token(token, pending.nonce)["aud"] == fc.client_id
 
 
 def test_flow_without_pkce_works(world):
     fc = world.fc
-    pending = fc.authorize(requests.Session(), pkce=False)
+    pending = fc.authorize(world.browser, pkce=False)
     token = fc.fetch_token(pending, world.code_for(pending))
     assert fc.userinfo(token["access_token"]).status_code == 200
 
 
 def test_legacy_client_gets_an_hs256_id_token_signed_with_its_secret(world, stack):
     fc = register_client(stack, legacy_hs256=True)
-    pending = fc.authorize(requests.Session())
+    pending = fc.authorize(world.browser)
     token = fc.fetch_token(pending, world.code_for(pending))
     claims = fc.verify_id_token(token, pending.nonce, hs256_secret=fc.client_secret)
     assert claims.header["alg"] == "HS256" and claims["family_name"] == "DUBOIS"
@@ -122,7 +122,7 @@ def test_legacy_client_gets_an_hs256_id_token_signed_with_its_secret(world, stac
 
 def test_userinfo_is_a_signed_jwt_when_the_client_registered_for_it(world, stack):
     fc = register_client(stack, userinfo_signed_response_alg="RS256")
-    pending = fc.authorize(requests.Session())
+    pending = fc.authorize(world.browser)
     token = fc.fetch_token(pending, world.code_for(pending))
     answer = fc.userinfo(token["access_token"])
     assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("application/jwt")
@@ -134,7 +134,7 @@ def test_userinfo_is_a_signed_jwt_when_the_client_registered_for_it(world, stack
 
 def test_userinfo_answers_post_as_well(world):
     fc = world.fc
-    pending = fc.authorize(requests.Session())
+    pending = fc.authorize(world.browser)
     token = fc.fetch_token(pending, world.code_for(pending))
     r = requests.post(fc.metadata["userinfo_endpoint"], headers={"Authorization": f"Bearer {token['access_token']}"},
                       timeout=10)
@@ -152,7 +152,7 @@ def test_seeded_demo_client_and_usager_work_together(stack):
 
 def test_prompt_login_requires_a_login_newer_than_the_request(world, stack):
     fc = world.fc
-    pending = fc.authorize(requests.Session(), prompt="login")
+    pending = fc.authorize(world.browser, prompt="login")
     stale = world.choose(pending.txn)
     assert stale.status_code == 401 and stale.json()["error"] == "login_required"
     stack.login(world.browser, world.aidant_email, offset_steps=1)
@@ -161,7 +161,7 @@ def test_prompt_login_requires_a_login_newer_than_the_request(world, stack):
 
 
 def test_an_empty_max_age_is_as_if_omitted(world):
-    pending = world.fc.authorize(requests.Session(), max_age="")  # RFC 6749 §3.1
+    pending = world.fc.authorize(world.browser, max_age="")  # RFC 6749 §3.1
     token = world.fc.fetch_token(pending, world.code_for(pending))
     assert world.fc.userinfo(token["access_token"]).status_code == 200
 
@@ -172,32 +172,14 @@ def test_max_age_requires_a_login_at_most_that_old_when_the_request_arrives(worl
     fc = world.fc
     time.sleep(1.1)  # the aidant's login is now at least a second older than any request
     # A generous max_age: the current login is fine, and auth_time is in the ID token.
-    pending = fc.authorize(requests.Session(), max_age="3600")
+    pending = fc.authorize(world.browser, max_age="3600")
     token = fc.fetch_token(pending, world.code_for(pending))
     assert "auth_time" in fc.verify_id_token(token, pending.nonce)
     # max_age=0 is prompt=login: refused until the aidant logs in again, then served.
     requested_at = int(time.time())
-    pending = fc.authorize(requests.Session(), max_age="0")
+    pending = fc.authorize(world.browser, max_age="0")
     stale = world.choose(pending.txn)
     assert stale.status_code == 401 and stale.json()["error"] == "login_required"
-    _login_with_a_new_device(stack, world)
+    world.login_again()
     token = fc.fetch_token(pending, world.code_for(pending))
     assert fc.verify_id_token(token, pending.nonce)["auth_time"] >= requested_at
-
-
-def _login_with_a_new_device(stack, world):
-    """Log the world's browser in again with a code no other test of this module used
-    (each time step is accepted once per device)."""
-    import pyotp
-    from tests.conftest import Mailbox, extract_link
-    stack.use_store()
-    from shared import otp
-    device, secret = otp.new_device(world.aidant_id, "app")
-    device.save()
-    before = stack.mail.count()
-    r = world.browser.post(stack.url + "/api/login", timeout=10,
-                           json={"email": world.aidant_email, "otp": pyotp.TOTP(secret, interval=30).now()})
-    assert r.status_code == 200, r.text
-    link = extract_link(Mailbox.text(stack.mail.wait_for(world.aidant_email, "connexion", after=before)),
-                        "/api/login/")
-    assert world.browser.get(link, allow_redirects=False).status_code == 302

@@ -206,7 +206,7 @@ def test_store_stopped_under_load_fails_fast_recovers_and_loses_nothing(faulty_s
         time.sleep(1)
         # Whatever the endpoint, the answer is a quick JSON 503 that says to come back.
         for method, path, kwargs in (
-                ("GET", "/oidc/userinfo", {"headers": {"Authorization": "Bearer x" * 3}}),
+                ("GET", "/oidc/userinfo", {"headers": {"Authorization": "Bearer " + "x" * 3}}),
                 ("GET", f"/api/fi/transactions/{'t' * 22}", {"cookies": {"ac_session": world.cookies[0]}}),
                 ("POST", "/oidc/token", {"data": {"grant_type": "authorization_code", "code": "c"},
                                          "auth": (world.client_id, world.client_secret)}),
