@@ -126,15 +126,20 @@ def stop(records: Iterable[Recorded], timeout: float = 15) -> None:
     """SIGTERM (DynamoDB Local writes what it acknowledged), then SIGKILL after
     ``timeout``. Each pid is checked again just before each signal."""
     records = list(records)
-    for record in records:
-        if record.still_ours():
-            os.kill(record.pid, signal.SIGTERM)
+    _signal(records, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(r.still_ours() for r in records):
         time.sleep(0.1)
+    _signal(records, signal.SIGKILL)
+
+
+def _signal(records: list[Recorded], sig: int) -> None:
     for record in records:
         if record.still_ours():
-            os.kill(record.pid, signal.SIGKILL)
+            try:
+                os.kill(record.pid, sig)
+            except ProcessLookupError:  # it ended between the check and the signal
+                pass
 
 
 def describe(records: list[Recorded]) -> str:

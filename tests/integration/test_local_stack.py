@@ -183,6 +183,27 @@ def test_a_second_up_on_the_same_folder_says_one_is_running(own):
     assert _store_answers(own.running.url)  # and the first one is untouched
 
 
+def _reset(state: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "local", "reset"], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "LOCAL_STATE_DIR": str(state)}, timeout=60)
+
+
+def test_reset_refuses_while_the_stack_runs(own):
+    refused = _reset(own.running.state)
+    assert refused.returncode == 1 and "already running" in refused.stderr, refused.stderr
+    assert (own.running.state / "dynamodb").is_dir() and _store_answers(own.running.url)
+
+
+def test_reset_wipes_the_data_and_the_mail_and_keeps_the_keys(tmp_path):
+    for name in ("dynamodb/shared-local-instance.db", "mail/1.eml", "secrets/token-hmac-key", "logs/up.log"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    done = _reset(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "dynamodb").exists() and not (tmp_path / "mail").exists()
+    assert (tmp_path / "secrets" / "token-hmac-key").exists() and (tmp_path / "logs" / "up.log").exists()
+
+
 def test_up_refuses_a_port_another_program_holds(tmp_path):
     from local.launcher import free_port
     with socket.socket() as squatter:
@@ -198,6 +219,33 @@ def test_up_refuses_a_port_another_program_holds(tmp_path):
 
 
 # -- local up killed with SIGKILL -----------------------------------------------------------------
+
+def test_only_the_very_processes_recorded_are_stopped(tmp_path):
+    """A pid is reused: a recorded pid now running something else, or the same command
+    started later, is not ours to stop."""
+    from local import processes
+    registry = processes.Registry(tmp_path / "processes.json")
+    ours, other, later = (subprocess.Popen(["sleep", "60"]) for _ in range(3))
+    try:
+        for process in (ours, other, later):
+            registry.add("sleep", process)
+        records = json.loads((tmp_path / "processes.json").read_text())
+        for record in records["children"]:
+            if record["pid"] == other.pid:
+                record["argv"] = ["sleep", "61"]  # the pid now runs another command
+            if record["pid"] == later.pid:
+                record["start"] -= 1  # the same command, started at another time
+        (tmp_path / "processes.json").write_text(json.dumps(records))
+        owner, found = processes.leftovers(tmp_path / "processes.json")
+        assert owner == os.getpid() and [r.pid for r in found] == [ours.pid]
+        processes.stop(found)
+        assert ours.wait(5) == -signal.SIGTERM
+        assert other.poll() is None and later.poll() is None
+    finally:
+        for process in (ours, other, later):
+            process.kill()
+            process.wait()
+
 
 @pytest.mark.slow
 def test_up_killed_with_sigkill_leaves_no_orphans_once_the_next_up_starts(own):
