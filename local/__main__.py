@@ -83,7 +83,8 @@ def load_running_env() -> None:
             os.environ.setdefault(key, value)
 
 
-PORT_VARIABLES = {"gateway": "GATEWAY_PORT", "dynamodb": "DYNAMODB_PORT", "smtp": "SMTP_PORT"}
+PORTS = {"gateway": ("the gateway", "GATEWAY_PORT"), "dynamodb": ("DynamoDB Local", "DYNAMODB_PORT"),
+         "smtp": ("the SMTP sink", "SMTP_PORT")}
 
 
 def _already_running(state: Path, pid: int | None) -> None:
@@ -112,10 +113,10 @@ def _ports_free(args) -> bool:
             continue  # served by another program, on purpose
         if processes.port_taken(port):
             holder = processes.holder_of(port)
-            print(f"Cannot start: port {port} ({name}) is already in use{' by ' + holder if holder else ''}, "
-                  f"and not by a process this folder's `local up` started.\n"
-                  f"Stop that program, or choose another port: {PORT_VARIABLES[name]}=<port> make up",
-                  file=sys.stderr)
+            what, variable = PORTS[name]
+            print(f"Cannot start: port {port} (for {what}) is already in use{' by ' + holder if holder else ''}, "
+                  f"not by a process this folder's `local up` started.\n"
+                  f"Stop that program, or choose another port: {variable}=<port> make up", file=sys.stderr)
             return False
     return True
 
@@ -206,7 +207,8 @@ def _run_stack(args, state: Path, registry) -> int:
         from .gateway import Gateway
         workers = dict(w.split("=") for w in args.workers) if args.workers else {}
         gateway = Gateway(env, logs, state / "mail", {k: int(v) for k, v in workers.items()},
-                          threads=args.function_threads, on_start=registry.add)
+                          threads=args.function_threads,
+                          on_start=lambda name, process: registry.add(f"function {name}", process))
         _mount_local_apps(gateway)
         gateway.start()
         server = create_server(gateway, host="127.0.0.1", port=args.gateway_port, threads=args.gateway_threads,
@@ -284,7 +286,7 @@ def _mount_local_apps(gateway) -> None:
 
 def _print_banner(url: str, demo: dict, args, data_dir: Path | None) -> None:
     aidant = demo.get("aidant") or {}
-    kept = f"data kept in {data_dir} (make reset wipes it)" if data_dir else "data in memory"
+    kept = f"data kept in {data_dir}: make reset wipes it" if data_dir else "data in memory"
     print(f"""
 Aidants Connect runs locally ({args.store}, {kept}).
 

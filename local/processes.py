@@ -143,10 +143,10 @@ def _signal(records: list[Recorded], sig: int) -> None:
 
 
 def describe(records: list[Recorded]) -> str:
-    roles: dict[str, int] = {}
-    for record in records:
-        roles[record.role] = roles.get(record.role, 0) + 1
-    return ", ".join(role if count == 1 else f"{count} × {role}" for role, count in roles.items())
+    """``DynamoDB Local, the SMTP sink, 11 function processes``."""
+    others = [r.role for r in records if not r.role.startswith("function ")]
+    functions = len(records) - len(others)
+    return ", ".join(others + ([f"{functions} function process{'es' if functions > 1 else ''}"] if functions else []))
 
 
 # -- ports ----------------------------------------------------------------------------------
@@ -181,7 +181,7 @@ def holder_of(port: int) -> str | None:
             continue
         try:
             if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
-                argv = " ".join(argv_of(int(proc.name)) or [])
+                argv = " ".join(" ".join(argv_of(int(proc.name)) or []).split())
                 return f"pid {proc.name} ({argv[:120]})"
         except OSError:
             continue

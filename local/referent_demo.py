@@ -5,7 +5,8 @@
 * training marks for the demo aidants, so a référent may deactivate and reactivate
   them (activation needs training and a confirmed card or app);
 * a few OTP cards in stock, reserved for the demo structure, whose seeds are derived
-  from their serials (demo only: real seeds come from the supplier's file).
+  from their serials (demo only: real seeds come from the supplier's file), each
+  written with its journal entry.
 """
 from __future__ import annotations
 
