@@ -31,13 +31,24 @@ from typing import Callable, Iterable
 # -- /proc ----------------------------------------------------------------------------------
 
 def start_time(pid: int) -> int | None:
-    """When ``pid`` started (clock ticks since boot), None once it has ended. A
-    zombie has ended: it only waits for a parent to read its status."""
+    """When ``pid`` started (clock ticks since boot), None once it is gone. With the
+    pid, it names one process: pids are reused, (pid, start time) is not."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
-    return None if fields[0] in ("Z", "X") else int(fields[19])
+    return int(fields[19])
+
+
+def ended(pid: int) -> bool:
+    """Gone, or a zombie (ended, waiting for a parent to read its status). A zombie
+    leader with threads still running has not ended: a JVM's first thread may exit
+    before the others, which still hold its sockets."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state in ("Z", "X") and len(os.listdir(f"/proc/{pid}/task")) <= 1
+    except (OSError, IndexError):
+        return True
 
 
 def argv_of(pid: int) -> list[str] | None:
@@ -56,7 +67,11 @@ class Recorded:
     role: str
 
     def still_ours(self) -> bool:
-        return start_time(self.pid) == self.start and argv_of(self.pid) == self.argv
+        if start_time(self.pid) != self.start or ended(self.pid):
+            return False
+        # The command line too, in case; empty when the first thread of a process
+        # still running has exited (its start time already told it apart).
+        return argv_of(self.pid) in (self.argv, [])
 
 
 # -- the lock -------------------------------------------------------------------------------

@@ -52,8 +52,15 @@ def _stat(pid: int) -> tuple[str, int] | None:
 
 
 def _running(pid: int, start: int) -> bool:
+    """A zombie has ended, unless it is a leader whose other threads still run."""
     stat = _stat(pid)
-    return stat is not None and stat[1] == start and stat[0] != "Z"  # a zombie has ended
+    if stat is None or stat[1] != start:
+        return False
+    try:
+        threads = len(os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return False
+    return stat[0] not in ("Z", "X") or threads > 1
 
 
 def _listening(port: int) -> bool:
