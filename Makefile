@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STORE ?= dynamodb-local
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-.PHONY: up test deps deps-test unit integration browser deploy-check otp seed clean bench java chromium
+.PHONY: up test deps deps-test unit integration browser deploy-check otp seed reset clean bench java chromium
 
 $(VENV)/.deps: requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -33,6 +33,10 @@ otp:
 
 seed:
 	$(PY) -m local seed --json
+
+# DynamoDB Local keeps `make up`'s data in .local/dynamodb: this wipes it (and the mail).
+reset:
+	@if [ -x $(PY) ]; then $(PY) -m local reset; else rm -rf .local/dynamodb .local/mail; fi
 
 # Debian's chromium for the browser tests (Playwright cannot download browsers here).
 chromium:

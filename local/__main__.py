@@ -1,6 +1,7 @@
 """Local commands.
 
-    python -m local up [--store dynamodb-local|moto] [--gateway-port 8080] ...
+    python -m local up [--store dynamodb-local|moto] [--gateway-port 8080] [--in-memory] ...
+    python -m local reset
     python -m local seed [--json]
     python -m local otp EMAIL
     python -m local create-table
@@ -84,82 +85,148 @@ def load_running_env() -> None:
             os.environ.setdefault(key, value)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except OSError:
-        return False
+PORTS = {"gateway": ("the gateway", "GATEWAY_PORT"), "dynamodb": ("DynamoDB Local", "DYNAMODB_PORT"),
+         "smtp": ("the SMTP sink", "SMTP_PORT")}
+
+
+def _already_running(state: Path, pid: int | None) -> None:
+    info = json.loads((state / "stack.json").read_text()) if (state / "stack.json").exists() else {}
+    print(f"The local stack is already running (pid {pid or '?'}) at {info.get('url', '?')}.\n"
+          f"Stop it with Ctrl-C in its terminal (or kill {pid or 'it'}) first.", file=sys.stderr)
+
+
+def _stop_leftovers(state: Path) -> None:
+    """Children of a ``local up`` that was killed (SIGKILL, a crash) outlive it: stop
+    them, so that they neither hold the ports nor keep running unseen. Only the
+    processes it recorded, each checked to be that very process (local/processes.py)."""
+    from . import processes
+    owner, found = processes.leftovers(state / "processes.json")
+    if found:
+        print(f"Stopping {len(found)} processes left running by a previous `local up` (pid {owner}) that did "
+              f"not stop them: {processes.describe(found)}.", file=sys.stderr, flush=True)
+        processes.stop(found)
+    (state / "processes.json").unlink(missing_ok=True)
+
+
+def _ports_free(args) -> bool:
+    from . import processes
+    for name, port in (("gateway", args.gateway_port), ("dynamodb", args.dynamodb_port), ("smtp", args.smtp_port)):
+        if (name == "smtp" and args.external_smtp) or (name == "dynamodb" and args.store_url):
+            continue  # served by another program, on purpose
+        if processes.port_taken(port):
+            holder = processes.holder_of(port)
+            what, variable = PORTS[name]
+            print(f"Cannot start: port {port} (for {what}) is already in use{' by ' + holder if holder else ''}, "
+                  f"not by a process this folder's `local up` started.\n"
+                  f"Stop that program, or choose another port: {variable}=<port> make up", file=sys.stderr)
+            return False
+    return True
 
 
 def cmd_up(args) -> int:
+    from . import processes
     state = state_dir()
     for sub in ("logs", "mail", "secrets"):
         (state / sub).mkdir(parents=True, exist_ok=True)
-    lock = state / "up.pid"
-    if lock.exists():
-        try:
-            pid = int(lock.read_text().split()[0])
-        except ValueError:
-            pid = 0
-        if pid and _pid_alive(pid):
-            info = json.loads((state / "stack.json").read_text()) if (state / "stack.json").exists() else {}
-            print(f"The local stack is already running (pid {pid}) at {info.get('url', '?')}.\n"
-                  f"Stop it with Ctrl-C in its terminal (or kill {pid}) before starting another.", file=sys.stderr)
-            return 1
-    lock.write_text(str(os.getpid()))
     try:
-        return _run_stack(args, state)
+        held = processes.lock(state)
+    except processes.AlreadyRunning as running:
+        _already_running(state, running.pid)
+        return 1
+    try:
+        (state / "ready").unlink(missing_ok=True)  # left by a `local up` that was killed
+        _stop_leftovers(state)
+        if not _ports_free(args):
+            return 3
+        return _run_stack(args, state, processes.Registry(state / "processes.json"))
     finally:
-        lock.unlink(missing_ok=True)
+        (state / "up.pid").unlink(missing_ok=True)
+        held.close()
 
 
-def _run_stack(args, state: Path) -> int:
-    from . import dynamodb
-    children: list[subprocess.Popen] = []
+def _store_data(args, state: Path) -> Path | None:
+    if args.store != "dynamodb-local" or args.in_memory:
+        return None
+    return Path(args.store_data) if args.store_data else state / "dynamodb"
+
+
+def _ensure_table() -> None:
+    """The table exists, or is created again with the demo data: a store in memory
+    that restarted lost it, or someone deleted it; either way, without it every
+    request is a 503 (an outage) until someone notices."""
+    from shared import store as store_module
+    from shared.store import Item
+    from . import seed
+    if Item.exists():
+        return
+    store_module.create_table()
+    seed.run()
+    print("The table was missing: created it again, with the demo data.", file=sys.stderr, flush=True)
+
+
+def _run_stack(args, state: Path, registry) -> int:
+    from . import dynamodb, processes
     gateway = None
+    services: list[processes.Service] = []
+    supervisor = None
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    # From the start: a SIGTERM while starting stops what was started, too.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)  # also when started from a shell that ignores it
     try:
         ensure_secrets(state / "secrets")
         env = {**os.environ, **stack_env(args, state)}
         os.environ.update(stack_env(args, state))
         logs = state / "logs"
-        if not args.store_url:
+        data_dir = _store_data(args, state)
+        # --store-url: a store someone else runs (the hang tests put a relay in front
+        # of their own DynamoDB Local); it is neither started nor supervised here.
+        store = None if args.store_url else processes.Service(
+            "DynamoDB Local" if args.store == "dynamodb-local" else "moto's server",
+            lambda: dynamodb.spawn(args.store, args.dynamodb_port, logs / "dynamodb.log", data_dir=data_dir),
+            args.dynamodb_port, ready_timeout=60, after_restart=_ensure_table)
+        sink = processes.Service(
+            "the SMTP sink",
+            lambda: subprocess.Popen([sys.executable, "-m", "local.smtp_sink", "--port", str(args.smtp_port),
+                                      "--dir", str(state / "mail")], cwd=ROOT, env=env,
+                                     stdout=open(logs / "smtp.log", "ab"), stderr=subprocess.STDOUT),
+            args.smtp_port, ready_timeout=20)
+        services = ([store] if store else []) + ([] if args.external_smtp else [sink])
+        if store is not None:
             try:
-                store = dynamodb.start(args.store, args.dynamodb_port, logs / "dynamodb.log",
-                                       data_dir=Path(args.store_data) if args.store_data else None)
-            except dynamodb.StoreUnavailable as exc:
-                print(f"Cannot start the store: {exc}", file=sys.stderr)
+                store.start(registry)
+            except (processes.ServiceFailed, dynamodb.StoreUnavailable) as exc:
+                print(f"Cannot start the store: {exc} (see {logs / 'dynamodb.log'})", file=sys.stderr)
                 return 2
-            children.append(store)
         from shared import store as store_module
         from . import seed
         store_module.create_table()
         demo = seed.run()
-        sink = subprocess.Popen([sys.executable, "-m", "local.smtp_sink", "--port", str(args.smtp_port),
-                                 "--dir", str(state / "mail")], cwd=ROOT, env=env,
-                                stdout=open(logs / "smtp.log", "ab"), stderr=subprocess.STDOUT)
-        children.append(sink)
-        dynamodb.wait_port(args.smtp_port, sink, 20, "the SMTP sink")
+        if not args.external_smtp:
+            sink.start(registry)
 
         from waitress.server import create_server
         from .gateway import Gateway
         workers = dict(w.split("=") for w in args.workers) if args.workers else {}
         gateway = Gateway(env, logs, state / "mail", {k: int(v) for k, v in workers.items()},
-                          threads=args.function_threads)
+                          threads=args.function_threads,
+                          on_start=lambda name, process: registry.add(f"function {name}", process))
         _mount_local_apps(gateway)
         gateway.start()
         server = create_server(gateway, host="127.0.0.1", port=args.gateway_port, threads=args.gateway_threads,
                                ident="aidants-connect-local", channel_timeout=60)
+        supervisor = processes.Supervisor(registry, services, check=_ensure_table)
+        supervisor.start()
         url = f"http://127.0.0.1:{args.gateway_port}"
         (state / "stack.json").write_text(json.dumps({"url": url, "pid": os.getpid(), "env": stack_env(args, state),
-                                                      "store": args.store}, indent=2))
-        _print_banner(url, demo, args)
+                                                      "store": args.store,
+                                                      "store_data": str(data_dir) if data_dir else "memory"},
+                                                     indent=2))
+        _print_banner(url, demo, args, data_dir)
 
-        def stop(signum, frame):
-            raise KeyboardInterrupt
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)  # also when started from a shell that ignores it
         from . import scheduler
         scheduler.start(url)  # the cron-connector's schedules (stack.yml annotations)
         (state / "ready").write_text(url)
@@ -171,15 +238,40 @@ def _run_stack(args, state: Path) -> int:
     finally:
         print("\nStopping…", file=sys.stderr)
         (state / "ready").unlink(missing_ok=True)
+        if supervisor is not None:
+            supervisor.stop()
         if gateway is not None:
             gateway.stop()
-        for child in reversed(children):
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(5)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        for service in reversed(services):
+            service.stop()
+        registry.clear()
+
+
+def cmd_reset(args) -> int:
+    """Wipe the local data (DynamoDB Local's files, the mail received); the keys and
+    the logs stay. The next ``make up`` starts from the demo data again."""
+    import shutil
+    from . import processes
+    state = state_dir()
+    if not state.exists():
+        print(f"Nothing to reset: {state} does not exist.")
+        return 0
+    try:
+        held = processes.lock(state)
+    except processes.AlreadyRunning as running:
+        _already_running(state, running.pid)
+        return 1
+    try:
+        _stop_leftovers(state)  # a DynamoDB Local still running would keep the files open
+        for sub in ("dynamodb", "mail"):
+            shutil.rmtree(state / sub, ignore_errors=True)
+        (state / "stack.json").unlink(missing_ok=True)
+        print(f"Wiped the local data in {state} (dynamodb/, mail/); keys and logs are kept. "
+              "`make up` seeds the demo data again.")
+        return 0
+    finally:
+        (state / "up.pid").unlink(missing_ok=True)
+        held.close()
 
 
 def _mount_local_apps(gateway) -> None:
@@ -197,10 +289,11 @@ def _mount_local_apps(gateway) -> None:
         gateway.mounts[prefix] = app_module.make_app()
 
 
-def _print_banner(url: str, demo: dict, args) -> None:
+def _print_banner(url: str, demo: dict, args, data_dir: Path | None) -> None:
     aidant = demo.get("aidant") or {}
+    kept = f"data kept in {data_dir}: make reset wipes it" if data_dir else "data in memory"
     print(f"""
-Aidants Connect runs locally ({args.store}).
+Aidants Connect runs locally ({args.store}, {kept}).
 
   Front-end        {url}/
   Mail received    {url}/_local/mail/
@@ -296,10 +389,15 @@ def main(argv=None) -> int:
     up.add_argument("--workers", nargs="*", help="replicas per function, e.g. oidc_token=2")
     up.add_argument("--gateway-threads", type=int, default=32)
     up.add_argument("--function-threads", type=int, default=4)
-    up.add_argument("--store-data", metavar="DIR",
-                    help="keep DynamoDB Local's data in DIR (default: in memory, lost when it stops)")
-    up.add_argument("--store-url", metavar="URL",
-                    help="use a store already running at URL (loopback), neither started nor stopped here")
+    data = up.add_mutually_exclusive_group()
+    data.add_argument("--store-data", metavar="DIR",
+                      help="keep DynamoDB Local's data in DIR (default: .local/dynamodb; make reset wipes it)")
+    data.add_argument("--in-memory", action="store_true",
+                      help="keep DynamoDB Local's data in memory: lost when it stops (the tests' stacks)")
+    up.add_argument("--external-smtp", action="store_true",
+                    help="start no SMTP sink: mail goes to 127.0.0.1:SMTP_PORT, served by another program")
+    data.add_argument("--store-url", metavar="URL",
+                      help="use a store already running at URL (loopback), neither started nor stopped here")
     up.set_defaults(fn=cmd_up)
     seed = sub.add_parser("seed", help="create the demo data (idempotent)")
     seed.add_argument("--json", action="store_true")
@@ -312,6 +410,7 @@ def main(argv=None) -> int:
     journal.add_argument("action", choices=["seal", "verify"])
     journal.add_argument("--anchor", metavar="SEQ:HASH", help="verify: a seal hash kept outside the table")
     journal.set_defaults(fn=cmd_journal)
+    sub.add_parser("reset", help="wipe the local data (.local/dynamodb, .local/mail)").set_defaults(fn=cmd_reset)
     args = parser.parse_args(argv)
     return args.fn(args)
 

@@ -28,8 +28,9 @@ def java_available() -> bool:
 
 
 def command(jar: Path, port: int, data_dir: Path | None = None) -> list[str]:
-    """DynamoDB Local on ``port``: in memory, or in ``data_dir`` (kept across a restart,
-    as the reliability tests need). It never phones home: no network here anyway."""
+    """DynamoDB Local on ``port``: in ``data_dir`` (``make up``: kept across restarts
+    and crashes of the stack), or in memory. It never phones home: no network here
+    anyway."""
     args = ["java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar),
             "-port", str(port), "-sharedDb", "-disableTelemetry"]
     if data_dir:
@@ -38,7 +39,9 @@ def command(jar: Path, port: int, data_dir: Path | None = None) -> list[str]:
     return args + ["-inMemory"]
 
 
-def start(kind: str, port: int, log_path: Path, data_dir: Path | None = None) -> subprocess.Popen:
+def spawn(kind: str, port: int, log_path: Path, data_dir: Path | None = None) -> subprocess.Popen:
+    """Start the store's process, without waiting for it to listen. ``data_dir`` is
+    DynamoDB Local's; moto's server always keeps its data in memory."""
     out = open(log_path, "ab")
     if kind == "dynamodb-local":
         jar = find_jar()
@@ -49,13 +52,15 @@ def start(kind: str, port: int, log_path: Path, data_dir: Path | None = None) ->
                 "Java is needed to run DynamoDB Local and is not installed.\n"
                 "  Install it (Debian/Ubuntu: sudo apt-get install default-jre-headless),\n"
                 "  or run the same stack on moto's server instead: make up STORE=moto")
-        process = subprocess.Popen(command(jar, port, data_dir), cwd=jar.parent, stdout=out,
-                                   stderr=subprocess.STDOUT)
-    elif kind == "moto":
-        process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                   stdout=out, stderr=subprocess.STDOUT)
-    else:
-        raise ValueError(f"unknown store {kind!r} (dynamodb-local or moto)")
+        return subprocess.Popen(command(jar, port, data_dir), cwd=jar.parent, stdout=out, stderr=subprocess.STDOUT)
+    if kind == "moto":
+        return subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT)
+    raise ValueError(f"unknown store {kind!r} (dynamodb-local or moto)")
+
+
+def start(kind: str, port: int, log_path: Path, data_dir: Path | None = None) -> subprocess.Popen:
+    process = spawn(kind, port, log_path, data_dir)
     wait_port(port, process, 60, f"the store ({kind}); see {log_path}")
     return process
 

@@ -29,6 +29,7 @@ from email import policy
 from email.parser import BytesParser
 from html import escape
 from pathlib import Path
+from typing import Callable
 from urllib.parse import quote
 
 from . import stack
@@ -68,6 +69,8 @@ class Replica:
     log_path: Path
     threads: int = 4
     process: subprocess.Popen | None = None
+    # Told of each process started (``local up`` records them: local/processes.py).
+    on_start: Callable[[str, subprocess.Popen], None] | None = None
 
     def start(self) -> None:
         out = open(self.log_path, "ab")
@@ -75,6 +78,8 @@ class Replica:
             [sys.executable, "-m", "local.runtime", "--function", self.folder, "--port", str(self.port),
              "--threads", str(self.threads)],
             cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        if self.on_start is not None:
+            self.on_start(self.function, self.process)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -116,7 +121,7 @@ class Pool:
 
 class Gateway:
     def __init__(self, env: dict, log_dir: Path, mail_dir: Path, workers: dict[str, int] | None = None,
-                 threads: int = 4):
+                 threads: int = 4, on_start: Callable[[str, subprocess.Popen], None] | None = None):
         self.env = env
         self.log_dir = log_dir
         self.mail_dir = mail_dir
@@ -134,8 +139,8 @@ class Gateway:
         for name, fn in self.functions.items():
             count = (workers or {}).get(name, (workers or {}).get(fn.folder, 1))
             fn_env = {**fn.environment, **env, "HOSTNAME": name}
-            replicas = [Replica(name, fn.folder, free_port(), fn_env, log_dir / f"{fn.folder}.log", threads)
-                        for _ in range(count)]
+            replicas = [Replica(name, fn.folder, free_port(), fn_env, log_dir / f"{fn.folder}.log", threads,
+                                on_start=on_start) for _ in range(count)]
             self.pools[name] = Pool(name, replicas)
             self.aliases[name] = name
             self.aliases[fn.folder] = name

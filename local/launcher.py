@@ -33,7 +33,8 @@ class RunningStack:
     ports: dict
 
     def seed(self) -> dict:
-        env = {**os.environ, "LOCAL_STATE_DIR": str(self.state)}
+        # This stack's own store, whatever another stack put in this process's environment.
+        env = {**os.environ, **self.env, "LOCAL_STATE_DIR": str(self.state)}
         return json.loads(subprocess.check_output([sys.executable, "-m", "local", "seed", "--json"],
                                                   cwd=ROOT, env=env))
 
@@ -47,9 +48,17 @@ class RunningStack:
             os.killpg(self.process.pid, signal.SIGKILL)
 
 
-def start(state: Path, extra_args: list[str] = (), env: dict | None = None, timeout: float = 120) -> RunningStack:
+def start(state: Path, extra_args: list[str] = (), env: dict | None = None, timeout: float = 120,
+          ports: dict | None = None, in_memory: bool = True) -> RunningStack:
+    """``in_memory``: DynamoDB Local keeps its data in memory (the tests' and the
+    benchmarks' stacks: faster, and thrown away anyway) unless ``extra_args`` give
+    ``--store-data``; ``make up`` keeps it on disk. ``ports``: the ports of an
+    earlier stack, to start again on the same state folder."""
     state.mkdir(parents=True, exist_ok=True)
-    ports = {"gateway": free_port(), "dynamodb": free_port(), "smtp": free_port()}
+    ports = dict(ports) if ports else {"gateway": free_port(), "dynamodb": free_port(), "smtp": free_port()}
+    if in_memory and "--store-data" not in extra_args:
+        extra_args = ["--in-memory", *extra_args]
+    (state / "ready").unlink(missing_ok=True)  # left by a stack that was killed
     child_env = {**os.environ, **(env or {}), "LOCAL_STATE_DIR": str(state), "PYTHONUNBUFFERED": "1"}
     log = open(state / "up.out", "wb")
     process = subprocess.Popen(

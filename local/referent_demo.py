@@ -5,7 +5,8 @@
 * training marks for the demo aidants, so a référent may deactivate and reactivate
   them (activation needs training and a confirmed card or app);
 * a few OTP cards in stock, reserved for the demo structure, whose seeds are derived
-  from their serials (demo only: real seeds come from the supplier's file).
+  from their serials (demo only: real seeds come from the supplier's file), each
+  written with its journal entry.
 """
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ import hashlib
 
 import pyotp
 
-from shared import accounts, cards, crypto, otp
-from shared.store import Aidant, Structure, Training, now
+from pynamodb.exceptions import TransactWriteError
+
+from shared import accounts, cards, crypto, journal, otp
+from shared.mandates import is_conflict
+from shared.store import Aidant, OtpCard, Structure, Training, now, transaction
 
 STAFF_STRUCTURE = ("demo-equipe", "Équipe Aidants Connect (ANCT)", "13002603200016",
                    "20 avenue de Ségur, 75007 Paris")
@@ -40,6 +44,21 @@ def _secret_of(aidant_id: str) -> str | None:
     return crypto.unseal(devices[0].sealed_secret, devices[0].sk) if devices else None
 
 
+def _stock_demo_card(serial: str, actor_id: str) -> None:
+    """The card and its journal entry in one write. Written one after the other, a
+    Ctrl-C between them left cards nobody journaled, and the next seed, which skips
+    the cards that exist, never journaled them."""
+    try:
+        with transaction() as tx:
+            tx.save(cards.stock_card(serial, demo_seed(serial), CARD_STRUCTURE), condition=OtpCard.pk.does_not_exist())
+            tx.save(journal.entry(cards.CARDS_IMPORTED, aidant_id=actor_id, structure_id=CARD_STRUCTURE,
+                                  details={"imported": 1, "duplicates": 0, "invalid": 0, "serials": serial}),
+                    condition=journal.append_condition())
+    except TransactWriteError as exc:
+        if not is_conflict(exc):  # another seed stocked it meanwhile
+            raise
+
+
 def seed(out: dict) -> None:
     sid, name, siret, address = STAFF_STRUCTURE
     try:
@@ -57,8 +76,8 @@ def seed(out: dict) -> None:
         pk, sk = Training.key(aidant_id)
         Training(pk, sk, aidant_id=aidant_id, trained_on="2024-01-15", pix_passed=True, marked_by=aid,
                  created_at=now()).save()
-    rows = [{"serial": s, "seed": demo_seed(s)} for s in CARD_SERIALS if cards.get_card(s) is None]
-    if rows:
-        cards.import_cards(rows, encoding="base32", structure_id=CARD_STRUCTURE, actor_id=aid)
+    for serial in CARD_SERIALS:
+        if cards.get_card(serial) is None:
+            _stock_demo_card(serial, aid)
     out["staff"] = {"id": aid, "email": email, "totp_secret": _secret_of(aid)}
     out["cards"] = [{"serial": s, "seed": demo_seed(s)} for s in CARD_SERIALS]

@@ -96,6 +96,14 @@ class ImportResult:
         return {"imported": self.imported, "duplicates": self.duplicates, "invalid": self.invalid}
 
 
+def stock_card(serial: str, seed_base32: str, structure_id: str | None, at=None) -> OtpCard:
+    """A card in stock, its seed sealed, not yet written (``serial`` normalised)."""
+    pk, sk = OtpCard.key(serial)
+    return OtpCard(pk=pk, sk=sk, serial=serial, sealed_seed=crypto.seal(seed_base32, pk), status="stock",
+                   structure_id=structure_id, last_step=0, created_at=at or now(),
+                   gsi1pk=STOCK_PARTITION, gsi1sk=serial)
+
+
 def import_cards(rows: list[dict], *, encoding: str, structure_id: str | None, actor_id: str) -> ImportResult:
     """Put each card in stock, once: an existing serial is reported, never overwritten
     (re-importing a file cannot reset a card in use)."""
@@ -117,10 +125,7 @@ def import_cards(rows: list[dict], *, encoding: str, structure_id: str | None, a
         except (errors.BadRequest, ValueError, binascii.Error) as exc:
             result.invalid.append({"line": index, "reason": str(exc)[:80]})
             continue
-        pk, sk = OtpCard.key(serial)
-        card = OtpCard(pk=pk, sk=sk, serial=serial, sealed_seed=crypto.seal(seed, pk), status="stock",
-                       structure_id=structure_id, last_step=0, created_at=at,
-                       gsi1pk=STOCK_PARTITION, gsi1sk=serial)
+        card = stock_card(serial, seed, structure_id, at)
         try:
             card.save(condition=OtpCard.pk.does_not_exist())
         except PutError as exc:

@@ -4,7 +4,9 @@ function behind the local gateway (async path and local cron), the real SMTP sin
 Most tests run on this module's own stack (``local.launcher``), which runs the
 schedule every 2 seconds, retries after 1 second, has two notify replicas and whose
 SMTP sink may be stopped, without disturbing the session's shared stack; the login
-link test runs on the shared stack, whose schedule is the real one.
+link test runs on the shared stack, whose schedule is the real one. ``local up``
+restarts a sink that dies, so this stack runs none (``--external-smtp``): the test
+runs the sink itself, and stops it for as long as it needs.
 """
 from __future__ import annotations
 
@@ -36,7 +38,8 @@ def notify_stack(tmp_path_factory):
            "STORE_TIMEOUT_SECONDS": "10"}
     for attempt in (1, 2):
         try:
-            running = launcher.start(tmp_path_factory.mktemp("notify-stack"), ["--workers", "notify=2"], env=env)
+            running = launcher.start(tmp_path_factory.mktemp("notify-stack"),
+                                     ["--workers", "notify=2", "--external-smtp"], env=env)
             break
         except RuntimeError:
             # Free ports are picked before the store binds them, and a busy machine
@@ -45,6 +48,7 @@ def notify_stack(tmp_path_factory):
                 raise
     stack = Stack(running.url, running.state, running.env, running.process, running.seed())
     stack.smtp = SmtpSink(int(running.env["SMTP_PORT"]), running.state / "mail")
+    stack.smtp.start()
     try:
         yield stack
     finally:
@@ -56,7 +60,8 @@ def notify_stack(tmp_path_factory):
 
 
 class SmtpSink:
-    """Stops the stack's SMTP sink and starts another on the same port."""
+    """The SMTP sink of a stack started with ``--external-smtp``: run, stopped and
+    started again by the test."""
 
     def __init__(self, port: int, folder: Path):
         self.port, self.folder, self.ours = port, folder, None
