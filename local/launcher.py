@@ -56,7 +56,7 @@ def start(state: Path, extra_args: list[str] = (), env: dict | None = None, time
     earlier stack, to start again on the same state folder."""
     state.mkdir(parents=True, exist_ok=True)
     ports = dict(ports) if ports else {"gateway": free_port(), "dynamodb": free_port(), "smtp": free_port()}
-    if in_memory and "--store-data" not in extra_args:
+    if in_memory and "--store-data" not in extra_args and "--store-url" not in extra_args:
         extra_args = ["--in-memory", *extra_args]
     (state / "ready").unlink(missing_ok=True)  # left by a stack that was killed
     child_env = {**os.environ, **(env or {}), "LOCAL_STATE_DIR": str(state), "PYTHONUNBUFFERED": "1"}
