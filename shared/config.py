@@ -74,6 +74,11 @@ class Settings:
     # day, and in all per hour (a bound on what spraying addresses can send).
     habilitation_requests_per_email_per_day: int
     habilitation_requests_per_hour: int
+    # A draft that is never submitted expires this long after its last change (the
+    # person filing it was never accountable for anything yet); a submitted request
+    # is kept. The requester's messages on a submitted request, per request per day.
+    habilitation_draft_ttl_days: int
+    habilitation_messages_per_request_per_day: int
     # Diagnostics: X-Store-Calls / Server-Timing on every answer (benchmarks, local
     # runs). Off in production: call counts and timings would tell an attacker which
     # branch a request took (e.g. whether an e-mail belongs to an aidant).
@@ -113,6 +118,8 @@ def settings() -> Settings:
         max_body_bytes=_env_int("MAX_BODY_BYTES", 64 * 1024),
         habilitation_requests_per_email_per_day=_env_int("HABILITATION_REQUESTS_PER_EMAIL_PER_DAY", 3),
         habilitation_requests_per_hour=_env_int("HABILITATION_REQUESTS_PER_HOUR", 200),
+        habilitation_draft_ttl_days=_env_int("HABILITATION_DRAFT_TTL_DAYS", 30),
+        habilitation_messages_per_request_per_day=_env_int("HABILITATION_MESSAGES_PER_REQUEST_PER_DAY", 10),
         expose_diagnostics=_env_bool("EXPOSE_DIAGNOSTICS", False),
     )
 

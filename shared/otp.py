@@ -103,7 +103,10 @@ class Throttle:
 
     @classmethod
     def key_for(cls, email: str) -> tuple[str, str]:
-        return LoginThrottle.key(crypto.keyed_hash(email.strip().lower(), "throttle"))
+        """The count of the address typed, in its normal form (``shared.emails``):
+        ``Camille@…`` and ``camille@…`` share one allowance. The item carries a TTL
+        (see :meth:`admit`): typing addresses leaves nothing permanent."""
+        return LoginThrottle.key(crypto.keyed_hash(email, "throttle"))
 
     @classmethod
     def key_for_aidant(cls, aidant_id: str) -> tuple[str, str]:

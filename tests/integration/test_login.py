@@ -60,7 +60,7 @@ def test_logout_ends_the_session_server_side(stack):
     email = stack.new_aidant()
     session = stack.login(requests.Session(), email)
     token = session.cookies["ac_session"]
-    assert session.post(stack.url + "/api/logout").status_code == 200
+    assert session.post(stack.url + "/api/logout", json={}).status_code == 200
     replay = requests.get(stack.url + "/api/me", cookies={"ac_session": token})
     assert replay.status_code == 401 and replay.json()["error"] == "session_expired"
 
