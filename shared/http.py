@@ -89,6 +89,12 @@ def parse_cookie_header(header: str | None) -> dict[str, list[str]]:
     return found
 
 
+def _expired(name: str) -> str:
+    """A Set-Cookie value that removes this host's cookie ``name`` (exact name)."""
+    secure = "; Secure" if settings().secure_cookies else ""
+    return f"{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"
+
+
 def _origin(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     return parts.scheme.lower(), parts.netloc.lower()
@@ -187,7 +193,9 @@ class Request:
         if len(values) > 1 or (values and planted):
             anonymous.log_event("duplicate_cookie", cookie_name=base, count=len(values) + len(planted),
                                 path=self.path)
-            raise errors.DuplicateCookie()
+            # A plain one set by this host (a version before the prefix) goes with the
+            # answer; one planted for a parent domain stays until it expires.
+            raise errors.DuplicateCookie(headers={"Set-Cookie": _expired(base)} if planted else None)
         return values[0] if values else None
 
     @property
@@ -229,6 +237,10 @@ class Response:
         if settings().secure_cookies:
             parts.append("Secure")
         self.headers.append(("Set-Cookie", "; ".join(parts)))
+        if name != base:
+            # The plain name this host set before the prefix: beside the new one it
+            # would make every request a duplicate (refused), so it goes.
+            self.headers.append(("Set-Cookie", _expired(base)))
         return self
 
     def delete_cookie(self, base: str, path: str = "/") -> "Response":

@@ -130,12 +130,17 @@ def production(monkeypatch):
 
 def test_secure_host_prefixed_cookie_when_served_over_https(production):
     assert cookie_name("ac_session") == "__Host-ac_session"
-    header = dict(Response().set_cookie("ac_session", "1", max_age=1).to_openfaas()["headers"])["Set-Cookie"]
+    header = next(v for k, v in Response().set_cookie("ac_session", "1", max_age=1).to_openfaas()["headers"]
+                  if k == "Set-Cookie")
     attributes = [part.strip() for part in header.split(";")]
     # What browsers require of a __Host- cookie: Secure, Path=/, no Domain.
     assert attributes[0] == "__Host-ac_session=1"
     assert "Secure" in attributes and "Path=/" in attributes
     assert not any(a.lower().startswith("domain") for a in attributes)
+    # …and the plain cookie an earlier version set on this host is removed with it.
+    set_cookies = [v for k, v in Response().set_cookie("ac_session", "1", max_age=1).to_openfaas()["headers"]
+                   if k == "Set-Cookie"]
+    assert len(set_cookies) == 2 and set_cookies[1].startswith("ac_session=;") and "Max-Age=0" in set_cookies[1]
     with pytest.raises(ValueError):
         Response().set_cookie("ac_session", "1", max_age=1, path="/api")
 
@@ -168,8 +173,10 @@ def test_over_https_only_the_host_cookie_counts_and_a_planted_plain_one_is_refus
     assert _with_cookie("ac_session=planted").cookie("ac_session") is None  # never ours over https
     for header in ("__Host-ac_session=mine; ac_session=planted", "ac_session=planted; __Host-ac_session=mine",
                    "__Host-ac_session=mine; __Host-ac_session=other"):
-        with pytest.raises(errors.DuplicateCookie):
+        with pytest.raises(errors.DuplicateCookie) as refused:
             _with_cookie(header).cookie("ac_session")
+        if "ac_session=planted" in header:  # this host's own plain cookie, if it is one, is removed
+            assert refused.value.headers["Set-Cookie"].startswith("ac_session=; ")
 
 
 @pytest.fixture
