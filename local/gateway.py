@@ -41,6 +41,12 @@ DSFR = ROOT / "node_modules" / "@gouvfr" / "dsfr" / "dist"
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
               "trailers", "transfer-encoding", "upgrade", "content-length", "host"}
 MAX_BODY = 1024 * 1024  # the gateway's own limit; functions apply stricter ones
+# What the production edge adds to the front-end's answers (deploy/ingress.py): no
+# page of ours may be framed, the 404 page included.
+STATIC_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+              "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+STATIC_SECURITY_HEADERS = [("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
+                           ("Content-Security-Policy", STATIC_CSP)]
 # The functions' own budget (REQUEST_BUDGET_SECONDS, 8 s, counted from X-Start-Time)
 # plus a margin: a function answers 503 before the gateway gives up on it, so a 504
 # here means a process that stopped (frozen, dying), not one that will still act.
@@ -361,21 +367,17 @@ def static_file(path: str):
         return _join(_json("404 Not Found", "not_found", "Cette adresse n'existe pas."))
     if target.is_dir():
         if not path.endswith("/"):
-            return "301 Moved Permanently", [("Location", path + "/")], b""
+            return "301 Moved Permanently", [("Location", path + "/")] + STATIC_SECURITY_HEADERS, b""
         target = target / "index.html"
     if not target.is_file():
         page = FRONTEND / "404.html"
         body = page.read_bytes() if page.is_file() else b"Page introuvable"
-        return "404 Not Found", [("Content-Type", "text/html; charset=utf-8")], body
+        return "404 Not Found", [("Content-Type", "text/html; charset=utf-8")] + STATIC_SECURITY_HEADERS, body
     ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
     if ctype.startswith("text/") or ctype in ("application/javascript", "application/json"):
         ctype += "; charset=utf-8"
     cache = "public, max-age=86400" if path.startswith("/dsfr/") else "no-cache"
-    headers = [("Content-Type", ctype), ("Cache-Control", cache), ("X-Content-Type-Options", "nosniff")]
-    if ctype.startswith("text/html"):
-        headers += [("X-Frame-Options", "DENY"),
-                    ("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; "
-                     "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")]
+    headers = [("Content-Type", ctype), ("Cache-Control", cache)] + STATIC_SECURITY_HEADERS
     return "200 OK", headers, target.read_bytes()
 
 

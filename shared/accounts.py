@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-from . import crypto, otp
+from . import crypto, emails, errors, otp
 from .sessions import Caller
 from .store import (Aidant, EmailClaim, Membership, Structure, now,
                     transaction)
@@ -42,10 +42,13 @@ def create_aidant(email: str, first_name: str, last_name: str, structure_ids: li
                   device_kind: str | None = "app", totp_secret: str | None = None,
                   card_serial: str | None = None) -> tuple[Aidant, str | None]:
     """Create an aidant, the claim on their e-mail, memberships and (optionally) a TOTP
-    device, all or nothing. Returns the aidant and the clear TOTP seed (if any)."""
+    device, all or nothing. Returns the aidant and the clear TOTP seed (if any).
+    The e-mail is stored and claimed in its normal form (``shared.emails``), the form
+    login looks it up by."""
+    email = emails.normalize(email)
     aidant_id = aidant_id or crypto.new_id()
     pk, sk = Aidant.key(aidant_id)
-    aidant = Aidant(pk=pk, sk=sk, id=aidant_id, email=email.strip().lower(), first_name=first_name,
+    aidant = Aidant(pk=pk, sk=sk, id=aidant_id, email=email, first_name=first_name,
                     last_name=last_name, profession=profession, structure_ids=set(structure_ids),
                     current_structure_id=structure_ids[0] if structure_ids else None,
                     referent_of=set(referent_of), is_active=is_active, created_at=now())
@@ -64,6 +67,10 @@ def create_aidant(email: str, first_name: str, last_name: str, structure_ids: li
 
 
 def find_aidant_by_email(email: str) -> Aidant | None:
+    try:
+        email = emails.normalize(email)
+    except errors.BadRequest:
+        return None  # not an address: nobody's
     try:
         claim = EmailClaim.get(*EmailClaim.key(email))
         return Aidant.get(*Aidant.key(claim.aidant_id))

@@ -83,6 +83,11 @@ class Settings:
     # make us store. Far above FranceConnect's real rate; past it, the client gets
     # temporarily_unavailable (RFC 6749 §4.1.2.1).
     oidc_authorize_per_client_per_minute: int
+    # A draft that is never submitted expires this long after its last change (the
+    # person filing it was never accountable for anything yet); a submitted request
+    # is kept. The requester's messages on a submitted request, per request per day.
+    habilitation_draft_ttl_days: int
+    habilitation_messages_per_request_per_day: int
     # Diagnostics: X-Store-Calls / Server-Timing on every answer (benchmarks, local
     # runs). Off in production: call counts and timings would tell an attacker which
     # branch a request took (e.g. whether an e-mail belongs to an aidant).
@@ -124,6 +129,8 @@ def settings() -> Settings:
         habilitation_requests_per_email_per_day=_env_int("HABILITATION_REQUESTS_PER_EMAIL_PER_DAY", 3),
         habilitation_requests_per_hour=_env_int("HABILITATION_REQUESTS_PER_HOUR", 200),
         oidc_authorize_per_client_per_minute=_env_int("OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE", 600),
+        habilitation_draft_ttl_days=_env_int("HABILITATION_DRAFT_TTL_DAYS", 30),
+        habilitation_messages_per_request_per_day=_env_int("HABILITATION_MESSAGES_PER_REQUEST_PER_DAY", 10),
         expose_diagnostics=_env_bool("EXPOSE_DIAGNOSTICS", False),
     )
 

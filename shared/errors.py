@@ -2,6 +2,9 @@
 ``shared.http`` only: ``{"error": code, "error_description": text}`` with the status.
 
 Descriptions are French because the front-end shows them to aidants as they are.
+An error about one input also names it in ``field`` (a path into the request body,
+e.g. ``referent.email`` or ``aidants.0.email``), so the form can show the message
+next to that input.
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ class ApiError(Exception):
     description = "Requête invalide."
 
     def __init__(self, description: str | None = None, *, code: str | None = None,
-                 headers: dict | None = None, extra: dict | None = None):
+                 headers: dict | None = None, field: str | None = None, extra: dict | None = None):
         super().__init__(description or self.description)
         self.extra = extra or {}
         if description:
@@ -20,9 +23,13 @@ class ApiError(Exception):
         if code:
             self.code = code
         self.headers = headers or {}
+        self.field = field
 
     def body(self) -> dict:
-        return {"error": self.code, "error_description": self.description, **self.extra}
+        body = {"error": self.code, "error_description": self.description, **self.extra}
+        if self.field:
+            body["field"] = self.field  # the form field the front-end shows the message next to
+        return body
 
 
 class BadRequest(ApiError):
@@ -34,6 +41,14 @@ class Unauthorized(ApiError):
     status = 401
     code = "unauthorized"
     description = "Vous devez vous connecter."
+
+
+class DuplicateCookie(Unauthorized):
+    """Two values for one cookie: one of them was planted (a sibling site, or a script
+    over plain http), and the server must not guess which one the browser meant."""
+    code = "duplicate_cookie"
+    description = ("Votre navigateur a envoyé deux cookies de session. Fermez toutes les fenêtres "
+                   "du navigateur, puis reconnectez-vous.")
 
 
 class Forbidden(ApiError):

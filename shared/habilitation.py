@@ -22,6 +22,17 @@ Every status change is one conditional write on the expected current status (two
 staff members deciding at once: one wins), with its journal entry and the e-mail to
 the requester in the same TransactWrite (``shared.notifications`` outbox).
 
+Filing is public, so what an anonymous person leaves is bounded. A draft expires
+``HABILITATION_DRAFT_TTL_DAYS`` (30) after its last change unless submitted (``ttl``,
+and :func:`load` treats an expired draft as gone): someone who starts a request and
+walks away expects nothing to be kept, while a structure gathering its aidants' names
+has a month between two edits. Its creation e-mail's outbox item expires with it.
+The draft's creation and edits are log lines (``shared.anonymous``), not journal
+entries. A submitted request is kept, with the journal entry of its submission: one
+per request (again only after staff ask for changes), and requests per address and
+in all are rate-limited. The requester writes to staff once the request is
+submitted, at most ``HABILITATION_MESSAGES_PER_REQUEST_PER_DAY`` (10) a day.
+
 On acceptance the structure is created with the request; then the accounts, one by
 one and idempotently (a retried acceptance finishes the job): the référent
 (``referent_of``) and the aidants, all inactive and without a device. An account
@@ -31,14 +42,14 @@ référent gives it a confirmed card or app (``shared.referent``).
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import date
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
 
-from . import accounts, crypto, errors, journal, notifications, ratelimit
+from . import accounts, anonymous, crypto, emails, errors, journal, notifications, ratelimit
 from .config import settings
-from .login import EMAIL_RE
 from .referent import AIDANT_ACTIVATED, AIDANT_DEACTIVATED, end_sessions, read_file, transact
 from .sessions import Caller
 from .store import (Aidant, HabilitationMessage, HabilitationRequest, Item, Training,
@@ -90,32 +101,32 @@ MAIL_MESSAGE = "habilitation_message"
 
 # -- validation ---------------------------------------------------------------------
 
-def _text(data: dict, name: str, label: str, max_len: int = 200, required: bool = True) -> str | None:
+def _text(data: dict, name: str, label: str, max_len: int = 200, required: bool = True,
+          path: str | None = None) -> str | None:
+    """``path``: where ``data`` sits in the body, so the error names the input."""
+    field = f"{path}.{name}" if path else name
     value = data.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise errors.BadRequest(f"Le champ « {label} » est obligatoire.", code="invalid_field")
+            raise errors.BadRequest(f"Le champ « {label} » est obligatoire.", code="invalid_field", field=field)
         return None
     if not isinstance(value, str) or len(value.strip()) > max_len or not value.strip().isprintable():
-        raise errors.BadRequest(f"Le champ « {label} » n'est pas valide.", code="invalid_field")
+        raise errors.BadRequest(f"Le champ « {label} » n'est pas valide.", code="invalid_field", field=field)
     return value.strip()
 
 
-def _email(data: dict, label: str) -> str:
-    value = _text(data, "email", label, max_len=320)
-    if not EMAIL_RE.fullmatch(value) or "." not in value.split("@")[1]:
-        raise errors.BadRequest(f"L'adresse e-mail « {label} » n'est pas valide.", code="invalid_field")
-    return value.lower()
-
-
-def _person(data: object, who: str, with_phone: bool = False) -> Person:
+def _person(data: object, who: str, path: str, with_phone: bool = False) -> Person:
     if not isinstance(data, dict):
-        raise errors.BadRequest(f"Merci de renseigner {who}.", code="invalid_field")
-    return Person(first_name=_text(data, "first_name", f"prénom ({who})", 100),
-                  last_name=_text(data, "last_name", f"nom ({who})", 100),
-                  email=_email(data, who),
-                  profession=_text(data, "profession", f"fonction ({who})", 150),
-                  phone=_text(data, "phone", f"téléphone ({who})", 30, required=False) if with_phone else None)
+        raise errors.BadRequest(f"Merci de renseigner {who}.", code="invalid_field", field=path)
+    return Person(first_name=_text(data, "first_name", f"prénom ({who})", 100, path=path),
+                  last_name=_text(data, "last_name", f"nom ({who})", 100, path=path),
+                  # Each of these addresses is e-mailed (the référent now, every
+                  # person on acceptance): one mailbox each, in its normal form.
+                  email=emails.normalize(data.get("email"), field=f"{path}.email",
+                                         label=f"adresse e-mail ({who})"),
+                  profession=_text(data, "profession", f"fonction ({who})", 150, path=path),
+                  phone=_text(data, "phone", f"téléphone ({who})", 30, required=False, path=path)
+                  if with_phone else None)
 
 
 @dataclass
@@ -132,22 +143,28 @@ class Form:
 def parse_form(data: dict) -> Form:
     siret = _text(data, "siret", "SIRET", 20).replace(" ", "")
     if not SIRET_RE.fullmatch(siret):
-        raise errors.BadRequest("Le SIRET doit comporter 14 chiffres.", code="invalid_field")
+        raise errors.BadRequest("Le SIRET doit comporter 14 chiffres.", code="invalid_field", field="siret")
     structure_type = data.get("structure_type")
     if not isinstance(structure_type, str) or structure_type not in STRUCTURE_TYPES:
-        raise errors.BadRequest("Merci de choisir le type de la structure.", code="invalid_field")
-    referent = _person(data.get("referent"), "le référent", with_phone=True)
+        raise errors.BadRequest("Merci de choisir le type de la structure.", code="invalid_field",
+                                field="structure_type")
+    referent = _person(data.get("referent"), "le référent", "referent", with_phone=True)
     raw_aidants = data.get("aidants", [])
     if not isinstance(raw_aidants, list) or len(raw_aidants) > MAX_AIDANTS:
         raise errors.BadRequest(f"La liste des aidants doit compter au plus {MAX_AIDANTS} personnes.",
-                                code="invalid_field")
-    aidants = [_person(a, f"l'aidant n°{i}") for i, a in enumerate(raw_aidants, start=1)]
+                                code="invalid_field", field="aidants")
+    aidants = [_person(a, f"l'aidant n°{i + 1}", f"aidants.{i}") for i, a in enumerate(raw_aidants)]
     referent_is_aidant = data.get("referent_is_aidant", False)
     if not isinstance(referent_is_aidant, bool):
-        raise errors.BadRequest("« referent_is_aidant » doit valoir true ou false.", code="invalid_field")
-    emails = [p.email for p in aidants] + ([] if referent_is_aidant else [referent.email])
-    if len(set(emails)) != len(emails):
-        raise errors.BadRequest("Chaque personne doit avoir sa propre adresse e-mail.", code="duplicate_email")
+        raise errors.BadRequest("« referent_is_aidant » doit valoir true ou false.", code="invalid_field",
+                                field="referent_is_aidant")
+    # Compared in normal form: "Alice@x.fr" and "alice@x.fr" are one person.
+    seen = set() if referent_is_aidant else {referent.email}
+    for i, person in enumerate(aidants):
+        if person.email in seen:
+            raise errors.BadRequest("Chaque personne doit avoir sa propre adresse e-mail.", code="duplicate_email",
+                                    field=f"aidants.{i}.email")
+        seen.add(person.email)
     aidants = [p for p in aidants if p.email != referent.email]  # the référent, listed once
     return Form(siret, _text(data, "name", "nom de la structure", 200),
                 _text(data, "address", "adresse", 500), structure_type, referent,
@@ -185,8 +202,18 @@ def request_view(req: HabilitationRequest, messages: list[HabilitationMessage], 
     return view
 
 
+def _draft_ttl() -> int:
+    return int(time.time()) + settings().habilitation_draft_ttl_days * 24 * 3600
+
+
+def expired(req: HabilitationRequest) -> bool:
+    """A draft past its TTL, which DynamoDB deletes late (days) or never (locally)."""
+    return req.status == BROUILLON and req.ttl is not None and int(req.ttl) <= time.time()
+
+
 def load(request_id: str) -> tuple[HabilitationRequest, list[HabilitationMessage]]:
-    """The request and its thread: one Query on its partition."""
+    """The request and its thread: one Query on its partition. An expired draft is
+    gone (410), for its requester and for staff alike."""
     req, messages = None, []
     if not isinstance(request_id, str) or len(request_id) > 64:
         raise errors.NotFound("Demande introuvable.")
@@ -197,6 +224,10 @@ def load(request_id: str) -> tuple[HabilitationRequest, list[HabilitationMessage
             messages.append(item)
     if req is None:
         raise errors.NotFound("Demande introuvable.")
+    if expired(req):
+        raise errors.Gone(f"Ce brouillon a expiré : il n'a pas été envoyé dans les "
+                          f"{settings().habilitation_draft_ttl_days} jours qui ont suivi sa dernière modification. "
+                          "Déposez une nouvelle demande.", code="draft_expired")
     return req, messages
 
 
@@ -225,10 +256,12 @@ def follow_link(req: HabilitationRequest) -> str:
     return f"{settings().frontend_url}/habilitation/suivi/?demande={req.id}#{token}"
 
 
-def _mail(template: str, req: HabilitationRequest, link: str, **context):
+def _mail(template: str, req: HabilitationRequest, link: str, *, ttl: int | None = None,
+          deliver_by: int | None = None, **context):
     return notifications.new_item(template, req.referent.email, {
         "first_name": req.referent.first_name, "structure_name": req.name, "link": link,
-        "status": req.status, "status_label": STATUS_LABELS[req.status], **context})
+        "status": req.status, "status_label": STATUS_LABELS[req.status], **context},
+        ttl=ttl, deliver_by=deliver_by)
 
 
 def _transact(build) -> None:
@@ -241,10 +274,11 @@ def _queue_keys(status: str, at, request_id: str) -> tuple[str, str]:
 
 def _take_mail_allowance(email: str) -> None:
     """Anyone may file a request, and filing one e-mails the address typed: without
-    a limit, this form would send our e-mails to any address, as often as asked."""
+    a limit, this form would send our e-mails to any address, as often as asked.
+    ``email`` is in normal form (``shared.emails``): its variants share one allowance."""
     cfg = settings()
     busy = "Trop de demandes ont été déposées{}. Réessayez plus tard."
-    ratelimit.take("habilitation-mail:" + crypto.keyed_hash(email.lower(), "habilitation-mail"),
+    ratelimit.take("habilitation-mail:" + crypto.keyed_hash(email, "habilitation-mail"),
                    cfg.habilitation_requests_per_email_per_day, 24 * 3600, busy.format(" pour cette adresse e-mail"))
     ratelimit.take("habilitation-mail:all", cfg.habilitation_requests_per_hour, 3600, busy.format(""))
 
@@ -257,20 +291,23 @@ def create(form: Form) -> dict:
     token = crypto.new_token()
     pk, sk = HabilitationRequest.key(request_id)
     at = now()
+    ttl = _draft_ttl()
     req = HabilitationRequest(
         pk=pk, sk=sk, id=request_id, status=BROUILLON, access_hash=crypto.keyed_hash(token, "habilitation"),
         sealed_token=crypto.seal(token, pk), siret=form.siret, name=form.name, address=form.address,
         structure_type=form.structure_type, referent=form.referent, referent_is_aidant=form.referent_is_aidant,
-        aidants=form.aidants, created_at=at, updated_at=at, version=0)
+        aidants=form.aidants, created_at=at, updated_at=at, version=0, ttl=ttl)
     req.gsi1pk, req.gsi1sk = _queue_keys(BROUILLON, at, request_id)
-    message = _mail(MAIL_CREATED, req, f"{settings().frontend_url}/habilitation/suivi/?demande={request_id}#{token}")
+    # The link is also in the answer (the page goes straight on to the request), so
+    # an e-mail still undelivered after two days is dropped rather than sent late.
+    message = _mail(MAIL_CREATED, req, f"{settings().frontend_url}/habilitation/suivi/?demande={request_id}#{token}",
+                    ttl=ttl, deliver_by=int(time.time()) + 2 * 24 * 3600)
 
     def build(tx):
         tx.save(req, condition=HabilitationRequest.pk.does_not_exist())
         tx.save(message, condition=notifications.save_condition())
-        tx.save(journal.entry(REQUEST_CREATED, details={"request": request_id, "siret": form.siret}),
-                condition=journal.append_condition())
     _transact(build)
+    anonymous.log_event(REQUEST_CREATED, request=request_id)
     notifications.kick(message)
     return {"id": request_id, "token": token, "status": BROUILLON}
 
@@ -278,12 +315,15 @@ def create(form: Form) -> dict:
 def update(req: HabilitationRequest, form: Form) -> None:
     if req.status not in EDITABLE:
         raise errors.Conflict("Cette demande ne peut plus être modifiée.", code="not_editable")
-    if form.referent.email.lower() != req.referent.email.lower():
+    if form.referent.email != req.referent.email:
         # The request's e-mails go to the new address from now on: it counts as one.
         _take_mail_allowance(form.referent.email)
     at = now()
+    # A draft being worked on lives on; a submitted request (sent back for changes)
+    # has no TTL and keeps none.
+    keep_alive = [HabilitationRequest.ttl.set(_draft_ttl())] if req.status == BROUILLON else []
     try:
-        req.update(actions=[
+        req.update(actions=keep_alive + [
             HabilitationRequest.siret.set(form.siret), HabilitationRequest.name.set(form.name),
             HabilitationRequest.address.set(form.address),
             HabilitationRequest.structure_type.set(form.structure_type),
@@ -296,7 +336,7 @@ def update(req: HabilitationRequest, form: Form) -> None:
         if exc.cause_response_code == "ConditionalCheckFailedException":
             raise errors.Conflict("La demande a changé entre-temps. Rechargez la page.", code="stale")
         raise
-    journal.record(REQUEST_UPDATED, details={"request": req.id})
+    anonymous.log_event(REQUEST_UPDATED, request=req.id, status=req.status)
 
 
 def _move(req: HabilitationRequest, sources: set[str], target: str, *, actor_id: str | None,
@@ -340,7 +380,8 @@ def _move(req: HabilitationRequest, sources: set[str], target: str, *, actor_id:
 
 
 def submit(req: HabilitationRequest) -> None:
-    extra = [HabilitationRequest.submitted_at.set(now())]
+    """The requester sends the request to staff: from now on it is kept (no TTL)."""
+    extra = [HabilitationRequest.submitted_at.set(now()), HabilitationRequest.ttl.remove()]
     _move(req, EDITABLE, ENVOYEE, actor_id=None, extra_actions=extra)
 
 
@@ -364,7 +405,17 @@ def message_text(data: dict, required: bool = True) -> str | None:
 
 def post_message(req: HabilitationRequest, author: str, author_name: str, text: str,
                  actor_id: str | None = None) -> None:
-    """Append to the thread; a staff message is e-mailed to the requester."""
+    """Append to the thread; a staff message is e-mailed to the requester.
+
+    The requester's messages are permanent items written without a session, so they
+    are bounded: only on a submitted request (a draft has nobody to talk to yet and
+    may expire), and at most ``HABILITATION_MESSAGES_PER_REQUEST_PER_DAY`` a day."""
+    if author == "requester":
+        if req.status == BROUILLON:
+            raise errors.Conflict("Envoyez d'abord votre demande : les échanges avec l'équipe commencent à son envoi.",
+                                  code="not_submitted")
+        ratelimit.take(f"habilitation-messages:{req.id}", settings().habilitation_messages_per_request_per_day,
+                       24 * 3600, "Vous avez envoyé beaucoup de messages aujourd'hui. Réessayez demain.")
     at = now()
     message = _message(req, author, author_name, text, at)
     mail = _mail(MAIL_MESSAGE, req, follow_link(req), message=text) if author == "staff" else None
@@ -376,10 +427,13 @@ def post_message(req: HabilitationRequest, author: str, author_name: str, text: 
                   condition=HabilitationRequest.pk.exists())
         if mail is not None:
             tx.save(mail, condition=notifications.save_condition())
-        tx.save(journal.entry(REQUEST_MESSAGE, aidant_id=actor_id, structure_id=req.structure_id,
-                              details={"request": req.id, "author": author}),
-                condition=journal.append_condition())
+        if actor_id is not None:
+            tx.save(journal.entry(REQUEST_MESSAGE, aidant_id=actor_id, structure_id=req.structure_id,
+                                  details={"request": req.id, "author": author}),
+                    condition=journal.append_condition())
     _transact(build)
+    if actor_id is None:
+        anonymous.log_event(REQUEST_MESSAGE, request=req.id, author=author)
     if mail is not None:
         notifications.kick(mail)
 
@@ -399,6 +453,8 @@ def queue(status: str | None, limit: int = 50) -> list[dict]:
     out = []
     for s in statuses:
         for req in HabilitationRequest.gsi1.query(f"HABILITATIONS#{s}", scan_index_forward=False, limit=limit):
+            if expired(req):
+                continue
             out.append({"id": req.id, "name": req.name, "siret": req.siret, "status": req.status,
                         "status_label": STATUS_LABELS[req.status], "updated_at": _iso(req.updated_at),
                         "referent": f"{req.referent.first_name} {req.referent.last_name}",

@@ -16,17 +16,28 @@ import re
 import time
 import traceback
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie, CookieError
 from typing import Any, Callable
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from . import errors, store
+from . import anonymous, errors, store
 from .config import settings
 
 log = logging.getLogger("aidants_connect.http")
 
 JSON_TYPE = "application/json"
 FORM_TYPE = "application/x-www-form-urlencoded"
+HOST_PREFIX = "__Host-"
+# Methods that change state: under /api/ they must come from our front-end (below).
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+# What a page rendered by a function may do: its own inline styles (print CSS, the
+# authorize error page), the static front-end's print script, nothing else; and it
+# may never be framed (clickjacking: a foreign page overlaying our buttons).
+PAGE_SECURITY_HEADERS = [
+    ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                                "script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
+    ("X-Frame-Options", "DENY"),
+]
 
 # Headers every answer carries: nothing we return may be cached by a proxy or sniffed.
 _BASE_HEADERS = [
@@ -50,6 +61,43 @@ class Headers:
 
     def __contains__(self, name: str) -> bool:
         return name.lower() in self._values
+
+
+def cookie_name(base: str) -> str:
+    """The name a cookie has on the wire. Over https it is ``__Host-`` prefixed:
+    browsers then accept it only with ``Secure``, ``Path=/`` and no ``Domain``, so a
+    sibling site (any ``*.beta.gouv.fr``) cannot plant one that we would read. Over
+    plain http (local runs) browsers refuse the prefix, so the name stays as it is.
+    Every cookie of the service is named through here (the session, the OIDC
+    transaction's)."""
+    return HOST_PREFIX + base if settings().secure_cookies else base
+
+
+def parse_cookie_header(header: str | None) -> dict[str, list[str]]:
+    """Every value of every cookie, in order (RFC 6265 §5.4: ``name=value`` pairs
+    separated by ``;``). Unlike ``http.cookies.SimpleCookie``, which keeps the last
+    value of a repeated name, this keeps them all, so that a repeated name is seen."""
+    found: dict[str, list[str]] = {}
+    for part in (header or "").split(";"):
+        name, sep, value = part.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name:
+            continue
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        found.setdefault(name, []).append(value)
+    return found
+
+
+def _expired(name: str) -> str:
+    """A Set-Cookie value that removes this host's cookie ``name`` (exact name)."""
+    secure = "; Secure" if settings().secure_cookies else ""
+    return f"{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
 
 
 def _query_dict(raw: Any) -> dict[str, str]:
@@ -79,7 +127,7 @@ class Request:
     body: bytes
     params: dict[str, str] = field(default_factory=dict)
     repeated_query: set[str] = field(default_factory=set)
-    _cookies: dict[str, str] | None = None
+    _cookies: dict[str, list[str]] | None = None
 
     @classmethod
     def from_event(cls, event: Any) -> "Request":
@@ -130,15 +178,25 @@ class Request:
             raise errors.BadRequest("Le corps de la requête n'est pas de l'UTF-8 valide.")
 
     # -- cookies --------------------------------------------------------------
-    def cookie(self, name: str) -> str | None:
+    def cookie(self, base: str) -> str | None:
+        """The value of the cookie named ``cookie_name(base)``, or None; two values
+        (the name repeated, or over https both the plain and the ``__Host-`` name) are
+        refused rather than one picked: one of them was planted, and picking the
+        last (``SimpleCookie``) would let it win (session fixation)."""
         if self._cookies is None:
-            jar = SimpleCookie()
-            try:
-                jar.load(self.headers.get("cookie") or "")
-            except CookieError:
-                pass
-            self._cookies = {k: m.value for k, m in jar.items()}
-        return self._cookies.get(name)
+            self._cookies = parse_cookie_header(self.headers.get("cookie"))
+        name = cookie_name(base)
+        values = self._cookies.get(name, [])
+        # Over https the plain name is never ours: alone it is ignored, beside ours
+        # it is the sign of a planted cookie.
+        planted = self._cookies.get(base, []) if name != base else []
+        if len(values) > 1 or (values and planted):
+            anonymous.log_event("duplicate_cookie", cookie_name=base, count=len(values) + len(planted),
+                                path=self.path)
+            # A plain one set by this host (a version before the prefix) goes with the
+            # answer; one planted for a parent domain stays until it expires.
+            raise errors.DuplicateCookie(headers={"Set-Cookie": _expired(base)} if planted else None)
+        return values[0] if values else None
 
     @property
     def is_https(self) -> bool:
@@ -167,18 +225,26 @@ class Response:
     headers: list[tuple[str, str]] = field(default_factory=list)
     content_type: str | None = None
 
-    def set_cookie(self, name: str, value: str, *, max_age: int | None, path: str = "/",
+    def set_cookie(self, base: str, value: str, *, max_age: int | None, path: str = "/",
                    same_site: str = "Lax") -> "Response":
+        """Set the cookie ``cookie_name(base)``; never with a ``Domain`` (host-only)."""
+        name = cookie_name(base)
+        if name.startswith(HOST_PREFIX) and path != "/":
+            raise ValueError("a __Host- cookie must have Path=/")  # browsers would drop it
         parts = [f"{name}={value}", f"Path={path}", "HttpOnly", f"SameSite={same_site}"]
         if max_age is not None:
             parts.append(f"Max-Age={max_age}")
         if settings().secure_cookies:
             parts.append("Secure")
         self.headers.append(("Set-Cookie", "; ".join(parts)))
+        if name != base:
+            # The plain name this host set before the prefix: beside the new one it
+            # would make every request a duplicate (refused), so it goes.
+            self.headers.append(("Set-Cookie", _expired(base)))
         return self
 
-    def delete_cookie(self, name: str, path: str = "/") -> "Response":
-        return self.set_cookie(name, "", max_age=0, path=path)
+    def delete_cookie(self, base: str, path: str = "/") -> "Response":
+        return self.set_cookie(base, "", max_age=0, path=path)
 
     def to_openfaas(self) -> dict:
         headers = list(_BASE_HEADERS)
@@ -200,7 +266,9 @@ def json_response(data: dict | list, status: int = 200) -> Response:
 
 
 def html_response(html: str, status: int = 200) -> Response:
-    return Response(status=status, body=html, content_type="text/html; charset=utf-8")
+    """A page rendered by a function (printable mandate, authorize error page)."""
+    return Response(status=status, body=html, content_type="text/html; charset=utf-8",
+                    headers=list(PAGE_SECURITY_HEADERS))
 
 
 def redirect(location: str, status: int = 302) -> Response:
@@ -233,6 +301,30 @@ def _budget_left(event: Any) -> float:
         if 0 <= waited <= budget:
             return budget - waited
     return budget
+# -- cross-site requests ------------------------------------------------------------
+
+def check_state_change(request: Request) -> None:
+    """Every state-changing ``/api/`` request must come from our front-end (CSRF).
+
+    * ``Origin``, when the browser sends one, must be the front-end's: a foreign page
+      could otherwise end a session (logout) or act with the aidant's cookie.
+    * The body must be declared JSON, also when there is none (logout, the
+      référent's activate…): a cross-site ``<form>`` can only send
+      ``application/x-www-form-urlencoded``, ``multipart/form-data`` or
+      ``text/plain``, and ``fetch`` can send ``application/json`` to another origin
+      only after a CORS preflight, which we never answer. So a request without
+      ``Origin`` (older browsers, non-browser clients) is still not a forged one.
+
+    ``/oidc/token`` is not under ``/api/``: FranceConnect posts a form to it, server to
+    server, authenticated by its client secret."""
+    if request.method not in STATE_CHANGING or not request.path.startswith("/api/"):
+        return
+    origin = request.headers.get("origin")
+    if origin is not None and _origin(origin) != _origin(settings().frontend_url):
+        anonymous.log_event("cross_origin_refused", method=request.method, path=request.path, origin=origin[:200])
+        raise errors.Forbidden("Requête d'une autre origine refusée.", code="cross_origin")
+    if request.content_type() != JSON_TYPE:
+        raise errors.UnsupportedMediaType()
 
 
 # -- routing --------------------------------------------------------------------
@@ -276,7 +368,9 @@ class Router:
         store.writes.start_budget(_budget_left(event))
         try:
             request = Request.from_event(event)
-            response = self.match(request)(request)
+            handler = self.match(request)
+            check_state_change(request)
+            response = handler(request)
         except errors.ApiError as err:
             response = error_response(err)
         except Exception as exc:  # the one place unexpected errors are turned into answers

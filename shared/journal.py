@@ -1,4 +1,6 @@
-"""The append-only journal: who did what, for whom, and every refusal.
+"""The append-only journal: what someone accountable did (an aidant with a session,
+an aidant whose code was right, an authenticated client, staff), for whom, and their
+refused attempts. Anonymous requests leave log lines instead (``shared.anonymous``).
 
 ``entry()`` builds an item to put in a ``TransactWrite`` with the change it
 describes; ``record()`` writes one on its own. Both write with
@@ -17,11 +19,9 @@ from .store import JournalEntry, writes
 from .store.journal import day_partition, iso_ms, journal_shard
 
 # Actions, named once so that a typo cannot silently create a new kind of entry.
+# Refused logins are not journaled: nobody accountable made them (shared.anonymous).
 LOGIN_SUCCEEDED = "login_succeeded"
-LOGIN_FAILED = "login_failed"
-LOGIN_LOCKED = "login_locked"
 LOGIN_LINK_SENT = "login_link_sent"
-LOGIN_LINK_REFUSED = "login_link_refused"
 SESSION_OPENED = "session_opened"
 LOGOUT = "logout"
 OTP_REFUSED = "otp_refused"  # a wrong or replayed code confirming an action

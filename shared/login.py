@@ -1,23 +1,25 @@
 """Aidant login: e-mail + TOTP, then a one-time link by e-mail, then a session.
 
 Every refusal gets the same status and message whatever its reason, so the answer
-never tells whether an e-mail belongs to an aidant; the journal keeps the real reason.
+never tells whether an e-mail belongs to an aidant. A refused attempt is anonymous
+(nobody proved who they are), so its real reason goes to a log line
+(``shared.anonymous``), not to the journal: anyone could otherwise add permanent
+items by typing addresses. The journal keeps what an aidant did: a right code (the
+link sent), a login.
 """
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 
 from pynamodb.exceptions import DoesNotExist
 
-from . import crypto, errors, journal, notifications, otp
+from . import anonymous, crypto, errors, journal, notifications, otp
 from .config import settings
 from .http import Response
 from .sessions import new_session, open_session, set_cookie
 from .store import Aidant, EmailClaim, Item, LoginLink, Session, Structure, transaction, writes
 
-EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
 _NOBODY = "~unknown"  # an aidant partition that never exists
 _BAD_CREDENTIALS = "L'adresse e-mail ou le code à 6 chiffres est incorrect."
 
@@ -53,9 +55,8 @@ class LoginStarted:
 
 
 def start(email: str, code: object, response: Response, next_path: str | None = None) -> LoginStarted:
-    """Check e-mail and code; then send the link, or open the session directly when
-    the link step is turned off."""
-    email = email.strip().lower()
+    """Check e-mail (normalised: ``shared.emails.normalize``) and code; then send the
+    link, or open the session directly when the link step is turned off."""
     throttle_key = otp.Throttle.key_for(email)
     found = {(i.pk, i.sk): i for i in Item.batch_get([EmailClaim.key(email), throttle_key])}
     claim = found.get(EmailClaim.key(email))
@@ -65,7 +66,8 @@ def start(email: str, code: object, response: Response, next_path: str | None = 
     try:
         attempt = throttle.admit("Trop de codes incorrects. Votre connexion est bloquée pendant 15 minutes.")
     except errors.TooManyRequests:
-        journal.record(journal.LOGIN_FAILED, aidant_id=aidant_id, reason="locked")
+        anonymous.log_event("login_refused", reason="locked", aidant_id=aidant_id,
+                            email_ref=anonymous.email_ref(email))
         raise
 
     # An unknown e-mail reads an empty partition, so that it costs the same store calls
@@ -85,9 +87,8 @@ def start(email: str, code: object, response: Response, next_path: str | None = 
 
     if reason is not None:
         locked = throttle.record_failure(attempt)
-        journal.record(journal.LOGIN_FAILED, aidant_id=aidant_id, reason=reason)
-        if locked:
-            journal.record(journal.LOGIN_LOCKED, aidant_id=aidant_id, reason="too_many_failures")
+        anonymous.log_event("login_refused", reason=reason, aidant_id=aidant_id,
+                            email_ref=anonymous.email_ref(email), attempt=attempt, locked=locked)
         raise _refused()
 
     throttle.clear()
@@ -131,11 +132,13 @@ def consume_link(token: str, response: Response) -> str:
     try:
         link = LoginLink.get(*key, consistent_read=True)
     except DoesNotExist:
+        anonymous.log_event("login_link_refused", reason="unknown_link")
         raise errors.Gone()
     now_s = int(time.time())
     if link.used_at is not None or link.expires_at <= now_s:
-        journal.record(journal.LOGIN_LINK_REFUSED, aidant_id=link.aidant_id,
-                       reason="link_reused" if link.used_at else "link_expired")
+        # Whoever holds a used or expired link is nobody yet: a log line, no item.
+        anonymous.log_event("login_link_refused", aidant_id=link.aidant_id,
+                            reason="link_reused" if link.used_at else "link_expired")
         raise errors.Gone()
     try:
         aidant = Aidant.get(*Aidant.key(link.aidant_id))
@@ -143,7 +146,7 @@ def consume_link(token: str, response: Response) -> str:
         raise errors.Gone()
     structure_id = active_structure_id(aidant) if aidant.is_active else None
     if structure_id is None:
-        journal.record(journal.LOGIN_LINK_REFUSED, aidant_id=aidant.id, reason="inactive")
+        anonymous.log_event("login_link_refused", reason="inactive", aidant_id=aidant.id)
         raise errors.Forbidden("Votre accès à Aidants Connect n'est pas actif.", code="inactive")
     session, cookie = new_session(aidant.id, structure_id)
     L = LoginLink

@@ -4,9 +4,9 @@ from __future__ import annotations
 import smtplib
 import ssl
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import make_msgid, parseaddr
 
-from . import templates
+from . import emails, templates
 from .config import secret, settings, MissingSecret
 
 
@@ -21,6 +21,9 @@ def render(template: str, **context) -> tuple[str, str, str]:
 
 
 def build(to: str, subject: str, text: str, html: str, message_id: str | None = None) -> EmailMessage:
+    """The message to ``to``, one mailbox (ValueError otherwise: an outbox item written
+    before addresses were checked is not sent to whatever its ``To`` would name)."""
+    emails.envelope(to)
     message = EmailMessage()
     # The default policy folds long headers at 78 columns and, with non-ASCII text,
     # loses the space at the fold ("a été modifié" arrived as "a étémodifié").
@@ -34,8 +37,13 @@ def build(to: str, subject: str, text: str, html: str, message_id: str | None = 
     return message
 
 
-def send(message: EmailMessage) -> None:
+def send(message: EmailMessage, to: str) -> None:
+    """Send ``message`` to the one mailbox ``to``. The SMTP envelope is given
+    explicitly: ``send_message`` would otherwise take its recipients from the To, Cc
+    and Bcc headers, where an address like ``a,victim@example.org`` is a list."""
     cfg = settings()
+    recipients = [emails.envelope(to)]
+    sender = parseaddr(cfg.mail_from)[1]
     if cfg.smtp_ssl:
         client = smtplib.SMTP_SSL(cfg.smtp_host, cfg.smtp_port, timeout=10,
                                   context=ssl.create_default_context())
@@ -50,4 +58,4 @@ def send(message: EmailMessage) -> None:
             except MissingSecret:
                 password = ""
             client.login(cfg.smtp_user, password)
-        client.send_message(message)
+        client.send_message(message, from_addr=sender, to_addrs=recipients)

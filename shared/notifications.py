@@ -101,8 +101,10 @@ def _shard(item_id: str) -> int:
 # -- building outbox items ---------------------------------------------------------
 
 def new_item(template: str, recipient: str, context: dict, *, deliver_by: int | None = None,
-             max_attempts: int | None = None) -> OutboxItem:
-    """A pending outbox item, due now, to write in the caller's transaction."""
+             max_attempts: int | None = None, ttl: int | None = None) -> OutboxItem:
+    """A pending outbox item, due now, to write in the caller's transaction. ``ttl``
+    for an item an anonymous request writes: even failed, it does not stay for good
+    (sending it sets the usual retention)."""
     item_id = crypto.new_id()
     pk, sk = OutboxItem.key(item_id)
     due = int(time.time())
@@ -111,7 +113,7 @@ def new_item(template: str, recipient: str, context: dict, *, deliver_by: int | 
         sealed_context=crypto.seal(json.dumps(context, ensure_ascii=False, separators=(",", ":")),
                                    f"outbox:{pk}"),
         status="pending", attempts=0, max_attempts=max_attempts or policy().max_attempts,
-        next_attempt_at=due, deliver_by=deliver_by, created_at=now(),
+        next_attempt_at=due, deliver_by=deliver_by, created_at=now(), ttl=ttl,
         gsi1pk=pending_partition(_shard(item_id)), gsi1sk=due_key(due, item_id))
 
 
@@ -388,7 +390,7 @@ def _send_claimed(item: OutboxItem, at: int, owner: str) -> str:
         _give_up(item, owner, "failed", f"render: {type(exc).__name__}: {exc}")
         return FAILED
     try:
-        mail.send(message)
+        mail.send(message, item.recipient)
     except Exception as exc:
         if _permanent(exc):
             _give_up(item, owner, "failed", f"{type(exc).__name__}: {exc}")

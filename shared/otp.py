@@ -97,7 +97,10 @@ class Throttle:
 
     @classmethod
     def key_for(cls, email: str) -> tuple[str, str]:
-        return LoginThrottle.key(crypto.keyed_hash(email.strip().lower(), "throttle"))
+        """The count of the address typed, in its normal form (``shared.emails``):
+        ``Camille@…`` and ``camille@…`` share one allowance. The item carries a TTL
+        (see :meth:`admit`): typing addresses leaves nothing permanent."""
+        return LoginThrottle.key(crypto.keyed_hash(email, "throttle"))
 
     @classmethod
     def key_for_aidant(cls, aidant_id: str) -> tuple[str, str]:
@@ -124,27 +127,38 @@ class Throttle:
         """Count this attempt, or refuse it with a 429 when the key is locked or its
         allowance is taken by attempts in flight; returns the attempt's number.
 
-        The write's condition is what makes it atomic. ``ttl`` bounds a count left
-        at the maximum without a lock (a process killed between admitting the last
-        attempt and locking): past it, attempts are admitted again."""
+        The write's condition is what makes it atomic. ``ttl`` (DynamoDB's clean-up,
+        late or never) is also checked here: past it, the count starts again at one,
+        so a count left behind (a few wrong codes long ago, or a process killed
+        between admitting the last attempt and locking) never weighs on a new try."""
         cfg = settings()
         now_s = int(time.time())
         T = LoginThrottle
         item = T(*self.item_key)
+        expires = now_s + 2 * cfg.otp_lockout_seconds
         if not self.locked:
-            try:
-                # The first attempt creates the item through this update: the discriminator
-                # must be written too, or the item would read back as a bare Item.
-                item.update(actions=[T.failures.add(1), T.kind.set(T), T.ttl.set(now_s + 2 * cfg.otp_lockout_seconds)],
-                            condition=(T.locked_until.does_not_exist() | (T.locked_until <= now_s))
-                            & (T.failures.does_not_exist() | (T.failures < cfg.otp_max_failures) | (T.ttl <= now_s)))
-                self.failures = int(item.failures)
-                return self.failures
-            except UpdateError as exc:
-                if exc.cause_response_code != "ConditionalCheckFailedException":
-                    raise
-                fresh = Throttle.load(self.item_key)
-                self.failures, self.locked_until = fresh.failures, fresh.locked_until
+            # Count in the live item; else start a new count over an expired one; else
+            # (a concurrent attempt started it between the two) count in that one.
+            for step in ("count", "restart", "count"):
+                try:
+                    # The first attempt creates the item through this update: the
+                    # discriminator must be written too, or it would read back as a bare Item.
+                    if step == "count":
+                        item.update(actions=[T.failures.add(1), T.kind.set(T), T.ttl.set(expires)],
+                                    condition=(T.locked_until.does_not_exist() | (T.locked_until <= now_s))
+                                    & (T.failures.does_not_exist() | (T.failures < cfg.otp_max_failures))
+                                    & (T.ttl.does_not_exist() | (T.ttl > now_s)))
+                    else:
+                        item.update(actions=[T.failures.set(1), T.kind.set(T), T.ttl.set(expires),
+                                             T.locked_until.remove()],
+                                    condition=T.ttl.exists() & (T.ttl <= now_s))
+                    self.failures = int(item.failures)
+                    return self.failures
+                except UpdateError as exc:
+                    if exc.cause_response_code != "ConditionalCheckFailedException":
+                        raise
+            fresh = Throttle.load(self.item_key)
+            self.failures, self.locked_until = fresh.failures, fresh.locked_until
         raise errors.TooManyRequests(message, headers={"Retry-After": str(self.retry_after())})
 
     def record_failure(self, attempt: int) -> bool:

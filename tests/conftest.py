@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import email
+import json
 import os
 import subprocess
 import sys
@@ -142,6 +143,19 @@ class Stack:
         _, devices = otp.devices_of(aidant.id)
         totp = otp.totp_for(devices[0])
         return totp.at(time.time() + offset_steps * totp.interval)
+
+    def log_events(self, function: str, event: str | None = None) -> list[dict]:
+        """The JSON log lines of anonymous requests (``shared.anonymous``) that a
+        function has written so far, optionally only one ``event``."""
+        marker = "aidants_connect.anonymous: "
+        path = self.state / "logs" / f"{function}.log"
+        found = []
+        for line in (path.read_text(errors="replace").splitlines() if path.exists() else []):
+            if marker in line:
+                data = json.loads(line.split(marker, 1)[1])
+                if event is None or data.get("event") == event:
+                    found.append(data)
+        return found
 
     def login(self, session: requests.Session, email_address: str, offset_steps: int = 0) -> requests.Session:
         """Log in exactly as a browser does: code, then the e-mailed link."""

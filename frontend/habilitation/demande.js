@@ -49,8 +49,11 @@ const SIMPLE = { siret: "siret", nom: "name", adresse: "address" };
 const REFERENT = { "ref-prenom": "first_name", "ref-nom": "last_name", "ref-email": "email",
   "ref-fonction": "profession", "ref-telephone": "phone" };
 
+let sentAidants = []; // the fieldsets behind data.aidants, in order (empty ones are not sent)
+
 function read() {
   const data = { referent: {}, aidants: [] };
+  sentAidants = [];
   for (const [id, key] of Object.entries(SIMPLE)) data[key] = $("#" + id).value.trim();
   data.structure_type = $("#type").value;
   for (const [id, key] of Object.entries(REFERENT)) data.referent[key] = $("#" + id).value.trim();
@@ -59,9 +62,32 @@ function read() {
   for (const fieldset of list.children) {
     const aidant = {};
     for (const input of fieldset.querySelectorAll("input[data-key]")) aidant[input.dataset.key] = input.value.trim();
-    if (Object.values(aidant).some(Boolean)) data.aidants.push(aidant);
+    if (Object.values(aidant).some(Boolean)) {
+      data.aidants.push(aidant);
+      sentAidants.push(fieldset);
+    }
   }
   return data;
+}
+
+/** The input group an API error names ("siret", "referent.email", "aidants.0.email"). */
+function groupFor(field) {
+  if (!field) return null;
+  const parts = field.split(".");
+  let input = null;
+  if (parts[0] === "referent") {
+    const id = Object.keys(REFERENT).find((key) => REFERENT[key] === parts[1]);
+    input = id ? $("#" + id) : null;
+  } else if (parts[0] === "aidants" && parts.length === 3) {
+    const fieldset = sentAidants[Number(parts[1])];
+    input = fieldset ? fieldset.querySelector('input[data-key="' + parts[2] + '"]') : null;
+  } else if (parts[0] === "structure_type") {
+    input = $("#type");
+  } else {
+    const id = Object.keys(SIMPLE).find((key) => SIMPLE[key] === parts[0]);
+    input = id ? $("#" + id) : null;
+  }
+  return input ? input.closest(".fr-input-group, .fr-select-group") : null;
 }
 
 function fill(data) {
@@ -101,7 +127,14 @@ form.addEventListener("submit", async (event) => {
   } catch (err) {
     setBusy(button, false);
     showError($("#message"), err, "Votre demande n'a pas pu être enregistrée");
-    $("#message").scrollIntoView();
+    const group = groupFor(err.field);
+    if (group) {
+      // Next to the input too, where the person will correct it.
+      setFieldError(group, err.message);
+      group.querySelector("input, select").focus();
+    } else {
+      $("#message").scrollIntoView();
+    }
   }
 });
 

@@ -1,7 +1,7 @@
 // The requester's door to the API. They have no session: the token of the link
 // e-mailed at creation (kept in the URL fragment, never sent to a server as part of
 // a URL) goes in the Authorization header.
-import { ApiError } from "/js/api.js";
+import { ApiError, requestHeaders } from "/js/api.js";
 
 const NETWORK = "Impossible de joindre Aidants Connect. Vérifiez votre connexion à Internet, puis réessayez.";
 
@@ -15,9 +15,7 @@ export function followUrl(id, token) {
 }
 
 export async function call(path, { method = "GET", body, token } = {}) {
-  const headers = { Accept: "application/json" };
-  if (token) headers.Authorization = "Bearer " + token;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const headers = requestHeaders(method.toUpperCase(), token ? { Authorization: "Bearer " + token } : null);
   let response;
   let data = null;
   try {
@@ -30,5 +28,5 @@ export async function call(path, { method = "GET", body, token } = {}) {
   }
   if (response.ok) return data;
   const message = (data && data.error_description) || "La demande n'a pas pu aboutir. Réessayez dans quelques instants.";
-  throw new ApiError(response.status, (data && data.error) || "http_" + response.status, message);
+  throw new ApiError(response.status, (data && data.error) || "http_" + response.status, message, data || undefined);
 }

@@ -26,6 +26,12 @@ function render(data) {
   $("#liste-aidants").replaceChildren(...(data.aidants.length ? data.aidants.map((a) =>
     h("li", {}, a.first_name + " " + a.last_name + " — " + a.profession + " — " + a.email))
     : [h("li", {}, "Aucun aidant en plus du référent.")]));
+  // A draft has nobody to talk to yet: the exchange opens when it is sent.
+  const draft = data.status === "brouillon";
+  $("#form-message").hidden = draft;
+  $("#aucun-message").textContent = draft
+    ? "Vous pourrez échanger avec l'équipe Aidants Connect une fois votre demande envoyée."
+    : "Aucun message pour l'instant.";
   $("#aucun-message").hidden = data.messages.length > 0;
   $("#messages").replaceChildren(...data.messages.map((m) => h("li", { class: "fr-callout fr-mb-2w" + (m.author === "staff" ? " fr-callout--blue-ecume" : "") },
     h("p", { class: "fr-callout__title fr-text--md" }, m.author === "staff" ? m.author_name : "Vous",

@@ -22,13 +22,26 @@ const SERVER_MESSAGE =
 const SESSION_CODES = ["unauthorized", "session_expired", "session_revoked", "http_401"];
 
 export class ApiError extends Error {
+  /** `details`: the whole error body. `field`: the input the error is about, as a
+   * path into the body sent ("email", "referent.email", "aidants.0.email"), when
+   * the API names one. */
   constructor(status, code, message, details) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
     this.details = details || {};
+    this.field = this.details.field || null;
   }
+}
+
+/** Headers of a call: every request that changes something is declared JSON, even
+ * without a body, because the API refuses any other (a cross-site form cannot send
+ * it: that is its CSRF defence). */
+export function requestHeaders(method, extra) {
+  const headers = Object.assign({ Accept: "application/json" }, extra || {});
+  if (method !== "GET" && method !== "HEAD") headers["Content-Type"] = "application/json";
+  return headers;
 }
 
 export function currentPath() {
@@ -70,16 +83,14 @@ function messageFor(status) {
  */
 export async function api(path, options) {
   const opts = options || {};
+  const method = (opts.method || "GET").toUpperCase();
   const init = {
-    method: opts.method || "GET",
+    method,
     credentials: "same-origin",
     cache: "no-store",
-    headers: { Accept: "application/json" },
+    headers: requestHeaders(method),
   };
-  if (opts.body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(opts.body);
-  }
+  if (opts.body !== undefined) init.body = JSON.stringify(opts.body);
   const controller = typeof AbortController === "function" ? new AbortController() : null;
   let timer = null;
   if (controller) {

@@ -1,5 +1,5 @@
 """otp_verify: aidant login (e-mail + TOTP, e-mailed link), session, logout."""
-from shared import accounts, errors, login, sessions
+from shared import accounts, emails, errors, login, sessions
 from shared.http import Response, Router, json_response, redirect, require_str
 
 router = Router()
@@ -8,8 +8,7 @@ router = Router()
 @router.route("POST", "/api/login")
 def start_login(request):
     data = request.json()
-    email = require_str(data, "email", max_len=320, pattern=login.EMAIL_RE,
-                        message="Merci d'indiquer une adresse e-mail valide.")
+    email = emails.normalize(data.get("email"), field="email", label="adresse e-mail")
     code = require_str(data, "otp", max_len=16, message="Merci d'indiquer le code à 6 chiffres.")
     response = Response(status=200)
     started = login.start(email, code, response, next_path=login.safe_next_path(data.get("next")))

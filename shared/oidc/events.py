@@ -12,10 +12,7 @@ deleted. Their refusals are one JSON log line each (:func:`refused_anonymous`).
 """
 from __future__ import annotations
 
-import json
-import logging
-
-from .. import journal
+from .. import anonymous, journal
 
 USAGER_CHOSEN = "oidc_usager_chosen"
 CODE_ISSUED = "oidc_code_issued"
@@ -23,8 +20,6 @@ TOKEN_ISSUED = "oidc_token_issued"
 USERINFO_SERVED = "oidc_userinfo_served"
 CODE_REPLAYED = "oidc_code_replayed"  # and the first token revoked
 REFUSED = "oidc_refused"
-
-log = logging.getLogger("aidants_connect.oidc")
 
 _MAX_CLIENT_ID = 128
 _MAX_DESCRIPTION = 300
@@ -43,11 +38,10 @@ def refused(endpoint: str, reason: str, *, description: str | None = None, clien
 
 def refused_anonymous(endpoint: str, error: str, *, description: str | None = None,
                       client_id: str | None = None) -> None:
-    """A refusal of a request nobody authenticated: one JSON log line, nothing
-    stored. It names the endpoint, the OAuth error and our reason, and the client id
-    the request claimed (bounded); never a token, code, secret or state, which the
-    caller does not pass here. ``json.dumps`` escapes line breaks: one line."""
-    line = {"event": REFUSED, "endpoint": endpoint, "error": str(error)[:100],
-            "client_id": (client_id or None) and str(client_id)[:_MAX_CLIENT_ID],
-            "reason": (description or "")[:_MAX_DESCRIPTION]}
-    log.info(json.dumps(line, ensure_ascii=True, separators=(",", ":")))
+    """A refusal of a request nobody authenticated: one JSON log line
+    (``shared.anonymous``), nothing stored. It names the endpoint, the OAuth error
+    and our reason, and the client id the request claimed (bounded); never a token,
+    code, secret or state, which the caller does not pass here."""
+    anonymous.log_event(REFUSED, endpoint=endpoint, error=str(error)[:100],
+                        client_id=(client_id or None) and str(client_id)[:_MAX_CLIENT_ID],
+                        reason=(description or "")[:_MAX_DESCRIPTION])

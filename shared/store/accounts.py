@@ -45,9 +45,9 @@ class Aidant(Item, discriminator="aidant"):
 
 
 class EmailClaim(Item, discriminator="email_claim"):
-    """pk ``EMAIL#<lowercased e-mail>`` sk ``EMAIL``: written with
-    ``attribute_not_exists`` in the same transaction as the aidant, so two aidants
-    can never share an e-mail."""
+    """pk ``EMAIL#<e-mail in its normal form>`` (``shared.emails.normalize``) sk
+    ``EMAIL``: written with ``attribute_not_exists`` in the same transaction as the
+    aidant, so two aidants can never share an e-mail."""
     aidant_id = UnicodeAttribute()
 
     @staticmethod

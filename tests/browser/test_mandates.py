@@ -137,3 +137,18 @@ def test_unknown_mandate_is_explained(page, stack):
     login_through_page(page, stack, aidant)
     page.goto("/mandats/detail/?id=inexistant")
     expect(page.get_by_role("alert")).to_contain_text("Mandat introuvable")
+
+
+def test_the_printable_mandate_works_under_its_own_policy(page, stack):
+    """The page a function renders allows no inline script (and no framing): its
+    "Imprimer" button is wired by /js/print.js, and nothing is blocked (the fixture
+    fails the test on any Content-Security-Policy violation)."""
+    aidant = new_aidant(stack)
+    _, mandate_id = new_mandate(stack, aidant, ("papiers",))
+    login_through_page(page, stack, aidant)
+    response = page.goto(f"/api/mandates/{mandate_id}/print")
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    page.evaluate("() => { window.printed = 0; window.print = () => { window.printed += 1; }; }")
+    page.get_by_role("button", name="Imprimer").click()
+    assert page.evaluate("window.printed") == 1

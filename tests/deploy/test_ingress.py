@@ -229,3 +229,101 @@ def test_the_command_writes_the_generated_files(tmp_path):
                              cwd=ROOT, capture_output=True, text=True, check=True)
     written = Path(listing.stdout.strip())
     assert written == ROOT / "deploy" / "generated" / "k8s.yaml" and written.is_file()
+
+
+# -- issue 14: rate limits of anonymous routes, no framing ---------------------------
+
+def _site_server(text: str) -> list:
+    (server,) = NginxRouter(text).servers
+    return server[2]
+
+
+def _zone_of(tree: list, method: str, path: str) -> set[str]:
+    """The zones whose key is set (so limit_req counts the request) for method+path."""
+    zones = set()
+    for directive in find(tree, "map", "$request_method:$uri"):
+        variable = directive[1][1]
+        if not variable.endswith("_key"):
+            continue
+        for key, args, _ in directive[2]:
+            if key != "default" and re.match(key[1:], f"{method}:{path}"):
+                assert args == ["$binary_remote_addr"]
+                zones.add(variable[1:-len("_key")])
+                break
+    return zones
+
+
+CONFIGURATIONS = {
+    "nginx-tls": lambda: ingress.generate("nginx"),
+    "nginx-plain": lambda: ingress.nginx_conf(ROUTES, ingress.default_options(tls=False)),
+    "k8s": lambda: next(d for d in yaml.safe_load_all(ingress.generate("k8s"))
+                        if d and d["kind"] == "ConfigMap")["data"]["default.conf"],
+}
+
+
+@pytest.mark.parametrize("name", CONFIGURATIONS)
+def test_the_routes_anonymous_callers_reach_are_rate_limited_per_address(name):
+    tree = parse_nginx(CONFIGURATIONS[name]())
+    expected = {
+        ("POST", "/api/login"): "ac_login", ("GET", "/api/login/x1"): "ac_login",
+        ("GET", "/oidc/authorize"): "ac_oidc_browser", ("HEAD", "/oidc/authorize"): "ac_oidc_browser",
+        ("POST", "/oidc/token"): "ac_oidc_backchannel", ("GET", "/oidc/userinfo"): "ac_oidc_backchannel",
+        ("POST", "/oidc/userinfo"): "ac_oidc_backchannel",
+        ("POST", "/api/habilitation/requests"): "ac_habilitation",
+        ("PUT", "/api/habilitation/requests/x1"): "ac_habilitation",
+        ("POST", "/api/habilitation/requests/x1/submit"): "ac_habilitation",
+        ("POST", "/api/habilitation/requests/x1/messages"): "ac_habilitation",
+    }
+    for (method, path), zone in expected.items():
+        assert _zone_of(tree, method, path) == {zone}, (method, path)
+    # A session's requests, and reading one's own request by its link, are not counted.
+    for method, path in [("GET", "/api/me"), ("POST", "/api/logout"), ("POST", "/api/mandates"),
+                         ("GET", "/api/habilitation/requests/x1"), ("GET", "/oidc/jwks"),
+                         ("POST", "/api/staff/habilitation/requests/x1/messages"), ("GET", "/")]:
+        assert _zone_of(tree, method, path) == set(), (method, path)
+    zones = {d[1][1].split("=")[1].split(":")[0]: d[1] for d in find(tree, "limit_req_zone")}
+    assert set(zones) == {limit.zone for limit in ingress.RATE_LIMITS}
+    for limit in ingress.RATE_LIMITS:
+        assert zones[limit.zone] == [f"${limit.zone}_key", f"zone={limit.zone}:10m", f"rate={limit.rate}"]
+    server = _site_server(CONFIGURATIONS[name]())
+    (api,) = [d for d in server if d[0] == "location" and d[1][0] == "~"]
+    limits = {d[1][0]: d[1][1:] for d in api[2] if d[0] == "limit_req"}
+    assert limits == {f"zone={limit.zone}": [f"burst={limit.burst}", "nodelay"] for limit in ingress.RATE_LIMITS}
+    assert ["limit_req_status", ["429"], None] in [list(d) for d in server]
+    assert ["error_page", ["429", "=", "@too_many_requests"], None] in [list(d) for d in server]
+    (too_many,) = [d for d in server if d[0] == "location" and d[1] == ["@too_many_requests"]]
+    assert '"error":"too_many_requests"' in [d for d in too_many[2] if d[0] == "return"][0][1][1]
+
+
+def test_behind_ingress_nginx_the_client_address_is_the_forwarded_one():
+    conf = CONFIGURATIONS["k8s"]()
+    server = _site_server(conf)
+    assert ["real_ip_header", ["X-Forwarded-For"], None] in [list(d) for d in server]
+    assert not find(parse_nginx(CONFIGURATIONS["nginx-tls"]()), "real_ip_header")  # faasd: nginx is the edge
+
+
+def test_a_rate_limit_on_a_route_stack_yml_does_not_declare_is_an_error(monkeypatch):
+    monkeypatch.setattr(ingress, "RATE_LIMITS", ingress.RATE_LIMITS + (
+        ingress.RateLimit("ac_typo", "1r/s", 1, ("POST /api/logn",), "typo"),))
+    with pytest.raises(ValueError, match="not a route"):
+        ingress.generate("nginx")
+
+
+@pytest.mark.parametrize("name", CONFIGURATIONS)
+def test_no_answer_of_the_site_can_be_framed(name):
+    """nginx drops the server's add_header in a location that has its own, and adds
+    none to error answers without ``always``: so every location says it, always."""
+    server = _site_server(CONFIGURATIONS[name]())
+    locations = [d for d in server if d[0] == "location"]
+    assert len(locations) == 5  # the API, 405, 429, the front-end, the DSFR
+    for location in locations:
+        headers = {tuple(d[1][:1]): d[1][1:] for d in location[2] if d[0] == "add_header"}
+        assert headers[("X-Frame-Options",)] == ["DENY", "always"], location[1]
+        csp, always = headers[("Content-Security-Policy",)]
+        assert "frame-ancestors 'none'" in csp and always == "always", location[1]
+    (api,) = [d for d in locations if d[1][0] == "~"]
+    # The functions' own X-Frame-Options is replaced, not doubled.
+    assert ["proxy_hide_header", ["X-Frame-Options"], None] in [list(d) for d in api[2]]
+    if name == "nginx-tls":
+        for location in locations:  # and HSTS, which a location's own add_header would drop
+            assert any(d[0] == "add_header" and d[1][0] == "Strict-Transport-Security" for d in location[2])

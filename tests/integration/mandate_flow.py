@@ -67,6 +67,9 @@ class Aidant:
         return self.session.get(self.url + path, **kwargs)
 
     def post(self, path: str, body=None, **kwargs) -> requests.Response:
+        if body is None:
+            # Declared JSON even without a body, as the front-end does (shared.http).
+            kwargs.setdefault("headers", {"Content-Type": "application/json"})
         return self.session.post(self.url + path, json=body, **kwargs)
 
     def new_draft(self, demarches=("papiers",), duration="long", remote=False, consent=None) -> dict:

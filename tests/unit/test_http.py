@@ -5,7 +5,8 @@ from types import SimpleNamespace
 import pytest
 
 from shared import errors
-from shared.http import Request, Response, Router, json_response, redirect
+from shared.http import (Request, Response, Router, cookie_name, html_response, json_response,
+                         parse_cookie_header, redirect)
 
 
 def event(method="POST", path="/x", body=b"", headers=None, query=None):
@@ -115,16 +116,119 @@ def test_several_set_cookie_headers_survive(monkeypatch):
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
-def test_secure_cookie_when_served_over_https(monkeypatch):
+@pytest.fixture
+def production(monkeypatch):
+    """Settings of an https deployment."""
     from shared import config
     monkeypatch.setenv("ISSUER", "https://aidantsconnect.example")
+    monkeypatch.delenv("FRONTEND_URL", raising=False)
     config.reset_caches()
-    try:
-        header = dict(Response().set_cookie("a", "1", max_age=1).to_openfaas()["headers"])["Set-Cookie"]
-        assert "Secure" in header
-    finally:
-        monkeypatch.delenv("ISSUER")
-        config.reset_caches()
+    yield
+    monkeypatch.delenv("ISSUER")
+    config.reset_caches()
+
+
+def test_secure_host_prefixed_cookie_when_served_over_https(production):
+    assert cookie_name("ac_session") == "__Host-ac_session"
+    header = next(v for k, v in Response().set_cookie("ac_session", "1", max_age=1).to_openfaas()["headers"]
+                  if k == "Set-Cookie")
+    attributes = [part.strip() for part in header.split(";")]
+    # What browsers require of a __Host- cookie: Secure, Path=/, no Domain.
+    assert attributes[0] == "__Host-ac_session=1"
+    assert "Secure" in attributes and "Path=/" in attributes
+    assert not any(a.lower().startswith("domain") for a in attributes)
+    # …and the plain cookie an earlier version set on this host is removed with it.
+    set_cookies = [v for k, v in Response().set_cookie("ac_session", "1", max_age=1).to_openfaas()["headers"]
+                   if k == "Set-Cookie"]
+    assert len(set_cookies) == 2 and set_cookies[1].startswith("ac_session=;") and "Max-Age=0" in set_cookies[1]
+    with pytest.raises(ValueError):
+        Response().set_cookie("ac_session", "1", max_age=1, path="/api")
+
+
+def test_plain_cookie_name_over_http(clean_environment):
+    assert cookie_name("ac_session") == "ac_session"
+    header = dict(Response().set_cookie("ac_session", "1", max_age=1).to_openfaas()["headers"])["Set-Cookie"]
+    assert header.startswith("ac_session=1;") and "Secure" not in header
+
+
+def test_cookie_header_parsing_keeps_every_value():
+    assert parse_cookie_header('a=1; b="two" ;a=3;;junk; =x; c=') == {"a": ["1", "3"], "b": ["two"], "c": [""]}
+    assert parse_cookie_header(None) == {} and parse_cookie_header("") == {}
+
+
+def _with_cookie(header: str) -> Request:
+    return Request.from_event(event(method="GET", headers={"Cookie": header}))
+
+
+def test_a_repeated_cookie_is_refused_not_last_wins(clean_environment):
+    assert _with_cookie("ac_session=a; other=1").cookie("ac_session") == "a"
+    for header in ("ac_session=a; ac_session=b", "ac_session=a;other=1;ac_session=a"):
+        with pytest.raises(errors.DuplicateCookie) as refused:
+            _with_cookie(header).cookie("ac_session")
+        assert refused.value.status == 401 and refused.value.body()["error"] == "duplicate_cookie"
+
+
+def test_over_https_only_the_host_cookie_counts_and_a_planted_plain_one_is_refused(production):
+    assert _with_cookie("__Host-ac_session=mine").cookie("ac_session") == "mine"
+    assert _with_cookie("ac_session=planted").cookie("ac_session") is None  # never ours over https
+    for header in ("__Host-ac_session=mine; ac_session=planted", "ac_session=planted; __Host-ac_session=mine",
+                   "__Host-ac_session=mine; __Host-ac_session=other"):
+        with pytest.raises(errors.DuplicateCookie) as refused:
+            _with_cookie(header).cookie("ac_session")
+        if "ac_session=planted" in header:  # this host's own plain cookie, if it is one, is removed
+            assert refused.value.headers["Set-Cookie"].startswith("ac_session=; ")
+
+
+@pytest.fixture
+def api_router():
+    r = Router()
+
+    @r.route("POST", "/api/logout")
+    def logout(request):
+        return json_response({"ok": True})
+
+    @r.route("GET", "/api/me")
+    def me(request):
+        return json_response({"ok": True})
+
+    @r.route("POST", "/oidc/token")
+    def token(request):
+        return json_response({"form": request.form()})
+
+    return r
+
+
+def test_a_state_change_from_another_origin_is_refused(api_router, clean_environment):
+    json_type = {"Content-Type": "application/json"}
+    status, body, _ = answer(api_router, path="/api/logout", headers={**json_type, "Origin": "https://evil.example"})
+    assert status == 403 and body["error"] == "cross_origin"
+    status, body, _ = answer(api_router, path="/api/logout", headers={**json_type, "Origin": "null"})
+    assert status == 403
+    assert answer(api_router, path="/api/logout", headers={**json_type, "Origin": "http://127.0.0.1:8080"})[0] == 200
+    assert answer(api_router, path="/api/logout", headers=json_type)[0] == 200  # no Origin: a non-browser client
+    # Reading is not changing: a GET from anywhere goes on (the session decides).
+    assert answer(api_router, method="GET", path="/api/me", headers={"Origin": "https://evil.example"})[0] == 200
+
+
+def test_a_state_change_must_be_declared_json_even_without_a_body(api_router, clean_environment):
+    for headers in ({}, {"Content-Type": "text/plain"}, {"Content-Type": "application/x-www-form-urlencoded"},
+                    {"Content-Type": "multipart/form-data; boundary=x"}):
+        status, body, _ = answer(api_router, path="/api/logout", headers=headers)
+        assert status == 415 and body["error"] == "unsupported_media_type", headers
+    assert answer(api_router, path="/api/logout", headers={"Content-Type": "application/json; charset=utf-8"})[0] == 200
+
+
+def test_the_token_endpoint_still_takes_a_form(api_router, clean_environment):
+    status, body, _ = answer(api_router, path="/oidc/token", body=b"grant_type=x",
+                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 200 and body["form"] == {"grant_type": "x"}
+
+
+def test_function_served_pages_cannot_be_framed():
+    headers = dict(html_response("<p>page</p>").to_openfaas()["headers"])
+    assert headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
 
 
 def test_redirect_refuses_header_injection():

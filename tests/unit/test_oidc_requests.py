@@ -100,7 +100,7 @@ def test_a_missing_or_ambiguous_token_gets_rfc_6750_s_answer(request_, status, e
 
 def test_an_anonymous_refusal_is_one_bounded_json_log_line_and_nothing_stored(moto_store, caplog):
     from shared.store import Item
-    with caplog.at_level(logging.INFO, logger="aidants_connect.oidc"):
+    with caplog.at_level(logging.INFO, logger="aidants_connect.anonymous"):
         events.refused_anonymous("/oidc/token", "invalid_client", description="bad\nsecret?",
                                  client_id="c" * 1000 + "\n")
     (record,) = caplog.records

@@ -20,7 +20,7 @@ def outbox(moto_store, monkeypatch):
     """The store under moto, SMTP replaced by a list, kicks recorded (not sent)."""
     from shared import mail, notifications
     sent, kicked = [], []
-    monkeypatch.setattr(mail, "send", lambda message: sent.append(message))
+    monkeypatch.setattr(mail, "send", lambda message, to: sent.append(message))
     monkeypatch.setattr(notifications, "kick", lambda *items: kicked.extend(i.id for i in items if i))
     for name in ("OUTBOX_MAX_ATTEMPTS", "OUTBOX_RETRY_BASE_SECONDS", "OUTBOX_RETRY_MAX_SECONDS",
                  "OUTBOX_LEASE_SECONDS", "REMINDER_WINDOW_DAYS"):
@@ -206,7 +206,7 @@ def test_two_concurrent_deliveries_send_one_email(outbox, monkeypatch):
     first, second = _reload(item), _reload(item)  # both saw it pending
     outcomes = []
 
-    def send_while_another_delivery_starts(message):
+    def send_while_another_delivery_starts(message, to):
         outcomes.append(notifications.deliver_item(second))
         outbox.sent.append(message)
 
@@ -221,13 +221,13 @@ def test_a_delivery_that_died_is_taken_over_when_its_lease_ends(outbox, monkeypa
     item = _save(_login_item())
     t = int(time.time())
 
-    def die(message):
+    def die(message, to):
         raise SystemExit("the function was killed mid-send")
 
     monkeypatch.setattr(mail, "send", die)
     with pytest.raises(SystemExit):
         notifications.deliver_item(_reload(item), at=t)
-    monkeypatch.setattr(mail, "send", lambda m: outbox.sent.append(m))
+    monkeypatch.setattr(mail, "send", lambda m, to: outbox.sent.append(m))
     assert notifications.pending_due(at=t + 10) == []  # leased: not due
     assert notifications.deliver_item(_reload(item), at=t + 10) == "skipped"
     lease_end = t + notifications.policy().lease_seconds
@@ -243,7 +243,7 @@ def test_smtp_down_retries_with_backoff_then_fails_visibly(outbox, monkeypatch, 
     monkeypatch.setenv("OUTBOX_MAX_ATTEMPTS", "4")
     item = _save(_login_item(expires_in=3600))
 
-    def refused(message):
+    def refused(message, to):
         raise ConnectionRefusedError(111, "Connection refused")
 
     monkeypatch.setattr(mail, "send", refused)
@@ -266,7 +266,7 @@ def test_smtp_down_retries_with_backoff_then_fails_visibly(outbox, monkeypatch, 
     assert any(item.id in r.getMessage() and "failed" in r.getMessage() for r in caplog.records)
     assert "@" not in " ".join(r.getMessage() for r in caplog.records)  # no address in the logs
 
-    monkeypatch.setattr(mail, "send", lambda m: outbox.sent.append(m))
+    monkeypatch.setattr(mail, "send", lambda m, to: outbox.sent.append(m))
     assert notifications.requeue(item.id)
     assert notifications.drive_pending()["sent"] == 1
     assert notifications.failed_items() == [] and len(outbox.sent) == 1
@@ -283,7 +283,7 @@ def test_a_permanent_refusal_fails_at_once(outbox, monkeypatch):
     from shared import mail, notifications
     item = _save(_login_item())
 
-    def no_such_user(message):
+    def no_such_user(message, to):
         raise smtplib.SMTPRecipientsRefused({message["To"]: (550, b"5.1.1 no such user")})
 
     monkeypatch.setattr(mail, "send", no_such_user)
@@ -306,7 +306,7 @@ def test_a_scheduled_run_stops_at_the_first_unreachable_smtp(outbox, monkeypatch
     usager, structure = _usager(), _structure()
     items = [_save(notifications.demarche_done_item(usager, structure, d)) for d in ("papiers", "argent", "social")]
 
-    def refused(message):
+    def refused(message, to):
         raise ConnectionRefusedError(111, "Connection refused")
 
     monkeypatch.setattr(mail, "send", refused)

@@ -1,4 +1,5 @@
-"""Sessions: cookie → server-side item, timeouts, cross-site refusal."""
+"""Sessions: cookie → server-side item, timeouts, duplicated cookies (the cross-site
+refusal is the router's: tests/unit/test_http.py)."""
 import time
 from types import SimpleNamespace
 
@@ -34,11 +35,13 @@ def test_session_cookie_identifies_the_aidant(logged_in):
     assert caller.aidant_id == aidant.id and caller.structure_id == "s1"
 
 
-def test_cross_site_post_is_refused_even_with_the_cookie(logged_in):
+def test_a_duplicated_session_cookie_is_refused_not_resolved(logged_in):
     _, token = logged_in
-    with pytest.raises(errors.Forbidden):
-        sessions.authenticate(_request("POST", token, origin="https://evil.example"))
-    assert sessions.authenticate(_request("POST", token, origin="http://127.0.0.1:8080"))
+    request = Request.from_event(SimpleNamespace(method="GET", path="/api/me", body=b"", query={}, headers={
+        "Cookie": f"{sessions.COOKIE}={token}; {sessions.COOKIE}=planted"}))
+    with pytest.raises(errors.DuplicateCookie) as refused:
+        sessions.authenticate(request)
+    assert refused.value.status == 401 and refused.value.code == "duplicate_cookie"
 
 
 def test_absolute_lifetime_is_enforced(logged_in, moto_store):

@@ -79,6 +79,12 @@ form.addEventListener("submit", async (event) => {
     window.location.assign("/connexion/verifiez-vos-mails/" + (next ? "?" + params : ""));
   } catch (err) {
     setBusy(button, false);
+    if (err.field === "email") {
+      // The address itself was refused (not one mailbox): say so next to it.
+      setFieldError($("#groupe-email"), err.message);
+      email.focus();
+      return;
+    }
     otp.value = "";
     const alert = showAlert(message, "error", "Connexion impossible", err.message);
     focusHeading(alert.querySelector("h2"));
