@@ -4,6 +4,8 @@
   path unchanged (as the generated ingress does);
 * ``/function/<name>/<path>`` and ``/async-function/<name>/<path>`` as OpenFaaS;
   ``<name>`` may be the deployed name (``otp-verify``) or the folder (``otp_verify``);
+  an asynchronous invocation the function refused is retried with back-off, as the
+  queue-worker does when configured to;
 * everything else is the static front-end, DSFR from ``node_modules``, and a small
   mail viewer for the SMTP sink.
 
@@ -41,6 +43,12 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authoriza
               "trailers", "transfer-encoding", "upgrade", "content-length", "host"}
 MAX_BODY = 1024 * 1024  # the gateway's own limit; functions apply stricter ones
 UPSTREAM_TIMEOUT = 30
+# Asynchronous invocations the function refused (restarting: 502/503, timed out: 504,
+# overloaded: 429) are tried again after these waits, as OpenFaaS's queue-worker does
+# when configured to retry (``httpRetryCodes``, OpenFaaS Pro): about 30 s in all,
+# long enough for a replica to be restarted.
+ASYNC_RETRY_CODES = frozenset({429, 502, 503, 504})
+ASYNC_RETRY_WAITS = (0.5, 1, 2, 4, 8, 15)
 
 
 def free_port() -> int:
@@ -234,8 +242,19 @@ class Gateway:
                 job = self._async_queue.get(timeout=0.5)
             except queue.Empty:
                 continue
-            function, method, path, query, headers, body = job
+            attempt, (function, method, path, query, headers, body) = job
             status, _, _ = self.call(function, method, path, query, headers, body)
+            code = int(status.split()[0])
+            if code in ASYNC_RETRY_CODES and attempt < len(ASYNC_RETRY_WAITS):
+                # As the queue-worker does with httpRetryCodes: the function was
+                # restarting or overloaded, so the invocation is tried again later
+                # (a timer: the workers keep serving other invocations meanwhile).
+                wait = ASYNC_RETRY_WAITS[attempt]
+                log.warning("async %s %s -> %s: retry %d in %.1f s", function, path, status, attempt + 1, wait)
+                timer = threading.Timer(wait, self._async_queue.put, args=((attempt + 1, job[1]),))
+                timer.daemon = True
+                timer.start()
+                continue
             log.info("async %s %s -> %s", function, path, status)
 
     # -- WSGI -------------------------------------------------------------------------
@@ -300,7 +319,7 @@ class Gateway:
         headers.append(("X-Forwarded-For", environ.get("REMOTE_ADDR", "")))
         query = environ.get("QUERY_STRING", "")
         if asynchronous:
-            self._async_queue.put((function, environ["REQUEST_METHOD"], path, query, headers, body))
+            self._async_queue.put((0, (function, environ["REQUEST_METHOD"], path, query, headers, body)))
             return "202 Accepted", [("Content-Type", "text/plain")], b""
         status, out_headers, data = self.call(function, environ["REQUEST_METHOD"], path, query, headers, body)
         return status, out_headers, data

@@ -4,10 +4,12 @@ from __future__ import annotations
 import smtplib
 import ssl
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import make_msgid, parseaddr
 
 from . import templates
 from .config import secret, settings, MissingSecret
+
+TIMEOUT_SECONDS = 10  # one SMTP exchange (connect, a command, the DATA of a message)
 
 
 def render(template: str, **context) -> tuple[str, str, str]:
@@ -34,14 +36,21 @@ def build(to: str, subject: str, text: str, html: str, message_id: str | None = 
     return message
 
 
-def send(message: EmailMessage) -> None:
+def envelope_sender() -> str:
+    """The SMTP envelope's sender: the address of ``MAIL_FROM``."""
+    return parseaddr(settings().mail_from)[1]
+
+
+def connect(timeout: float = TIMEOUT_SECONDS) -> smtplib.SMTP:
+    """An open connection to the relay, TLS and authentication done; the caller
+    closes it (``quit``). Every exchange on it times out after ``timeout`` seconds."""
     cfg = settings()
     if cfg.smtp_ssl:
-        client = smtplib.SMTP_SSL(cfg.smtp_host, cfg.smtp_port, timeout=10,
+        client = smtplib.SMTP_SSL(cfg.smtp_host, cfg.smtp_port, timeout=timeout,
                                   context=ssl.create_default_context())
     else:
-        client = smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=10)
-    with client:
+        client = smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=timeout)
+    try:
         if cfg.smtp_starttls:
             client.starttls(context=ssl.create_default_context())
         if cfg.smtp_user:
@@ -50,4 +59,19 @@ def send(message: EmailMessage) -> None:
             except MissingSecret:
                 password = ""
             client.login(cfg.smtp_user, password)
-        client.send_message(message)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def transmit(client: smtplib.SMTP, message: EmailMessage, recipient: str) -> None:
+    """One message on an open connection. The envelope is explicit: the recipient is
+    the one the caller names, never one read back from the message's headers."""
+    client.send_message(message, from_addr=envelope_sender(), to_addrs=[recipient])
+
+
+def send(message: EmailMessage, recipient: str) -> None:
+    """One message on a connection of its own."""
+    with connect() as client:
+        transmit(client, message, recipient)
