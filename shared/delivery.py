@@ -177,17 +177,19 @@ class Mailer:
 # -- the pending index, in delivery order ---------------------------------------------
 
 class _Partition:
-    """One gsi1 partition of pending items and how far this run has read it."""
+    """One gsi1 partition of pending items. ``resume``: each read starts after the
+    last item read (a backlog, read once through); otherwise from the start of the
+    due range (the urgent ones, looked at again and again)."""
 
-    def __init__(self, name: str):
-        self.name = name
+    def __init__(self, name: str, resume: bool):
+        self.name, self.resume = name, resume
         self.cursor: dict | None = None  # the index key of the last item read
         self.exhausted = False
 
     def read(self, high: str, limit: int) -> list[OutboxItem]:
         found = list(OutboxItem.gsi1.query(self.name, OutboxItem.gsi1sk <= high, limit=limit,
                                            last_evaluated_key=self.cursor))
-        if found:
+        if found and self.resume:
             # Kept as read: delivering an item rewrites its gsi1sk on the object.
             last = found[-1]
             self.cursor = {"pk": {"S": last.pk}, "sk": {"S": last.sk},
@@ -200,11 +202,14 @@ class DueItems:
     """Every item due now, urgent ones first, each kind oldest first, read a page at
     a time with one Query per partition (never a Scan).
 
-    A cursor per partition means nothing is read twice: an item just sent that a
-    lagging index still lists is not met again, and an item another delivery holds
-    has moved past ``now`` (its lease) anyway. The urgent partitions are looked at
-    again every second of a long drain, from their cursor, so a login link written
-    meanwhile (its kick lost) waits a second, not the rest of the backlog.
+    The ordinary partitions are read once through, a cursor each: nothing is read
+    twice, so an item just sent that a lagging index still lists is not met again.
+    The urgent ones are looked at again every second of a long drain, so a login
+    link written meanwhile (its kick lost) waits a second, not the rest of the
+    backlog; from the start of their due range each time, since a link written in
+    the cursor's second may sort before it, and skipping what this run has already
+    handed out (what it handled has left the due range, unless the index lags). An
+    item another delivery holds has moved past ``now`` (its lease) anyway.
 
     ``at`` (epoch seconds) fixes "now" (tests); by default it is the clock's.
     """
@@ -212,10 +217,11 @@ class DueItems:
     def __init__(self, at: int | None = None, page: int | None = None):
         self._at = at
         self.page = page or PAGE
-        self._urgent = [_Partition(pending_partition(s, urgent=True)) for s in range(PENDING_SHARDS)]
-        self._normal = [_Partition(pending_partition(s)) for s in range(PENDING_SHARDS)]
+        self._urgent = [_Partition(pending_partition(s, urgent=True), resume=False) for s in range(PENDING_SHARDS)]
+        self._normal = [_Partition(pending_partition(s), resume=True) for s in range(PENDING_SHARDS)]
         self._urgent_items: list[OutboxItem] = []
         self._normal_items: list[OutboxItem] = []
+        self._handed_out: set[str] = set()  # urgent items, by id
         self._looked: float | None = None  # time.monotonic() of the last look at the urgent partitions
 
     def _high(self) -> str:
@@ -227,8 +233,13 @@ class DueItems:
         return sorted(found, key=lambda i: i.gsi1sk)
 
     def _look_urgent(self) -> None:
-        self._urgent_items = self._read(self._urgent)
+        self._urgent_items = [i for i in self._read(self._urgent) if i.id not in self._handed_out]
         self._looked = time.monotonic()
+
+    def _next_urgent(self) -> OutboxItem:
+        item = self._urgent_items.pop(0)
+        self._handed_out.add(item.id)
+        return item
 
     def _time_to_look(self) -> bool:
         return self._looked is None or time.monotonic() - self._looked >= URGENT_RECHECK_SECONDS
@@ -240,7 +251,7 @@ class DueItems:
         if not self._urgent_items and self._time_to_look():
             self._look_urgent()
         if self._urgent_items:
-            return self._urgent_items.pop(0)
+            return self._next_urgent()
         if not self._normal_items:
             self._normal_items = self._read([p for p in self._normal if not p.exhausted])
         if self._normal_items:
@@ -248,7 +259,7 @@ class DueItems:
         if self._time_to_look():  # a last look before calling the backlog empty
             self._look_urgent()
             if self._urgent_items:
-                return self._urgent_items.pop(0)
+                return self._next_urgent()
         raise StopIteration
 
     def buffered(self) -> int:

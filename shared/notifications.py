@@ -31,10 +31,10 @@ import os
 import time
 import zlib
 from collections import Counter, defaultdict
-from itertools import islice
 from dataclasses import dataclass
 from datetime import datetime, time as dtime, timedelta, timezone
 from email.message import EmailMessage
+from itertools import islice
 from typing import Iterable
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError

@@ -352,7 +352,7 @@ def test_a_dead_link_found_by_the_scheduled_run_is_expired_in_one_write(outbox):
 
 def test_the_link_email_says_how_long_is_left_when_it_is_sent(outbox):
     from shared import notifications
-    item = _save(_login_item(expires_in=150))  # sent late: half of its life is gone
+    item = _save(_login_item(expires_in=170))  # sent late: over two of its five minutes gone
     assert notifications.deliver(item.id) == "sent"
     text = _text(outbox.sent[0])
     assert "dans les 3 minutes (avant " in text and "dans les 5 minutes" not in text
@@ -422,6 +422,29 @@ def test_a_link_written_during_a_long_drain_overtakes_the_rest(outbox, monkeypat
     notifications.drive_pending()
     assert outbox.sent[5]["Message-ID"] == late[0].message_id
     assert len(outbox.sent) == 21
+
+
+def test_a_link_written_in_the_second_of_one_already_read_is_not_skipped(outbox, monkeypatch):
+    """Same partition, same due second, an id that sorts first: it lands before the
+    last link the run read, and the run still finds it."""
+    from shared import delivery, notifications
+    from shared.store.outbox import due_key
+    monkeypatch.setattr(delivery, "URGENT_RECHECK_SECONDS", 0.0)
+    _backlog(5)
+    first = _save(_login_item())
+    second = _login_item()
+    while second.id > first.id or second.gsi1pk != first.gsi1pk:
+        second = _login_item()
+    second.next_attempt_at, second.gsi1sk = first.next_attempt_at, due_key(first.next_attempt_at, second.id)
+
+    def accept(message):
+        outbox.sent.append(message)
+        if message["Message-ID"] == first.message_id:
+            _save(second)
+
+    outbox.relay.accept = accept
+    assert notifications.drive_pending()["sent"] == 7
+    assert [m["Message-ID"] for m in outbox.sent[:2]] == [first.message_id, second.message_id]
 
 
 def test_a_run_stops_when_its_budget_is_spent_and_says_more_is_due(outbox, monkeypatch):
