@@ -8,7 +8,7 @@ schedule (stack.yml, every minute, on the minute) so that it records each run's 
    the last ``--outage-minutes`` (20): ``--items`` (1 700) e-mails of mixed kinds,
    login links among them (each valid 5 minutes from its writing, so most are
    dead by now), each already tried once by its kick (one failed attempt, due again
-   30 s after its writing), as happens during an outage;
+   as notify's retry rule says), as happens during an outage;
 3. the sink is restarted on the same port (SMTP is back) and, while the backlog
    drains, aidants keep logging in: a fresh login link every second whose kick goes
    through the gateway as usual, and another whose kick is lost (only a scheduled
@@ -167,14 +167,17 @@ class People:
 
 def _as_written_at(item, written: int, tried: bool):
     """The item as it stands after the outage: written at ``written``; its kick's
-    delivery failed once (connection refused), so it is due 30 s after its writing."""
+    delivery failed once (connection refused), so it is due again when notify's
+    retry rule says (``notifications.retry_after``)."""
+    from shared import notifications
     from shared.store.outbox import due_key
     item.created_at = datetime.fromtimestamp(written, timezone.utc)
-    due = written + 30 if tried else written
+    if tried:
+        item.attempts = 1
+    due = written + notifications.retry_after(item, unreachable=True) if tried else written
     item.next_attempt_at = due
     item.gsi1sk = due_key(due, item.id)
     if tried:
-        item.attempts = 1
         item.last_error = "ConnectionRefusedError: [Errno 111] Connection refused"
     return item
 

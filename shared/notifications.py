@@ -356,9 +356,23 @@ def _give_up(item: OutboxItem, owner: str, status: str, reason: str) -> None:
                   item.attempts, reason)
 
 
+URGENT_UNREACHABLE_RETRY_SECONDS = 5
+
+
 def retry_delay(attempts: int) -> int:
     p = policy()
     return min(p.retry_max_seconds, p.retry_base_seconds * 2 ** max(0, attempts - 1))
+
+
+def retry_after(item: OutboxItem, unreachable: bool) -> int:
+    """Seconds before the next attempt. A link (minutes to live) that failed because
+    the relay could not be reached, not because this message was refused, is due
+    again at once: otherwise, when SMTP comes back, links kicked in the outage's
+    last half-minute would sit out their back-off. No storm follows: a run stops at
+    the first unreachable relay, so an outage costs one attempt per run."""
+    if item.deliver_by is not None and unreachable:
+        return URGENT_UNREACHABLE_RETRY_SECONDS
+    return retry_delay(item.attempts)
 
 
 def _retry(item: OutboxItem, at: int, owner: str, exc: Exception) -> None:
@@ -366,7 +380,7 @@ def _retry(item: OutboxItem, at: int, owner: str, exc: Exception) -> None:
     if item.attempts >= item.max_attempts:
         _give_up(item, owner, "failed", reason)
         return
-    due = at + retry_delay(item.attempts)
+    due = at + retry_after(item, delivery.unreachable(exc))
     if _release(item, owner, [OutboxItem.next_attempt_at.set(due), OutboxItem.gsi1sk.set(due_key(due, item.id)),
                               OutboxItem.last_error.set(reason[:500])]):
         log.warning("outbox %s (%s) attempt %d failed, next in %d s: %s", item.id, item.template,

@@ -274,7 +274,7 @@ def test_a_delivery_that_died_is_taken_over_when_its_lease_ends(outbox, monkeypa
 def test_smtp_down_retries_with_backoff_then_fails_visibly(outbox, monkeypatch, caplog):
     from shared import notifications
     monkeypatch.setenv("OUTBOX_MAX_ATTEMPTS", "4")
-    item = _save(_login_item(expires_in=3600))
+    item = _save(notifications.demarche_done_item(_usager(), _structure(), "papiers"))
 
     def refused(message):
         raise ConnectionRefusedError(111, "Connection refused")
@@ -303,6 +303,29 @@ def test_smtp_down_retries_with_backoff_then_fails_visibly(outbox, monkeypatch, 
     assert notifications.requeue(item.id)
     assert notifications.drive_pending()["sent"] == 1
     assert notifications.failed_items() == [] and len(outbox.sent) == 1
+
+
+def test_a_link_the_relay_could_not_take_is_due_again_within_seconds(outbox):
+    """When SMTP comes back, a link kicked in the outage's last seconds is due at
+    once, not after 30 s of back-off; a link the relay refused keeps its back-off."""
+    from shared import notifications
+    link = _save(_login_item())
+    t = int(time.time())
+
+    def refused(message):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    outbox.relay.accept = refused
+    assert notifications.deliver_item(_reload(link), at=t) == "unreachable"
+    assert _reload(link).next_attempt_at - t == notifications.URGENT_UNREACHABLE_RETRY_SECONDS
+
+    def greylisted(message):
+        raise smtplib.SMTPRecipientsRefused({"a1@structure.fr": (450, b"greylisted")})
+
+    outbox.relay.accept = greylisted
+    t = _reload(link).next_attempt_at
+    assert notifications.deliver_item(_reload(link), at=t) == "retry"
+    assert _reload(link).next_attempt_at - t == notifications.retry_delay(2)
 
 
 def test_backoff_is_capped():
