@@ -21,7 +21,7 @@ failed items are found through gsi1, never a Scan.
 The one way an e-mail goes twice: the process dies after the relay accepted the
 message and before the item is marked sent (the mark is the very next call, one
 UpdateItem); the lease then runs out and the item is sent again, with the same
-Message-ID (one per item), so mail clients show it once.
+Message-ID (one per item), by which mail clients recognise the second copy.
 """
 from __future__ import annotations
 
