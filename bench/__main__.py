@@ -18,6 +18,7 @@ the stack (bench/procs.py), and writes ``bench/results/<name>.json`` and ``.png`
     python -m bench --quick              # ~2 minutes
     python -m bench --name nightly       # the full run (loading 10⁵ takes minutes)
     python -m bench --profile --quick    # py-spy profiles of the hot functions too
+    python -m bench outbox               # the outbox catching up after an SMTP outage (bench/outbox.py)
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ from .flow import DISCOVERY, FLOW_STEPS, JWKS
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 HOT = ("oidc_authorize", "oidc_token", "oidc_userinfo")
-# The scheduled notify run (every 5 minutes) is not part of the flow: off during runs.
+# The scheduled notify run (every minute) is not part of the flow: off during runs.
 # X-Store-Calls is only sent with diagnostics on (off in production).
 # The load runs thousands of authorizations a minute with one client: lift the
 # per-client bound (OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE) that production keeps.
@@ -227,6 +228,10 @@ def report(result: dict) -> str:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["outbox"]:
+        from . import outbox
+        return outbox.main(argv[1:])
     args = _options(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     result = {

@@ -4,6 +4,8 @@
   path unchanged (as the generated ingress does);
 * ``/function/<name>/<path>`` and ``/async-function/<name>/<path>`` as OpenFaaS;
   ``<name>`` may be the deployed name (``otp-verify``) or the folder (``otp_verify``);
+  an asynchronous invocation the function refused is retried with back-off, as the
+  queue-worker does when configured to;
 * everything else is the static front-end, DSFR from ``node_modules``, and a small
   mail viewer for the SMTP sink.
 
@@ -47,10 +49,18 @@ STATIC_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsaf
               "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 STATIC_SECURITY_HEADERS = [("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
                            ("Content-Security-Policy", STATIC_CSP)]
-# The functions' own budget (REQUEST_BUDGET_SECONDS, 8 s, counted from X-Start-Time)
-# plus a margin: a function answers 503 before the gateway gives up on it, so a 504
-# here means a process that stopped (frozen, dying), not one that will still act.
+# How long the gateway waits for a function: its watchdog's exec_timeout (stack.yml,
+# above the function's own budget, REQUEST_BUDGET_SECONDS) plus a margin, or this
+# default. A function answers 503 before the gateway gives up on it, so a 504 here
+# means a process that stopped (frozen, dying), not one that will still act.
 UPSTREAM_TIMEOUT = 10
+UPSTREAM_MARGIN = 2
+# Asynchronous invocations the function refused (restarting: 502/503, timed out: 504,
+# overloaded: 429) are tried again after these waits, as OpenFaaS's queue-worker does
+# when configured to retry (``httpRetryCodes``, OpenFaaS Pro): about 30 s in all,
+# long enough for a replica to be restarted.
+ASYNC_RETRY_CODES = frozenset({429, 502, 503, 504})
+ASYNC_RETRY_WAITS = (0.5, 1, 2, 4, 8, 15)
 
 
 def free_port() -> int:
@@ -77,6 +87,7 @@ class Replica:
     process: subprocess.Popen | None = None
     # Told of each process started (``local up`` records them: local/processes.py).
     on_start: Callable[[str, subprocess.Popen], None] | None = None
+    timeout: float = UPSTREAM_TIMEOUT  # how long the gateway waits for an answer
 
     def start(self) -> None:
         out = open(self.log_path, "ab")
@@ -147,6 +158,9 @@ class Gateway:
             fn_env = {**fn.environment, **env, "HOSTNAME": name}
             replicas = [Replica(name, fn.folder, free_port(), fn_env, log_dir / f"{fn.folder}.log", threads,
                                 on_start=on_start) for _ in range(count)]
+            if fn.exec_timeout_seconds:
+                for replica in replicas:
+                    replica.timeout = fn.exec_timeout_seconds + UPSTREAM_MARGIN
             self.pools[name] = Pool(name, replicas)
             self.aliases[name] = name
             self.aliases[fn.folder] = name
@@ -193,7 +207,7 @@ class Gateway:
         conn = conns.get(replica.port)
         if conn is None:
             conn = conns[replica.port] = http.client.HTTPConnection("127.0.0.1", replica.port,
-                                                                    timeout=UPSTREAM_TIMEOUT)
+                                                                    timeout=replica.timeout)
         return conn
 
     def call(self, function: str, method: str, path: str, query: str, headers: list, body: bytes):
@@ -251,8 +265,19 @@ class Gateway:
                 job = self._async_queue.get(timeout=0.5)
             except queue.Empty:
                 continue
-            function, method, path, query, headers, body = job
+            attempt, (function, method, path, query, headers, body) = job
             status, _, _ = self.call(function, method, path, query, headers, body)
+            code = int(status.split()[0])
+            if code in ASYNC_RETRY_CODES and attempt < len(ASYNC_RETRY_WAITS):
+                # As the queue-worker does with httpRetryCodes: the function was
+                # restarting or overloaded, so the invocation is tried again later
+                # (a timer: the workers keep serving other invocations meanwhile).
+                wait = ASYNC_RETRY_WAITS[attempt]
+                log.warning("async %s %s -> %s: retry %d in %.1f s", function, path, status, attempt + 1, wait)
+                timer = threading.Timer(wait, self._async_queue.put, args=((attempt + 1, job[1]),))
+                timer.daemon = True
+                timer.start()
+                continue
             log.info("async %s %s -> %s", function, path, status)
 
     # -- WSGI -------------------------------------------------------------------------
@@ -317,7 +342,7 @@ class Gateway:
         headers.append(("X-Forwarded-For", environ.get("REMOTE_ADDR", "")))
         query = environ.get("QUERY_STRING", "")
         if asynchronous:
-            self._async_queue.put((function, environ["REQUEST_METHOD"], path, query, headers, body))
+            self._async_queue.put((0, (function, environ["REQUEST_METHOD"], path, query, headers, body)))
             return "202 Accepted", [("Content-Type", "text/plain")], b""
         status, out_headers, data = self.call(function, environ["REQUEST_METHOD"], path, query, headers, body)
         return status, out_headers, data

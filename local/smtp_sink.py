@@ -22,7 +22,10 @@ class SaveToFolder:
         self.counter += 1
         name = f"{time.time_ns()}-{self.counter:05d}.eml"
         tmp = self.folder / (name + ".part")
-        header = f"X-Envelope-To: {', '.join(envelope.rcpt_tos)}\r\n".encode()
+        # Which connection it came on (the client's port): tests check that a delivery
+        # run sends its messages over one connection.
+        peer = ":".join(str(part) for part in (session.peer or ())[:2])
+        header = f"X-Envelope-To: {', '.join(envelope.rcpt_tos)}\r\nX-Sink-Peer: {peer}\r\n".encode()
         tmp.write_bytes(header + envelope.original_content)
         tmp.rename(self.folder / name)  # readers never see half a message
         return "250 Message accepted"

@@ -39,6 +39,18 @@ class Function:
     def labels(self) -> dict[str, str]:
         return {k: str(v) for k, v in (self.spec.get("labels") or {}).items()}
 
+    @property
+    def exec_timeout_seconds(self) -> float | None:
+        """The watchdog's ``exec_timeout`` (a Go duration), if stack.yml sets one."""
+        raw = self.environment.get("exec_timeout")
+        return duration_seconds(raw) if raw else None
+
+
+def duration_seconds(duration: str) -> float:
+    """A Go duration as the watchdog reads it (``15s``, ``1m30s``, ``500ms``)."""
+    return sum(float(amount) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+               for amount, unit in re.findall(r"([\d.]+)(ms|s|m|h)", str(duration)))
+
 
 def load(path: Path | None = None) -> dict:
     return yaml.safe_load((path or ROOT / "stack.yml").read_text())

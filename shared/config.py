@@ -69,6 +69,13 @@ class Settings:
     smtp_ssl: bool
     smtp_user: str | None
     mail_from: str
+    # Outbox delivery (shared.notifications, shared.delivery). A scheduled run drains
+    # the backlog until it is empty or this budget is spent: it stays below notify's
+    # watchdog exec_timeout (15 s in stack.yml), with room for the last SMTP exchange.
+    notify_run_seconds: float
+    # A kick (POST /async-function/notify) that the gateway refuses is tried again
+    # within this budget, in all; the request that wrote the item waits no longer.
+    notify_kick_budget_seconds: float
     # FranceConnect (we are its service provider when creating mandates)
     franceconnect_url: str
     franceconnect_client_id: str
@@ -123,6 +130,8 @@ def settings() -> Settings:
         smtp_ssl=_env_bool("SMTP_SSL", False),
         smtp_user=_env("SMTP_USER"),
         mail_from=_env("MAIL_FROM", "Aidants Connect <nepasrepondre@aidantsconnect.beta.gouv.fr>"),
+        notify_run_seconds=float(_env("NOTIFY_RUN_SECONDS", "10")),
+        notify_kick_budget_seconds=float(_env("NOTIFY_KICK_BUDGET_SECONDS", "1")),
         franceconnect_url=_env("FRANCECONNECT_URL", issuer + "/franceconnect").rstrip("/"),
         franceconnect_client_id=_env("FRANCECONNECT_CLIENT_ID", "aidants-connect-local"),
         max_body_bytes=_env_int("MAX_BODY_BYTES", 64 * 1024),

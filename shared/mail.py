@@ -9,6 +9,8 @@ from email.utils import make_msgid, parseaddr
 from . import emails, templates
 from .config import secret, settings, MissingSecret
 
+TIMEOUT_SECONDS = 10  # one SMTP exchange (connect, a command, the DATA of a message)
+
 
 def render(template: str, **context) -> tuple[str, str, str]:
     """Subject, plain text and HTML of ``mail/<template>``."""
@@ -37,19 +39,21 @@ def build(to: str, subject: str, text: str, html: str, message_id: str | None = 
     return message
 
 
-def send(message: EmailMessage, to: str) -> None:
-    """Send ``message`` to the one mailbox ``to``. The SMTP envelope is given
-    explicitly: ``send_message`` would otherwise take its recipients from the To, Cc
-    and Bcc headers, where an address like ``a,victim@example.org`` is a list."""
+def envelope_sender() -> str:
+    """The SMTP envelope's sender: the address of ``MAIL_FROM``."""
+    return parseaddr(settings().mail_from)[1]
+
+
+def connect(timeout: float = TIMEOUT_SECONDS) -> smtplib.SMTP:
+    """An open connection to the relay, TLS and authentication done; the caller
+    closes it (``quit``). Every exchange on it times out after ``timeout`` seconds."""
     cfg = settings()
-    recipients = [emails.envelope(to)]
-    sender = parseaddr(cfg.mail_from)[1]
     if cfg.smtp_ssl:
-        client = smtplib.SMTP_SSL(cfg.smtp_host, cfg.smtp_port, timeout=10,
+        client = smtplib.SMTP_SSL(cfg.smtp_host, cfg.smtp_port, timeout=timeout,
                                   context=ssl.create_default_context())
     else:
-        client = smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=10)
-    with client:
+        client = smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=timeout)
+    try:
         if cfg.smtp_starttls:
             client.starttls(context=ssl.create_default_context())
         if cfg.smtp_user:
@@ -58,4 +62,21 @@ def send(message: EmailMessage, to: str) -> None:
             except MissingSecret:
                 password = ""
             client.login(cfg.smtp_user, password)
-        client.send_message(message, from_addr=sender, to_addrs=recipients)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def transmit(client: smtplib.SMTP, message: EmailMessage, recipient: str) -> None:
+    """One message on an open connection. The envelope is explicit: ``send_message``
+    would otherwise take its recipients from the To, Cc and Bcc headers, where an
+    address like ``a,victim@example.org`` is a list; and the recipient must be one
+    mailbox (``emails.envelope`` refuses anything else)."""
+    client.send_message(message, from_addr=envelope_sender(), to_addrs=[emails.envelope(recipient)])
+
+
+def send(message: EmailMessage, recipient: str) -> None:
+    """One message on a connection of its own."""
+    with connect() as client:
+        transmit(client, message, recipient)

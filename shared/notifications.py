@@ -4,39 +4,46 @@ A function that causes an e-mail builds an outbox item here and writes it **in t
 same TransactWrite as the change it reports** (a committed change always has its
 notification, a rolled-back one never does), then calls :func:`kick`, which asks
 OpenFaaS to run ``notify`` asynchronously and never waits on SMTP. ``notify`` calls
-:func:`deliver` for that item and, on a schedule, :func:`run_scheduled`, which
-re-drives whatever is due (a lost async call, an earlier SMTP failure) and writes
-the aidants' expiry reminders.
+:func:`deliver` for that item and, every minute, :func:`run_scheduled`, which writes
+the aidants' expiry reminders and drains whatever is due (a lost async call, an
+earlier SMTP failure, a backlog after an outage): login links first, over one SMTP
+connection, until nothing is due or the run's budget is spent (``shared.delivery``).
 
 Delivery is at-most-once per item in every ordinary case: an item is first claimed
 with a conditional write (a lease), then sent, then marked sent by the lease holder
 only, so two concurrent deliveries send one e-mail. A failure retries with
 exponential backoff; after ``max_attempts`` the item is marked failed, logged, and
-listed by :func:`failed_items` until ops :func:`requeue` it. Nothing is dropped
-silently. Pending and failed items are found through gsi1, never a Scan.
+listed by :func:`failed_items` until ops :func:`requeue` it. A login link whose
+link has expired before it could be sent is not sent (it would only open on "link
+expired"): marked ``expired`` and logged. Nothing is dropped silently. Pending and
+failed items are found through gsi1, never a Scan.
+
+The one way an e-mail goes twice: the process dies after the relay accepted the
+message and before the item is marked sent (the mark is the very next call, one
+UpdateItem); the lease then runs out and the item is sent again, with the same
+Message-ID (one per item), by which mail clients recognise the second copy.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
-import smtplib
 import time
-import urllib.request
 import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, time as dtime, timedelta, timezone
 from email.message import EmailMessage
+from itertools import islice
 from typing import Iterable
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
-from . import crypto, mail
+from . import crypto, delivery, mail
 from .config import settings
 from .demarches import DEMARCHES
 from .store import (Aidant, Mandate, Membership, OutboxItem, Structure, Usager, now,
-                    transaction)
+                    transaction, writes)
 from .store.outbox import FAILED_PARTITION, PENDING_SHARDS, due_key, pending_partition
 from .templates import PARIS
 
@@ -70,8 +77,6 @@ class Policy:
     lease_seconds: int  # OUTBOX_LEASE_SECONDS: longer than one SMTP exchange (timeout 10 s)
     reminder_window_days: int  # REMINDER_WINDOW_DAYS
     reminder_hour: int  # REMINDER_HOUR: reminders are written from this hour (Paris time)
-    run_seconds: int  # NOTIFY_RUN_SECONDS: a scheduled run stops well before exec_timeout
-    kick_timeout_seconds: float  # NOTIFY_KICK_TIMEOUT
 
 
 def policy() -> Policy:
@@ -85,8 +90,6 @@ def policy() -> Policy:
         lease_seconds=_int_env("OUTBOX_LEASE_SECONDS", 60),
         reminder_window_days=_int_env("REMINDER_WINDOW_DAYS", 7),
         reminder_hour=_int_env("REMINDER_HOUR", 8),
-        run_seconds=_int_env("NOTIFY_RUN_SECONDS", 10),
-        kick_timeout_seconds=float(os.environ.get("NOTIFY_KICK_TIMEOUT") or 1.0),
     )
 
 
@@ -102,9 +105,10 @@ def _shard(item_id: str) -> int:
 
 def new_item(template: str, recipient: str, context: dict, *, deliver_by: int | None = None,
              max_attempts: int | None = None, ttl: int | None = None) -> OutboxItem:
-    """A pending outbox item, due now, to write in the caller's transaction. ``ttl``
-    for an item an anonymous request writes: even failed, it does not stay for good
-    (sending it sets the usual retention)."""
+    """A pending outbox item, due now, to write in the caller's transaction. One with
+    a ``deliver_by`` (useless after it) goes to the urgent partitions, read first.
+    ``ttl`` for an item an anonymous request writes: even failed, it does not stay
+    for good (sending it sets the usual retention)."""
     item_id = crypto.new_id()
     pk, sk = OutboxItem.key(item_id)
     due = int(time.time())
@@ -114,7 +118,7 @@ def new_item(template: str, recipient: str, context: dict, *, deliver_by: int | 
                                    f"outbox:{pk}"),
         status="pending", attempts=0, max_attempts=max_attempts or policy().max_attempts,
         next_attempt_at=due, deliver_by=deliver_by, created_at=now(), ttl=ttl,
-        gsi1pk=pending_partition(_shard(item_id)), gsi1sk=due_key(due, item_id))
+        gsi1pk=pending_partition(_shard(item_id), urgent=deliver_by is not None), gsi1sk=due_key(due, item_id))
 
 
 def save_condition():
@@ -223,8 +227,18 @@ def context_of(item: OutboxItem) -> dict:
     return json.loads(crypto.unseal(item.sealed_context, f"outbox:{item.pk}"))
 
 
-def render(item: OutboxItem) -> EmailMessage:
-    subject, text, html = mail.render(item.template, **_view(item.template, context_of(item)))
+def _time_left(item: OutboxItem, at: int) -> dict:
+    """What a link's e-mail says of its life, as of sending (not of writing: after an
+    outage a link may leave with two of its five minutes left)."""
+    until = datetime.fromtimestamp(item.deliver_by, timezone.utc).astimezone(PARIS)
+    return {"minutes": max(1, (item.deliver_by - at + 30) // 60), "until": f"{until.hour:02d}h{until.minute:02d}"}
+
+
+def render(item: OutboxItem, at: int | None = None) -> EmailMessage:
+    view = _view(item.template, context_of(item))
+    if item.deliver_by is not None:
+        view.update(_time_left(item, int(at if at is not None else time.time())))
+    subject, text, html = mail.render(item.template, **view)
     message = mail.build(item.recipient, subject, text, html, message_id=item.message_id)
     # Python folds a long non-ASCII Subject into encoded words that lose the space
     # between them ("a été modifié" shows as "a étémodifié"); RFC 5322 allows 998
@@ -235,26 +249,23 @@ def render(item: OutboxItem) -> EmailMessage:
 
 # -- invoking notify -----------------------------------------------------------------
 
-_no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
 def kick(*items: OutboxItem | None) -> None:
     """Ask OpenFaaS to deliver these items now (``/async-function/notify``: queued,
-    answered 202 at once). Fire and forget: if the call is lost, the scheduled run
-    delivers the item a few minutes later."""
-    url = settings().gateway_url + "/async-function/notify"
-    timeout = policy().kick_timeout_seconds
+    answered 202 at once). A gateway that refuses is asked again within
+    ``NOTIFY_KICK_BUDGET_SECONDS`` in all (``delivery.ask_notify``): the request that
+    wrote the items waits no longer. What is still not accepted is logged and left
+    to the scheduled run, a minute at most later. Never raises: the change is
+    committed already."""
+    cfg = settings()
+    url = cfg.gateway_url + "/async-function/notify"
+    deadline = time.monotonic() + cfg.notify_kick_budget_seconds
     for item in items:
         if item is None:
             continue
-        request = urllib.request.Request(url, data=json.dumps({"item": item.id}).encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
-        try:
-            with _no_proxy.open(request, timeout=timeout) as response:
-                response.read()
-        except Exception as exc:  # any failure here is recovered by the schedule
-            log.warning("outbox %s: async notify not invoked (%s); the scheduled run will send it",
-                        item.id, exc)
+        attempts, failure = delivery.ask_notify(url, item.id, deadline)
+        if failure:
+            log.warning("outbox %s: async notify not invoked after %d attempt(s) (%s); "
+                        "the scheduled run will send it", item.id, attempts, failure)
 
 
 # -- delivery ------------------------------------------------------------------------
@@ -306,6 +317,36 @@ def _mark_sent(item: OutboxItem, at: int, owner: str) -> None:
         OutboxItem.ttl.set(at + SENT_RETENTION_SECONDS)])
 
 
+def _expired_actions(item: OutboxItem, at: int) -> list:
+    return [OutboxItem.status.set("expired"), OutboxItem.failed_at.set(now()),
+            OutboxItem.last_error.set(f"expired {at - item.deliver_by} s before it could be sent"),
+            OutboxItem.sealed_context.remove(),  # the dead link goes too
+            OutboxItem.gsi1pk.remove(), OutboxItem.gsi1sk.remove(),
+            OutboxItem.ttl.set(at + SENT_RETENTION_SECONDS)]
+
+
+def _log_expired(item: OutboxItem, at: int) -> None:
+    # Not an error for ops: nothing to requeue (the link is dead); the aidant, told
+    # the link lasts five minutes, asks for another, which goes out first.
+    log.warning("outbox %s (%s) not sent: its link expired %d s before it could be sent (attempts %d)",
+                item.id, item.template, at - item.deliver_by, item.attempts)
+
+
+def _expire(item: OutboxItem, at: int) -> bool:
+    """A dead link found in the index: one conditional write, no claim (only if still
+    pending and not held by a live delivery)."""
+    try:
+        item.update(actions=_expired_actions(item, at),
+                    condition=(OutboxItem.status == "pending") & (OutboxItem.deliver_by < at + 1)
+                    & (OutboxItem.sending_until.does_not_exist() | (OutboxItem.sending_until < at)))
+    except UpdateError as exc:
+        if _condition_failed(exc):
+            return False
+        raise
+    _log_expired(item, at)
+    return True
+
+
 def _give_up(item: OutboxItem, owner: str, status: str, reason: str) -> None:
     moment = now()
     if _release(item, owner, [
@@ -317,9 +358,23 @@ def _give_up(item: OutboxItem, owner: str, status: str, reason: str) -> None:
                   item.attempts, reason)
 
 
+URGENT_UNREACHABLE_RETRY_SECONDS = 5
+
+
 def retry_delay(attempts: int) -> int:
     p = policy()
     return min(p.retry_max_seconds, p.retry_base_seconds * 2 ** max(0, attempts - 1))
+
+
+def retry_after(item: OutboxItem, unreachable: bool) -> int:
+    """Seconds before the next attempt. A link (minutes to live) that failed because
+    the relay could not be reached, not because this message was refused, is due
+    again at once: otherwise, when SMTP comes back, links kicked in the outage's
+    last half-minute would sit out their back-off. No storm follows: a run stops at
+    the first unreachable relay, so an outage costs one attempt per run."""
+    if item.deliver_by is not None and unreachable:
+        return URGENT_UNREACHABLE_RETRY_SECONDS
+    return retry_delay(item.attempts)
 
 
 def _retry(item: OutboxItem, at: int, owner: str, exc: Exception) -> None:
@@ -327,27 +382,11 @@ def _retry(item: OutboxItem, at: int, owner: str, exc: Exception) -> None:
     if item.attempts >= item.max_attempts:
         _give_up(item, owner, "failed", reason)
         return
-    due = at + retry_delay(item.attempts)
+    due = at + retry_after(item, delivery.unreachable(exc))
     if _release(item, owner, [OutboxItem.next_attempt_at.set(due), OutboxItem.gsi1sk.set(due_key(due, item.id)),
                               OutboxItem.last_error.set(reason[:500])]):
         log.warning("outbox %s (%s) attempt %d failed, next in %d s: %s", item.id, item.template,
                     item.attempts, due - at, reason)
-
-
-def _permanent(exc: Exception) -> bool:
-    """The relay refused this message for good (5xx on the recipient or the data).
-    Authentication and connection errors are ours to fix: those are retried."""
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return bool(exc.recipients) and all(500 <= code < 600 for code, _ in exc.recipients.values())
-    return isinstance(exc, smtplib.SMTPDataError) and 500 <= exc.smtp_code < 600
-
-
-def _unreachable(exc: Exception) -> bool:
-    """The relay itself cannot be reached (every SMTP error is an OSError too: only
-    socket-level ones and a refused or dropped connection count)."""
-    if isinstance(exc, (smtplib.SMTPConnectError, smtplib.SMTPServerDisconnected)):
-        return True
-    return isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
 
 
 def deliver(item_id: str) -> str:
@@ -363,66 +402,83 @@ def deliver(item_id: str) -> str:
         except DoesNotExist:
             return MISSING
         return SKIPPED
-    return _send_claimed(item, at, owner)
+    with delivery.Mailer() as mailer:
+        return _send_claimed(item, at, owner, mailer)
 
 
-def deliver_item(item: OutboxItem, at: int | None = None) -> str:
+def deliver_item(item: OutboxItem, at: int | None = None, mailer: delivery.Mailer | None = None) -> str:
     """Claim, render, send, mark sent. Returns what happened (``SENT``, ``RETRY``,
     ``UNREACHABLE`` (a retry because SMTP cannot be reached), ``FAILED``, ``EXPIRED``
-    or ``SKIPPED`` when it is not ours to send now)."""
+    or ``SKIPPED`` when it is not ours to send now). ``mailer`` is the run's SMTP
+    connection; without one, the item gets a connection of its own."""
     at = int(at if at is not None else time.time())
     if item.status != "pending":
         return SKIPPED
+    if item.deliver_by is not None and at >= item.deliver_by:
+        return EXPIRED if _expire(item, at) else SKIPPED
     owner = crypto.new_id()
     if not _claim(item, at, owner):
         return SKIPPED
-    return _send_claimed(item, at, owner)
+    if mailer is not None:
+        return _send_claimed(item, at, owner, mailer)
+    with delivery.Mailer() as own:
+        return _send_claimed(item, at, owner, own)
 
 
-def _send_claimed(item: OutboxItem, at: int, owner: str) -> str:
-    if item.deliver_by is not None and at > item.deliver_by:
-        _give_up(item, owner, "expired", "not delivered before it became useless")
+def _send_claimed(item: OutboxItem, at: int, owner: str, mailer: delivery.Mailer) -> str:
+    if item.deliver_by is not None and at >= item.deliver_by:
+        if _release(item, owner, _expired_actions(item, at)):
+            _log_expired(item, at)
         return EXPIRED
     try:
-        message = render(item)
+        message = render(item, at)
     except Exception as exc:  # a template or data bug: the same input will fail again
         log.exception("outbox %s: cannot render %s", item.id, item.template)
         _give_up(item, owner, "failed", f"render: {type(exc).__name__}: {exc}")
         return FAILED
     try:
-        mail.send(message, item.recipient)
+        mailer.send(message, item.recipient)
     except Exception as exc:
-        if _permanent(exc):
+        if delivery.permanent(exc):
             _give_up(item, owner, "failed", f"{type(exc).__name__}: {exc}")
             return FAILED
         _retry(item, at, owner, exc)
-        return UNREACHABLE if _unreachable(exc) else RETRY
+        return UNREACHABLE if delivery.unreachable(exc) else RETRY
+    # Accepted by the relay: marked at once, nothing in between. A crash before
+    # this write is the one way the e-mail goes twice (see the module docstring).
     _mark_sent(item, at, owner)
     return SENT
 
 
 def pending_due(at: int | None = None, limit: int = 100) -> list[OutboxItem]:
-    """Items due now, oldest first: one Query per shard of the sparse pending index."""
-    at = int(at if at is not None else time.time())
-    found: list[OutboxItem] = []
-    for shard in range(PENDING_SHARDS):
-        found.extend(OutboxItem.gsi1.query(pending_partition(shard), OutboxItem.gsi1sk <= due_key(at, "~"),
-                                           limit=limit))
-    return sorted(found, key=lambda i: i.gsi1sk.split("#")[0])[:limit]
+    """Up to ``limit`` items due now, urgent ones (login links) first, each kind
+    oldest first: one Query per shard of the sparse pending index, of each kind."""
+    return list(islice(delivery.DueItems(at, page=limit), limit))
 
 
-def drive_pending(at: int | None = None, deadline: float | None = None, limit: int = 100) -> Counter:
-    """Deliver what is due, until ``deadline`` (``time.monotonic()``). Stops at the
-    first sign that SMTP is unreachable: the rest stays due, no attempt spent."""
-    outcomes: Counter = Counter()
-    for item in pending_due(at, limit):
-        if deadline is not None and time.monotonic() > deadline:
-            outcomes["deferred"] += 1
-            continue
-        outcome = deliver_item(item, at)
-        outcomes[outcome] += 1
-        if outcome == UNREACHABLE:
-            deadline = 0.0
+def drive_pending(at: int | None = None, deadline: float | None = None,
+                  smtp_deadline: float | None = None) -> Counter:
+    """Deliver what is due until nothing is, or ``deadline`` (``time.monotonic()``)
+    has passed: urgent items first, all over one SMTP connection. Stops at the first
+    sign that SMTP is unreachable: the rest stays due, no attempt spent on it.
+    ``more`` says whether it stopped with items still due."""
+    outcomes: Counter = Counter({SENT: 0, "deferred": 0})
+    due = delivery.DueItems(at)
+    stopped = False
+    with delivery.Mailer(smtp_deadline) as mailer:
+        for item in due:
+            if deadline is not None and time.monotonic() > deadline:
+                outcomes["deferred"] += 1 + due.buffered()
+                stopped = True
+                break
+            outcome = deliver_item(item, at, mailer)
+            outcomes[outcome] += 1
+            if outcome == UNREACHABLE:
+                outcomes["deferred"] += due.buffered()
+                stopped = True
+                break
+        outcomes["smtp_connections"] = mailer.connections
+    outcomes["more"] = stopped
     return outcomes
 
 
@@ -562,33 +618,49 @@ def compute_reminders(at: datetime | None = None, deadline: float | None = None)
     return written
 
 
+SMTP_GRACE_SECONDS = 3  # the last exchange of a run ends this long after its budget, at most
+
+
 def run_scheduled(at: datetime | None = None) -> dict:
-    """The scheduled run (every few minutes): reminders first, then everything due,
-    within ``run_seconds`` so the function never hits its exec_timeout."""
+    """The scheduled run (every minute): reminders first, then a drain of everything
+    due, until nothing is or ``NOTIFY_RUN_SECONDS`` are spent; the SMTP exchanges end
+    by ``SMTP_GRACE_SECONDS`` later, so the function stays within its exec_timeout.
+    What is left goes at the next run, a minute later."""
     started = time.monotonic()
-    budget = policy().run_seconds
+    budget = settings().notify_run_seconds
+    # The run's own budget replaces the request's (store/writes.py): the item marked
+    # sent after the last SMTP exchange must still be written. stack.yml gives notify
+    # an exec_timeout above NOTIFY_RUN_SECONDS + SMTP_GRACE_SECONDS + 1.
+    writes.start_budget(budget + SMTP_GRACE_SECONDS + 1)
     reminders = compute_reminders(at, deadline=started + budget * 0.4)
-    outcomes = drive_pending(int(at.timestamp()) if at else None, deadline=started + budget)
-    return {"reminders": len(reminders), **{k: outcomes[k] for k in sorted(outcomes)}}
+    outcomes = drive_pending(int(at.timestamp()) if at else None, deadline=started + budget,
+                             smtp_deadline=started + budget + SMTP_GRACE_SECONDS)
+    return {"reminders": len(reminders), "seconds": round(time.monotonic() - started, 3),
+            **{k: outcomes[k] for k in sorted(outcomes)}}
 
 
 # -- for ops --------------------------------------------------------------------------
 
 def failed_items(limit: int = 50) -> list[OutboxItem]:
-    """Failed or expired items, newest first (gsi1 ``OUTBOX#FAILED``)."""
+    """Failed items, newest first (gsi1 ``OUTBOX#FAILED``)."""
     return list(OutboxItem.gsi1.query(FAILED_PARTITION, scan_index_forward=False, limit=limit))
 
 
 def requeue(item_id: str) -> bool:
-    """Give a failed item a fresh set of attempts, due now."""
+    """Give a failed item a fresh set of attempts, due now. (An expired login link is
+    not requeued: its link is dead.)"""
     due = int(time.time())
     try:
-        OutboxItem(*OutboxItem.key(item_id)).update(
+        item = OutboxItem.get(*OutboxItem.key(item_id), consistent_read=True)
+    except DoesNotExist:
+        return False
+    try:
+        item.update(
             actions=[OutboxItem.status.set("pending"), OutboxItem.attempts.set(0),
                      OutboxItem.next_attempt_at.set(due), OutboxItem.failed_at.remove(),
-                     OutboxItem.gsi1pk.set(pending_partition(_shard(item_id))),
+                     OutboxItem.gsi1pk.set(pending_partition(_shard(item_id), urgent=item.deliver_by is not None)),
                      OutboxItem.gsi1sk.set(due_key(due, item_id))],
-            condition=OutboxItem.status.is_in("failed", "expired"))
+            condition=OutboxItem.status == "failed")
         return True
     except UpdateError as exc:
         if _condition_failed(exc):

@@ -6,12 +6,15 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAt
 
 from .base import Item
 
-PENDING_SHARDS = 4  # pending items are spread over this many gsi1 partitions
+PENDING_SHARDS = 4  # pending items are spread over this many gsi1 partitions (of each priority)
 FAILED_PARTITION = "OUTBOX#FAILED"
 
 
-def pending_partition(shard: int) -> str:
-    return f"OUTBOX#PENDING#{shard}"
+def pending_partition(shard: int, urgent: bool = False) -> str:
+    """Urgent items (those with a ``deliver_by``: login links) have partitions of
+    their own, which a delivery run reads first and again every second, so that a
+    backlog of ordinary e-mails never holds a link back."""
+    return f"OUTBOX#{'URGENT' if urgent else 'PENDING'}#{shard}"
 
 
 def due_key(at: int, item_id: str) -> str:
@@ -24,14 +27,18 @@ class OutboxItem(Item, discriminator="outbox"):
     """pk ``OUTBOX#<id>`` sk ``OUTBOX``.
 
     While pending (sparse): gsi1 ``OUTBOX#PENDING#<shard>`` / ``<next attempt epoch>#<id>``,
-    so the scheduled run finds what is due with one Query per shard, never a Scan.
+    or ``OUTBOX#URGENT#<shard>`` for an item with a ``deliver_by`` (a login link), so
+    the scheduled run finds what is due with one Query per shard, urgent ones first,
+    never a Scan.
     A delivery in progress holds a lease (``sending_until``, ``lease_owner``) and moves
     the sort key to the lease's end: if the process dies mid-send, the item is due
     again when the lease runs out.
 
-    Sent: the index keys and the context are removed and a TTL is set.
-    Failed (or expired before it could be delivered): gsi1 ``OUTBOX#FAILED`` /
-    ``<iso time>#<id>``, no TTL: ops see it and may requeue it.
+    Sent: the index keys and the context are removed and a TTL is set. Expired (its
+    ``deliver_by`` passed before it could be sent: a dead login link, never sent):
+    the same, with status ``expired``; nothing for ops to do, the aidant asks again.
+    Failed: gsi1 ``OUTBOX#FAILED`` / ``<iso time>#<id>``, no TTL: ops see it and
+    may requeue it.
 
     ``sealed_context`` is the JSON rendering context sealed with the service key
     (``shared.crypto.seal``, bound to the item's key): a login link is as good as a
@@ -58,6 +65,7 @@ class OutboxItem(Item, discriminator="outbox"):
 
     @property
     def message_id(self) -> str:
-        """Stable per item: should a delivery ever be repeated, mail clients and
-        our own checks see the same message twice, not two messages."""
+        """Stable per item, derived from its id alone: should a delivery ever be
+        repeated (a crash between the relay's acceptance and the item's marking),
+        mail clients and our own checks see the same message twice, not two."""
         return f"<outbox-{self.id}@aidantsconnect.beta.gouv.fr>"

@@ -7,6 +7,7 @@ import json
 import logging
 import smtplib
 import time
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,12 +16,44 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+class FakeRelay:
+    """Stands for the SMTP relay: counts connections, records each envelope, and
+    hands each message to ``accept`` (a test replaces it to make the relay fail)."""
+
+    def __init__(self):
+        self.sent, self.envelopes, self.connections = [], [], 0
+        self.accept = self.sent.append
+
+    def connect(self, timeout=None):
+        self.connections += 1
+        return _FakeClient(self)
+
+
+class _FakeSocket:
+    def settimeout(self, value):
+        pass
+
+
+class _FakeClient:
+    def __init__(self, relay):
+        self.relay, self.sock = relay, _FakeSocket()
+
+    def send_message(self, message, from_addr=None, to_addrs=None):
+        self.relay.accept(message)
+        self.relay.envelopes.append((from_addr, list(to_addrs)))
+
+    def quit(self):
+        self.sock = None
+
+    close = quit
+
+
 @pytest.fixture
 def outbox(moto_store, monkeypatch):
-    """The store under moto, SMTP replaced by a list, kicks recorded (not sent)."""
+    """The store under moto, SMTP replaced by a fake relay, kicks recorded (not sent)."""
     from shared import mail, notifications
-    sent, kicked = [], []
-    monkeypatch.setattr(mail, "send", lambda message, to: sent.append(message))
+    relay, kicked = FakeRelay(), []
+    monkeypatch.setattr(mail, "connect", relay.connect)
     monkeypatch.setattr(notifications, "kick", lambda *items: kicked.extend(i.id for i in items if i))
     for name in ("OUTBOX_MAX_ATTEMPTS", "OUTBOX_RETRY_BASE_SECONDS", "OUTBOX_RETRY_MAX_SECONDS",
                  "OUTBOX_LEASE_SECONDS", "REMINDER_WINDOW_DAYS"):
@@ -31,7 +64,7 @@ def outbox(moto_store, monkeypatch):
         pass
 
     box = Box()
-    box.sent, box.kicked, box.store = sent, kicked, moto_store
+    box.sent, box.kicked, box.store, box.relay = relay.sent, kicked, moto_store, relay
     return box
 
 
@@ -88,8 +121,8 @@ def _html(message):
 
 
 def _login_item(expires_in=300):
-    from shared import notifications
-    aidant = _aidant("a1", ["s1"])
+    from shared import accounts, notifications
+    aidant = accounts.find_aidant_by_email("a1@structure.fr") or _aidant("a1", ["s1"])
     return notifications.login_link_item(aidant, "http://127.0.0.1/api/login/TOKEN", int(time.time()) + expires_in)
 
 
@@ -176,7 +209,7 @@ def test_due_items_are_found_by_index_without_scan(outbox):
     due = notifications.pending_due()
     assert {i.id for i in due} == {i.id for i in items}
     assert set(store.calls.operations) == {"Query"}
-    assert len(store.calls.operations) == 4  # one per shard
+    assert len(store.calls.operations) == 8  # one per shard, urgent then ordinary
     assert notifications.pending_due(at=int(time.time()) - 60) == []
 
 
@@ -201,7 +234,7 @@ def test_a_second_delivery_sends_nothing(outbox):
 
 
 def test_two_concurrent_deliveries_send_one_email(outbox, monkeypatch):
-    from shared import mail, notifications
+    from shared import notifications
     item = _save(_login_item())
     first, second = _reload(item), _reload(item)  # both saw it pending
     outcomes = []
@@ -210,24 +243,24 @@ def test_two_concurrent_deliveries_send_one_email(outbox, monkeypatch):
         outcomes.append(notifications.deliver_item(second))
         outbox.sent.append(message)
 
-    monkeypatch.setattr(mail, "send", send_while_another_delivery_starts)
+    outbox.relay.accept = send_while_another_delivery_starts
     assert notifications.deliver_item(first) == "sent"
     assert outcomes == ["skipped"] and len(outbox.sent) == 1
     assert _reload(item).status == "sent"
 
 
 def test_a_delivery_that_died_is_taken_over_when_its_lease_ends(outbox, monkeypatch):
-    from shared import mail, notifications
+    from shared import notifications
     item = _save(_login_item())
     t = int(time.time())
 
     def die(message, to):
         raise SystemExit("the function was killed mid-send")
 
-    monkeypatch.setattr(mail, "send", die)
+    outbox.relay.accept = die
     with pytest.raises(SystemExit):
         notifications.deliver_item(_reload(item), at=t)
-    monkeypatch.setattr(mail, "send", lambda m, to: outbox.sent.append(m))
+    outbox.relay.accept = lambda m: outbox.sent.append(m)
     assert notifications.pending_due(at=t + 10) == []  # leased: not due
     assert notifications.deliver_item(_reload(item), at=t + 10) == "skipped"
     lease_end = t + notifications.policy().lease_seconds
@@ -239,14 +272,14 @@ def test_a_delivery_that_died_is_taken_over_when_its_lease_ends(outbox, monkeypa
 # -- failures --------------------------------------------------------------------------
 
 def test_smtp_down_retries_with_backoff_then_fails_visibly(outbox, monkeypatch, caplog):
-    from shared import mail, notifications
+    from shared import notifications
     monkeypatch.setenv("OUTBOX_MAX_ATTEMPTS", "4")
-    item = _save(_login_item(expires_in=3600))
+    item = _save(notifications.demarche_done_item(_usager(), _structure(), "papiers"))
 
     def refused(message, to):
         raise ConnectionRefusedError(111, "Connection refused")
 
-    monkeypatch.setattr(mail, "send", refused)
+    outbox.relay.accept = refused
     t = int(time.time())
     delays = []
     for _ in range(3):
@@ -266,10 +299,33 @@ def test_smtp_down_retries_with_backoff_then_fails_visibly(outbox, monkeypatch, 
     assert any(item.id in r.getMessage() and "failed" in r.getMessage() for r in caplog.records)
     assert "@" not in " ".join(r.getMessage() for r in caplog.records)  # no address in the logs
 
-    monkeypatch.setattr(mail, "send", lambda m, to: outbox.sent.append(m))
+    outbox.relay.accept = lambda m: outbox.sent.append(m)
     assert notifications.requeue(item.id)
     assert notifications.drive_pending()["sent"] == 1
     assert notifications.failed_items() == [] and len(outbox.sent) == 1
+
+
+def test_a_link_the_relay_could_not_take_is_due_again_within_seconds(outbox):
+    """When SMTP comes back, a link kicked in the outage's last seconds is due at
+    once, not after 30 s of back-off; a link the relay refused keeps its back-off."""
+    from shared import notifications
+    link = _save(_login_item())
+    t = int(time.time())
+
+    def refused(message):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    outbox.relay.accept = refused
+    assert notifications.deliver_item(_reload(link), at=t) == "unreachable"
+    assert _reload(link).next_attempt_at - t == notifications.URGENT_UNREACHABLE_RETRY_SECONDS
+
+    def greylisted(message):
+        raise smtplib.SMTPRecipientsRefused({"a1@structure.fr": (450, b"greylisted")})
+
+    outbox.relay.accept = greylisted
+    t = _reload(link).next_attempt_at
+    assert notifications.deliver_item(_reload(link), at=t) == "retry"
+    assert _reload(link).next_attempt_at - t == notifications.retry_delay(2)
 
 
 def test_backoff_is_capped():
@@ -280,39 +336,191 @@ def test_backoff_is_capped():
 
 
 def test_a_permanent_refusal_fails_at_once(outbox, monkeypatch):
-    from shared import mail, notifications
+    from shared import notifications
     item = _save(_login_item())
 
     def no_such_user(message, to):
         raise smtplib.SMTPRecipientsRefused({message["To"]: (550, b"5.1.1 no such user")})
 
-    monkeypatch.setattr(mail, "send", no_such_user)
+    outbox.relay.accept = no_such_user
     assert notifications.deliver(item.id) == "failed"
     assert _reload(item).attempts == 1
     assert [i.id for i in notifications.failed_items()] == [item.id]
 
 
-def test_a_login_link_not_sent_in_time_is_expired_not_sent(outbox):
+def test_a_login_link_not_sent_in_time_is_expired_not_sent(outbox, caplog):
+    """A dead link would only open on "lien expiré": not sent, marked, logged; not
+    on the ops list either, since requeueing it could only expire it again."""
     from shared import notifications
     item = _save(_login_item(expires_in=-1))
-    assert notifications.deliver(item.id) == "expired"
-    assert outbox.sent == []
-    assert _reload(item).status == "expired"
-    assert [i.id for i in notifications.failed_items()] == [item.id]
+    with caplog.at_level(logging.WARNING, logger="aidants_connect.notifications"):
+        assert notifications.deliver(item.id) == "expired"
+    assert outbox.sent == [] and outbox.relay.connections == 0
+    expired = _reload(item)
+    assert expired.status == "expired" and expired.sealed_context is None and expired.gsi1pk is None
+    assert expired.ttl > time.time()
+    assert notifications.failed_items() == [] and not notifications.requeue(item.id)
+    assert any(item.id in r.getMessage() and "expired" in r.getMessage() for r in caplog.records)
+
+
+def test_a_dead_link_found_by_the_scheduled_run_is_expired_in_one_write(outbox):
+    from shared import notifications, store
+    dead = _save(_login_item(expires_in=-5))
+    store.calls.reset()
+    outcome = notifications.drive_pending()
+    assert outcome["expired"] == 1 and outcome["sent"] == 0 and outbox.sent == []
+    assert store.calls.operations.count("UpdateItem") == 1  # no claim first
+    assert _reload(dead).status == "expired" and _reload(dead).attempts == 0
+
+
+def test_the_link_email_says_how_long_is_left_when_it_is_sent(outbox):
+    from shared import notifications
+    item = _save(_login_item(expires_in=170))  # sent late: over two of its five minutes gone
+    assert notifications.deliver(item.id) == "sent"
+    text = _text(outbox.sent[0])
+    assert "dans les 3 minutes (avant " in text and "dans les 5 minutes" not in text
 
 
 def test_a_scheduled_run_stops_at_the_first_unreachable_smtp(outbox, monkeypatch):
-    from shared import mail, notifications
+    from shared import notifications
     usager, structure = _usager(), _structure()
     items = [_save(notifications.demarche_done_item(usager, structure, d)) for d in ("papiers", "argent", "social")]
 
     def refused(message, to):
         raise ConnectionRefusedError(111, "Connection refused")
 
-    monkeypatch.setattr(mail, "send", refused)
+    outbox.relay.accept = refused
     outcome = notifications.drive_pending()
     assert outcome["unreachable"] == 1 and outcome["deferred"] == 2
     assert sorted(_reload(i).attempts for i in items) == [0, 0, 1]
+
+
+# -- draining a backlog ----------------------------------------------------------------
+
+def _backlog(count):
+    """``count`` ordinary e-mails, written in transactions of up to 100 as functions do."""
+    from shared import notifications
+    usager, structure = _usager(), _structure()
+    items = [notifications.demarche_done_item(usager, structure, "papiers") for _ in range(count)]
+    for start in range(0, count, 100):
+        _save(*items[start:start + 100])
+    return items
+
+
+def test_a_backlog_larger_than_a_page_drains_in_one_run_over_one_connection(outbox, monkeypatch):
+    from shared import delivery, notifications
+    from shared.store.outbox import PENDING_SHARDS
+    monkeypatch.setattr(delivery, "PAGE", 3)  # moto is slow; the integration test has full pages
+    items = _backlog(PENDING_SHARDS * delivery.PAGE * 2 + 5)  # several pages of each partition
+    outcome = notifications.run_scheduled()
+    assert outcome["sent"] == len(items) and outcome["more"] is False and outcome["deferred"] == 0
+    assert outcome["smtp_connections"] == 1 and outbox.relay.connections == 1
+    assert {m["Message-ID"] for m in outbox.sent} == {i.message_id for i in items}
+    assert notifications.pending_due() == []
+
+
+def test_login_links_go_before_a_backlog_of_other_emails(outbox):
+    from shared import notifications
+    _backlog(30)
+    links = [_save(_login_item()) for _ in range(3)]  # written last
+    notifications.drive_pending()
+    assert {m["Message-ID"] for m in outbox.sent[:3]} == {i.message_id for i in links}
+    assert len(outbox.sent) == 33
+
+
+def test_a_link_written_during_a_long_drain_overtakes_the_rest(outbox, monkeypatch):
+    """Its kick lost, a link written while a backlog drains waits for the next look at
+    the urgent partitions (every second), not for the end of the backlog."""
+    from shared import delivery, notifications
+    monkeypatch.setattr(delivery, "URGENT_RECHECK_SECONDS", 0.0)
+    _backlog(20)
+    late = []
+
+    def accept(message):
+        outbox.sent.append(message)
+        if len(outbox.sent) == 5:
+            late.append(_save(_login_item()))
+
+    outbox.relay.accept = accept
+    notifications.drive_pending()
+    assert outbox.sent[5]["Message-ID"] == late[0].message_id
+    assert len(outbox.sent) == 21
+
+
+def test_a_link_written_in_the_second_of_one_already_read_is_not_skipped(outbox, monkeypatch):
+    """Same partition, same due second, an id that sorts first: it lands before the
+    last link the run read, and the run still finds it."""
+    from shared import delivery, notifications
+    from shared.store.outbox import due_key
+    monkeypatch.setattr(delivery, "URGENT_RECHECK_SECONDS", 0.0)
+    _backlog(5)
+    first = _save(_login_item())
+    second = _login_item()
+    while second.id > first.id or second.gsi1pk != first.gsi1pk:
+        second = _login_item()
+    second.next_attempt_at, second.gsi1sk = first.next_attempt_at, due_key(first.next_attempt_at, second.id)
+
+    def accept(message):
+        outbox.sent.append(message)
+        if message["Message-ID"] == first.message_id:
+            _save(second)
+
+    outbox.relay.accept = accept
+    assert notifications.drive_pending()["sent"] == 7
+    assert [m["Message-ID"] for m in outbox.sent[:2]] == [first.message_id, second.message_id]
+
+
+def test_a_run_stops_when_its_budget_is_spent_and_says_more_is_due(outbox, monkeypatch):
+    from shared import notifications
+    _backlog(10)
+    monkeypatch.setenv("NOTIFY_RUN_SECONDS", "0")
+    from shared import config
+    config.reset_caches()
+    outcome = notifications.run_scheduled()
+    assert outcome["sent"] == 0 and outcome["more"] is True and outcome["deferred"] == 10
+    monkeypatch.delenv("NOTIFY_RUN_SECONDS")
+    config.reset_caches()
+    assert notifications.run_scheduled()["sent"] == 10
+
+
+def test_the_envelope_names_the_item_recipient_not_the_headers(outbox):
+    from shared import mail, notifications
+    item = _save(_login_item())
+    notifications.deliver(item.id)
+    assert outbox.relay.envelopes == [(mail.envelope_sender(), ["a1@structure.fr"])]
+    assert mail.envelope_sender() == "nepasrepondre@aidantsconnect.beta.gouv.fr"
+
+
+def test_a_relay_that_dropped_the_kept_connection_gets_a_new_one(outbox):
+    from shared import notifications
+    _backlog(6)
+    dropped = []
+
+    def accept(message):
+        if len(outbox.sent) == 3 and not dropped:
+            dropped.append(message["Message-ID"])
+            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+        outbox.sent.append(message)
+
+    outbox.relay.accept = accept
+    outcome = notifications.drive_pending()
+    assert outcome["sent"] == 6 and outbox.relay.connections == 2
+    assert len({m["Message-ID"] for m in outbox.sent}) == 6
+
+
+def test_a_message_the_relay_refuses_keeps_the_connection_for_the_next(outbox):
+    from shared import notifications
+    _backlog(3)
+
+    def accept(message):
+        if not outbox.sent and not getattr(accept, "refused", False):
+            accept.refused = True
+            raise smtplib.SMTPRecipientsRefused({"x": (450, b"greylisted")})
+        outbox.sent.append(message)
+
+    outbox.relay.accept = accept
+    outcome = notifications.drive_pending()
+    assert outcome["retry"] == 1 and outcome["sent"] == 2 and outbox.relay.connections == 1
 
 
 # -- what each e-mail says -------------------------------------------------------------
@@ -514,6 +722,86 @@ def test_login_link_is_written_with_the_link_and_kicked(outbox):
     assert "Bonjour Camille" in _text(outbox.sent[0]) and link in _text(outbox.sent[0])
 
 
+class FlakyGateway:
+    """A real HTTP server standing for the gateway: answers ``statuses`` in turn (the
+    last one for ever), counting the POSTs to /async-function/notify."""
+
+    def __init__(self, *statuses):
+        import http.server
+        import threading
+        self.statuses, self.posts = list(statuses), []
+        gateway = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                gateway.posts.append((self.path, json.loads(body)))
+                status = gateway.statuses.pop(0) if len(gateway.statuses) > 1 else gateway.statuses[0]
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def gateway(moto_store, monkeypatch):
+    from shared import config
+    made = []
+
+    def make(*statuses, budget="1"):
+        flaky = FlakyGateway(*statuses)
+        made.append(flaky)
+        monkeypatch.setenv("GATEWAY_URL", flaky.url)
+        monkeypatch.setenv("NOTIFY_KICK_BUDGET_SECONDS", budget)
+        config.reset_caches()
+        return flaky
+
+    yield make
+    for flaky in made:
+        flaky.close()
+    config.reset_caches()
+
+
+def test_a_kick_the_gateway_refuses_is_retried(gateway, caplog):
+    from shared import notifications
+    flaky = gateway(503, 502, 202)
+    item = notifications.new_item("login_link", "x@example.fr", {})
+    with caplog.at_level(logging.WARNING, logger="aidants_connect.notifications"):
+        notifications.kick(item)
+    assert flaky.posts == [("/async-function/notify", {"item": item.id})] * 3
+    assert not caplog.records  # accepted the third time: nothing to report
+
+
+def test_a_kick_gives_up_within_its_budget_and_never_fails_the_request(gateway, caplog):
+    from shared import notifications
+    flaky = gateway(503, budget="0.25")
+    items = [notifications.new_item("login_link", f"x{i}@example.fr", {}) for i in range(3)]
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="aidants_connect.notifications"):
+        notifications.kick(*items)
+    assert time.monotonic() - started < 0.25 + 0.2  # one budget for the whole kick
+    per_item = Counter(body["item"] for _, body in flaky.posts)
+    assert set(per_item) <= {i.id for i in items} and max(per_item.values()) <= 3
+    assert sum("scheduled run" in r.getMessage() for r in caplog.records) == 3
+
+
+def test_a_kick_refused_for_what_it_is_is_not_retried(gateway):
+    from shared import notifications
+    flaky = gateway(404)
+    notifications.kick(notifications.new_item("login_link", "x@example.fr", {}))
+    assert len(flaky.posts) == 1
+
+
 def test_kick_never_fails_the_caller(moto_store, monkeypatch, caplog):
     from shared import notifications
     monkeypatch.setenv("GATEWAY_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
@@ -562,8 +850,22 @@ def test_local_scheduler_reads_the_notify_schedule_from_stack_yml():
     assert "notify" in schedules
     cron = schedules["notify"]
     start = datetime(2026, 11, 24, 10, 2, 30, tzinfo=timezone.utc)
-    assert cron.next_after(start) == datetime(2026, 11, 24, 10, 5, tzinfo=timezone.utc)
-    assert cron.next_after(datetime(2026, 11, 24, 10, 55, tzinfo=timezone.utc)).hour == 11
+    assert cron.next_after(start) == datetime(2026, 11, 24, 10, 3, tzinfo=timezone.utc)
+    assert cron.next_after(datetime(2026, 11, 24, 10, 59, tzinfo=timezone.utc)).hour == 11
+
+
+def test_no_scheduled_run_is_further_from_the_last_than_a_login_link_lives(clean_environment):
+    """A login link whose kick was lost is sent by the next run: the gap between two
+    runs must leave the aidant most of the link's life."""
+    from local import scheduler
+    from shared.config import settings
+    cron = scheduler.scheduled_functions()["notify"]
+    moment = datetime(2026, 11, 24, 0, 0, tzinfo=timezone.utc)
+    longest = timedelta(0)
+    for _ in range(24 * 60):
+        following = cron.next_after(moment)
+        longest, moment = max(longest, following - moment), following
+    assert longest.total_seconds() <= settings().login_link_ttl_seconds / 4
 
 
 def test_cron_expressions():
@@ -582,13 +884,13 @@ def test_cron_expressions():
 
 def test_only_an_unreachable_relay_stops_a_scheduled_run():
     import socket
-    from shared import notifications
-    assert notifications._unreachable(ConnectionRefusedError(111, "refused"))
-    assert notifications._unreachable(socket.timeout("timed out"))
-    assert notifications._unreachable(smtplib.SMTPConnectError(421, b"busy"))
-    assert notifications._unreachable(smtplib.SMTPServerDisconnected("gone"))
-    assert not notifications._unreachable(smtplib.SMTPRecipientsRefused({"a@b.fr": (450, b"greylisted")}))
-    assert not notifications._unreachable(smtplib.SMTPAuthenticationError(535, b"bad password"))
-    assert not notifications._permanent(smtplib.SMTPRecipientsRefused({"a@b.fr": (450, b"greylisted")}))
-    assert notifications._permanent(smtplib.SMTPDataError(554, b"rejected"))
-    assert not notifications._permanent(smtplib.SMTPAuthenticationError(535, b"bad password"))
+    from shared import delivery
+    assert delivery.unreachable(ConnectionRefusedError(111, "refused"))
+    assert delivery.unreachable(socket.timeout("timed out"))
+    assert delivery.unreachable(smtplib.SMTPConnectError(421, b"busy"))
+    assert delivery.unreachable(smtplib.SMTPServerDisconnected("gone"))
+    assert not delivery.unreachable(smtplib.SMTPRecipientsRefused({"a@b.fr": (450, b"greylisted")}))
+    assert not delivery.unreachable(smtplib.SMTPAuthenticationError(535, b"bad password"))
+    assert not delivery.permanent(smtplib.SMTPRecipientsRefused({"a@b.fr": (450, b"greylisted")}))
+    assert delivery.permanent(smtplib.SMTPDataError(554, b"rejected"))
+    assert not delivery.permanent(smtplib.SMTPAuthenticationError(535, b"bad password"))
