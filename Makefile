@@ -8,7 +8,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 .PHONY: up test deps deps-test unit integration browser deploy-check otp seed reset clean bench java chromium \
 	lock requirements
 
-# Exactly what the lock says, every file checked against its hash (README, "Dependencies").
+# Exactly what the lock says, every file checked against its hash (README, "Adding or
+# upgrading a dependency").
 $(VENV)/.deps: requirements-dev.lock
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --require-hashes -r requirements-dev.lock
