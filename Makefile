@@ -5,16 +5,45 @@ PY := $(VENV)/bin/python
 STORE ?= dynamodb-local
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-.PHONY: up test deps deps-test unit integration browser deploy-check otp seed reset clean bench java chromium
+.PHONY: up test deps deps-test unit integration browser deploy-check otp seed reset clean bench java chromium \
+	lock requirements
 
-$(VENV)/.deps: requirements.txt requirements-dev.txt
+# Exactly what the lock says, every file checked against its hash (README, "Adding or
+# upgrading a dependency").
+$(VENV)/.deps: requirements-dev.lock
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --require-hashes -r requirements-dev.lock
 	touch $@
 
-node_modules/.deps: package.json
-	npm install --ignore-scripts --no-audit --no-fund --loglevel=error
+# package-lock.json, as it is (npm ci fails rather than resolve anew).
+node_modules/.deps: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
+
+# `make lock` resolves requirements*.in into the *.lock files (exact versions, hashes),
+# keeping every version the locks already have; `make lock UPGRADE=--upgrade`, or
+# UPGRADE="--upgrade-package botocore", moves them. Then each function's
+# requirements.txt is written from requirements.lock. uv runs from its own virtualenv:
+# it is not part of what the tests install. The platform is the image's (stack.yml's
+# PYTHON_VERSION on Linux), whoever runs it.
+UV_VERSION := 0.13.8
+UV_HOME := .local/uv-$(UV_VERSION)
+UV_COMPILE = $(UV_HOME)/bin/uv pip compile -q --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-unknown-linux-gnu --custom-compile-command "make lock" $(UPGRADE)
+
+$(UV_HOME)/bin/uv:
+	python3 -m venv $(UV_HOME)
+	$(UV_HOME)/bin/pip install -q uv==$(UV_VERSION)
+
+lock: $(UV_HOME)/bin/uv
+	$(UV_COMPILE) requirements.in -o requirements.lock
+	$(UV_COMPILE) requirements-dev.in -c requirements.lock -o requirements-dev.lock
+	$(UV_COMPILE) bench/requirements.in -c requirements-dev.lock -o bench/requirements.lock
+	$(MAKE) requirements
+
+# functions/*/requirements.txt: what each function imports, pinned as in requirements.lock.
+requirements: $(VENV)/.deps
+	$(PY) -m deploy requirements
 
 # Java runs DynamoDB Local; installed when missing and we may (root), explained otherwise.
 java:
@@ -56,8 +85,8 @@ integration: deps-test
 browser: deps-test
 	$(PY) -m pytest -q tests/browser
 
-$(VENV)/.bench-deps: bench/requirements.txt $(VENV)/.deps
-	$(PY) -m pip install -q -r bench/requirements.txt
+$(VENV)/.bench-deps: bench/requirements.lock $(VENV)/.deps
+	$(PY) -m pip install -q --require-hashes -r bench/requirements.lock
 	touch $@
 
 # Figures for DESIGN.md §7, never part of `make test` (docs/performance.md):

@@ -18,7 +18,7 @@ def write(result: dict, path: Path) -> Path | None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("matplotlib is not installed (bench/requirements.txt): no plot")
+        print("matplotlib is not installed (bench/requirements.lock, make bench): no plot")
         return None
     fig, axes = plt.subplots(2, 2, figsize=(13, 9))
     fig.suptitle(f"Aidants Connect on OpenFaaS — bench {result['name']} "

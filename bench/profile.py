@@ -39,7 +39,7 @@ def targets(root_pid: int, functions: tuple[str, ...]) -> dict[str, int]:
 def start(root_pid: int, functions: tuple[str, ...], out_dir: Path, name: str, seconds: float):
     exe = py_spy()
     if exe is None:
-        print("py-spy is not installed (bench/requirements.txt): no profile", file=sys.stderr)
+        print("py-spy is not installed (bench/requirements.lock, make bench): no profile", file=sys.stderr)
         return []
     running = []
     for label, pid in targets(root_pid, functions).items():

@@ -2,6 +2,7 @@
 
     python -m deploy build-context FN [--out DIR]   the function's build context, as faas-cli makes it
     python -m deploy ingress [--kind nginx|k8s|functioningress]
+    python -m deploy requirements [--check]        each function's requirements.txt, from requirements.lock
     python -m deploy table --cloudformation | --create [--endpoint URL]
     python -m deploy secrets [--generate NAME]
 

@@ -51,6 +51,25 @@ def cmd_ingress(args) -> int:
     return 0
 
 
+def cmd_requirements(args) -> int:
+    from local import stack
+
+    from . import requirements
+    try:
+        if args.check:
+            lock = requirements.load()
+            problems = [p for fn in stack.functions().values() for p in requirements.check(fn, lock)]
+            for problem in problems:
+                print(problem, file=sys.stderr)
+            return 1 if problems else 0
+        for path in requirements.write_all():
+            print(path.relative_to(ROOT))
+    except requirements.LockError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_table(args) -> int:
     from . import table
     if args.cloudformation:
@@ -140,6 +159,10 @@ def main(argv=None) -> int:
     p.add_argument("--no-tls", action="store_true", help="nginx: plain HTTP (TLS terminated in front)")
     p.add_argument("--write", action="store_true", help="write to deploy/generated/ instead of stdout")
     p.set_defaults(fn=cmd_ingress)
+
+    p = sub.add_parser("requirements", help="each function's requirements.txt, from requirements.lock")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file disagrees")
+    p.set_defaults(fn=cmd_requirements)
 
     p = sub.add_parser("table", help="the DynamoDB table, from the pynamodb models")
     group = p.add_mutually_exclusive_group(required=True)

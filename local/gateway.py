@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import quote
 
+from shared import security_headers
+
 from . import stack
 
 log = logging.getLogger("gateway")
@@ -45,10 +47,7 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authoriza
 MAX_BODY = 1024 * 1024  # the gateway's own limit; functions apply stricter ones
 # What the production edge adds to the front-end's answers (deploy/ingress.py): no
 # page of ours may be framed, the 404 page included.
-STATIC_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-              "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-STATIC_SECURITY_HEADERS = [("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
-                           ("Content-Security-Policy", STATIC_CSP)]
+STATIC_SECURITY_HEADERS = list(security_headers.STATIC_HEADERS)
 # How long the gateway waits for a function: its watchdog's exec_timeout (stack.yml,
 # above the function's own budget, REQUEST_BUDGET_SECONDS) plus a margin, or this
 # default. A function answers 503 before the gateway gives up on it, so a 504 here

@@ -4,11 +4,12 @@ Functions annotated in ``stack.yml`` with ``topic: cron-function`` and a
 ``schedule`` (a five-field cron expression) are invoked through the gateway with a
 ``POST /function/<name>`` and an empty body, as the connector does.
 
-Cron syntax understood: ``*``, numbers, ranges ``a-b``, steps ``*/n`` and ``a-b/n``,
-and lists of those, in each of minute, hour, day of month, month, day of week (0 or 7
-is Sunday); no names (``mon``, ``jan``) and no ``@hourly`` forms. When both day
-fields are restricted, a day matching either one matches (as cron does). Times are
-in UTC, as the connector runs them.
+The expression is read by ``cronsim`` (standard cron: ``*``, numbers, ranges, steps,
+lists, month and day names, 0 or 7 for Sunday; when both day fields are restricted a
+day matching either one matches, as cron does). Only the five fields the connector
+takes are accepted: no seconds field, no ``@hourly`` forms, and none of cronsim's
+Quartz extensions (``L``, ``W``, ``#``), which the connector would refuse. Times
+are in UTC, as the connector runs them.
 
 ``LOCAL_CRON_SECONDS=N`` invokes every scheduled function every N seconds instead
 (tests use it to run the schedule quickly); ``LOCAL_CRON_SECONDS=0`` turns it off.
@@ -17,75 +18,53 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
-import time
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+
+from cronsim import CronSim, CronSimError
 
 from . import stack
 
 log = logging.getLogger("scheduler")
 
-_FIELDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
-
-
-def _parse_field(text: str, low: int, high: int) -> set[int]:
-    values: set[int] = set()
-    for part in text.split(","):
-        body, _, step_text = part.partition("/")
-        step = int(step_text) if step_text else 1
-        if step < 1:
-            raise ValueError(f"bad step in {text!r}")
-        if body == "*":
-            start, end = low, high
-        elif "-" in body:
-            start, end = (int(v) for v in body.split("-", 1))
-        else:
-            start = int(body)
-            end = high if step_text else start
-        if not low <= start <= end <= high:
-            raise ValueError(f"{part!r} is out of range {low}-{high}")
-        values.update(range(start, end + 1, step))
-    return values
+# A field of the connector's cron: digits, *, ranges, steps and lists, and the
+# three-letter month and day names.
+_FIELD = re.compile(r"(?:[0-9*,/-]|[A-Za-z]{3})+")
 
 
 @dataclass(frozen=True)
 class Cron:
-    minutes: frozenset
-    hours: frozenset
-    days: frozenset
-    months: frozenset
-    weekdays: frozenset  # 0 = Sunday
-    any_day: bool
-    any_weekday: bool
+    expression: str
 
     @classmethod
     def parse(cls, expression: str) -> "Cron":
+        """The schedule, or ValueError for one the connector would not run."""
         fields = expression.split()
         if len(fields) != 5:
             raise ValueError(f"a cron schedule has five fields: {expression!r}")
-        sets = [_parse_field(f, lo, hi) for f, (lo, hi) in zip(fields, _FIELDS)]
-        weekdays = frozenset(d % 7 for d in sets[4])
-        return cls(frozenset(sets[0]), frozenset(sets[1]), frozenset(sets[2]), frozenset(sets[3]),
-                   weekdays, fields[2] == "*", fields[4] == "*")
-
-    def matches(self, at: datetime) -> bool:
-        if at.minute not in self.minutes or at.hour not in self.hours or at.month not in self.months:
-            return False
-        day = at.day in self.days
-        weekday = (at.isoweekday() % 7) in self.weekdays
-        if self.any_day or self.any_weekday:
-            return day and weekday
-        return day or weekday
+        for text in fields:
+            if not _FIELD.fullmatch(text):
+                raise ValueError(f"{text!r} is not a cron field the connector reads ({expression!r})")
+        cron = cls(" ".join(fields))
+        try:
+            CronSim(cron.expression, datetime(2000, 1, 1, tzinfo=timezone.utc))
+        except CronSimError as err:
+            raise ValueError(f"{expression!r}: {err}") from None
+        return cron
 
     def next_after(self, at: datetime) -> datetime:
-        moment = at.replace(second=0, microsecond=0) + timedelta(minutes=1)
-        for _ in range(366 * 24 * 60):
-            if self.matches(moment):
-                return moment
-            moment += timedelta(minutes=1)
-        raise ValueError("schedule never matches")
+        """The first minute after ``at`` (to the minute) that the schedule matches."""
+        try:
+            return next(CronSim(self.expression, at.replace(second=0, microsecond=0)))
+        except StopIteration:  # cronsim gives up after 50 years without a match
+            raise ValueError(f"schedule {self.expression!r} never matches") from None
+
+    def matches(self, at: datetime) -> bool:
+        minute = at.replace(second=0, microsecond=0)
+        return self.next_after(minute - timedelta(minutes=1)) == minute
 
 
 def scheduled_functions(path=None) -> dict[str, Cron]:

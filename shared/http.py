@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from . import anonymous, errors, store
+from . import anonymous, errors, security_headers, store
 from .config import settings
 
 log = logging.getLogger("aidants_connect.http")
@@ -30,21 +30,12 @@ HOST_PREFIX = "__Host-"
 # Methods that change state: under /api/ they must come from our front-end (below).
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-# What a page rendered by a function may do: its own inline styles (print CSS, the
-# authorize error page), the static front-end's print script, nothing else; and it
-# may never be framed (clickjacking: a foreign page overlaying our buttons).
-PAGE_SECURITY_HEADERS = [
-    ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-                                "script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
-    ("X-Frame-Options", "DENY"),
-]
+# What a page rendered by a function may do, and that it may never be framed
+# (shared/security_headers.py, the policy the edge and the local gateway send too).
+PAGE_SECURITY_HEADERS = list(security_headers.PAGE_HEADERS)
 
 # Headers every answer carries: nothing we return may be cached by a proxy or sniffed.
-_BASE_HEADERS = [
-    ("Cache-Control", "no-store"),
-    ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "same-origin"),
-]
+_BASE_HEADERS = [("Cache-Control", "no-store"), *security_headers.ANSWER_HEADERS]
 
 
 class Headers:

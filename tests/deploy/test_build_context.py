@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from deploy import context, secrets
+from deploy import context, requirements, secrets
 from local import dynamodb, stack
 
 ROOT = stack.ROOT
@@ -69,37 +69,36 @@ def _requirement_files(name: str) -> list[Path]:
 def _wheelhouse(folder: Path) -> Path:
     """Every selected function's requirements, downloaded once (pip resolves them
     from the machine's package index); each install below then resolves its own
-    requirement files against these wheels only."""
-    files = sorted({str(f) for name in SELECTED for f in _requirement_files(name)})
-    try:
-        _pip("download", "-q", "-d", str(folder), *[a for f in files for a in ("-r", f)])
-    except AssertionError:  # pins that differ between functions: resolve them one by one
-        for name in SELECTED:
-            _pip("download", "-q", "-d", str(folder), *[a for f in _requirement_files(name) for a in ("-r", str(f))])
+    requirement files against these wheels only. The functions' files come from one
+    lock, so their union is one consistent hashed file."""
+    template = sorted({str(_requirement_files(name)[0]) for name in SELECTED})
+    _pip("download", "-q", "-d", str(folder), *[a for f in template for a in ("-r", f)])
+    pins: dict[str, requirements.Pin] = {}
+    for name in SELECTED:
+        pins.update(requirements.parse(_requirement_files(name)[1].read_text()))
+    union = folder.parent / "functions-requirements.txt"
+    union.write_text("".join(pin.render() for _, pin in sorted(pins.items())))
+    _pip("download", "-q", "--require-hashes", "-d", str(folder), "-r", str(union))
     return folder
 
 
 def _requirement_set(name: str) -> tuple[str, ...]:
-    """What a virtualenv for ``name`` holds: its two requirement files, line by line."""
-    lines = set()
-    for path in _requirement_files(name):
-        for line in path.read_text().splitlines():
-            line = line.split("#", 1)[0].strip()
-            if line:
-                lines.add(line)
-    return tuple(sorted(lines))
+    """What a virtualenv for ``name`` holds: its two requirement files, as they are."""
+    return tuple(path.read_text() for path in _requirement_files(name))
 
 
-def _install(requirements: tuple[str, ...], env_dir: Path, wheels: Path) -> Path:
+def _install(requirement_set: tuple[str, ...], env_dir: Path, wheels: Path) -> Path:
     """A fresh virtualenv (no site packages) with exactly these requirements: the
-    image's two `pip install -r`, run by the repo's pip into the new interpreter
-    (--python) to spare bootstrapping pip in each one."""
+    image's two `pip install -r`, the template's then the function's (hashes: pip
+    checks every wheel against the lock's), run by the repo's pip into the new
+    interpreter (--python) to spare bootstrapping pip in each one."""
     venv.EnvBuilder(with_pip=False, clear=True).create(env_dir)
     python = env_dir / "bin" / "python"
-    listing = env_dir / "requirements.txt"
-    listing.write_text("\n".join(requirements) + "\n")
-    _pip("--python", str(python), "install", "-q", "--no-compile", "--no-index", "--find-links", str(wheels),
-         "-r", str(listing))
+    for i, text in enumerate(requirement_set):
+        listing = env_dir / f"requirements-{i}.txt"
+        listing.write_text(text)
+        _pip("--python", str(python), "install", "-q", "--no-compile", "--no-index", "--find-links", str(wheels),
+             "-r", str(listing))
     return python
 
 
@@ -124,15 +123,15 @@ def installed():
             groups.setdefault(_requirement_set(name), []).append(name)
         pythons = {}
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            futures = {pool.submit(_install, requirements, base / f"venv{i}", wheels): requirements
-                       for i, requirements in enumerate(groups)}
+            futures = {pool.submit(_install, requirement_set, base / f"venv{i}", wheels): requirement_set
+                       for i, requirement_set in enumerate(groups)}
             for future in concurrent.futures.as_completed(futures):
                 pythons[futures[future]] = future.result()
         results = {}
-        for requirements, names in groups.items():
+        for requirement_set, names in groups.items():
             for name in names:
                 home = context.assemble(context.build_context(name, base / name / "context"), base / name / "home")
-                results[name] = (home, pythons[requirements])
+                results[name] = (home, pythons[requirement_set])
         print(f"\nwheels in {download:.1f}s; {len(groups)} fresh virtualenvs for {len(SELECTED)} functions "
               f"and their build contexts in {time.perf_counter() - started - download:.1f}s")
         yield results

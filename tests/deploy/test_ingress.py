@@ -1,10 +1,12 @@
 """The generated ingress sends every request where the local gateway sends it.
 
-The nginx configuration is parsed (no nginx binary here) and its routing table run
-in Python, request by request, against the local gateway's own dispatch."""
+The nginx configuration is parsed and its routing table run in Python, request by
+request, against the local gateway's own dispatch; where an nginx binary is
+installed, `nginx -t` checks each output too."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -327,3 +329,48 @@ def test_no_answer_of_the_site_can_be_framed(name):
     if name == "nginx-tls":
         for location in locations:  # and HSTS, which a location's own add_header would drop
             assert any(d[0] == "add_header" and d[1][0] == "Strict-Transport-Security" for d in location[2])
+
+
+# -- nginx itself, where it is installed (apt-get install nginx-light) ----------------
+
+def _self_signed(folder: Path, host: str) -> None:
+    """A certificate where certbot would put one, for `nginx -t` to load."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    folder.mkdir(parents=True)
+    (folder / "fullchain.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "privkey.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                           serialization.PrivateFormat.PKCS8,
+                                                           serialization.NoEncryption()))
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="no nginx binary (apt-get install nginx-light)")
+@pytest.mark.parametrize("name", CONFIGURATIONS)
+def test_nginx_accepts_the_generated_configuration(name, tmp_path):
+    """`nginx -t` on each output, included in an http block as /etc/nginx/conf.d is."""
+    text = CONFIGURATIONS[name]()
+    options = ingress.default_options()
+    text = text.replace(options.access_log, str(tmp_path / "access.log"))
+    text = text.replace("/etc/letsencrypt/live/", f"{tmp_path}/live/")
+    # nginx resolves an upstream's name when it loads: the gateway's resolves in the cluster only.
+    text = text.replace("gateway.openfaas.svc.cluster.local:8080", "127.0.0.1:8080")
+    if "ssl_certificate " in text:
+        _self_signed(tmp_path / "live" / options.server_name, options.server_name)
+    (tmp_path / "site.conf").write_text(text)
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
+        f"http {{\n    include {tmp_path}/site.conf;\n}}\n")
+    check = subprocess.run(["nginx", "-t", "-q", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"),
+                            "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy import context, imports, secrets
+from deploy import context, imports, requirements, secrets
 from local import stack
 
 ROOT = stack.ROOT
@@ -158,7 +158,7 @@ def test_copy_paths_outside_the_project_are_refused(tmp_path):
 
 
 def test_template_requirements_pin_what_the_local_runtime_runs():
-    pins = {line.split("==")[0].lower(): line for line in (ROOT / "requirements.txt").read_text().splitlines()
-            if line.lower().startswith(("flask==", "waitress=="))}
+    lock = requirements.load()
+    pins = [f"{name}=={lock[name].version}" for name in ("flask", "waitress")]
     template = (context.TEMPLATES / "python3-http" / "requirements.txt").read_text().split()
-    assert sorted(template) == sorted(pins.values())
+    assert sorted(template) == sorted(pins)
