@@ -4,8 +4,9 @@
   path unchanged (as the generated ingress does);
 * ``/function/<name>/<path>`` and ``/async-function/<name>/<path>`` as OpenFaaS;
   ``<name>`` may be the deployed name (``otp-verify``) or the folder (``otp_verify``);
-* everything else is the static front-end, DSFR from ``node_modules``, and a small
-  mail viewer for the SMTP sink.
+* everything else is the static front-end as built by ``python -m frontend.build``
+  (``build/frontend/``, which ``local up`` builds first), DSFR from ``node_modules``,
+  and a small mail viewer for the SMTP sink.
 
 Each function runs in its own processes (``local.runtime``), one or more replicas,
 restarted if they die. A function that crashes, hangs or dies answers a JSON
@@ -36,7 +37,7 @@ from . import stack
 
 log = logging.getLogger("gateway")
 ROOT = stack.ROOT
-FRONTEND = ROOT / "frontend"
+FRONTEND = ROOT / "build" / "frontend"  # frontend/build.py's output, not its sources
 DSFR = ROOT / "node_modules" / "@gouvfr" / "dsfr" / "dist"
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
               "trailers", "transfer-encoding", "upgrade", "content-length", "host"}
