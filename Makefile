@@ -6,7 +6,7 @@ STORE ?= dynamodb-local
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 .PHONY: up test deps deps-test unit integration browser deploy-check otp seed reset clean bench java chromium \
-	lock requirements
+	lock requirements frontend
 
 # Exactly what the lock says, every file checked against its hash (README, "Adding or
 # upgrading a dependency").
@@ -57,6 +57,11 @@ deps: $(VENV)/.deps node_modules/.deps
 up: deps $(if $(filter moto,$(STORE)),,java)
 	$(PY) -m local up --store $(STORE)
 
+# The static front-end rendered into build/frontend/, what production publishes
+# (docs/deploy.md); `local up` (so `make up` and the tests' stacks) builds it too.
+frontend: deps
+	$(PY) -m frontend.build
+
 otp:
 	@$(PY) -m local otp $${EMAIL:-camille.fwolk@demo.aidantsconnect.fr}
 
@@ -100,4 +105,4 @@ deploy-check: deps
 	$(PY) -m pytest -q -rx tests/deploy
 
 clean:
-	rm -rf .local .pytest_cache tests/artifacts
+	rm -rf .local .pytest_cache tests/artifacts build/frontend

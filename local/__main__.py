@@ -164,6 +164,19 @@ def _ensure_table() -> None:
     print("The table was missing: created it again, with the demo data.", file=sys.stderr, flush=True)
 
 
+def _build_frontend() -> bool:
+    """The pages the gateway serves, rendered from their templates (fast: a file is
+    rewritten only when it changed)."""
+    import jinja2
+    from frontend import build
+    try:
+        print(f"Front-end: {build.build()}", flush=True)
+    except (jinja2.TemplateError, build.BuildError, OSError) as exc:
+        print(f"Cannot build the front-end (python -m frontend.build): {exc!r}", file=sys.stderr)
+        return False
+    return True
+
+
 def _run_stack(args, state: Path, registry) -> int:
     from . import dynamodb, processes
     gateway = None
@@ -177,6 +190,8 @@ def _run_stack(args, state: Path, registry) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)  # also when started from a shell that ignores it
     try:
+        if not _build_frontend():
+            return 2
         ensure_secrets(state / "secrets")
         env = {**os.environ, **stack_env(args, state)}
         os.environ.update(stack_env(args, state))

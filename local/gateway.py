@@ -6,8 +6,9 @@
   ``<name>`` may be the deployed name (``otp-verify``) or the folder (``otp_verify``);
   an asynchronous invocation the function refused is retried with back-off, as the
   queue-worker does when configured to;
-* everything else is the static front-end, DSFR from ``node_modules``, and a small
-  mail viewer for the SMTP sink.
+* everything else is the static front-end as built by ``python -m frontend.build``
+  (``build/frontend/``, which ``local up`` builds first), DSFR from ``node_modules``,
+  and a small mail viewer for the SMTP sink.
 
 Each function runs in its own processes (``local.runtime``), one or more replicas,
 restarted if they die. A function that crashes, hangs or dies answers a JSON
@@ -40,7 +41,7 @@ from . import stack
 
 log = logging.getLogger("gateway")
 ROOT = stack.ROOT
-FRONTEND = ROOT / "frontend"
+FRONTEND = ROOT / "build" / "frontend"  # frontend/build.py's output, not its sources
 DSFR = ROOT / "node_modules" / "@gouvfr" / "dsfr" / "dist"
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
               "trailers", "transfer-encoding", "upgrade", "content-length", "host"}

@@ -1,6 +1,6 @@
-// The one door to the API: fetch, errors in French, and the session-expiry round trip
-// (a 401 sends the aidant to /connexion/ with ?next=<this page>, and the login link
-// brings them back here).
+// The one door to the API (no other module calls fetch): errors in French, and the
+// session-expiry round trip (a 401 sends the aidant to /connexion/ with ?next=<this
+// page>, and the login link brings them back here).
 
 const NETWORK_MESSAGE =
   "Impossible de joindre Aidants Connect. Vérifiez votre connexion à Internet, puis réessayez.";
@@ -38,7 +38,7 @@ export class ApiError extends Error {
 /** Headers of a call: every request that changes something is declared JSON, even
  * without a body, because the API refuses any other (a cross-site form cannot send
  * it: that is its CSRF defence). */
-export function requestHeaders(method, extra) {
+function requestHeaders(method, extra) {
   const headers = Object.assign({ Accept: "application/json" }, extra || {});
   if (method !== "GET" && method !== "HEAD") headers["Content-Type"] = "application/json";
   return headers;
@@ -78,17 +78,25 @@ function messageFor(status) {
 
 /**
  * Call the API. Resolves with the JSON body (or null), rejects with an ApiError whose
- * message can be shown as it is. A 401 redirects to the login page (and never
- * resolves) unless `on401: "throw"` is given.
+ * message can be shown as it is. Options: `method`, `body` (sent as JSON), `timeout`
+ * (ms), and:
+ * - `on401: "throw"`: a 401 rejects, where it otherwise sends the aidant to the
+ *   login page (and never resolves);
+ * - `anonymous: true`: the call is not the aidant's: no cookie is sent and a 401 is
+ *   an error to show, never a login to renew (the public accreditation pages);
+ * - `token`: the personal link's token of an accreditation request (the requester
+ *   has no session, only the link e-mailed to them), sent as `Authorization:
+ *   Bearer`; implies `anonymous`.
  */
 export async function api(path, options) {
   const opts = options || {};
   const method = (opts.method || "GET").toUpperCase();
+  const anonymous = Boolean(opts.anonymous || opts.token);
   const init = {
     method,
-    credentials: "same-origin",
+    credentials: anonymous ? "omit" : "same-origin",
     cache: "no-store",
-    headers: requestHeaders(method),
+    headers: requestHeaders(method, opts.token ? { Authorization: "Bearer " + opts.token } : null),
   };
   if (opts.body !== undefined) init.body = JSON.stringify(opts.body);
   const controller = typeof AbortController === "function" ? new AbortController() : null;
@@ -119,7 +127,7 @@ export async function api(path, options) {
 
   const code = (data && data.error) || "http_" + response.status;
   const message = (data && data.error_description) || messageFor(response.status);
-  if (response.status === 401 && SESSION_CODES.indexOf(code) !== -1 && opts.on401 !== "throw") {
+  if (response.status === 401 && SESSION_CODES.indexOf(code) !== -1 && opts.on401 !== "throw" && !anonymous) {
     window.location.assign(loginUrl(code));
     return new Promise(() => {});
   }

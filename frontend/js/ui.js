@@ -134,6 +134,14 @@ export function readOtp(input) {
   return (input.value || "").replace(/\D/g, "");
 }
 
+/** The 6-digit code typed in `input`, or null once said under it that it is not one. */
+export function typedCode(input) {
+  const code = readOtp(input);
+  if (/^\d{6}$/.test(code)) return code;
+  showFieldError(input, "Le code doit contenir exactement 6 chiffres.");
+  return null;
+}
+
 export function setFieldError(group, message) {
   const input = group.querySelector("input, select, textarea");
   let box = group.querySelector(".fr-error-text");
@@ -157,4 +165,20 @@ export function setFieldError(group, message) {
     if (box) box.remove();
     if (input && group.tagName !== "FIELDSET") input.removeAttribute("aria-invalid");
   }
+}
+
+/** An error about one input: shown under it (in its DSFR group), the cursor put in it. */
+export function showFieldError(input, message) {
+  setFieldError(input.closest(".fr-input-group, .fr-select-group"), message);
+  input.focus();
+}
+
+/** The API refused a 6-digit code (wrong, or already used: each code serves once):
+ * said under its input, emptied for the next code. Other errors: false, and the
+ * input is emptied all the same (a code is worth one try). */
+export function showOtpRefused(err, input) {
+  input.value = "";
+  if (err.code !== "invalid_otp") return false;
+  showFieldError(input, err.message + " Attendez le code suivant et saisissez-le.");
+  return true;
 }

@@ -1,0 +1,168 @@
+"""The front-end build (frontend/build.py): every page it renders is a whole DSFR page
+that runs under the strict CSP, and the folder it writes is what the pages reference."""
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from frontend import build
+
+DSFR = build.ROOT / "node_modules" / "@gouvfr" / "dsfr" / "dist"
+SKIP_TARGETS = {"#contenu", "#menu-principal", "#pied-de-page"}
+
+
+class Page(HTMLParser):
+    """What the checks need of a page: its elements, with attributes and text."""
+
+    def __init__(self, text: str):
+        super().__init__(convert_charrefs=True)
+        self.elements: list[dict] = []
+        self._open: list[dict] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        element = {"tag": tag, "attrs": dict(attrs), "text": ""}
+        self.elements.append(element)
+        if tag not in {"meta", "link", "img", "input", "br", "hr"}:
+            self._open.append(element)
+
+    def handle_endtag(self, tag):
+        while self._open:
+            if self._open.pop()["tag"] == tag:
+                break
+
+    def handle_data(self, data):
+        for element in self._open:
+            element["text"] += data
+
+    def all(self, tag: str) -> list[dict]:
+        return [e for e in self.elements if e["tag"] == tag]
+
+    def ids(self) -> set[str]:
+        return {e["attrs"]["id"] for e in self.elements if e["attrs"].get("id")}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("frontend")
+    build.build(out)
+    return out
+
+
+def pages(out: Path) -> dict[str, Page]:
+    return {name: Page((out / name).read_text()) for name in build.page_names()}
+
+
+def test_every_page_template_becomes_a_page_at_its_path(built):
+    names = build.page_names()
+    assert "index.html" in names and "404.html" in names and "mandats/detail/index.html" in names
+    for name in names:
+        assert (built / name).is_file(), name
+
+
+def test_every_page_is_a_whole_french_page_with_one_h1_and_a_title(built):
+    for name, page in pages(built).items():
+        (html,) = page.all("html")
+        assert html["attrs"].get("lang") == "fr", name
+        (title,) = page.all("title")
+        assert re.fullmatch(r"\S.* - Aidants Connect", title["text"]), name
+        assert len(page.all("h1")) == 1, name
+        assert len(page.all("main")) == 1 and page.all("main")[0]["attrs"].get("id") == "contenu", name
+        assert len(page.all("header")) == 1 and len(page.all("footer")) == 1, name
+
+
+def test_every_page_has_skip_links_to_targets_it_holds(built):
+    for name, page in pages(built).items():
+        skip = [e["attrs"]["href"] for e in page.elements
+                if e["tag"] == "a" and e["attrs"].get("href", "").startswith("#") and e["text"].strip()
+                in {"Contenu", "Menu", "Pied de page"}]
+        assert set(skip) == SKIP_TARGETS, name
+        assert {target[1:] for target in SKIP_TARGETS} <= page.ids(), name
+
+
+def test_no_page_has_inline_script_or_event_handler(built):
+    """The CSP has no 'unsafe-inline' for scripts: an inline one would not run."""
+    for name, page in pages(built).items():
+        for script in page.all("script"):
+            assert script["attrs"].get("src"), f"{name}: a <script> without src"
+            assert not script["text"].strip(), f"{name}: a <script> with a body"
+        for element in page.elements:
+            handlers = [a for a in element["attrs"] if a.startswith("on")]
+            assert not handlers, f"{name}: <{element['tag']} {handlers}>"
+            for attribute in ("href", "src", "action"):
+                assert not (element["attrs"].get(attribute) or "").lower().startswith("javascript:"), name
+
+
+def test_a_page_loads_its_own_module_and_every_module_has_its_page(built):
+    modules = {p.relative_to(build.SOURCE).as_posix() for p in (build.SOURCE / "js" / "pages").glob("*.js")}
+    used = set()
+    for name, page in pages(built).items():
+        own = build.module_of(name)
+        scripts = [s["attrs"]["src"] for s in page.all("script") if s["attrs"].get("type") == "module"]
+        page_scripts = [src for src in scripts if src.startswith("/js/")]
+        if own.lstrip("/") in modules:
+            assert page_scripts == [own], name
+            used.add(own.lstrip("/"))
+            # Without JavaScript nothing works on such a page: it says so.
+            assert "JavaScript" in " ".join(e["text"] for e in page.all("noscript")), name
+        else:
+            assert page_scripts == [], name
+    assert modules == used, f"modules no page loads: {sorted(modules - used)}"
+
+
+def _resolves(out: Path, url: str) -> bool:
+    path = url.split("#")[0].split("?")[0]
+    if path.startswith("/dsfr/"):
+        return (DSFR / path[len("/dsfr/"):]).is_file()
+    target = out / path.lstrip("/")
+    return (target / "index.html").is_file() if path.endswith("/") else target.is_file()
+
+
+def test_every_link_and_resource_of_a_page_is_in_the_build(built):
+    for name, page in pages(built).items():
+        for element in page.elements:
+            for attribute in ("href", "src"):
+                url = element["attrs"].get(attribute) or ""
+                if url.startswith("/") and not url.startswith("//") and not url.startswith("/api/"):
+                    assert _resolves(built, url), f"{name}: {url}"
+
+
+def test_every_module_import_resolves_in_the_build(built):
+    for module in (built / "js").rglob("*.js"):
+        for target in re.findall(r'^import [^;]*? from "([^"]+)";', module.read_text(), re.M | re.S):
+            assert target.startswith(("./", "../")), f"{module}: {target}"
+            assert (module.parent / target).resolve().is_file(), f"{module}: {target}"
+
+
+def test_only_js_api_calls_fetch():
+    """One door to the API: the session round trip, the JSON declaration the CSRF
+    defence needs and the French errors are in one place."""
+    callers = [p.relative_to(build.SOURCE).as_posix() for p in (build.SOURCE / "js").rglob("*.js")
+               if re.search(r"\bfetch\(", p.read_text())]
+    assert callers == ["js/api.js"]
+
+
+def test_a_second_build_writes_nothing_and_a_gone_source_leaves_no_file(tmp_path):
+    first = build.build(tmp_path)
+    assert first.written == first.pages + first.assets and first.pages == len(build.page_names())
+    stale = tmp_path / "ancienne-page" / "index.html"
+    stale.parent.mkdir()
+    stale.write_text("<!doctype html>")
+    (tmp_path / "index.html").write_text("changed by hand")
+    second = build.build(tmp_path)
+    assert (second.written, second.removed) == (1, 1)
+    assert not stale.parent.exists()
+    assert "<h1>" in (tmp_path / "index.html").read_text()
+    assert build.build(tmp_path).written == 0
+
+
+def test_a_page_named_like_a_template_is_refused(tmp_path, monkeypatch):
+    pages_dir = tmp_path / "pages"
+    pages_dir.mkdir()
+    (pages_dir / "layout.html").write_text("{% extends 'layout.html' %}")
+    monkeypatch.setattr(build, "PAGES", pages_dir)
+    with pytest.raises(build.BuildError, match="layout.html"):
+        build.render()
