@@ -138,6 +138,12 @@ def cmd_journal(args) -> int:
     return 0 if ok else 1
 
 
+def cmd_status(args) -> int:
+    from . import status
+    print("\n".join(status.status(endpoint=args.endpoint, table_name=args.table_name, limit=args.limit)))
+    return 0
+
+
 def main(argv=None) -> int:
     sys.path.insert(0, str(ROOT))
     parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__)
@@ -198,6 +204,12 @@ def main(argv=None) -> int:
     p.add_argument("--endpoint", help="DynamoDB endpoint; default AWS or DYNAMODB_HOST")
     p.add_argument("--table-name", help="default TABLE_NAME or aidants-connect")
     p.set_defaults(fn=cmd_journal)
+
+    p = sub.add_parser("status", help="the outbox's backlog and failed e-mails, in a deployed table")
+    p.add_argument("--table-name", help="the table (default: TABLE_NAME, or aidants-connect)")
+    p.add_argument("--endpoint", help="a DynamoDB endpoint (default: AWS, from AWS_REGION)")
+    p.add_argument("--limit", type=int, default=20, help="failed e-mails to list (newest first)")
+    p.set_defaults(fn=cmd_status)
 
     args = parser.parse_args(argv)
     return args.fn(args)

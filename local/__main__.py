@@ -365,6 +365,13 @@ def cmd_otp(args) -> int:
     return 0
 
 
+def cmd_status(args) -> int:
+    load_running_env()
+    from deploy import status
+    print("\n".join(status.report()))
+    return 0
+
+
 def cmd_create_table(args) -> int:
     load_running_env()
     from shared import store
@@ -421,6 +428,8 @@ def main(argv=None) -> int:
     otp.add_argument("email")
     otp.set_defaults(fn=cmd_otp)
     sub.add_parser("create-table", help="create the table if missing").set_defaults(fn=cmd_create_table)
+    sub.add_parser("status", help="the outbox's backlog and failed e-mails (as python -m deploy status)"
+                   ).set_defaults(fn=cmd_status)
     journal = sub.add_parser("journal", help="seal the journal now, or verify it against its seals")
     journal.add_argument("action", choices=["seal", "verify"])
     journal.add_argument("--anchor", metavar="SEQ:HASH", help="verify: a seal hash kept outside the table")

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from email import policy
 from email.parser import BytesParser
@@ -220,7 +221,8 @@ class Gateway:
         target = quote(path, safe="/%:@!$&'()*+,;=-._~") + (("?" + query) if query else "")
         # As the OpenFaaS gateway does: when the request reached us, in Unix nanoseconds
         # (the function's budget counts from it); a caller's own value is replaced.
-        headers = [h for h in headers if h[0].lower() != "x-start-time"] + [("X-Start-Time", str(time.time_ns()))]
+        headers = [h for h in headers if h[0].lower() not in ("x-start-time", "x-call-id")] + [
+            ("X-Start-Time", str(time.time_ns())), ("X-Call-Id", str(uuid.uuid4()))]
         attempt = 0
         while True:
             attempt += 1

@@ -99,6 +99,8 @@ class Settings:
     # runs). Off in production: call counts and timings would tell an attacker which
     # branch a request took (e.g. whether an e-mail belongs to an aidant).
     expose_diagnostics: bool
+    # This function's deployed name (stack.yml), for its log lines.
+    function_name: str | None
 
     @property
     def secure_cookies(self) -> bool:
@@ -141,6 +143,7 @@ def settings() -> Settings:
         habilitation_draft_ttl_days=_env_int("HABILITATION_DRAFT_TTL_DAYS", 30),
         habilitation_messages_per_request_per_day=_env_int("HABILITATION_MESSAGES_PER_REQUEST_PER_DAY", 10),
         expose_diagnostics=_env_bool("EXPOSE_DIAGNOSTICS", False),
+        function_name=_env("FUNCTION_NAME"),
     )
 
 

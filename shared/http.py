@@ -117,6 +117,7 @@ class Request:
     query: dict[str, str]
     body: bytes
     params: dict[str, str] = field(default_factory=dict)
+    route: str | None = None  # the matched route's template, for the access log
     repeated_query: set[str] = field(default_factory=set)
     _cookies: dict[str, list[str]] | None = None
 
@@ -327,7 +328,7 @@ class Router:
     """Maps ``METHOD /path/{param}`` to small functions; owns error handling."""
 
     def __init__(self) -> None:
-        self._routes: list[tuple[str, re.Pattern, Handler]] = []
+        self._routes: list[tuple[str, re.Pattern, Handler, str]] = []
 
     def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
         regex = re.compile(
@@ -335,19 +336,20 @@ class Router:
 
         def decorator(fn: Handler) -> Handler:
             for m in method.split(","):
-                self._routes.append((m.strip().upper(), regex, fn))
+                self._routes.append((m.strip().upper(), regex, fn, pattern))
             return fn
 
         return decorator
 
     def match(self, request: Request) -> Handler:
         path_known = False
-        for method, regex, fn in self._routes:
+        for method, regex, fn, pattern in self._routes:
             found = regex.match(request.path)
             if found:
                 path_known = True
                 if method == request.method:
                     request.params = found.groupdict()
+                    request.route = pattern
                     return fn
         if path_known:
             raise errors.MethodNotAllowed()
@@ -357,6 +359,7 @@ class Router:
         started = time.perf_counter()
         store.calls.reset()
         store.writes.start_budget(_budget_left(event))
+        request = None
         try:
             request = Request.from_event(event)
             handler = self.match(request)
@@ -374,8 +377,29 @@ class Router:
                 response = json_response(
                     {"error": "server_error", "error_description": "Erreur interne du service."}, 500)
         store.writes.clear_budget()
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        access_log(event, request, response.status, elapsed_ms)
         if settings().expose_diagnostics:
             # So that benchmarks count DynamoDB calls per request without guessing.
             response.headers.append(("X-Store-Calls", str(store.calls.count)))
-            response.headers.append(("Server-Timing", f"fn;dur={(time.perf_counter() - started) * 1000:.1f}"))
+            response.headers.append(("Server-Timing", f"fn;dur={elapsed_ms:.1f}"))
         return response.to_openfaas()
+
+
+_access = logging.getLogger("aidants_connect.request")
+_CALL_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+
+
+def access_log(event: Any, request: Request | None, status: int, elapsed_ms: float) -> None:
+    """One JSON line per request, for ops: which function and route, the status, how
+    long, how many DynamoDB calls, and the gateway's call id to follow a request
+    across functions. The route is the template (``/api/mandates/{id}``), never the
+    path: no id, token, code or e-mail of anyone goes into it."""
+    if not _access.isEnabledFor(logging.INFO):
+        return
+    headers = request.headers if request is not None else Headers(getattr(event, "headers", None) or {})
+    call_id = headers.get("x-call-id") or ""
+    line = {"function": settings().function_name, "method": request.method if request else None,
+            "route": getattr(request, "route", None), "status": status, "ms": round(elapsed_ms, 1),
+            "store_calls": store.calls.count, "call_id": call_id if _CALL_ID.fullmatch(call_id) else None}
+    _access.info(json.dumps(line, separators=(",", ":")))

@@ -234,3 +234,19 @@ def test_function_served_pages_cannot_be_framed():
 def test_redirect_refuses_header_injection():
     with pytest.raises(errors.BadRequest):
         redirect("/ok\r\nSet-Cookie: x=1")
+
+
+def test_every_request_writes_one_access_line_with_the_route_template_not_the_path(router, caplog, monkeypatch):
+    import logging
+    from shared import config
+    monkeypatch.setenv("FUNCTION_NAME", "mandate-read")
+    config.reset_caches()
+    with caplog.at_level(logging.INFO, logger="aidants_connect.request"):
+        answer(router, method="GET", path="/items/usager-secret-id", headers={"X-Call-Id": "abc-123"})
+        answer(router, method="GET", path="/nowhere", headers={"X-Call-Id": "not a valid id!"})
+    first, second = (json.loads(r.getMessage()) for r in caplog.records)
+    assert first == {"function": "mandate-read", "method": "GET", "route": "/items/{item}", "status": 200,
+                     "ms": first["ms"], "store_calls": 0, "call_id": "abc-123"}
+    assert "usager-secret-id" not in caplog.text
+    assert second["route"] is None and second["status"] == 404 and second["call_id"] is None
+    config.reset_caches()
