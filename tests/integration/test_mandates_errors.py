@@ -136,7 +136,7 @@ def test_unknown_ids(aidant):
 def test_without_a_session_everything_is_401(stack, aidant):
     anonymous = requests.Session()
     calls = [("POST", "/api/mandates/drafts", {"demarches": ["papiers"], "duration": "long"}),
-             ("GET", "/api/mandates/drafts/x", None), ("POST", "/api/mandates/drafts/x/franceconnect", None),
+             ("GET", "/api/mandates/drafts/x", None), ("POST", "/api/mandates/drafts/x/franceconnect", {}),
              ("POST", "/api/mandates", {"draft": "x", "otp": "123456", "usager_informed": True}),
              ("GET", "/api/mandates", None), ("GET", "/api/mandates/x", None),
              ("GET", "/api/mandates/x/print", None), ("GET", "/api/mandates/x/revocation/print", None),
