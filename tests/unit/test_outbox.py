@@ -239,7 +239,7 @@ def test_two_concurrent_deliveries_send_one_email(outbox, monkeypatch):
     first, second = _reload(item), _reload(item)  # both saw it pending
     outcomes = []
 
-    def send_while_another_delivery_starts(message, to):
+    def send_while_another_delivery_starts(message):
         outcomes.append(notifications.deliver_item(second))
         outbox.sent.append(message)
 
@@ -254,7 +254,7 @@ def test_a_delivery_that_died_is_taken_over_when_its_lease_ends(outbox, monkeypa
     item = _save(_login_item())
     t = int(time.time())
 
-    def die(message, to):
+    def die(message):
         raise SystemExit("the function was killed mid-send")
 
     outbox.relay.accept = die
@@ -276,7 +276,7 @@ def test_smtp_down_retries_with_backoff_then_fails_visibly(outbox, monkeypatch, 
     monkeypatch.setenv("OUTBOX_MAX_ATTEMPTS", "4")
     item = _save(notifications.demarche_done_item(_usager(), _structure(), "papiers"))
 
-    def refused(message, to):
+    def refused(message):
         raise ConnectionRefusedError(111, "Connection refused")
 
     outbox.relay.accept = refused
@@ -339,7 +339,7 @@ def test_a_permanent_refusal_fails_at_once(outbox, monkeypatch):
     from shared import notifications
     item = _save(_login_item())
 
-    def no_such_user(message, to):
+    def no_such_user(message):
         raise smtplib.SMTPRecipientsRefused({message["To"]: (550, b"5.1.1 no such user")})
 
     outbox.relay.accept = no_such_user
@@ -386,7 +386,7 @@ def test_a_scheduled_run_stops_at_the_first_unreachable_smtp(outbox, monkeypatch
     usager, structure = _usager(), _structure()
     items = [_save(notifications.demarche_done_item(usager, structure, d)) for d in ("papiers", "argent", "social")]
 
-    def refused(message, to):
+    def refused(message):
         raise ConnectionRefusedError(111, "Connection refused")
 
     outbox.relay.accept = refused
