@@ -51,7 +51,7 @@ def logged_in(stack):
     then sealed."""
     email = stack.new_aidant(first_name="Journal")
     session = stack.login(requests.Session(), email)
-    assert session.post(stack.url + "/api/logout").status_code == 200
+    assert session.post(stack.url + "/api/logout", json={}).status_code == 200
     stack.use_store()
     from shared import accounts, journal
     aidant = accounts.find_aidant_by_email(email)
@@ -137,7 +137,7 @@ def test_an_entry_committed_after_its_window_was_sealed_is_sealed_later(stack, l
     head = next(seals.seals(newest_first=True))
     # A request that took its time before the seal ran and committed after it.
     monkeypatch.setattr(journal, "_now_ms", lambda: head.to_ms - 200)
-    late = journal.record(journal.LOGIN_FAILED, reason="late_commit")
+    late = journal.record(journal.OTP_REFUSED, reason="late_commit")
     monkeypatch.undo()
     done = run(stack, "seal")
     assert done.returncode == 0 and " 1 late;" in done.stdout, done.stdout
@@ -152,7 +152,7 @@ def test_concurrent_seal_runs_make_one_chain(stack, logged_in, monkeypatch):
     from shared import journal
     from shared.seals import chain, sealing, windows
     for i in range(5):
-        journal.record(journal.LOGIN_FAILED, reason=f"concurrent_{i}")
+        journal.record(journal.OTP_REFUSED, reason=f"concurrent_{i}")
     # Two runs in this process, held so that both have read the same head before
     # either writes: both try to write the same seal number.
     barrier = threading.Barrier(2, timeout=30)
