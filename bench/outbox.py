@@ -170,13 +170,11 @@ def _as_written_at(item, written: int, tried: bool):
     delivery failed once (connection refused), so it is due again when notify's
     retry rule says (``notifications.retry_after``)."""
     from shared import notifications
-    from shared.store.outbox import due_key
     item.created_at = datetime.fromtimestamp(written, timezone.utc)
     if tried:
         item.attempts = 1
     due = written + notifications.retry_after(item, unreachable=True) if tried else written
-    item.next_attempt_at = due
-    item.gsi1sk = due_key(due, item.id)
+    item.set_due(due)
     if tried:
         item.last_error = "ConnectionRefusedError: [Errno 111] Connection refused"
     return item

@@ -20,7 +20,7 @@ def verify(endpoint: str | None = None, table_name: str | None = None,
         os.environ["TABLE_NAME"] = table_name
     config.reset_caches()
     store.configure()
-    from shared import journal_verify
-    parsed = journal_verify.parse_anchor(anchor) if anchor else None
-    report = journal_verify.verify(parsed)
+    from shared import seals
+    parsed = seals.parse_anchor(anchor) if anchor else None
+    report = seals.verify(parsed)
     return report.ok, report.lines()

@@ -386,16 +386,16 @@ def cmd_journal(args) -> int:
               "for a deployed table: python -m deploy journal verify.", file=sys.stderr)
         return 2
     if args.action == "seal":
-        from shared import journal_seal
-        print(journal_seal.seal_now().line())
+        from shared import seals
+        print(seals.seal_now().line())
         return 0
-    from shared import journal_verify
+    from shared import seals
     try:
-        anchor = journal_verify.parse_anchor(args.anchor) if args.anchor else None
+        anchor = seals.parse_anchor(args.anchor) if args.anchor else None
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    report = journal_verify.verify(anchor)
+    report = seals.verify(anchor)
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
 

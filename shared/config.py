@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 
@@ -37,6 +38,17 @@ def _env_bool(name: str, default: bool) -> bool:
 def _env_int(name: str, default: int) -> int:
     value = _env(name)
     return int(value) if value is not None else default
+
+
+def _env_ms(name: str) -> int | None:
+    """An ISO date or time (UTC when it names no zone) as epoch milliseconds."""
+    value = _env(name)
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)
 
 
 @dataclass(frozen=True)
@@ -69,13 +81,34 @@ class Settings:
     smtp_ssl: bool
     smtp_user: str | None
     mail_from: str
-    # Outbox delivery (shared.notifications, shared.delivery). A scheduled run drains
-    # the backlog until it is empty or this budget is spent: it stays below notify's
-    # watchdog exec_timeout (15 s in stack.yml), with room for the last SMTP exchange.
+    # Outbox delivery (shared.notifications). A scheduled run drains the backlog until
+    # it is empty or this budget is spent: it stays below notify's watchdog
+    # exec_timeout (16 s in stack.yml), with room for the last SMTP exchange.
     notify_run_seconds: float
     # A kick (POST /async-function/notify) that the gateway refuses is tried again
     # within this budget, in all; the request that wrote the item waits no longer.
     notify_kick_budget_seconds: float
+    # A failed attempt is retried after outbox_retry_base_seconds, doubled each time
+    # up to outbox_retry_max_seconds; after outbox_max_attempts the item is failed.
+    # 12 attempts, 30 s doubling to at most 1 h: about six hours of SMTP outage.
+    outbox_max_attempts: int
+    outbox_retry_base_seconds: int
+    outbox_retry_max_seconds: int
+    # A delivery's lease on its item: longer than one SMTP exchange (timeout 10 s).
+    outbox_lease_seconds: int
+    # Expiry reminders: mandates ending within this many Paris days, written from
+    # this hour (Paris time) on.
+    reminder_window_days: int
+    reminder_hour: int
+    # Journal seals (shared.seals). The scheduled run seals up to the last window
+    # boundary older than the grace (longer than any request + index lag + clock
+    # skew), and stops starting seals after its run budget. The first seal starts at
+    # journal_seal_since_ms, otherwise lookback days before its end, at midnight UTC.
+    journal_seal_grace_seconds: int
+    journal_seal_window_seconds: int
+    journal_seal_run_seconds: int
+    journal_seal_since_ms: int | None
+    journal_seal_lookback_days: int
     # FranceConnect (we are its service provider when creating mandates)
     franceconnect_url: str
     franceconnect_client_id: str
@@ -134,6 +167,17 @@ def settings() -> Settings:
         mail_from=_env("MAIL_FROM", "Aidants Connect <nepasrepondre@aidantsconnect.beta.gouv.fr>"),
         notify_run_seconds=float(_env("NOTIFY_RUN_SECONDS", "10")),
         notify_kick_budget_seconds=float(_env("NOTIFY_KICK_BUDGET_SECONDS", "1")),
+        outbox_max_attempts=_env_int("OUTBOX_MAX_ATTEMPTS", 12),
+        outbox_retry_base_seconds=_env_int("OUTBOX_RETRY_BASE_SECONDS", 30),
+        outbox_retry_max_seconds=_env_int("OUTBOX_RETRY_MAX_SECONDS", 3600),
+        outbox_lease_seconds=_env_int("OUTBOX_LEASE_SECONDS", 60),
+        reminder_window_days=_env_int("REMINDER_WINDOW_DAYS", 7),
+        reminder_hour=_env_int("REMINDER_HOUR", 8),
+        journal_seal_grace_seconds=_env_int("JOURNAL_SEAL_GRACE_SECONDS", 300),
+        journal_seal_window_seconds=_env_int("JOURNAL_SEAL_WINDOW_SECONDS", 3600),
+        journal_seal_run_seconds=_env_int("JOURNAL_SEAL_RUN_SECONDS", 5),
+        journal_seal_since_ms=_env_ms("JOURNAL_SEAL_SINCE"),
+        journal_seal_lookback_days=_env_int("JOURNAL_SEAL_LOOKBACK_DAYS", 7),
         franceconnect_url=_env("FRANCECONNECT_URL", issuer + "/franceconnect").rstrip("/"),
         franceconnect_client_id=_env("FRANCECONNECT_CLIENT_ID", "aidants-connect-local"),
         max_body_bytes=_env_int("MAX_BODY_BYTES", 64 * 1024),

@@ -1,11 +1,11 @@
-"""journal-seal: seals the closed windows of the journal (shared.journal_seal).
+"""journal-seal: seals the closed windows of the journal (shared.seals).
 
 POST {"run": "scheduled"} or an empty body: the cron-connector (stack.yml schedule).
 Not a public route: only the gateway reaches it.
 """
 import json
 
-from shared import errors, journal_seal
+from shared import errors, seals
 from shared.http import Router, json_response
 
 router = Router()
@@ -24,7 +24,7 @@ def seal(request):
             raise errors.BadRequest("Le corps de la requête doit être un objet JSON.")
     if data.get("run", "scheduled") != "scheduled":
         raise errors.BadRequest("« run » ne peut valoir que « scheduled ».")
-    return json_response(journal_seal.run_scheduled())
+    return json_response(seals.run_scheduled())
 
 
 def handle(event, context):

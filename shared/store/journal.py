@@ -56,7 +56,7 @@ class JournalEntry(Item, discriminator="journal"):
 
 class JournalSeal(Item, discriminator="journal_seal"):
     """pk ``JOURNAL#SEALS`` sk ``SEAL#<seq, 12 digits>``: one link of the hash chain
-    over the journal (``shared.journal_seal``). It lists, as ``<id> <sha-256>`` lines,
+    over the journal (``shared.seals``). It lists, as ``<id> <sha-256>`` lines,
     the entries whose time is in ``[from_ms, to_ms)`` (``entries``) and the entries
     of earlier ranges that committed after those ranges were sealed (``late``), and
     carries the previous seal's hash. Written once, with ``attribute_not_exists(pk)``

@@ -220,13 +220,13 @@ def test_deploy_journal_verify_checks_a_deployed_table_read_only(aws, monkeypatc
     """`python -m deploy journal verify` on a table made by `deploy table --create`:
     intact, then one entry deleted behind the application's back."""
     from deploy.__main__ import main
-    from shared import config, journal, journal_seal, store
+    from shared import config, journal, seals, store
     monkeypatch.setenv("TABLE_NAME", "deployed-journal")
     config.reset_caches()
     table.create(table_name="deployed-journal")
     store.configure()
     entries = [journal.record(journal.LOGIN_SUCCEEDED, aidant_id="a1") for _ in range(3)]
-    journal_seal.seal_now()
+    seals.seal_now()
     assert main(["journal", "verify", "--table-name", "deployed-journal"]) == 0
     assert capsys.readouterr().out.startswith("journal intact: 1 seal(s) from ")
     aws.delete_item(TableName="deployed-journal", Key={"pk": {"S": entries[1].pk}, "sk": {"S": entries[1].sk}})

@@ -51,7 +51,7 @@ def logged_in(stack):
     then sealed."""
     email = stack.new_aidant(first_name="Journal")
     session = stack.login(requests.Session(), email)
-    assert session.post(stack.url + "/api/logout").status_code == 200
+    assert session.post(stack.url + "/api/logout", json={}).status_code == 200
     stack.use_store()
     from shared import accounts, journal
     aidant = accounts.find_aidant_by_email(email)
@@ -71,8 +71,8 @@ def _raw(stack, entry):
 def test_seal_then_verify_a_journal_written_by_real_logins(stack, logged_in):
     line = verified(stack)
     stack.use_store()
-    from shared import journal_seal
-    listed = {e.id for s in journal_seal.seals() for e in (*s.entries, *s.late)}
+    from shared import seals
+    listed = {e.id for s in seals.seals() for e in (*s.entries, *s.late)}
     assert {e.id for e in logged_in} <= listed
     assert "head #" in line and "sha256:" in line
 
@@ -131,17 +131,17 @@ def test_verify_names_an_entry_inserted_in_a_sealed_window(stack, logged_in, mon
 
 def test_an_entry_committed_after_its_window_was_sealed_is_sealed_later(stack, logged_in, monkeypatch):
     stack.use_store()
-    from shared import journal, journal_seal
+    from shared import journal, seals
     from shared.store.journal import entry_ms
     assert run(stack, "seal").returncode == 0
-    head = next(journal_seal.seals(newest_first=True))
+    head = next(seals.seals(newest_first=True))
     # A request that took its time before the seal ran and committed after it.
     monkeypatch.setattr(journal, "_now_ms", lambda: head.to_ms - 200)
-    late = journal.record(journal.LOGIN_FAILED, reason="late_commit")
+    late = journal.record(journal.OTP_REFUSED, reason="late_commit")
     monkeypatch.undo()
     done = run(stack, "seal")
     assert done.returncode == 0 and " 1 late;" in done.stdout, done.stdout
-    newest = next(journal_seal.seals(newest_first=True))
+    newest = next(seals.seals(newest_first=True))
     assert [e.id for e in newest.late] == [late.id]
     assert entry_ms(late.id) < newest.from_ms, "listed by a seal after the one whose range holds it"
     verified(stack)
@@ -149,13 +149,14 @@ def test_an_entry_committed_after_its_window_was_sealed_is_sealed_later(stack, l
 
 def test_concurrent_seal_runs_make_one_chain(stack, logged_in, monkeypatch):
     stack.use_store()
-    from shared import journal, journal_seal
+    from shared import journal
+    from shared.seals import chain, sealing, windows
     for i in range(5):
-        journal.record(journal.LOGIN_FAILED, reason=f"concurrent_{i}")
+        journal.record(journal.OTP_REFUSED, reason=f"concurrent_{i}")
     # Two runs in this process, held so that both have read the same head before
     # either writes: both try to write the same seal number.
     barrier = threading.Barrier(2, timeout=30)
-    original, outcomes, lost = journal_seal._write, [], []
+    original, outcomes, lost = chain.append, [], []
     held = threading.local()
 
     def write_together(*args, **kwargs):
@@ -164,13 +165,13 @@ def test_concurrent_seal_runs_make_one_chain(stack, logged_in, monkeypatch):
             barrier.wait()
         try:
             return original(*args, **kwargs)
-        except journal_seal._ChainMoved:
+        except chain.ChainMoved:
             lost.append(threading.current_thread().name)
             raise
 
-    monkeypatch.setattr(journal_seal, "_write", write_together)
-    until = journal_seal._now_ms() + 1
-    threads = [threading.Thread(target=lambda: outcomes.append(journal_seal.seal(until)), name=f"run{i}")
+    monkeypatch.setattr(chain, "append", write_together)
+    until = windows.now_ms() + 1
+    threads = [threading.Thread(target=lambda: outcomes.append(sealing.seal(until)), name=f"run{i}")
                for i in range(2)]
     for thread in threads:
         thread.start()
@@ -185,7 +186,7 @@ def test_concurrent_seal_runs_make_one_chain(stack, logged_in, monkeypatch):
     for process in processes:
         out, err = process.communicate(timeout=120)
         assert process.returncode == 0, out + err
-    seals = list(journal_seal.seals())
+    seals = list(chain.seals())
     assert [s.seq for s in seals] == list(range(1, len(seals) + 1))
     assert all(b.prev_hash == a.seal_hash and b.from_ms == a.to_ms for a, b in zip(seals, seals[1:]))
     listed = [e.id for s in seals for e in (*s.entries, *s.late)]

@@ -206,16 +206,18 @@ def test_a_resend_after_a_crash_carries_the_same_message_id(drain_stack, monkeyp
     """The one window for a duplicate: the relay accepted the message and the process
     died before marking the item. Played here with shared code: claim with a short
     lease, send to the real sink, no mark; the next run sends it again."""
-    from shared import crypto, delivery, notifications
+    from shared import config, crypto, notifications
+    from shared.notifications import outbox, smtp
     monkeypatch.setenv("OUTBOX_LEASE_SECONDS", "1")
+    config.reset_caches()
     usager = fresh_usager(drain_stack)
     item, = write(drain_stack, notifications.demarche_done_item(usager, structure(drain_stack), "justice"),
                   kick=False)
     at = int(time.time())
-    assert notifications._claim(item, at, crypto.new_id())
-    with delivery.Mailer() as mailer:
+    assert outbox.claim(item, at, crypto.new_id())
+    with smtp.Mailer() as mailer:
         mailer.send(notifications.render(item, at), item.recipient)
-    # ... and the process dies here, before _mark_sent.
+    # ... and the process dies here, before mark_sent.
     time.sleep(2.1)  # the lease runs out
     assert scheduled_run(drain_stack)["sent"] == 1
     first, second = with_message_id(drain_stack, item)

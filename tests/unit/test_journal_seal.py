@@ -27,13 +27,15 @@ class Clock:
 @pytest.fixture
 def clock(moto_store, monkeypatch):
     """Entries and seal runs read this clock; it starts on the hour, three hours ago."""
-    from shared import journal, journal_seal
+    from shared import config, journal
+    from shared.seals import windows
     for name in ("JOURNAL_SEAL_GRACE_SECONDS", "JOURNAL_SEAL_WINDOW_SECONDS", "JOURNAL_SEAL_SINCE",
                  "JOURNAL_SEAL_LOOKBACK_DAYS"):
         monkeypatch.delenv(name, raising=False)
+    config.reset_caches()
     c = Clock((int(time.time() * 1000) // HOUR - 3) * HOUR)
     monkeypatch.setattr(journal, "_now_ms", c)
-    monkeypatch.setattr(journal_seal, "_now_ms", c)
+    monkeypatch.setattr(windows, "now_ms", c)
     return c
 
 
@@ -57,13 +59,13 @@ def entry_key(entry):
 
 
 def all_seals():
-    from shared import journal_seal
-    return list(journal_seal.seals())
+    from shared import seals
+    return list(seals.seals())
 
 
 def verify(anchor=None):
-    from shared import journal_verify
-    return journal_verify.verify(anchor)
+    from shared import seals
+    return seals.verify(anchor)
 
 
 def listed_ids(seals):
@@ -86,7 +88,7 @@ def test_every_entry_carries_a_day_and_shard_index_key_from_the_same_clock_as_it
 
 
 def test_the_entry_digest_ignores_attribute_order_and_changes_with_any_attribute():
-    from shared.journal_seal import entry_digest
+    from shared.seals import entry_digest
     raw = {"pk": {"S": "JOURNAL#1"}, "action": {"S": "login_failed"}, "details": {"M": {"a": {"S": "1"}}}}
     reordered = {"details": {"M": {"a": {"S": "1"}}}, "action": {"S": "login_failed"}, "pk": {"S": "JOURNAL#1"}}
     assert entry_digest(raw) == entry_digest(reordered)
@@ -101,7 +103,8 @@ def test_the_entry_digest_ignores_attribute_order_and_changes_with_any_attribute
 
 
 def test_a_seal_item_of_the_largest_size_fits_in_a_dynamodb_item():
-    from shared.journal_seal import MAX_ENTRIES_PER_SEAL, Sealed, _lines
+    from shared.seals.chain import Sealed, lines as _lines
+    from shared.seals.sealing import MAX_ENTRIES_PER_SEAL
     from shared.journal import new_entry_id
     lines = _lines(Sealed(0, new_entry_id(), "f" * 64) for _ in range(MAX_ENTRIES_PER_SEAL))
     assert len(lines.encode()) < 300_000  # DynamoDB: 400 KB per item
@@ -110,18 +113,18 @@ def test_a_seal_item_of_the_largest_size_fits_in_a_dynamodb_item():
 # -- the chain -----------------------------------------------------------------------
 
 def test_seals_list_every_entry_of_their_range_once_and_link_to_the_previous(clock):
-    from shared import journal_seal
+    from shared import seals
     base = clock.ms
     first = [write(clock, base + i * MINUTE) for i in range(3)]
     second = [write(clock, base + 10 * MINUTE + i) for i in range(2)]
     clock.ms = base + 30 * MINUTE
-    one = journal_seal.seal(base + 5 * MINUTE)
-    two = journal_seal.seal(base + 20 * MINUTE)
+    one = seals.seal(base + 5 * MINUTE)
+    two = seals.seal(base + 20 * MINUTE)
     seal1, seal2 = all_seals()
     assert [s.seq for s in one.written] == [1] and [s.seq for s in two.written] == [2]
     assert [e.id for e in seal1.entries] == [e.id for e in first]
     assert [e.id for e in seal2.entries] == [e.id for e in second]
-    assert seal1.prev_hash == journal_seal.GENESIS_HASH and seal2.prev_hash == seal1.seal_hash
+    assert seal1.prev_hash == seals.GENESIS_HASH and seal2.prev_hash == seal1.seal_hash
     assert seal2.from_ms == seal1.to_ms == base + 5 * MINUTE
     assert seal1.computed_hash() == seal1.seal_hash
     report = verify()
@@ -131,36 +134,36 @@ def test_seals_list_every_entry_of_their_range_once_and_link_to_the_previous(clo
 
 
 def test_a_run_with_nothing_new_writes_no_seal(clock):
-    from shared import journal_seal
+    from shared import seals
     base = clock.ms
     write(clock, base)
-    journal_seal.seal(base + 1)
+    seals.seal(base + 1)
     clock.ms += 10 * MINUTE  # it looks again at the first seal (at risk), finds nothing late
-    again = journal_seal.seal(base + 1)
+    again = seals.seal(base + 1)
     assert again.written == [] and again.head.seq == 1
 
 
 def test_the_scheduled_run_seals_up_to_the_last_window_closed_for_longer_than_the_grace(clock):
-    from shared import journal_seal
+    from shared import seals
     base = clock.ms  # on the hour
-    assert journal_seal.scheduled_until(base + 4 * MINUTE) == base - HOUR
-    assert journal_seal.scheduled_until(base + 6 * MINUTE) == base
+    assert seals.scheduled_until(base + 4 * MINUTE) == base - HOUR
+    assert seals.scheduled_until(base + 6 * MINUTE) == base
     early = write(clock, base + 2 * MINUTE)
     clock.ms = base + 66 * MINUTE
-    summary = journal_seal.run_scheduled()
+    summary = seals.run_scheduled()
     assert summary["sealed"] == 1 and summary["sealed_until"].startswith(
         time.strftime("%Y-%m-%dT%H:00:00.000", time.gmtime((base + HOUR) / 1000)))
     assert listed_ids(all_seals()) == [early.id]
 
 
 def test_many_entries_are_cut_into_bounded_seals_keeping_one_millisecond_together(clock, monkeypatch):
-    from shared import journal_seal
-    monkeypatch.setattr(journal_seal, "MAX_ENTRIES_PER_SEAL", 3)
+    from shared.seals import sealing
+    monkeypatch.setattr(sealing, "MAX_ENTRIES_PER_SEAL", 3)
     base = clock.ms
     written = [write(clock, base + i) for i in range(5)] + [write(clock, base + 5) for _ in range(4)]
     written += [write(clock, base + 6)]
     clock.ms = base + HOUR
-    outcome = journal_seal.seal(base + 10 * MINUTE)
+    outcome = sealing.seal(base + 10 * MINUTE)
     seals = all_seals()
     assert len(outcome.written) == len(seals) >= 3
     assert sorted(listed_ids(seals)) == sorted(e.id for e in written)
@@ -174,15 +177,15 @@ def test_many_entries_are_cut_into_bounded_seals_keeping_one_millisecond_togethe
 # -- late entries ---------------------------------------------------------------------
 
 def test_an_entry_committed_after_its_range_was_sealed_is_sealed_late_and_verifies(clock):
-    from shared import journal_seal
+    from shared import seals
     base = clock.ms
     write(clock, base)
     clock.ms = base + MINUTE
-    journal_seal.seal_now()  # cut at its own start: at risk
+    seals.seal_now()  # cut at its own start: at risk
     late = write(clock, base + MINUTE - 500)  # its transaction began before the seal, committed after
     clock.ms = base + MINUTE + 5000
     newer = write(clock, clock.ms)
-    outcome = journal_seal.seal_now()
+    outcome = seals.seal_now()
     (seal2,) = outcome.written
     assert [e.id for e in seal2.late] == [late.id] and [e.id for e in seal2.entries] == [newer.id]
     report = verify()
@@ -193,19 +196,19 @@ def test_an_entry_committed_after_its_range_was_sealed_is_sealed_late_and_verifi
 def test_an_entry_slipped_into_a_settled_range_is_never_sealed_as_late(clock):
     """Once a run that started the grace after a seal has looked again at its range,
     nothing more can legitimately arrive there: a new entry is an insertion."""
-    from shared import journal, journal_seal
+    from shared import journal, seals
     base = clock.ms
     write(clock, base)
     clock.ms = base + MINUTE
-    journal_seal.seal_now()
+    seals.seal_now()
     clock.ms = base + 10 * MINUTE
     write(clock, clock.ms)
-    journal_seal.seal_now()  # looks again at seal 1 (at risk), and settles it
+    seals.seal_now()  # looks again at seal 1 (at risk), and settles it
     clock.ms = base + MINUTE - 2000
     fake = journal.entry("mandate_revoked", aidant_id="a1")
     client().put_item(TableName=table(), Item=fake.serialize())
     clock.ms = base + 20 * MINUTE
-    journal_seal.seal_now()
+    seals.seal_now()
     assert fake.id not in listed_ids(all_seals())
     report = verify()
     assert not report.ok
@@ -213,30 +216,31 @@ def test_an_entry_slipped_into_a_settled_range_is_never_sealed_as_late(clock):
 
 
 def test_scheduled_seals_are_never_looked_at_again(clock):
-    from shared import journal, journal_seal
+    from shared import journal, seals
     base = clock.ms
     write(clock, base + MINUTE)
     clock.ms = base + HOUR + 10 * MINUTE
-    journal_seal.run_scheduled()
+    seals.run_scheduled()
     clock.ms = base + 30 * MINUTE
     fake = journal.entry("mandate_created")
     client().put_item(TableName=table(), Item=fake.serialize())
     clock.ms = base + 2 * HOUR + 10 * MINUTE
-    journal_seal.run_scheduled()
+    seals.run_scheduled()
     assert fake.id not in listed_ids(all_seals())
     assert f"entry {fake.id}" in verify().lines()[0]
 
 
 def test_late_entries_beyond_one_seal_are_all_listed_even_if_a_run_stops_halfway(clock, monkeypatch):
-    from shared import journal_seal
-    monkeypatch.setattr(journal_seal, "MAX_ENTRIES_PER_SEAL", 2)
+    from shared import seals
+    from shared.seals import chain, sealing
+    monkeypatch.setattr(sealing, "MAX_ENTRIES_PER_SEAL", 2)
     base = clock.ms
     write(clock, base)
     clock.ms = base + MINUTE
-    journal_seal.seal_now()
+    seals.seal_now()
     late = [write(clock, base + 100 + i) for i in range(5)]
     clock.ms = base + MINUTE + 1000
-    original, calls = journal_seal._write, []
+    original, calls = chain.append, []
 
     def crash_after_first(*args, **kwargs):
         if calls:
@@ -244,14 +248,14 @@ def test_late_entries_beyond_one_seal_are_all_listed_even_if_a_run_stops_halfway
         calls.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(journal_seal, "_write", crash_after_first)
+    monkeypatch.setattr(chain, "append", crash_after_first)
     with pytest.raises(RuntimeError):
-        journal_seal.seal_now()
+        seals.seal_now()
     partial = all_seals()[-1]
     assert len(partial.late) == 2 and not partial.rechecked, "a partial list does not settle anything"
-    monkeypatch.setattr(journal_seal, "_write", original)
+    monkeypatch.setattr(chain, "append", original)
     clock.ms += 1000
-    journal_seal.seal_now()
+    seals.seal_now()
     assert sorted(e.id for s in all_seals() for e in s.late) == sorted(e.id for e in late)
     report = verify()
     assert report.ok, report.lines()
@@ -261,20 +265,20 @@ def test_late_entries_beyond_one_seal_are_all_listed_even_if_a_run_stops_halfway
 # -- races -------------------------------------------------------------------------------
 
 def test_a_run_that_loses_the_race_goes_on_from_the_winners_seal(clock, monkeypatch):
-    from shared import journal_seal
+    from shared.seals import chain, sealing
     base = clock.ms
     entries = [write(clock, base + i * MINUTE) for i in range(6)]
     clock.ms = base + HOUR
-    original, raced = journal_seal._write, []
+    original, raced = chain.append, []
 
     def competitor_first(*args, **kwargs):
         if not raced:
             raced.append(1)
-            journal_seal.seal(base + 3 * MINUTE)  # another run writes seal 1 in between
+            sealing.seal(base + 3 * MINUTE)  # another run writes seal 1 in between
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(journal_seal, "_write", competitor_first)
-    outcome = journal_seal.seal(base + 10 * MINUTE)
+    monkeypatch.setattr(chain, "append", competitor_first)
+    outcome = sealing.seal(base + 10 * MINUTE)
     seals = all_seals()
     assert [s.seq for s in seals] == [1, 2] and [s.seq for s in outcome.written] == [2]
     assert seals[1].prev_hash == seals[0].seal_hash and seals[1].from_ms == base + 3 * MINUTE
@@ -287,12 +291,12 @@ def test_a_run_that_loses_the_race_goes_on_from_the_winners_seal(clock, monkeypa
 @pytest.fixture
 def sealed(clock):
     """Three entries sealed (two seals), and one newer entry not sealed yet."""
-    from shared import journal_seal
+    from shared import seals
     base = clock.ms
     entries = [write(clock, base + i * MINUTE, reason=f"r{i}") for i in range(3)]
     clock.ms = base + 10 * MINUTE
-    journal_seal.seal(base + MINUTE + 1)
-    journal_seal.seal(base + 5 * MINUTE)
+    seals.seal(base + MINUTE + 1)
+    seals.seal(base + 5 * MINUTE)
     write(clock, base + 10 * MINUTE)
     clock.ms = base + 11 * MINUTE
     report = verify()
@@ -344,7 +348,7 @@ def test_verify_names_a_seal_altered_or_removed(sealed):
 
 def test_a_seal_rewritten_consistently_breaks_the_link_from_the_next(sealed):
     """Dropping an entry and recomputing its seal's hash is seen from the next seal."""
-    from shared import journal_seal
+    from shared import seals
     from dataclasses import replace
     from shared.store.journal import JournalSeal
     seal1 = all_seals()[0]
@@ -357,14 +361,14 @@ def test_a_seal_rewritten_consistently_breaks_the_link_from_the_next(sealed):
     client().delete_item(TableName=table(), Key=entry_key(sealed[0]))
     lines = verify().lines()
     assert any("seal #2: does not follow seal #1" in line for line in lines)
-    assert journal_seal.seal_now().head.seq >= 2  # the sealer itself does not need the chain to be intact
+    assert seals.seal_now().head.seq >= 2  # the sealer itself does not need the chain to be intact
 
 
 def test_an_anchor_kept_elsewhere_catches_seals_cut_off_at_the_end(sealed):
-    from shared import journal_verify
+    from shared import seals
     from shared.store.journal import JournalSeal
     head = verify().head
-    anchor = journal_verify.parse_anchor(f"{head.seq}:sha256:{head.seal_hash}")
+    anchor = seals.parse_anchor(f"{head.seq}:sha256:{head.seal_hash}")
     assert verify(anchor).ok
     pk, sk = JournalSeal.key(head.seq)
     client().delete_item(TableName=table(), Key={"pk": {"S": pk}, "sk": {"S": sk}})
@@ -372,7 +376,7 @@ def test_an_anchor_kept_elsewhere_catches_seals_cut_off_at_the_end(sealed):
     assert verify(anchor).lines()[0] == ("journal NOT intact: seal #2: removed: the chain ends before the anchor "
                                          "kept outside the table")
     with pytest.raises(ValueError):
-        journal_verify.parse_anchor("2:nothex")
+        seals.parse_anchor("2:nothex")
 
 
 def test_verify_without_any_seal_says_so(clock):
@@ -414,7 +418,7 @@ def test_the_local_scheduler_runs_journal_seal_within_a_quarter_past_each_window
     minutes after a window's end plus the grace, and it seals that window."""
     from datetime import datetime, timezone
     from local import scheduler, stack
-    from shared import journal_seal
+    from shared import config, seals
     cron = scheduler.scheduled_functions()["journal-seal"]
     env = stack.functions()["journal-seal"].environment
     window_end = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)
@@ -422,11 +426,12 @@ def test_the_local_scheduler_runs_journal_seal_within_a_quarter_past_each_window
     assert run == datetime(2026, 11, 24, 10, 15, tzinfo=timezone.utc)
     for name in ("JOURNAL_SEAL_GRACE_SECONDS", "JOURNAL_SEAL_WINDOW_SECONDS"):
         monkeypatch.setenv(name, env[name])
-    assert journal_seal.scheduled_until(int(run.timestamp() * 1000)) == int(window_end.timestamp() * 1000)
+    config.reset_caches()
+    assert seals.scheduled_until(int(run.timestamp() * 1000)) == int(window_end.timestamp() * 1000)
 
 
 def test_problems_of_a_seal_and_of_an_entry_at_the_same_moment_are_both_reported():
-    from shared.journal_verify import Problem, Report
+    from shared.seals import Problem, Report
     report = Report(problems=[Problem(5, 1, "x", "removed after seal #1"), Problem(5, 1, None, "altered: …")])
     assert report.lines() == ["journal NOT intact: seal #1: altered: …", "1 more problem(s):",
                               f"  entry x ({'1970-01-01T00:00:00.005+00:00'}) removed after seal #1"]

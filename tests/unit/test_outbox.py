@@ -51,14 +51,16 @@ class _FakeClient:
 @pytest.fixture
 def outbox(moto_store, monkeypatch):
     """The store under moto, SMTP replaced by a fake relay, kicks recorded (not sent)."""
-    from shared import mail, notifications
+    from shared import config, notifications
+    from shared.notifications import smtp
     relay, kicked = FakeRelay(), []
-    monkeypatch.setattr(mail, "connect", relay.connect)
+    monkeypatch.setattr(smtp, "connect", relay.connect)
     monkeypatch.setattr(notifications, "kick", lambda *items: kicked.extend(i.id for i in items if i))
     for name in ("OUTBOX_MAX_ATTEMPTS", "OUTBOX_RETRY_BASE_SECONDS", "OUTBOX_RETRY_MAX_SECONDS",
                  "OUTBOX_LEASE_SECONDS", "REMINDER_WINDOW_DAYS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("REMINDER_HOUR", "0")  # tests run at any hour
+    config.reset_caches()
 
     class Box:
         pass
@@ -239,7 +241,7 @@ def test_two_concurrent_deliveries_send_one_email(outbox, monkeypatch):
     first, second = _reload(item), _reload(item)  # both saw it pending
     outcomes = []
 
-    def send_while_another_delivery_starts(message, to):
+    def send_while_another_delivery_starts(message):
         outcomes.append(notifications.deliver_item(second))
         outbox.sent.append(message)
 
@@ -251,10 +253,11 @@ def test_two_concurrent_deliveries_send_one_email(outbox, monkeypatch):
 
 def test_a_delivery_that_died_is_taken_over_when_its_lease_ends(outbox, monkeypatch):
     from shared import notifications
+    from shared.config import settings
     item = _save(_login_item())
     t = int(time.time())
 
-    def die(message, to):
+    def die(message):
         raise SystemExit("the function was killed mid-send")
 
     outbox.relay.accept = die
@@ -263,7 +266,7 @@ def test_a_delivery_that_died_is_taken_over_when_its_lease_ends(outbox, monkeypa
     outbox.relay.accept = lambda m: outbox.sent.append(m)
     assert notifications.pending_due(at=t + 10) == []  # leased: not due
     assert notifications.deliver_item(_reload(item), at=t + 10) == "skipped"
-    lease_end = t + notifications.policy().lease_seconds
+    lease_end = t + settings().outbox_lease_seconds
     assert [i.id for i in notifications.pending_due(at=lease_end + 1)] == [item.id]
     assert notifications.drive_pending(at=lease_end + 1)["sent"] == 1
     assert _reload(item).attempts == 2 and len(outbox.sent) == 1
@@ -272,11 +275,12 @@ def test_a_delivery_that_died_is_taken_over_when_its_lease_ends(outbox, monkeypa
 # -- failures --------------------------------------------------------------------------
 
 def test_smtp_down_retries_with_backoff_then_fails_visibly(outbox, monkeypatch, caplog):
-    from shared import notifications
+    from shared import config, notifications
     monkeypatch.setenv("OUTBOX_MAX_ATTEMPTS", "4")
+    config.reset_caches()
     item = _save(notifications.demarche_done_item(_usager(), _structure(), "papiers"))
 
-    def refused(message, to):
+    def refused(message):
         raise ConnectionRefusedError(111, "Connection refused")
 
     outbox.relay.accept = refused
@@ -339,7 +343,7 @@ def test_a_permanent_refusal_fails_at_once(outbox, monkeypatch):
     from shared import notifications
     item = _save(_login_item())
 
-    def no_such_user(message, to):
+    def no_such_user(message):
         raise smtplib.SMTPRecipientsRefused({message["To"]: (550, b"5.1.1 no such user")})
 
     outbox.relay.accept = no_such_user
@@ -386,7 +390,7 @@ def test_a_scheduled_run_stops_at_the_first_unreachable_smtp(outbox, monkeypatch
     usager, structure = _usager(), _structure()
     items = [_save(notifications.demarche_done_item(usager, structure, d)) for d in ("papiers", "argent", "social")]
 
-    def refused(message, to):
+    def refused(message):
         raise ConnectionRefusedError(111, "Connection refused")
 
     outbox.relay.accept = refused
@@ -408,10 +412,11 @@ def _backlog(count):
 
 
 def test_a_backlog_larger_than_a_page_drains_in_one_run_over_one_connection(outbox, monkeypatch):
-    from shared import delivery, notifications
+    from shared import notifications
+    from shared.notifications import due
     from shared.store.outbox import PENDING_SHARDS
-    monkeypatch.setattr(delivery, "PAGE", 3)  # moto is slow; the integration test has full pages
-    items = _backlog(PENDING_SHARDS * delivery.PAGE * 2 + 5)  # several pages of each partition
+    monkeypatch.setattr(due, "PAGE", 3)  # moto is slow; the integration test has full pages
+    items = _backlog(PENDING_SHARDS * due.PAGE * 2 + 5)  # several pages of each partition
     outcome = notifications.run_scheduled()
     assert outcome["sent"] == len(items) and outcome["more"] is False and outcome["deferred"] == 0
     assert outcome["smtp_connections"] == 1 and outbox.relay.connections == 1
@@ -431,8 +436,9 @@ def test_login_links_go_before_a_backlog_of_other_emails(outbox):
 def test_a_link_written_during_a_long_drain_overtakes_the_rest(outbox, monkeypatch):
     """Its kick lost, a link written while a backlog drains waits for the next look at
     the urgent partitions (every second), not for the end of the backlog."""
-    from shared import delivery, notifications
-    monkeypatch.setattr(delivery, "URGENT_RECHECK_SECONDS", 0.0)
+    from shared import notifications
+    from shared.notifications import due
+    monkeypatch.setattr(due, "URGENT_RECHECK_SECONDS", 0.0)
     _backlog(20)
     late = []
 
@@ -450,9 +456,10 @@ def test_a_link_written_during_a_long_drain_overtakes_the_rest(outbox, monkeypat
 def test_a_link_written_in_the_second_of_one_already_read_is_not_skipped(outbox, monkeypatch):
     """Same partition, same due second, an id that sorts first: it lands before the
     last link the run read, and the run still finds it."""
-    from shared import delivery, notifications
+    from shared import notifications
+    from shared.notifications import due
     from shared.store.outbox import due_key
-    monkeypatch.setattr(delivery, "URGENT_RECHECK_SECONDS", 0.0)
+    monkeypatch.setattr(due, "URGENT_RECHECK_SECONDS", 0.0)
     _backlog(5)
     first = _save(_login_item())
     second = _login_item()
@@ -484,11 +491,12 @@ def test_a_run_stops_when_its_budget_is_spent_and_says_more_is_due(outbox, monke
 
 
 def test_the_envelope_names_the_item_recipient_not_the_headers(outbox):
-    from shared import mail, notifications
+    from shared import notifications
+    from shared.notifications import smtp
     item = _save(_login_item())
     notifications.deliver(item.id)
-    assert outbox.relay.envelopes == [(mail.envelope_sender(), ["a1@structure.fr"])]
-    assert mail.envelope_sender() == "nepasrepondre@aidantsconnect.beta.gouv.fr"
+    assert outbox.relay.envelopes == [(smtp.envelope_sender(), ["a1@structure.fr"])]
+    assert smtp.envelope_sender() == "nepasrepondre@aidantsconnect.beta.gouv.fr"
 
 
 def test_a_relay_that_dropped_the_kept_connection_gets_a_new_one(outbox):
@@ -652,23 +660,26 @@ def test_an_aidant_of_two_structures_gets_one_reminder(outbox):
 
 
 def test_the_reminder_window_is_configurable(outbox, monkeypatch):
-    from shared import notifications
+    from shared import config, notifications
     _structure("s1")
     _aidant("alice", ["s1"], "Alice")
     _expiring_in(_mandate(_usager("sub-1"), "s1", ["papiers"], "long"), 10)
     assert notifications.compute_reminders() == []
     monkeypatch.setenv("REMINDER_WINDOW_DAYS", "10")
+    config.reset_caches()
     assert len(notifications.compute_reminders()) == 1
     assert notifications.expiring_mandates(datetime.now(timezone.utc), 10) == []  # reminded once
 
 
 def test_the_window_counts_whole_paris_days_from_the_reminder_hour(outbox, monkeypatch):
-    from shared import notifications
+    from shared import config, notifications
+    from shared.templates import PARIS
     monkeypatch.setenv("REMINDER_HOUR", "8")
+    config.reset_caches()
     _structure("s1")
     _aidant("alice", ["s1"], "Alice")
     mandate = _expiring_in(_mandate(_usager("sub-1"), "s1", ["papiers"], "long"), 7.4)
-    paris = notifications.PARIS
+    paris = PARIS
     from shared.store import Mandate
     mandate_end = Mandate.get(*Mandate.key(mandate.id)).expires_at
     day = (mandate_end.astimezone(paris) - timedelta(days=7)).date()
@@ -691,12 +702,13 @@ def test_a_mandate_signed_inside_the_window_gets_no_reminder(outbox):
 
 def test_a_revocation_racing_the_reminder_cancels_the_whole_transaction(outbox, monkeypatch):
     from shared import notifications
+    from shared.notifications import reminders
     _structure("s1")
     _aidant("alice", ["s1"], "Alice")
     mandate = _expiring_in(_mandate(_usager("sub-1"), "s1", ["papiers"], "long"), 3)
     found = notifications.expiring_mandates(datetime.now(timezone.utc), 7)
     _revoke(mandate)  # between the Query and the transaction
-    monkeypatch.setattr(notifications, "expiring_mandates", lambda at, days: found)
+    monkeypatch.setattr(reminders, "expiring_mandates", lambda at, days: found)
     assert notifications.compute_reminders() == []
     assert notifications.pending_due() == []
 
@@ -884,13 +896,13 @@ def test_cron_expressions():
 
 def test_only_an_unreachable_relay_stops_a_scheduled_run():
     import socket
-    from shared import delivery
-    assert delivery.unreachable(ConnectionRefusedError(111, "refused"))
-    assert delivery.unreachable(socket.timeout("timed out"))
-    assert delivery.unreachable(smtplib.SMTPConnectError(421, b"busy"))
-    assert delivery.unreachable(smtplib.SMTPServerDisconnected("gone"))
-    assert not delivery.unreachable(smtplib.SMTPRecipientsRefused({"a@b.fr": (450, b"greylisted")}))
-    assert not delivery.unreachable(smtplib.SMTPAuthenticationError(535, b"bad password"))
-    assert not delivery.permanent(smtplib.SMTPRecipientsRefused({"a@b.fr": (450, b"greylisted")}))
-    assert delivery.permanent(smtplib.SMTPDataError(554, b"rejected"))
-    assert not delivery.permanent(smtplib.SMTPAuthenticationError(535, b"bad password"))
+    from shared.notifications import smtp
+    assert smtp.unreachable(ConnectionRefusedError(111, "refused"))
+    assert smtp.unreachable(socket.timeout("timed out"))
+    assert smtp.unreachable(smtplib.SMTPConnectError(421, b"busy"))
+    assert smtp.unreachable(smtplib.SMTPServerDisconnected("gone"))
+    assert not smtp.unreachable(smtplib.SMTPRecipientsRefused({"a@b.fr": (450, b"greylisted")}))
+    assert not smtp.unreachable(smtplib.SMTPAuthenticationError(535, b"bad password"))
+    assert not smtp.permanent(smtplib.SMTPRecipientsRefused({"a@b.fr": (450, b"greylisted")}))
+    assert smtp.permanent(smtplib.SMTPDataError(554, b"rejected"))
+    assert not smtp.permanent(smtplib.SMTPAuthenticationError(535, b"bad password"))

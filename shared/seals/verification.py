@@ -21,11 +21,10 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
-from . import journal_seal
-from .journal_seal import (DAY_MS, GENESIS_HASH, Seal, Sealed, day_start, entry_digest, raw_seals,
-                           read_day)
-from .store import Item
-from .store.journal import iso_ms
+from ..store.journal import iso_ms
+from . import raw, windows
+from .chain import GENESIS_HASH, Seal, Sealed, entry_digest, raw_seals
+from .windows import DAY_MS, day_start, read_day
 
 MAX_LISTED = 20  # problems printed after the first
 
@@ -85,11 +84,6 @@ def parse_anchor(text: str) -> tuple[int, str]:
     return int(seq), digest
 
 
-def _by_key(entry_id: str) -> dict | None:
-    found = Item._get_connection().get_item(f"JOURNAL#{entry_id}", "JOURNAL", consistent_read=True)
-    return found.get("Item")
-
-
 class _Verifier:
     def __init__(self, anchor: tuple[int, str] | None):
         self.report = Report()
@@ -110,10 +104,10 @@ class _Verifier:
     def match(self, listed: Sealed, seal: Seal) -> None:
         found = self.loaded.pop(listed.id, None)
         if found is None:
-            raw = _by_key(listed.id)
-            if raw is None:
+            stored = raw.journal_entry(listed.id)
+            if stored is None:
                 self.problem(listed.ms, seal.seq, listed.id, f"removed after seal #{seal.seq}")
-            elif entry_digest(raw) != listed.digest:
+            elif entry_digest(stored) != listed.digest:
                 self.problem(listed.ms, seal.seq, listed.id,
                              f"altered after seal #{seal.seq} (its index keys too: it left its window)")
         elif found.digest != listed.digest:
@@ -135,53 +129,63 @@ class _Verifier:
         if self.anchor and self.anchor[0] == seal.seq and self.anchor[1] != seal.seal_hash:
             self.problem(seal.from_ms, seal.seq, None, "differs from the anchor kept outside the table")
 
-    def run(self) -> Report:
-        report, prev = self.report, None
-        for raw in raw_seals():
-            try:
-                seal = Seal.from_raw(raw)
-            except ValueError as exc:
-                seq = prev.seq + 1 if prev else 1
-                self.problem(prev.to_ms if prev else 0, seq, None, f"altered: {exc}")
-                continue
-            self.check_chain(seal, prev)
-            if self.next_day is None:
-                report.first_from, self.next_day = seal.from_ms, day_start(seal.from_ms)
-            self.load_until(seal.to_ms)
-            for listed in seal.entries:
-                if not seal.from_ms <= listed.ms < seal.to_ms:
-                    self.problem(listed.ms, seal.seq, listed.id, f"listed by seal #{seal.seq} outside its range")
-                self.match(listed, seal)
-            for listed in seal.late:
-                if not seal.recheck_from_ms <= listed.ms < seal.from_ms:
-                    self.problem(listed.ms, seal.seq, listed.id, f"listed late by seal #{seal.seq} outside "
-                                                                 "the range it looked at again")
-                self.match(listed, seal)
-            report.seals += 1
-            report.entries += len(seal.entries)
-            report.late += len(seal.late)
-            self.ranges.append((seal.from_ms, seal.to_ms, seal.seq))
-            prev = report.head = seal
-        if self.anchor and (prev is None or prev.seq < self.anchor[0]):
-            self.problem(prev.to_ms if prev else 0, self.anchor[0], None,
-                         "removed: the chain ends before the anchor kept outside the table")
-        if prev is None:
-            return report
-        # Entries read but not listed, and those of the days after the head: an entry
-        # in a sealed range that no seal lists was slipped in after its seal.
-        sealed_until = prev.to_ms
-        self.load_until(day_start(journal_seal._now_ms()) + DAY_MS)
+    def check_entries(self, seal: Seal) -> None:
+        """Every line of the seal against the entry as it is now."""
+        for listed in seal.entries:
+            if not seal.from_ms <= listed.ms < seal.to_ms:
+                self.problem(listed.ms, seal.seq, listed.id, f"listed by seal #{seal.seq} outside its range")
+            self.match(listed, seal)
+        for listed in seal.late:
+            if not seal.recheck_from_ms <= listed.ms < seal.from_ms:
+                self.problem(listed.ms, seal.seq, listed.id, f"listed late by seal #{seal.seq} outside "
+                                                             "the range it looked at again")
+            self.match(listed, seal)
+
+    def check_seal(self, seal: Seal, prev: Seal | None) -> None:
+        report = self.report
+        self.check_chain(seal, prev)
+        if self.next_day is None:
+            report.first_from, self.next_day = seal.from_ms, day_start(seal.from_ms)
+        self.load_until(seal.to_ms)
+        self.check_entries(seal)
+        report.seals += 1
+        report.entries += len(seal.entries)
+        report.late += len(seal.late)
+        self.ranges.append((seal.from_ms, seal.to_ms, seal.seq))
+        report.head = seal
+
+    def check_unlisted(self, sealed_until: int) -> None:
+        """Entries read but not listed, and those of the days after the head: an entry
+        in a sealed range that no seal lists was slipped in after its seal."""
+        self.load_until(day_start(windows.now_ms()) + DAY_MS)
         starts = [r[0] for r in self.ranges]
         for entry in self.loaded.values():
-            if report.first_from <= entry.ms < sealed_until:
+            if self.report.first_from <= entry.ms < sealed_until:
                 i = bisect.bisect_right(starts, entry.ms) - 1
                 while i > 0 and self.ranges[i][0] == self.ranges[i][1]:
                     i -= 1  # a seal listing only late entries covers no time
                 seq = self.ranges[max(i, 0)][2]
                 self.problem(entry.ms, seq, entry.id, f"inserted after seal #{seq}")
             elif entry.ms >= sealed_until:
-                report.unsealed += 1
-        return report
+                self.report.unsealed += 1
+
+    def run(self) -> Report:
+        prev = None
+        for stored in raw_seals():
+            try:
+                seal = Seal.from_raw(stored)
+            except ValueError as exc:
+                seq = prev.seq + 1 if prev else 1
+                self.problem(prev.to_ms if prev else 0, seq, None, f"altered: {exc}")
+                continue
+            self.check_seal(seal, prev)
+            prev = seal
+        if self.anchor and (prev is None or prev.seq < self.anchor[0]):
+            self.problem(prev.to_ms if prev else 0, self.anchor[0], None,
+                         "removed: the chain ends before the anchor kept outside the table")
+        if prev is not None:
+            self.check_unlisted(prev.to_ms)
+        return self.report
 
 
 def verify(anchor: tuple[int, str] | None = None) -> Report:
