@@ -23,16 +23,15 @@ class Backlog:
 
 def backlog(now: int | None = None) -> Backlog:
     from shared.store import OutboxItem
-    from shared.store.outbox import PENDING_SHARDS, due_key, pending_partition
+    from shared.store.outbox import PENDING_SHARDS, pending_partition
     now = now or int(time.time())
     counts = {True: 0, False: 0}
     oldest = None
     for urgent in (True, False):
         for shard in range(PENDING_SHARDS):
             partition = pending_partition(shard, urgent=urgent)
-            due = OutboxItem.gsi1sk <= due_key(now, "~")
-            counts[urgent] += OutboxItem.gsi1.count(partition, range_key_condition=due)
-            first = next(iter(OutboxItem.gsi1.query(partition, range_key_condition=due, limit=1)), None)
+            counts[urgent] += OutboxItem.due_count(partition, now)
+            first = next(iter(OutboxItem.due_page(partition, now, 1)), None)
             if first is not None and first.next_attempt_at is not None:
                 waited = now - int(first.next_attempt_at)
                 oldest = waited if oldest is None else max(oldest, waited)

@@ -112,6 +112,11 @@ class OutboxItem(Item, discriminator="outbox"):
         return list(cls.gsi1.query(partition, cls.gsi1sk <= due_key(at, "~"), limit=limit,
                                    last_evaluated_key=after))
 
+    @classmethod
+    def due_count(cls, partition: str, at: int) -> int:
+        """How many items of one pending partition are due at ``at`` (a counting Query)."""
+        return cls.gsi1.count(partition, cls.gsi1sk <= due_key(at, "~"))
+
     def index_position(self) -> dict:
         """Where a Query of the pending index resumes after this item (as read: a
         delivery rewrites the sort key on the object)."""

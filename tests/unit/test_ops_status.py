@@ -5,7 +5,7 @@ import time
 from deploy import status
 from shared import notifications
 from shared.store import OutboxItem
-from shared.store.outbox import FAILED_PARTITION, due_key
+from shared.store.outbox import FAILED_PARTITION
 
 
 def test_the_backlog_counts_what_is_due_login_links_apart_and_the_oldest_wait(moto_store):
@@ -13,12 +13,10 @@ def test_the_backlog_counts_what_is_due_login_links_apart_and_the_oldest_wait(mo
     for i in range(3):
         notifications.new_item("mandate_created", f"u{i}@example.org", {}).save()
     link = notifications.new_item("login_link", "a@example.org", {}, deliver_by=now + 300)
-    link.next_attempt_at = now - 40
-    link.gsi1sk = due_key(now - 40, link.id)
+    link.set_due(now - 40)
     link.save()
     later = notifications.new_item("mandate_created", "later@example.org", {})
-    later.next_attempt_at = now + 600
-    later.gsi1sk = due_key(now + 600, later.id)  # not due yet: not counted
+    later.set_due(now + 600)  # not due yet: not counted
     later.save()
     found = status.backlog(now)
     assert (found.urgent, found.ordinary) == (1, 3)

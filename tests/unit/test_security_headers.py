@@ -37,6 +37,8 @@ def test_every_function_answer_is_unsniffable_and_keeps_its_urls():
 
 
 def test_the_local_gateway_serves_the_front_end_with_the_static_policy(tmp_path):
+    from frontend import build
+    build.build()  # what `local up` does first: the gateway serves build/frontend/
     local = gateway.Gateway(env={}, log_dir=tmp_path, mail_dir=tmp_path)
     for path, code in (("/", "200"), ("/no-such-page.html", "404")):
         status, headers, _ = local.dispatch({"PATH_INFO": path, "REQUEST_METHOD": "GET", "QUERY_STRING": "",
