@@ -15,6 +15,22 @@ from . import errors
 from .store import RateCounter
 
 
+def count_in(tx, name: str, limit: int, now_s: int | None = None) -> None:
+    """Count one use in ``tx``, the caller's own transaction, when the current window
+    is open and under ``limit``: the use and the change it allows are then one
+    write. When that condition fails (no window open yet, a window that has ended,
+    or the limit reached) the whole transaction is cancelled, and the caller falls
+    back to :func:`take` (which opens the next window or answers 429) and writes its
+    change alone: that costs more calls once per window, not per use."""
+    now_s = int(time.time()) if now_s is None else now_s
+    C = RateCounter
+    tx.update(C(*C.key(name)), actions=[C.count.add(1)], condition=(C.window_ends > now_s) & (C.count < limit))
+
+
+def key_of(name: str) -> tuple[str, str]:
+    return RateCounter.key(name)
+
+
 def take(name: str, limit: int, window_seconds: int, message: str) -> None:
     """Use one of ``limit`` per window of ``window_seconds`` under ``name``, or 429
     with the seconds left in the window as ``Retry-After``."""

@@ -21,14 +21,14 @@ import time
 from collections import defaultdict
 from datetime import datetime, timezone
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
 from .. import crypto, errors, mandates, ratelimit
 from ..config import settings
 from ..demarches import DEMARCHES, as_json as demarche_json
 from ..http import require_str
 from ..sessions import Caller
-from ..store import AuthorizationTransaction, Usager, epoch, now
+from ..store import Autorisation, AuthorizationTransaction, Usager, epoch, now, transaction, writes
 from . import claims, events
 from .errors import TemporarilyUnavailableError, fr
 from .grants import Choice
@@ -48,11 +48,14 @@ def browser_cookie_name(txn_id: str) -> str:
 
 def open_transaction(grant) -> tuple[AuthorizationTransaction, str]:
     """Store the request Authlib validated, within the client's allowance; returns it
-    and the value of the browser cookie (only its keyed hash is stored)."""
+    and the value of the browser cookie (only its keyed hash is stored).
+
+    The allowance is counted in the same transaction as the transaction's item (one
+    store call): a request refused for want of allowance stores nothing, and one
+    answered 503 has counted nothing either."""
     request = grant.request
     data = request.payload.data
     client_id = request.client.get_client_id()
-    _take_allowance(client_id, grant.redirect_uri, data["state"])
     now_s = int(time.time())
     txn_id = crypto.new_id(16)
     browser_token = crypto.new_token()
@@ -67,8 +70,22 @@ def open_transaction(grant) -> tuple[AuthorizationTransaction, str]:
             expires_at=now_s + TRANSACTION_TTL, ttl=now_s + TRANSACTION_TTL, created_at=now())
     # Not journaled: the request is anonymous (events module doc). The connection is
     # journaled when an aidant completes it (``grants.issue_code``).
-    txn.save(condition=T.pk.does_not_exist())
+    allowance = _allowance_name(client_id)
+    try:
+        with transaction() as tx:
+            ratelimit.count_in(tx, allowance, settings().oidc_authorize_per_client_per_minute, now_s)
+            tx.save(txn, condition=T.pk.does_not_exist())
+    except TransactWriteError as exc:
+        if ratelimit.key_of(allowance) not in writes.refused_keys(tx, exc):
+            raise
+        # No open window with room: once per minute and client (or over the limit).
+        _take_allowance(client_id, grant.redirect_uri, data["state"])
+        writes.put_new(txn)
     return txn, browser_token
+
+
+def _allowance_name(client_id: str) -> str:
+    return f"oidc-authorize#{client_id}"
 
 
 def _take_allowance(client_id: str, redirect_uri: str, state: str) -> None:
@@ -76,7 +93,7 @@ def _take_allowance(client_id: str, redirect_uri: str, state: str) -> None:
     counter that expires), or ``temporarily_unavailable`` back to the client (RFC 6749
     §4.1.2.1: the error code stands for the 503 a redirect cannot carry)."""
     try:
-        ratelimit.take(f"oidc-authorize#{client_id}", settings().oidc_authorize_per_client_per_minute, 60,
+        ratelimit.take(_allowance_name(client_id), settings().oidc_authorize_per_client_per_minute, 60,
                        "Trop de demandes de connexion pour ce service.")
     except errors.TooManyRequests:
         error = TemporarilyUnavailableError(fr("Trop de demandes de connexion pour ce service en ce moment : "

@@ -179,6 +179,22 @@ def new_transaction(connection) -> TransactWrite:
     return _IdempotentTransactWrite(connection=connection, client_request_token=_attempt())
 
 
+def refused_keys(tx: TransactWrite, exc: BaseException) -> set[tuple[str, str]]:
+    """The keys of the items of ``tx`` whose condition failed, from the cancellation
+    reasons DynamoDB gives one per item, in the order pynamodb sends them (condition
+    checks, deletes, puts, updates). Empty when ``exc`` is no cancellation: a caller
+    that folds several checks into one transaction learns which one refused."""
+    reasons = getattr(exc, "cancellation_reasons", None) or []
+    operations = [*tx._condition_check_items, *tx._delete_items, *tx._put_items, *tx._update_items]
+    refused = set()
+    for operation, reason in zip(operations, reasons):
+        if reason is not None and reason.code == "ConditionalCheckFailed":
+            key = operation.get("Key") or operation.get("Item") or {}
+            if "pk" in key and "sk" in key:
+                refused.add((key["pk"]["S"], key["sk"]["S"]))
+    return refused
+
+
 @contextmanager
 def conflict_as(error: Exception) -> Iterator[None]:
     """Turn a failed condition into a domain error (``errors.Conflict(...)``)."""
