@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, time as dtime, timedelta
 from typing import Callable, Iterable
 
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from . import crypto, errors, journal
 from .demarches import DEMARCHES
@@ -67,15 +67,30 @@ def _active_keys(auth: Autorisation) -> None:
     expires = iso(auth.expires_at)
     auth.gsi1pk = f"STRUCTURE#{auth.structure_id}#ACTIVE"
     auth.gsi1sk = f"{expires}#{auth.usager_id}#{auth.demarche}"
-    auth.gsi2pk = f"STRUCTURE#{auth.structure_id}#USAGER#{auth.usager_id}#ACTIVE"
+    auth.gsi2pk = active_key(auth.structure_id, auth.usager_id)
     auth.gsi2sk = auth.demarche
+    auth.gsi3pk = f"USAGER#{auth.usager_id}#ACTIVE"
+    auth.gsi3sk = f"{auth.mandate_id}#{auth.demarche}"
+
+
+def active_key(structure_id: str, usager_id: str) -> str:
+    """gsi2 partition of a usager's active autorisations in a structure: an
+    autorisation with this key is active (not revoked, not replaced), of this
+    structure and this usager, all at once (the identity provider's checks)."""
+    return f"STRUCTURE#{structure_id}#USAGER#{usager_id}#ACTIVE"
+
+
+def _copy_usager(auth: Autorisation, usager: Usager) -> None:
+    for mine, theirs in Autorisation.USAGER_COPY:
+        setattr(auth, mine, getattr(usager, theirs, None) or None)
 
 
 def closing_actions(at: datetime, by: str, replaced_by: str | None = None) -> list:
     """Update actions that end an autorisation: it leaves the active indexes at once."""
     actions = [Autorisation.revoked_at.set(at), Autorisation.revoked_by.set(by),
                Autorisation.gsi1pk.remove(), Autorisation.gsi1sk.remove(),
-               Autorisation.gsi2pk.remove(), Autorisation.gsi2sk.remove()]
+               Autorisation.gsi2pk.remove(), Autorisation.gsi2sk.remove(),
+               Autorisation.gsi3pk.remove(), Autorisation.gsi3sk.remove()]
     if replaced_by:
         actions.append(Autorisation.replaced_by.set(replaced_by))
     return actions
@@ -108,7 +123,7 @@ def active_autorisations_of_usager(structure_id: str, usager_id: str,
     condition = Autorisation.gsi2sk == demarche if demarche else None
     at = now()
     return [a for a in Autorisation.gsi2.query(
-        f"STRUCTURE#{structure_id}#USAGER#{usager_id}#ACTIVE", condition) if a.expires_at > at]
+        active_key(structure_id, usager_id), condition) if a.expires_at > at]
 
 
 def active_autorisation(structure_id: str, usager_id: str, demarche: str) -> Autorisation | None:
@@ -192,6 +207,7 @@ def create(spec: NewMandate,
                                 usager_id=spec.usager.id, demarche=demarche, expires_at=expires_at,
                                 created_at=signed_at)
             _active_keys(auth)
+            _copy_usager(auth, spec.usager)
             tx.save(auth, condition=Autorisation.pk.does_not_exist())
         by_old_mandate: dict[str, set[str]] = {}
         for old in renewed:
@@ -245,7 +261,33 @@ def upsert_usager(fc_sub: str, claims: dict) -> Usager:
     if not usager.given_name or not usager.family_name:
         raise errors.BadRequest("FranceConnect n'a pas transmis l'identité de l'usager.", code="invalid_identity")
     usager.save()
+    sync_autorisations(usager)
     return usager
+
+
+def sync_autorisations(usager: Usager) -> int:
+    """Bring the copies of the usager's identity on their active autorisations
+    (``Autorisation.USAGER_COPY``, every structure) up to date: one Query on the
+    usager's partition of gsi3, and a write only where a copy differs. Returns the
+    autorisations updated. Each write is conditional on the autorisation still being
+    active: a closed one is history and keeps what it had."""
+    updated = 0
+    for auth in Autorisation.gsi3.query(f"USAGER#{usager.id}#ACTIVE"):
+        if not isinstance(auth, Autorisation):
+            continue
+        actions = [getattr(Autorisation, mine).set(getattr(usager, theirs) or None)
+                   if getattr(usager, theirs) else getattr(Autorisation, mine).remove()
+                   for mine, theirs in Autorisation.USAGER_COPY
+                   if (getattr(auth, mine) or None) != (getattr(usager, theirs) or None)]
+        if not actions:
+            continue
+        try:
+            auth.update(actions=actions, condition=Autorisation.gsi3pk.exists())
+            updated += 1
+        except UpdateError as exc:
+            if exc.cause_response_code != "ConditionalCheckFailedException":
+                raise
+    return updated
 
 
 def usager_and_structure(usager_id: str | None, structure_id: str) -> tuple[Usager | None, Structure | None]:

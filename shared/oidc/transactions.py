@@ -162,26 +162,36 @@ def _load_for(caller: Caller, txn_id: str, browser_token: str | None, read: dict
 
 # What the offer shows, and nothing more: a structure may follow hundreds of usagers,
 # and every attribute read is parsed on the request path.
-_OFFER_AUTORISATION = ["usager_id", "demarche", "mandate_id", "expires_at"]
+_OFFER_AUTORISATION = ["usager_id", "demarche", "mandate_id", "expires_at",
+                       *(mine for mine, _ in Autorisation.USAGER_COPY)]
 _OFFER_USAGER = ["pk", "sk", "kind", "id", "given_name", "family_name", "preferred_username", "birthdate"]
+_SHOWN = [theirs for _, theirs in Autorisation.USAGER_COPY]
 
 
 def offer(caller: Caller, txn_id: str, browser_token: str | None, read: dict | None = None) -> dict:
     """The requesting service and the usagers the aidant's structure may act for,
-    each with the démarches an active mandate covers: one Query, one BatchGet."""
+    each with the démarches an active mandate covers: one Query, whose autorisations
+    carry what is shown of their usager (``Autorisation.USAGER_COPY``). Only the
+    usagers of autorisations signed before that copy existed are read (a BatchGet)."""
     txn = _load_for(caller, txn_id, browser_token, read)
     covered: dict[str, dict[str, dict]] = defaultdict(dict)
+    shown: dict[str, dict] = {}
     for autorisation in mandates.active_autorisation_values(caller.structure_id, _OFFER_AUTORISATION):
-        covered[autorisation["usager_id"]][autorisation["demarche"]] = autorisation
-    usagers = Usager.batch_get([Usager.key(uid) for uid in covered],
-                               attributes_to_get=_OFFER_USAGER) if covered else []
+        uid = autorisation["usager_id"]
+        covered[uid][autorisation["demarche"]] = autorisation
+        if autorisation["usager_family_name"] is not None and uid not in shown:
+            shown[uid] = {"id": uid, **{theirs: autorisation[mine] for mine, theirs in Autorisation.USAGER_COPY}}
+    missing = [uid for uid in covered if uid not in shown]
+    if missing:
+        for usager in Usager.batch_get([Usager.key(uid) for uid in missing], attributes_to_get=_OFFER_USAGER):
+            shown[usager.id] = {"id": usager.id, **{name: getattr(usager, name) for name in _SHOWN}}
     listed = []
-    for usager in sorted(usagers, key=lambda u: (u.family_name.lower(), u.given_name.lower(), u.id)):
+    for usager in sorted(shown.values(), key=lambda u: ((u["family_name"] or "").lower(),
+                                                        (u["given_name"] or "").lower(), u["id"])):
         listed.append({
-            "id": usager.id, "given_name": usager.given_name, "family_name": usager.family_name,
-            "preferred_username": usager.preferred_username, "birthdate": usager.birthdate,
+            **usager,
             "demarches": [{**demarche_json(key), "mandate": a["mandate_id"], "expires_at": mandates.iso(a["expires_at"])}
-                          for key, a in sorted(covered[usager.id].items()) if key in DEMARCHES],
+                          for key, a in sorted(covered[usager["id"]].items()) if key in DEMARCHES],
         })
     return {
         "transaction": {"id": txn.id, "expires_at": mandates.iso(datetime.fromtimestamp(txn.expires_at, timezone.utc)),

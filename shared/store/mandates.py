@@ -73,7 +73,16 @@ class Autorisation(Item, discriminator="autorisation"):
     gsi1 ``STRUCTURE#<sid>#ACTIVE`` / ``<expires iso>#<uid>#<démarche>``: what the
     identity provider offers (a Query with ``sk > now`` skips the expired ones);
     gsi2 ``STRUCTURE#<sid>#USAGER#<uid>#ACTIVE`` / ``<démarche>``: one usager's
-    active autorisations (re-check at code and token time, renewal)."""
+    active autorisations (re-check at code and token time, renewal);
+    gsi3 ``USAGER#<uid>#ACTIVE`` / ``<mandate>#<démarche>``: every active
+    autorisation of a usager, whatever the structure, so that a refreshed identity
+    reaches the copies below.
+
+    ``usager_given_name`` … ``usager_birthdate`` copy what the identity provider's
+    offer shows of the usager (written at signature, kept in sync by
+    ``mandates.upsert_usager``): the offer is then one Query, not a Query and a
+    BatchGet of every usager. Autorisations signed before the copy existed have
+    neither these fields nor the gsi3 key; the offer reads their usagers."""
     mandate_id = UnicodeAttribute()
     structure_id = UnicodeAttribute()
     usager_id = UnicodeAttribute()
@@ -82,6 +91,14 @@ class Autorisation(Item, discriminator="autorisation"):
     revoked_at = UTCDateTimeAttribute(null=True)
     revoked_by = UnicodeAttribute(null=True)
     replaced_by = UnicodeAttribute(null=True)  # the renewing mandate
+    usager_given_name = UnicodeAttribute(null=True)
+    usager_family_name = UnicodeAttribute(null=True)
+    usager_preferred_username = UnicodeAttribute(null=True)
+    usager_birthdate = UnicodeAttribute(null=True)
+
+    # The usager's fields copied onto the autorisation: (autorisation, usager) names.
+    USAGER_COPY = (("usager_given_name", "given_name"), ("usager_family_name", "family_name"),
+                   ("usager_preferred_username", "preferred_username"), ("usager_birthdate", "birthdate"))
 
     @staticmethod
     def key(mandate_id: str, demarche: str) -> tuple[str, str]:

@@ -60,3 +60,34 @@ def test_expired_autorisation_is_not_offered(moto_store):
     mandates.create(_spec(mandates, usager, ["papiers"], duration="short"))
     later = datetime.now(timezone.utc).replace(year=datetime.now().year + 1)
     assert mandates.active_autorisations_of_structure("s1", at=later) == []
+
+
+def test_active_autorisations_carry_the_usagers_display_fields_and_follow_a_refreshed_identity(moto_store):
+    from shared import mandates
+    from shared.store import Autorisation
+    usager = _usager(mandates)
+    kept = mandates.create(_spec(mandates, usager, ["papiers", "argent"]))
+    elsewhere = mandates.create(_spec(mandates, usager, ["social"], structure="s2"))
+    closed = mandates.create(_spec(mandates, usager, ["logement"]))
+    Autorisation(*Autorisation.key(closed.id, "logement")).update(
+        actions=mandates.closing_actions(datetime.now(timezone.utc), "a1"))
+    first = Autorisation.get(*Autorisation.key(kept.id, "papiers"))
+    assert (first.usager_given_name, first.usager_family_name, first.usager_birthdate) == \
+        ("Angela Claire Louise", "DUBOIS", "1962-08-24")
+    # FranceConnect gives a new identity at the next login: every structure's copy follows.
+    mandates.upsert_usager("sub-angela", {"given_name": "Angela", "family_name": "DUBOIS-MARTIN",
+                                          "preferred_username": "DUBOIS", "birthdate": "1962-08-24"})
+    for mandate_id, demarche in ((kept.id, "papiers"), (kept.id, "argent"), (elsewhere.id, "social")):
+        copy = Autorisation.get(*Autorisation.key(mandate_id, demarche))
+        assert (copy.usager_given_name, copy.usager_family_name, copy.usager_preferred_username) == \
+            ("Angela", "DUBOIS-MARTIN", "DUBOIS")
+    # A closed autorisation is history: it keeps what it had, and left the usager's index.
+    old = Autorisation.get(*Autorisation.key(closed.id, "logement"))
+    assert old.usager_family_name == "DUBOIS" and old.gsi3pk is None
+
+
+def test_an_unchanged_identity_rewrites_no_autorisation(moto_store):
+    from shared import mandates
+    usager = _usager(mandates)
+    mandates.create(_spec(mandates, usager, ["papiers", "argent"]))
+    assert mandates.sync_autorisations(_usager(mandates)) == 0
