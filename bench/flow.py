@@ -82,10 +82,13 @@ class FlowClient:
         return self._call(TXN_GET, self.browser, "GET", f"{self.base}/api/fi/transactions/{txn}").json()
 
     def choose(self, txn: str) -> str:
-        """The aidant's choice; returns the code."""
+        """The aidant's choice, with the mandate the offer gave (as the front-end
+        sends it); returns the code."""
         usager, demarche = self.random.choice(self.world.usagers)
-        r = self._call(TXN_POST, self.browser, "POST", f"{self.base}/api/fi/transactions/{txn}",
-                       json={"usager": usager, "demarche": demarche})
+        body = {"usager": usager, "demarche": demarche}
+        if getattr(self.world, "mandates", None):
+            body["mandate"] = self.world.mandates[usager]
+        r = self._call(TXN_POST, self.browser, "POST", f"{self.base}/api/fi/transactions/{txn}", json=body)
         return parse_qs(urlsplit(r.json()["redirect_to"]).query)["code"][0]
 
     def token(self, code: str, verifier: str) -> str:

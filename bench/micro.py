@@ -102,9 +102,12 @@ def _handlers(count: int) -> dict:
             browser = {"Cookie": cookie["Cookie"] + "; " + dict(answer["headers"])["Set-Cookie"].split(";")[0]}
             timed("GET /api/fi/transactions/{txn}", authorize, _Event("GET", f"/api/fi/transactions/{txn}", None, browser))
             usager, demarche = w.usagers[0]
+            choice = {"usager": usager, "demarche": demarche}
+            if getattr(w, "mandates", None):  # the offer's mandate, as the front-end sends it
+                choice["mandate"] = w.mandates[usager]
             answer = timed("POST /api/fi/transactions/{txn}", authorize, _Event(
                 "POST", f"/api/fi/transactions/{txn}", None, {**browser, "Content-Type": "application/json"},
-                json.dumps({"usager": usager, "demarche": demarche}).encode()))
+                json.dumps(choice).encode()))
             code = parse_qs(urlsplit(json.loads(answer["body"])["redirect_to"]).query)["code"][0]
             answer = timed("POST /oidc/token", token, _Event(
                 "POST", "/oidc/token", None, {"Authorization": basic, "Content-Type": "application/x-www-form-urlencoded"},

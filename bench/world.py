@@ -33,6 +33,7 @@ class BenchWorld:
     redirect_uri: str
     cookies: list[str]  # one session cookie value per aidant
     usagers: list[tuple[str, str]] = field(default_factory=list)  # (usager id, démarche)
+    mandates: dict[str, str] = field(default_factory=dict)  # usager id → mandate id (the offer's)
 
 
 def build(aidants: int = 4, usagers: int = 30) -> BenchWorld:
@@ -53,18 +54,19 @@ def build(aidants: int = 4, usagers: int = 30) -> BenchWorld:
         cookie = next(v for k, v in response.headers if k == "Set-Cookie")
         cookies.append(cookie.split(";", 1)[0].split("=", 1)[1])
         aidant_ids.append(aidant.id)
-    chosen = []
+    chosen, mandate_of = [], {}
     for index in range(usagers):
         usager = mandates.upsert_usager(f"bench-{tag}-{index}", {
             "given_name": "Usager", "family_name": f"Banc{index:03d}", "birthdate": "1970-01-01",
             "gender": "female", "birthplace": "75107", "birthcountry": "99100",
             "email": f"usager{index}@example.fr"})
-        mandates.create(mandates.NewMandate(
+        mandate = mandates.create(mandates.NewMandate(
             structure_id=structure.id, usager=usager, demarches=list(DEMARCHES), duration="long",
             is_remote=False, remote_consent=None, aidant_id=aidant_ids[index % len(aidant_ids)],
             aidant_name="Aidant Banc", text_snapshot="Mandat du banc"))
         chosen.append((usager.id, DEMARCHES[index % len(DEMARCHES)]))
+        mandate_of[usager.id] = mandate.id
     client_id = f"bench-fc-{tag}"
     redirect_uri = f"https://{client_id}.franceconnect.test/callback"
     _, secret = clients.register(client_id, "FranceConnect (banc)", [redirect_uri], client_secret=secrets.token_urlsafe(32))
-    return BenchWorld(structure.id, client_id, secret, redirect_uri, cookies, chosen)
+    return BenchWorld(structure.id, client_id, secret, redirect_uri, cookies, chosen, mandate_of)

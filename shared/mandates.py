@@ -100,6 +100,23 @@ def still_active_condition():
     return Autorisation.gsi2pk.exists() & Autorisation.revoked_at.does_not_exist()
 
 
+def covers_condition(structure_id: str, usager_id: str, at: datetime | None = None):
+    """The autorisation still lets ``structure_id`` act for ``usager_id`` now: the
+    condition of a ``ConditionCheck`` in the transaction that acts on it (code, token),
+    so that a revocation between the read and the write stops the write."""
+    return ((Autorisation.gsi2pk == active_key(structure_id, usager_id)) & Autorisation.revoked_at.does_not_exist()
+            & (Autorisation.expires_at > (at or now())))
+
+
+def is_active_for(autorisation, structure_id: str, usager_id: str, demarche: str,
+                  at: datetime | None = None) -> bool:
+    """What :func:`covers_condition` checks, on an item already read."""
+    return (isinstance(autorisation, Autorisation) and autorisation.revoked_at is None
+            and autorisation.gsi2pk == active_key(structure_id, usager_id) and autorisation.demarche == demarche
+            and autorisation.structure_id == structure_id and autorisation.usager_id == usager_id
+            and autorisation.expires_at > (at or now()))
+
+
 # -- queries the identity provider and the lists use ------------------------------
 
 def active_autorisations_of_structure(structure_id: str, at: datetime | None = None) -> list[Autorisation]:

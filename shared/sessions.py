@@ -35,6 +35,7 @@ class Caller:
     aidant: Aidant
     structure_id: str
     session: Session
+    structure: Structure | None = None  # as read with the session (it is active)
 
     @property
     def aidant_id(self) -> str:
@@ -124,7 +125,7 @@ def authenticate_with(request: Request, *keys: tuple[str, str]) -> tuple[Caller,
             if exc.cause_response_code != "ConditionalCheckFailedException":
                 raise
             raise errors.Unauthorized("Votre session a expiré. Merci de vous reconnecter.", code="session_expired")
-    return Caller(aidant=aidant, structure_id=session.structure_id, session=session), \
+    return Caller(aidant=aidant, structure_id=session.structure_id, session=session, structure=structure), \
         {key: found[key] for key in keys if key in found}
 
 

@@ -8,6 +8,9 @@ their users through us (OpenID Connect Core §8.1).
 """
 from __future__ import annotations
 
+import json
+from types import SimpleNamespace
+
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oidc.core import UserInfo
 
@@ -44,7 +47,27 @@ def claims_for_scope(scope: str | list[str] | None) -> set[str]:
     return allowed
 
 
-def user_info(usager: Usager, client_id: str, scope: str | list[str] | None) -> UserInfo:
+class Identity(SimpleNamespace):
+    """The usager as the code and the access token carry them (``usager_claims``):
+    what :func:`user_info` and the usager's e-mail read of a :class:`Usager`."""
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+
+def identity_json(usager: Usager) -> str:
+    """The usager's id and identity claims, for the code item (``grants.issue_code``)."""
+    return json.dumps({"id": usager.id, **{claim: getattr(usager, claim, None) for claim in IDENTITY_CLAIMS}},
+                      ensure_ascii=False, separators=(",", ":"))
+
+
+def identity_from(stored: str) -> Identity:
+    data = json.loads(stored)
+    return Identity(**{claim: data.get(claim) for claim in ("id", *IDENTITY_CLAIMS)})
+
+
+def user_info(usager: Usager | Identity, client_id: str, scope: str | list[str] | None) -> UserInfo:
     """The usager's claims that ``scope`` allows, and nothing else; ``sub`` always."""
     allowed = claims_for_scope(scope)
     info = UserInfo(sub=subject_for(usager.id, client_id))

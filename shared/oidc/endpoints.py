@@ -69,7 +69,11 @@ def transaction(request: Request) -> Response:
 def choose(request: Request) -> Response:
     """POST /api/fi/transactions/{txn}: the aidant's choice → the code, through Authlib."""
     txn_id = request.params["txn"]
-    caller, read = sessions.authenticate_with(request, transactions.T.key(txn_id))
+    # The choice names the usager and the mandate (the offer gave its id): their items
+    # are read in the session's BatchGet. Only where to look: ``transactions.choose``
+    # checks the body, and what the items say, after the session.
+    caller, read = sessions.authenticate_with(request, transactions.T.key(txn_id),
+                                              *transactions.choice_keys(request))
     browser = request.cookie(transactions.browser_cookie_name(txn_id))
     body = request.json()
 

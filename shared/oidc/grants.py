@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError
@@ -23,7 +24,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from .. import crypto, errors as api_errors, journal, mandates
 from ..config import settings
 from ..store import (Autorisation, AuthorizationCode, AuthorizationTransaction, Item, Mandate, Structure,
-                     Usager, now, transaction)
+                     Usager, now, transaction, writes)
 from . import claims, clients, events, tokens
 from .errors import fr, with_iss
 
@@ -41,16 +42,21 @@ class Choice:
     demarche: str
     mandate_id: str
     auth_time: int
+    usager: Usager | None = None  # read with the session: its identity goes on the code
+    structure: Structure | None = None  # the aidant's, read with the session: for the usager's e-mail
 
 
 @dataclass
 class Represented:
     """The usager an aidant acts for, as the token endpoint finds them: Authlib's
     ``user`` when the ID token is made."""
-    usager: Usager
+    usager: Usager | claims.Identity
     client_id: str
     code: AuthorizationCode
-    structure: Structure | None = None  # read with the mandate, for the usager's e-mail
+    structure: Structure | SimpleNamespace | None = None  # for the usager's e-mail
+    # The autorisation the token's transaction checks (``tokens.save``): the code's,
+    # or the one that renewed it.
+    autorisation_key: tuple[str, str] | None = None
 
 
 class Code(AuthorizationCodeMixin):
@@ -159,10 +165,15 @@ class CodeChallenge(_CodeChallenge):
 # -- issuing -----------------------------------------------------------------------
 
 def issue_code(code: str, request) -> AuthorizationCode:
+    """The code, the transaction's completion and the journal entries, in one
+    transaction that also checks the autorisation (``ConditionCheck``): a mandate
+    revoked since it was read at the choice issues no code. The usager's identity
+    and the structure's name go on the code, for the token endpoint."""
     choice: Choice = request.user
     txn = choice.txn
     now_s = int(time.time())
     pk, sk = AuthorizationCode.key(crypto.keyed_hash(code, CODE_PURPOSE))
+    structure = choice.structure
     item = AuthorizationCode(
         pk=pk, sk=sk, client_id=request.client.get_client_id(), redirect_uri=request.payload.redirect_uri,
         scope=request.scope, nonce=txn.nonce, acr=txn.acr, auth_time=choice.auth_time,
@@ -170,13 +181,19 @@ def issue_code(code: str, request) -> AuthorizationCode:
         txn_id=txn.id, aidant_id=choice.aidant_id, structure_id=choice.structure_id,
         usager_id=choice.usager_id, demarche=choice.demarche, mandate_id=choice.mandate_id,
         expires_at=now_s + tokens.CODE_TTL,
+        usager_claims=claims.identity_json(choice.usager) if choice.usager is not None else None,
+        structure_name=structure.name if structure is not None else None,
+        structure_address=(structure.address or "") if structure is not None else None,
         # Outlives the code so that a replay can still revoke the token (see module doc).
         ttl=now_s + tokens.CODE_TTL + tokens.ACCESS_TOKEN_TTL + 60, created_at=now())
     who = dict(aidant_id=choice.aidant_id, structure_id=choice.structure_id, usager_id=choice.usager_id,
                mandate_id=choice.mandate_id, demarche=choice.demarche, client_id=item.client_id)
     T = AuthorizationTransaction
+    autorisation_key = Autorisation.key(choice.mandate_id, choice.demarche)
     try:
         with transaction() as tx:
+            tx.condition_check(Autorisation, *autorisation_key,
+                               condition=mandates.covers_condition(choice.structure_id, choice.usager_id))
             tx.update(T(*T.key(txn.id)),
                       actions=[T.completed_at.set(now_s), T.aidant_id.set(choice.aidant_id),
                                T.usager_id.set(choice.usager_id), T.demarche.set(choice.demarche),
@@ -191,6 +208,14 @@ def issue_code(code: str, request) -> AuthorizationCode:
     except TransactWriteError as exc:
         if not mandates.is_conflict(exc):
             raise
+        refused = writes.refused_keys(tx, exc)
+        if autorisation_key in refused and T.key(txn.id) not in refused:
+            # Revoked (or renewed) between the choice's read and this write.
+            events.refused("/api/fi/transactions", "not_covered_by_mandate", aidant_id=choice.aidant_id,
+                           structure_id=choice.structure_id, usager_id=choice.usager_id,
+                           demarche=choice.demarche, client_id=item.client_id)
+            raise api_errors.Forbidden("Aucun mandat actif de votre structure ne couvre cette démarche pour cet "
+                                       "usager.", code="no_active_mandate")
         # Another request completed it first (or it expired meanwhile).
         raise api_errors.Conflict("Cette demande de connexion a déjà été utilisée ou a expiré.",
                                   code="transaction_completed")
@@ -271,16 +296,44 @@ def covers(autorisation, grant, mandate_revoked: bool = False) -> bool:
 
 
 def still_represented(code: Code, client) -> Represented:
-    """Check the mandate again at token time: it may have been revoked or have
-    expired since the aidant's choice. Strongly consistent reads, one BatchGet."""
+    """The usager the code was issued for, and the autorisation the token's
+    transaction must find still active (``tokens.save`` checks it there, in the same
+    write that consumes the code: a revocation since the choice stops the token).
+    The code carries the usager's identity and the structure's name: nothing is read.
+
+    A code written before it carried them (at a deploy) is checked the former way:
+    mandate, autorisation, usager and structure in one strongly consistent BatchGet."""
     item = code.item
+    if item.usager_claims:
+        structure = SimpleNamespace(id=item.structure_id, name=item.structure_name or "",
+                                    address=item.structure_address or "")
+        return Represented(usager=claims.identity_from(item.usager_claims), client_id=client.get_client_id(),
+                           code=item, structure=structure,
+                           autorisation_key=Autorisation.key(item.mandate_id, item.demarche))
     keys = [Mandate.key(item.mandate_id), Autorisation.key(item.mandate_id, item.demarche),
             Usager.key(item.usager_id), Structure.key(item.structure_id)]
     found = {(i.pk, i.sk): i for i in Item.batch_get(keys, consistent_read=True)}
     mandate, autorisation, usager, structure = (found.get(k) for k in keys)
     mandate_revoked = not isinstance(mandate, Mandate) or mandate.revoked_at is not None
     if not covers(autorisation, item, mandate_revoked) or not isinstance(usager, Usager):
-        raise InvalidGrantError(fr("Le mandat ne couvre plus cette démarche pour cet usager "
-                                   "(révoqué ou expiré)."))
+        raise mandate_no_longer_covers()
     return Represented(usager=usager, client_id=client.get_client_id(), code=item,
-                       structure=structure if isinstance(structure, Structure) else None)
+                       structure=structure if isinstance(structure, Structure) else None,
+                       autorisation_key=covering_key(autorisation, item))
+
+
+def mandate_no_longer_covers() -> InvalidGrantError:
+    return InvalidGrantError(fr("Le mandat ne couvre plus cette démarche pour cet usager (révoqué ou expiré)."))
+
+
+def covering_key(autorisation, grant) -> tuple[str, str] | None:
+    """The key of the active autorisation that lets ``grant``'s structure act for its
+    usager on its démarche: ``autorisation`` itself, or the one that renewed it; None
+    when there is none (``covers`` says the same, without the key)."""
+    if mandates.is_active_for(autorisation, grant.structure_id, grant.usager_id, grant.demarche):
+        return Autorisation.key(autorisation.mandate_id, autorisation.demarche)
+    if isinstance(autorisation, Autorisation) and autorisation.replaced_by:
+        successor = mandates.active_autorisation(grant.structure_id, grant.usager_id, grant.demarche)
+        if successor is not None:
+            return Autorisation.key(successor.mandate_id, successor.demarche)
+    return None

@@ -17,6 +17,8 @@ minute (``OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE``).
 """
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -26,7 +28,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from .. import crypto, errors, mandates, ratelimit
 from ..config import settings
 from ..demarches import DEMARCHES, as_json as demarche_json
-from ..http import require_str
+from ..http import Request, require_str
 from ..sessions import Caller
 from ..store import Autorisation, AuthorizationTransaction, Usager, epoch, now, transaction, writes
 from . import claims, events
@@ -202,32 +204,76 @@ def offer(caller: Caller, txn_id: str, browser_token: str | None, read: dict | N
     }
 
 
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def choice_keys(request: Request) -> list[tuple[str, str]]:
+    """The usager's and the autorisation's keys, if the body names them plausibly
+    (read with the session; a body that is no JSON object names nothing, and is
+    refused after the session is checked)."""
+    try:
+        body = json.loads(request.body) if request.body and len(request.body) <= settings().max_body_bytes else None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return []
+    if not isinstance(body, dict):
+        return []
+    usager_id, mandate_id, demarche = (body.get(name) for name in ("usager", "mandate", "demarche"))
+    keys = []
+    if isinstance(usager_id, str) and _ID.fullmatch(usager_id):
+        keys.append(Usager.key(usager_id))
+        if isinstance(mandate_id, str) and _ID.fullmatch(mandate_id) and demarche in DEMARCHES:
+            keys.append(Autorisation.key(mandate_id, demarche))
+    return keys
+
+
 def choose(caller: Caller, txn_id: str, browser_token: str | None, body: dict, respond,
            read: dict | None = None) -> str:
     """Check the aidant's choice against the structure's mandates, then let
-    ``respond(txn, choice)`` (Authlib) issue the code; returns where the browser goes."""
+    ``respond(txn, choice)`` (Authlib) issue the code; returns where the browser goes.
+
+    The autorisation named by ``mandate`` (the offer's) and the usager were read with
+    the session; the code's transaction checks the autorisation again
+    (``grants.issue_code``). Without ``mandate``, or when it no longer covers the
+    démarche (renewed meanwhile), the structure's active autorisation is looked up."""
+    read = read or {}
     who = dict(aidant_id=caller.aidant_id, structure_id=caller.structure_id)
     txn = _load_for(caller, txn_id, browser_token, read)
     usager_id = require_str(body, "usager", max_len=64, message="Choisissez l'usager.")
     demarche = require_str(body, "demarche", max_len=32, message="Choisissez la démarche.")
+    mandate_id = body.get("mandate")
+    if mandate_id is not None and not isinstance(mandate_id, str):
+        raise errors.BadRequest("« mandate » doit être l'identifiant d'un mandat.", code="invalid_mandate")
     who.update(usager_id=usager_id, demarche=demarche, client_id=txn.client_id)
     auth_time = _authenticated_at(caller)
     if not _login_recent_enough(txn, auth_time):
         events.refused("/api/fi/transactions", "login_required", **who)
         raise errors.Unauthorized("Le service demande une nouvelle connexion : reconnectez-vous.",
                                   code="login_required")
-    autorisation = mandates.active_autorisation(caller.structure_id, usager_id, demarche) \
-        if demarche in DEMARCHES else None
-    if autorisation is None:
+    autorisation = None
+    if demarche in DEMARCHES:
+        autorisation = read.get(Autorisation.key(mandate_id, demarche)) if mandate_id else None
+        if not mandates.is_active_for(autorisation, caller.structure_id, usager_id, demarche):
+            autorisation = mandates.active_autorisation(caller.structure_id, usager_id, demarche)
+    usager = read.get(Usager.key(usager_id)) if autorisation is not None else None
+    if autorisation is not None and not isinstance(usager, Usager):
+        try:
+            usager = Usager.get(*Usager.key(usager_id), consistent_read=True)
+        except DoesNotExist:
+            usager = None
+    if autorisation is None or usager is None:
         # Another structure's usager, a démarche the mandate does not cover, a revoked
         # or expired mandate: all look the same from here, and all are journaled.
         events.refused("/api/fi/transactions", "not_covered_by_mandate", **who)
-        raise errors.Forbidden("Aucun mandat actif de votre structure ne couvre cette démarche pour cet usager.",
-                               code="no_active_mandate")
+        raise no_active_mandate()
     choice = Choice(txn=txn, aidant_id=caller.aidant_id, structure_id=caller.structure_id,
                     usager_id=usager_id, demarche=demarche, mandate_id=autorisation.mandate_id,
-                    auth_time=auth_time)
+                    auth_time=auth_time, usager=usager, structure=caller.structure)
     return respond(txn, choice)
+
+
+def no_active_mandate() -> errors.ApiError:
+    return errors.Forbidden("Aucun mandat actif de votre structure ne couvre cette démarche pour cet usager.",
+                            code="no_active_mandate")
 
 
 def _login_recent_enough(txn: AuthorizationTransaction, auth_time: int) -> bool:

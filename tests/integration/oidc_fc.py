@@ -170,9 +170,15 @@ class World:
     def offer(self, txn: str) -> requests.Response:
         return self.browser.get(f"{self.stack.url}/api/fi/transactions/{txn}", timeout=10)
 
-    def choose(self, txn: str, usager: str | None = None, demarche: str = "papiers") -> requests.Response:
-        return self.browser.post(f"{self.stack.url}/api/fi/transactions/{txn}", timeout=10,
-                                 json={"usager": usager or self.usager_id, "demarche": demarche})
+    def choose(self, txn: str, usager: str | None = None, demarche: str = "papiers",
+               mandate: str | None = None) -> requests.Response:
+        """The choice as the front-end sends it: with the mandate the offer gave for
+        the démarche (this world's own usager), or without one (then looked up)."""
+        body = {"usager": usager or self.usager_id, "demarche": demarche}
+        mandate = mandate or (self.mandate_id if usager is None else None)
+        if mandate:
+            body["mandate"] = mandate
+        return self.browser.post(f"{self.stack.url}/api/fi/transactions/{txn}", timeout=10, json=body)
 
     def code_for(self, pending: Pending, demarche: str = "papiers") -> str:
         """The URL the front-end sends the browser to after the choice. The aidant's

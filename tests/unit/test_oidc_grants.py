@@ -36,10 +36,14 @@ def _transaction(txn_id="t1") -> AuthorizationTransaction:
     return txn
 
 
-def _issue(setting, code="the-code", txn=None) -> str:
+def _issue(setting, code="the-code", txn=None, legacy=False) -> str:
+    """A code as the aidant's choice issues it: with the usager and the structure read
+    with the session (``legacy``: as codes were written before they carried them)."""
     txn = txn or _transaction()
+    structure = SimpleNamespace(id="s1", name="Maison France Services", address="1 rue de la Paix")
     choice = grants.Choice(txn=txn, aidant_id="a1", structure_id="s1", usager_id=setting.usager.id,
-                           demarche="papiers", mandate_id=setting.mandate.id, auth_time=int(time.time()))
+                           demarche="papiers", mandate_id=setting.mandate.id, auth_time=int(time.time()),
+                           usager=None if legacy else setting.usager, structure=None if legacy else structure)
     request = SimpleNamespace(user=choice, client=setting.client, scope=txn.scope,
                               payload=SimpleNamespace(redirect_uri=txn.redirect_uri))
     grants.issue_code(code, request)
@@ -124,20 +128,64 @@ def test_expired_transaction_yields_no_code(setting):
         _issue(setting, "code-1", txn)
 
 
-def test_revoked_mandate_is_caught_at_token_time(setting):
-    code = grants.redeem_code(_issue(setting), setting.client)
+def _revoke(setting):
     Autorisation(*Autorisation.key(setting.mandate.id, "papiers")).update(
         actions=mandates.closing_actions(now(), "a1"))
-    with pytest.raises(InvalidGrantError):
-        grants.still_represented(code, setting.client)
+
+
+def _renew(setting):
+    return mandates.create(mandates.NewMandate(
+        structure_id="s1", usager=setting.usager, demarches=["papiers"], duration="long", is_remote=False,
+        remote_consent=None, aidant_id="a1", aidant_name="Camille Fwolk", text_snapshot="Mentions"))
+
+
+def test_revoked_mandate_is_caught_by_the_tokens_own_transaction_and_the_code_stays_unused(setting):
+    code = _issue(setting)
+    redeemed = grants.redeem_code(code, setting.client)
+    _revoke(setting)
+    with pytest.raises(InvalidGrantError) as refused:
+        _token_for(setting, redeemed)
+    assert "mandat" in refused.value.description
+    item = AuthorizationCode.get(*AuthorizationCode.key(crypto.keyed_hash(code, grants.CODE_PURPOSE)))
+    assert item.used_at is None and item.access_token_hash is None
 
 
 def test_renewed_mandate_still_covers_the_choice(setting):
-    code = grants.redeem_code(_issue(setting), setting.client)
-    mandates.create(mandates.NewMandate(
-        structure_id="s1", usager=setting.usager, demarches=["papiers"], duration="long", is_remote=False,
-        remote_consent=None, aidant_id="a1", aidant_name="Camille Fwolk", text_snapshot="Mentions"))
-    assert grants.still_represented(code, setting.client).usager.id == setting.usager.id
+    redeemed = grants.redeem_code(_issue(setting), setting.client)
+    _renew(setting)
+    assert _token_for(setting, redeemed).usager_id == setting.usager.id
+
+
+def test_the_token_endpoint_reads_nothing_but_the_code(setting):
+    """The code carries the usager's identity and the structure's name: redeeming it
+    is the GetItem of the code, then one transaction (DynamoDB calls counted)."""
+    from shared import store
+    code = _issue(setting)
+    store.calls.reset()
+    redeemed = grants.redeem_code(code, setting.client)
+    user = grants.still_represented(redeemed, setting.client)
+    assert user.usager.family_name == "DUBOIS" and user.structure.name == "Maison France Services"
+    _token_for(setting, redeemed)
+    assert store.calls.operations == ["GetItem", "TransactWriteItems"]
+
+
+def test_a_code_written_before_it_carried_the_identity_is_checked_the_former_way(setting):
+    legacy = grants.redeem_code(_issue(setting, legacy=True), setting.client)
+    assert grants.still_represented(legacy, setting.client).usager.family_name == "DUBOIS"
+    _revoke(setting)
+    with pytest.raises(InvalidGrantError):
+        grants.still_represented(legacy, setting.client)
+
+
+def test_a_mandate_revoked_after_the_choice_read_it_issues_no_code(setting):
+    """The choice read the autorisation with the session; the code's transaction
+    checks it again: revoked in between, no code and the transaction stays open."""
+    txn = _transaction()
+    _revoke(setting)
+    with pytest.raises(errors.Forbidden) as refused:
+        _issue(setting, "code-1", txn)
+    assert refused.value.code == "no_active_mandate"
+    assert AuthorizationTransaction.get(*AuthorizationTransaction.key(txn.id)).completed_at is None
 
 
 def test_client_secret_is_kept_hashed_and_only_legacy_secrets_are_sealed(setting):

@@ -146,7 +146,7 @@ async function send(u, d, button) {
   showAlert(message, "info", null, "Connexion de " + nameOf(u) + " à " + clientName() + " en cours…");
   try {
     const result = await api("/api/fi/transactions/" + encodeURIComponent(txn),
-      { method: "POST", body: { usager: u.id, demarche: d.key }, on401: "throw" });
+      { method: "POST", body: { usager: u.id, demarche: d.key, mandate: d.mandate }, on401: "throw" });
     window.location.assign(result.redirect_to);
   } catch (err) {
     sending = false;
