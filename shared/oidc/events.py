@@ -2,8 +2,8 @@
 
 The journal records what an authenticated party did: the usager and démarche an
 aidant chose (who acted for whom, under which mandate), the code and token issued
-to an authenticated client, the identity served to the bearer of a valid token, a
-replayed code, and the refusals met by an aidant's session, an authenticated
+to an authenticated client (with the names of the identity claims its ID token
+carried: userinfo serves the same ones, and is not journaled again), a replayed code, and the refusals met by an aidant's session, an authenticated
 client or a valid token (:func:`refused`).
 
 A request with neither an aidant session nor client authentication writes nothing
@@ -17,7 +17,7 @@ from .. import anonymous, journal
 USAGER_CHOSEN = "oidc_usager_chosen"
 CODE_ISSUED = "oidc_code_issued"
 TOKEN_ISSUED = "oidc_token_issued"
-USERINFO_SERVED = "oidc_userinfo_served"
+USERINFO_SERVED = "oidc_userinfo_served"  # no longer written (shared/oidc/userinfo.py says why)
 CODE_REPLAYED = "oidc_code_replayed"  # and the first token revoked
 REFUSED = "oidc_refused"
 

@@ -15,7 +15,6 @@ from authlib.oauth2 import AuthorizationServer, OAuth2Request
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload, JsonPayload, JsonRequest
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 
-from .. import crypto
 from ..config import settings
 from ..http import Request, Response
 from . import claims, clients, errors, events, grants, tokens
@@ -59,7 +58,7 @@ class Server(AuthorizationServer):
         super().__init__(scopes_supported=claims.SCOPES_SUPPORTED)
         self._hooks = grants.ordered_hooks()
         self.register_token_generator("default", BearerTokenGenerator(
-            lambda **_: crypto.new_token(), expires_generator=tokens.ACCESS_TOKEN_TTL))
+            tokens.new_access_token, expires_generator=tokens.ACCESS_TOKEN_TTL))
         # Our own checks of an authentication request run before Authlib's, in a
         # fixed order (``authorize.check_after_redirect``).
         self.register_grant(grants.AuthorizationCodeGrant, [

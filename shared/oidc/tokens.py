@@ -7,6 +7,7 @@ is ten days; ours is minutes, as FranceConnect calls userinfo right after the to
 """
 from __future__ import annotations
 
+import re
 import time
 
 from authlib.oauth2.rfc6749.errors import InvalidGrantError
@@ -16,8 +17,8 @@ from joserfc.jwk import Key, OctKey
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
 from .. import crypto, errors as api_errors, journal, mandates, notifications
-from ..store import AccessToken, AuthorizationCode, Structure, now, transaction
-from . import clients, events, keys
+from ..store import AccessToken, AuthorizationCode, Autorisation, Item, Structure, now, transaction, writes
+from . import claims, clients, events, keys
 from .errors import fr
 
 CODE_TTL = 60  # RFC 6749 §4.1.2: "expire shortly after it is issued"
@@ -25,6 +26,7 @@ ACCESS_TOKEN_TTL = 300
 ID_TOKEN_TTL = 300
 TOKEN_PURPOSE = "oidc-access-token"
 REALM = "aidantsconnect"
+NOT_READ = object()  # a token's autorisation, when it was not read with the token
 
 
 def read_form(request) -> dict[str, str]:
@@ -37,8 +39,34 @@ def read_form(request) -> dict[str, str]:
 
 # -- access tokens -------------------------------------------------------------------
 
+_NAME = r"[A-Za-z0-9_-]{1,64}"
+_NAMED = re.compile(rf"({_NAME})\.({_NAME})\.[A-Za-z0-9_-]{{43}}")
+
+
+def new_access_token(user=None, **_) -> str:
+    """256 random bits, after the mandate and the démarche the token acts under
+    (``<mandate>.<démarche>.<random>``): userinfo then reads the token and its
+    autorisation in one BatchGet. The names are only where to look: the keyed hash
+    covers the whole value, so other names find no token, and what the token item
+    says is what counts (``autorisation_key_of``)."""
+    random_part = crypto.new_token()
+    code = getattr(getattr(user, "code", None), "mandate_id", None) and user.code
+    if code is not None and re.fullmatch(_NAME, code.mandate_id) and re.fullmatch(_NAME, code.demarche):
+        return f"{code.mandate_id}.{code.demarche}.{random_part}"
+    return random_part
+
+
+def autorisation_key_of(token_string: str) -> tuple[str, str] | None:
+    """The autorisation a token's value names, if it names one."""
+    named = _NAMED.fullmatch(token_string or "")
+    return Autorisation.key(named[1], named[2]) if named else None
+
+
 def save(token: dict, request) -> AccessToken:
-    """Store the token and tie it to its code, unless the code was replayed meanwhile."""
+    """Store the token and consume its code, unless the code was replayed meanwhile
+    or the autorisation no longer covers the démarche: one transaction, with a
+    ``ConditionCheck`` on the autorisation (a revocation since the choice issues no
+    token, and the code stays unconsumed)."""
     code = request.authorization_code
     user = request.user
     now_s = int(time.time())
@@ -49,38 +77,66 @@ def save(token: dict, request) -> AccessToken:
     item = AccessToken(pk=pk, sk=sk, client_id=source.client_id, scope=token.get("scope") or source.scope,
                        usager_id=user.usager.id, aidant_id=source.aidant_id, structure_id=source.structure_id,
                        mandate_id=source.mandate_id, demarche=source.demarche, code_hash=code.code_hash,
+                       usager_claims=source.usager_claims,
                        expires_at=now_s + expires_in, ttl=now_s + expires_in, created_at=now())
     C = AuthorizationCode
     notice = _demarche_done_notice(user.usager, source, getattr(request, "client", None),
                                    getattr(user, "structure", None))
-    try:
-        with transaction() as tx:
-            tx.save(item, condition=AccessToken.pk.does_not_exist())
-            # The code is consumed here, with the token, or not at all.
-            tx.update(C(*C.key(code.code_hash)), actions=[C.used_at.set(now_s), C.access_token_hash.set(token_hash)],
-                      condition=code.redeem_condition(request.client))
-            tx.save(journal.entry(events.TOKEN_ISSUED, aidant_id=source.aidant_id,
-                                  structure_id=source.structure_id, usager_id=source.usager_id,
-                                  mandate_id=source.mandate_id, demarche=source.demarche,
-                                  client_id=source.client_id,
-                                  details={"scope": item.scope, "expires_in": expires_in}),
-                    condition=journal.append_condition())
-            if notice is not None:
-                tx.save(notice, condition=notifications.save_condition())
-    except TransactWriteError as exc:
-        if not mandates.is_conflict(exc):
-            raise
-        # Redeemed by a concurrent request, expired or replayed meanwhile.
-        code.refuse(request.client)
-        raise InvalidGrantError(fr("Ce code d'autorisation a été rejoué : aucun jeton n'est délivré."))
+    issued = journal.entry(events.TOKEN_ISSUED, aidant_id=source.aidant_id, structure_id=source.structure_id,
+                           usager_id=source.usager_id, mandate_id=source.mandate_id, demarche=source.demarche,
+                           client_id=source.client_id,
+                           details={"scope": item.scope, "expires_in": expires_in,
+                                    # What the ID token (and userinfo, not journaled) discloses.
+                                    "claims": ",".join(sorted(claims.user_info(user.usager, source.client_id,
+                                                                               item.scope)))})
+    checked = getattr(user, "autorisation_key", None) or Autorisation.key(source.mandate_id, source.demarche)
+    for attempt in range(2):
+        try:
+            with transaction() as tx:
+                tx.condition_check(Autorisation, *checked,
+                                   condition=mandates.covers_condition(source.structure_id, source.usager_id))
+                tx.save(item, condition=AccessToken.pk.does_not_exist())
+                # The code is consumed here, with the token, or not at all.
+                tx.update(C(*C.key(code.code_hash)),
+                          actions=[C.used_at.set(now_s), C.access_token_hash.set(token_hash)],
+                          condition=code.redeem_condition(request.client))
+                tx.save(issued, condition=journal.append_condition())
+                if notice is not None:
+                    tx.save(notice, condition=notifications.save_condition())
+            break
+        except TransactWriteError as exc:
+            if not mandates.is_conflict(exc):
+                raise
+            refused = writes.refused_keys(tx, exc)
+            if checked in refused and C.key(code.code_hash) not in refused:
+                # Revoked, expired or renewed since the choice: renewed, the new
+                # mandate may cover the démarche (checked the same way, once).
+                checked = _covering_now(source) if attempt == 0 else None
+                if checked is None:
+                    raise InvalidGrantError(fr("Le mandat ne couvre plus cette démarche pour cet usager "
+                                               "(révoqué ou expiré)."))
+                continue
+            # Redeemed by a concurrent request, expired or replayed meanwhile.
+            code.refuse(request.client)
+            raise InvalidGrantError(fr("Ce code d'autorisation a été rejoué : aucun jeton n'est délivré."))
     notifications.kick(notice)
     return item
 
 
-def _demarche_done_notice(usager, source: AuthorizationCode, client, structure: Structure | None = None):
+def _covering_now(source: AuthorizationCode) -> tuple[str, str] | None:
+    from .grants import covering_key  # grants imports this module
+    try:
+        autorisation = Autorisation.get(*Autorisation.key(source.mandate_id, source.demarche), consistent_read=True)
+    except DoesNotExist:
+        return None
+    return covering_key(autorisation, source)
+
+
+def _demarche_done_notice(usager, source: AuthorizationCode, client, structure=None):
     """The usager is told a démarche was carried out in their name when FranceConnect
     receives their identity, i.e. with the token, in the token's own transaction.
-    ``structure``: already read with the mandate (``grants.still_represented``)."""
+    ``structure``: its name and address, as the code carries them (or as read with
+    the mandate, for a code written before it did)."""
     if not usager.email:
         return None
     if structure is None:
@@ -104,12 +160,14 @@ def revoke(token_hash: str) -> bool:
 
 
 class Bearer:
-    """An access token as Authlib's resource protector sees it."""
+    """An access token as Authlib's resource protector sees it, and the autorisation
+    it names when that was read in the same BatchGet (``_NOT_READ`` otherwise)."""
 
-    def __init__(self, item: AccessToken):
+    def __init__(self, item: AccessToken, autorisation=None):
         self.item = item
         self.client_id = item.client_id
         self.scope = item.scope
+        self.autorisation = autorisation
 
     def get_scope(self):
         return self.item.scope
@@ -140,13 +198,22 @@ class BearerTokenValidator(_BearerTokenValidator):
     def authenticate_token(self, token_string):
         if not token_string or len(token_string) > 128:
             return None
-        try:
-            # Strongly consistent: a token revoked a moment ago must not work.
-            item = AccessToken.get(*AccessToken.key(crypto.keyed_hash(token_string, TOKEN_PURPOSE)),
-                                   consistent_read=True)
-        except DoesNotExist:
+        key = AccessToken.key(crypto.keyed_hash(token_string, TOKEN_PURPOSE))
+        named = autorisation_key_of(token_string)
+        # Strongly consistent: a token revoked a moment ago must not work, nor a
+        # mandate revoked a moment ago.
+        if named is None:
+            try:
+                return Bearer(AccessToken.get(*key, consistent_read=True), NOT_READ)
+            except DoesNotExist:
+                return None
+        found = {(i.pk, i.sk): i for i in Item.batch_get([key, named], consistent_read=True)}
+        item = found.get(key)
+        if not isinstance(item, AccessToken):
             return None
-        return Bearer(item)
+        if Autorisation.key(item.mandate_id, item.demarche) != named:
+            return Bearer(item, NOT_READ)  # cannot happen (the hash covers the name): read what the item says
+        return Bearer(item, found.get(named))
 
     def validate_token(self, token, scopes, request):
         if token is None:

@@ -149,6 +149,49 @@ def test_usager_of_another_structure_is_forbidden_and_journaled(world, stack):
     assert world.choose(pending.txn).status_code == 200
 
 
+def test_a_mandate_of_another_structure_named_in_the_choice_is_forbidden(world, stack):
+    """The choice names the mandate (read with the session): another structure's, for
+    its own usager, is refused as any uncovered choice is."""
+    other_structure = stack.new_structure("Autre structure")
+    stranger, stranger_mandate = new_usager_with_mandate(stack, other_structure, "someone-else")
+    pending = world.fc.authorize(world.browser)
+    r = world.choose(pending.txn, usager=stranger, mandate=stranger_mandate)
+    assert r.status_code == 403 and r.json()["error"] == "no_active_mandate"
+    assert world.choose(pending.txn).status_code == 200
+
+
+def test_the_mandate_named_in_the_choice_is_only_where_to_look(world, stack):
+    """Another usager's mandate named with one's own usager: the code is issued under
+    the mandate that really covers this usager and démarche, never the one named."""
+    _, foreign_mandate = new_usager_with_mandate(stack, world.structure_id, world.aidant_id)
+    pending = world.fc.authorize(world.browser)
+    r = world.choose(pending.txn, usager=world.usager_id, mandate=foreign_mandate, demarche="papiers")
+    assert r.status_code == 200, r.text
+    stack.use_store()
+    from shared import journal
+    chosen = next(e for e in journal.for_aidant(world.aidant_id, limit=10) if e.action == "oidc_usager_chosen")
+    assert (chosen.usager_id, chosen.mandate_id) == (world.usager_id, world.mandate_id)
+
+
+def test_a_mandate_renewed_after_the_offer_issues_the_code_under_its_successor(world, stack):
+    usager_id, old_mandate = new_usager_with_mandate(stack, world.structure_id, world.aidant_id, ("famille",))
+    pending = world.fc.authorize(world.browser)
+    offer = world.browser.get(f"{stack.url}/api/fi/transactions/{pending.txn}").json()
+    offered = next(u for u in offer["usagers"] if u["id"] == usager_id)["demarches"][0]["mandate"]
+    assert offered == old_mandate
+    stack.use_store()
+    from shared import mandates
+    from shared.store import Usager
+    usager = Usager.get(*Usager.key(usager_id))
+    renewed = mandates.create(mandates.NewMandate(
+        structure_id=world.structure_id, usager=usager, demarches=["famille"], duration="long", is_remote=False,
+        remote_consent=None, aidant_id=world.aidant_id, aidant_name="Test Aidant", text_snapshot="Mandat"))
+    r = world.choose(pending.txn, usager=usager_id, mandate=offered, demarche="famille")
+    assert r.status_code == 200, r.text
+    token = world.fc.fetch_token(pending, r.json()["redirect_to"])
+    assert token["access_token"].startswith(f"{renewed.id}.famille.")
+
+
 def test_demarche_not_in_the_mandate_is_forbidden(world, stack):
     pending = world.fc.authorize(world.browser)
     r = world.choose(pending.txn, demarche="justice")
@@ -268,6 +311,20 @@ def test_mandate_revoked_within_the_tokens_lifetime_stops_userinfo(world, stack)
     r = world.fc.userinfo(token["access_token"])
     assert r.status_code == 401 and r.json()["error"] == "invalid_token"
     assert "revoque" in r.json()["error_description"]  # RFC 6749: ASCII only
+
+
+def test_an_access_token_renamed_to_another_mandate_is_unknown(world, stack):
+    """The token's value names its autorisation, but the keyed hash covers the whole
+    value: another name finds no token."""
+    _, other_mandate = new_usager_with_mandate(stack, world.structure_id, world.aidant_id)
+    pending = world.fc.authorize(world.browser)
+    token = world.fc.fetch_token(pending, world.code_for(pending, "papiers"))["access_token"]
+    mandate_id, demarche, random_part = token.split(".")
+    assert (mandate_id, demarche) == (world.mandate_id, "papiers")
+    for forged in (f"{other_mandate}.papiers.{random_part}", f"{mandate_id}.argent.{random_part}", random_part):
+        r = world.fc.userinfo(forged)
+        assert r.status_code == 401 and r.json()["error"] == "invalid_token", forged
+    assert world.fc.userinfo(token).status_code == 200
 
 
 def test_token_used_after_expiry_is_invalid_token(world, stack):

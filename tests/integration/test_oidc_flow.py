@@ -70,11 +70,50 @@ def test_each_step_is_journaled_with_who_acted_for_whom(world, stack):
     from shared import journal
     entries = journal.for_aidant(world.aidant_id, limit=20)
     actions = [e.action for e in entries]
-    for action in ("oidc_usager_chosen", "oidc_code_issued", "oidc_token_issued", "oidc_userinfo_served"):
+    for action in ("oidc_usager_chosen", "oidc_code_issued", "oidc_token_issued"):
         assert action in actions
     chosen = next(e for e in entries if e.action == "oidc_usager_chosen")
     assert (chosen.usager_id, chosen.demarche, chosen.mandate_id, chosen.client_id, chosen.structure_id) == \
         (world.usager_id, "argent", world.mandate_id, fc.client_id, world.structure_id)
+
+
+def test_the_token_issuance_journals_the_claims_userinfo_then_serves_unjournaled(world, stack):
+    fc = world.fc
+    pending = fc.authorize(world.browser, scope="openid family_name birthdate")
+    token = fc.fetch_token(pending, world.code_for(pending, "argent"))
+    served = fc.userinfo(token["access_token"]).json()
+    stack.use_store()
+    from shared import journal
+    entries = journal.for_aidant(world.aidant_id, limit=20)
+    issued = next(e for e in entries if e.action == "oidc_token_issued")
+    # The ID token carried exactly these claims; userinfo serves the same ones.
+    assert issued.details["claims"].split(",") == sorted(served) == ["birthdate", "family_name", "sub"]
+    assert issued.details["scope"] == "openid family_name birthdate"
+    assert "oidc_userinfo_served" not in [e.action for e in entries]
+
+
+def test_the_whole_flow_costs_eight_store_calls(world, stack):
+    """One round trip per request where the keys are known (DynamoDB calls, from the
+    X-Store-Calls diagnostics header): authorize 1 (the client's allowance and the
+    transaction in one TransactWrite), offer 2 (session BatchGet, the structure's
+    active autorisations), choice 2 (session BatchGet with the usager and the
+    mandate's autorisation, the code's TransactWrite), token 2 (the code, then one
+    TransactWrite), userinfo 1 (the token and its autorisation in one BatchGet)."""
+    fc = world.fc
+    fc.authorize(world.browser)  # opens this minute's allowance window for the client
+    world.browser.get(f"{stack.url}/api/me", timeout=10)  # the session's last_seen touched now
+    pending = fc.authorize(world.browser)
+    offer = world.browser.get(f"{stack.url}/api/fi/transactions/{pending.txn}", timeout=10)
+    world.browser.cookies.update(pending.response.cookies)
+    choice = world.choose(pending.txn)
+    code = query_of(choice.json()["redirect_to"])["code"]
+    token = requests.post(fc.metadata["token_endpoint"], auth=(fc.client_id, fc.client_secret), timeout=10,
+                          data={"grant_type": "authorization_code", "code": code, "redirect_uri": fc.redirect_uri,
+                                "code_verifier": pending.verifier})
+    info = fc.userinfo(token.json()["access_token"])
+    calls = [int(r.headers["X-Store-Calls"]) for r in (pending.response, offer, choice, token, info)]
+    assert calls == [1, 2, 2, 2, 1], calls
+    assert info.status_code == 200
 
 
 def test_claims_follow_the_granted_scopes(world):
