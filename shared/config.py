@@ -88,6 +88,9 @@ class Settings:
     # A kick (POST /async-function/notify) that the gateway refuses is tried again
     # within this budget, in all; the request that wrote the item waits no longer.
     notify_kick_budget_seconds: float
+    # notify keeps an SMTP connection open this long after an async delivery, for the
+    # next one (a burst of items then shares it); 0 opens one per item.
+    notify_smtp_keep_seconds: float
     # A failed attempt is retried after outbox_retry_base_seconds, doubled each time
     # up to outbox_retry_max_seconds; after outbox_max_attempts the item is failed.
     # 12 attempts, 30 s doubling to at most 1 h: about six hours of SMTP outage.
@@ -132,6 +135,9 @@ class Settings:
     # runs). Off in production: call counts and timings would tell an attacker which
     # branch a request took (e.g. whether an e-mail belongs to an aidant).
     expose_diagnostics: bool
+    # The store's item operations signed and sent by ``shared.store.wire`` instead of
+    # botocore's whole per-call path (docs/performance.md); false puts botocore back.
+    store_wire: bool
     # This function's deployed name (stack.yml), for its log lines.
     function_name: str | None
 
@@ -167,6 +173,7 @@ def settings() -> Settings:
         mail_from=_env("MAIL_FROM", "Aidants Connect <nepasrepondre@aidantsconnect.beta.gouv.fr>"),
         notify_run_seconds=float(_env("NOTIFY_RUN_SECONDS", "10")),
         notify_kick_budget_seconds=float(_env("NOTIFY_KICK_BUDGET_SECONDS", "1")),
+        notify_smtp_keep_seconds=float(_env("NOTIFY_SMTP_KEEP_SECONDS", "30")),
         outbox_max_attempts=_env_int("OUTBOX_MAX_ATTEMPTS", 12),
         outbox_retry_base_seconds=_env_int("OUTBOX_RETRY_BASE_SECONDS", 30),
         outbox_retry_max_seconds=_env_int("OUTBOX_RETRY_MAX_SECONDS", 3600),
@@ -187,6 +194,7 @@ def settings() -> Settings:
         habilitation_draft_ttl_days=_env_int("HABILITATION_DRAFT_TTL_DAYS", 30),
         habilitation_messages_per_request_per_day=_env_int("HABILITATION_MESSAGES_PER_REQUEST_PER_DAY", 10),
         expose_diagnostics=_env_bool("EXPOSE_DIAGNOSTICS", False),
+        store_wire=_env_bool("STORE_WIRE", True),
         function_name=_env("FUNCTION_NAME"),
     )
 

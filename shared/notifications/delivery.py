@@ -107,7 +107,7 @@ def deliver(item_id: str) -> str:
         except DoesNotExist:
             return MISSING
         return SKIPPED
-    with smtp.Mailer() as mailer:
+    with smtp.kept_mailer() as mailer:  # the previous delivery's connection, when it is recent
         return _send_claimed(item, at, owner, mailer)
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import threading
 import time
+from contextlib import contextmanager
+from typing import Iterator
 from email.message import EmailMessage
 from email.utils import parseaddr
 
@@ -44,12 +47,17 @@ def connect(timeout: float = TIMEOUT_SECONDS) -> smtplib.SMTP:
     return client
 
 
-def transmit(client: smtplib.SMTP, message: EmailMessage, recipient: str) -> None:
+def transmit(client: smtplib.SMTP, message, recipient: str) -> None:
     """One message on an open connection. The envelope is explicit: ``send_message``
     would otherwise take its recipients from the To, Cc and Bcc headers, where an
     address like ``a,victim@example.org`` is a list; and the recipient must be one
-    mailbox (``emails.envelope`` refuses anything else)."""
-    client.send_message(message, from_addr=envelope_sender(), to_addrs=[emails.envelope(recipient)])
+    mailbox (``emails.envelope`` refuses anything else). A ``messages.Mail`` is
+    already its bytes (7-bit); an ``EmailMessage`` is flattened by smtplib."""
+    to_addrs = [emails.envelope(recipient)]
+    if isinstance(message, EmailMessage):
+        client.send_message(message, from_addr=envelope_sender(), to_addrs=to_addrs)
+    else:
+        client.sendmail(envelope_sender(), to_addrs, message.as_bytes())
 
 
 # -- what an SMTP error means -------------------------------------------------------
@@ -168,3 +176,63 @@ class Mailer:
             client.quit()
         except Exception:  # already gone: nothing was pending on it
             client.close()
+
+
+# -- kept between async deliveries --------------------------------------------------
+
+class _Kept:
+    """Mailers of this process whose connection stays open between async deliveries
+    (``delivery.deliver``: one item per call, often several in a burst), each used by
+    one delivery at a time. One idle longer than ``NOTIFY_SMTP_KEEP_SECONDS`` is
+    closed rather than reused (relays drop idle connections; a dropped one is
+    reopened by :meth:`Mailer.send` anyway). Kept per configuration, so a test that
+    points SMTP elsewhere never gets another relay's connection."""
+
+    MAX_IDLE = 4
+
+    def __init__(self):
+        self._idle: list[tuple[object, float, Mailer]] = []
+        self._lock = threading.Lock()
+
+    def take(self, key, keep_seconds: float) -> Mailer:
+        stale = []
+        with self._lock:
+            found = None
+            while self._idle:
+                owner, since, mailer = self._idle.pop()
+                if owner == key and time.monotonic() - since <= keep_seconds:
+                    found = mailer
+                    break
+                stale.append(mailer)
+        for mailer in stale:
+            mailer.close()
+        return found or Mailer()
+
+    def give(self, key, mailer: Mailer) -> None:
+        with self._lock:
+            if len(self._idle) < self.MAX_IDLE:
+                self._idle.append((key, time.monotonic(), mailer))
+                return
+        mailer.close()
+
+
+_kept = _Kept()
+
+
+@contextmanager
+def kept_mailer() -> Iterator[Mailer]:
+    """A :class:`Mailer` whose connection may have served the previous delivery and
+    may serve the next one (see :class:`_Kept`); an error closes it."""
+    cfg = settings()
+    if cfg.notify_smtp_keep_seconds <= 0:
+        with Mailer() as mailer:
+            yield mailer
+        return
+    key = (id(cfg), connect)
+    mailer = _kept.take(key, cfg.notify_smtp_keep_seconds)
+    try:
+        yield mailer
+    except BaseException:
+        mailer.close()
+        raise
+    _kept.give(key, mailer)

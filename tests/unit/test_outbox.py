@@ -2,6 +2,7 @@
 retried with backoff, given up visibly; expiry reminders; the local cron."""
 from __future__ import annotations
 
+import email
 import importlib.util
 import json
 import logging
@@ -9,6 +10,7 @@ import smtplib
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
+from email import policy
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,10 @@ class _FakeClient:
     def send_message(self, message, from_addr=None, to_addrs=None):
         self.relay.accept(message)
         self.relay.envelopes.append((from_addr, list(to_addrs)))
+
+    def sendmail(self, from_addr, to_addrs, msg):
+        # What a relay receives: the bytes, read back as the mailbox's reader would.
+        self.send_message(email.message_from_bytes(msg, policy=policy.default), from_addr, to_addrs)
 
     def quit(self):
         self.sock = None
@@ -906,3 +912,52 @@ def test_only_an_unreachable_relay_stops_a_scheduled_run():
     assert not smtp.permanent(smtplib.SMTPRecipientsRefused({"a@b.fr": (450, b"greylisted")}))
     assert smtp.permanent(smtplib.SMTPDataError(554, b"rejected"))
     assert not smtp.permanent(smtplib.SMTPAuthenticationError(535, b"bad password"))
+
+
+# -- what leaves, and over which connection ----------------------------------------------
+
+def test_an_email_is_written_without_the_email_package_and_reads_back_the_same(outbox, monkeypatch):
+    from shared import config
+    from shared.notifications import messages
+    monkeypatch.setenv("MAIL_FROM", "Aidants Connect — équipe <nepasrepondre@aidantsconnect.beta.gouv.fr>")
+    config.reset_caches()
+    subject = "Une démarche a été réalisée pour vous par la Maison France Services de Château-Thierry\r\nBcc: x@y.fr"
+    text, html = "Bonjour Angéla,\n\n" + "démarche " * 40 + "\n", "<p>Bonjour Angéla</p>\n"
+    mail = messages.build("angela.dubois@example.fr", subject, text, html, "<id@aidantsconnect>")
+    raw = mail.as_bytes()
+    assert raw.isascii() and max(len(line) for line in raw.split(b"\r\n")) <= 998
+    read = email.message_from_bytes(raw, policy=policy.default)
+    # A line break in a header is a space: no header can be injected through one.
+    assert str(read["Subject"]) == " ".join(subject.split()) and read["Bcc"] is None
+    assert read["From"].addresses[0].display_name == "Aidants Connect — équipe"
+    assert (read["To"], read["Message-ID"]) == ("angela.dubois@example.fr", "<id@aidantsconnect>")
+    assert read["Date"].datetime is not None
+    assert read.get_body(("plain",)).get_content() == text
+    assert read.get_body(("html",)).get_content() == html
+
+
+def test_async_deliveries_in_a_burst_share_one_smtp_connection(outbox, monkeypatch):
+    from shared import config, notifications
+    items = [_save(_login_item()) for _ in range(3)]
+    assert [notifications.deliver(item.id) for item in items] == ["sent"] * 3
+    assert outbox.relay.connections == 1 and len(outbox.sent) == 3
+    monkeypatch.setenv("NOTIFY_SMTP_KEEP_SECONDS", "0")  # one connection per item, as before
+    config.reset_caches()
+    items = [_save(_login_item()) for _ in range(2)]
+    assert [notifications.deliver(item.id) for item in items] == ["sent"] * 2
+    assert outbox.relay.connections == 3
+
+
+def test_a_kept_connection_the_relay_dropped_is_reopened_and_the_message_sent(outbox):
+    from shared import notifications
+    first, second = _save(_login_item()), _save(_login_item())
+    assert notifications.deliver(first.id) == "sent"
+    accept = outbox.relay.accept
+
+    def dropped_once(message):
+        outbox.relay.accept = accept
+        raise smtplib.SMTPServerDisconnected("idle too long")
+
+    outbox.relay.accept = dropped_once
+    assert notifications.deliver(second.id) == "sent"
+    assert outbox.relay.connections == 2 and len(outbox.sent) == 2
