@@ -22,7 +22,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from ..config import settings
-from . import writes
+from . import wire, writes
 
 
 def now() -> datetime:
@@ -107,6 +107,8 @@ def _client_with_item_parser(self):
         factory.set_parser_defaults(**getattr(endpoint._response_parser_factory, "_defaults", {}))
         endpoint._response_parser_factory = factory
         _memoize_user_agent(client._user_agent_creator)
+        if settings().store_wire:
+            wire.install(client)  # the item operations without botocore's per-call machinery
     return client
 
 
