@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from . import anonymous, errors, security_headers, store
+from . import anonymous, budget, errors, security_headers
 from .config import settings
 
 log = logging.getLogger("aidants_connect.http")
@@ -357,8 +358,8 @@ class Router:
 
     def dispatch(self, event: Any, context: Any = None) -> dict:
         started = time.perf_counter()
-        store.calls.reset()
-        store.writes.start_budget(_budget_left(event))
+        budget.calls.reset()
+        budget.start_budget(_budget_left(event))
         request = None
         try:
             request = Request.from_event(event)
@@ -368,7 +369,7 @@ class Router:
         except errors.ApiError as err:
             response = error_response(err)
         except Exception as exc:  # the one place unexpected errors are turned into answers
-            if store.is_outage(exc):
+            if _store_outage(exc):
                 log.warning("store unavailable: %s", exc)
                 response = error_response(errors.ServiceUnavailable())
                 response.headers.append(("Retry-After", "2"))
@@ -376,14 +377,24 @@ class Router:
                 log.error("unhandled error\n%s", traceback.format_exc())
                 response = json_response(
                     {"error": "server_error", "error_description": "Erreur interne du service."}, 500)
-        store.writes.clear_budget()
+        budget.clear_budget()
         elapsed_ms = (time.perf_counter() - started) * 1000
         access_log(event, request, response.status, elapsed_ms)
         if settings().expose_diagnostics:
             # So that benchmarks count DynamoDB calls per request without guessing.
-            response.headers.append(("X-Store-Calls", str(store.calls.count)))
+            response.headers.append(("X-Store-Calls", str(budget.calls.count)))
             response.headers.append(("Server-Timing", f"fn;dur={elapsed_ms:.1f}"))
         return response.to_openfaas()
+
+
+def _store_outage(exc: BaseException) -> bool:
+    """Whether the store, not the request, failed (503, not 500). Only a function that
+    imported the store can meet its errors; one that never does (``oidc_metadata``)
+    does not import botocore to find out."""
+    if isinstance(exc, budget.BudgetExhausted):
+        return True
+    store = sys.modules.get("shared.store")
+    return store is not None and store.is_outage(exc)
 
 
 _access = logging.getLogger("aidants_connect.request")
@@ -401,5 +412,5 @@ def access_log(event: Any, request: Request | None, status: int, elapsed_ms: flo
     call_id = headers.get("x-call-id") or ""
     line = {"function": settings().function_name, "method": request.method if request else None,
             "route": getattr(request, "route", None), "status": status, "ms": round(elapsed_ms, 1),
-            "store_calls": store.calls.count, "call_id": call_id if _CALL_ID.fullmatch(call_id) else None}
+            "store_calls": budget.calls.count, "call_id": call_id if _CALL_ID.fullmatch(call_id) else None}
     _access.info(json.dumps(line, separators=(",", ":")))

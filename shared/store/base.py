@@ -33,20 +33,7 @@ def epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-class _CallCounter(threading.local):
-    """DynamoDB calls made by the current request (waitress serves one request per
-    thread, so a thread-local is exactly one request's count)."""
-
-    count = 0
-    operations: list
-
-    def reset(self) -> None:
-        self.count = 0
-        self.operations = []
-
-
-calls = _CallCounter()
-calls.reset()
+from ..budget import calls  # noqa: E402  (DynamoDB calls of the current request)
 
 _dispatch = Connection.dispatch
 

@@ -29,7 +29,6 @@ that leaves behind is listed in docs/reliability.md.
 """
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -50,37 +49,9 @@ _RETRY_CODES = {"TransactionInProgressException", "InternalServerError", "Servic
                 "ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"}
 
 
-class BudgetExhausted(RuntimeError):
-    """The request's time is used up: it answers 503 and starts no write."""
-
-
-# -- the request's time budget -----------------------------------------------------------
-
-class _Budget(threading.local):
-    deadline: float | None = None
-
-
-_budget = _Budget()
-
-
-def start_budget(seconds: float | None = None) -> None:
-    """Called when a request starts (waitress: one request per thread)."""
-    _budget.deadline = time.monotonic() + (seconds if seconds is not None else settings().request_budget_seconds)
-
-
-def clear_budget() -> None:
-    _budget.deadline = None
-
-
-def remaining() -> float:
-    return float("inf") if _budget.deadline is None else _budget.deadline - time.monotonic()
-
-
-def check_budget() -> None:
-    """A request whose time is up writes nothing more: its caller has been (or is
-    about to be) told it failed, so a write now would be a success nobody hears of."""
-    if remaining() <= 0:
-        raise BudgetExhausted("request budget used up before a write")
+# The request's time budget lives in ``shared.budget`` (no botocore there); its names
+# are this module's too, as callers have always used them.
+from ..budget import BudgetExhausted, check_budget, clear_budget, remaining, start_budget  # noqa: E402,F401
 
 
 def _one_call_fits() -> bool:
