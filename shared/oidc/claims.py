@@ -14,24 +14,17 @@ from types import SimpleNamespace
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oidc.core import UserInfo
 
-from .. import crypto
-from ..store import Usager
+from typing import TYPE_CHECKING
 
-IDENTITY_CLAIMS = ("given_name", "family_name", "birthdate", "gender", "birthplace",
-                   "birthcountry", "email", "preferred_username")
-SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
-    "openid": ("sub",),
-    **{claim: (claim,) for claim in IDENTITY_CLAIMS},
-    "profile": ("given_name", "family_name", "birthdate", "gender", "preferred_username"),
-    "birth": ("birthplace", "birthcountry"),
-}
-SCOPES_SUPPORTED = list(SCOPE_CLAIMS)
-# Every claim we may put in an ID token or a userinfo answer (for discovery).
-CLAIMS_SUPPORTED = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "at_hash",
-                    *IDENTITY_CLAIMS]
-# eIDAS "low": the level FranceConnect expects from an identity provider like ours.
-ACR = "eidas1"
-ACR_VALUES_SUPPORTED = [ACR]
+from .. import crypto
+
+if TYPE_CHECKING:  # a type only: claims are computed in functions that never read the store too
+    from ..store import Usager
+
+# The supported scopes and claims are constants of their own (discovery reads them
+# without importing the store): here under their usual names.
+from .profile import (ACR, ACR_VALUES_SUPPORTED, CLAIMS_SUPPORTED, IDENTITY_CLAIMS, SCOPE_CLAIMS,  # noqa: E402,F401
+                      SCOPES_SUPPORTED)
 
 
 def subject_for(usager_id: str, client_id: str) -> str:

@@ -18,10 +18,10 @@ from .. import crypto
 from ..store import OidcClient, now
 from . import claims
 
+from .profile import AUTH_METHODS, LEGACY_ALG  # noqa: E402,F401  (their names here too)
+
 CACHE_SECONDS = 60
 _CACHE_MAX = 256
-AUTH_METHODS = ("client_secret_basic", "client_secret_post")
-LEGACY_ALG = "HS256"
 
 
 def _secret_hash(client_id: str, client_secret: str) -> str:

@@ -14,12 +14,9 @@ from . import authorize as checks, errors, events, metadata, tokens, transaction
 from .server import FunctionRequest, server
 
 
-def discovery(request: Request) -> Response:
-    return json_response(metadata.discovery())
-
-
-def jwks(request: Request) -> Response:
-    return json_response(metadata.jwks())
+# Served by oidc_metadata from ``metadata`` itself (no store import there).
+discovery = metadata.discovery_response
+jwks = metadata.jwks_response
 
 
 def authorize(request: Request) -> Response:

@@ -3,6 +3,10 @@
 Built once per process from the issuer and the signing keys, and checked with
 Authlib's ``OpenIDProviderMetadata.validate()`` at that moment: a configuration
 that relying parties would refuse fails loudly instead of being served.
+
+``oidc_metadata`` serves these two documents and nothing else: this module imports
+the constants (``profile``) and the keys, never the store, Jinja2 or the mandates
+(its cold start is reported in docs/performance.md).
 """
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ import functools
 from authlib.oidc.discovery import OpenIDProviderMetadata
 
 from ..config import settings
-from . import claims, clients, keys
+from ..http import Request, Response, json_response
+from . import keys, profile
 
 
 @functools.lru_cache(maxsize=1)
@@ -24,17 +29,17 @@ def discovery() -> dict:
         "token_endpoint": f"{issuer}/oidc/token",
         "userinfo_endpoint": f"{issuer}/oidc/userinfo",
         "jwks_uri": f"{issuer}/oidc/jwks",
-        "scopes_supported": claims.SCOPES_SUPPORTED,
+        "scopes_supported": profile.SCOPES_SUPPORTED,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code"],
-        "token_endpoint_auth_methods_supported": list(clients.AUTH_METHODS),
+        "token_endpoint_auth_methods_supported": list(profile.AUTH_METHODS),
         "subject_types_supported": ["pairwise"],
         # HS256 only for clients registered in the legacy mode (signed with their secret).
-        "id_token_signing_alg_values_supported": signing + [clients.LEGACY_ALG],
-        "userinfo_signing_alg_values_supported": signing + [clients.LEGACY_ALG],
-        "acr_values_supported": claims.ACR_VALUES_SUPPORTED,
-        "claims_supported": claims.CLAIMS_SUPPORTED,
+        "id_token_signing_alg_values_supported": signing + [profile.LEGACY_ALG],
+        "userinfo_signing_alg_values_supported": signing + [profile.LEGACY_ALG],
+        "acr_values_supported": profile.ACR_VALUES_SUPPORTED,
+        "claims_supported": profile.CLAIMS_SUPPORTED,
         "claim_types_supported": ["normal"],
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
@@ -52,3 +57,13 @@ def discovery() -> dict:
 
 def jwks() -> dict:
     return keys.current().public_jwks()
+
+
+def discovery_response(request: Request) -> Response:
+    """GET /.well-known/openid-configuration."""
+    return json_response(discovery())
+
+
+def jwks_response(request: Request) -> Response:
+    """GET /oidc/jwks."""
+    return json_response(jwks())
