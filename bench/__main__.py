@@ -19,6 +19,7 @@ the stack (bench/procs.py), and writes ``bench/results/<name>.json`` and ``.png`
     python -m bench --name nightly       # the full run (loading 10⁵ takes minutes)
     python -m bench --profile --quick    # py-spy profiles of the hot functions too
     python -m bench outbox               # the outbox catching up after an SMTP outage (bench/outbox.py)
+    python -m bench ab --root OTHER      # alternating A/B runs of the flow against another checkout (bench/ab.py)
 """
 from __future__ import annotations
 
@@ -35,12 +36,13 @@ from pathlib import Path
 
 from local import launcher
 
-from . import dataset, load, plot, profile, world
+from . import coldstart, dataset, load, plot, profile, world
 from .flow import DISCOVERY, FLOW_STEPS, JWKS
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 HOT = ("oidc_authorize", "oidc_token", "oidc_userinfo")
+PROFILED = HOT + ("notify",)  # the usager's e-mail, sent per token
 # The scheduled notify run (every minute) is not part of the flow: off during runs.
 # X-Store-Calls is only sent with diagnostics on (off in production).
 # The load runs thousands of authorizations a minute with one client: lift the
@@ -59,7 +61,7 @@ def _options(argv):
     parser.add_argument("--workers", help="worker processes per hot function, comma-separated (default 1,2,4)")
     parser.add_argument("--usagers", type=int, default=30, help="usagers under mandate in the bench structure")
     parser.add_argument("--profile", action="store_true", help="py-spy profiles during the flow phase")
-    parser.add_argument("--only", choices=["flow", "endpoints", "sizes", "workers"], action="append",
+    parser.add_argument("--only", choices=["flow", "endpoints", "sizes", "workers", "coldstart"], action="append",
                         help="run only these parts (repeatable)")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -72,7 +74,7 @@ def _options(argv):
     args.worker_seconds = 10 if quick else 30
     args.sizes = [int(s) for s in (args.sizes or ("100,1000" if quick else "100,10000,100000")).split(",") if s]
     args.workers = [int(w) for w in (args.workers or ("1,2" if quick else "1,2,4")).split(",") if w]
-    args.parts = set(args.only or ["flow", "endpoints", "sizes", "workers"])
+    args.parts = set(args.only or ["flow", "endpoints", "sizes", "workers", "coldstart"])
     args.name = args.name or f"{'quick' if quick else 'full'}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     return args
 
@@ -100,12 +102,13 @@ def main_stack(args, result: dict) -> None:
         world.point_at(stack.env)
         w = world.build(usagers=args.usagers)
         pid = stack.process.pid
-        _say(f"warm-up {args.warmup}s ({args.clients} clients)")
-        load.flows("warmup", stack.url, pid, w, args.clients, args.warmup)
+        if args.parts & {"flow", "endpoints", "sizes"}:
+            _say(f"warm-up {args.warmup}s ({args.clients} clients)")
+            load.flows("warmup", stack.url, pid, w, args.clients, args.warmup)
         if "flow" in args.parts:
             _say(f"one client, {args.low}s (latency at low load)")
             result["low_load"] = load.flows("low-load", stack.url, pid, w, 1, args.low).as_json()
-            running = profile.start(pid, HOT, RESULTS, args.name, args.duration) if args.profile else []
+            running = profile.start(pid, PROFILED, RESULTS, args.name, args.duration) if args.profile else []
             _say(f"{args.clients} concurrent clients, {args.duration}s")
             result["flow"] = load.flows("flow", stack.url, pid, w, args.clients, args.duration).as_json()
             if running:
@@ -117,6 +120,9 @@ def main_stack(args, result: dict) -> None:
                 _say(f"{step} alone, {args.endpoint_seconds}s")
                 phase = load.endpoint(step, stack.url, pid, w, args.clients, args.endpoint_seconds)
                 result["endpoints_alone"][step] = phase.as_json()
+        if "coldstart" in args.parts:
+            _say("cold start of each function (process start to first answer)")
+            result["coldstart"] = coldstart.measure(stack.env, rounds=1 if args.quick else 3)
         if "sizes" in args.parts:
             result["sizes"] = []
             loaded = 0
@@ -217,6 +223,11 @@ def report(result: dict) -> str:
                 for w in result["workers"]]
         out += ["", "## worker processes per hot function",
                 _table(rows, ["workers", "clients", "flows", "flows/s", "× one", "errors", "CPU ms/flow", "load"])]
+    if result.get("coldstart"):
+        rows = [[fn, c["request"], c["status"], c["ms_to_first_answer"], c["cpu_ms"], c["loadavg"]]
+                for fn, c in sorted(result["coldstart"].items(), key=lambda kv: -kv[1]["ms_to_first_answer"])]
+        out += ["", "## cold start: process start to first answer (median)",
+                _table(rows, ["function", "first request", "status", "ms", "CPU ms", "load"])]
     if result.get("profile"):
         out += ["", "## py-spy: where the CPU goes (share of non-idle samples)"]
         for label, summary in result["profile"].items():
@@ -232,6 +243,9 @@ def main(argv=None) -> int:
     if argv[:1] == ["outbox"]:
         from . import outbox
         return outbox.main(argv[1:])
+    if argv[:1] == ["ab"]:
+        from . import ab
+        return ab.main(argv[1:])
     args = _options(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     result = {
@@ -241,7 +255,7 @@ def main(argv=None) -> int:
         "options": {k: (sorted(v) if isinstance(v, set) else v) for k, v in vars(args).items()},
     }
     started = time.monotonic()
-    if args.parts & {"flow", "endpoints", "sizes"}:
+    if args.parts & {"flow", "endpoints", "sizes", "coldstart"}:
         main_stack(args, result)
     if "workers" in args.parts:
         worker_stacks(args, result)

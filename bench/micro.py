@@ -4,6 +4,7 @@ process (``time.process_time``), so other processes on a busy machine count less
     python -m bench.micro store      # CPU of one GetItem, PutItem, Query (20 items) on the client side
     python -m bench.micro handlers   # CPU of each OIDC handler, called in-process (no HTTP, no Flask)
     python -m bench.micro gateway    # CPU of the gateway and the function per proxied request
+    python -m bench.micro dynamodb   # CPU of DynamoDB Local (from /proc) per operation, by kind
 
 ``--root DIR`` runs the same against another checkout (e.g. ``git worktree add
 /tmp/before <commit>``) to measure before/after; run them alternately, as the
@@ -55,6 +56,74 @@ def _store(rounds: int, count: int) -> dict:
                     call()
                 out[name] = round((time.process_time() - started) * 1000 / count, 3)
         return {"client CPU ms per call": out}
+    finally:
+        process.terminate()
+
+
+def _dynamodb(rounds: int, count: int) -> dict:
+    """DynamoDB Local's own CPU (its JVM, from /proc) per operation of each kind the
+    identity provider sends, after warm-up rounds (its JIT): what a call costs the
+    emulator, which dominates the stack's CPU per flow on this machine."""
+    from bench import procs
+    from local import dynamodb
+    from local.launcher import free_port
+    jar, port = dynamodb.find_jar(), free_port()
+    process = subprocess.Popen(dynamodb.command(jar, port), cwd=jar.parent, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        dynamodb.wait_port(port, process, 60, "DynamoDB Local")
+        os.environ.update(DYNAMODB_HOST=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x",
+                          AWS_REGION="eu-west-3", SECRET_TOKEN_HMAC_KEY=base64.b64encode(b"k" * 32).decode(),
+                          SECRET_TOTP_SEAL_KEY=base64.b64encode(b"s" * 32).decode())
+        from shared import store
+        from shared.store import Item, RateCounter, Structure, Usager
+        store.create_table()
+        for i in range(30):
+            Usager(*Usager.key(f"u{i}"), id=f"u{i}", fc_sub="x", given_name="A", family_name="B",
+                   gsi1pk="BENCH", gsi1sk=f"{i:03d}").save()
+        Structure(*Structure.key("s"), id="s", name="S", siret="1").save()
+        n = [0]
+
+        def put():
+            n[0] += 1
+            Structure(*Structure.key(f"p{n[0]}"), id="p", name="S", siret="1").save()
+
+        def transact(size):
+            def run():
+                n[0] += 1
+                with store.transaction() as tx:
+                    for k in range(size):
+                        tx.save(Structure(*Structure.key(f"t{n[0]}-{k}"), id="t", name="S", siret="1"),
+                                condition=Structure.pk.does_not_exist())
+            return run
+
+        def transact_check():
+            n[0] += 1
+            with store.transaction() as tx:
+                tx.condition_check(Structure, *Structure.key("s"), condition=Structure.pk.exists())
+                tx.save(Structure(*Structure.key(f"c{n[0]}"), id="t", name="S", siret="1"),
+                        condition=Structure.pk.does_not_exist())
+
+        calls = {
+            "GetItem": lambda: Structure.get(*Structure.key("s"), consistent_read=True),
+            "BatchGetItem (4 keys)": lambda: list(Item.batch_get([Usager.key(f"u{i}") for i in range(4)],
+                                                                 consistent_read=True)),
+            "Query (30 items, index)": lambda: list(Usager.gsi1.query("BENCH")),
+            "PutItem": put,
+            "UpdateItem (ADD)": lambda: RateCounter(*RateCounter.key("r")).update(actions=[RateCounter.count.add(1)]),
+            "TransactWriteItems (1 put)": transact(1),
+            "TransactWriteItems (2 puts)": transact(2),
+            "TransactWriteItems (check + put)": transact_check,
+            "TransactWriteItems (5 puts)": transact(5),
+        }
+        out = {}
+        for _ in range(rounds):  # the last round is reported: the JIT is warm by then
+            for name, call in calls.items():
+                before = procs.cpu_seconds(process.pid)
+                for _ in range(count):
+                    call()
+                out[name] = round((procs.cpu_seconds(process.pid) - before) * 1000 / count, 3)
+        return {"DynamoDB Local CPU ms per call": out}
     finally:
         process.terminate()
 
@@ -153,7 +222,7 @@ def _gateway(count: int) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.micro", description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=["store", "handlers", "gateway"])
+    parser.add_argument("what", choices=["store", "handlers", "gateway", "dynamodb"])
     parser.add_argument("--root", help="another checkout to measure (default: this one)")
     parser.add_argument("--count", type=int, default=300)
     args = parser.parse_args(argv)
@@ -166,7 +235,8 @@ def main(argv=None) -> int:
         return subprocess.call([sys.executable, "-c", code], cwd=root, env={**os.environ, "PYTHONPATH": root})
     load = os.getloadavg()[0]
     result = {"store": lambda: _store(3, args.count), "handlers": lambda: _handlers(max(30, args.count // 2)),
-              "gateway": lambda: _gateway(args.count * 3)}[args.what]()
+              "gateway": lambda: _gateway(args.count * 3),
+              "dynamodb": lambda: _dynamodb(4, args.count)}[args.what]()
     print(json.dumps({"what": args.what, "root": str(Path.cwd()), "loadavg": round(load, 2), **result},
                      ensure_ascii=False))
     return 0
