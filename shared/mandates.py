@@ -126,13 +126,20 @@ def active_autorisations_of_structure(structure_id: str, at: datetime | None = N
                                         Autorisation.gsi1sk > iso(at)))
 
 
-def active_autorisation_values(structure_id: str, names: list[str], at: datetime | None = None) -> list[dict]:
+def active_autorisation_values(structure_id: str, names: list[str], at: datetime | None = None,
+                               as_stored: frozenset[str] = frozenset()) -> list[dict]:
     """The same Query, as the values of ``names`` only and no model instances
     (``store.query_values``): the identity provider's offer reads every active
     autorisation of the structure at each request."""
     at = at or now()
     return query_values(Autorisation, Autorisation.gsi1, f"STRUCTURE#{structure_id}#ACTIVE",
-                        Autorisation.gsi1sk > iso(at), names)
+                        Autorisation.gsi1sk > iso(at), names, as_stored)
+
+
+def iso_of_stored(stored: str) -> str:
+    """:func:`iso` of a date as ``UTCDateTimeAttribute`` stores it
+    (``2026-03-01T12:30:45.000000+0000`` → ``2026-03-01T12:30:45+00:00``)."""
+    return stored[:19] + "+00:00"
 
 
 def active_autorisations_of_usager(structure_id: str, usager_id: str,

@@ -178,7 +178,8 @@ def offer(caller: Caller, txn_id: str, browser_token: str | None, read: dict | N
     txn = _load_for(caller, txn_id, browser_token, read)
     covered: dict[str, dict[str, dict]] = defaultdict(dict)
     shown: dict[str, dict] = {}
-    for autorisation in mandates.active_autorisation_values(caller.structure_id, _OFFER_AUTORISATION):
+    for autorisation in mandates.active_autorisation_values(caller.structure_id, _OFFER_AUTORISATION,
+                                                            as_stored=frozenset({"expires_at"})):
         uid = autorisation["usager_id"]
         covered[uid][autorisation["demarche"]] = autorisation
         if autorisation["usager_family_name"] is not None and uid not in shown:
@@ -192,7 +193,8 @@ def offer(caller: Caller, txn_id: str, browser_token: str | None, read: dict | N
                                                         (u["given_name"] or "").lower(), u["id"])):
         listed.append({
             **usager,
-            "demarches": [{**demarche_json(key), "mandate": a["mandate_id"], "expires_at": mandates.iso(a["expires_at"])}
+            "demarches": [{**demarche_json(key), "mandate": a["mandate_id"],
+                           "expires_at": mandates.iso_of_stored(a["expires_at"])}
                           for key, a in sorted(covered[usager["id"]].items()) if key in DEMARCHES],
         })
     return {
