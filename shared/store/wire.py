@@ -8,9 +8,11 @@ and parses the answer against the model: about 1 ms of CPU per call in a functio
 more than the rest of a request (docs/performance.md). The parameters pynamodb
 passes are already the wire format of the JSON protocol, so for the item operations
 this module sends ``json.dumps`` of them, signed here (SigV4, the signing key kept
-per day), through the client's own HTTP session: the same connection pool,
-timeouts and exceptions (``EndpointConnectionError``, ``ReadTimeoutError``…) that
-``shared.store.writes`` and ``is_outage`` rely on.
+per day), over one kept-alive HTTP/1.1 connection per thread (:class:`Transport`: one
+``sendall``, one parse of the status line and headers, with the client's timeouts and
+TLS verification, and botocore's exceptions, ``EndpointConnectionError``,
+``ReadTimeoutError``…, that ``shared.store.writes`` and ``is_outage`` rely on); through
+the client's own urllib3 session when a proxy or a client certificate is configured.
 
 What stays botocore's: the table operations; every error answer (parsed by
 botocore's parser into the same ``ClientError``, cancellation reasons included); the
@@ -26,6 +28,9 @@ import hashlib
 import hmac
 import json
 import re
+import select
+import socket
+import ssl
 import threading
 import time
 import zlib
@@ -33,7 +38,10 @@ from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from botocore.awsrequest import AWSPreparedRequest
-from botocore.exceptions import ChecksumError, ClientError
+from botocore.exceptions import (ChecksumError, ClientError, ConnectionClosedError, ConnectTimeoutError,
+                                 EndpointConnectionError, ReadTimeoutError, SSLError)
+from botocore.httpsession import get_cert_path
+from urllib3 import HTTPHeaderDict
 
 OPERATIONS = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchGetItem",
                         "BatchWriteItem", "TransactWriteItems", "TransactGetItems"})
@@ -102,6 +110,156 @@ def sign(headers: dict, body: bytes, host: str, region: str, access_key: str, se
                                 f"SignedHeaders={signed}, Signature={signature}")
 
 
+class Response:
+    """What botocore's parser and retry handler read of an answer."""
+
+    def __init__(self, status_code: int, headers: dict, content: bytes):
+        self.status_code, self.headers, self.content = status_code, headers, content
+
+
+class Transport:
+    """HTTP/1.1 to the store: one kept-alive connection per thread, written in one
+    ``sendall`` and read with a minimal parser (status line, headers, a body of
+    ``Content-Length`` or chunks). urllib3 and http.client cost more CPU per call than
+    the rest of a store call (header objects, an email-package header parser).
+
+    Failures are botocore's exceptions, as its urllib3 session raises them: a refused
+    connection ``EndpointConnectionError`` (nothing was sent), a connect timeout
+    ``ConnectTimeoutError``, a read timeout ``ReadTimeoutError`` and a connection
+    closed before the whole answer ``ConnectionClosedError`` (sent, outcome unknown).
+    A kept connection the server closed while idle is noticed before it is used (a
+    poll, as urllib3 does) and replaced."""
+
+    def __init__(self, url: str, connect_timeout: float, read_timeout: float, verify=True):
+        parts = urlsplit(url)
+        self.url = url
+        self.host = parts.hostname
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
+        self._tls = None
+        if parts.scheme == "https":
+            self._tls = ssl.create_default_context(cafile=get_cert_path(verify) if verify is not False else None)
+            if verify is False:
+                self._tls.check_hostname, self._tls.verify_mode = False, ssl.CERT_NONE
+        self._local = threading.local()
+
+    def _connect(self) -> socket.socket:
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
+        except socket.timeout as exc:
+            raise ConnectTimeoutError(endpoint_url=self.url, error=exc)
+        except OSError as exc:
+            raise EndpointConnectionError(endpoint_url=self.url, error=exc)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._tls is not None:
+                sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+        except ssl.SSLError as exc:
+            sock.close()
+            raise SSLError(endpoint_url=self.url, error=exc)
+        except OSError as exc:
+            sock.close()
+            raise EndpointConnectionError(endpoint_url=self.url, error=exc)
+        sock.settimeout(self.read_timeout)
+        return sock
+
+    def _kept(self) -> socket.socket:
+        sock = getattr(self._local, "sock", None)
+        if sock is not None:
+            try:
+                dropped = bool(select.select([sock], [], [], 0)[0])  # EOF (or stray bytes) while idle
+            except (OSError, ValueError):
+                dropped = True
+            if not dropped:
+                return sock
+            self.close()
+        sock = self._local.sock = self._connect()
+        return sock
+
+    def close(self) -> None:
+        sock, self._local.sock = getattr(self._local, "sock", None), None
+        if sock is not None:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def send(self, head: bytes, body: bytes) -> Response:
+        sock = self._kept()
+        try:
+            sock.sendall(head + body)
+            return self._read(sock)
+        except socket.timeout as exc:
+            self.close()
+            raise ReadTimeoutError(endpoint_url=self.url, error=exc)
+        except (OSError, ValueError) as exc:  # reset, broken pipe, closed, an answer that is no HTTP
+            self.close()
+            raise ConnectionClosedError(endpoint_url=self.url, error=exc)
+
+    def _read(self, sock: socket.socket) -> Response:
+        buffer = b""
+        while b"\r\n\r\n" not in buffer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionResetError("closed before the headers")
+            buffer += chunk
+        head, _, rest = buffer.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            body = self._chunked(sock, rest)
+        else:
+            length = int(headers.get("content-length", "0"))
+            while len(rest) < length:
+                chunk = sock.recv(max(65536, length - len(rest)))
+                if not chunk:
+                    raise ConnectionResetError("closed before the whole body")
+                rest += chunk
+            body = rest[:length]
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return Response(status, headers, body)
+
+    @staticmethod
+    def _chunked(sock: socket.socket, data: bytes) -> bytes:
+        body = b""
+        while True:
+            while b"\r\n" not in data:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ConnectionResetError("closed inside a chunk")
+                data += chunk
+            size_line, _, data = data.partition(b"\r\n")
+            size = int(size_line.split(b";")[0], 16)
+            while len(data) < size + 2:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ConnectionResetError("closed inside a chunk")
+                data += chunk
+            if size == 0:
+                return body  # no trailers from the store
+            body += data[:size]
+            data = data[size + 2:]
+
+
+def _transport_for(client) -> Transport | None:
+    """A :class:`Transport` with the client's timeouts and TLS verification, unless its
+    session needs what only urllib3 does here (a proxy, a client certificate)."""
+    session = client._endpoint.http_session
+    url = client.meta.endpoint_url
+    try:
+        if session._proxy_config.proxy_url_for(url) or session._cert_file:
+            return None
+    except AttributeError:
+        return None
+    config = client.meta.config
+    return Transport(url, config.connect_timeout, config.read_timeout, getattr(session, "_verify", True))
+
+
 class Caller:
     """Stands for ``client._make_api_call``: the item operations go the short way,
     everything else (and a body that json cannot carry) to botocore's own method."""
@@ -118,6 +276,7 @@ class Caller:
         self._content_type = f"application/x-amz-json-{client.meta.service_model.metadata['jsonVersion']}"
         self._user_agent = client._user_agent_creator.to_string()
         self._models: dict[str, object] = {}
+        self._transport = _transport_for(client)
 
     def __call__(self, operation_name: str, api_params: dict):
         if operation_name not in OPERATIONS:
@@ -144,6 +303,15 @@ class Caller:
         headers["Content-Length"] = str(len(body))
         return AWSPreparedRequest("POST", self._url, headers, body, stream_output=False)
 
+    def _head(self, operation_name: str, body: bytes) -> bytes:
+        credentials = self._client._request_signer._credentials.get_frozen_credentials()
+        headers = {"Content-Type": self._content_type, "X-Amz-Target": f"{self._target}.{operation_name}"}
+        sign(headers, body, self._host, self._region, credentials.access_key, credentials.secret_key,
+             credentials.token, datetime.now(timezone.utc))
+        lines = [f"POST / HTTP/1.1", f"Host: {self._host}", f"User-Agent: {self._user_agent}",
+                 f"Content-Length: {len(body)}", *(f"{name}: {value}" for name, value in headers.items()), "", ""]
+        return "\r\n".join(lines).encode("latin-1")
+
     def _send(self, operation_name: str, body: bytes):
         session = self._client._endpoint.http_session
         context: dict = {}
@@ -151,8 +319,11 @@ class Caller:
         while True:
             attempts += 1
             http, parsed, caught = None, None, None
-            try:
-                http = session.send(self._request(operation_name, body))  # re-signed on each attempt
+            try:  # re-signed on each attempt
+                if self._transport is not None:
+                    http = self._transport.send(self._head(operation_name, body), body)
+                else:
+                    http = session.send(self._request(operation_name, body))
             except Exception as exc:  # botocore's exceptions, as its endpoint would see them
                 caught = exc
             if http is not None:
@@ -185,7 +356,7 @@ class Caller:
         reasons), or an item with a binary attribute."""
         endpoint = self._client._endpoint
         parser = endpoint._response_parser_factory.create_parser("json")
-        response = {"headers": http.headers, "status_code": http.status_code, "body": http.content}
+        response = {"headers": HTTPHeaderDict(http.headers), "status_code": http.status_code, "body": http.content}
         parsed = parser.parse(response, self._operation(operation_name).output_shape)
         if http.status_code >= 300:
             # As botocore's endpoint does: a modeled error's own fields (a cancelled
