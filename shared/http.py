@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -388,13 +387,13 @@ class Router:
 
 
 def _store_outage(exc: BaseException) -> bool:
-    """Whether the store, not the request, failed (503, not 500). Only a function that
-    imported the store can meet its errors; one that never does (``oidc_metadata``)
-    does not import botocore to find out."""
+    """Whether the store, not the request, failed (503, not 500). The store's module is
+    imported here only on this error path: a function that never talks to the store
+    (``oidc_metadata``) does not load botocore to answer its requests."""
     if isinstance(exc, budget.BudgetExhausted):
         return True
-    store = sys.modules.get("shared.store")
-    return store is not None and store.is_outage(exc)
+    from . import store
+    return store.is_outage(exc)
 
 
 _access = logging.getLogger("aidants_connect.request")
