@@ -17,13 +17,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
-
 from . import crypto, documents, errors, franceconnect, journal, mandates, notifications, otp
 from .config import settings
 from .demarches import as_json as demarche_json
 from .sessions import Caller
-from .store import FranceConnectState, MandateDraft, now, writes
+from .store import FranceConnectState, MandateDraft, Operation, Structure, Usager, now, writes
 
 log = logging.getLogger("aidants_connect.drafts")
 
@@ -75,17 +73,14 @@ def create(caller: Caller, data: dict) -> MandateDraft:
                          structure_id=caller.structure_id, demarches=demarches, duration=duration,
                          is_remote=is_remote, remote_consent=consent, expires_at=expires_at,
                          ttl=expires_at + TTL_SLACK_SECONDS, created_at=now())
-    draft.save(condition=MandateDraft.pk.does_not_exist())
+    writes.put_new(draft)  # a random key: False could only be our own re-sent copy
     return draft
 
 
 def load(caller: Caller, draft_id: str) -> MandateDraft:
     """The caller's own draft; anybody else's is answered like a missing one."""
-    try:
-        draft = MandateDraft.get(*MandateDraft.key(draft_id))
-    except DoesNotExist:
-        raise errors.NotFound("Ce projet de mandat est introuvable.", code="draft_not_found")
-    if draft.aidant_id != caller.aidant_id or draft.structure_id != caller.structure_id:
+    draft = MandateDraft.find(draft_id)
+    if draft is None or draft.aidant_id != caller.aidant_id or draft.structure_id != caller.structure_id:
         raise errors.NotFound("Ce projet de mandat est introuvable.", code="draft_not_found")
     return draft
 
@@ -147,71 +142,103 @@ class CallbackOutcome:
         return f"{base}{DRAFT_PAGE}?{query}"
 
 
-def _consume_state(state: str) -> FranceConnectState:
-    try:
-        item = FranceConnectState.get(*FranceConnectState.key(crypto.keyed_hash(state, "fc_state")))
-    except DoesNotExist:
-        raise franceconnect.FranceConnectError(franceconnect.FAILED, "unknown state")
-    return item
+class Refused(Exception):
+    """Why a callback goes back to the draft page (``error``: the code the page shows)."""
+
+    def __init__(self, error: str, *, forget_draft: bool = False):
+        super().__init__(error)
+        self.error = error
+        self.forget_draft = forget_draft  # the callback is not the caller's: name no draft
 
 
 def identify(query: dict, authenticate) -> CallbackOutcome:
     """Handle ``/fc/callback``. ``authenticate`` returns the aidant of the browser's
-    session: the state must have been issued to that same aidant (login CSRF)."""
+    session: the state must have been issued to that same aidant (login CSRF). The
+    steps run in this order; the first that refuses says why."""
+    outcome = CallbackOutcome(None)
+    try:
+        state = _state_of(query)
+        outcome.draft_id = state.draft_id
+        caller = _caller_of(state, authenticate)
+        _consume(state)
+        _check_answer(query)
+        identity = _complete_login(query, state)
+        outcome.franceconnect_id_token = identity.id_token
+        usager = _usager_of(identity)
+        _attach(state, usager, caller)
+    except Refused as refusal:
+        outcome.error = refusal.error
+        if refusal.forget_draft:
+            outcome.draft_id = None
+        return outcome
+    journal.record(USAGER_IDENTIFIED, aidant_id=caller.aidant_id, structure_id=caller.structure_id,
+                   usager_id=usager.id, details={"draft": state.draft_id})
+    return outcome
+
+
+def _state_of(query: dict) -> FranceConnectState:
+    """The login our ``state`` names (it is not consumed yet)."""
     state = query.get("state")
     if not isinstance(state, str) or not state or len(state) > 256:
-        return CallbackOutcome(None, franceconnect.FAILED)
-    try:
-        item = _consume_state(state)
-    except franceconnect.FranceConnectError:
-        return CallbackOutcome(None, franceconnect.FAILED)
-    outcome = CallbackOutcome(item.draft_id)
+        raise Refused(franceconnect.FAILED)
+    item = FranceConnectState.find(crypto.keyed_hash(state, "fc_state"))
+    if item is None:
+        raise Refused(franceconnect.FAILED)
+    return item
+
+
+def _caller_of(state: FranceConnectState, authenticate) -> Caller:
     try:
         caller = authenticate()
     except errors.ApiError:
-        outcome.error = "session_expired"
-        return outcome
-    if caller.aidant_id != item.aidant_id:
-        outcome.draft_id, outcome.error = None, franceconnect.FAILED
-        return outcome
+        raise Refused("session_expired")
+    if caller.aidant_id != state.aidant_id:
+        raise Refused(franceconnect.FAILED, forget_draft=True)
+    return caller
+
+
+def _consume(state: FranceConnectState) -> None:
     now_s = int(time.time())
-    if not writes.update(item, [FranceConnectState.used_at.set(now_s)],
-                               FranceConnectState.used_at.does_not_exist() & (FranceConnectState.expires_at > now_s)):
-        outcome.error = "franceconnect_expired"  # replayed callback or login too slow
-        return outcome
+    if not writes.update(state, [FranceConnectState.used_at.set(now_s)],
+                         FranceConnectState.used_at.does_not_exist() & (FranceConnectState.expires_at > now_s)):
+        raise Refused("franceconnect_expired")  # replayed callback or login too slow
+
+
+def _check_answer(query: dict) -> None:
     if query.get("error"):
         # FranceConnect sends the user back with an OAuth error (RFC 6749 §4.1.2.1).
         log.info("FranceConnect answered %s: %s", query.get("error"), query.get("error_description"))
-        outcome.error = franceconnect.CANCELLED if query["error"] == "access_denied" else franceconnect.FAILED
-        return outcome
+        raise Refused(franceconnect.CANCELLED if query["error"] == "access_denied" else franceconnect.FAILED)
     code = query.get("code")
     if not isinstance(code, str) or not code or len(code) > 1024:
-        outcome.error = franceconnect.FAILED
-        return outcome
+        raise Refused(franceconnect.FAILED)
+
+
+def _complete_login(query: dict, state: FranceConnectState) -> franceconnect.Identity:
     try:
-        identity = franceconnect.complete_login(code, item.nonce_hash)
-        outcome.franceconnect_id_token = identity.id_token
-        usager = mandates.upsert_usager(identity.sub, identity.claims)
+        return franceconnect.complete_login(query["code"], state.nonce_hash)
     except franceconnect.FranceConnectError as exc:
         log.warning("FranceConnect login refused: %s", exc.reason)
-        outcome.error = exc.code
-        return outcome
+        raise Refused(exc.code)
     except errors.BadRequest:
-        outcome.error = franceconnect.FAILED
-        return outcome
+        raise Refused(franceconnect.FAILED)
+
+
+def _usager_of(identity: franceconnect.Identity) -> Usager:
     try:
-        MandateDraft(*MandateDraft.key(item.draft_id)).update(
-            actions=[MandateDraft.usager_id.set(usager.id), MandateDraft.identified_at.set(now())],
-            condition=MandateDraft.signed_at.does_not_exist() & (MandateDraft.expires_at > now_s) &
-            (MandateDraft.aidant_id == caller.aidant_id))
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        outcome.error = "draft_expired"
-        return outcome
-    journal.record(USAGER_IDENTIFIED, aidant_id=caller.aidant_id, structure_id=caller.structure_id,
-                   usager_id=usager.id, details={"draft": item.draft_id})
-    return outcome
+        return mandates.upsert_usager(identity.sub, identity.claims)
+    except errors.BadRequest:  # FranceConnect sent no name
+        raise Refused(franceconnect.FAILED)
+
+
+def _attach(state: FranceConnectState, usager: Usager, caller: Caller) -> None:
+    """The usager on the draft, unless it was signed or expired meanwhile."""
+    now_s = int(time.time())
+    if not writes.update(MandateDraft(*MandateDraft.key(state.draft_id)),
+                         [MandateDraft.usager_id.set(usager.id), MandateDraft.identified_at.set(now())],
+                         MandateDraft.signed_at.does_not_exist() & (MandateDraft.expires_at > now_s)
+                         & (MandateDraft.aidant_id == caller.aidant_id)):
+        raise Refused("draft_expired")
 
 
 # -- 3. the recap ---------------------------------------------------------------------------
@@ -250,13 +277,46 @@ def _must_be_true(data: dict, name: str, message: str, code: str) -> None:
 
 
 def sign(caller: Caller, data: dict) -> mandates.Mandate:
+    draft_id, code = _signature_request(data)
+    draft = load(caller, draft_id)
+    usager, structure = _signable(draft, data)
+    # Only now, with a signable draft, spend the aidant's code (single use).
+    otp.check_code_for(caller.aidant_id, code, action="sign_mandate")
+    consent = draft.remote_consent.as_dict() if draft.remote_consent else None
+    spec = mandates.NewMandate(
+        structure_id=draft.structure_id, usager=usager, demarches=list(draft.demarches),
+        duration=draft.duration, is_remote=bool(draft.is_remote), remote_consent=consent,
+        aidant_id=caller.aidant_id, aidant_name=caller.aidant.full_name,
+        text_snapshot=documents.mentions_text(structure.name))
+    notice = None
+
+    def in_the_same_transaction(mandate: mandates.Mandate) -> list[Operation]:
+        # The draft is consumed (and linked to its mandate) and the usager's e-mail is
+        # queued in the mandate's own transaction: a draft gives one mandate, and a
+        # signed mandate always has its notification.
+        nonlocal notice
+        notice = notifications.mandate_created_item(mandate, usager, structure)
+        return [_consumption(draft, mandate, caller)] + ([notifications.operation(notice)] if notice else [])
+
+    mandate = mandates.create(spec, extra=in_the_same_transaction, conflict=errors.Conflict(
+        "Ce mandat a déjà été signé, ou il a changé pendant la signature. Rechargez la page.",
+        code="draft_already_signed"))
+    notifications.kick(notice)
+    return mandate
+
+
+def _signature_request(data: dict) -> tuple[str, str]:
     draft_id = data.get("draft")
     if not isinstance(draft_id, str) or not draft_id or len(draft_id) > 64:
         raise errors.BadRequest("Le champ « draft » est obligatoire.", code="invalid_request")
     code = data.get("otp")
     if not isinstance(code, str) or not code.strip():
         raise errors.BadRequest("Merci d'indiquer le code à 6 chiffres.", code="invalid_request")
-    draft = load(caller, draft_id)
+    return draft_id, code
+
+
+def _signable(draft: MandateDraft, data: dict) -> tuple[Usager, Structure]:
+    """The draft's usager and structure, once everything the signature needs is there."""
     _check_open(draft)
     if draft.usager_id is None:
         raise errors.Conflict("L'usager ne s'est pas encore identifié avec FranceConnect.",
@@ -271,36 +331,15 @@ def sign(caller: Caller, data: dict) -> mandates.Mandate:
     if usager is None or structure is None:
         raise errors.Conflict("L'usager ou la structure de ce projet de mandat n'existe plus.",
                               code="draft_invalid")
-    # Only now, with a signable draft, spend the aidant's code (single use).
-    otp.check_code_for(caller.aidant_id, code, action="sign_mandate")
-    consent = draft.remote_consent.as_dict() if draft.remote_consent else None
-    spec = mandates.NewMandate(
-        structure_id=draft.structure_id, usager=usager, demarches=list(draft.demarches),
-        duration=draft.duration, is_remote=bool(draft.is_remote), remote_consent=consent,
-        aidant_id=caller.aidant_id, aidant_name=caller.aidant.full_name,
-        text_snapshot=documents.mentions_text(structure.name))
+    return usager, structure
+
+
+def _consumption(draft: MandateDraft, mandate: mandates.Mandate, caller: Caller) -> Operation:
+    """The draft marked signed by ``mandate``: only once, unexpired, for the usager and
+    the aidant it was read with."""
     now_s = int(time.time())
-    notice = None
-
-    def in_the_same_transaction(mandate: mandates.Mandate) -> list:
-        # The draft is consumed (and linked to its mandate) and the usager's e-mail is
-        # queued in the mandate's own transaction: a draft gives one mandate, and a
-        # signed mandate always has its notification.
-        nonlocal notice
-        notice = notifications.mandate_created_item(mandate, usager, structure)
-        consume_draft = ("update", MandateDraft(*MandateDraft.key(draft.id)), {
-            "actions": [MandateDraft.signed_at.set(now()), MandateDraft.mandate_id.set(mandate.id)],
-            "condition": MandateDraft.signed_at.does_not_exist() & (MandateDraft.expires_at > now_s) &
-            (MandateDraft.usager_id == draft.usager_id) & (MandateDraft.aidant_id == caller.aidant_id),
-        })
-        return [consume_draft] + ([notifications.operation(notice)] if notice else [])
-
-    try:
-        mandate = mandates.create(spec, extra=in_the_same_transaction)
-    except TransactWriteError as exc:
-        if not mandates.is_conflict(exc):
-            raise
-        raise errors.Conflict("Ce mandat a déjà été signé, ou il a changé pendant la signature. "
-                              "Rechargez la page.", code="draft_already_signed")
-    notifications.kick(notice)
-    return mandate
+    return ("update", MandateDraft(*MandateDraft.key(draft.id)), {
+        "actions": [MandateDraft.signed_at.set(now()), MandateDraft.mandate_id.set(mandate.id)],
+        "condition": MandateDraft.signed_at.does_not_exist() & (MandateDraft.expires_at > now_s) &
+        (MandateDraft.usager_id == draft.usager_id) & (MandateDraft.aidant_id == caller.aidant_id),
+    })
