@@ -6,7 +6,7 @@ from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, 
 
 from datetime import datetime
 
-from .base import Item, partition
+from .base import Item, first, partition
 
 
 class Person(MapAttribute):
@@ -56,8 +56,7 @@ class HabilitationRequest(Item, discriminator="habilitation_request"):
     def with_messages(cls, request_id: str) -> tuple["HabilitationRequest | None", list["HabilitationMessage"]]:
         """The request and its thread: one Query on its partition."""
         found = partition(cls.key(request_id)[0])
-        requests = found[HabilitationRequest]
-        return (requests[0] if requests else None), found[HabilitationMessage]
+        return first(found[HabilitationRequest]), found[HabilitationMessage]
 
     @classmethod
     def in_queue(cls, status: str, limit: int) -> list["HabilitationRequest"]:

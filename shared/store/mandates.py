@@ -6,7 +6,7 @@ from datetime import datetime
 from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, UnicodeAttribute,
                                  UnicodeSetAttribute, UTCDateTimeAttribute)
 
-from .base import Item, iso, now, partition, query_values
+from .base import Item, first, iso, now, partition, query_values
 
 
 class Usager(Item, discriminator="usager"):
@@ -83,8 +83,7 @@ class Mandate(Item, discriminator="mandate"):
     def with_autorisations(cls, mandate_id: str) -> tuple["Mandate | None", list["Autorisation"]]:
         """A mandate and its autorisations: one Query on its partition."""
         found = partition(cls.key(mandate_id)[0])
-        mandates = found[Mandate]
-        return (mandates[0] if mandates else None), found[Autorisation]
+        return first(found[Mandate]), found[Autorisation]
 
     @classmethod
     def of_structure(cls, structure_id: str, usager_id: str | None = None, *, limit: int,
