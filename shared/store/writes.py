@@ -24,8 +24,9 @@ Counters are the exception (:func:`update_counter`): a plain conditional update,
 once by us (botocore may re-send it), since a count counted twice only makes a limit
 bite one attempt early.
 
-These are the only writes that read a store error code: the domain sees True/False,
-or the domain error it handed over (:func:`conflict_as`).
+With ``base.is_outage`` (503 or 500), this module is where store error codes are
+read: the domain sees True/False, or the domain error it handed over
+(:func:`conflict_as`, ``store.transaction``).
 
 Each request has a time budget (:func:`start_budget`, set by ``shared.http`` for every
 request, ``REQUEST_BUDGET_SECONDS``). A write starts only with time left; a write
