@@ -12,6 +12,7 @@ from .base import Item
 # journal write of the moment does not land on one gsi3 partition. Readers query
 # every shard: never lower it (entries already written would no longer be read).
 JOURNAL_SHARDS = 4
+JOURNAL_PREFIX = "JOURNAL#"  # every journal partition key (entries and seals) starts with it
 SEALS_PARTITION = "JOURNAL#SEALS"
 
 
@@ -52,6 +53,33 @@ class JournalEntry(Item, discriminator="journal"):
     client_id = UnicodeAttribute(null=True)
     reason = UnicodeAttribute(null=True)
     details = MapAttribute(null=True)
+
+    @staticmethod
+    def key(entry_id: str) -> tuple[str, str]:
+        return f"JOURNAL#{entry_id}", "JOURNAL"
+
+    @classmethod
+    def new(cls, entry_id: str, at: str, **attributes) -> "JournalEntry":
+        """An entry (not saved) written at ``at`` (:func:`iso_ms`), on the indexes of
+        its structure and aidant when it has them, and always on its day's."""
+        item = cls(*cls.key(entry_id), id=entry_id, at=at, **attributes)
+        position = f"{at}#{entry_id}"
+        if item.structure_id:
+            item.gsi1pk, item.gsi1sk = f"STRUCTURE#{item.structure_id}#JOURNAL", position
+        if item.aidant_id:
+            item.gsi2pk, item.gsi2sk = f"AIDANT#{item.aidant_id}#JOURNAL", position
+        item.gsi3pk, item.gsi3sk = day_partition(at[:10], journal_shard(entry_id)), position
+        return item
+
+    @classmethod
+    def of_structure(cls, structure_id: str, limit: int) -> list["JournalEntry"]:
+        """A structure's journal, newest first: one Query on gsi1."""
+        return list(cls.gsi1.query(f"STRUCTURE#{structure_id}#JOURNAL", scan_index_forward=False, limit=limit))
+
+    @classmethod
+    def of_aidant(cls, aidant_id: str, limit: int) -> list["JournalEntry"]:
+        """An aidant's journal, newest first: one Query on gsi2."""
+        return list(cls.gsi2.query(f"AIDANT#{aidant_id}#JOURNAL", scan_index_forward=False, limit=limit))
 
 
 class JournalSeal(Item, discriminator="journal_seal"):
