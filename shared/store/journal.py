@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import zlib
 from datetime import datetime, timezone
+from typing import Iterator
 
 from pynamodb.attributes import BooleanAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 
@@ -105,3 +106,48 @@ class JournalSeal(Item, discriminator="journal_seal"):
     @staticmethod
     def key(seq: int) -> tuple[str, str]:
         return SEALS_PARTITION, f"SEAL#{seq:012d}"
+
+
+# -- raw items: what a seal's digest covers ---------------------------------------------
+# The seals hash an entry as DynamoDB stores it (every attribute with its type): a
+# model would drop or convert what it does not know. Read by key only.
+
+def _raw_query(hash_key: str, condition=None, *, index: str | None = None, forward: bool = True,
+               consistent: bool = False, page_size: int | None = None) -> Iterator[dict]:
+    connection = Item._get_connection()
+    start = None
+    while True:
+        page = connection.query(hash_key, range_key_condition=condition, index_name=index, limit=page_size,
+                                exclusive_start_key=start, scan_index_forward=forward, consistent_read=consistent)
+        yield from page.get("Items", [])
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return
+
+
+def raw_entry(entry_id: str) -> dict | None:
+    """One journal entry as stored (strongly consistent), or None."""
+    found = Item._get_connection().get_item(*JournalEntry.key(entry_id), consistent_read=True)
+    return found.get("Item")
+
+
+def raw_entries_of_day(day: str, shard: int, low: str, high: str) -> Iterator[dict]:
+    """The entries of one UTC day (``YYYY-MM-DD``) and shard whose index position is
+    between ``low`` and ``high`` (ISO times), as stored, in time order: gsi3."""
+    return _raw_query(day_partition(day, shard), Item.gsi3sk.between(low, high), index="gsi3")
+
+
+def raw_position(raw: dict) -> str:
+    """An entry's position on its day's index (``<iso time>#<id>``), as stored."""
+    return raw.get("gsi3sk", {}).get("S", "")
+
+
+def raw_entry_id(raw: dict) -> str:
+    return raw.get("pk", {}).get("S", "").removeprefix(JOURNAL_PREFIX)
+
+
+def raw_seals(*, newest_first: bool = False, page_size: int | None = None) -> Iterator[dict]:
+    """The seal chain as stored, strongly consistent (a run must see the seal the
+    previous run wrote); newest first reads only what it needs, a page at a time."""
+    return _raw_query(SEALS_PARTITION, Item.sk.startswith("SEAL#"), forward=not newest_first, consistent=True,
+                      page_size=page_size)

@@ -80,6 +80,15 @@ class Mandate(Item, discriminator="mandate"):
         return mandate
 
     @classmethod
+    def ending_on(cls, day, low: str, high: str, *, unreminded: bool = False) -> list["Mandate"]:
+        """Mandates ending on the UTC ``day`` (a date), between the index positions
+        ``low`` and ``high`` (``<expires iso>#<id>``): one Query on the sparse gsi3
+        (revoked mandates leave it); ``unreminded``: those not yet reminded."""
+        found = cls.gsi3.query(f"EXPIRY#{day.isoformat()}", cls.gsi3sk.between(low, high),
+                               filter_condition=cls.reminded_at.does_not_exist() if unreminded else None)
+        return [m for m in found if isinstance(m, Mandate)]
+
+    @classmethod
     def with_autorisations(cls, mandate_id: str) -> tuple["Mandate | None", list["Autorisation"]]:
         """A mandate and its autorisations: one Query on its partition."""
         found = partition(cls.key(mandate_id)[0])
