@@ -81,6 +81,18 @@ def clear_budget() -> None:
     _budget.deadline = None
 
 
+@contextmanager
+def budget(seconds: float) -> Iterator[None]:
+    """A budget of its own for a long run inside a request (a scheduled drain); the
+    request's is back afterwards."""
+    saved = _budget.deadline
+    start_budget(seconds)
+    try:
+        yield
+    finally:
+        _budget.deadline = saved
+
+
 def remaining() -> float:
     return float("inf") if _budget.deadline is None else _budget.deadline - time.monotonic()
 
