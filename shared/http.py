@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from . import anonymous, errors, security_headers, store
+from . import anonymous, errors, logs, security_headers, store
 from .config import settings
 
 log = logging.getLogger("aidants_connect.http")
@@ -357,6 +357,7 @@ class Router:
 
     def dispatch(self, event: Any, context: Any = None) -> dict:
         started = time.perf_counter()
+        logs.ensure_configured()
         store.calls.reset()
         store.writes.start_budget(_budget_left(event))
         request = None

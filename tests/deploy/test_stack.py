@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import ast
 import re
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 import yaml
 
-from deploy import context, imports, requirements, secrets
+from deploy import context, imports, requirements, secrets, template_pin
 from local import stack
 
 ROOT = stack.ROOT
@@ -32,10 +33,13 @@ def test_every_function_folder_is_declared_in_the_stack():
     assert folders - declared == set(), "functions/ folders missing from stack.yml"
 
 
-def test_the_template_is_pulled_from_its_git_source_and_shared_is_copied():
+def test_the_template_is_pulled_from_its_git_source_at_the_pinned_commit_and_shared_is_copied():
     config = RAW["configuration"]
     templates = {t["name"]: t["source"] for t in config["templates"]}
-    assert templates["python3-http"] == "https://github.com/openfaas/python-flask-template"
+    pin = template_pin.load()
+    assert templates["python3-http"] == pin.source
+    # faas-cli's form for a commit: `#sha-<7 to 40 hex>` (a bare `#<ref>` is a branch or tag).
+    assert re.fullmatch(r"https://github\.com/openfaas/python-flask-template#sha-[0-9a-f]{40}", pin.source)
     assert config["copy"] == ["./shared"]
     assert RAW["provider"]["name"] == "openfaas"
 
@@ -157,8 +161,13 @@ def test_copy_paths_outside_the_project_are_refused(tmp_path):
         context._in_scope(".", ROOT)
 
 
-def test_template_requirements_pin_what_the_local_runtime_runs():
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_each_function_pins_the_flask_and_waitress_the_tests_run(name):
+    """The template installs them unpinned; the function's own file (installed after it,
+    in the user site that comes first) fixes them at the lock's versions, which are
+    the ones the local runtime and every test run."""
     lock = requirements.load()
-    pins = [f"{name}=={lock[name].version}" for name in ("flask", "waitress")]
-    template = (context.TEMPLATES / "python3-http" / "requirements.txt").read_text().split()
-    assert sorted(template) == sorted(pins)
+    listed = requirements.parse((_handler_dir(FUNCTIONS[name]) / "requirements.txt").read_text())
+    for dist in imports.TEMPLATE_RUNTIME:
+        assert listed[dist].version == lock[dist].version == metadata.version(dist), dist
+        assert set(listed[dist].hashes) == set(lock[dist].hashes)
