@@ -35,14 +35,21 @@ def epoch(moment: datetime) -> int:
 
 class _CallCounter(threading.local):
     """DynamoDB calls made by the current request (waitress serves one request per
-    thread, so a thread-local is exactly one request's count)."""
+    thread, so a thread-local is exactly one request's count), and, when measured
+    (``STORE_MEASURE_CAPACITY``, benchmarks only), the capacity units they consumed."""
 
     count = 0
     operations: list
+    read_units = 0.0
+    write_units = 0.0
+    unmeasured = 0  # calls that failed (a refused condition…): DynamoDB reports no capacity
 
     def reset(self) -> None:
         self.count = 0
         self.operations = []
+        self.read_units = 0.0
+        self.write_units = 0.0
+        self.unmeasured = 0
 
 
 calls = _CallCounter()
@@ -52,6 +59,7 @@ _dispatch = Connection.dispatch
 
 
 _WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"})
+_READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"})
 
 
 def _counted_dispatch(self, operation_name, operation_kwargs):
@@ -63,7 +71,30 @@ def _counted_dispatch(self, operation_name, operation_kwargs):
     if not hasattr(calls, "operations"):
         calls.operations = []
     calls.operations.append(operation_name)
+    if settings().measure_store_capacity and (operation_name in _READS or operation_name in _WRITES):
+        return _measured_dispatch(self, operation_name, operation_kwargs)
     return _dispatch(self, operation_name, operation_kwargs)
+
+
+def _measured_dispatch(self, operation_name, operation_kwargs):
+    """Benchmarks only: the same call with ``ReturnConsumedCapacity=TOTAL`` (the table's
+    and its indexes' units in one figure), its units added to the request's count.
+    Off in production: the request paths never ask for it."""
+    kwargs = dict(operation_kwargs)
+    kwargs.setdefault("ReturnConsumedCapacity", "TOTAL")
+    try:
+        data = _dispatch(self, operation_name, kwargs)
+    except Exception:
+        calls.unmeasured += 1
+        raise
+    consumed = (data or {}).get("ConsumedCapacity") or []
+    units = sum(float(entry.get("CapacityUnits") or 0)
+                for entry in (consumed if isinstance(consumed, list) else [consumed]))
+    if operation_name in _READS:
+        calls.read_units += units
+    else:
+        calls.write_units += units
+    return data
 
 
 Connection.dispatch = _counted_dispatch  # the single choke point every pynamodb call goes through
