@@ -51,6 +51,9 @@ PRICE_SOURCE = "us-east-1 on-demand, Standard table class, since 2024-11-01 (aws
 # it has seen a higher peak; it then doubles its previous peak within 30 minutes).
 ON_DEMAND_INITIAL_WRITES = 4000
 ON_DEMAND_INITIAL_READS = 12000
+# shared/config.py's default for OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE: FranceConnect is
+# one client, so every flow counts against this one bound.
+AUTHORIZE_PER_CLIENT_PER_MINUTE = 600
 
 
 @dataclass
@@ -58,12 +61,25 @@ class Assumptions:
     peak: float  # FranceConnect flows per second at the busiest minute
     normal: float  # … on a normal day's busiest hour (sizes scale.min)
     target_utilisation: float = 0.6  # of a replica's CPU request, at which to add one
-    cpu_request: float = 0.25  # cores a replica is guaranteed (Kubernetes request)
+    cpu_request: float = 0.1  # cores a replica is guaranteed (Kubernetes request): a quiet replica uses less
     cpu_limit: float = 1.0  # one Python process uses at most about one core (the GIL)
-    headroom: float = 1.5  # scale.max = replicas at the peak × this
+    headroom: float = 2.0  # scale.max = replicas at the peak × this (a surge, another CPU than the bench's)
     threads: int = 4  # waitress's, per replica
-    logins_per_hour: float = 0.0  # each sends a login link
-    mandates_per_hour: float = 0.0  # each sends the usager a confirmation
+    logins_per_hour: float = 0.0  # at the peak; each sends a login link
+    mandates_per_hour: float = 0.0  # at the peak; each sends the usager a confirmation
+    normal_logins_per_hour: float | None = None  # default: the peak's, scaled as the flows
+    normal_mandates_per_hour: float | None = None
+
+    def other_emails(self, rate: float) -> float:
+        """E-mails a second besides the flows' (login links, mandate confirmations)."""
+        if rate >= self.peak:
+            return (self.logins_per_hour + self.mandates_per_hour) / 3600
+        scale = rate / self.peak if self.peak else 0.0
+        logins = self.normal_logins_per_hour if self.normal_logins_per_hour is not None \
+            else self.logins_per_hour * scale
+        mandates = self.normal_mandates_per_hour if self.normal_mandates_per_hour is not None \
+            else self.mandates_per_hour * scale
+        return (logins + mandates) / 3600
     smtp_seconds: float = 0.5  # one delivery: connect, STARTTLS, AUTH, send, quit
     queue_inflight: int = 1  # OpenFaaS queue-worker max_inflight (its default)
     read_price: float = READ_PRICE
@@ -76,7 +92,7 @@ class FunctionPlan:
     requests_per_flow: float
     cpu_ms_per_flow: float
     cpu_ms_per_request: float | None
-    service_ms: float | None  # one request's time at low load (p95 of its slowest route)
+    service_ms: float | None  # one request's time at low load (median of its slowest route)
     rss_mb: float | None
     cores_at_peak: float
     replicas_normal: int
@@ -88,6 +104,16 @@ class FunctionPlan:
     memory_limit_mb: int | None
     current: dict = field(default_factory=dict)  # stack.yml's labels today
     saturates_at: float | None = None  # flows/s with stack.yml's max replicas at their CPU limit
+
+
+@dataclass
+class IdleFunction:
+    """A function the flow does not use: no CPU figure, its memory from the run."""
+    name: str
+    rss_mb: float | None
+    memory_request_mb: int | None
+    memory_limit_mb: int | None
+    current: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -105,8 +131,13 @@ class Plan:
     email_rate_normal: float
     email_rate_peak: float
     email_async_capacity: float
+    queue_inflight_needed: int  # for the peak's e-mails to leave as they come
     bottlenecks: list[tuple[str, float]]
-    unmeasured_functions: list[str]
+    idle_functions: list["IdleFunction"]
+
+    @property
+    def cores_at_peak(self) -> float:
+        return round(sum(f.cores_at_peak for f in self.functions), 3)
 
     @property
     def cost_per_million_flows(self) -> float:
@@ -168,24 +199,34 @@ def plan(result: dict, assumptions: Assumptions, functions: dict[str, stack.Func
             continue
         if name not in server:
             requests[name] = requests.get(name, 0.0) + figures["requests"] / flows
-        p95 = (low.get(step) or figures).get("p95_ms")
-        if p95:
-            service[name] = max(service.get(name, 0.0), p95)
+        # Little's law wants the mean time a request holds a thread: the median at low
+        # load (the concurrent phase's times include the bench machine's own queueing).
+        p50 = (low.get(step) or figures).get("p50_ms")
+        if p50:
+            service[name] = max(service.get(name, 0.0), p50)
     a = assumptions
-    planned = []
+    notify = _notify_name(functions)
+    loaded_rss = max((rss.get(folder, 0.0) for folder in cpu if (requests.get(by_folder[folder].name) or 0) > 0
+                      and folder in by_folder), default=0.0)
+    planned, idle = [], []
     for folder, cpu_ms in sorted(cpu.items(), key=lambda kv: -kv[1]):
         fn = by_folder.get(folder)
         if fn is None:
             continue
         per_flow = requests.get(fn.name, 0.0)
-        per_request = cpu_ms / per_flow if per_flow else None
+        if not per_flow:
+            continue  # served nothing of the flow (a stray scheduled call): not measured
+        per_request = cpu_ms / per_flow
         svc = service.get(fn.name)
-        if fn.name not in service and fn.name == _notify_name(functions):
+        is_notify = fn.name == notify
+        if is_notify:
             svc = a.smtp_seconds * 1000  # an asynchronous delivery holds a thread for its SMTP exchange
 
         def replicas(rate: float) -> int:
-            cpu_bound = rate * cpu_ms / 1000 / (a.target_utilisation * a.cpu_request)
-            busy = rate * per_flow * (svc or 0) / 1000 / (a.threads * a.target_utilisation)
+            # notify also sends the login links and mandate confirmations.
+            requests_per_second = rate * per_flow + (a.other_emails(rate) if is_notify else 0.0)
+            cpu_bound = requests_per_second * per_request / 1000 / (a.target_utilisation * a.cpu_request)
+            busy = requests_per_second * (svc or 0) / 1000 / (a.threads * a.target_utilisation)
             return max(1, _ceil(cpu_bound), _ceil(busy))
 
         floor = 2 if any(r.path.startswith("/oidc/") for r in fn.routes) else 1  # FranceConnect calls them
@@ -194,14 +235,16 @@ def plan(result: dict, assumptions: Assumptions, functions: dict[str, stack.Func
         scale_max = max(scale_min, _ceil(peak * a.headroom))
         labels = fn.labels
         current_max = int(labels.get("com.openfaas.scale.max", 1))
-        memory = _memory(rss.get(folder))
+        memory = _memory(max(rss.get(folder, 0.0), loaded_rss))
         planned.append(FunctionPlan(
             name=fn.name, requests_per_flow=round(per_flow, 3), cpu_ms_per_flow=round(cpu_ms, 2),
-            cpu_ms_per_request=round(per_request, 2) if per_request else None,
+            cpu_ms_per_request=round(per_request, 2),
             service_ms=round(svc, 1) if svc else None, rss_mb=rss.get(folder),
-            cores_at_peak=round(a.peak * cpu_ms / 1000, 3), replicas_normal=normal, replicas_peak=peak,
+            cores_at_peak=round((a.peak * per_flow + (a.other_emails(a.peak) if is_notify else 0.0))
+                                * per_request / 1000, 3), replicas_normal=normal,
+            replicas_peak=peak,
             scale_min=scale_min, scale_max=scale_max,
-            rps_per_replica=int(a.target_utilisation * a.cpu_request * 1000 / per_request) if per_request else None,
+            rps_per_replica=int(a.target_utilisation * a.cpu_request * 1000 / per_request),
             memory_request_mb=memory[0], memory_limit_mb=memory[1],
             current={k.rsplit(".", 1)[1]: v for k, v in labels.items() if k.startswith("com.openfaas.scale.")},
             saturates_at=round(current_max * a.cpu_limit * 1000 / cpu_ms, 1) if cpu_ms else None))
@@ -211,9 +254,15 @@ def plan(result: dict, assumptions: Assumptions, functions: dict[str, stack.Func
     if not server:  # an older run: the clients' headers (the asynchronous calls missed)
         reads = sum((e.get("read_units_mean") or 0) * e["requests"] / flows for e in phase["endpoints"].values())
         writes = sum((e.get("write_units_mean") or 0) * e["requests"] / flows for e in phase["endpoints"].values())
-    notify = _notify_name(functions)
     emails_per_flow = (server.get(notify) or {}).get("requests_per_unit") or 0.0
-    others = (a.logins_per_hour + a.mandates_per_hour) / 3600
+    measured = {p.name for p in planned}
+    for fn in functions.values():
+        if fn.name not in measured:
+            own = rss.get(fn.folder)
+            idle.append(IdleFunction(fn.name, own, *_memory(max(own or 0.0, loaded_rss)),
+                                     current={k.rsplit(".", 1)[1]: v for k, v in fn.labels.items()
+                                              if k.startswith("com.openfaas.scale.")}))
+    others = a.other_emails(a.peak)
     async_capacity = a.queue_inflight / a.smtp_seconds
     bottlenecks = [(f"{p.name} CPU at its max of {p.current.get('max', '?')} replicas", p.saturates_at)
                    for p in planned if p.saturates_at]
@@ -226,17 +275,23 @@ def plan(result: dict, assumptions: Assumptions, functions: dict[str, stack.Func
     if reads:
         bottlenecks.append(("DynamoDB: a new on-demand table's first 12,000 read units/s",
                             round(ON_DEMAND_INITIAL_READS / reads, 1)))
+    authorize = next((fn for fn in functions.values() if any(r.path == "/oidc/authorize" for r in fn.routes)), None)
+    if authorize is not None:
+        limit = int(authorize.environment.get("OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE", AUTHORIZE_PER_CLIENT_PER_MINUTE))
+        bottlenecks.append((f"OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE {limit} (FranceConnect is one client)",
+                            round(limit / 60, 1)))
     bottlenecks.sort(key=lambda b: b[1])
-    measured = {p.name for p in planned}
     return Plan(
         source=source, commit=str(result.get("commit", "?")), assumptions=a, measured_flows=flows,
         measured_flows_per_second=phase.get("units_per_second", 0.0), functions=planned,
         read_units_per_flow=round(reads, 3), write_units_per_flow=round(writes, 3),
         unmeasured_calls_per_flow=round(unmeasured, 3), emails_per_flow=round(emails_per_flow, 3),
-        email_rate_normal=round(a.normal * emails_per_flow + others, 2),
+        email_rate_normal=round(a.normal * emails_per_flow + a.other_emails(a.normal), 2),
         email_rate_peak=round(a.peak * emails_per_flow + others, 2),
-        email_async_capacity=round(async_capacity, 2), bottlenecks=bottlenecks,
-        unmeasured_functions=sorted(set(functions) - measured))
+        email_async_capacity=round(async_capacity, 2),
+        queue_inflight_needed=max(1, _ceil((a.peak * emails_per_flow + others) * a.smtp_seconds
+                                           / a.target_utilisation)),
+        bottlenecks=bottlenecks, idle_functions=idle)
 
 
 def _notify_name(functions: dict[str, stack.Function]) -> str:
@@ -268,8 +323,13 @@ def report(p: Plan) -> str:
     out.append(_table(rows, ["function", "req/flow", "CPU ms/flow", "CPU ms/req", "service ms", "cores@peak",
                              "repl normal", "repl peak", "scale min/max", "rps/replica", "RSS MiB",
                              "mem req/limit MiB"]))
-    if p.unmeasured_functions:
-        out.append(f"not in the flow, not measured (sized by their labels): {', '.join(p.unmeasured_functions)}")
+    out.append(f"our functions' CPU at the peak: {p.cores_at_peak} cores (the OpenFaaS gateway, the ingress "
+               f"and the queue-worker come on top: not measured here)")
+    if p.idle_functions:
+        out += ["", "not in the flow (no CPU figure: sized by their labels; memory as the loaded functions')"]
+        out.append(_table([[f.name, f.rss_mb, f"{f.memory_request_mb}/{f.memory_limit_mb}",
+                            f"{f.current.get('min', '?')}/{f.current.get('max', '?')}"] for f in p.idle_functions],
+                          ["function", "RSS MiB idle", "mem req/limit MiB", "scale min/max now"]))
     out += ["", "## DynamoDB (on-demand)",
             f"per flow: {p.read_units_per_flow} read units, {p.write_units_per_flow} write units "
             f"(ReturnConsumedCapacity=TOTAL; {p.unmeasured_calls_per_flow} failed calls per flow not counted)",
@@ -278,11 +338,13 @@ def report(p: Plan) -> str:
             f"cost per million flows: ${p.cost_per_million_flows:.2f} "
             f"(${a.read_price} per million read units, ${a.write_price} per million write units: {PRICE_SOURCE})",
             "", "## e-mail",
-            f"{p.emails_per_flow} e-mails per flow (notify's invocations); plus {a.logins_per_hour:g} logins and "
-            f"{a.mandates_per_hour:g} mandates an hour",
+            f"{p.emails_per_flow} e-mails per flow (notify's invocations); plus, at the peak, "
+            f"{a.logins_per_hour:g} logins and {a.mandates_per_hour:g} mandates an hour "
+            f"({round(a.other_emails(a.normal) * 3600)} an hour on the normal day)",
             f"rate: {p.email_rate_normal}/s normal, {p.email_rate_peak}/s at the peak "
             f"({round(p.email_rate_peak * 3600)}/h); the asynchronous path delivers {p.email_async_capacity}/s "
-            f"(queue-worker max_inflight {a.queue_inflight} / {a.smtp_seconds} s per delivery)",
+            f"(queue-worker max_inflight {a.queue_inflight} / {a.smtp_seconds} s per delivery); the peak needs "
+            f"max_inflight {p.queue_inflight_needed}",
             "", "## first bottleneck (flows/s at which each saturates)"]
     out.append(_table([[name, rate] for name, rate in p.bottlenecks], ["resource", "flows/s"]))
     return "\n".join(out)
@@ -304,6 +366,8 @@ def main(argv=None) -> int:
         default = getattr(defaults, name)
         parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
                             help=f"{help_text} (default {default})")
+    parser.add_argument("--normal-logins-per-hour", type=float, help="default: the peak's, scaled as the flows")
+    parser.add_argument("--normal-mandates-per-hour", type=float, help="default: the peak's, scaled as the flows")
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
     args = parser.parse_args(argv)
     path = Path(args.results) if args.results else newest_results()
