@@ -247,6 +247,8 @@ class Response:
             content_type = content_type or JSON_TYPE + "; charset=utf-8"
         elif body is None:
             body = ""
+        elif isinstance(body, bytes):
+            body = body.decode("utf-8")  # the template would send str(bytes): "b'…'"
         if content_type:
             headers.append(("Content-Type", content_type))
         headers.extend(self.headers)

@@ -329,3 +329,16 @@ def test_four_threads_serve_requests(runtime):
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         seen = list(pool.map(lambda _: _echo(runtime, path="/answer/slow")["thread"], range(8)))
     assert set(seen) == {f"waitress-{i}" for i in range(4)}
+
+
+# -- what shared.http hands the template -------------------------------------------------
+
+def test_shared_http_never_hands_the_template_bytes_or_a_dict_body():
+    """A dict body would lose all but the last Set-Cookie, bytes would arrive as
+    "b'…'" (above): every answer's body leaves shared.http as a str."""
+    from shared.http import Response
+    for body in (b"<p>\xc3\xa9</p>", {"a": 1}, [1], None, "texte"):
+        answer = Response(body=body).to_openfaas()
+        assert type(answer["body"]) is str, body
+        assert isinstance(answer["headers"], list)
+    assert Response(body="é".encode()).to_openfaas()["body"] == "é"
