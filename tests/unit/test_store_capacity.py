@@ -12,15 +12,15 @@ from shared.http import Router, json_response
 @pytest.fixture
 def sent(monkeypatch):
     """The operations and arguments every store call sends to DynamoDB."""
-    from shared.store import base
+    from shared.store import instrumentation
     seen = []
-    original = base._dispatch
+    original = instrumentation._dispatch
 
     def spy(self, operation_name, operation_kwargs):
         seen.append((operation_name, dict(operation_kwargs)))
         return original(self, operation_name, operation_kwargs)
 
-    monkeypatch.setattr(base, "_dispatch", spy)
+    monkeypatch.setattr(instrumentation, "_dispatch", spy)
     return seen
 
 
