@@ -20,6 +20,7 @@ the stack (bench/procs.py), and writes ``bench/results/<name>.json`` and ``.png`
     python -m bench --profile --quick    # py-spy profiles of the hot functions too
     python -m bench outbox               # the outbox catching up after an SMTP outage (bench/outbox.py)
     python -m bench ab --root OTHER      # alternating A/B runs of the flow against another checkout (bench/ab.py)
+    python -m bench capacity --peak 10   # a capacity plan from the newest results (bench/capacity.py)
 """
 from __future__ import annotations
 
@@ -47,7 +48,9 @@ PROFILED = HOT + ("notify",)  # the usager's e-mail, sent per token
 # X-Store-Calls is only sent with diagnostics on (off in production).
 # The load runs thousands of authorizations a minute with one client: lift the
 # per-client bound (OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE) that production keeps.
-STACK_ENV = {"LOCAL_CRON_SECONDS": "0", "EXPOSE_DIAGNOSTICS": "true",
+# STORE_MEASURE_CAPACITY: every DynamoDB call returns its ConsumedCapacity, summed per
+# request (X-Store-Units, and the access lines) for `python -m bench capacity`.
+STACK_ENV = {"LOCAL_CRON_SECONDS": "0", "EXPOSE_DIAGNOSTICS": "true", "STORE_MEASURE_CAPACITY": "true",
              "OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE": "1000000"}
 
 
@@ -80,10 +83,14 @@ def _options(argv):
 
 
 def _git_commit() -> str:
+    """HEAD, marked ``-dirty`` when the run measured uncommitted changes."""
     try:
-        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True).strip()
+        head = subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True).strip()
+        changed = subprocess.check_output(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                                          text=True).strip()
     except (OSError, subprocess.CalledProcessError):
         return "?"
+    return head + ("-dirty" if changed else "")
 
 
 def _say(text: str) -> None:
@@ -107,10 +114,12 @@ def main_stack(args, result: dict) -> None:
             load.flows("warmup", stack.url, pid, w, args.clients, args.warmup)
         if "flow" in args.parts:
             _say(f"one client, {args.low}s (latency at low load)")
-            result["low_load"] = load.flows("low-load", stack.url, pid, w, 1, args.low).as_json()
+            result["low_load"] = load.flows("low-load", stack.url, pid, w, 1, args.low,
+                                            logs=stack.state / "logs").as_json()
             running = profile.start(pid, PROFILED, RESULTS, args.name, args.duration) if args.profile else []
             _say(f"{args.clients} concurrent clients, {args.duration}s")
-            result["flow"] = load.flows("flow", stack.url, pid, w, args.clients, args.duration).as_json()
+            result["flow"] = load.flows("flow", stack.url, pid, w, args.clients, args.duration,
+                                        logs=stack.state / "logs").as_json()
             if running:
                 result["profile"] = profile.finish(running)
         if "endpoints" in args.parts:
@@ -246,6 +255,9 @@ def main(argv=None) -> int:
     if argv[:1] == ["ab"]:
         from . import ab
         return ab.main(argv[1:])
+    if argv[:1] == ["capacity"]:
+        from . import capacity
+        return capacity.main(argv[1:])
     args = _options(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     result = {

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 from .config import settings
 
@@ -36,6 +38,18 @@ def clear_budget() -> None:
     _budget.deadline = None
 
 
+@contextmanager
+def budget(seconds: float) -> Iterator[None]:
+    """A budget of its own for a long run inside a request (a scheduled drain); the
+    request's is back afterwards."""
+    saved = _budget.deadline
+    start_budget(seconds)
+    try:
+        yield
+    finally:
+        _budget.deadline = saved
+
+
 def remaining() -> float:
     return float("inf") if _budget.deadline is None else _budget.deadline - time.monotonic()
 
@@ -49,14 +63,22 @@ def check_budget() -> None:
 
 class _CallCounter(threading.local):
     """DynamoDB calls made by the current request (waitress serves one request per
-    thread, so a thread-local is exactly one request's count)."""
+    thread, so a thread-local is exactly one request's count), and, when measured
+    (``STORE_MEASURE_CAPACITY``, benchmarks only), the capacity units they consumed
+    (``shared/store/instrumentation.py`` counts them)."""
 
     count = 0
     operations: list
+    read_units = 0.0
+    write_units = 0.0
+    unmeasured = 0  # calls that failed (a refused condition…): DynamoDB reports no capacity
 
     def reset(self) -> None:
         self.count = 0
         self.operations = []
+        self.read_units = 0.0
+        self.write_units = 0.0
+        self.unmeasured = 0
 
 
 calls = _CallCounter()

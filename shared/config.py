@@ -138,6 +138,10 @@ class Settings:
     # The store's item operations signed and sent by ``shared.store.wire`` instead of
     # botocore's whole per-call path (docs/performance.md); false puts botocore back.
     store_wire: bool
+    # Benchmarks only: every DynamoDB call asks for its ConsumedCapacity, summed per
+    # request (X-Store-Units with the diagnostics, and the access line), so that read
+    # and write units per flow are measured, not guessed (bench capacity).
+    measure_store_capacity: bool
     # This function's deployed name (stack.yml), for its log lines.
     function_name: str | None
 
@@ -195,6 +199,7 @@ def settings() -> Settings:
         habilitation_messages_per_request_per_day=_env_int("HABILITATION_MESSAGES_PER_REQUEST_PER_DAY", 10),
         expose_diagnostics=_env_bool("EXPOSE_DIAGNOSTICS", False),
         store_wire=_env_bool("STORE_WIRE", True),
+        measure_store_capacity=_env_bool("STORE_MEASURE_CAPACITY", False),
         function_name=_env("FUNCTION_NAME"),
     )
 

@@ -19,12 +19,12 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from authlib.oauth2.rfc7636 import CodeChallenge as _CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
 from authlib.oidc.core.models import AuthorizationCodeMixin
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist
 
 from .. import crypto, errors as api_errors, journal, mandates
 from ..config import settings
-from ..store import (Autorisation, AuthorizationCode, AuthorizationTransaction, Item, Mandate, Structure,
-                     Usager, now, transaction, writes)
+from ..store import (Autorisation, AuthorizationCode, AuthorizationTransaction, Mandate, Structure, Usager, now,
+                     read, transaction, writes)
 from . import claims, clients, events, tokens
 from .errors import fr, with_iss
 
@@ -190,8 +190,11 @@ def issue_code(code: str, request) -> AuthorizationCode:
                mandate_id=choice.mandate_id, demarche=choice.demarche, client_id=item.client_id)
     T = AuthorizationTransaction
     autorisation_key = Autorisation.key(choice.mandate_id, choice.demarche)
+    # Another request completed it first (or it expired meanwhile): 409.
+    completed = api_errors.Conflict("Cette demande de connexion a déjà été utilisée ou a expiré.",
+                                    code="transaction_completed")
     try:
-        with transaction() as tx:
+        with transaction(completed) as tx:
             tx.condition_check(Autorisation, *autorisation_key,
                                condition=mandates.covers_condition(choice.structure_id, choice.usager_id))
             tx.update(T(*T.key(txn.id)),
@@ -205,20 +208,16 @@ def issue_code(code: str, request) -> AuthorizationCode:
             tx.save(journal.entry(events.CODE_ISSUED, **who,
                                   details={"transaction": txn.id, "expires_in": tokens.CODE_TTL}),
                     condition=journal.append_condition())
-    except TransactWriteError as exc:
-        if not mandates.is_conflict(exc):
-            raise
-        refused = writes.refused_keys(tx, exc)
+    except api_errors.Conflict as err:
+        refused = writes.refused_keys(tx, err.__cause__) if err is completed else set()
         if autorisation_key in refused and T.key(txn.id) not in refused:
             # Revoked (or renewed) between the choice's read and this write.
             events.refused("/api/fi/transactions", "not_covered_by_mandate", aidant_id=choice.aidant_id,
                            structure_id=choice.structure_id, usager_id=choice.usager_id,
                            demarche=choice.demarche, client_id=item.client_id)
             raise api_errors.Forbidden("Aucun mandat actif de votre structure ne couvre cette démarche pour cet "
-                                       "usager.", code="no_active_mandate")
-        # Another request completed it first (or it expired meanwhile).
-        raise api_errors.Conflict("Cette demande de connexion a déjà été utilisée ou a expiré.",
-                                  code="transaction_completed")
+                                       "usager.", code="no_active_mandate") from err
+        raise
     return item
 
 
@@ -312,7 +311,7 @@ def still_represented(code: Code, client) -> Represented:
                            autorisation_key=Autorisation.key(item.mandate_id, item.demarche))
     keys = [Mandate.key(item.mandate_id), Autorisation.key(item.mandate_id, item.demarche),
             Usager.key(item.usager_id), Structure.key(item.structure_id)]
-    found = {(i.pk, i.sk): i for i in Item.batch_get(keys, consistent_read=True)}
+    found = read(keys, consistent=True)
     mandate, autorisation, usager, structure = (found.get(k) for k in keys)
     mandate_revoked = not isinstance(mandate, Mandate) or mandate.revoked_at is not None
     if not covers(autorisation, item, mandate_revoked) or not isinstance(usager, Usager):

@@ -14,10 +14,10 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from authlib.oauth2.rfc6750 import BearerTokenValidator as _BearerTokenValidator
 from authlib.oauth2.rfc6750 import InsufficientScopeError, InvalidTokenError
 from joserfc.jwk import Key, OctKey
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist
 
 from .. import crypto, errors as api_errors, journal, mandates, notifications
-from ..store import AccessToken, AuthorizationCode, Autorisation, Item, Structure, now, transaction, writes
+from ..store import AccessToken, AuthorizationCode, Autorisation, Structure, now, read, transaction, writes
 from . import claims, clients, events, keys
 from .errors import fr
 
@@ -91,8 +91,9 @@ def save(token: dict, request) -> AccessToken:
                                                                                item.scope)))})
     checked = getattr(user, "autorisation_key", None) or Autorisation.key(source.mandate_id, source.demarche)
     for attempt in range(2):
+        replayed = InvalidGrantError(fr("Ce code d'autorisation a été rejoué : aucun jeton n'est délivré."))
         try:
-            with transaction() as tx:
+            with transaction(replayed) as tx:
                 tx.condition_check(Autorisation, *checked,
                                    condition=mandates.covers_condition(source.structure_id, source.usager_id))
                 tx.save(item, condition=AccessToken.pk.does_not_exist())
@@ -104,21 +105,21 @@ def save(token: dict, request) -> AccessToken:
                 if notice is not None:
                     tx.save(notice, condition=notifications.save_condition())
             break
-        except TransactWriteError as exc:
-            if not mandates.is_conflict(exc):
+        except InvalidGrantError as err:
+            if err is not replayed:
                 raise
-            refused = writes.refused_keys(tx, exc)
+            refused = writes.refused_keys(tx, err.__cause__)
             if checked in refused and C.key(code.code_hash) not in refused:
                 # Revoked, expired or renewed since the choice: renewed, the new
                 # mandate may cover the démarche (checked the same way, once).
                 checked = _covering_now(source) if attempt == 0 else None
                 if checked is None:
                     raise InvalidGrantError(fr("Le mandat ne couvre plus cette démarche pour cet usager "
-                                               "(révoqué ou expiré)."))
+                                               "(révoqué ou expiré).")) from err
                 continue
             # Redeemed by a concurrent request, expired or replayed meanwhile.
             code.refuse(request.client)
-            raise InvalidGrantError(fr("Ce code d'autorisation a été rejoué : aucun jeton n'est délivré."))
+            raise
     notifications.kick(notice)
     return item
 
@@ -149,14 +150,9 @@ def _demarche_done_notice(usager, source: AuthorizationCode, client, structure=N
 
 
 def revoke(token_hash: str) -> bool:
-    try:
-        AccessToken(*AccessToken.key(token_hash)).update(
-            actions=[AccessToken.revoked_at.set(int(time.time()))], condition=AccessToken.pk.exists())
-        return True
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        return False  # already gone (ttl): nothing left to revoke
+    """False when the token is already gone (ttl): nothing left to revoke."""
+    return writes.update(AccessToken(*AccessToken.key(token_hash)), [AccessToken.revoked_at.set(int(time.time()))],
+                         AccessToken.pk.exists())
 
 
 class Bearer:
@@ -207,7 +203,7 @@ class BearerTokenValidator(_BearerTokenValidator):
                 return Bearer(AccessToken.get(*key, consistent_read=True), NOT_READ)
             except DoesNotExist:
                 return None
-        found = {(i.pk, i.sk): i for i in Item.batch_get([key, named], consistent_read=True)}
+        found = read([key, named], consistent=True)
         item = found.get(key)
         if not isinstance(item, AccessToken):
             return None

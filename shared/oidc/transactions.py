@@ -23,7 +23,7 @@ import time
 from collections import defaultdict
 from datetime import datetime, timezone
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist
 
 from .. import crypto, errors, mandates, ratelimit
 from ..config import settings
@@ -73,17 +73,22 @@ def open_transaction(grant) -> tuple[AuthorizationTransaction, str]:
     # Not journaled: the request is anonymous (events module doc). The connection is
     # journaled when an aidant completes it (``grants.issue_code``).
     allowance = _allowance_name(client_id)
+    no_room = _NoOpenWindow()
     try:
-        with transaction() as tx:
+        with transaction(no_room) as tx:
             ratelimit.count_in(tx, allowance, settings().oidc_authorize_per_client_per_minute, now_s)
             tx.save(txn, condition=T.pk.does_not_exist())
-    except TransactWriteError as exc:
-        if ratelimit.key_of(allowance) not in writes.refused_keys(tx, exc):
-            raise
+    except _NoOpenWindow as err:
+        if ratelimit.key_of(allowance) not in writes.refused_keys(tx, err.__cause__):
+            raise err.__cause__ from None
         # No open window with room: once per minute and client (or over the limit).
         _take_allowance(client_id, grant.redirect_uri, data["state"])
         writes.put_new(txn)
     return txn, browser_token
+
+
+class _NoOpenWindow(Exception):
+    """The transaction was refused: by the allowance's condition, we expect."""
 
 
 def _allowance_name(client_id: str) -> str:

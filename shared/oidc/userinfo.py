@@ -27,7 +27,7 @@ from joserfc import jwt
 
 from ..config import settings
 from ..http import FORM_TYPE, Request, Response, json_response
-from ..store import Autorisation, Item, Usager
+from ..store import Autorisation, Usager, read
 from . import claims, clients, events, grants, tokens
 from .errors import fr
 
@@ -105,7 +105,7 @@ def represented_usager(bearer: tokens.Bearer):
     keys = ([] if usager is not None else [Usager.key(token.usager_id)]) + \
         ([Autorisation.key(token.mandate_id, token.demarche)] if autorisation is tokens.NOT_READ else [])
     if keys:
-        found = {(i.pk, i.sk): i for i in Item.batch_get(keys, consistent_read=True)}
+        found = read(keys, consistent=True)
         if usager is None:
             usager = found.get(Usager.key(token.usager_id))
             usager = usager if isinstance(usager, Usager) else None

@@ -12,10 +12,12 @@ HEAVY = ("shared.store", "pynamodb", "botocore", "jinja2", "shared.mandates", "s
 
 
 def _modules_after_loading(function: str) -> set[str]:
-    """The modules the handler brings in, beyond those of the runtime (the template's
-    Flask, which loads Jinja2 for itself)."""
-    code = ("import json, sys; from local.runtime import load_handler, ROOT; before = set(sys.modules); "
-            f"load_handler(ROOT / 'functions' / {function!r}); print(json.dumps(sorted(set(sys.modules) - before)))")
+    """The modules the handler brings in, beyond those of the template (its Flask,
+    which loads Jinja2 for itself, and waitress)."""
+    code = ("import json, sys, flask, waitress; from local.runtime import load_entry_point, ROOT; "
+            "sys.path.insert(0, str(ROOT)); before = set(sys.modules); "
+            f"load_entry_point(ROOT / 'functions' / {function!r}); "
+            "print(json.dumps(sorted(set(sys.modules) - before)))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
     return set(json.loads(out.stdout.strip().splitlines()[-1]))

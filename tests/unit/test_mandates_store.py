@@ -70,7 +70,7 @@ def test_active_autorisations_carry_the_usagers_display_fields_and_follow_a_refr
     elsewhere = mandates.create(_spec(mandates, usager, ["social"], structure="s2"))
     closed = mandates.create(_spec(mandates, usager, ["logement"]))
     Autorisation(*Autorisation.key(closed.id, "logement")).update(
-        actions=mandates.closing_actions(datetime.now(timezone.utc), "a1"))
+        actions=Autorisation.closing_actions(datetime.now(timezone.utc), "a1"))
     first = Autorisation.get(*Autorisation.key(kept.id, "papiers"))
     assert (first.usager_given_name, first.usager_family_name, first.usager_birthdate) == \
         ("Angela Claire Louise", "DUBOIS", "1962-08-24")

@@ -130,7 +130,7 @@ def test_expired_transaction_yields_no_code(setting):
 
 def _revoke(setting):
     Autorisation(*Autorisation.key(setting.mandate.id, "papiers")).update(
-        actions=mandates.closing_actions(now(), "a1"))
+        actions=Autorisation.closing_actions(now(), "a1"))
 
 
 def _renew(setting):
