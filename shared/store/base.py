@@ -27,7 +27,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from ..config import settings
-from . import botocore_patches, instrumentation, wire, writes  # noqa: F401  (wire: applied by botocore_patches)
+from . import botocore_patches, instrumentation, writes
 
 instrumentation.install()
 botocore_patches.apply()
