@@ -38,8 +38,8 @@ from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from botocore.awsrequest import AWSPreparedRequest
-from botocore.exceptions import (ChecksumError, ClientError, ConnectionClosedError, ConnectTimeoutError,
-                                 EndpointConnectionError, ReadTimeoutError, SSLError)
+from botocore.exceptions import (ChecksumError, ConnectionClosedError, ConnectTimeoutError,
+                                 EndpointConnectionError, NoCredentialsError, ReadTimeoutError, SSLError)
 from botocore.httpsession import get_cert_path
 from urllib3 import HTTPHeaderDict
 
@@ -294,7 +294,7 @@ class Caller:
         return model
 
     def _request(self, operation_name: str, body: bytes) -> AWSPreparedRequest:
-        credentials = self._client._request_signer._credentials.get_frozen_credentials()
+        credentials = self._credentials()
         headers = {"Content-Type": self._content_type, "X-Amz-Target": f"{self._target}.{operation_name}"}
         sign(headers, body, self._host, self._region, credentials.access_key, credentials.secret_key,
              credentials.token, datetime.now(timezone.utc))
@@ -303,8 +303,17 @@ class Caller:
         headers["Content-Length"] = str(len(body))
         return AWSPreparedRequest("POST", self._url, headers, body, stream_output=False)
 
+    def _credentials(self):
+        """The client's credentials as of now (refreshed by botocore when they expire);
+        none at all is botocore's ``NoCredentialsError`` (an outage: 503), as with
+        its own signer."""
+        credentials = getattr(self._client._request_signer, "_credentials", None)
+        if credentials is None:
+            raise NoCredentialsError()
+        return credentials.get_frozen_credentials()
+
     def _head(self, operation_name: str, body: bytes) -> bytes:
-        credentials = self._client._request_signer._credentials.get_frozen_credentials()
+        credentials = self._credentials()
         headers = {"Content-Type": self._content_type, "X-Amz-Target": f"{self._target}.{operation_name}"}
         sign(headers, body, self._host, self._region, credentials.access_key, credentials.secret_key,
              credentials.token, datetime.now(timezone.utc))

@@ -125,3 +125,16 @@ def test_failures_are_botocores_exceptions():
                                 conn.close()))
     with pytest.raises(ConnectionClosedError):
         wire.Transport(cut.url, 1, 1).send(b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n", b"{}")
+
+
+def test_no_credentials_is_botocores_error_an_outage_not_a_crash():
+    from types import SimpleNamespace
+
+    from botocore.exceptions import NoCredentialsError
+
+    from shared.store import is_outage
+    caller = wire.Caller.__new__(wire.Caller)
+    caller._client = SimpleNamespace(_request_signer=SimpleNamespace(_credentials=None))
+    with pytest.raises(NoCredentialsError) as raised:
+        caller._head("GetItem", b"{}")
+    assert is_outage(raised.value)  # answered 503, as when botocore signs
