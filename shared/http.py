@@ -397,7 +397,10 @@ def _store_outage(exc: BaseException) -> bool:
     (``oidc_metadata``) does not load botocore to answer its requests."""
     if isinstance(exc, budget.BudgetExhausted):
         return True
-    from . import store
+    try:
+        from . import store
+    except ImportError:  # an image without the store's packages (oidc_metadata): not the store's error
+        return False
     return store.is_outage(exc)
 
 

@@ -250,3 +250,21 @@ def test_every_request_writes_one_access_line_with_the_route_template_not_the_pa
     assert "usager-secret-id" not in caplog.text
     assert second["route"] is None and second["status"] == 404 and second["call_id"] is None
     config.reset_caches()
+
+
+def test_an_unexpected_error_in_an_image_without_the_store_is_a_plain_500(monkeypatch):
+    """oidc_metadata's image has no pynamodb: judging an unexpected error must not
+    fail on importing the store (docs/performance.md, cold starts)."""
+    import sys
+
+    import shared
+    monkeypatch.setitem(sys.modules, "shared.store", None)  # as if it could not be imported
+    monkeypatch.delattr(shared, "store", raising=False)
+    r = Router()
+
+    @r.route("GET", "/boom")
+    def boom(request):
+        raise RuntimeError("a bug")
+
+    status, body, _ = answer(r, method="GET", path="/boom")
+    assert status == 500 and body["error"] == "server_error"
