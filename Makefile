@@ -72,9 +72,11 @@ seed:
 reset:
 	@if [ -x $(PY) ]; then $(PY) -m local reset; else rm -rf .local/dynamodb .local/mail; fi
 
-# Debian's chromium for the browser tests (Playwright cannot download browsers here).
+# Debian's chromium for the browser tests; installed when missing and we may (root), explained otherwise.
 chromium:
-	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing: install Debian's chromium (sudo apt-get install chromium) for the browser tests"; exit 2; fi; }
 
 deps-test: deps java chromium
 
