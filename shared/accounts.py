@@ -1,11 +1,12 @@
 """Structures and aidants as the API shows them, and how they are created."""
 from __future__ import annotations
 
+from pynamodb.exceptions import TransactWriteError
 
-from . import crypto, emails, errors, otp
+from . import crypto, emails, errors, otp, stats
 from .sessions import Caller
 from .store import (Aidant, EmailClaim, Membership, Structure, now,
-                    transaction)
+                    transaction, writes)
 
 
 def describe_caller(caller: Caller) -> dict:
@@ -31,9 +32,33 @@ def new_structure(name: str, siret: str, address: str, structure_id: str | None 
                   structure_type: str | None = None) -> Structure:
     structure_id = structure_id or crypto.new_id()
     pk, sk = Structure.key(structure_id)
-    return Structure(pk=pk, sk=sk, id=structure_id, name=name, siret=siret, address=address,
-                     structure_type=structure_type, is_active=True, gsi1pk=f"SIRET#{siret}",
-                     gsi1sk="STRUCTURE", created_at=now())
+    structure = Structure(pk=pk, sk=sk, id=structure_id, name=name, siret=siret, address=address,
+                          structure_type=structure_type, is_active=True, gsi1pk=f"SIRET#{siret}",
+                          gsi1sk="STRUCTURE", created_at=now())
+    structure.list_keys()
+    return structure
+
+
+def write_new_structure(tx, structure: Structure) -> None:
+    """The structure, in the caller's transaction, and the public count of structures."""
+    tx.save(structure, condition=Structure.pk.does_not_exist())
+    stats.structure_opened().write(tx, structure.id)
+
+
+def create_structure(structure: Structure) -> Structure:
+    with transaction() as tx:
+        write_new_structure(tx, structure)
+    return structure
+
+
+def ensure_structure(structure: Structure) -> Structure:
+    """Create it unless a structure with its id exists (demo data, set-ups run twice)."""
+    try:
+        return create_structure(structure)
+    except TransactWriteError as exc:
+        if not writes.is_condition_failure(exc):
+            raise
+        return Structure.get(*Structure.key(structure.id))
 
 
 def create_aidant(email: str, first_name: str, last_name: str, structure_ids: list[str],
@@ -63,6 +88,7 @@ def create_aidant(email: str, first_name: str, last_name: str, structure_ids: li
                                aidant_id=aidant_id))
         if device is not None:
             tx.save(device)
+        stats.aidant_activity(False, is_active).write(tx, aidant_id)
     return aidant, secret
 
 

@@ -41,14 +41,16 @@ référent gives it a confirmed card or app (``shared.referent``).
 """
 from __future__ import annotations
 
+import functools
 import re
 import time
 from dataclasses import dataclass
 from datetime import date
+from typing import Callable
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
 
-from . import accounts, anonymous, crypto, emails, errors, journal, notifications, ratelimit
+from . import accounts, anonymous, crypto, emails, errors, journal, notifications, ratelimit, stats
 from .config import settings
 from .referent import AIDANT_ACTIVATED, AIDANT_DEACTIVATED, end_sessions, read_file, transact
 from .sessions import Caller
@@ -341,7 +343,7 @@ def update(req: HabilitationRequest, form: Form) -> None:
 
 def _move(req: HabilitationRequest, sources: set[str], target: str, *, actor_id: str | None,
           message_text: str | None = None, author: str | None = None, author_name: str | None = None,
-          extra_actions: list | None = None, extra_items: list | None = None) -> None:
+          extra_actions: list | None = None, extra_writes: Callable[[object], None] | None = None) -> None:
     """One status change: conditional on the current status, with its journal entry,
     its optional message and the requester's e-mail, all or nothing."""
     if req.status not in sources:
@@ -364,8 +366,8 @@ def _move(req: HabilitationRequest, sources: set[str], target: str, *, actor_id:
                   & (HabilitationRequest.version == req.version))
         if message is not None:
             tx.save(message, condition=HabilitationMessage.pk.does_not_exist())
-        for item in extra_items or []:
-            tx.save(item, condition=type(item).pk.does_not_exist())
+        if extra_writes is not None:
+            extra_writes(tx)
         tx.save(mail, condition=notifications.save_condition())
         tx.save(journal.entry(REQUEST_STATUS, aidant_id=actor_id, structure_id=req.structure_id,
                               details={"request": req.id, "from": previous, "to": target}),
@@ -499,7 +501,7 @@ def decide(caller: Caller, request_id: str, decision: object, text: str | None) 
         create_accounts(caller, req)  # finishing an acceptance cut short
         return staff_view(request_id)
     author_name = f"{caller.aidant.first_name} (équipe Aidants Connect)"
-    extra_actions, extra_items = [], []
+    extra_actions, extra_writes = [], None
     if decision in ("accept", "refuse"):
         extra_actions += [HabilitationRequest.decided_at.set(now()),
                           HabilitationRequest.decided_by.set(caller.aidant_id)]
@@ -508,10 +510,10 @@ def decide(caller: Caller, request_id: str, decision: object, text: str | None) 
         structure = accounts.new_structure(req.name, req.siret, req.address, structure_id=structure_id,
                                            structure_type=req.structure_type)
         extra_actions.append(HabilitationRequest.structure_id.set(structure_id))
-        extra_items.append(structure)
+        extra_writes = functools.partial(accounts.write_new_structure, structure=structure)
         req.structure_id = structure_id
     _move(req, sources, target, actor_id=caller.aidant_id, message_text=text, author="staff",
-          author_name=author_name, extra_actions=extra_actions, extra_items=extra_items)
+          author_name=author_name, extra_actions=extra_actions, extra_writes=extra_writes)
     if decision == "accept":
         create_accounts(caller, req)
     return staff_view(request_id)
@@ -589,12 +591,16 @@ def mark_trained(caller: Caller, aidant_id: str, trained_on: str, pix_passed: bo
     def build(tx):
         tx.save(training)
         if activates:
-            tx.update(file.aidant, actions=[Aidant.is_active.set(True)], condition=Aidant.pk.exists())
+            tx.update(file.aidant, actions=[Aidant.is_active.set(True)],
+                      condition=Aidant.pk.exists() & (Aidant.is_active == False))  # noqa: E712 (a condition)
+            stats.aidant_activity(False, True).write(tx, aidant_id)
             tx.save(journal.entry(AIDANT_ACTIVATED, aidant_id=caller.aidant_id, structure_id=structure_id,
                                   details={"target_aidant": aidant_id, "reason": "trained"}),
                     condition=journal.append_condition())
         if deactivates:
-            tx.update(file.aidant, actions=[Aidant.is_active.set(False)], condition=Aidant.pk.exists())
+            tx.update(file.aidant, actions=[Aidant.is_active.set(False)],
+                      condition=Aidant.pk.exists() & (Aidant.is_active == True))  # noqa: E712 (a condition)
+            stats.aidant_activity(True, False).write(tx, aidant_id)
             tx.save(journal.entry(AIDANT_DEACTIVATED, aidant_id=caller.aidant_id, structure_id=structure_id,
                                   details={"target_aidant": aidant_id, "reason": "training_incomplete"}),
                     condition=journal.append_condition())

@@ -13,8 +13,10 @@ from datetime import datetime, time as dtime, timedelta
 from typing import Callable, Iterable
 
 from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.condition import size
+from pynamodb.expressions.operand import Path
 
-from . import crypto, errors, journal
+from . import crypto, errors, journal, stats
 from .demarches import DEMARCHES
 from .store import Autorisation, Item, Mandate, Structure, Usager, now, query_values, transaction
 from .templates import PARIS
@@ -180,10 +182,33 @@ def create(spec: NewMandate,
         gsi2sk=f"{created}#{mandate_id}",
         gsi3pk=f"EXPIRY#{expires_at.date().isoformat()}", gsi3sk=f"{iso(expires_at)}#{mandate_id}",
     )
-    if callable(extra):
-        extra = list(extra(mandate))
-    renewed = [a for a in active_autorisations_of_usager(spec.structure_id, spec.usager.id)
-               if a.demarche in demarches]
+    extra = list(extra(mandate) if callable(extra) else extra)
+    active = active_autorisations_of_usager(spec.structure_id, spec.usager.id)
+    renewed = [a for a in active if a.demarche in demarches]
+    first_for_usager = spec.usager.accompanied_at is None
+    try:
+        _write_signature(mandate, spec, active, renewed, first_for_usager, extra)
+    except TransactWriteError as exc:
+        # The usager was read without their first mandate, and the condition that
+        # counts them once refused: a signature of another structure (or a stale
+        # read) got there first. Nothing was written: sign again, not counting them.
+        if not (first_for_usager and is_conflict(exc) and _accompanied(spec.usager.id)):
+            raise
+        _write_signature(mandate, spec, active, renewed, False, extra)
+    return mandate
+
+
+def _accompanied(usager_id: str) -> bool:
+    try:
+        return Usager.get(*Usager.key(usager_id), consistent_read=True).accompanied_at is not None
+    except Usager.DoesNotExist:
+        return False
+
+
+def _write_signature(mandate: Mandate, spec: NewMandate, active: list[Autorisation], renewed: list[Autorisation],
+                     first_for_usager: bool, extra: list) -> None:
+    signed_at, mandate_id, demarches = mandate.created_at, mandate.id, list(mandate.demarches)
+    expires_at = mandate.expires_at
     with transaction() as tx:
         tx.save(mandate, condition=Mandate.pk.does_not_exist())
         for demarche in demarches:
@@ -200,8 +225,22 @@ def create(spec: NewMandate,
             tx.update(old, actions=closing_actions(signed_at, spec.aidant_id, replaced_by=mandate_id),
                       condition=still_active_condition())
             by_old_mandate.setdefault(old.mandate_id, set()).add(old.demarche)
+        ended = 0
         for old_id, closed in by_old_mandate.items():
-            tx.update(Mandate(*Mandate.key(old_id)), actions=[Mandate.active_demarches.delete(closed)])
+            # The old mandate holds exactly the démarches read as active: whether the
+            # renewal leaves it none (it stops being in force) is decided on that.
+            still = {a.demarche for a in active if a.mandate_id == old_id}
+            actions = [Mandate.active_demarches.delete(closed)]
+            condition = size(Mandate.active_demarches) == len(still)
+            if still <= closed:
+                actions.append(Mandate.stats_ended_at.set(signed_at))
+                condition &= Mandate.stats_ended_at.does_not_exist()
+                ended += 1
+            tx.update(Mandate(*Mandate.key(old_id)), actions=actions, condition=condition)
+        if first_for_usager:
+            tx.update(Usager(*Usager.key(spec.usager.id)), actions=[Usager.accompanied_at.set(signed_at)],
+                      condition=Usager.pk.exists() & Usager.accompanied_at.does_not_exist())
+        stats.mandate_signed(signed_at, first_for_usager, ended).write(tx, mandate_id)
         tx.save(journal.entry(MANDATE_CREATED, aidant_id=spec.aidant_id, structure_id=spec.structure_id,
                               usager_id=spec.usager.id, mandate_id=mandate_id,
                               details={"demarches": ",".join(demarches), "duration": spec.duration,
@@ -210,7 +249,6 @@ def create(spec: NewMandate,
                 condition=journal.append_condition())
         for operation, item, kwargs in extra:
             getattr(tx, operation)(item, **kwargs)
-    return mandate
 
 
 def is_conflict(exc: TransactWriteError) -> bool:
@@ -232,19 +270,21 @@ def usager_json(usager: Usager) -> dict:
 
 
 def upsert_usager(fc_sub: str, claims: dict) -> Usager:
-    """Create or refresh a usager from FranceConnect's identité pivot."""
+    """Create or refresh a usager from FranceConnect's identité pivot. An update, not a
+    put: what the identity does not carry (``accompanied_at``, ``created_at``) stays."""
     usager_id = usager_id_for(fc_sub)
-    pk, sk = Usager.key(usager_id)
-    usager = Usager(pk=pk, sk=sk, id=usager_id, fc_sub=fc_sub,
-                    given_name=str(claims.get("given_name") or "").strip(),
-                    family_name=str(claims.get("family_name") or "").strip(),
-                    preferred_username=claims.get("preferred_username") or None,
-                    birthdate=claims.get("birthdate") or None, gender=claims.get("gender") or None,
-                    birthplace=claims.get("birthplace") or None, birthcountry=claims.get("birthcountry") or None,
-                    email=claims.get("email") or None, created_at=now(), updated_at=now())
-    if not usager.given_name or not usager.family_name:
+    given_name = str(claims.get("given_name") or "").strip()
+    family_name = str(claims.get("family_name") or "").strip()
+    if not given_name or not family_name:
         raise errors.BadRequest("FranceConnect n'a pas transmis l'identité de l'usager.", code="invalid_identity")
-    usager.save()
+    U, at, kind = Usager, now(), Path(["kind"])
+    usager = Usager(*Usager.key(usager_id))
+    usager.update(actions=[
+        kind.set("usager"), U.id.set(usager_id), U.fc_sub.set(fc_sub), U.given_name.set(given_name),
+        U.family_name.set(family_name), U.preferred_username.set(claims.get("preferred_username") or None),
+        U.birthdate.set(claims.get("birthdate") or None), U.gender.set(claims.get("gender") or None),
+        U.birthplace.set(claims.get("birthplace") or None), U.birthcountry.set(claims.get("birthcountry") or None),
+        U.email.set(claims.get("email") or None), U.created_at.set(U.created_at | at), U.updated_at.set(at)])
     return usager
 
 

@@ -28,7 +28,7 @@ import pyotp
 import segno
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
-from . import cards, errors, journal, otp, sessions
+from . import cards, errors, journal, otp, sessions, stats
 from .sessions import Caller
 from .store import (Aidant, Item, Membership, OtpCard, Session, Structure, TotpDevice, Training,
                     now, transaction)
@@ -242,6 +242,16 @@ def _activation_actions(target: Target) -> list:
     return actions
 
 
+def _activate(tx, target: Target) -> None:
+    """Active in the target's structure. The account's ``is_active`` must still be
+    what was read, so the public count of active aidants moves once (``shared.stats``:
+    an aidant already active in another structure is not counted again)."""
+    was = bool(target.aidant.is_active)
+    tx.update(target.aidant, actions=_activation_actions(target),
+              condition=Aidant.pk.exists() & (Aidant.is_active == was))
+    stats.aidant_activity(was, True).write(tx, target.aidant.id)
+
+
 def activate(target: Target) -> dict:
     blockers = target.file.blockers()
     if blockers:
@@ -251,7 +261,7 @@ def activate(target: Target) -> dict:
         return {"is_active": True}
 
     def build(tx):
-        tx.update(target.aidant, actions=_activation_actions(target), condition=Aidant.pk.exists())
+        _activate(tx, target)
         tx.save(target.entry(AIDANT_ACTIVATED), condition=journal.append_condition())
     _transact(build)
     return {"is_active": True}
@@ -272,8 +282,11 @@ def deactivate(target: Target) -> dict:
         actions.append(Aidant.current_structure_id.set(sorted(remaining)[0]) if remaining
                        else Aidant.current_structure_id.remove())
 
+    was = bool(aidant.is_active)
+
     def build(tx):
-        tx.update(aidant, actions=actions, condition=Aidant.structure_ids.contains(sid))
+        tx.update(aidant, actions=actions, condition=Aidant.structure_ids.contains(sid) & (Aidant.is_active == was))
+        stats.aidant_activity(was, was and bool(remaining)).write(tx, aidant.id)
         tx.save(target.entry(AIDANT_DEACTIVATED, last_structure=not remaining),
                 condition=journal.append_condition())
     _transact(build)
@@ -325,7 +338,7 @@ def _confirm(target: Target, device: TotpDevice, code: object, card: OtpCard | N
             tx.update(card, actions=[OtpCard.confirmed_at.set(now())],
                       condition=OtpCard.device_id == device.device_id)
         if activates:
-            tx.update(target.aidant, actions=_activation_actions(target), condition=Aidant.pk.exists())
+            _activate(tx, target)
         tx.save(target.entry(cards.DEVICE_CONFIRMED, kind=device.device_kind, serial=device.serial or ""),
                 condition=journal.append_condition())
         if activates:

@@ -3,8 +3,8 @@
 One ``TransactWrite``: each autorisation closed (it leaves the active indexes the
 identity provider reads, so it stops being offered at once), the mandate's
 ``active_demarches`` shrunk, and when nothing is left the mandate marked revoked and
-taken out of the expiry index (no reminder for a revoked mandate), plus the journal
-entry. Conditions make a concurrent revocation, renewal or second click fail as a
+taken out of the expiry index (no reminder for a revoked mandate) and out of the
+public figure of mandates in force (``shared.stats``), plus the journal entry. Conditions make a concurrent revocation, renewal or second click fail as a
 whole (409) instead of leaving a mandate that says one thing and autorisations that
 say another.
 """
@@ -17,7 +17,7 @@ from typing import Iterable
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import size
 
-from . import errors, journal, notifications, otp
+from . import errors, journal, notifications, otp, stats
 from .demarches import DEMARCHES
 from .mandates import (closing_actions, is_conflict, load_for_structure, still_active_condition,
                        usager_and_structure)
@@ -67,10 +67,11 @@ def apply(p: Plan, aidant_id: str, structure_id: str, extra: Iterable[tuple[str,
     actions = [Mandate.active_demarches.delete(closed)]
     if p.whole:
         actions += [Mandate.revoked_at.set(at), Mandate.revoked_by.set(aidant_id),
-                    Mandate.gsi3pk.remove(), Mandate.gsi3sk.remove()]
+                    Mandate.gsi3pk.remove(), Mandate.gsi3sk.remove(), Mandate.stats_ended_at.set(at)]
     # The mandate still holds exactly what we read: two revocations of its last two
-    # démarches cannot both decide "not the last one" and leave it unrevoked.
-    condition = (Mandate.revoked_at.does_not_exist() &
+    # démarches cannot both decide "not the last one" and leave it unrevoked. Not yet
+    # counted as ended either (the expiry run), so it leaves the figures once.
+    condition = (Mandate.revoked_at.does_not_exist() & Mandate.stats_ended_at.does_not_exist() &
                  (size(Mandate.active_demarches) == len(mandate.active_demarches or ())))
     for demarche in closed:
         condition &= Mandate.active_demarches.contains(demarche)
@@ -84,6 +85,8 @@ def apply(p: Plan, aidant_id: str, structure_id: str, extra: Iterable[tuple[str,
                               demarche=p.closing[0].demarche if len(p.closing) == 1 else None,
                               details={"demarches": ",".join(sorted(closed))}),
                 condition=journal.append_condition())
+        if p.whole:
+            stats.mandate_ended().write(tx, mandate.id)
         for operation, item, kwargs in extra:
             getattr(tx, operation)(item, **kwargs)
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 from pynamodb.attributes import (BooleanAttribute, NumberAttribute, UnicodeAttribute,
                                  UnicodeSetAttribute, UTCDateTimeAttribute)
 
-from .base import Item
+from .base import Item, query_values
 
 
 class Structure(Item, discriminator="structure"):
-    """pk ``STRUCTURE#<id>`` sk ``STRUCTURE``; gsi1 ``SIRET#<siret>``."""
+    """pk ``STRUCTURE#<id>`` sk ``STRUCTURE``; gsi1 ``SIRET#<siret>``; gsi2
+    ``STRUCTURES`` / ``<id>``: every structure, for what must list them all (the
+    statistics' backfill), never on a request path. Structures created before that
+    key existed get it from the backfill (``shared.stats.backfill``)."""
+    LIST_PARTITION = "STRUCTURES"
+
     id = UnicodeAttribute()
     name = UnicodeAttribute()
     siret = UnicodeAttribute()
@@ -19,6 +24,22 @@ class Structure(Item, discriminator="structure"):
     @staticmethod
     def key(structure_id: str) -> tuple[str, str]:
         return f"STRUCTURE#{structure_id}", "STRUCTURE"
+
+    def list_keys(self) -> None:
+        self.gsi2pk, self.gsi2sk = self.LIST_PARTITION, self.id
+
+    @classmethod
+    def listed_ids(cls) -> list[str]:
+        """Every structure with its list key: one Query on gsi2, paged."""
+        return [v["id"] for v in query_values(cls, cls.gsi2, cls.LIST_PARTITION, None, ["id"])]
+
+    @classmethod
+    def add_list_keys(cls, structure_id: str) -> bool:
+        """The list key for a structure created before it existed; False if it has it."""
+        from . import writes
+        return writes.update(cls(*cls.key(structure_id)), [cls.gsi2pk.set(cls.LIST_PARTITION),
+                                                           cls.gsi2sk.set(structure_id)],
+                             cls.pk.exists() & cls.gsi2pk.does_not_exist())
 
 
 class Aidant(Item, discriminator="aidant"):
@@ -59,6 +80,12 @@ class Membership(Item, discriminator="membership"):
     """pk ``STRUCTURE#<sid>`` sk ``AIDANT#<aid>``: lists a structure's aidants."""
     structure_id = UnicodeAttribute()
     aidant_id = UnicodeAttribute()
+
+    @classmethod
+    def aidant_ids(cls, structure_id: str) -> list[str]:
+        """A structure's members (active or not): one Query, paged."""
+        return [m.aidant_id for m in cls.query(f"STRUCTURE#{structure_id}", cls.sk.startswith("AIDANT#"),
+                                               attributes_to_get=["aidant_id", "kind"])]
 
 
 class TotpDevice(Item, discriminator="totp_device"):

@@ -1,10 +1,13 @@
 """Usagers, mandates and their autorisations (one per démarche)."""
 from __future__ import annotations
 
+from datetime import date, datetime
+from typing import Iterator
+
 from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, UnicodeAttribute,
                                  UnicodeSetAttribute, UTCDateTimeAttribute)
 
-from .base import Item
+from .base import Item, query_values
 
 
 class Usager(Item, discriminator="usager"):
@@ -22,10 +25,21 @@ class Usager(Item, discriminator="usager"):
     birthcountry = UnicodeAttribute(null=True)
     email = UnicodeAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
+    # When their first mandate was signed: set once, in that signature's transaction
+    # (with the "usagers" counter), so they are counted once whatever follows.
+    accompanied_at = UTCDateTimeAttribute(null=True)
 
     @staticmethod
     def key(usager_id: str) -> tuple[str, str]:
         return f"USAGER#{usager_id}", "USAGER"
+
+    @classmethod
+    def mark_accompanied(cls, usager_id: str, since: datetime) -> bool:
+        """``accompanied_at`` for a usager whose mandates predate it (the statistics'
+        backfill); False if already set (or no such usager)."""
+        from . import writes
+        return writes.update(cls(*cls.key(usager_id)), [cls.accompanied_at.set(since)],
+                             cls.pk.exists() & cls.accompanied_at.does_not_exist())
 
     @property
     def full_name(self) -> str:
@@ -60,10 +74,40 @@ class Mandate(Item, discriminator="mandate"):
     revoked_at = UTCDateTimeAttribute(null=True)
     revoked_by = UnicodeAttribute(null=True)
     reminded_at = UTCDateTimeAttribute(null=True)
+    # When it left the "mandates in force" figure (revoked as a whole, all its
+    # démarches renewed, or expired and counted by the scheduled run): set once, by a
+    # conditional write in the transaction that subtracts it (shared.stats).
+    stats_ended_at = UTCDateTimeAttribute(null=True)
 
     @staticmethod
     def key(mandate_id: str) -> tuple[str, str]:
         return f"MANDATE#{mandate_id}", "MANDATE"
+
+    @staticmethod
+    def expiry_partition(day: date) -> str:
+        return f"EXPIRY#{day.isoformat()}"
+
+    @classmethod
+    def mark_ended(cls, mandate_id: str, at: datetime) -> bool:
+        """``stats_ended_at`` for a mandate no longer in force that was never counted
+        out (older than the statistics: the backfill); False if already set."""
+        from . import writes
+        return writes.update(cls(*cls.key(mandate_id)), [cls.stats_ended_at.set(at)],
+                             cls.pk.exists() & cls.stats_ended_at.does_not_exist())
+
+    @classmethod
+    def of_structure_values(cls, structure_id: str, names: list[str]) -> list[dict]:
+        """Every mandate of a structure, as the values of ``names`` (gsi1, paged)."""
+        return query_values(cls, cls.gsi1, f"STRUCTURE#{structure_id}#MANDATES", None, names)
+
+    @classmethod
+    def expired_uncounted(cls, day: date, at: datetime) -> Iterator["Mandate"]:
+        """Mandates ending on UTC ``day`` before ``at`` and still counted in force
+        (the statistics' expiry run): one Query on gsi3, paged. Revoked mandates have
+        left the index; those whose every démarche was renewed are already counted."""
+        return cls.gsi3.query(cls.expiry_partition(day), cls.gsi3sk < at.isoformat(timespec="seconds"),
+                              filter_condition=cls.stats_ended_at.does_not_exist()
+                              & cls.revoked_at.does_not_exist() & cls.active_demarches.exists())
 
 
 class Autorisation(Item, discriminator="autorisation"):
