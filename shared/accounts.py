@@ -1,18 +1,14 @@
 """Structures and aidants as the API shows them, and how they are created."""
 from __future__ import annotations
 
-from pynamodb.exceptions import TransactWriteError
-
 from . import crypto, emails, errors, otp, stats
 from .sessions import Caller
-from .store import (Aidant, EmailClaim, Membership, Structure, now,
-                    transaction, writes)
+from .store import Aidant, EmailClaim, Membership, Operation, Structure, now, transaction
 
 
 def describe_caller(caller: Caller) -> dict:
     aidant = caller.aidant
-    structures = {s.id: s for s in Structure.batch_get(
-        [Structure.key(sid) for sid in sorted(aidant.structure_ids or ())])}
+    structures = {s.id: s for s in Structure.many(aidant.structure_ids)}
     current = structures.get(caller.structure_id)
     return {
         "aidant": {"id": aidant.id, "first_name": aidant.first_name, "last_name": aidant.last_name,
@@ -30,24 +26,20 @@ def structure_summary(structure: Structure) -> dict:
 
 def new_structure(name: str, siret: str, address: str, structure_id: str | None = None,
                   structure_type: str | None = None) -> Structure:
-    structure_id = structure_id or crypto.new_id()
-    pk, sk = Structure.key(structure_id)
-    structure = Structure(pk=pk, sk=sk, id=structure_id, name=name, siret=siret, address=address,
-                          structure_type=structure_type, is_active=True, gsi1pk=f"SIRET#{siret}",
-                          gsi1sk="STRUCTURE", created_at=now())
-    structure.list_keys()
-    return structure
+    return Structure.new(structure_id or crypto.new_id(), name=name, siret=siret, address=address,
+                         structure_type=structure_type, is_active=True)
 
 
-def write_new_structure(tx, structure: Structure) -> None:
-    """The structure, in the caller's transaction, and the public count of structures."""
-    tx.save(structure, condition=Structure.pk.does_not_exist())
-    stats.structure_opened().write(tx, structure.id)
+def structure_operations(structure: Structure) -> list[Operation]:
+    """A new structure, for the caller's transaction, with the public count of
+    structures (``shared.stats``)."""
+    return [("save", structure, {"condition": Structure.pk.does_not_exist()}),
+            *stats.structure_opened().operations(structure.id)]
 
 
 def create_structure(structure: Structure) -> Structure:
-    with transaction() as tx:
-        write_new_structure(tx, structure)
+    with transaction(errors.Conflict("Cette structure existe déjà.", code="structure_exists")) as tx:
+        tx.include(structure_operations(structure))
     return structure
 
 
@@ -55,10 +47,8 @@ def ensure_structure(structure: Structure) -> Structure:
     """Create it unless a structure with its id exists (demo data, set-ups run twice)."""
     try:
         return create_structure(structure)
-    except TransactWriteError as exc:
-        if not writes.is_condition_failure(exc):
-            raise
-        return Structure.get(*Structure.key(structure.id))
+    except errors.Conflict:
+        return Structure.find(structure.id, consistent=True)
 
 
 def create_aidant(email: str, first_name: str, last_name: str, structure_ids: list[str],
@@ -67,7 +57,8 @@ def create_aidant(email: str, first_name: str, last_name: str, structure_ids: li
                   device_kind: str | None = "app", totp_secret: str | None = None,
                   card_serial: str | None = None) -> tuple[Aidant, str | None]:
     """Create an aidant, the claim on their e-mail, memberships and (optionally) a TOTP
-    device, all or nothing. Returns the aidant and the clear TOTP seed (if any).
+    device, all or nothing (409 ``account_exists`` when the e-mail or the id is
+    taken). Returns the aidant and the clear TOTP seed (if any).
     The e-mail is stored and claimed in its normal form (``shared.emails``), the form
     login looks it up by."""
     email = emails.normalize(email)
@@ -80,15 +71,14 @@ def create_aidant(email: str, first_name: str, last_name: str, structure_ids: li
     claim = EmailClaim(*EmailClaim.key(email), aidant_id=aidant_id)
     device, secret = (otp.new_device(aidant_id, device_kind, secret=totp_secret, serial=card_serial)
                       if device_kind else (None, None))
-    with transaction() as tx:
+    with transaction(errors.Conflict("Un compte existe déjà avec cette adresse e-mail.", code="account_exists")) as tx:
         tx.save(aidant, condition=Aidant.pk.does_not_exist())
         tx.save(claim, condition=EmailClaim.pk.does_not_exist())
         for sid in structure_ids:
-            tx.save(Membership(f"STRUCTURE#{sid}", f"AIDANT#{aidant_id}", structure_id=sid,
-                               aidant_id=aidant_id))
+            tx.save(Membership.new(sid, aidant_id))
         if device is not None:
             tx.save(device)
-        stats.aidant_activity(False, is_active).write(tx, aidant_id)
+        tx.include(stats.aidant_activity(False, is_active).operations(aidant_id))
     return aidant, secret
 
 
@@ -97,10 +87,5 @@ def find_aidant_by_email(email: str) -> Aidant | None:
         email = emails.normalize(email)
     except errors.BadRequest:
         return None  # not an address: nobody's
-    try:
-        claim = EmailClaim.get(*EmailClaim.key(email))
-        return Aidant.get(*Aidant.key(claim.aidant_id))
-    except EmailClaim.DoesNotExist:
-        return None
-    except Aidant.DoesNotExist:
-        return None
+    claim = EmailClaim.find(email)
+    return Aidant.find(claim.aidant_id) if claim is not None else None

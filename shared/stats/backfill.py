@@ -142,7 +142,7 @@ def read_data(since: date, at: datetime, cursor: date | None) -> Data:
                 data.mandates_unmarked.append(m["id"])
             if m["usager_id"] not in first_mandate or m["created_at"] < first_mandate[m["usager_id"]]:
                 first_mandate[m["usager_id"]] = m["created_at"]
-        members.update(Membership.aidant_ids(structure.id))
+        members.update(Membership.aidants_of(structure.id))
     data.values[counters.USAGERS] = len(first_mandate)
     aidants = _batch_get([Aidant.key(aid) for aid in sorted(members)], ["pk", "sk", "kind", "is_active"])
     data.values[counters.AIDANTS_ACTIVE] = sum(1 for a in aidants if isinstance(a, Aidant) and a.is_active)

@@ -29,7 +29,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from ..store import StatsShard
+from ..store import Operation, StatsShard
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -68,12 +68,17 @@ class Delta(dict):
         self[name] = self.get(name, 0) + amount
         return self
 
+    def operations(self, event_id: str) -> list[Operation]:
+        """These deltas as operations of the event's transaction: one update of the
+        shard of ``event_id`` (none when nothing moves). The shard depends on the
+        event only, so the transaction sent again after a timeout (``store.writes``)
+        is the very same one."""
+        if not any(self.values()):
+            return []
+        return [("update", StatsShard.for_event(event_id), {"actions": StatsShard.add_actions(self)})]
+
     def write(self, tx, event_id: str) -> None:
-        """Add these deltas to ``tx``: one update of the shard of ``event_id``. The
-        shard depends on the event only, so the transaction sent again after a
-        timeout (``store.writes``) is the very same one."""
-        if any(self.values()):
-            tx.update(StatsShard.for_event(event_id), actions=StatsShard.add_actions(self))
+        tx.include(self.operations(event_id))
 
 
 # -- events -----------------------------------------------------------------------

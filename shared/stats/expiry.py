@@ -22,10 +22,8 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
-from pynamodb.exceptions import TransactWriteError
-
 from ..config import settings
-from ..store import ExpiryCursor, Mandate, now, transaction, writes
+from ..store import ExpiryCursor, Mandate, now, transaction
 from . import counters
 
 
@@ -45,19 +43,18 @@ def first_pending_day(cursor: date | None, today: date) -> date:
     return cursor + timedelta(days=1) if cursor else today - timedelta(days=1)
 
 
+class _CountedMeanwhile(Exception):
+    """Another run, a revocation or a renewal took it out first."""
+
+
 def count_expired(mandate_id: str, at: datetime) -> bool:
     """Take one expired mandate out of the figure: True if this call did."""
-    M = Mandate
     try:
-        with transaction() as tx:
-            tx.update(M(*M.key(mandate_id)), actions=[M.stats_ended_at.set(at)],
-                      condition=M.pk.exists() & M.stats_ended_at.does_not_exist() & M.revoked_at.does_not_exist()
-                      & M.active_demarches.exists() & (M.expires_at <= at))
-            counters.mandate_ended().write(tx, mandate_id)
-    except TransactWriteError as exc:
-        if writes.is_condition_failure(exc):
-            return False
-        raise
+        with transaction(_CountedMeanwhile()) as tx:
+            tx.include([Mandate.expiry_counted_operation(mandate_id, at)])
+            tx.include(counters.mandate_ended().operations(mandate_id))
+    except _CountedMeanwhile:
+        return False
     return True
 
 
