@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from ..oidc.events import TOKEN_ISSUED
-from ..store import Aidant, ExpiryCursor, Item, Mandate, Membership, Structure, Usager, now, transaction
+from ..store import Aidant, ExpiryCursor, Mandate, Membership, Structure, Usager, now, read, transaction
 from ..store.journal import entries_of_day
 from ..store.stats import STATS_SHARDS, StatsShard, shard_key, table_created_on
 from . import counters
@@ -47,7 +47,6 @@ from .figures import totals
 # Attributes per correcting update: an update expression stays well under DynamoDB's
 # 4 KB whatever the number of months.
 _NAMES_PER_UPDATE = 40
-_BATCH = 100  # BatchGetItem's maximum
 
 
 @dataclass
@@ -93,13 +92,6 @@ class Report:
         return out
 
 
-def _batch_get(keys: list[tuple[str, str]], names: list[str] | None = None) -> list:
-    found = []
-    for start in range(0, len(keys), _BATCH):
-        found.extend(Item.batch_get(keys[start:start + _BATCH], attributes_to_get=names))
-    return found
-
-
 def _days(since: date, until: date):
     day = since
     while day <= until:
@@ -122,8 +114,7 @@ def read_data(since: date, at: datetime, cursor: date | None) -> Data:
                     data.add(name, amount)
     # 2. The structures.
     listed = set(Structure.listed_ids())
-    structures = [s for s in _batch_get([Structure.key(sid) for sid in sorted(listed | named)])
-                  if isinstance(s, Structure)]
+    structures = [s for s in Structure.many(listed | named) if isinstance(s, Structure)]
     data.structures_unlisted = sorted(s.id for s in structures if s.id not in listed)
     data.values[counters.STRUCTURES] = sum(1 for s in structures if s.is_active)
     # 3. Per structure: its mandates and its members.
@@ -144,10 +135,9 @@ def read_data(since: date, at: datetime, cursor: date | None) -> Data:
                 first_mandate[m["usager_id"]] = m["created_at"]
         members.update(Membership.aidants_of(structure.id))
     data.values[counters.USAGERS] = len(first_mandate)
-    aidants = _batch_get([Aidant.key(aid) for aid in sorted(members)], ["pk", "sk", "kind", "is_active"])
-    data.values[counters.AIDANTS_ACTIVE] = sum(1 for a in aidants if isinstance(a, Aidant) and a.is_active)
-    usagers = _batch_get([Usager.key(uid) for uid in sorted(first_mandate)], ["pk", "sk", "kind", "id",
-                                                                               "accompanied_at"])
+    data.values[counters.AIDANTS_ACTIVE] = sum(1 for a in Aidant.many(members)
+                                               if isinstance(a, Aidant) and a.is_active)
+    usagers = read(Usager.key(uid) for uid in first_mandate).values()
     data.usagers_unmarked = {u.id: first_mandate[u.id] for u in usagers
                              if isinstance(u, Usager) and u.accompanied_at is None}
     return data
