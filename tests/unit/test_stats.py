@@ -309,3 +309,34 @@ def test_a_transaction_refused_by_a_condition_is_not_sent_again(world, monkeypat
         with store.transaction() as tx:
             stats.demarche_done("papiers", datetime.now(timezone.utc)).write(tx, "event")
     assert sent == [1]
+
+
+def test_two_activations_from_one_stale_read_count_the_aidant_once(world):
+    """Two référents (or two structures) activate the same inactive account at once:
+    both read it inactive; the second write is refused by the condition on what it
+    read, and the count of active aidants moves once."""
+    from shared import accounts, errors, lifecycle, store
+    from shared.store import Aidant
+    accounts.create_structure(accounts.new_structure("S2", "2" * 14, "Laon", structure_id="s2"))
+    aidant, _ = accounts.create_aidant("late@test.fr", "Tar", "Dif", ["s1"], is_active=False)
+    before = _totals()["aidants_active"]
+    read_by_first, read_by_second = Aidant.find(aidant.id), Aidant.find(aidant.id)
+    with store.transaction(errors.Conflict("changed")) as tx:
+        tx.include(lifecycle.activation(read_by_first, actor_id="r1", structure_id="s1"))
+    with pytest.raises(errors.Conflict):
+        with store.transaction(errors.Conflict("changed")) as tx:
+            tx.include(lifecycle.activation(read_by_second, actor_id="r2", structure_id="s2"))
+    assert _totals()["aidants_active"] == before + 1
+    # Read again, the second référent's activation goes through and counts nothing more.
+    with store.transaction(errors.Conflict("changed")) as tx:
+        tx.include(lifecycle.activation(Aidant.find(aidant.id), actor_id="r2", structure_id="s2"))
+    assert _totals()["aidants_active"] == before + 1
+    # Deactivated in one of two structures: still active; in the last one: not.
+    leaving = lifecycle.deactivation(Aidant.find(aidant.id), actor_id="r1", structure_id="s1")
+    with store.transaction(errors.Conflict("changed")) as tx:
+        tx.include(leaving.operations)
+    assert _totals()["aidants_active"] == before + 1
+    leaving = lifecycle.deactivation(Aidant.find(aidant.id), actor_id="r2", structure_id="s2")
+    with store.transaction(errors.Conflict("changed")) as tx:
+        tx.include(leaving.operations)
+    assert _totals()["aidants_active"] == before
