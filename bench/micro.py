@@ -4,6 +4,7 @@ process (``time.process_time``), so other processes on a busy machine count less
     python -m bench.micro store      # CPU of one GetItem, PutItem, Query (20 items) on the client side
     python -m bench.micro handlers   # CPU of each OIDC handler, called in-process (no HTTP, no Flask)
     python -m bench.micro gateway    # CPU of the gateway and the function per proxied request
+    python -m bench.micro counters   # the token's transaction with and without the statistics' operation
 
 ``--root DIR`` runs the same against another checkout (e.g. ``git worktree add
 /tmp/before <commit>``) to measure before/after; run them alternately, as the
@@ -148,9 +149,73 @@ def _gateway(count: int) -> dict:
         running.stop()
 
 
+def _process_cpu(pid: int) -> float:
+    """utime + stime of a process, in seconds (/proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _counters(rounds: int, count: int) -> dict:
+    """The token's transaction as ``shared.oidc.tokens.save`` writes it (the token, the
+    code consumed, the journal entry), with and without the statistics' operation
+    (``stats.count_demarche_done``), in alternating batches: CPU of this process
+    (the client: building and sending the transaction) and of DynamoDB Local."""
+    from local import dynamodb
+    from local.launcher import free_port
+    jar, port = dynamodb.find_jar(), free_port()
+    process = subprocess.Popen(dynamodb.command(jar, port), cwd=jar.parent, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        dynamodb.wait_port(port, process, 60, "DynamoDB Local")
+        os.environ.update(DYNAMODB_HOST=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x",
+                          AWS_REGION="eu-west-3", SECRET_TOKEN_HMAC_KEY=base64.b64encode(b"k" * 32).decode(),
+                          SECRET_TOTP_SEAL_KEY=base64.b64encode(b"s" * 32).decode())
+        from shared import crypto, journal, stats, store
+        from shared.store import AccessToken, AuthorizationCode
+        for _ in range(30):  # the table, then DynamoDB Local's JIT
+            try:
+                store.create_table()
+                break
+            except Exception:
+                time.sleep(1)
+
+        def token(counted: bool) -> None:
+            now_s, token_hash, code_hash = int(time.time()), crypto.new_id(), crypto.new_id()
+            item = AccessToken(*AccessToken.key(token_hash), client_id="fc", scope="openid profile", usager_id="u",
+                               aidant_id="a", structure_id="s", mandate_id="m", demarche="papiers",
+                               code_hash=code_hash, expires_at=now_s + 300, ttl=now_s + 300)
+            C = AuthorizationCode
+            with store.transaction() as tx:
+                tx.save(item, condition=AccessToken.pk.does_not_exist())
+                tx.update(C(*C.key(code_hash)), actions=[C.used_at.set(now_s), C.access_token_hash.set(token_hash)])
+                tx.save(issued := journal.entry("oidc_token_issued", aidant_id="a", structure_id="s", usager_id="u",
+                                                mandate_id="m", demarche="papiers", client_id="fc"),
+                        condition=journal.append_condition())
+                if counted:
+                    stats.count_demarche_done(tx, issued)
+
+        spent = {False: {"client": [], "dynamodb-local": []}, True: {"client": [], "dynamodb-local": []}}
+        for variant in (False, True):
+            for _ in range(count):
+                token(variant)
+        for _ in range(rounds):
+            for variant in (False, True):
+                client, server = time.process_time(), _process_cpu(process.pid)
+                for _ in range(count):
+                    token(variant)
+                spent[variant]["client"].append((time.process_time() - client) * 1000 / count)
+                spent[variant]["dynamodb-local"].append((_process_cpu(process.pid) - server) * 1000 / count)
+        median = lambda values: round(sorted(values)[len(values) // 2], 3)  # noqa: E731
+        return {"CPU ms per token transaction (median of the rounds)": {
+            ("with the counters" if variant else "without"): {k: median(v) for k, v in parts.items()}
+            for variant, parts in spent.items()}, "rounds": rounds, "transactions per round and variant": count}
+    finally:
+        process.terminate()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.micro", description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=["store", "handlers", "gateway"])
+    parser.add_argument("what", choices=["store", "handlers", "gateway", "counters"])
     parser.add_argument("--root", help="another checkout to measure (default: this one)")
     parser.add_argument("--count", type=int, default=300)
     args = parser.parse_args(argv)
@@ -163,7 +228,8 @@ def main(argv=None) -> int:
         return subprocess.call([sys.executable, "-c", code], cwd=root, env={**os.environ, "PYTHONPATH": root})
     load = os.getloadavg()[0]
     result = {"store": lambda: _store(3, args.count), "handlers": lambda: _handlers(max(30, args.count // 2)),
-              "gateway": lambda: _gateway(args.count * 3)}[args.what]()
+              "gateway": lambda: _gateway(args.count * 3),
+              "counters": lambda: _counters(7, args.count)}[args.what]()
     print(json.dumps({"what": args.what, "root": str(Path.cwd()), "loadavg": round(load, 2), **result},
                      ensure_ascii=False))
     return 0

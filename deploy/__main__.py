@@ -163,6 +163,18 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_stats(args) -> int:
+    from . import stats
+    try:
+        ok, lines = stats.backfill(args.check, since=args.since, settle=args.settle, endpoint=args.endpoint,
+                                   table_name=args.table_name)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
 def main(argv=None) -> int:
     sys.path.insert(0, str(ROOT))
     parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__)
@@ -235,6 +247,13 @@ def main(argv=None) -> int:
     p.add_argument("--endpoint", help="a DynamoDB endpoint (default: AWS, from AWS_REGION)")
     p.add_argument("--limit", type=int, default=20, help="failed e-mails to list (newest first)")
     p.set_defaults(fn=cmd_status)
+
+    p = sub.add_parser("stats", help="the public statistics' counters recomputed from the data: drift, backfill")
+    from . import stats
+    stats.add_arguments(p)
+    p.add_argument("--endpoint", help="a DynamoDB endpoint (default: AWS, from AWS_REGION)")
+    p.add_argument("--table-name", help="the table (default: TABLE_NAME, or aidants-connect)")
+    p.set_defaults(fn=cmd_stats)
 
     args = parser.parse_args(argv)
     return args.fn(args)

@@ -6,6 +6,7 @@
     python -m local otp EMAIL
     python -m local create-table
     python -m local journal seal|verify [--anchor SEQ:HASH]
+    python -m local stats backfill [--check] [--since YYYY-MM-DD]
 """
 from __future__ import annotations
 
@@ -68,6 +69,9 @@ def stack_env(args, state: Path) -> dict:
         "LOCAL_STATE_DIR": str(state),
         # Local runs show DynamoDB calls and timing per answer (benchmarks read them).
         "EXPOSE_DIAGNOSTICS": os.environ.get("EXPOSE_DIAGNOSTICS", "true"),
+        # A mandate signed or a démarche done shows in /api/stats at the next read
+        # (production keeps the figures 5 s per process: stack.yml).
+        "STATS_CACHE_SECONDS": os.environ.get("STATS_CACHE_SECONDS", "0"),
     }
     for name in ("LOGIN_LINK_ENABLED", "SESSION_IDLE_SECONDS", "LOGIN_LINK_TTL_SECONDS",
                  "OTP_MAX_FAILURES", "OTP_LOCKOUT_SECONDS", "STORE_TIMEOUT_SECONDS",
@@ -400,6 +404,22 @@ def cmd_journal(args) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_stats(args) -> int:
+    load_running_env()
+    if not _store_is_local():
+        print("Refusing: `stats` works on a local store (DYNAMODB_HOST on loopback); "
+              "for a deployed table: python -m deploy stats backfill.", file=sys.stderr)
+        return 2
+    from deploy import stats
+    try:
+        ok, lines = stats.backfill(args.check, since=args.since, settle=args.settle)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -434,6 +454,11 @@ def main(argv=None) -> int:
     journal.add_argument("action", choices=["seal", "verify"])
     journal.add_argument("--anchor", metavar="SEQ:HASH", help="verify: a seal hash kept outside the table")
     journal.set_defaults(fn=cmd_journal)
+    stats_parser = sub.add_parser("stats", help="the public statistics' counters recomputed from the data "
+                                                "(as python -m deploy stats)")
+    from deploy import stats as stats_command
+    stats_command.add_arguments(stats_parser)
+    stats_parser.set_defaults(fn=cmd_stats)
     sub.add_parser("reset", help="wipe the local data (.local/dynamodb, .local/mail)").set_defaults(fn=cmd_reset)
     args = parser.parse_args(argv)
     return args.fn(args)

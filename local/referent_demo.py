@@ -60,7 +60,8 @@ def seed(out: dict) -> None:
     try:
         Structure.get(*Structure.key(sid))
     except Structure.DoesNotExist:
-        accounts.new_structure(name, siret, address, structure_id=sid, structure_type="service_public").save()
+        accounts.ensure_structure(accounts.new_structure(name, siret, address, structure_id=sid,
+                                                         structure_type="service_public"))
     aid, email, first, last = STAFF
     try:
         staff = Aidant.get(*Aidant.key(aid))

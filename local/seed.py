@@ -25,9 +25,7 @@ def _structure(sid, name, siret, address) -> Structure:
     try:
         return Structure.get(*Structure.key(sid))
     except Structure.DoesNotExist:
-        structure = accounts.new_structure(name, siret, address, structure_id=sid)
-        structure.save()
-        return structure
+        return accounts.ensure_structure(accounts.new_structure(name, siret, address, structure_id=sid))
 
 
 def totp_secret_of(aidant_id: str) -> str | None:

@@ -1,10 +1,9 @@
 """Structures and aidants as the API shows them, and how they are created."""
 from __future__ import annotations
 
-
-from . import crypto, emails, errors, otp
+from . import crypto, emails, errors, otp, stats
 from .sessions import Caller
-from .store import Aidant, EmailClaim, Membership, Structure, now, transaction
+from .store import Aidant, EmailClaim, Membership, Operation, Structure, now, transaction
 
 
 def describe_caller(caller: Caller) -> dict:
@@ -29,6 +28,27 @@ def new_structure(name: str, siret: str, address: str, structure_id: str | None 
                   structure_type: str | None = None) -> Structure:
     return Structure.new(structure_id or crypto.new_id(), name=name, siret=siret, address=address,
                          structure_type=structure_type, is_active=True)
+
+
+def structure_operations(structure: Structure) -> list[Operation]:
+    """A new structure, for the caller's transaction, with the public count of
+    structures (``shared.stats``)."""
+    return [("save", structure, {"condition": Structure.pk.does_not_exist()}),
+            *stats.structure_opened().operations(structure.id)]
+
+
+def create_structure(structure: Structure) -> Structure:
+    with transaction(errors.Conflict("Cette structure existe déjà.", code="structure_exists")) as tx:
+        tx.include(structure_operations(structure))
+    return structure
+
+
+def ensure_structure(structure: Structure) -> Structure:
+    """Create it unless a structure with its id exists (demo data, set-ups run twice)."""
+    try:
+        return create_structure(structure)
+    except errors.Conflict:
+        return Structure.find(structure.id, consistent=True)
 
 
 def create_aidant(email: str, first_name: str, last_name: str, structure_ids: list[str],
@@ -58,6 +78,7 @@ def create_aidant(email: str, first_name: str, last_name: str, structure_ids: li
             tx.save(Membership.new(sid, aidant_id))
         if device is not None:
             tx.save(device)
+        tx.include(stats.aidant_activity(False, is_active).operations(aidant_id))
     return aidant, secret
 
 

@@ -128,6 +128,10 @@ class Settings:
     # is kept. The requester's messages on a submitted request, per request per day.
     habilitation_draft_ttl_days: int
     habilitation_messages_per_request_per_day: int
+    # Public statistics (shared.stats): how long a process keeps the figures it read
+    # (0: read at every request), and how long a scheduled expiry run may spend.
+    stats_cache_seconds: float
+    stats_expiry_run_seconds: float
     # Diagnostics: X-Store-Calls / Server-Timing on every answer (benchmarks, local
     # runs). Off in production: call counts and timings would tell an attacker which
     # branch a request took (e.g. whether an e-mail belongs to an aidant).
@@ -190,6 +194,8 @@ def settings() -> Settings:
         oidc_authorize_per_client_per_minute=_env_int("OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE", 600),
         habilitation_draft_ttl_days=_env_int("HABILITATION_DRAFT_TTL_DAYS", 30),
         habilitation_messages_per_request_per_day=_env_int("HABILITATION_MESSAGES_PER_REQUEST_PER_DAY", 10),
+        stats_cache_seconds=float(_env("STATS_CACHE_SECONDS", "5")),
+        stats_expiry_run_seconds=float(_env("STATS_EXPIRY_RUN_SECONDS", "5")),
         expose_diagnostics=_env_bool("EXPOSE_DIAGNOSTICS", False),
         measure_store_capacity=_env_bool("STORE_MEASURE_CAPACITY", False),
         function_name=_env("FUNCTION_NAME"),

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, time as dtime, timedelta
 from typing import Callable, Iterable
 
-from . import crypto, errors, journal
+from pynamodb.expressions.condition import size
+
+from . import crypto, errors, journal, stats
 from .demarches import DEMARCHES
 from .store import Autorisation, Mandate, Operation, Structure, Usager, iso, now, read, transaction
 from .templates import PARIS
@@ -126,16 +128,45 @@ def create(spec: NewMandate, extra: Iterable[Operation] | Callable[[Mandate], It
     if spec.duration not in DURATIONS:
         raise errors.BadRequest("Durée de mandat inconnue.", code="invalid_duration")
     mandate = _new_mandate(spec, demarches)
-    if callable(extra):
-        extra = list(extra(mandate))
-    renewed = [a for a in active_autorisations_of_usager(spec.structure_id, spec.usager.id) if a.demarche in demarches]
+    extra = list(extra(mandate) if callable(extra) else extra)
+    active = active_autorisations_of_usager(spec.structure_id, spec.usager.id)
+    first_for_usager = spec.usager.accompanied_at is None
+    try:
+        _write_signature(spec, mandate, active, extra, first_for_usager,
+                         _UsagerCountedMeanwhile() if first_for_usager else conflict)
+    except _UsagerCountedMeanwhile:
+        # Read without a first mandate, and refused: maybe because another signature
+        # (another structure, or a stale read) counted the usager first. Nothing was
+        # written: sign again, counting them only if they still are not counted (any
+        # other condition that failed fails again, as the caller's ``conflict``).
+        _write_signature(spec, mandate, active, extra, not _accompanied(spec.usager.id), conflict)
+    return mandate
+
+
+class _UsagerCountedMeanwhile(Exception):
+    pass
+
+
+def _accompanied(usager_id: str) -> bool:
+    usager = Usager.find(usager_id, consistent=True)
+    return usager is not None and usager.accompanied_at is not None
+
+
+def _write_signature(spec: NewMandate, mandate: Mandate, active: list[Autorisation], extra: list[Operation],
+                     first_for_usager: bool, conflict: Exception | None) -> None:
+    demarches = list(mandate.demarches)
+    renewed = [a for a in active if a.demarche in demarches]
+    renewal, ended = _renewal(active, renewed, mandate, spec.aidant_id)
     with transaction(conflict) as tx:
         tx.save(mandate, condition=Mandate.pk.does_not_exist())
         for demarche in demarches:
             tx.save(Autorisation.new(mandate.id, demarche, structure_id=spec.structure_id, usager_id=spec.usager.id,
                                      expires_at=mandate.expires_at, created_at=mandate.created_at),
                     condition=Autorisation.pk.does_not_exist())
-        tx.include(_renewal(renewed, mandate, spec.aidant_id))
+        tx.include(renewal)
+        if first_for_usager:
+            tx.include([Usager.accompanied_operation(spec.usager.id, mandate.created_at)])
+        tx.include(stats.mandate_signed(mandate.created_at, first_for_usager, ended).operations(mandate.id))
         tx.save(journal.entry(MANDATE_CREATED, aidant_id=spec.aidant_id, structure_id=spec.structure_id,
                               usager_id=spec.usager.id, mandate_id=mandate.id,
                               details={"demarches": ",".join(demarches), "duration": spec.duration,
@@ -143,7 +174,6 @@ def create(spec: NewMandate, extra: Iterable[Operation] | Callable[[Mandate], It
                                        "renewed": ",".join(sorted({a.mandate_id for a in renewed}))}),
                 condition=journal.append_condition())
         tx.include(extra)
-    return mandate
 
 
 def _new_mandate(spec: NewMandate, demarches: list[str]) -> Mandate:
@@ -156,9 +186,11 @@ def _new_mandate(spec: NewMandate, demarches: list[str]) -> Mandate:
         usager_name=spec.usager.full_name, text_snapshot=spec.text_snapshot, created_at=signed_at)
 
 
-def _renewal(renewed: list[Autorisation], mandate: Mandate, aidant_id: str) -> list[Operation]:
+def _renewal(active: list[Autorisation], renewed: list[Autorisation], mandate: Mandate,
+             aidant_id: str) -> tuple[list[Operation], int]:
     """The usager's active autorisations of the new mandate's démarches, closed as
-    replaced by it, and their mandates' ``active_demarches`` shrunk."""
+    replaced by it, and their mandates' ``active_demarches`` shrunk; with how many of
+    those mandates are left no démarche (they stop being in force: ``shared.stats``)."""
     operations: list[Operation] = []
     by_old_mandate: dict[str, set[str]] = {}
     for old in renewed:
@@ -168,10 +200,19 @@ def _renewal(renewed: list[Autorisation], mandate: Mandate, aidant_id: str) -> l
             "actions": Autorisation.closing_actions(mandate.created_at, aidant_id, replaced_by=mandate.id),
             "condition": Autorisation.still_active()}))
         by_old_mandate.setdefault(old.mandate_id, set()).add(old.demarche)
+    ended = 0
     for old_id, closed in by_old_mandate.items():
-        operations.append(("update", Mandate(*Mandate.key(old_id)),
-                           {"actions": [Mandate.active_demarches.delete(closed)]}))
-    return operations
+        # The old mandate holds exactly the démarches read as active: whether the
+        # renewal leaves it none (out of "in force", once) is decided on that.
+        still = {a.demarche for a in active if a.mandate_id == old_id}
+        actions = [Mandate.active_demarches.delete(closed)]
+        condition = size(Mandate.active_demarches) == len(still)
+        if still <= closed:
+            actions.append(Mandate.stats_ended_at.set(mandate.created_at))
+            condition &= Mandate.stats_ended_at.does_not_exist()
+            ended += 1
+        operations.append(("update", Mandate(*Mandate.key(old_id)), {"actions": actions, "condition": condition}))
+    return operations, ended
 
 
 # -- usagers ------------------------------------------------------------------------
@@ -188,20 +229,18 @@ def usager_json(usager: Usager) -> dict:
 
 
 def upsert_usager(fc_sub: str, claims: dict) -> Usager:
-    """Create or refresh a usager from FranceConnect's identité pivot."""
+    """Create or refresh a usager from FranceConnect's identité pivot. An update, not a
+    put: what the identity does not carry (``accompanied_at``, ``created_at``) stays."""
     usager_id = usager_id_for(fc_sub)
-    pk, sk = Usager.key(usager_id)
-    usager = Usager(pk=pk, sk=sk, id=usager_id, fc_sub=fc_sub,
-                    given_name=str(claims.get("given_name") or "").strip(),
-                    family_name=str(claims.get("family_name") or "").strip(),
-                    preferred_username=claims.get("preferred_username") or None,
-                    birthdate=claims.get("birthdate") or None, gender=claims.get("gender") or None,
-                    birthplace=claims.get("birthplace") or None, birthcountry=claims.get("birthcountry") or None,
-                    email=claims.get("email") or None, created_at=now(), updated_at=now())
-    if not usager.given_name or not usager.family_name:
+    given_name = str(claims.get("given_name") or "").strip()
+    family_name = str(claims.get("family_name") or "").strip()
+    if not given_name or not family_name:
         raise errors.BadRequest("FranceConnect n'a pas transmis l'identité de l'usager.", code="invalid_identity")
-    usager.save()
-    return usager
+    return Usager.refresh(
+        usager_id, now(), fc_sub=fc_sub, given_name=given_name, family_name=family_name,
+        preferred_username=claims.get("preferred_username") or None, birthdate=claims.get("birthdate") or None,
+        gender=claims.get("gender") or None, birthplace=claims.get("birthplace") or None,
+        birthcountry=claims.get("birthcountry") or None, email=claims.get("email") or None)
 
 
 def usager_and_structure(usager_id: str | None, structure_id: str) -> tuple[Usager | None, Structure | None]:

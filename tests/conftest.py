@@ -130,9 +130,8 @@ class Stack:
     def new_structure(self, name: str = "Structure de test") -> str:
         self.use_store()
         from shared import accounts, crypto
-        structure = accounts.new_structure(name, "1" * 14, "1 rue de la Paix, 75002 Paris",
-                                           structure_id="t-" + crypto.new_id(6))
-        structure.save()
+        structure = accounts.create_structure(accounts.new_structure(
+            name, "1" * 14, "1 rue de la Paix, 75002 Paris", structure_id="t-" + crypto.new_id(6)))
         return structure.id
 
     def new_aidant(self, structure_id: str | None = None, **kwargs) -> str:

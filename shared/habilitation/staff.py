@@ -72,7 +72,7 @@ def decide(caller: Caller, request_id: str, decision: object, text: str | None) 
         create_accounts(caller, req)  # finishing an acceptance cut short
         return staff_view(request_id)
     author_name = f"{caller.aidant.first_name} (équipe Aidants Connect)"
-    extra_actions, extra_items = [], []
+    extra_actions, extra_operations = [], []
     if decision in ("accept", "refuse"):
         extra_actions += [HabilitationRequest.decided_at.set(now()),
                           HabilitationRequest.decided_by.set(caller.aidant_id)]
@@ -81,10 +81,10 @@ def decide(caller: Caller, request_id: str, decision: object, text: str | None) 
         structure = accounts.new_structure(req.name, req.siret, req.address, structure_id=structure_id,
                                            structure_type=req.structure_type)
         extra_actions.append(HabilitationRequest.structure_id.set(structure_id))
-        extra_items.append(structure)
+        extra_operations += accounts.structure_operations(structure)
         req.structure_id = structure_id
     move(req, sources, target, actor_id=caller.aidant_id, message_text=text, author="staff",
-          author_name=author_name, extra_actions=extra_actions, extra_items=extra_items)
+          author_name=author_name, extra_actions=extra_actions, extra_operations=extra_operations)
     if decision == "accept":
         create_accounts(caller, req)
     return staff_view(request_id)

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from .. import anonymous, crypto, errors, journal, notifications, ratelimit
 from ..config import settings
-from ..store import HabilitationMessage, HabilitationRequest, now, transaction
+from ..store import HabilitationMessage, HabilitationRequest, Operation, now, transaction
 from .requests import follow_link, iso, mail, stale
 from .rules import (BROUILLON, EDITABLE, ENVOYEE, MAIL_MESSAGE, MAIL_STATUS, REQUEST_MESSAGE, REQUEST_STATUS,
                     STATUS_LABELS)
@@ -15,7 +15,7 @@ from .rules import (BROUILLON, EDITABLE, ENVOYEE, MAIL_MESSAGE, MAIL_STATUS, REQ
 
 def move(req: HabilitationRequest, sources: set[str], target: str, *, actor_id: str | None,
          message_text: str | None = None, author: str | None = None, author_name: str | None = None,
-         extra_actions: list | None = None, extra_items: list | None = None) -> None:
+         extra_actions: list | None = None, extra_operations: list[Operation] | None = None) -> None:
     """One status change: conditional on the current status, with its journal entry,
     its optional message and the requester's e-mail, all or nothing."""
     if req.status not in sources:
@@ -37,8 +37,7 @@ def move(req: HabilitationRequest, sources: set[str], target: str, *, actor_id: 
                       & (HabilitationRequest.version == req.version))
             if message is not None:
                 tx.save(message, condition=HabilitationMessage.pk.does_not_exist())
-            for item in extra_items or []:
-                tx.save(item, condition=type(item).pk.does_not_exist())
+            tx.include(extra_operations or [])
             tx.save(notice, condition=notifications.save_condition())
             tx.save(journal.entry(REQUEST_STATUS, aidant_id=actor_id, structure_id=req.structure_id,
                                   details={"request": req.id, "from": previous, "to": target}),

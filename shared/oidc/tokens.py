@@ -15,7 +15,7 @@ from authlib.oauth2.rfc6750 import InsufficientScopeError, InvalidTokenError
 from joserfc.jwk import Key, OctKey
 from pynamodb.exceptions import DoesNotExist
 
-from .. import crypto, errors as api_errors, journal, notifications
+from .. import crypto, errors as api_errors, journal, notifications, stats
 from ..store import AccessToken, AuthorizationCode, Structure, now, transaction, writes
 from . import clients, events, keys
 from .errors import fr
@@ -60,12 +60,13 @@ def save(token: dict, request) -> AccessToken:
             # The code is consumed here, with the token, or not at all.
             tx.update(C(*C.key(code.code_hash)), actions=[C.used_at.set(now_s), C.access_token_hash.set(token_hash)],
                       condition=code.redeem_condition(request.client))
-            tx.save(journal.entry(events.TOKEN_ISSUED, aidant_id=source.aidant_id,
+            tx.save(issued := journal.entry(events.TOKEN_ISSUED, aidant_id=source.aidant_id,
                                   structure_id=source.structure_id, usager_id=source.usager_id,
                                   mandate_id=source.mandate_id, demarche=source.demarche,
                                   client_id=source.client_id,
                                   details={"scope": item.scope, "expires_in": expires_in}),
                     condition=journal.append_condition())
+            stats.count_demarche_done(tx, issued)  # the public figures (shared.stats): one more operation
             if notice is not None:
                 tx.save(notice, condition=notifications.save_condition())
     except InvalidGrantError:
