@@ -191,7 +191,7 @@ def identify(query: dict, authenticate) -> CallbackOutcome:
     try:
         identity = franceconnect.complete_login(code, item.nonce_hash)
         outcome.franceconnect_id_token = identity.id_token
-        usager = mandates.upsert_usager(identity.sub, identity.claims)
+        usager = mandates.upsert_usager(identity.sub, identity.claims, caller.structure_id)
     except franceconnect.FranceConnectError as exc:
         log.warning("FranceConnect login refused: %s", exc.reason)
         outcome.error = exc.code

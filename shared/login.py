@@ -18,7 +18,7 @@ from . import anonymous, crypto, errors, journal, notifications, otp
 from .config import settings
 from .http import Response
 from .sessions import new_session, open_session, set_cookie
-from .store import Aidant, EmailClaim, Item, LoginLink, Session, Structure, transaction, writes
+from .store import Aidant, EmailClaim, Item, LoginLink, Session, Structure, expired, transaction, writes
 
 _NOBODY = "~unknown"  # an aidant partition that never exists
 _BAD_CREDENTIALS = "L'adresse e-mail ou le code à 6 chiffres est incorrect."
@@ -42,7 +42,7 @@ def active_structure_id(aidant: Aidant) -> str | None:
     if not ids:
         return None
     keys = [Structure.key(sid) for sid in ids]
-    active = {s.id for s in Structure.batch_get(keys) if s.is_active}
+    active = {s.id for s in Structure.batch_get(keys) if s.is_active and not expired(s)}
     if aidant.current_structure_id in active:
         return aidant.current_structure_id
     return next((sid for sid in ids if sid in active), None)
@@ -79,6 +79,8 @@ def start(email: str, code: object, response: Response, next_path: str | None = 
         reason = "unknown_email"
     elif not aidant.is_active:
         reason = "inactive_aidant"
+    elif expired(aidant):
+        reason = "expired_account"  # a sandbox trainee past the end of their account
     elif otp.consume(devices, code) is None:
         reason = "wrong_or_replayed_code"
     else:

@@ -15,8 +15,9 @@ from typing import Callable, Iterable
 from pynamodb.exceptions import TransactWriteError
 
 from . import crypto, errors, journal
+from .config import settings
 from .demarches import DEMARCHES
-from .store import Autorisation, Item, Mandate, Structure, Usager, now, query_values, transaction
+from .store import Autorisation, Item, Mandate, Structure, Usager, expired, now, query_values, transaction
 from .templates import PARIS
 
 DURATIONS = ("short", "six_months", "long")
@@ -125,7 +126,7 @@ def load(mandate_id: str) -> tuple[Mandate, list[Autorisation]]:
             mandate = item
         elif isinstance(item, Autorisation):
             autorisations.append(item)
-    if mandate is None:
+    if mandate is None or expired(mandate):  # expired: a sandbox trainee's, past its end
         raise errors.NotFound("Mandat introuvable.")
     return mandate, autorisations
 
@@ -151,6 +152,10 @@ class NewMandate:
     aidant_id: str
     aidant_name: str
     text_snapshot: str
+    # When it was signed, if not now: the training sandbox's starting situations
+    # (shared/sandbox/situations.py) include mandates signed months ago, one of them
+    # about to end. The expiry follows from it as for any mandate.
+    signed_at: datetime | None = None
 
 
 def create(spec: NewMandate,
@@ -164,7 +169,7 @@ def create(spec: NewMandate,
     demarches = validate_demarches(spec.demarches)
     if spec.duration not in DURATIONS:
         raise errors.BadRequest("Durée de mandat inconnue.", code="invalid_duration")
-    signed_at = now()
+    signed_at = spec.signed_at or now()
     expires_at = expiry_for(spec.duration, signed_at)
     mandate_id = crypto.new_id()
     pk, sk = Mandate.key(mandate_id)
@@ -220,7 +225,13 @@ def is_conflict(exc: TransactWriteError) -> bool:
 
 # -- usagers ------------------------------------------------------------------------
 
-def usager_id_for(fc_sub: str) -> str:
+def usager_id_for(fc_sub: str, structure_id: str | None = None) -> str:
+    """The usager FranceConnect identifies by ``fc_sub``. In the training sandbox
+    every trainee's structure has usagers of its own: all trainees log the same test
+    identities in (Angela Claire Louise DUBOIS…), and one shared usager item would
+    carry one trainee's expiry into another's mandates."""
+    if structure_id is not None and settings().sandbox:
+        return crypto.keyed_hash(f"{structure_id}\n{fc_sub}", "sandbox-usager")[:26]
     return crypto.keyed_hash(fc_sub, "usager")[:26]
 
 
@@ -231,9 +242,10 @@ def usager_json(usager: Usager) -> dict:
             "email": usager.email}
 
 
-def upsert_usager(fc_sub: str, claims: dict) -> Usager:
-    """Create or refresh a usager from FranceConnect's identité pivot."""
-    usager_id = usager_id_for(fc_sub)
+def upsert_usager(fc_sub: str, claims: dict, structure_id: str | None = None) -> Usager:
+    """Create or refresh a usager from FranceConnect's identité pivot, identified for
+    ``structure_id`` (which matters in the sandbox only: ``usager_id_for``)."""
+    usager_id = usager_id_for(fc_sub, structure_id)
     pk, sk = Usager.key(usager_id)
     usager = Usager(pk=pk, sk=sk, id=usager_id, fc_sub=fc_sub,
                     given_name=str(claims.get("given_name") or "").strip(),

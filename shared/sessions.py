@@ -20,7 +20,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from . import crypto, errors, journal
 from .config import settings
 from .http import Request, Response
-from .store import Aidant, Item, Session, Structure, writes
+from .store import Aidant, Item, Session, Structure, expired, expiring, writes
 
 COOKIE = "ac_session"  # its base name: __Host-ac_session over https (shared.http.cookie_name)
 _TOUCH_EVERY = 60  # seconds: refresh last_seen at most this often, not on every request
@@ -115,6 +115,13 @@ def authenticate_with(request: Request, *keys: tuple[str, str]) -> tuple[Caller,
     if not aidant.is_active or session.structure_id not in (aidant.structure_ids or set()) \
             or structure is None or not structure.is_active:
         raise errors.Unauthorized("Votre accès a été désactivé.", code="session_revoked")
+    if expired(aidant, now_s) or expired(structure, now_s):
+        # A sandbox trainee's account past its end (production accounts carry no
+        # ttl): gone, whatever DynamoDB has not deleted yet, and with it everything
+        # of the structure, which is only ever reached through a session like this.
+        raise errors.Unauthorized("Votre compte d'entraînement a expiré.", code="session_revoked")
+    # What this request writes without a ttl ends with the trainee (sandbox only).
+    expiring.set(structure.ttl)
     if now_s - session.last_seen >= _TOUCH_EVERY:
         try:
             # Not if it was ended meanwhile (logout, structure switch, deactivation):

@@ -4,8 +4,8 @@ Importing this package registers every model (the discriminator needs them all t
 turn a raw item back into the right class) and points them at the configured table.
 """
 from . import writes
-from .base import (Item, calls, configure, create_table, epoch, is_outage, now, query_values,
-                   transaction_kwargs, transaction, all_models)
+from .base import (Item, all_models, calls, configure, create_table, default_ttl, epoch, expired, expiring,
+                   is_outage, now, query_values, transaction, transaction_kwargs)
 from .accounts import (Aidant, EmailClaim, LoginLink, LoginThrottle, Membership, RateCounter, Session,
                        Structure, TotpDevice)
 from .journal import JournalEntry, JournalSeal
@@ -15,5 +15,6 @@ from .drafts import FranceConnectState, MandateDraft
 from .oidc import AccessToken, AuthorizationCode, AuthorizationTransaction, OidcClient
 from .cards import OtpCard
 from .habilitation import HabilitationMessage, HabilitationRequest, Training
+from .sandbox import InboxMessage
 
 configure()
