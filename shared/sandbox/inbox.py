@@ -22,19 +22,22 @@ NO_INBOX = "~none"  # an e-mail of the sandbox that no trainee receives
 PAGE = 50
 
 
-def deliver(item: OutboxItem, message: EmailMessage) -> bool:
-    """Write the message to its inbox (idempotent: keyed by the outbox item).
-    False when it names no inbox."""
-    if not item.inbox or item.inbox == NO_INBOX:
-        log.info("sandbox: outbox %s (%s) names no trainee's inbox: not delivered", item.id, item.template)
-        return False
+def has_inbox(item: OutboxItem) -> bool:
+    return bool(item.inbox) and item.inbox != NO_INBOX
+
+
+def drop(item: OutboxItem) -> None:
+    log.info("sandbox: outbox %s (%s) names no trainee's inbox: not delivered", item.id, item.template)
+
+
+def deliver(item: OutboxItem, message: EmailMessage) -> None:
+    """Write the message to its inbox (idempotent: keyed by the outbox item)."""
     written = item.created_at or now()
     part = message.get_body(("plain",))
     InboxMessage(*InboxMessage.key(item.inbox, written, item.id), outbox_id=item.id, template=item.template,
                  recipient=item.recipient, subject=str(message["Subject"] or ""),
                  text=part.get_content() if part is not None else "", written_at=written,
                  created_at=now(), ttl=item.ttl or default_ttl()).save()
-    return True
 
 
 def messages_of(structure_id: str, limit: int = PAGE) -> list[dict]:
