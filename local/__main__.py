@@ -61,6 +61,9 @@ def stack_env(args, state: Path) -> dict:
     sandbox = _profile(args) == "sandbox"
     env = {
         "PYTHONPATH": str(ROOT),
+        # Always said: a PROFILE inherited from the shell (or a test that pointed itself
+        # at a sandbox) never turns a `make up` into something else.
+        "PROFILE": "sandbox" if sandbox else "production",
         "TABLE_NAME": os.environ.get("TABLE_NAME", SANDBOX_TABLE if sandbox else "aidants-connect"),
         "DYNAMODB_HOST": getattr(args, "store_url", None) or f"http://127.0.0.1:{args.dynamodb_port}",
         "AWS_REGION": "eu-west-3",
@@ -85,7 +88,7 @@ def stack_env(args, state: Path) -> dict:
     if sandbox:
         # The training profile (shared/config.py): its own FranceConnect client at its
         # stand-in, no e-mail (a right code opens the session).
-        env.update({"PROFILE": "sandbox", "FRANCECONNECT_CLIENT_ID": SANDBOX_FRANCECONNECT_CLIENT_ID,
+        env.update({"FRANCECONNECT_CLIENT_ID": SANDBOX_FRANCECONNECT_CLIENT_ID,
                     "LOGIN_LINK_ENABLED": "false"})
         for name in ("SANDBOX_TRAINEE_DAYS", "SANDBOX_SIGNUPS_PER_EMAIL_PER_DAY", "SANDBOX_SIGNUPS_PER_HOUR",
                      "PRODUCTION_TABLE_NAMES", "PRODUCTION_ISSUERS"):
