@@ -9,11 +9,10 @@ const state = $("#etat");
 const refresh = $("#actualiser");
 
 function item(message) {
-  return h("li", { class: "fr-card fr-card--no-arrow fr-mb-3w" },
-    h("div", { class: "fr-card__body" }, h("div", { class: "fr-card__content" },
-      h("h2", { class: "fr-card__title fr-h6" }, message.subject),
-      h("p", { class: "fr-card__detail" }, "À " + message.to + ", le " + formatDateTime(message.written_at)),
-      h("pre", { class: "ac-mail fr-text--sm" }, message.text))));
+  return h("li", { class: "ac-mail-item fr-mb-3w" },
+    h("h2", { class: "fr-h6 fr-mb-1w" }, message.subject),
+    h("p", { class: "fr-text--sm fr-mb-2w ac-loading" }, "À " + message.to + ", le " + formatDateTime(message.written_at)),
+    h("pre", { class: "ac-mail fr-text--sm fr-mb-0" }, message.text));
 }
 
 async function load() {

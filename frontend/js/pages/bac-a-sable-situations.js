@@ -34,7 +34,7 @@ function situationItem(situation, cat) {
 async function load() {
   const [data, cat] = await Promise.all([api("/api/sandbox/trainee"), catalogue().catch(() => null)]);
   account.classList.remove("ac-loading");
-  account.textContent = "Structure d'entraînement : " + data.structure.name + ". Votre compte s'efface le "
+  account.textContent = "Votre structure : " + data.structure.name + ". Votre compte s'efface le "
     + formatDate(data.expires_at) + ".";
   list.replaceChildren(...data.situations.map((s) => situationItem(s, cat)));
 }
