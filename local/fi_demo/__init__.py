@@ -154,9 +154,18 @@ def _ensure_registered() -> None:
         _registered.add(issuer)
 
 
+def _unreachable(exc: Exception):
+    return _page("Erreur", "<h1>Aidants Connect ne répond pas</h1><p>Le fournisseur d'identité n'a pas pu "
+                 f"être joint : <code>{escape(type(exc).__name__)}</code>.</p><p><a href='{PREFIX}/'>Recommencer"
+                 "</a></p>", "502 Bad Gateway")
+
+
 def login(environ):
-    _ensure_registered()
-    meta = _metadata()
+    try:
+        _ensure_registered()
+        meta = _metadata()
+    except requests.RequestException as exc:  # a demo page: say so, rather than a 500
+        return _unreachable(exc)
     nonce, verifier = _secrets.token_urlsafe(24), _secrets.token_urlsafe(48)
     url, state = _session().create_authorization_url(
         meta["authorization_endpoint"], nonce=nonce, code_verifier=verifier, acr_values="eidas1")
@@ -183,7 +192,10 @@ def callback(environ):
         return _page("Erreur", f"<h1>Connexion refusée</h1><p><code>{escape(params['error'])}</code> : "
                      f"{escape(params.get('error_description', ''))}</p><p><a href='{PREFIX}/'>Recommencer</a></p>",
                      "400 Bad Request")
-    meta = _metadata()
+    try:
+        meta = _metadata()
+    except requests.RequestException as exc:
+        return _unreachable(exc)
     session = _session(state=pending["state"])
     try:
         token = session.fetch_token(meta["token_endpoint"],
