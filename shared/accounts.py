@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from . import crypto, emails, errors, otp
 from .sessions import Caller
-from .store import (Aidant, EmailClaim, Membership, Structure, now,
-                    transaction)
+from .store import Aidant, EmailClaim, Membership, Structure, now, transaction
 
 
 def describe_caller(caller: Caller) -> dict:
     aidant = caller.aidant
-    structures = {s.id: s for s in Structure.batch_get(
-        [Structure.key(sid) for sid in sorted(aidant.structure_ids or ())])}
+    structures = {s.id: s for s in Structure.many(aidant.structure_ids)}
     current = structures.get(caller.structure_id)
     return {
         "aidant": {"id": aidant.id, "first_name": aidant.first_name, "last_name": aidant.last_name,
@@ -29,11 +27,8 @@ def structure_summary(structure: Structure) -> dict:
 
 def new_structure(name: str, siret: str, address: str, structure_id: str | None = None,
                   structure_type: str | None = None) -> Structure:
-    structure_id = structure_id or crypto.new_id()
-    pk, sk = Structure.key(structure_id)
-    return Structure(pk=pk, sk=sk, id=structure_id, name=name, siret=siret, address=address,
-                     structure_type=structure_type, is_active=True, gsi1pk=f"SIRET#{siret}",
-                     gsi1sk="STRUCTURE", created_at=now())
+    return Structure.new(structure_id or crypto.new_id(), name=name, siret=siret, address=address,
+                         structure_type=structure_type, is_active=True)
 
 
 def create_aidant(email: str, first_name: str, last_name: str, structure_ids: list[str],
@@ -42,7 +37,8 @@ def create_aidant(email: str, first_name: str, last_name: str, structure_ids: li
                   device_kind: str | None = "app", totp_secret: str | None = None,
                   card_serial: str | None = None) -> tuple[Aidant, str | None]:
     """Create an aidant, the claim on their e-mail, memberships and (optionally) a TOTP
-    device, all or nothing. Returns the aidant and the clear TOTP seed (if any).
+    device, all or nothing (409 ``account_exists`` when the e-mail or the id is
+    taken). Returns the aidant and the clear TOTP seed (if any).
     The e-mail is stored and claimed in its normal form (``shared.emails``), the form
     login looks it up by."""
     email = emails.normalize(email)
@@ -55,12 +51,11 @@ def create_aidant(email: str, first_name: str, last_name: str, structure_ids: li
     claim = EmailClaim(*EmailClaim.key(email), aidant_id=aidant_id)
     device, secret = (otp.new_device(aidant_id, device_kind, secret=totp_secret, serial=card_serial)
                       if device_kind else (None, None))
-    with transaction() as tx:
+    with transaction(errors.Conflict("Un compte existe déjà avec cette adresse e-mail.", code="account_exists")) as tx:
         tx.save(aidant, condition=Aidant.pk.does_not_exist())
         tx.save(claim, condition=EmailClaim.pk.does_not_exist())
         for sid in structure_ids:
-            tx.save(Membership(f"STRUCTURE#{sid}", f"AIDANT#{aidant_id}", structure_id=sid,
-                               aidant_id=aidant_id))
+            tx.save(Membership.new(sid, aidant_id))
         if device is not None:
             tx.save(device)
     return aidant, secret
@@ -71,10 +66,5 @@ def find_aidant_by_email(email: str) -> Aidant | None:
         email = emails.normalize(email)
     except errors.BadRequest:
         return None  # not an address: nobody's
-    try:
-        claim = EmailClaim.get(*EmailClaim.key(email))
-        return Aidant.get(*Aidant.key(claim.aidant_id))
-    except EmailClaim.DoesNotExist:
-        return None
-    except Aidant.DoesNotExist:
-        return None
+    claim = EmailClaim.find(email)
+    return Aidant.find(claim.aidant_id) if claim is not None else None

@@ -33,8 +33,6 @@ from datetime import datetime, timezone
 
 import pyotp
 import segno
-from pynamodb.exceptions import DoesNotExist
-
 from .. import accounts, crypto, emails, errors, journal, listings, mandates, otp, ratelimit
 from ..config import settings
 from ..http import Response
@@ -83,11 +81,8 @@ def _take_allowance(email: str) -> None:
 def _email_taken(email: str, now_s: int) -> bool:
     """Claimed by an account still alive (a claim past its ttl is the previous
     trainee's, whose account has ended: the address may be signed up again)."""
-    try:
-        claim = EmailClaim.get(*EmailClaim.key(email), consistent_read=True)
-    except DoesNotExist:
-        return False
-    return not expired(claim, now_s)
+    claim = EmailClaim.find(email, consistent=True)
+    return claim is not None and not expired(claim, now_s)
 
 
 def _taken() -> errors.Conflict:
@@ -124,15 +119,13 @@ def sign_up(data: dict) -> dict:
                         current_structure_id=structure.id, referent_of=set(), is_active=True, created_at=now())
         device, secret = otp.new_device(aidant_id, "app")
         claim = EmailClaim(*EmailClaim.key(email), aidant_id=aidant_id)
-        with writes.conflict_as(_taken()):  # a concurrent sign-up with the same address won
-            with transaction() as tx:
-                tx.save(aidant, condition=Aidant.pk.does_not_exist())
-                tx.save(claim, condition=EmailClaim.pk.does_not_exist() | (EmailClaim.ttl < now_s))
-                tx.save(Membership(f"STRUCTURE#{structure.id}", f"AIDANT#{aidant_id}", structure_id=structure.id,
-                                   aidant_id=aidant_id))
-                tx.save(device)
-                tx.save(journal.entry(TRAINEE_CREATED, aidant_id=aidant_id, structure_id=structure.id),
-                        condition=journal.append_condition())
+        with transaction(_taken()) as tx:  # a concurrent sign-up with the same address won
+            tx.save(aidant, condition=Aidant.pk.does_not_exist())
+            tx.save(claim, condition=EmailClaim.pk.does_not_exist() | (EmailClaim.ttl < now_s))
+            tx.save(Membership.new(structure.id, aidant_id))
+            tx.save(device)
+            tx.save(journal.entry(TRAINEE_CREATED, aidant_id=aidant_id, structure_id=structure.id),
+                    condition=journal.append_condition())
     return {"aidant": {"id": aidant_id, "email": email, "first_name": first_name, "last_name": last_name},
             "structure": {"id": structure.id, "name": structure.name},
             "expires_at": _iso(end), **enrolment(email, secret)}
@@ -150,7 +143,7 @@ def account(caller: Caller) -> dict:
             "id": mandate.id, "status": mandates.status_of(mandate, at), "demarches": list(mandate.demarches),
             "active_demarches": sorted(mandate.active_demarches or ()),
             "expires_at": mandates.iso(mandate.expires_at), "created_at": mandates.iso(mandate.created_at)})
-    structure = Structure.get(*Structure.key(structure_id))
+    structure = Structure.find(structure_id)
     aidant = caller.aidant
     return {
         "aidant": {"id": aidant.id, "email": aidant.email, "first_name": aidant.first_name,
@@ -177,19 +170,17 @@ def reset(caller: Caller, response: Response) -> dict:
         A = Aidant
         changed = errors.Conflict("Votre bac à sable vient d'être réinitialisé. Rechargez la page.",
                                   code="already_reset")
-        with writes.conflict_as(changed):  # two clicks: one reset, the other told so
-            with transaction() as tx:
-                tx.update(A(*A.key(aidant.id)), actions=[A.structure_ids.set({structure.id}),
-                                                         A.current_structure_id.set(structure.id)],
-                          condition=A.current_structure_id == old_id)
-                tx.save(Membership(f"STRUCTURE#{structure.id}", f"AIDANT#{aidant.id}", structure_id=structure.id,
-                                   aidant_id=aidant.id))
-                tx.update(Structure(*Structure.key(old_id)), actions=[Structure.is_active.set(False)])
-                tx.delete(Session(caller.session.pk, caller.session.sk))
-                tx.save(session, condition=Session.pk.does_not_exist())
-                tx.save(journal.entry(TRAINEE_RESET, aidant_id=aidant.id, structure_id=structure.id,
-                                      details={"previous_structure": old_id}),
-                        condition=journal.append_condition())
+        with transaction(changed) as tx:  # two clicks: one reset, the other told so
+            tx.update(A(*A.key(aidant.id)), actions=[A.structure_ids.set({structure.id}),
+                                                     A.current_structure_id.set(structure.id)],
+                      condition=A.current_structure_id == old_id)
+            tx.save(Membership.new(structure.id, aidant.id))
+            tx.update(Structure(*Structure.key(old_id)), actions=[Structure.is_active.set(False)])
+            tx.delete(Session(caller.session.pk, caller.session.sk))
+            tx.save(session, condition=Session.pk.does_not_exist())
+            tx.save(journal.entry(TRAINEE_RESET, aidant_id=aidant.id, structure_id=structure.id,
+                                  details={"previous_structure": old_id}),
+                    condition=journal.append_condition())
     set_cookie(response, cookie, session)
     return {"structure": {"id": structure.id, "name": structure.name}, "expires_at": _iso(end)}
 

@@ -280,9 +280,7 @@ def test_a_trainee_past_the_end_of_the_account_cannot_log_in_nor_use_a_session(s
     request = Request("GET", "/api/me", Headers({"cookie": cookie}), {}, b"")
     end = int(mandates.datetime.fromisoformat(out["expires_at"]).timestamp())
     # The session itself would last (12 h): pretend the account ends now, as it will.
-    for item in store.Aidant.query(f"AIDANT#{out['aidant']['id']}"):
-        if isinstance(item, store.Aidant):
-            item.update(actions=[store.Aidant.ttl.set(int(time.time()) - 1)])
+    store.Aidant.find(out["aidant"]["id"]).update(actions=[store.Aidant.ttl.set(int(time.time()) - 1)])
     with pytest.raises(errors.Unauthorized) as ended:
         sessions.authenticate(request)
     assert ended.value.code == "session_revoked"
@@ -346,8 +344,8 @@ def test_the_sandboxs_e_mails_land_in_the_trainees_inbox_and_never_reach_smtp(sa
     out = sign_up()
     structure_id = out["structure"]["id"]
     mandate = next(iter(__import__("shared.listings", fromlist=["x"]).mandates_of_structure(structure_id).items))
-    usager = store.Usager.get(*store.Usager.key(mandate.usager_id))
-    structure = store.Structure.get(*store.Structure.key(structure_id))
+    usager = store.Usager.find(mandate.usager_id)
+    structure = store.Structure.find(structure_id)
     item = notifications.mandate_created_item(mandate, usager, structure)
     assert item.inbox == structure_id
     item.save()
