@@ -69,6 +69,13 @@ export async function currentCode(secret, interval, when) {
 /** Show the card's code in `codeEl`, and the seconds it has left in `leftEl`, every
  * second from now on. */
 export function runCard(codeEl, leftEl, secret, interval) {
+  if (!(window.crypto && window.crypto.subtle)) {
+    // WebCrypto exists only in secure contexts (https, or this machine): elsewhere the
+    // phone application is the way.
+    leftEl.textContent = "La carte virtuelle a besoin d'une connexion sécurisée (https) : "
+      + "utilisez l'application de votre téléphone.";
+    return null;
+  }
   async function tick() {
     const now = await currentCode(secret, interval);
     if (codeEl.textContent !== now.code) codeEl.textContent = now.code;
