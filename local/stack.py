@@ -107,6 +107,10 @@ def sandbox_stack(base: Path | None = None, overlay_path: Path | None = None) ->
     for name, spec in (overlay.get("functions") or {}).items():
         full = {key: value for key, value in spec.items() if key not in ("environment", "scale_max")}
         full["build_args"] = dict(common["build_args"])
+        # A replica's CPU and memory as stack.yml gives every function (docs/capacity.md).
+        for key in ("requests", "limits"):
+            if data.get(f"x-{key}") and key not in full:
+                full[key] = dict(data[f"x-{key}"])
         full["environment"] = dict(common["environment"])
         stacked["functions"][name] = _profiled(full, overlay, spec)
     return stacked

@@ -160,6 +160,10 @@ class Settings:
     # runs). Off in production: call counts and timings would tell an attacker which
     # branch a request took (e.g. whether an e-mail belongs to an aidant).
     expose_diagnostics: bool
+    # Benchmarks only: every DynamoDB call asks for its ConsumedCapacity, summed per
+    # request (X-Store-Units with the diagnostics, and the access line), so that read
+    # and write units per flow are measured, not guessed (bench capacity).
+    measure_store_capacity: bool
     # This function's deployed name (stack.yml), for its log lines.
     function_name: str | None
 
@@ -247,6 +251,7 @@ def settings() -> Settings:
         habilitation_draft_ttl_days=_env_int("HABILITATION_DRAFT_TTL_DAYS", 30),
         habilitation_messages_per_request_per_day=_env_int("HABILITATION_MESSAGES_PER_REQUEST_PER_DAY", 10),
         expose_diagnostics=_env_bool("EXPOSE_DIAGNOSTICS", False),
+        measure_store_capacity=_env_bool("STORE_MEASURE_CAPACITY", False),
         function_name=_env("FUNCTION_NAME"),
     )
 
