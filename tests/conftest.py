@@ -157,12 +157,15 @@ class Stack:
     def log_events(self, function: str, event: str | None = None) -> list[dict]:
         """The JSON log lines of anonymous requests (``shared.anonymous``) that a
         function has written so far, optionally only one ``event``."""
-        marker = "aidants_connect.anonymous: "
+        # "INFO:aidants_connect.anonymous:{…}" as shared/logs.py formats it (the
+        # template's logging), or "… aidants_connect.anonymous: {…}" as a runner with
+        # its own format writes it.
+        marker = "aidants_connect.anonymous:"
         path = self.state / "logs" / f"{function}.log"
         found = []
         for line in (path.read_text(errors="replace").splitlines() if path.exists() else []):
             if marker in line:
-                data = json.loads(line.split(marker, 1)[1])
+                data = json.loads(line.split(marker, 1)[1].strip())
                 if event is None or data.get("event") == event:
                     found.append(data)
         return found
