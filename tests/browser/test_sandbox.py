@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import time
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect

@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pyotp
