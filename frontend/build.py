@@ -11,7 +11,11 @@ Sources, all in ``frontend/``:
   it when it exists.
 
 Output: ``build/frontend/`` (git-ignored), what the local gateway serves and what
-production copies to its static host (docs/deploy.md). A file is rewritten only when
+production copies to its static host (docs/deploy.md). ``--sandbox`` renders the
+training sandbox's variant into ``build/frontend-sandbox/``: every page says it is a
+training environment with fictitious data (the layout's notice and title), and
+the sandbox's own pages (``pages/bac-a-sable/``) are there, which production's
+build leaves out. Templates see ``sandbox`` (true or false). A file is rewritten only when
 its content changed, by a rename (a gateway serving the folder meanwhile reads the
 old file or the new one, never half of one), and files whose source is gone are
 removed: several stacks of one checkout may build at the same time.
@@ -32,6 +36,9 @@ PAGES = SOURCE / "pages"
 TEMPLATES = SOURCE / "templates"
 ASSETS = ("css", "img", "js")
 OUT = ROOT / "build" / "frontend"
+SANDBOX_OUT = ROOT / "build" / "frontend-sandbox"
+SANDBOX_PAGES = "bac-a-sable/"  # pages only the sandbox's build has, and their scripts
+SANDBOX_ASSETS = ("js/pages/bac-a-sable", "js/bac-a-sable")
 
 
 class BuildError(ValueError):
@@ -51,9 +58,11 @@ class Result:
                 f"({self.written} written, {self.removed} removed)")
 
 
-def page_names() -> list[str]:
-    """The page templates, as paths under ``pages/`` (``connexion/index.html``)."""
-    return sorted(p.relative_to(PAGES).as_posix() for p in PAGES.rglob("*.html"))
+def page_names(sandbox: bool = False) -> list[str]:
+    """The page templates, as paths under ``pages/`` (``connexion/index.html``); the
+    sandbox's own pages only in its build."""
+    return sorted(name for name in (p.relative_to(PAGES).as_posix() for p in PAGES.rglob("*.html"))
+                  if sandbox or not name.startswith(SANDBOX_PAGES))
 
 
 def module_of(page: str) -> str:
@@ -71,22 +80,23 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True)
 
 
-def render() -> dict[str, bytes]:
+def render(sandbox: bool = False) -> dict[str, bytes]:
     """Every file of the output, by its path in the folder."""
     env = environment()
-    shadowed = set(page_names()) & {p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.rglob("*.html")}
+    shadowed = set(page_names(True)) & {p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.rglob("*.html")}
     if shadowed:
         raise BuildError(f"pages named like a template (the template would win): {sorted(shadowed)}")
     files: dict[str, bytes] = {}
-    for page in page_names():
+    for page in page_names(sandbox):
         module = module_of(page)
         has_module = (SOURCE / module.lstrip("/")).is_file()
-        html = env.get_template(page).render(module=module if has_module else None)
+        html = env.get_template(page).render(module=module if has_module else None, sandbox=sandbox)
         files[page] = html.encode()
     for folder in ASSETS:
         for path in sorted((SOURCE / folder).rglob("*")):
-            if path.is_file():
-                files[path.relative_to(SOURCE).as_posix()] = path.read_bytes()
+            relative = path.relative_to(SOURCE).as_posix()
+            if path.is_file() and (sandbox or not relative.startswith(SANDBOX_ASSETS)):
+                files[relative] = path.read_bytes()
     return files
 
 
@@ -103,8 +113,9 @@ def _write(target: Path, content: bytes) -> bool:
     return True
 
 
-def build(out: Path = OUT) -> Result:
-    files = render()
+def build(out: Path | None = None, sandbox: bool = False) -> Result:
+    out = out or (SANDBOX_OUT if sandbox else OUT)
+    files = render(sandbox)
     out.mkdir(parents=True, exist_ok=True)
     written = sum(_write(out / name, content) for name, content in files.items())
     removed = 0
@@ -122,9 +133,11 @@ def build(out: Path = OUT) -> Result:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m frontend.build", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=OUT, help=f"the folder to write (default {OUT.relative_to(ROOT)})")
+    parser.add_argument("--out", type=Path, help=f"the folder to write (default {OUT.relative_to(ROOT)}, "
+                                                 f"or {SANDBOX_OUT.relative_to(ROOT)} with --sandbox)")
+    parser.add_argument("--sandbox", action="store_true", help="the training sandbox's variant")
     args = parser.parse_args(argv)
-    print(build(args.out.resolve()))
+    print(build(args.out.resolve() if args.out else None, sandbox=args.sandbox))
     return 0
 
 

@@ -141,12 +141,16 @@ class Pool:
 
 class Gateway:
     def __init__(self, env: dict, log_dir: Path, mail_dir: Path, workers: dict[str, int] | None = None,
-                 threads: int = 4, on_start: Callable[[str, subprocess.Popen], None] | None = None):
+                 threads: int = 4, on_start: Callable[[str, subprocess.Popen], None] | None = None,
+                 profile: str = "production", frontend: Path = FRONTEND):
+        """``profile``: whose stack to run (local/stack.py: the training sandbox adds
+        its own functions); ``frontend``: the built front-end it serves."""
         self.env = env
         self.log_dir = log_dir
         self.mail_dir = mail_dir
-        self.functions = stack.functions()
-        self.routes = stack.routes()
+        self.frontend = frontend
+        self.functions = stack.functions(profile=profile)
+        self.routes = stack.routes(profile=profile)
         # Compiled once here: ``Route.regex`` builds its pattern at every access, and
         # every request tries the routes in turn.
         self._matchers = [(route, route.regex) for route in self.routes]
@@ -326,9 +330,11 @@ class Gateway:
             # The description of every public route (tests/integration/test_openapi.py).
             return "200 OK", [("Content-Type", "application/yaml; charset=utf-8"), ("Cache-Control", "no-cache")], \
                 (ROOT / "openapi.yaml").read_bytes()
-        if method not in ("GET", "HEAD"):
+        if method not in ("GET", "HEAD") or path.startswith("/api/"):
+            # The API answers JSON, also for what it does not have (a sandbox route
+            # in production, say): the front-end's api() reads the error from it.
             return _join(_json("404 Not Found", "not_found", "Cette adresse n'existe pas."))
-        return static_file(path)
+        return static_file(path, self.frontend)
 
     def _read_body(self, environ) -> bytes | None:
         try:
@@ -388,13 +394,13 @@ def _safe_join(base: Path, relative: str) -> Path | None:
     return candidate
 
 
-def static_file(path: str):
+def static_file(path: str, frontend: Path = FRONTEND):
     if "\x00" in path:
         return _join(_json("400 Bad Request", "invalid_request", "Chemin invalide."))
     if path.startswith("/dsfr/"):
         base, relative = DSFR, path[len("/dsfr/"):]
     else:
-        base, relative = FRONTEND, path
+        base, relative = frontend, path
     target = _safe_join(base, relative)
     if target is None:
         return _join(_json("404 Not Found", "not_found", "Cette adresse n'existe pas."))
@@ -403,7 +409,7 @@ def static_file(path: str):
             return "301 Moved Permanently", [("Location", path + "/")] + STATIC_SECURITY_HEADERS, b""
         target = target / "index.html"
     if not target.is_file():
-        page = FRONTEND / "404.html"
+        page = frontend / "404.html"
         body = page.read_bytes() if page.is_file() else b"Page introuvable"
         return "404 Not Found", [("Content-Type", "text/html; charset=utf-8")] + STATIC_SECURITY_HEADERS, body
     ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"

@@ -98,9 +98,19 @@ def seed_referent_space(out: dict) -> None:
 STEPS.append(seed_referent_space)
 
 
+def seed_sandbox(out: dict) -> None:
+    """The training sandbox has no demo accounts (trainees sign up), only the demo
+    site's registration as a client of its identity provider."""
+    from . import fi_demo
+    from .franceconnect.identities import IDENTITIES
+    out["client"] = fi_demo.register_client()
+    out["fc_identities"] = list(IDENTITIES)
+    out["sandbox"] = True
+
+
 def run() -> dict:
     out = {"issuer": settings().issuer, "client": None, "aidant": None, "usager": None,
            "mandate": None, "fc_identities": []}
-    for step in STEPS:
+    for step in ([seed_sandbox] if settings().sandbox else STEPS):
         step(out)
     return out

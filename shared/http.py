@@ -321,6 +321,25 @@ def check_state_change(request: Request) -> None:
         raise errors.UnsupportedMediaType()
 
 
+# -- the profile -----------------------------------------------------------------
+
+_reported: set[str] = set()
+
+
+def refuse_misconfigured_profile() -> None:
+    """A process whose profile cannot be right answers every request 503 (a sandbox
+    pointed at the production table or issuer: ``Settings.profile_problem``), and
+    says why in its log once, loud enough for whoever deploys it."""
+    problem = settings().profile_problem
+    if problem is None:
+        return
+    if problem not in _reported:
+        _reported.add(problem)
+        log.error("refusing every request: %s", problem)
+    raise errors.ServiceUnavailable("Ce service est mal configuré : il refuse de fonctionner.",
+                                    code="misconfigured")
+
+
 # -- routing --------------------------------------------------------------------
 
 Handler = Callable[[Request], Response]
@@ -331,6 +350,12 @@ class Router:
 
     def __init__(self) -> None:
         self._routes: list[tuple[str, re.Pattern, Handler, str]] = []
+        self._prefixes: list[tuple[str, Handler]] = []
+
+    def prefix(self, prefix: str, handler: Handler) -> None:
+        """Every method and path at ``prefix`` or under it that no route takes goes to
+        ``handler`` (a WSGI application served as a function: ``shared.wsgi``)."""
+        self._prefixes.append((prefix.rstrip("/"), handler))
 
     def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
         regex = re.compile(
@@ -355,16 +380,22 @@ class Router:
                     return fn
         if path_known:
             raise errors.MethodNotAllowed()
+        for prefix, fn in self._prefixes:
+            if request.path == prefix or request.path.startswith(prefix + "/"):
+                request.route = prefix + "/*"
+                return fn
         raise errors.NotFound("Cette adresse n'existe pas.")
 
     def dispatch(self, event: Any, context: Any = None) -> dict:
         started = time.perf_counter()
         logs.ensure_configured()
         store.calls.reset()
+        store.expiring.clear()  # a trainee's end is set again by this request's session
         store.writes.start_budget(_budget_left(event))
         request = None
         try:
             request = Request.from_event(event)
+            refuse_misconfigured_profile()
             handler = self.match(request)
             check_state_change(request)
             response = handler(request)

@@ -16,7 +16,7 @@ from . import anonymous, crypto, errors, journal, notifications, otp
 from .config import settings
 from .http import Response
 from .sessions import new_session, open_session, set_cookie
-from .store import Aidant, EmailClaim, LoginLink, Session, Structure, read, transaction
+from .store import Aidant, EmailClaim, LoginLink, Session, Structure, expired, read, transaction
 
 _NOBODY = "~unknown"  # an aidant partition that never exists
 _BAD_CREDENTIALS = "L'adresse e-mail ou le code à 6 chiffres est incorrect."
@@ -39,7 +39,7 @@ def active_structure_id(aidant: Aidant) -> str | None:
     ids = sorted(aidant.structure_ids or ())
     if not ids:
         return None
-    active = {s.id for s in Structure.many(ids) if s.is_active}
+    active = {s.id for s in Structure.many(ids) if s.is_active and not expired(s)}
     if aidant.current_structure_id in active:
         return aidant.current_structure_id
     return next((sid for sid in ids if sid in active), None)
@@ -76,6 +76,8 @@ def start(email: str, code: object, response: Response, next_path: str | None = 
         reason = "unknown_email"
     elif not aidant.is_active:
         reason = "inactive_aidant"
+    elif expired(aidant):
+        reason = "expired_account"  # a sandbox trainee past the end of their account
     elif otp.consume(devices, code) is None:
         reason = "wrong_or_replayed_code"
     else:

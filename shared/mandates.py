@@ -15,8 +15,9 @@ from typing import Callable, Iterable
 from pynamodb.expressions.condition import size
 
 from . import crypto, errors, journal, stats
+from .config import settings
 from .demarches import DEMARCHES
-from .store import Autorisation, Mandate, Operation, Structure, Usager, iso, now, read, transaction
+from .store import Autorisation, Mandate, Operation, Structure, Usager, expired, iso, now, read, transaction
 from .templates import PARIS
 
 DURATIONS = ("short", "six_months", "long")
@@ -87,7 +88,7 @@ def active_autorisation(structure_id: str, usager_id: str, demarche: str) -> Aut
 def load(mandate_id: str) -> tuple[Mandate, list[Autorisation]]:
     """A mandate and its autorisations: one Query on its partition."""
     mandate, autorisations = Mandate.with_autorisations(mandate_id)
-    if mandate is None:
+    if mandate is None or expired(mandate):  # expired: a sandbox trainee's, past its end
         raise errors.NotFound("Mandat introuvable.")
     return mandate, autorisations
 
@@ -113,6 +114,10 @@ class NewMandate:
     aidant_id: str
     aidant_name: str
     text_snapshot: str
+    # When it was signed, if not now: the training sandbox's starting situations
+    # (shared/sandbox/situations.py) include mandates signed months ago, one of them
+    # about to end. The expiry follows from it as for any mandate.
+    signed_at: datetime | None = None
 
 
 def create(spec: NewMandate, extra: Iterable[Operation] | Callable[[Mandate], Iterable[Operation]] = (),
@@ -177,7 +182,7 @@ def _write_signature(spec: NewMandate, mandate: Mandate, active: list[Autorisati
 
 
 def _new_mandate(spec: NewMandate, demarches: list[str]) -> Mandate:
-    signed_at = now()
+    signed_at = spec.signed_at or now()
     return Mandate.new(
         crypto.new_id(), structure_id=spec.structure_id, usager_id=spec.usager.id,
         demarches=demarches, active_demarches=set(demarches), duration=spec.duration,
@@ -217,7 +222,13 @@ def _renewal(active: list[Autorisation], renewed: list[Autorisation], mandate: M
 
 # -- usagers ------------------------------------------------------------------------
 
-def usager_id_for(fc_sub: str) -> str:
+def usager_id_for(fc_sub: str, structure_id: str | None = None) -> str:
+    """The usager FranceConnect identifies by ``fc_sub``. In the training sandbox
+    every trainee's structure has usagers of its own: all trainees log the same test
+    identities in (Angela Claire Louise DUBOIS…), and one shared usager item would
+    carry one trainee's expiry into another's mandates."""
+    if structure_id is not None and settings().sandbox:
+        return crypto.keyed_hash(f"{structure_id}\n{fc_sub}", "sandbox-usager")[:26]
     return crypto.keyed_hash(fc_sub, "usager")[:26]
 
 
@@ -228,10 +239,12 @@ def usager_json(usager: Usager) -> dict:
             "email": usager.email}
 
 
-def upsert_usager(fc_sub: str, claims: dict) -> Usager:
-    """Create or refresh a usager from FranceConnect's identité pivot. An update, not a
-    put: what the identity does not carry (``accompanied_at``, ``created_at``) stays."""
-    usager_id = usager_id_for(fc_sub)
+def upsert_usager(fc_sub: str, claims: dict, structure_id: str | None = None) -> Usager:
+    """Create or refresh a usager from FranceConnect's identité pivot, identified for
+    ``structure_id`` (which matters in the sandbox only: ``usager_id_for``). An update,
+    not a put: what the identity does not carry (``accompanied_at``, ``created_at``)
+    stays."""
+    usager_id = usager_id_for(fc_sub, structure_id)
     given_name = str(claims.get("given_name") or "").strip()
     family_name = str(claims.get("family_name") or "").strip()
     if not given_name or not family_name:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from . import crypto, errors, journal
 from .config import settings
 from .http import Request, Response
-from .store import Aidant, Item, Session, Structure, read, writes
+from .store import Aidant, Item, Session, Structure, expired, expiring, read, writes
 
 Key = tuple[str, str]
 
@@ -126,6 +126,13 @@ def _acting_aidant(session: Session, found: dict[Key, Item]) -> Aidant:
     if not aidant.is_active or session.structure_id not in (aidant.structure_ids or set()) \
             or not isinstance(structure, Structure) or not structure.is_active:
         raise errors.Unauthorized("Votre accès a été désactivé.", code="session_revoked")
+    if expired(aidant) or expired(structure):
+        # A sandbox trainee's account past its end (production accounts carry no
+        # ttl): gone, whatever DynamoDB has not deleted yet, and with it everything
+        # of the structure, which is only ever reached through a session like this.
+        raise errors.Unauthorized("Votre compte d'entraînement a expiré.", code="session_revoked")
+    # What this request writes without a ttl ends with the trainee (sandbox only).
+    expiring.set(structure.ttl)
     return aidant
 
 

@@ -36,7 +36,7 @@ def _reset_shared_caches():
 STACK_ENVIRONMENT = ("DYNAMODB_HOST", "ISSUER", "FRONTEND_URL", "GATEWAY_URL", "FRANCECONNECT_URL",
                      "FRANCECONNECT_CLIENT_ID", "LOGIN_LINK_ENABLED", "SMTP_HOST", "SMTP_PORT", "SMTP_STARTTLS",
                      "SMTP_SSL", "SMTP_USER", "LOCAL_STATE_DIR", "LOCAL_SECRETS_DIR", "SECRETS_DIR", "TABLE_NAME",
-                     "EXPOSE_DIAGNOSTICS", "STORE_TIMEOUT_SECONDS")
+                     "EXPOSE_DIAGNOSTICS", "STORE_TIMEOUT_SECONDS", "PROFILE")
 
 
 @pytest.fixture(autouse=True)
@@ -156,12 +156,15 @@ class Stack:
     def log_events(self, function: str, event: str | None = None) -> list[dict]:
         """The JSON log lines of anonymous requests (``shared.anonymous``) that a
         function has written so far, optionally only one ``event``."""
-        marker = "aidants_connect.anonymous: "
+        # "INFO:aidants_connect.anonymous:{…}" as shared/logs.py formats it (the
+        # template's logging), or "… aidants_connect.anonymous: {…}" as a runner with
+        # its own format writes it.
+        marker = "aidants_connect.anonymous:"
         path = self.state / "logs" / f"{function}.log"
         found = []
         for line in (path.read_text(errors="replace").splitlines() if path.exists() else []):
             if marker in line:
-                data = json.loads(line.split(marker, 1)[1])
+                data = json.loads(line.split(marker, 1)[1].strip())
                 if event is None or data.get("event") == event:
                     found.append(data)
         return found

@@ -114,7 +114,10 @@ export function focusHeading(el) {
 }
 
 export function setTitle(text) {
-  document.title = text + " - Aidants Connect";
+  // Keeps what follows the page's own title (the sandbox's build says there that it
+  // is a training environment).
+  const at = document.title.indexOf(" - Aidants Connect");
+  document.title = text + (at >= 0 ? document.title.slice(at) : " - Aidants Connect");
 }
 
 /** The header's logout buttons (DSFR copies them into the mobile menu, so listen on

@@ -69,7 +69,7 @@ def identify(query: dict, authenticate) -> CallbackOutcome:
         _check_answer(query)
         identity = _complete_login(query, state)
         outcome.franceconnect_id_token = identity.id_token
-        usager = _usager_of(identity)
+        usager = _usager_of(identity, caller.structure_id)
         _attach(state, usager, caller)
     except Refused as refusal:
         outcome.error = refusal.error
@@ -129,9 +129,11 @@ def _complete_login(query: dict, state: FranceConnectState) -> franceconnect.Ide
         raise Refused(franceconnect.FAILED)
 
 
-def _usager_of(identity: franceconnect.Identity) -> Usager:
+def _usager_of(identity: franceconnect.Identity, structure_id: str) -> Usager:
+    """Identified for the caller's structure (which matters in the training sandbox
+    only: every trainee's structure has usagers of its own)."""
     try:
-        return mandates.upsert_usager(identity.sub, identity.claims)
+        return mandates.upsert_usager(identity.sub, identity.claims, structure_id)
     except errors.BadRequest:  # FranceConnect sent no name
         raise Refused(franceconnect.FAILED)
 

@@ -36,7 +36,7 @@ def login_link_item(aidant: Aidant, link: str, expires_at: int) -> OutboxItem:
     return new_item(LOGIN_LINK, aidant.email,
                     {"first_name": aidant.first_name, "link": link,
                      "minutes": max(1, (expires_at - int(time.time())) // 60)},
-                    deliver_by=expires_at)
+                    deliver_by=expires_at, inbox=aidant.current_structure_id)
 
 
 def mandate_created_item(mandate: Mandate, usager: Usager, structure: Structure) -> OutboxItem | None:
@@ -47,7 +47,7 @@ def mandate_created_item(mandate: Mandate, usager: Usager, structure: Structure)
         "usager_name": usager.full_name, "structure": _structure_view(structure),
         "mandate_id": mandate.id, "demarches": list(mandate.demarches), "duration": mandate.duration,
         "created_at": iso(mandate.created_at or now()), "expires_at": iso(mandate.expires_at),
-        "is_remote": bool(mandate.is_remote)})
+        "is_remote": bool(mandate.is_remote)}, inbox=structure.id)
 
 
 def revoked_item(mandate: Mandate, usager: Usager, structure: Structure,
@@ -63,7 +63,8 @@ def revoked_item(mandate: Mandate, usager: Usager, structure: Structure,
     return new_item(MANDATE_REVOKED, usager.email, {
         "usager_name": usager.full_name, "structure": _structure_view(structure),
         "mandate_id": mandate.id, "whole": whole or not remaining, "revoked": revoked,
-        "remaining": remaining, "at": iso(at or now()), "expires_at": iso(mandate.expires_at)})
+        "remaining": remaining, "at": iso(at or now()), "expires_at": iso(mandate.expires_at)},
+        inbox=structure.id)
 
 
 def demarche_done_item(usager: Usager, structure: Structure, demarche: str, at: datetime | None = None,
@@ -76,7 +77,7 @@ def demarche_done_item(usager: Usager, structure: Structure, demarche: str, at: 
         return None
     return new_item(DEMARCHE_DONE, usager.email, {
         "usager_name": usager.full_name, "structure": _structure_view(structure),
-        "demarche": demarche, "at": iso(at or now()), "service": service or ""})
+        "demarche": demarche, "at": iso(at or now()), "service": service or ""}, inbox=structure.id)
 
 
 def expiry_reminder_item(aidant: Aidant, mandates: list[Mandate],
@@ -89,4 +90,5 @@ def expiry_reminder_item(aidant: Aidant, mandates: list[Mandate],
         "mandates": [{"id": m.id, "usager_name": m.usager_name or "",
                       "demarches": sorted(m.active_demarches or m.demarches, key=demarche_order),
                       "expires_at": iso(m.expires_at), "duration": m.duration,
-                      "structure": structures[m.structure_id].name} for m in ordered]})
+                      "structure": structures[m.structure_id].name} for m in ordered]},
+        inbox=ordered[0].structure_id if ordered else None)

@@ -99,6 +99,7 @@ class JournalSeal(Item, discriminator="journal_seal"):
     of earlier ranges that committed after those ranges were sealed (``late``), and
     carries the previous seal's hash. Written once, with ``attribute_not_exists(pk)``
     (two runs cannot both write seal n: the chain cannot fork); never updated."""
+    sandbox_permanent = True
     seq = NumberAttribute()
     from_ms = NumberAttribute()
     to_ms = NumberAttribute()

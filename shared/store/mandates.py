@@ -8,7 +8,7 @@ from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, 
                                  UnicodeSetAttribute, UTCDateTimeAttribute)
 from pynamodb.expressions.operand import Path
 
-from .base import Item, first, iso, now, partition, query_values
+from .base import Item, default_ttl, first, iso, now, partition, query_values
 
 
 class Usager(Item, discriminator="usager"):
@@ -41,9 +41,11 @@ class Usager(Item, discriminator="usager"):
         (``accompanied_at``, ``created_at``) stays."""
         kind = Path(["kind"])
         usager = cls(*cls.key(usager_id))
+        ttl = default_ttl()  # the sandbox's expiry (an update skips the save path that sets it)
         usager.update(actions=[kind.set(kind | "usager"), cls.id.set(usager_id),
                                *(getattr(cls, name).set(value) for name, value in identity.items()),
-                               cls.created_at.set(cls.created_at | at), cls.updated_at.set(at)])
+                               cls.created_at.set(cls.created_at | at), cls.updated_at.set(at),
+                               *([cls.ttl.set(cls.ttl | ttl)] if ttl is not None else [])])
         return usager
 
     @classmethod

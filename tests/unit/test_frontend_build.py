@@ -45,22 +45,52 @@ class Page(HTMLParser):
         return {e["attrs"]["id"] for e in self.elements if e["attrs"].get("id")}
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("frontend")
-    build.build(out)
+class Built(type(Path())):
+    """The output folder of one build; ``sandbox``: the training sandbox's variant."""
+    sandbox = False
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["production", "sandbox"])
+def built(tmp_path_factory, request) -> Path:
+    out = Built(tmp_path_factory.mktemp("frontend-sandbox" if request.param else "frontend"))
+    out.sandbox = request.param
+    build.build(out, sandbox=request.param)
     return out
 
 
 def pages(out: Path) -> dict[str, Page]:
-    return {name: Page((out / name).read_text()) for name in build.page_names()}
+    return {name: Page((out / name).read_text()) for name in build.page_names(getattr(out, "sandbox", False))}
+
+
+SANDBOX_TITLE = " (bac à sable de formation, données fictives)"
+TRAINING = "Environnement de formation – données fictives"
 
 
 def test_every_page_template_becomes_a_page_at_its_path(built):
-    names = build.page_names()
+    names = build.page_names(built.sandbox)
     assert "index.html" in names and "404.html" in names and "mandats/detail/index.html" in names
+    assert ("bac-a-sable/index.html" in names) == built.sandbox
     for name in names:
         assert (built / name).is_file(), name
+
+
+def test_every_page_of_the_sandbox_says_it_is_a_training_environment_and_no_production_page_does(built):
+    """Visibly (the notice at the top) and to screen readers (a named region, and the
+    title a screen reader reads first); production's build has neither, nor the
+    sandbox's pages and scripts."""
+    for name, page in pages(built).items():
+        (title,) = page.all("title")
+        regions = [e for e in page.all("section") if e["attrs"].get("aria-label") == "Environnement de formation"]
+        if built.sandbox:
+            assert title["text"].endswith(SANDBOX_TITLE), name
+            assert len(regions) == 1 and TRAINING in regions[0]["text"], name
+            assert page.elements.index(regions[0]) < page.elements.index(page.all("header")[0]), name
+        else:
+            assert "bac à sable" not in title["text"] and not regions, name
+            assert TRAINING not in (built / name).read_text(), name
+    if not built.sandbox:
+        assert not (built / "bac-a-sable").exists()
+        assert not [p for p in (built / "js").rglob("*.js") if "bac-a-sable" in p.name]
 
 
 def test_every_page_is_a_whole_french_page_with_one_h1_and_a_title(built):
@@ -68,7 +98,8 @@ def test_every_page_is_a_whole_french_page_with_one_h1_and_a_title(built):
         (html,) = page.all("html")
         assert html["attrs"].get("lang") == "fr", name
         (title,) = page.all("title")
-        assert re.fullmatch(r"\S.* - Aidants Connect", title["text"]), name
+        suffix = re.escape(SANDBOX_TITLE) if built.sandbox else ""
+        assert re.fullmatch(r"\S.* - Aidants Connect" + suffix, title["text"]), name
         assert len(page.all("h1")) == 1, name
         assert len(page.all("main")) == 1 and page.all("main")[0]["attrs"].get("id") == "contenu", name
         assert len(page.all("header")) == 1 and len(page.all("footer")) == 1, name
@@ -98,6 +129,8 @@ def test_no_page_has_inline_script_or_event_handler(built):
 
 def test_a_page_loads_its_own_module_and_every_module_has_its_page(built):
     modules = {p.relative_to(build.SOURCE).as_posix() for p in (build.SOURCE / "js" / "pages").glob("*.js")}
+    if not built.sandbox:
+        modules = {m for m in modules if not m.startswith(build.SANDBOX_ASSETS)}
     used = set()
     for name, page in pages(built).items():
         own = build.module_of(name)
@@ -126,7 +159,8 @@ def test_every_link_and_resource_of_a_page_is_in_the_build(built):
         for element in page.elements:
             for attribute in ("href", "src"):
                 url = element["attrs"].get(attribute) or ""
-                if url.startswith("/") and not url.startswith("//") and not url.startswith("/api/"):
+                # /api/: the functions; /demo/: the sandbox's demo site (a function too).
+                if url.startswith("/") and not url.startswith(("//", "/api/", "/demo/")):
                     assert _resolves(built, url), f"{name}: {url}"
 
 

@@ -91,4 +91,7 @@ form.addEventListener("submit", async (event) => {
   }
 });
 
+// ?email= (the sandbox's sign-up and card pages link here with it): typed already.
+if (param("email") && !email.value) email.value = param("email").slice(0, 254);
+
 showReason();
