@@ -29,6 +29,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from ..config import settings
 from ..store import Operation, StatsShard
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -73,7 +74,9 @@ class Delta(dict):
         shard of ``event_id`` (none when nothing moves). The shard depends on the
         event only, so the transaction sent again after a timeout (``store.writes``)
         is the very same one."""
-        if not any(self.values()):
+        if not any(self.values()) or settings().sandbox:
+            # The training sandbox publishes no figures: trainees' events would count
+            # nothing real, and everything it writes must expire with them.
             return []
         return [("update", StatsShard.for_event(event_id), {"actions": StatsShard.add_actions(self)})]
 
