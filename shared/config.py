@@ -23,6 +23,14 @@ class MissingSecret(RuntimeError):
     pass
 
 
+# The terms of use (CGU) in force: the text of each version is
+# ``frontend/templates/cgu/<version>.html`` (the front-end page ``/cgu/`` shows this
+# one). A new text gets a new version here, and every aidant is asked to accept it
+# again before acting on a mandate (``shared.cgu``). Not an environment variable:
+# the version must be the text that ships with the code.
+CGU_VERSION = "2026-11"
+
+
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
@@ -128,6 +136,11 @@ class Settings:
     # is kept. The requester's messages on a submitted request, per request per day.
     habilitation_draft_ttl_days: int
     habilitation_messages_per_request_per_day: int
+    # Invitations of a person to a structure (shared.invitations): how long one stays
+    # valid, and how many a structure may send a day (each e-mails an address typed
+    # by its référent).
+    invitation_ttl_days: int
+    invitations_per_structure_per_day: int
     # Diagnostics: X-Store-Calls / Server-Timing on every answer (benchmarks, local
     # runs). Off in production: call counts and timings would tell an attacker which
     # branch a request took (e.g. whether an e-mail belongs to an aidant).
@@ -186,6 +199,8 @@ def settings() -> Settings:
         oidc_authorize_per_client_per_minute=_env_int("OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE", 600),
         habilitation_draft_ttl_days=_env_int("HABILITATION_DRAFT_TTL_DAYS", 30),
         habilitation_messages_per_request_per_day=_env_int("HABILITATION_MESSAGES_PER_REQUEST_PER_DAY", 10),
+        invitation_ttl_days=_env_int("INVITATION_TTL_DAYS", 14),
+        invitations_per_structure_per_day=_env_int("INVITATIONS_PER_STRUCTURE_PER_DAY", 30),
         expose_diagnostics=_env_bool("EXPOSE_DIAGNOSTICS", False),
         function_name=_env("FUNCTION_NAME"),
     )

@@ -80,13 +80,26 @@ def create(caller: Caller, data: dict) -> MandateDraft:
 
 
 def load(caller: Caller, draft_id: str) -> MandateDraft:
-    """The caller's own draft; anybody else's is answered like a missing one."""
+    """The caller's own draft, for the structure they act for now; anybody else's is
+    answered like a missing one.
+
+    The aidant's own draft started for another of their structures (they switched
+    since, maybe in another tab) is a 409 ``structure_switched`` naming it: it can
+    be read, previewed or signed only while acting for that structure again, so a
+    mandate is never signed for a structure other than the one the aidant sees."""
     try:
         draft = MandateDraft.get(*MandateDraft.key(draft_id))
     except DoesNotExist:
         raise errors.NotFound("Ce projet de mandat est introuvable.", code="draft_not_found")
-    if draft.aidant_id != caller.aidant_id or draft.structure_id != caller.structure_id:
+    if draft.aidant_id != caller.aidant_id:
         raise errors.NotFound("Ce projet de mandat est introuvable.", code="draft_not_found")
+    if draft.structure_id != caller.structure_id:
+        _, structure = mandates.usager_and_structure(None, draft.structure_id)
+        name = structure.name if structure else ""
+        raise errors.Conflict(
+            f"Ce projet de mandat a été commencé pour la structure « {name} », et vous agissez maintenant pour "
+            "une autre structure. Revenez à cette structure pour le poursuivre.", code="structure_switched",
+            extra={"structure": {"id": draft.structure_id, "name": name}})
     return draft
 
 
@@ -240,6 +253,21 @@ def recap(caller: Caller, draft: MandateDraft) -> dict:
         "mentions": documents.mentions(structure_name),
         "draft_expires_at": mandates.iso(datetime.fromtimestamp(int(draft.expires_at), tz=timezone.utc)),
     }
+
+
+def printable(caller: Caller, draft: MandateDraft) -> str:
+    """"Voir le projet de mandat" (``GET /api/mandates/drafts/{draft}/print``): from
+    the recap, the aidant and the usager read the mandate as it will be printed,
+    marked as a draft not yet signed (``documents.render_draft``). Only an open draft
+    whose usager FranceConnect identified: a signed one has its real mandate."""
+    _check_open(draft)
+    if draft.usager_id is None:
+        raise errors.Conflict("L'usager ne s'est pas encore identifié avec FranceConnect.",
+                              code="usager_not_identified")
+    usager, structure = mandates.usager_and_structure(draft.usager_id, draft.structure_id)
+    if usager is None:
+        raise errors.Conflict("L'usager de ce projet de mandat n'existe plus.", code="draft_invalid")
+    return documents.render_draft(draft, usager, structure, caller.aidant.full_name)
 
 
 # -- 4. the signature -------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from . import crypto, errors, journal
+from . import cgu, crypto, errors, journal
 from .config import settings
 from .http import Request, Response
 from .store import Aidant, Item, Session, Structure, writes
@@ -35,6 +35,7 @@ class Caller:
     aidant: Aidant
     structure_id: str
     session: Session
+    structure: Structure | None = None  # the one they act for, as read with the session
 
     @property
     def aidant_id(self) -> str:
@@ -67,15 +68,19 @@ def open_session(aidant: Aidant, structure_id: str, response: Response) -> Sessi
     return session
 
 
-def authenticate(request: Request) -> Caller:
-    """The caller of an ``/api/*`` request, or 401."""
-    return authenticate_with(request)[0]
+def authenticate(request: Request, *, acting: bool = False) -> Caller:
+    """The caller of an ``/api/*`` request, or 401. ``acting``: the request creates,
+    signs, revokes or uses a mandate, which needs the terms of use in force accepted
+    (403 ``cgu_not_accepted`` otherwise, ``shared.cgu``)."""
+    return authenticate_with(request, acting=acting)[0]
 
 
-def authenticate_with(request: Request, *keys: tuple[str, str]) -> tuple[Caller, dict[tuple[str, str], Item]]:
+def authenticate_with(request: Request, *keys: tuple[str, str],
+                      acting: bool = False) -> tuple[Caller, dict[tuple[str, str], Item]]:
     """The caller, and the items at ``keys`` read in the same (strongly consistent)
     BatchGet as the session: a request that needs one more item than its session
-    saves a round trip. Missing items are absent from the dict."""
+    saves a round trip. Missing items are absent from the dict. ``acting``: as for
+    :func:`authenticate`."""
     token = request.cookie(COOKIE)
     if not token or len(token) > _MAX_COOKIE:
         raise errors.Unauthorized()
@@ -124,7 +129,9 @@ def authenticate_with(request: Request, *keys: tuple[str, str]) -> tuple[Caller,
             if exc.cause_response_code != "ConditionalCheckFailedException":
                 raise
             raise errors.Unauthorized("Votre session a expiré. Merci de vous reconnecter.", code="session_expired")
-    return Caller(aidant=aidant, structure_id=session.structure_id, session=session), \
+    if acting:
+        cgu.require_accepted(aidant)
+    return Caller(aidant=aidant, structure_id=session.structure_id, session=session, structure=structure), \
         {key: found[key] for key in keys if key in found}
 
 

@@ -15,5 +15,6 @@ from .drafts import FranceConnectState, MandateDraft
 from .oidc import AccessToken, AuthorizationCode, AuthorizationTransaction, OidcClient
 from .cards import OtpCard
 from .habilitation import HabilitationMessage, HabilitationRequest, Training
+from .invitations import Invitation
 
 configure()
