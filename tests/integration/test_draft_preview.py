@@ -24,9 +24,10 @@ def test_the_draft_reads_as_the_mandate_will_be_printed_marked_as_not_signed(sta
     # Like the printable mandate: unframeable, print CSS, its print button wired by a script.
     assert r.headers["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
     assert '<html lang="fr">' in r.text and "@media print" in r.text and "/js/print.js" in r.text
+    assert '<body class="is-draft">' in r.text  # the watermark on every printed page
     text = _text(r.text)
     for expected in (
-        "Projet de mandat Aidants Connect", "PROJET – NON SIGNÉ", "non signé",
+        "Projet de mandat Aidants Connect", "Projet de mandat, non signé", "non signé",
         "Angela Claire Louise DUBOIS", "24 août 1962",
         "Maison France Services de Test", "Social - Santé", "Papiers - Citoyenneté - Élections",
         "Durée 6 mois", "s'il est signé aujourd'hui", "Mandat réalisé à distance", "SMS reçu le 3 mars à 10h12",

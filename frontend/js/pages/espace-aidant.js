@@ -36,12 +36,11 @@ function invitationItem(invitation) {
     }
     window.location.assign("/espace-aidant/?rejoint=" + encodeURIComponent(invitation.structure.id));
   });
-  return h("li", { class: "fr-card fr-card--no-arrow fr-mb-3w" },
-    h("div", { class: "fr-card__body" }, h("div", { class: "fr-card__content" },
-      h("h3", { class: "fr-card__title" }, name),
-      h("p", { class: "fr-card__desc" }, (invitation.invited_by || "Le référent de la structure")
-        + " vous invite à rejoindre " + name + ". Invitation valable jusqu'au " + formatDate(invitation.expires_at) + "."),
-      alert, form)));
+  return h("li", { class: "ac-invitation fr-mb-3w" },
+    h("h3", { class: "fr-h5 fr-mb-1w" }, name),
+    h("p", {}, (invitation.invited_by || "Le référent de la structure") + " vous invite à rejoindre " + name
+      + ". Invitation valable jusqu'au " + formatDate(invitation.expires_at) + "."),
+    alert, form);
 }
 
 function showJoined(data) {
