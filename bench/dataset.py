@@ -6,7 +6,7 @@ from __future__ import annotations
 import concurrent.futures
 from datetime import timedelta
 
-from shared import crypto, mandates
+from shared import crypto
 from shared.demarches import DEMARCHES
 from shared.store import Autorisation, Item, Mandate, Usager, now
 
@@ -19,19 +19,13 @@ def _items(index: int, signed_at) -> list[Item]:
     mandate_id = f"bench-mandate-{index}"
     demarche = _KEYS[index % len(_KEYS)]
     expires = signed_at + timedelta(days=1 + index % 365)
-    created = mandates.iso(signed_at)
     usager = Usager(*Usager.key(usager_id), id=usager_id, fc_sub=crypto.new_id(), given_name="Usager",
                     family_name=f"N{index}", birthdate="1970-01-01", created_at=signed_at)
-    mandate = Mandate(*Mandate.key(mandate_id), id=mandate_id, structure_id=structure_id, usager_id=usager_id,
-                      demarches=[demarche], active_demarches={demarche}, duration="long", expires_at=expires,
-                      is_remote=False, signed_by="bench-aidant", usager_name=f"Usager N{index}",
-                      created_at=signed_at,
-                      gsi1pk=f"STRUCTURE#{structure_id}#MANDATES", gsi1sk=f"{created}#{mandate_id}",
-                      gsi2pk=f"STRUCTURE#{structure_id}#USAGER#{usager_id}#MANDATES", gsi2sk=f"{created}#{mandate_id}",
-                      gsi3pk=f"EXPIRY#{expires.date().isoformat()}", gsi3sk=f"{mandates.iso(expires)}#{mandate_id}")
-    auth = Autorisation(*Autorisation.key(mandate_id, demarche), mandate_id=mandate_id, structure_id=structure_id,
-                        usager_id=usager_id, demarche=demarche, expires_at=expires, created_at=signed_at)
-    mandates._active_keys(auth)
+    mandate = Mandate.new(mandate_id, structure_id=structure_id, usager_id=usager_id, demarches=[demarche],
+                          active_demarches={demarche}, duration="long", expires_at=expires, is_remote=False,
+                          signed_by="bench-aidant", usager_name=f"Usager N{index}", created_at=signed_at)
+    auth = Autorisation.new(mandate_id, demarche, structure_id=structure_id, usager_id=usager_id, expires_at=expires,
+                            created_at=signed_at)
     return [usager, mandate, auth]
 
 

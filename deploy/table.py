@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import json
 
+from shared.store.journal import JOURNAL_PREFIX, SEALS_PARTITION
+
 # Actions the functions need: pynamodb's get/batch_get/query/conditional writes and
 # TransactWriteItems (authorised per item as Put/Update/Delete/ConditionCheck).
 FUNCTION_ACTIONS = [
@@ -34,9 +36,9 @@ FUNCTION_ACTIONS = [
     "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
     "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable",
 ]
-JOURNAL_LEADING_KEY = "JOURNAL#*"
+JOURNAL_LEADING_KEY = JOURNAL_PREFIX + "*"
 APPEND_ONLY_DENIED = ["dynamodb:UpdateItem", "dynamodb:DeleteItem"]
-SEALS_LEADING_KEY = "JOURNAL#SEALS"  # shared.store.journal.SEALS_PARTITION
+SEALS_LEADING_KEY = SEALS_PARTITION
 # journal-seal reads the journal by key and appends seals; nothing else.
 SEAL_READS = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:DescribeTable"]
 

@@ -15,10 +15,7 @@ import hashlib
 
 import pyotp
 
-from pynamodb.exceptions import TransactWriteError
-
-from shared import accounts, cards, crypto, journal, otp
-from shared.mandates import is_conflict
+from shared import accounts, cards, crypto, errors, journal, otp
 from shared.store import Aidant, OtpCard, Structure, Training, now, transaction
 
 STAFF_STRUCTURE = ("demo-equipe", "Équipe Aidants Connect (ANCT)", "13002603200016",
@@ -49,14 +46,13 @@ def _stock_demo_card(serial: str, actor_id: str) -> None:
     Ctrl-C between them left cards nobody journaled, and the next seed, which skips
     the cards that exist, never journaled them."""
     try:
-        with transaction() as tx:
+        with transaction(errors.Conflict()) as tx:
             tx.save(cards.stock_card(serial, demo_seed(serial), CARD_STRUCTURE), condition=OtpCard.pk.does_not_exist())
             tx.save(journal.entry(cards.CARDS_IMPORTED, aidant_id=actor_id, structure_id=CARD_STRUCTURE,
                                   details={"imported": 1, "duplicates": 0, "invalid": 0, "serials": serial}),
                     condition=journal.append_condition())
-    except TransactWriteError as exc:
-        if not is_conflict(exc):  # another seed stocked it meanwhile
-            raise
+    except errors.Conflict:
+        pass  # another seed stocked it meanwhile
 
 
 def seed(out: dict) -> None:

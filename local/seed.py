@@ -113,11 +113,8 @@ def seed_cgu(out: dict) -> None:
     from shared import cgu
     from . import referent_demo
     for aid in [a[0] for a in AIDANTS] + [referent_demo.STAFF[0]]:
-        try:
-            aidant = Aidant.get(*Aidant.key(aid))
-        except Aidant.DoesNotExist:
-            continue
-        if not cgu.has_accepted(aidant):
+        aidant = Aidant.find(aid)
+        if aidant is not None and not cgu.has_accepted(aidant):
             cgu.record_acceptance(aidant, cgu.current_version(), structure_id=aidant.current_structure_id,
                                   via="local seed")
     out["cgu_version"] = cgu.current_version()

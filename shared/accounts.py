@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from . import cgu, crypto, emails, errors, otp
 from .sessions import Caller
-from .store import (Aidant, EmailClaim, Membership, Structure, now,
-                    transaction)
+from .store import Aidant, EmailClaim, Membership, Structure, now, transaction
 
 
 def describe_caller(caller: Caller) -> dict:
@@ -13,8 +12,7 @@ def describe_caller(caller: Caller) -> dict:
     flagged ``current``: the header shows it and offers the others) and the terms of
     use they accepted. Pending invitations are ``shared.invitations``'."""
     aidant = caller.aidant
-    structures = {s.id: s for s in Structure.batch_get(
-        [Structure.key(sid) for sid in sorted(aidant.structure_ids or ())])}
+    structures = {s.id: s for s in Structure.many(aidant.structure_ids)}
     current = structures.get(caller.structure_id)
     listed = sorted((s for s in structures.values() if s.is_active), key=lambda s: (s.name.lower(), s.id))
     return {
@@ -34,11 +32,8 @@ def structure_summary(structure: Structure) -> dict:
 
 def new_structure(name: str, siret: str, address: str, structure_id: str | None = None,
                   structure_type: str | None = None) -> Structure:
-    structure_id = structure_id or crypto.new_id()
-    pk, sk = Structure.key(structure_id)
-    return Structure(pk=pk, sk=sk, id=structure_id, name=name, siret=siret, address=address,
-                     structure_type=structure_type, is_active=True, gsi1pk=f"SIRET#{siret}",
-                     gsi1sk="STRUCTURE", created_at=now())
+    return Structure.new(structure_id or crypto.new_id(), name=name, siret=siret, address=address,
+                         structure_type=structure_type, is_active=True)
 
 
 def create_aidant(email: str, first_name: str, last_name: str, structure_ids: list[str],
@@ -47,7 +42,8 @@ def create_aidant(email: str, first_name: str, last_name: str, structure_ids: li
                   device_kind: str | None = "app", totp_secret: str | None = None,
                   card_serial: str | None = None, cgu_version: str | None = None) -> tuple[Aidant, str | None]:
     """Create an aidant, the claim on their e-mail, memberships and (optionally) a TOTP
-    device, all or nothing. Returns the aidant and the clear TOTP seed (if any).
+    device, all or nothing (409 ``account_exists`` when the e-mail or the id is
+    taken). Returns the aidant and the clear TOTP seed (if any).
     The e-mail is stored and claimed in its normal form (``shared.emails``), the form
     login looks it up by. ``cgu_version``: terms of use already accepted (set-up of
     tests and demo data; an aidant accepts them through ``shared.cgu``)."""
@@ -57,7 +53,7 @@ def create_aidant(email: str, first_name: str, last_name: str, structure_ids: li
         aidant.cgu_version, aidant.cgu_accepted_at = cgu_version, now()
     device, secret = (otp.new_device(aidant.id, device_kind, secret=totp_secret, serial=card_serial)
                       if device_kind else (None, None))
-    with transaction() as tx:
+    with transaction(errors.Conflict("Un compte existe déjà avec cette adresse e-mail.", code="account_exists")) as tx:
         for item, condition in items:
             tx.save(item, condition=condition)
         if device is not None:
@@ -80,8 +76,7 @@ def new_aidant_items(email: str, first_name: str, last_name: str, structure_ids:
                     referent_of=set(referent_of), is_active=is_active, created_at=now())
     claim = EmailClaim(*EmailClaim.key(email), aidant_id=aidant_id)
     items = [(aidant, Aidant.pk.does_not_exist()), (claim, EmailClaim.pk.does_not_exist())]
-    items += [(Membership(f"STRUCTURE#{sid}", f"AIDANT#{aidant_id}", structure_id=sid, aidant_id=aidant_id), None)
-              for sid in structure_ids]
+    items += [(Membership.new(sid, aidant_id), None) for sid in structure_ids]
     return aidant, items
 
 
@@ -90,10 +85,5 @@ def find_aidant_by_email(email: str) -> Aidant | None:
         email = emails.normalize(email)
     except errors.BadRequest:
         return None  # not an address: nobody's
-    try:
-        claim = EmailClaim.get(*EmailClaim.key(email))
-        return Aidant.get(*Aidant.key(claim.aidant_id))
-    except EmailClaim.DoesNotExist:
-        return None
-    except Aidant.DoesNotExist:
-        return None
+    claim = EmailClaim.find(email)
+    return Aidant.find(claim.aidant_id) if claim is not None else None

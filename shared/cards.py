@@ -22,12 +22,10 @@ import re
 from dataclasses import dataclass
 
 import pyotp
-from pynamodb.exceptions import DoesNotExist, PutError
 
 from . import crypto, errors, journal, otp
 from .config import settings
-from .store import LoginThrottle, OtpCard, TotpDevice, now
-from .store.cards import LOST_PARTITION, STOCK_PARTITION
+from .store import LoginThrottle, OtpCard, TotpDevice, now, writes
 
 SERIAL_RE = re.compile(r"[A-Z0-9][A-Z0-9_-]{2,63}")
 MIN_SEED_BYTES = 16  # RFC 4226 §4 R6: at least 128 bits of shared secret
@@ -98,10 +96,9 @@ class ImportResult:
 
 def stock_card(serial: str, seed_base32: str, structure_id: str | None, at=None) -> OtpCard:
     """A card in stock, its seed sealed, not yet written (``serial`` normalised)."""
-    pk, sk = OtpCard.key(serial)
-    return OtpCard(pk=pk, sk=sk, serial=serial, sealed_seed=crypto.seal(seed_base32, pk), status="stock",
-                   structure_id=structure_id, last_step=0, created_at=at or now(),
-                   gsi1pk=STOCK_PARTITION, gsi1sk=serial)
+    sealed = crypto.seal(seed_base32, OtpCard.key(serial)[0])
+    return OtpCard.new_in_stock(serial, sealed_seed=sealed, structure_id=structure_id, last_step=0,
+                                created_at=at or now())
 
 
 def import_cards(rows: list[dict], *, encoding: str, structure_id: str | None, actor_id: str) -> ImportResult:
@@ -125,15 +122,10 @@ def import_cards(rows: list[dict], *, encoding: str, structure_id: str | None, a
         except (errors.BadRequest, ValueError, binascii.Error) as exc:
             result.invalid.append({"line": index, "reason": str(exc)[:80]})
             continue
-        card = stock_card(serial, seed, structure_id, at)
-        try:
-            card.save(condition=OtpCard.pk.does_not_exist())
-        except PutError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
+        if writes.put_new(stock_card(serial, seed, structure_id, at)):
+            result.imported.append(serial)
+        else:
             result.duplicates.append(serial)
-            continue
-        result.imported.append(serial)
     journal.record(CARDS_IMPORTED, aidant_id=actor_id, structure_id=structure_id,
                    details={"imported": len(result.imported), "duplicates": len(result.duplicates),
                             "invalid": len(result.invalid)})
@@ -141,7 +133,7 @@ def import_cards(rows: list[dict], *, encoding: str, structure_id: str | None, a
 
 
 def in_stock(limit: int = 100, lost: bool = False) -> list[OtpCard]:
-    return list(OtpCard.gsi1.query(LOST_PARTITION if lost else STOCK_PARTITION, limit=limit))
+    return OtpCard.shelf(lost, limit)
 
 
 def card_view(card: OtpCard) -> dict:
@@ -152,10 +144,7 @@ def card_view(card: OtpCard) -> dict:
 # -- linking ---------------------------------------------------------------------------
 
 def get_card(serial: str) -> OtpCard | None:
-    try:
-        return OtpCard.get(*OtpCard.key(serial))
-    except DoesNotExist:
-        return None
+    return OtpCard.find(serial)
 
 
 def linkable_card(serial: str, structure_id: str) -> OtpCard:
@@ -184,7 +173,7 @@ def link_actions(card: OtpCard, device: TotpDevice, structure_id: str):
     """The card's side of a link, for the caller's transaction: only from stock."""
     actions = [OtpCard.status.set("assigned"), OtpCard.aidant_id.set(device.aidant_id),
                OtpCard.device_id.set(device.device_id), OtpCard.linked_in.set(structure_id),
-               OtpCard.assigned_at.set(now()), OtpCard.gsi1pk.remove(), OtpCard.gsi1sk.remove()]
+               OtpCard.assigned_at.set(now()), *OtpCard.off_shelf_actions()]
     return actions, (OtpCard.status == "stock")
 
 
@@ -193,8 +182,7 @@ def unlink_actions(card: OtpCard, device: TotpDevice | None, lost: bool):
     actions = [OtpCard.status.set("lost" if lost else "stock"), OtpCard.aidant_id.remove(),
                OtpCard.device_id.remove(), OtpCard.linked_in.remove(), OtpCard.assigned_at.remove(),
                OtpCard.confirmed_at.remove(), OtpCard.last_step.set(last_step),
-               OtpCard.gsi1pk.set(LOST_PARTITION if lost else STOCK_PARTITION),
-               OtpCard.gsi1sk.set(card.serial)]
+               *OtpCard.on_shelf_actions(card.serial, lost)]
     return actions, (OtpCard.status == "assigned") & (OtpCard.aidant_id == card.aidant_id)
 
 

@@ -71,7 +71,7 @@ def record_acceptance(aidant: Aidant, version: str, *, structure_id: str | None,
     previous = aidant.cgu_version or ""
     at = now()
     details = {"version": version, "previous": previous, **({"via": via} if via else {})}
-    with transaction() as tx:
+    with transaction(errors.Conflict("Ce compte n'existe plus.", code="conflict")) as tx:
         tx.update(aidant, actions=[Aidant.cgu_version.set(version), Aidant.cgu_accepted_at.set(at)],
                   condition=Aidant.pk.exists())
         tx.save(journal.entry(CGU_ACCEPTED, aidant_id=aidant.id, structure_id=structure_id, details=details),

@@ -9,8 +9,8 @@ from datetime import datetime
 
 from . import crypto, errors
 from .demarches import DEMARCHES, as_json as demarche_json
-from .mandates import expiry_for, load_for_structure, status_of
-from .store import Aidant, Autorisation, Item, Mandate, MandateDraft, Structure, Usager, now
+from .mandates import expiry_for, load_for_structure, status_of, usager_and_structure
+from .store import Aidant, Autorisation, Mandate, MandateDraft, Structure, Usager, now
 from .templates import environment, french_date
 
 MENTIONS_TITLE = "Mentions à lire à l'usager"
@@ -184,19 +184,9 @@ def render_revocation(mandate: Mandate, autorisations: list[Autorisation], usage
 
 # -- what mandate_read serves ------------------------------------------------------------
 
-def _usager_structure(usager_id: str, structure_id: str) -> tuple[Usager | None, Structure | None]:
-    usager, structure = None, None
-    for item in Item.batch_get([Usager.key(usager_id), Structure.key(structure_id)]):
-        if isinstance(item, Usager):
-            usager = item
-        elif isinstance(item, Structure):
-            structure = item
-    return usager, structure
-
-
 def printable_mandate(structure_id: str, mandate_id: str) -> str:
     mandate, _ = load_for_structure(mandate_id, structure_id)
-    usager, structure = _usager_structure(mandate.usager_id, mandate.structure_id)
+    usager, structure = usager_and_structure(mandate.usager_id, mandate.structure_id)
     return render_mandate(mandate, usager, structure)
 
 
@@ -205,7 +195,7 @@ def printable_revocation(structure_id: str, mandate_id: str) -> str:
     revokers = {a.revoked_by for a in autorisations if a.revoked_at is not None and not a.replaced_by}
     if not revokers:
         raise errors.NotFound("Ce mandat n'a fait l'objet d'aucune révocation.", code="not_revoked")
-    usager, structure = _usager_structure(mandate.usager_id, mandate.structure_id)
+    usager, structure = usager_and_structure(mandate.usager_id, mandate.structure_id)
     revokers |= {mandate.revoked_by} if mandate.revoked_by else set()
     names = {a.id: a.full_name for a in Aidant.batch_get([Aidant.key(i) for i in sorted(revokers) if i])}
     return render_revocation(mandate, autorisations, usager, structure, names)

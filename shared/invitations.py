@@ -35,11 +35,8 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 
-from pynamodb.exceptions import TransactWriteError
-
-from . import accounts, crypto, emails, errors, journal, notifications, otp, ratelimit
+from . import accounts, crypto, emails, errors, journal, lifecycle, notifications, otp, ratelimit
 from .config import settings
-from .mandates import is_conflict
 from .sessions import Caller
 from .store import Aidant, Invitation, Membership, Structure, now, transaction
 from .store.invitations import ACCEPTED, ACCOUNT_CREATED, PENDING, WITHDRAWN
@@ -69,21 +66,12 @@ def _name(data: dict, field: str, label: str, required: bool) -> str | None:
 
 
 def _is_member(structure_id: str, aidant_id: str) -> bool:
-    try:
-        Membership.get(f"STRUCTURE#{structure_id}", f"AIDANT#{aidant_id}")
-        return True
-    except Membership.DoesNotExist:
-        return False
+    return Membership.find(structure_id, aidant_id) is not None
 
 
-def _transact(build, conflict: errors.ApiError) -> None:
-    try:
-        with transaction() as tx:
-            build(tx)
-    except TransactWriteError as exc:
-        if is_conflict(exc):
-            raise conflict
-        raise
+def _ended() -> errors.Conflict:
+    return errors.Conflict("Cette invitation vient d'être retirée, acceptée ou a expiré. Rechargez la page.",
+                           code="invitation_ended")
 
 
 # -- the référent's side ------------------------------------------------------------
@@ -125,7 +113,10 @@ def invite(caller: Caller, structure: Structure, data: dict) -> Invitation:
         invitation.index_as_pending(created.isoformat(timespec="seconds"))
     message = notifications.invitation_item(invitation, newcomer=existing is None)
 
-    def build(tx):
+    # A conflict here: the address was claimed meanwhile (a second invitation of
+    # the same newcomer, an accreditation's account).
+    with transaction(errors.Conflict("Cette adresse vient d'être enregistrée par ailleurs. Rechargez la page "
+                                     "et recommencez.", code="conflict")) as tx:
         tx.save(invitation, condition=Invitation.pk.does_not_exist())
         for item, condition in new_items:
             tx.save(item, condition=condition)
@@ -136,10 +127,6 @@ def invite(caller: Caller, structure: Structure, data: dict) -> Invitation:
                                        **({"target_aidant": existing.id} if existing else
                                           {"new_account": invitation.aidant_id})}),
                 condition=journal.append_condition())
-    # A conflict here: the address was claimed meanwhile (a second invitation of
-    # the same newcomer, an accreditation's account).
-    _transact(build, errors.Conflict("Cette adresse vient d'être enregistrée par ailleurs. Rechargez la page "
-                                     "et recommencez.", code="conflict"))
     notifications.kick(message)
     return invitation
 
@@ -158,21 +145,21 @@ def of_structure(structure: Structure) -> dict:
 
 
 def withdraw(caller: Caller, structure: Structure, invitation_id: str) -> dict:
-    invitation = Invitation.find(invitation_id) if len(invitation_id) <= 64 else None
+    invitation = Invitation.find(invitation_id, consistent=True) if 0 < len(invitation_id) <= 64 else None
     if invitation is None or invitation.structure_id != structure.id or invitation.status == ACCOUNT_CREATED:
         raise errors.NotFound(_NOT_FOUND, code="invitation_not_found")
     if invitation.status != PENDING:
         raise errors.Conflict("Cette invitation a déjà été acceptée ou retirée.", code="invitation_ended")
     now_s = int(time.time())
 
-    def build(tx):
+    with transaction(errors.Conflict("Cette invitation a déjà été acceptée ou retirée.",
+                                     code="invitation_ended")) as tx:
         tx.update(invitation, actions=Invitation.ending_actions(WITHDRAWN, now(), caller.aidant_id),
                   condition=Invitation.pk.exists() & (Invitation.status == PENDING))
         tx.save(journal.entry(INVITATION_WITHDRAWN, aidant_id=caller.aidant_id, structure_id=structure.id,
                               details={"invitation": invitation.id, "email": invitation.email,
                                        "expired": invitation.expires_at <= now_s}),
                 condition=journal.append_condition())
-    _transact(build, errors.Conflict("Cette invitation a déjà été acceptée ou retirée.", code="invitation_ended"))
     return {"invitation": invitation.id, "status": WITHDRAWN}
 
 
@@ -191,7 +178,7 @@ def pending_for(aidant: Aidant) -> list[dict]:
 
 def _invitation_for(caller: Caller, invitation_id: str) -> Invitation:
     """The caller's own invitation: another address's is answered like a missing one."""
-    invitation = Invitation.find(invitation_id) if 0 < len(invitation_id) <= 64 else None
+    invitation = Invitation.find(invitation_id, consistent=True) if 0 < len(invitation_id) <= 64 else None
     if invitation is None or invitation.status == ACCOUNT_CREATED \
             or not crypto.constant_time_equal(invitation.email, emails.normalize(caller.aidant.email)):
         raise errors.NotFound(_NOT_FOUND, code="invitation_not_found")
@@ -213,29 +200,23 @@ def accept(caller: Caller, invitation_id: str, code: object) -> dict:
     invitation = _invitation_for(caller, invitation_id)
     if not isinstance(code, str) or not code.strip():
         raise errors.BadRequest("Merci d'indiquer le code à 6 chiffres.", code="invalid_request", field="otp")
-    try:
-        structure = Structure.get(*Structure.key(invitation.structure_id))
-    except Structure.DoesNotExist:
-        structure = None
+    structure = Structure.find(invitation.structure_id)
     if structure is None or not structure.is_active:
         raise errors.Gone("Cette structure n'utilise plus Aidants Connect.", code="structure_inactive")
     otp.check_code_for(caller.aidant_id, code, action="accept_invitation")
     now_s = int(time.time())
     sid = structure.id
 
-    def build(tx):
+    # The aidant's side of it (membership, structure, activation journaled there)
+    # is the lifecycle's, in the same transaction as the invitation used up.
+    with transaction(_ended()) as tx:
         tx.update(invitation, actions=Invitation.ending_actions(ACCEPTED, now(), caller.aidant_id,
                                                                 aidant_id=caller.aidant_id),
                   condition=Invitation.still_pending(now_s) & (Invitation.email == invitation.email))
-        tx.update(caller.aidant, actions=[Aidant.structure_ids.add({sid})],
-                  condition=Aidant.pk.exists() & (Aidant.is_active == True))  # noqa: E712 (a condition)
-        tx.save(Membership(f"STRUCTURE#{sid}", f"AIDANT#{caller.aidant_id}", structure_id=sid,
-                           aidant_id=caller.aidant_id))
+        tx.include(lifecycle.joining(caller.aidant, structure_id=sid, reason="invitation_accepted"))
         tx.save(journal.entry(INVITATION_ACCEPTED, aidant_id=caller.aidant_id, structure_id=sid,
                               details={"invitation": invitation.id, "invited_by": invitation.invited_by,
                                        "from": caller.structure_id}),
                 condition=journal.append_condition())
-    _transact(build, errors.Conflict("Cette invitation vient d'être retirée, acceptée ou a expiré. Rechargez "
-                                     "la page.", code="invitation_ended"))
     caller.aidant.structure_ids = set(caller.aidant.structure_ids or ()) | {sid}
     return {"invitation": invitation.id, "structure": {"id": sid, "name": structure.name}}

@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import crypto
-from .store import JournalEntry, writes
-from .store.journal import day_partition, iso_ms, journal_shard
+from .store import JournalEntry, Operation, writes
+from .store.journal import iso_ms
 
 # Actions, named once so that a typo cannot silently create a new kind of entry.
 # Refused logins are not journaled: nobody accountable made them (shared.anonymous).
@@ -45,23 +45,20 @@ def entry(action: str, *, aidant_id: str | None = None, structure_id: str | None
     ms = _now_ms()
     entry_id = new_entry_id(ms)
     at = datetime.fromtimestamp(ms / 1000, timezone.utc)
-    iso = iso_ms(ms)
-    item = JournalEntry(
-        pk=f"JOURNAL#{entry_id}", sk="JOURNAL", id=entry_id, action=action, at=iso,
-        aidant_id=aidant_id, structure_id=structure_id, usager_id=usager_id,
+    return JournalEntry.new(
+        entry_id, iso_ms(ms), action=action, aidant_id=aidant_id, structure_id=structure_id, usager_id=usager_id,
         mandate_id=mandate_id, demarche=demarche, client_id=client_id, reason=reason,
         details={k: str(v) for k, v in (details or {}).items()} or None, created_at=at,
     )
-    if structure_id:
-        item.gsi1pk, item.gsi1sk = f"STRUCTURE#{structure_id}#JOURNAL", f"{iso}#{entry_id}"
-    if aidant_id:
-        item.gsi2pk, item.gsi2sk = f"AIDANT#{aidant_id}#JOURNAL", f"{iso}#{entry_id}"
-    item.gsi3pk, item.gsi3sk = day_partition(iso[:10], journal_shard(entry_id)), f"{iso}#{entry_id}"
-    return item
 
 
 def append_condition():
     return JournalEntry.pk.does_not_exist()
+
+
+def operation(item: JournalEntry) -> Operation:
+    """The entry as one operation of another module's transaction (``tx.include``)."""
+    return ("save", item, {"condition": append_condition()})
 
 
 def record(action: str, **fields: Any) -> JournalEntry:
@@ -72,10 +69,8 @@ def record(action: str, **fields: Any) -> JournalEntry:
 
 
 def for_structure(structure_id: str, limit: int = 50) -> list[JournalEntry]:
-    return list(JournalEntry.gsi1.query(f"STRUCTURE#{structure_id}#JOURNAL",
-                                        scan_index_forward=False, limit=limit))
+    return JournalEntry.of_structure(structure_id, limit)
 
 
 def for_aidant(aidant_id: str, limit: int = 50) -> list[JournalEntry]:
-    return list(JournalEntry.gsi2.query(f"AIDANT#{aidant_id}#JOURNAL",
-                                        scan_index_forward=False, limit=limit))
+    return JournalEntry.of_aidant(aidant_id, limit)

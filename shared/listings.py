@@ -77,26 +77,14 @@ def mandates_of_structure(structure_id: str, *, usager_id: str | None = None, st
                           limit: int = DEFAULT_LIMIT, cursor: str | None = None,
                           keep=None) -> Page:
     """A page of the structure's mandates (or of one usager's with it), newest first."""
-    if usager_id:
-        index, pk_name, sk_name = Mandate.gsi2, "gsi2pk", "gsi2sk"
-        partition = f"STRUCTURE#{structure_id}#USAGER#{usager_id}#MANDATES"
-    else:
-        index, pk_name, sk_name = Mandate.gsi1, "gsi1pk", "gsi1sk"
-        partition = f"STRUCTURE#{structure_id}#MANDATES"
-    start = None
-    if cursor:
-        mandate_id, sort_key = _decode_cursor(cursor)
-        pk, sk = Mandate.key(mandate_id)
-        start = {"pk": {"S": pk}, "sk": {"S": sk}, pk_name: {"S": partition}, sk_name: {"S": sort_key}}
+    after = _decode_cursor(cursor) if cursor else None
     at = now()
     page = Page()
     last: Mandate | None = None
     exhausted = False
     for _ in range(MAX_QUERIES):
-        results = index.query(partition, scan_index_forward=False, limit=limit, last_evaluated_key=start)
-        count = 0
+        results = Mandate.of_structure(structure_id, usager_id, limit=limit, after=after)
         for mandate in results:
-            count += 1
             last = mandate
             if (status is None or status_of(mandate, at) == status) and (keep is None or keep(mandate)):
                 page.items.append(mandate)
@@ -104,12 +92,12 @@ def mandates_of_structure(structure_id: str, *, usager_id: str | None = None, st
                     break
         if len(page.items) == limit:
             break
-        start = results.last_evaluated_key
-        if not start:
+        if not results.last_evaluated_key:
             exhausted = True
             break
+        after = (last.id, last.list_position)
     if last is not None and not exhausted:
-        page.cursor = _encode_cursor(last.id, getattr(last, sk_name))
+        page.cursor = _encode_cursor(last.id, last.list_position)
     return page
 
 
@@ -158,11 +146,7 @@ def mandate_detail(structure_id: str, mandate_id: str) -> dict:
     """One mandate of the structure with its autorisations and its usager."""
     mandate, autorisations = load_for_structure(mandate_id, structure_id)
     body = mandate_json(mandate, autorisations)
-    usager = None
-    try:
-        usager = Usager.get(*Usager.key(mandate.usager_id))
-    except Usager.DoesNotExist:
-        pass
+    usager = Usager.find(mandate.usager_id)
     body["usager"] = (usager_json(usager) | {"full_name": usager.full_name}) if usager else None
     body["demarches_details"] = [demarche_json(k) for k in mandate.demarches if k in DEMARCHES]
     body["duration_label"] = DURATION_LABELS.get(mandate.duration, mandate.duration)

@@ -12,13 +12,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from pynamodb.exceptions import DoesNotExist
-
 from . import anonymous, crypto, errors, journal, notifications, otp
 from .config import settings
 from .http import Response
 from .sessions import new_session, open_session, set_cookie
-from .store import Aidant, EmailClaim, Item, LoginLink, Session, Structure, transaction, writes
+from .store import Aidant, EmailClaim, LoginLink, Session, Structure, read, transaction
 
 _NOBODY = "~unknown"  # an aidant partition that never exists
 _BAD_CREDENTIALS = "L'adresse e-mail ou le code à 6 chiffres est incorrect."
@@ -41,8 +39,7 @@ def active_structure_id(aidant: Aidant) -> str | None:
     ids = sorted(aidant.structure_ids or ())
     if not ids:
         return None
-    keys = [Structure.key(sid) for sid in ids]
-    active = {s.id for s in Structure.batch_get(keys) if s.is_active}
+    active = {s.id for s in Structure.many(ids) if s.is_active}
     if aidant.current_structure_id in active:
         return aidant.current_structure_id
     return next((sid for sid in ids if sid in active), None)
@@ -58,7 +55,7 @@ def start(email: str, code: object, response: Response, next_path: str | None = 
     """Check e-mail (normalised: ``shared.emails.normalize``) and code; then send the
     link, or open the session directly when the link step is turned off."""
     throttle_key = otp.Throttle.key_for(email)
-    found = {(i.pk, i.sk): i for i in Item.batch_get([EmailClaim.key(email), throttle_key])}
+    found = read([EmailClaim.key(email), throttle_key])
     claim = found.get(EmailClaim.key(email))
     throttle = otp.Throttle.from_item(throttle_key, found.get(throttle_key))
     aidant_id = claim.aidant_id if claim else None
@@ -128,10 +125,9 @@ def consume_link(token: str, response: Response) -> str:
     request that answers 503 has used nothing up (store/writes.py)."""
     if not token or len(token) > 128:
         raise errors.Gone()
-    key = LoginLink.key(crypto.keyed_hash(token, "login-link"))
-    try:
-        link = LoginLink.get(*key, consistent_read=True)
-    except DoesNotExist:
+    link_hash = crypto.keyed_hash(token, "login-link")
+    link = LoginLink.find(link_hash, consistent=True)
+    if link is None:
         anonymous.log_event("login_link_refused", reason="unknown_link")
         raise errors.Gone()
     now_s = int(time.time())
@@ -140,9 +136,8 @@ def consume_link(token: str, response: Response) -> str:
         anonymous.log_event("login_link_refused", aidant_id=link.aidant_id,
                             reason="link_reused" if link.used_at else "link_expired")
         raise errors.Gone()
-    try:
-        aidant = Aidant.get(*Aidant.key(link.aidant_id))
-    except DoesNotExist:
+    aidant = Aidant.find(link.aidant_id)
+    if aidant is None:
         raise errors.Gone()
     structure_id = active_structure_id(aidant) if aidant.is_active else None
     if structure_id is None:
@@ -150,12 +145,11 @@ def consume_link(token: str, response: Response) -> str:
         raise errors.Forbidden("Votre accès à Aidants Connect n'est pas actif.", code="inactive")
     session, cookie = new_session(aidant.id, structure_id)
     L = LoginLink
-    with writes.conflict_as(errors.Gone()):  # used by a concurrent click, or expired meanwhile
-        with transaction() as tx:
-            tx.update(L(*key), actions=[L.used_at.set(now_s)],
-                      condition=L.pk.exists() & L.used_at.does_not_exist() & (L.expires_at > now_s))
-            tx.save(session, condition=Session.pk.does_not_exist())
-            tx.save(journal.entry(journal.LOGIN_SUCCEEDED, aidant_id=aidant.id, structure_id=structure_id,
-                                  details={"method": "otp+email_link"}), condition=journal.append_condition())
+    with transaction(errors.Gone()) as tx:  # used by a concurrent click, or expired meanwhile
+        tx.update(L(*L.key(link_hash)), actions=[L.used_at.set(now_s)],
+                  condition=L.pk.exists() & L.used_at.does_not_exist() & (L.expires_at > now_s))
+        tx.save(session, condition=Session.pk.does_not_exist())
+        tx.save(journal.entry(journal.LOGIN_SUCCEEDED, aidant_id=aidant.id, structure_id=structure_id,
+                              details={"method": "otp+email_link"}), condition=journal.append_condition())
     set_cookie(response, cookie, session)
     return link.next_path or "/espace-aidant/"

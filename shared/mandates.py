@@ -12,11 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, time as dtime, timedelta
 from typing import Callable, Iterable
 
-from pynamodb.exceptions import TransactWriteError
-
 from . import crypto, errors, journal
 from .demarches import DEMARCHES
-from .store import Autorisation, Item, Mandate, Structure, Usager, now, query_values, transaction
+from .store import Autorisation, Mandate, Operation, Structure, Usager, iso, now, read, transaction
 from .templates import PARIS
 
 DURATIONS = ("short", "six_months", "long")
@@ -59,72 +57,34 @@ def status_of(mandate: Mandate, at: datetime | None = None) -> str:
     return "active"
 
 
-def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds")
-
-
-def _active_keys(auth: Autorisation) -> None:
-    expires = iso(auth.expires_at)
-    auth.gsi1pk = f"STRUCTURE#{auth.structure_id}#ACTIVE"
-    auth.gsi1sk = f"{expires}#{auth.usager_id}#{auth.demarche}"
-    auth.gsi2pk = f"STRUCTURE#{auth.structure_id}#USAGER#{auth.usager_id}#ACTIVE"
-    auth.gsi2sk = auth.demarche
-
-
-def closing_actions(at: datetime, by: str, replaced_by: str | None = None) -> list:
-    """Update actions that end an autorisation: it leaves the active indexes at once."""
-    actions = [Autorisation.revoked_at.set(at), Autorisation.revoked_by.set(by),
-               Autorisation.gsi1pk.remove(), Autorisation.gsi1sk.remove(),
-               Autorisation.gsi2pk.remove(), Autorisation.gsi2sk.remove()]
-    if replaced_by:
-        actions.append(Autorisation.replaced_by.set(replaced_by))
-    return actions
-
-
-def still_active_condition():
-    return Autorisation.gsi2pk.exists() & Autorisation.revoked_at.does_not_exist()
-
-
 # -- queries the identity provider and the lists use ------------------------------
 
 def active_autorisations_of_structure(structure_id: str, at: datetime | None = None) -> list[Autorisation]:
     """Unexpired, unrevoked autorisations of a structure: one Query on the sparse index."""
-    at = at or now()
-    return list(Autorisation.gsi1.query(f"STRUCTURE#{structure_id}#ACTIVE",
-                                        Autorisation.gsi1sk > iso(at)))
+    return Autorisation.active_of_structure(structure_id, at or now())
 
 
 def active_autorisation_values(structure_id: str, names: list[str], at: datetime | None = None) -> list[dict]:
     """The same Query, as the values of ``names`` only and no model instances
     (``store.query_values``): the identity provider's offer reads every active
     autorisation of the structure at each request."""
-    at = at or now()
-    return query_values(Autorisation, Autorisation.gsi1, f"STRUCTURE#{structure_id}#ACTIVE",
-                        Autorisation.gsi1sk > iso(at), names)
+    return Autorisation.active_values_of_structure(structure_id, names, at or now())
 
 
 def active_autorisations_of_usager(structure_id: str, usager_id: str,
                                    demarche: str | None = None) -> list[Autorisation]:
-    condition = Autorisation.gsi2sk == demarche if demarche else None
-    at = now()
-    return [a for a in Autorisation.gsi2.query(
-        f"STRUCTURE#{structure_id}#USAGER#{usager_id}#ACTIVE", condition) if a.expires_at > at]
+    return Autorisation.active_of_usager(structure_id, usager_id, demarche)
 
 
 def active_autorisation(structure_id: str, usager_id: str, demarche: str) -> Autorisation | None:
     """The autorisation that lets this structure act for this usager on this démarche now."""
-    found = active_autorisations_of_usager(structure_id, usager_id, demarche)
+    found = Autorisation.active_of_usager(structure_id, usager_id, demarche)
     return found[0] if found else None
 
 
 def load(mandate_id: str) -> tuple[Mandate, list[Autorisation]]:
     """A mandate and its autorisations: one Query on its partition."""
-    mandate, autorisations = None, []
-    for item in Item.query(f"MANDATE#{mandate_id}"):
-        if isinstance(item, Mandate):
-            mandate = item
-        elif isinstance(item, Autorisation):
-            autorisations.append(item)
+    mandate, autorisations = Mandate.with_autorisations(mandate_id)
     if mandate is None:
         raise errors.NotFound("Mandat introuvable.")
     return mandate, autorisations
@@ -153,69 +113,65 @@ class NewMandate:
     text_snapshot: str
 
 
-def create(spec: NewMandate,
-           extra: Iterable[tuple[str, object, dict]] | Callable[[Mandate], Iterable] = ()) -> Mandate:
+def create(spec: NewMandate, extra: Iterable[Operation] | Callable[[Mandate], Iterable[Operation]] = (),
+           conflict: Exception | None = None) -> Mandate:
     """Sign a mandate: mandate, autorisations, renewal of overlapping ones, journal.
 
-    ``extra`` holds more operations for the same transaction, as
-    ``(operation, item, kwargs)`` with operation ``save``/``update``/``condition_check``
-    (e.g. consuming the draft, the outbox item): all or nothing. ``extra`` may also be
-    a function of the new mandate, for operations that need its id or dates."""
+    ``extra`` holds more operations for the same transaction (``store.Operation``,
+    e.g. consuming the draft, the outbox item): all or nothing. ``extra`` may also be
+    a function of the new mandate, for operations that need its id or dates. A
+    failed condition (the draft signed meanwhile, an autorisation revoked by a
+    concurrent request) raises ``conflict`` (``store.transaction``)."""
     demarches = validate_demarches(spec.demarches)
     if spec.duration not in DURATIONS:
         raise errors.BadRequest("Durée de mandat inconnue.", code="invalid_duration")
-    signed_at = now()
-    expires_at = expiry_for(spec.duration, signed_at)
-    mandate_id = crypto.new_id()
-    pk, sk = Mandate.key(mandate_id)
-    created = iso(signed_at)
-    mandate = Mandate(
-        pk=pk, sk=sk, id=mandate_id, structure_id=spec.structure_id, usager_id=spec.usager.id,
-        demarches=demarches, active_demarches=set(demarches), duration=spec.duration,
-        expires_at=expires_at, is_remote=spec.is_remote, remote_consent=spec.remote_consent,
-        signed_by=spec.aidant_id, signed_by_name=spec.aidant_name, usager_name=spec.usager.full_name,
-        text_snapshot=spec.text_snapshot, created_at=signed_at,
-        gsi1pk=f"STRUCTURE#{spec.structure_id}#MANDATES", gsi1sk=f"{created}#{mandate_id}",
-        gsi2pk=f"STRUCTURE#{spec.structure_id}#USAGER#{spec.usager.id}#MANDATES",
-        gsi2sk=f"{created}#{mandate_id}",
-        gsi3pk=f"EXPIRY#{expires_at.date().isoformat()}", gsi3sk=f"{iso(expires_at)}#{mandate_id}",
-    )
+    mandate = _new_mandate(spec, demarches)
     if callable(extra):
         extra = list(extra(mandate))
-    renewed = [a for a in active_autorisations_of_usager(spec.structure_id, spec.usager.id)
-               if a.demarche in demarches]
-    with transaction() as tx:
+    renewed = [a for a in active_autorisations_of_usager(spec.structure_id, spec.usager.id) if a.demarche in demarches]
+    with transaction(conflict) as tx:
         tx.save(mandate, condition=Mandate.pk.does_not_exist())
         for demarche in demarches:
-            apk, ask = Autorisation.key(mandate_id, demarche)
-            auth = Autorisation(pk=apk, sk=ask, mandate_id=mandate_id, structure_id=spec.structure_id,
-                                usager_id=spec.usager.id, demarche=demarche, expires_at=expires_at,
-                                created_at=signed_at)
-            _active_keys(auth)
-            tx.save(auth, condition=Autorisation.pk.does_not_exist())
-        by_old_mandate: dict[str, set[str]] = {}
-        for old in renewed:
-            # Conditional: if a concurrent revocation closed it first, the whole
-            # signature fails instead of silently re-activating anything.
-            tx.update(old, actions=closing_actions(signed_at, spec.aidant_id, replaced_by=mandate_id),
-                      condition=still_active_condition())
-            by_old_mandate.setdefault(old.mandate_id, set()).add(old.demarche)
-        for old_id, closed in by_old_mandate.items():
-            tx.update(Mandate(*Mandate.key(old_id)), actions=[Mandate.active_demarches.delete(closed)])
+            tx.save(Autorisation.new(mandate.id, demarche, structure_id=spec.structure_id, usager_id=spec.usager.id,
+                                     expires_at=mandate.expires_at, created_at=mandate.created_at),
+                    condition=Autorisation.pk.does_not_exist())
+        tx.include(_renewal(renewed, mandate, spec.aidant_id))
         tx.save(journal.entry(MANDATE_CREATED, aidant_id=spec.aidant_id, structure_id=spec.structure_id,
-                              usager_id=spec.usager.id, mandate_id=mandate_id,
+                              usager_id=spec.usager.id, mandate_id=mandate.id,
                               details={"demarches": ",".join(demarches), "duration": spec.duration,
                                        "is_remote": spec.is_remote,
                                        "renewed": ",".join(sorted({a.mandate_id for a in renewed}))}),
                 condition=journal.append_condition())
-        for operation, item, kwargs in extra:
-            getattr(tx, operation)(item, **kwargs)
+        tx.include(extra)
     return mandate
 
 
-def is_conflict(exc: TransactWriteError) -> bool:
-    """A transaction refused by one of its conditions (not an outage)."""
-    return exc.cause_response_code == "TransactionCanceledException"
+def _new_mandate(spec: NewMandate, demarches: list[str]) -> Mandate:
+    signed_at = now()
+    return Mandate.new(
+        crypto.new_id(), structure_id=spec.structure_id, usager_id=spec.usager.id,
+        demarches=demarches, active_demarches=set(demarches), duration=spec.duration,
+        expires_at=expiry_for(spec.duration, signed_at), is_remote=spec.is_remote,
+        remote_consent=spec.remote_consent, signed_by=spec.aidant_id, signed_by_name=spec.aidant_name,
+        usager_name=spec.usager.full_name, text_snapshot=spec.text_snapshot, created_at=signed_at)
+
+
+def _renewal(renewed: list[Autorisation], mandate: Mandate, aidant_id: str) -> list[Operation]:
+    """The usager's active autorisations of the new mandate's démarches, closed as
+    replaced by it, and their mandates' ``active_demarches`` shrunk."""
+    operations: list[Operation] = []
+    by_old_mandate: dict[str, set[str]] = {}
+    for old in renewed:
+        # Conditional: if a concurrent revocation closed it first, the whole
+        # signature fails instead of silently re-activating anything.
+        operations.append(("update", old, {
+            "actions": Autorisation.closing_actions(mandate.created_at, aidant_id, replaced_by=mandate.id),
+            "condition": Autorisation.still_active()}))
+        by_old_mandate.setdefault(old.mandate_id, set()).add(old.demarche)
+    for old_id, closed in by_old_mandate.items():
+        operations.append(("update", Mandate(*Mandate.key(old_id)),
+                           {"actions": [Mandate.active_demarches.delete(closed)]}))
+    return operations
 
 
 # -- usagers ------------------------------------------------------------------------
@@ -250,14 +206,10 @@ def upsert_usager(fc_sub: str, claims: dict) -> Usager:
 
 def usager_and_structure(usager_id: str | None, structure_id: str) -> tuple[Usager | None, Structure | None]:
     """Both in one BatchGet (either may be missing)."""
-    keys = [Structure.key(structure_id)] + ([Usager.key(usager_id)] if usager_id else [])
-    usager, structure = None, None
-    for item in Item.batch_get(keys):
-        if isinstance(item, Usager):
-            usager = item
-        elif isinstance(item, Structure):
-            structure = item
-    return usager, structure
+    found = read([Structure.key(structure_id)] + ([Usager.key(usager_id)] if usager_id else []))
+    usager = found.get(Usager.key(usager_id)) if usager_id else None
+    structure = found.get(Structure.key(structure_id))
+    return (usager if isinstance(usager, Usager) else None), (structure if isinstance(structure, Structure) else None)
 
 
 def mandate_json(mandate: Mandate, autorisations: list[Autorisation] | None = None) -> dict:

@@ -11,11 +11,10 @@ import time
 from dataclasses import dataclass
 
 import pyotp
-from pynamodb.exceptions import UpdateError
 
 from . import crypto, errors, journal
 from .config import settings
-from .store import Aidant, Item, LoginThrottle, TotpDevice, now, writes
+from .store import Aidant, LoginThrottle, TotpDevice, now, writes
 
 LOCKED_MESSAGE = "Trop de codes incorrects. Réessayez dans 15 minutes."
 CARD_INTERVAL = 60  # physical OTP cards show a new code every minute
@@ -140,23 +139,21 @@ class Throttle:
             # Count in the live item; else start a new count over an expired one; else
             # (a concurrent attempt started it between the two) count in that one.
             for step in ("count", "restart", "count"):
-                try:
-                    # The first attempt creates the item through this update: the
-                    # discriminator must be written too, or it would read back as a bare Item.
-                    if step == "count":
-                        item.update(actions=[T.failures.add(1), T.kind.set(T), T.ttl.set(expires)],
-                                    condition=(T.locked_until.does_not_exist() | (T.locked_until <= now_s))
-                                    & (T.failures.does_not_exist() | (T.failures < cfg.otp_max_failures))
-                                    & (T.ttl.does_not_exist() | (T.ttl > now_s)))
-                    else:
-                        item.update(actions=[T.failures.set(1), T.kind.set(T), T.ttl.set(expires),
-                                             T.locked_until.remove()],
-                                    condition=T.ttl.exists() & (T.ttl <= now_s))
+                # The first attempt creates the item through this update: the
+                # discriminator must be written too, or it would read back as a bare Item.
+                if step == "count":
+                    counted = writes.update_counter(
+                        item, [T.failures.add(1), T.kind.set(T), T.ttl.set(expires)],
+                        (T.locked_until.does_not_exist() | (T.locked_until <= now_s))
+                        & (T.failures.does_not_exist() | (T.failures < cfg.otp_max_failures))
+                        & (T.ttl.does_not_exist() | (T.ttl > now_s)))
+                else:
+                    counted = writes.update_counter(
+                        item, [T.failures.set(1), T.kind.set(T), T.ttl.set(expires), T.locked_until.remove()],
+                        T.ttl.exists() & (T.ttl <= now_s))
+                if counted:
                     self.failures = int(item.failures)
                     return self.failures
-                except UpdateError as exc:
-                    if exc.cause_response_code != "ConditionalCheckFailedException":
-                        raise
             fresh = Throttle.load(self.item_key)
             self.failures, self.locked_until = fresh.failures, fresh.locked_until
         raise errors.TooManyRequests(message, headers={"Retry-After": str(self.retry_after())})
@@ -169,15 +166,11 @@ class Throttle:
         # Reset the counter in the same write that sets the lock, so that after the
         # lock the aidant gets a full set of attempts again.
         self.locked_until = int(time.time()) + cfg.otp_lockout_seconds
-        try:
-            # Only if the count still exists: a right code in flight may have cleared it
-            # meanwhile (a double-click), and this write must not recreate a bare item.
-            LoginThrottle(*self.item_key).update(actions=[LoginThrottle.failures.set(0),
-                                                          LoginThrottle.locked_until.set(self.locked_until)],
-                                                 condition=LoginThrottle.pk.exists())
-        except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
+        # Only if the count still exists: a right code in flight may have cleared it
+        # meanwhile (a double-click), and this write must not recreate a bare item.
+        if not writes.update_counter(LoginThrottle(*self.item_key), [
+                LoginThrottle.failures.set(0), LoginThrottle.locked_until.set(self.locked_until)],
+                LoginThrottle.pk.exists()):
             self.locked_until = None
             return False
         return True
@@ -189,12 +182,7 @@ class Throttle:
 
 def devices_of(aidant_id: str) -> tuple[Aidant | None, list[TotpDevice]]:
     """The aidant and their devices in one Query on the aidant's partition."""
-    aidant, devices = None, []
-    for item in Item.query(f"AIDANT#{aidant_id}"):
-        if isinstance(item, Aidant):
-            aidant = item
-        elif isinstance(item, TotpDevice):
-            devices.append(item)
+    aidant, devices, _ = Aidant.partition(aidant_id)
     return aidant, devices
 
 

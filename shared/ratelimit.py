@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import time
 
-from pynamodb.exceptions import UpdateError
-
 from . import errors
-from .store import RateCounter
+from .store import RateCounter, writes
 
 
 def take(name: str, limit: int, window_seconds: int, message: str) -> None:
@@ -25,19 +23,14 @@ def take(name: str, limit: int, window_seconds: int, message: str) -> None:
     # it between the two) count in that one: a window's first uses racing each other
     # must not refuse a request the limit allows.
     for attempt in ("count", "open", "count"):
-        try:
-            if attempt == "count":
-                counter.update(actions=[C.count.add(1)], condition=(C.window_ends > now_s) & (C.count < limit))
-            else:
-                counter.update(actions=[C.count.set(1), C.window_ends.set(now_s + window_seconds), C.kind.set(C),
-                                        C.ttl.set(now_s + 2 * window_seconds)],
-                               condition=C.pk.does_not_exist() | (C.window_ends <= now_s))
+        if attempt == "count":
+            taken = writes.update_counter(counter, [C.count.add(1)], (C.window_ends > now_s) & (C.count < limit))
+        else:
+            taken = writes.update_counter(counter, [C.count.set(1), C.window_ends.set(now_s + window_seconds),
+                                                    C.kind.set(C), C.ttl.set(now_s + 2 * window_seconds)],
+                                          C.pk.does_not_exist() | (C.window_ends <= now_s))
+        if taken:
             return
-        except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
-    try:
-        ends = int(C.get(*C.key(name)).window_ends)
-    except C.DoesNotExist:
-        ends = now_s + window_seconds
+    current = C.find(name)
+    ends = int(current.window_ends) if current is not None else now_s + window_seconds
     raise errors.TooManyRequests(message, headers={"Retry-After": str(max(1, ends - now_s))})

@@ -14,14 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
-from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import size
 
 from . import errors, journal, notifications, otp
 from .demarches import DEMARCHES
-from .mandates import (closing_actions, is_conflict, load_for_structure, still_active_condition,
-                       usager_and_structure)
-from .store import Autorisation, Mandate, now, transaction
+from .mandates import load_for_structure, usager_and_structure
+from .store import Autorisation, Mandate, Operation, now, transaction
 
 MANDATE_REVOKED = "mandate_revoked"
 AUTORISATION_REVOKED = "autorisation_revoked"
@@ -59,24 +57,29 @@ def plan(mandate: Mandate, autorisations: list[Autorisation], demarche: str | No
                 whole=len(closing) == len(active))
 
 
-def apply(p: Plan, aidant_id: str, structure_id: str, extra: Iterable[tuple[str, object, dict]] = ()) -> None:
-    """Write the plan in one transaction. ``extra`` as in ``mandates.create``."""
+def _changed() -> errors.Conflict:
+    return errors.Conflict("Ce mandat a changé pendant la révocation. Rechargez la page.", code="mandate_changed")
+
+
+def apply(p: Plan, aidant_id: str, structure_id: str, extra: Iterable[Operation] = (),
+          conflict: Exception | None = None) -> None:
+    """Write the plan in one transaction. ``extra`` and ``conflict`` as in
+    ``mandates.create``: a concurrent revocation or renewal makes it fail as a whole."""
     at = now()
     mandate = p.mandate
     closed = {a.demarche for a in p.closing}
     actions = [Mandate.active_demarches.delete(closed)]
     if p.whole:
-        actions += [Mandate.revoked_at.set(at), Mandate.revoked_by.set(aidant_id),
-                    Mandate.gsi3pk.remove(), Mandate.gsi3sk.remove()]
+        actions += Mandate.revocation_actions(at, aidant_id)
     # The mandate still holds exactly what we read: two revocations of its last two
     # démarches cannot both decide "not the last one" and leave it unrevoked.
     condition = (Mandate.revoked_at.does_not_exist() &
                  (size(Mandate.active_demarches) == len(mandate.active_demarches or ())))
     for demarche in closed:
         condition &= Mandate.active_demarches.contains(demarche)
-    with transaction() as tx:
+    with transaction(conflict) as tx:
         for auth in p.closing:
-            tx.update(auth, actions=closing_actions(at, aidant_id), condition=still_active_condition())
+            tx.update(auth, actions=Autorisation.closing_actions(at, aidant_id), condition=Autorisation.still_active())
         tx.update(Mandate(*Mandate.key(mandate.id)), actions=actions, condition=condition)
         tx.save(journal.entry(MANDATE_REVOKED if p.whole else AUTORISATION_REVOKED,
                               aidant_id=aidant_id, structure_id=structure_id, usager_id=mandate.usager_id,
@@ -84,8 +87,7 @@ def apply(p: Plan, aidant_id: str, structure_id: str, extra: Iterable[tuple[str,
                               demarche=p.closing[0].demarche if len(p.closing) == 1 else None,
                               details={"demarches": ",".join(sorted(closed))}),
                 condition=journal.append_condition())
-        for operation, item, kwargs in extra:
-            getattr(tx, operation)(item, **kwargs)
+        tx.include(extra)
 
 
 def revoke(structure_id: str, aidant_id: str, mandate_id: str, code: object,
@@ -100,13 +102,7 @@ def revoke(structure_id: str, aidant_id: str, mandate_id: str, code: object,
     usager, structure = usager_and_structure(mandate.usager_id, structure_id)
     notice = (notifications.revoked_item(mandate, usager, structure, demarches=[a.demarche for a in p.closing])
               if usager and structure else None)
-    try:
-        apply(p, aidant_id, structure_id, extra=[notifications.operation(notice)] if notice else [])
-    except TransactWriteError as exc:
-        if not is_conflict(exc):
-            raise
-        raise errors.Conflict("Ce mandat a changé pendant la révocation. Rechargez la page.",
-                              code="mandate_changed")
+    apply(p, aidant_id, structure_id, extra=[notifications.operation(notice)] if notice else [], conflict=_changed())
     notifications.kick(notice)
     return load_for_structure(mandate_id, structure_id)
 

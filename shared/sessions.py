@@ -15,12 +15,12 @@ import re
 import time
 from dataclasses import dataclass
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
-
 from . import cgu, crypto, errors, journal
 from .config import settings
 from .http import Request, Response
-from .store import Aidant, Item, Session, Structure, writes
+from .store import Aidant, Item, Session, Structure, read, writes
+
+Key = tuple[str, str]
 
 COOKIE = "ac_session"  # its base name: __Host-ac_session over https (shared.http.cookie_name)
 _TOUCH_EVERY = 60  # seconds: refresh last_seen at most this often, not on every request
@@ -49,11 +49,8 @@ def new_session(aidant_id: str, structure_id: str, expires_at: int | None = None
     token = crypto.new_token()
     if re.fullmatch(_ID, aidant_id) and re.fullmatch(_ID, structure_id or ""):
         token = f"{aidant_id}.{structure_id}.{token}"
-    pk, sk = Session.key(crypto.keyed_hash(token, "session"))
-    expires_at = expires_at or now_s + cfg.session_ttl_seconds
-    session = Session(pk=pk, sk=sk, aidant_id=aidant_id, structure_id=structure_id,
-                      expires_at=expires_at, last_seen=now_s, ttl=expires_at)
-    session.gsi1pk, session.gsi1sk = f"AIDANT#{aidant_id}#SESSIONS", str(now_s)
+    session = Session.new(crypto.keyed_hash(token, "session"), aidant_id=aidant_id, structure_id=structure_id,
+                          expires_at=expires_at or now_s + cfg.session_ttl_seconds, now_s=now_s)
     return session, token
 
 
@@ -75,8 +72,7 @@ def authenticate(request: Request, *, acting: bool = False) -> Caller:
     return authenticate_with(request, acting=acting)[0]
 
 
-def authenticate_with(request: Request, *keys: tuple[str, str],
-                      acting: bool = False) -> tuple[Caller, dict[tuple[str, str], Item]]:
+def authenticate_with(request: Request, *keys: Key, acting: bool = False) -> tuple[Caller, dict[Key, Item]]:
     """The caller, and the items at ``keys`` read in the same (strongly consistent)
     BatchGet as the session: a request that needs one more item than its session
     saves a round trip. Missing items are absent from the dict. ``acting``: as for
@@ -84,55 +80,59 @@ def authenticate_with(request: Request, *keys: tuple[str, str],
     token = request.cookie(COOKIE)
     if not token or len(token) > _MAX_COOKIE:
         raise errors.Unauthorized()
-    session_key = Session.key(crypto.keyed_hash(token, "session"))
-    named = _NAMED.fullmatch(token)
-    wanted = list(dict.fromkeys([session_key, *keys, *(
-        [Aidant.key(named[1]), Structure.key(named[2])] if named else [])]))
-    found: dict[tuple[str, str], Item] = {}
-    if len(wanted) > 1:
-        found = {(i.pk, i.sk): i for i in Item.batch_get(wanted, consistent_read=True)}
-        session = found.get(session_key)
-    else:
-        try:
-            session = Session.get(*session_key)
-        except DoesNotExist:
-            session = None
-    if not isinstance(session, Session):
-        raise errors.Unauthorized("Votre session a expiré. Merci de vous reconnecter.", code="session_expired")
+    session, found = _read(token, keys)
     now_s = int(time.time())
-    cfg = settings()
-    if session.expires_at <= now_s or session.last_seen + cfg.session_idle_seconds <= now_s:
-        raise errors.Unauthorized("Votre session a expiré. Merci de vous reconnecter.", code="session_expired")
-    # The aidant and the structure they act for, read with the session when the cookie
-    # names them: a deactivated aidant, or a structure closed or left, stops working at
-    # the next request.
-    aidant = found.get(Aidant.key(session.aidant_id))
-    structure = found.get(Structure.key(session.structure_id))
-    if not isinstance(aidant, Aidant) or not isinstance(structure, Structure):
-        aidant = structure = None
-        for item in Item.batch_get([Aidant.key(session.aidant_id), Structure.key(session.structure_id)]):
-            if isinstance(item, Aidant):
-                aidant = item
-            elif isinstance(item, Structure):
-                structure = item
-    if aidant is None:
-        raise errors.Unauthorized()
-    if not aidant.is_active or session.structure_id not in (aidant.structure_ids or set()) \
-            or structure is None or not structure.is_active:
-        raise errors.Unauthorized("Votre accès a été désactivé.", code="session_revoked")
+    if session.expires_at <= now_s or session.last_seen + settings().session_idle_seconds <= now_s:
+        raise _expired()
+    aidant, structure = _acting_aidant(session, found)
     if now_s - session.last_seen >= _TOUCH_EVERY:
-        try:
-            # Not if it was ended meanwhile (logout, structure switch, deactivation):
-            # an unconditional write would bring back a bare item.
-            session.update(actions=[Session.last_seen.set(now_s)], condition=Session.pk.exists())
-        except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
-                raise
-            raise errors.Unauthorized("Votre session a expiré. Merci de vous reconnecter.", code="session_expired")
+        # Not if it was ended meanwhile (logout, structure switch, deactivation):
+        # an unconditional write would bring back a bare item.
+        if not writes.update(session, [Session.last_seen.set(now_s)], Session.pk.exists()):
+            raise _expired()
     if acting:
         cgu.require_accepted(aidant)
     return Caller(aidant=aidant, structure_id=session.structure_id, session=session, structure=structure), \
         {key: found[key] for key in keys if key in found}
+
+
+def _expired() -> errors.Unauthorized:
+    return errors.Unauthorized("Votre session a expiré. Merci de vous reconnecter.", code="session_expired")
+
+
+def _read(token: str, keys: tuple[Key, ...]) -> tuple[Session, dict[Key, Item]]:
+    """The session of the cookie, with ``keys`` and (when the cookie names them) its
+    aidant and structure: one BatchGet, or one GetItem when there is only the session."""
+    session_key = Session.key(crypto.keyed_hash(token, "session"))
+    named = _NAMED.fullmatch(token)
+    wanted = list(dict.fromkeys([session_key, *keys, *(
+        [Aidant.key(named[1]), Structure.key(named[2])] if named else [])]))
+    found: dict[Key, Item] = {}
+    if len(wanted) > 1:
+        found = read(wanted, consistent=True)
+        session = found.get(session_key)
+    else:
+        session = Session.find(crypto.keyed_hash(token, "session"))
+    if not isinstance(session, Session):
+        raise _expired()
+    return session, found
+
+
+def _acting_aidant(session: Session, found: dict[Key, Item]) -> tuple[Aidant, Structure]:
+    """The aidant and the structure they act for, read with the session when the
+    cookie names them: a deactivated aidant, or a structure closed or left, stops
+    working at the next request."""
+    keys = Aidant.key(session.aidant_id), Structure.key(session.structure_id)
+    aidant, structure = (found.get(k) for k in keys)
+    if not isinstance(aidant, Aidant) or not isinstance(structure, Structure):
+        again = read(keys)
+        aidant, structure = (again.get(k) for k in keys)
+    if not isinstance(aidant, Aidant):
+        raise errors.Unauthorized()
+    if not aidant.is_active or session.structure_id not in (aidant.structure_ids or set()) \
+            or not isinstance(structure, Structure) or not structure.is_active:
+        raise errors.Unauthorized("Votre accès a été désactivé.", code="session_revoked")
+    return aidant, structure
 
 
 def end_session(request: Request, response: Response) -> None:
@@ -140,17 +140,8 @@ def end_session(request: Request, response: Response) -> None:
     response.delete_cookie(COOKIE)
     if not token or len(token) > _MAX_COOKIE:
         return
-    try:
-        session = Session.get(*Session.key(crypto.keyed_hash(token, "session")))
-    except DoesNotExist:
+    session = Session.find(crypto.keyed_hash(token, "session"))
+    if session is None:
         return
     session.delete()
     journal.record(journal.LOGOUT, aidant_id=session.aidant_id, structure_id=session.structure_id)
-
-
-def end_all_sessions_of(aidant_id: str) -> int:
-    ended = 0
-    for session in Session.gsi1.query(f"AIDANT#{aidant_id}#SESSIONS"):
-        session.delete()
-        ended += 1
-    return ended

@@ -39,6 +39,16 @@ STACK_ENVIRONMENT = ("DYNAMODB_HOST", "ISSUER", "FRONTEND_URL", "GATEWAY_URL", "
                      "EXPOSE_DIAGNOSTICS", "STORE_TIMEOUT_SECONDS")
 
 
+@pytest.fixture(autouse=True)
+def _no_request_budget_left_over():
+    """A budget is per thread (store/writes.py): one a test set, directly or through a
+    handler, must not make a later test's writes look late."""
+    from shared.store import writes
+    writes.clear_budget()
+    yield
+    writes.clear_budget()
+
+
 @pytest.fixture
 def clean_environment(monkeypatch):
     """Unit tests start from the defaults, even after an integration test pointed this

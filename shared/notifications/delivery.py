@@ -199,9 +199,9 @@ def run_scheduled(at: datetime | None = None) -> dict:
     # The run's own budget replaces the request's (store/writes.py): the item marked
     # sent after the last SMTP exchange must still be written. stack.yml gives notify
     # an exec_timeout above NOTIFY_RUN_SECONDS + SMTP_GRACE_SECONDS + 1.
-    writes.start_budget(budget + SMTP_GRACE_SECONDS + 1)
-    written = reminders.compute_reminders(at, deadline=started + budget * 0.4)
-    outcomes = drive_pending(int(at.timestamp()) if at else None, deadline=started + budget,
-                             smtp_deadline=started + budget + SMTP_GRACE_SECONDS)
+    with writes.budget(budget + SMTP_GRACE_SECONDS + 1):
+        written = reminders.compute_reminders(at, deadline=started + budget * 0.4)
+        outcomes = drive_pending(int(at.timestamp()) if at else None, deadline=started + budget,
+                                 smtp_deadline=started + budget + SMTP_GRACE_SECONDS)
     return {"reminders": len(written), "seconds": round(time.monotonic() - started, 3),
             **{k: outcomes[k] for k in sorted(outcomes)}}

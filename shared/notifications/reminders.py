@@ -21,7 +21,7 @@ from typing import Iterable
 from pynamodb.exceptions import TransactWriteError
 
 from ..config import settings
-from ..store import Aidant, Mandate, Membership, OutboxItem, Structure, now, transaction
+from ..store import Aidant, Mandate, Membership, OutboxItem, Structure, now, transaction, writes
 from ..templates import PARIS
 from .items import expiry_reminder_item, iso
 from .outbox import save_condition
@@ -43,16 +43,15 @@ def expiring_mandates(at: datetime, days: int) -> list[Mandate]:
     """Unreminded, still active mandates ending within the window: one Query per
     day on the sparse expiry index (gsi3 ``EXPIRY#<UTC date>``).
 
-    A mandate signed for no longer than the window (``short``) is left out: its end
-    was chosen at most ``days`` ago, a reminder would only repeat it."""
+    A mandate signed for no longer than the window (``short``) is left out until its
+    last day: its end was chosen at most ``days`` ago (module docstring)."""
     end = window_end(at, days)
     tonight = window_end(at, 0)
     low, high = iso(at), iso(end) + "#~"
     found: list[Mandate] = []
     day = at.astimezone(timezone.utc).date()
     while day <= end.astimezone(timezone.utc).date():
-        found.extend(Mandate.gsi3.query(f"EXPIRY#{day.isoformat()}", Mandate.gsi3sk.between(low, high),
-                                        filter_condition=Mandate.reminded_at.does_not_exist()))
+        found.extend(Mandate.ending_on(day, low, high, unreminded=True))
         day += timedelta(days=1)
     return [m for m in found if isinstance(m, Mandate) and m.revoked_at is None and m.reminded_at is None
             and m.active_demarches and at < m.expires_at <= end
@@ -76,9 +75,7 @@ def _active_aidants(structure_ids: Iterable[str]) -> dict[str, list[Aidant]]:
     """Each structure's active aidants: one Query of its memberships, one BatchGet."""
     members: dict[str, list[str]] = {}
     for sid in structure_ids:
-        members[sid] = [m.aidant_id for m in Membership.query(f"STRUCTURE#{sid}",
-                                                               Membership.sk.startswith("AIDANT#"))
-                        if isinstance(m, Membership)]
+        members[sid] = Membership.aidants_of(sid)
     wanted = sorted({aid for ids in members.values() for aid in ids})
     aidants = {a.id: a for a in Aidant.batch_get([Aidant.key(aid) for aid in wanted])} if wanted else {}
     return {sid: [aidants[aid] for aid in ids if aid in aidants and aidants[aid].is_active
@@ -130,7 +127,7 @@ def _remind(mandates: list[Mandate], aidants_of: dict[str, list[Aidant]],
             for item in items:
                 tx.save(item, condition=save_condition())
     except TransactWriteError as exc:
-        if exc.cause_response_code != "TransactionCanceledException":
+        if not writes.is_condition_failure(exc):
             raise
         log.info("reminders for mandates %s skipped this run: %s", [m.id for m in mandates], exc)
         return []

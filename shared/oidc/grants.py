@@ -18,12 +18,12 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from authlib.oauth2.rfc7636 import CodeChallenge as _CodeChallenge
 from authlib.oidc.core import grants as oidc_grants
 from authlib.oidc.core.models import AuthorizationCodeMixin
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist
 
 from .. import crypto, errors as api_errors, journal, mandates
 from ..config import settings
-from ..store import (Autorisation, AuthorizationCode, AuthorizationTransaction, Item, Mandate, Structure,
-                     Usager, now, transaction)
+from ..store import (Autorisation, AuthorizationCode, AuthorizationTransaction, Mandate, Structure, Usager, now,
+                     read, transaction)
 from . import claims, clients, events, tokens
 from .errors import fr, with_iss
 
@@ -175,25 +175,20 @@ def issue_code(code: str, request) -> AuthorizationCode:
     who = dict(aidant_id=choice.aidant_id, structure_id=choice.structure_id, usager_id=choice.usager_id,
                mandate_id=choice.mandate_id, demarche=choice.demarche, client_id=item.client_id)
     T = AuthorizationTransaction
-    try:
-        with transaction() as tx:
-            tx.update(T(*T.key(txn.id)),
-                      actions=[T.completed_at.set(now_s), T.aidant_id.set(choice.aidant_id),
-                               T.usager_id.set(choice.usager_id), T.demarche.set(choice.demarche),
-                               T.mandate_id.set(choice.mandate_id)],
-                      condition=T.pk.exists() & T.completed_at.does_not_exist() & (T.expires_at > now_s))
-            tx.save(item, condition=AuthorizationCode.pk.does_not_exist())
-            tx.save(journal.entry(events.USAGER_CHOSEN, **who, details={"transaction": txn.id}),
-                    condition=journal.append_condition())
-            tx.save(journal.entry(events.CODE_ISSUED, **who,
-                                  details={"transaction": txn.id, "expires_in": tokens.CODE_TTL}),
-                    condition=journal.append_condition())
-    except TransactWriteError as exc:
-        if not mandates.is_conflict(exc):
-            raise
-        # Another request completed it first (or it expired meanwhile).
-        raise api_errors.Conflict("Cette demande de connexion a déjà été utilisée ou a expiré.",
-                                  code="transaction_completed")
+    # Another request completed it first (or it expired meanwhile): 409.
+    with transaction(api_errors.Conflict("Cette demande de connexion a déjà été utilisée ou a expiré.",
+                                         code="transaction_completed")) as tx:
+        tx.update(T(*T.key(txn.id)),
+                  actions=[T.completed_at.set(now_s), T.aidant_id.set(choice.aidant_id),
+                           T.usager_id.set(choice.usager_id), T.demarche.set(choice.demarche),
+                           T.mandate_id.set(choice.mandate_id)],
+                  condition=T.pk.exists() & T.completed_at.does_not_exist() & (T.expires_at > now_s))
+        tx.save(item, condition=AuthorizationCode.pk.does_not_exist())
+        tx.save(journal.entry(events.USAGER_CHOSEN, **who, details={"transaction": txn.id}),
+                condition=journal.append_condition())
+        tx.save(journal.entry(events.CODE_ISSUED, **who,
+                              details={"transaction": txn.id, "expires_in": tokens.CODE_TTL}),
+                condition=journal.append_condition())
     return item
 
 
@@ -276,7 +271,7 @@ def still_represented(code: Code, client) -> Represented:
     item = code.item
     keys = [Mandate.key(item.mandate_id), Autorisation.key(item.mandate_id, item.demarche),
             Usager.key(item.usager_id), Structure.key(item.structure_id)]
-    found = {(i.pk, i.sk): i for i in Item.batch_get(keys, consistent_read=True)}
+    found = read(keys, consistent=True)
     mandate, autorisation, usager, structure = (found.get(k) for k in keys)
     mandate_revoked = not isinstance(mandate, Mandate) or mandate.revoked_at is not None
     if not covers(autorisation, item, mandate_revoked) or not isinstance(usager, Usager):

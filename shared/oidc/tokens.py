@@ -13,10 +13,10 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from authlib.oauth2.rfc6750 import BearerTokenValidator as _BearerTokenValidator
 from authlib.oauth2.rfc6750 import InsufficientScopeError, InvalidTokenError
 from joserfc.jwk import Key, OctKey
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist
 
-from .. import crypto, errors as api_errors, journal, mandates, notifications
-from ..store import AccessToken, AuthorizationCode, Structure, now, transaction
+from .. import crypto, errors as api_errors, journal, notifications
+from ..store import AccessToken, AuthorizationCode, Structure, now, transaction, writes
 from . import clients, events, keys
 from .errors import fr
 
@@ -53,8 +53,9 @@ def save(token: dict, request) -> AccessToken:
     C = AuthorizationCode
     notice = _demarche_done_notice(user.usager, source, getattr(request, "client", None),
                                    getattr(user, "structure", None))
+    replayed = InvalidGrantError(fr("Ce code d'autorisation a été rejoué : aucun jeton n'est délivré."))
     try:
-        with transaction() as tx:
+        with transaction(replayed) as tx:
             tx.save(item, condition=AccessToken.pk.does_not_exist())
             # The code is consumed here, with the token, or not at all.
             tx.update(C(*C.key(code.code_hash)), actions=[C.used_at.set(now_s), C.access_token_hash.set(token_hash)],
@@ -67,12 +68,10 @@ def save(token: dict, request) -> AccessToken:
                     condition=journal.append_condition())
             if notice is not None:
                 tx.save(notice, condition=notifications.save_condition())
-    except TransactWriteError as exc:
-        if not mandates.is_conflict(exc):
-            raise
+    except InvalidGrantError:
         # Redeemed by a concurrent request, expired or replayed meanwhile.
         code.refuse(request.client)
-        raise InvalidGrantError(fr("Ce code d'autorisation a été rejoué : aucun jeton n'est délivré."))
+        raise
     notifications.kick(notice)
     return item
 
@@ -93,14 +92,9 @@ def _demarche_done_notice(usager, source: AuthorizationCode, client, structure: 
 
 
 def revoke(token_hash: str) -> bool:
-    try:
-        AccessToken(*AccessToken.key(token_hash)).update(
-            actions=[AccessToken.revoked_at.set(int(time.time()))], condition=AccessToken.pk.exists())
-        return True
-    except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        return False  # already gone (ttl): nothing left to revoke
+    """False when the token is already gone (ttl): nothing left to revoke."""
+    return writes.update(AccessToken(*AccessToken.key(token_hash)), [AccessToken.revoked_at.set(int(time.time()))],
+                         AccessToken.pk.exists())
 
 
 class Bearer:

@@ -26,7 +26,7 @@ from joserfc import jwt
 from .. import journal
 from ..config import settings
 from ..http import FORM_TYPE, Request, Response, json_response
-from ..store import Autorisation, Item, Usager
+from ..store import Autorisation, Usager, read
 from . import claims, clients, events, grants, tokens
 from .errors import fr
 
@@ -96,7 +96,7 @@ def represented_usager(token) -> Usager:
     """The token's usager, if the mandate still covers the démarche: a revocation in
     the token's five minutes stops it too. One BatchGet, as the usager alone was."""
     keys = [Usager.key(token.usager_id), Autorisation.key(token.mandate_id, token.demarche)]
-    found = {(i.pk, i.sk): i for i in Item.batch_get(keys, consistent_read=True)}
+    found = read(keys, consistent=True)
     usager, autorisation = (found.get(k) for k in keys)
     if not isinstance(usager, Usager):
         raise InvalidTokenError(fr("L'usager de ce jeton n'existe plus."), realm=tokens.REALM)

@@ -15,11 +15,8 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator
 
-from pynamodb.exceptions import PutError
-
-from ..store import Item, JournalSeal, now
-from ..store.journal import SEALS_PARTITION, entry_ms
-from .raw import query
+from ..store import JournalSeal, now, writes
+from ..store.journal import entry_ms, raw_seals
 
 ENTRY_DOMAIN = b"aidants-connect journal entry v1\n"
 SEAL_DOMAIN = b"aidants-connect journal seal v1\n"
@@ -114,15 +111,10 @@ class Seal:
 
 # -- reading the chain ----------------------------------------------------------------
 
-def raw_seals() -> Iterator[dict]:
-    yield from query(SEALS_PARTITION, Item.sk.startswith("SEAL#"), consistent=True)
-
-
 def seals(*, newest_first: bool = False) -> Iterator[Seal]:
     """The chain, strongly consistent (a run must see the seal the previous run wrote).
     Newest first, two seals a page: a run reads only its head and the few before it."""
-    for raw in query(SEALS_PARTITION, Item.sk.startswith("SEAL#"), forward=not newest_first, consistent=True,
-                     page_size=2 if newest_first else None):
+    for raw in raw_seals(newest_first=newest_first, page_size=2 if newest_first else None):
         yield Seal.from_raw(raw)
 
 
@@ -145,10 +137,7 @@ def append(prev: Seal | None, from_ms: int, to_ms: int, entries: list[Sealed], l
                        prev_hash=seal.prev_hash, seal_hash=digest, entries=seal.entries_text or None,
                        late=seal.late_text or None, entry_count=len(entries), late_count=len(late),
                        created_at=now())
-    try:
-        item.save(condition=JournalSeal.pk.does_not_exist())
-    except PutError as exc:
-        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
-            raise ChainMoved() from None
-        raise
+    # attribute_not_exists, except for a re-sent copy of this very write (store/writes.py).
+    if not writes.put_new(item):
+        raise ChainMoved()
     return replace(seal, seal_hash=digest)

@@ -22,8 +22,9 @@ import bisect
 from dataclasses import dataclass, field
 
 from ..store.journal import iso_ms
-from . import raw, windows
-from .chain import GENESIS_HASH, Seal, Sealed, entry_digest, raw_seals
+from ..store.journal import raw_entry, raw_seals
+from . import windows
+from .chain import GENESIS_HASH, Seal, Sealed, entry_digest
 from .windows import DAY_MS, day_start, read_day
 
 MAX_LISTED = 20  # problems printed after the first
@@ -104,7 +105,7 @@ class _Verifier:
     def match(self, listed: Sealed, seal: Seal) -> None:
         found = self.loaded.pop(listed.id, None)
         if found is None:
-            stored = raw.journal_entry(listed.id)
+            stored = raw_entry(listed.id)
             if stored is None:
                 self.problem(listed.ms, seal.seq, listed.id, f"removed after seal #{seal.seq}")
             elif entry_digest(stored) != listed.digest:

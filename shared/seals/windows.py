@@ -8,10 +8,9 @@ import time
 from datetime import datetime
 from typing import Iterator
 
-from ..store import Item
-from ..store.journal import JOURNAL_SHARDS, day_partition, entry_ms, iso_ms
+from ..store.journal import (JOURNAL_SHARDS, entry_ms, iso_ms, raw_entries_of_day, raw_entry_id,
+                             raw_position)
 from .chain import Sealed, entry_digest
-from .raw import query
 
 DAY_MS = 86_400_000
 
@@ -26,7 +25,7 @@ def day_start(ms: int) -> int:
 
 
 def entry_id_of(raw: dict) -> str:
-    return raw.get("pk", {}).get("S", "").removeprefix("JOURNAL#")
+    return raw_entry_id(raw)
 
 
 def _ms_of(raw: dict, fallback: int) -> int:
@@ -35,9 +34,9 @@ def _ms_of(raw: dict, fallback: int) -> int:
     if len(entry_id) > 13 and entry_id[:13].isdigit():
         return entry_ms(entry_id)
     try:
-        stamp = raw["gsi3sk"]["S"].split("#", 1)[0]
+        stamp = raw_position(raw).split("#", 1)[0]
         return int(datetime.fromisoformat(stamp).timestamp() * 1000)
-    except (KeyError, ValueError):
+    except ValueError:
         return fallback
 
 
@@ -48,9 +47,8 @@ def read_day(day_ms: int, lo: int | None = None, hi: int | None = None) -> Itera
     lo = day_ms if lo is None else lo
     hi = day_ms + DAY_MS if hi is None else hi
     day = iso_ms(day_ms)[:10]
-    condition = Item.gsi3sk.between(iso_ms(lo), iso_ms(hi))  # "<iso>#<id>" sorts after "<iso>"
-    shards = [((raw.get("gsi3sk", {}).get("S", ""), raw)
-               for raw in query(day_partition(day, shard), condition, index="gsi3"))
+    # "<iso>#<id>" sorts after "<iso>": the range is [lo, hi] by time.
+    shards = [((raw_position(raw), raw) for raw in raw_entries_of_day(day, shard, iso_ms(lo), iso_ms(hi)))
               for shard in range(JOURNAL_SHARDS)]
     for _, raw in heapq.merge(*shards, key=lambda pair: pair[0]):
         yield Sealed(_ms_of(raw, lo), entry_id_of(raw), entry_digest(raw)), raw

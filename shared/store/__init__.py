@@ -2,12 +2,16 @@
 
 Importing this package registers every model (the discriminator needs them all to
 turn a raw item back into the right class) and points them at the configured table.
+Outside this package nothing names a key format, an index attribute or a store
+error code: the models build their keys and offer one method per access pattern
+(``shared/README.md``), and writes go through ``writes`` and ``transaction``.
 """
 from . import writes
-from .base import (Item, calls, configure, create_table, epoch, is_outage, now, query_values,
-                   transaction_kwargs, transaction, all_models)
-from .accounts import (Aidant, EmailClaim, LoginLink, LoginThrottle, Membership, RateCounter, Session,
-                       Structure, TotpDevice)
+from .base import (Item, Operation, all_models, configure, create_table, epoch, is_outage, iso, now, partition,
+                   query_values, read, transaction, transaction_kwargs)
+from .instrumentation import calls
+from .accounts import (Aidant, AidantPartition, EmailClaim, LoginLink, LoginThrottle, Membership, RateCounter,
+                       Session, Structure, TotpDevice)
 from .journal import JournalEntry, JournalSeal
 from .mandates import Autorisation, Mandate, Usager
 from .outbox import OutboxItem

@@ -1,10 +1,13 @@
 """Structures, aidants, their TOTP devices, sessions and login links."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from pynamodb.attributes import (BooleanAttribute, NumberAttribute, UnicodeAttribute,
                                  UnicodeSetAttribute, UTCDateTimeAttribute)
 
-from .base import Item
+from .base import Item, first, now, partition
+from .habilitation import Training
 
 
 class Structure(Item, discriminator="structure"):
@@ -19,6 +22,18 @@ class Structure(Item, discriminator="structure"):
     @staticmethod
     def key(structure_id: str) -> tuple[str, str]:
         return f"STRUCTURE#{structure_id}", "STRUCTURE"
+
+    @classmethod
+    def new(cls, structure_id: str, **attributes) -> "Structure":
+        """A structure (not saved), on the SIRET index."""
+        return cls(*cls.key(structure_id), id=structure_id, gsi1pk=f"SIRET#{attributes['siret']}",
+                   gsi1sk="STRUCTURE", created_at=now(), **attributes)
+
+    @classmethod
+    def many(cls, structure_ids) -> list["Structure"]:
+        """The structures of an aidant: one BatchGet (none for no id)."""
+        ids = sorted(structure_ids or ())
+        return list(cls.batch_get([cls.key(sid) for sid in ids])) if ids else []
 
 
 class Aidant(Item, discriminator="aidant"):
@@ -46,6 +61,17 @@ class Aidant(Item, discriminator="aidant"):
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
 
+    @classmethod
+    def many(cls, aidant_ids) -> list["Aidant"]:
+        ids = sorted(aidant_ids or ())
+        return list(cls.batch_get([cls.key(aid) for aid in ids])) if ids else []
+
+    @staticmethod
+    def partition(aidant_id: str) -> "AidantPartition":
+        """The aidant, their TOTP devices and their training: one Query."""
+        found = partition(Aidant.key(aidant_id)[0])
+        return AidantPartition(first(found[Aidant]), found[TotpDevice], first(found[Training]))
+
 
 class EmailClaim(Item, discriminator="email_claim"):
     """pk ``EMAIL#<e-mail in its normal form>`` (``shared.emails.normalize``) sk
@@ -62,6 +88,20 @@ class Membership(Item, discriminator="membership"):
     """pk ``STRUCTURE#<sid>`` sk ``AIDANT#<aid>``: lists a structure's aidants."""
     structure_id = UnicodeAttribute()
     aidant_id = UnicodeAttribute()
+
+    @staticmethod
+    def key(structure_id: str, aidant_id: str) -> tuple[str, str]:
+        return f"STRUCTURE#{structure_id}", f"AIDANT#{aidant_id}"
+
+    @classmethod
+    def new(cls, structure_id: str, aidant_id: str) -> "Membership":
+        return cls(*cls.key(structure_id, aidant_id), structure_id=structure_id, aidant_id=aidant_id)
+
+    @classmethod
+    def aidants_of(cls, structure_id: str) -> list[str]:
+        """The ids of a structure's aidants: one Query."""
+        pk, _ = cls.key(structure_id, "")
+        return [m.aidant_id for m in cls.query(pk, cls.sk.startswith("AIDANT#")) if isinstance(m, Membership)]
 
 
 class TotpDevice(Item, discriminator="totp_device"):
@@ -99,6 +139,18 @@ class Session(Item, discriminator="session"):
     def key(token_hash: str) -> tuple[str, str]:
         return f"SESSION#{token_hash}", "SESSION"
 
+    @classmethod
+    def new(cls, token_hash: str, *, aidant_id: str, structure_id: str, expires_at: int,
+            now_s: int) -> "Session":
+        """A session (not saved), on its aidant's index of sessions."""
+        return cls(*cls.key(token_hash), aidant_id=aidant_id, structure_id=structure_id, expires_at=expires_at,
+                   last_seen=now_s, ttl=expires_at, gsi1pk=f"AIDANT#{aidant_id}#SESSIONS", gsi1sk=str(now_s))
+
+    @classmethod
+    def of_aidant(cls, aidant_id: str) -> list["Session"]:
+        """Every open session of an aidant: one Query on gsi1."""
+        return list(cls.gsi1.query(f"AIDANT#{aidant_id}#SESSIONS"))
+
 
 class LoginLink(Item, discriminator="login_link"):
     """pk ``LOGINLINK#<keyed hash of the token>`` sk ``LOGINLINK``; consumed once by a
@@ -135,3 +187,10 @@ class RateCounter(Item, discriminator="rate_counter"):
     @staticmethod
     def key(name: str) -> tuple[str, str]:
         return f"RATE#{name}", "RATE"
+
+
+class AidantPartition(NamedTuple):
+    """What the aidant's partition holds (:meth:`Aidant.partition`)."""
+    aidant: Aidant | None
+    devices: list[TotpDevice]
+    training: Training | None

@@ -1,28 +1,40 @@
 """The one DynamoDB table, its indexes, and how we talk to it.
 
 Every entity is a pynamodb subclass of :class:`Item`, told apart by the ``kind``
-discriminator. Keys are strings of the form ``KIND#id``; the access patterns they
-serve are listed in ``shared/README.md``.
+discriminator. Keys are strings of the form ``KIND#id``, built by the models
+(``Model.key(...)`` and the named access patterns of ``store/*.py``) and nowhere else;
+the access patterns are listed in ``shared/README.md``.
+
+Reads: :meth:`Item.find` (GetItem), :func:`read` (BatchGetItem), :func:`partition`
+(a Query of one partition, grouped by model), :func:`query_values`. Writes:
+``store/writes.py`` for single items, :func:`transaction` for several.
 """
 from __future__ import annotations
 
-import re
 import threading
+from collections import defaultdict
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
+from typing import Iterable, Iterator, TypeVar
 
-import botocore.context
 import botocore.exceptions
-import botocore.parsers
 from pynamodb.attributes import (NumberAttribute, UnicodeAttribute, DiscriminatorAttribute,
                                  UTCDateTimeAttribute)
 from pynamodb.connection.base import Connection
-from pynamodb.exceptions import PynamoDBException, TableError
+from pynamodb.exceptions import DoesNotExist, PynamoDBException, TableError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from ..config import settings
-from . import writes
+from . import botocore_patches, instrumentation, writes
+
+instrumentation.install()
+botocore_patches.apply()
+
+Key = tuple[str, str]
+Operation = tuple[str, "Item", dict]  # (save|update|delete|condition_check, item, its kwargs)
+M = TypeVar("M", bound="Item")
 
 
 def now() -> datetime:
@@ -33,101 +45,9 @@ def epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-class _CallCounter(threading.local):
-    """DynamoDB calls made by the current request (waitress serves one request per
-    thread, so a thread-local is exactly one request's count)."""
-
-    count = 0
-    operations: list
-
-    def reset(self) -> None:
-        self.count = 0
-        self.operations = []
-
-
-calls = _CallCounter()
-calls.reset()
-
-_dispatch = Connection.dispatch
-
-
-_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"})
-
-
-def _counted_dispatch(self, operation_name, operation_kwargs):
-    if operation_name in _WRITES:
-        # A request past its budget (a frozen process that resumed, a slow chain of
-        # reads) has been or is being answered 503 by someone: it must not act now.
-        writes.check_budget()
-    calls.count += 1
-    if not hasattr(calls, "operations"):
-        calls.operations = []
-    calls.operations.append(operation_name)
-    return _dispatch(self, operation_name, operation_kwargs)
-
-
-Connection.dispatch = _counted_dispatch  # the single choke point every pynamodb call goes through
-
-
-class _ItemResponseParser(botocore.parsers.JSONParser):
-    """botocore walks every attribute of every item of a response against the service
-    model, only to turn base64 blobs (``B``, ``BS``) into bytes: half the CPU of a
-    request that reads a few dozen items (docs/performance.md). Our items hold no
-    binary attribute, so for the item operations the JSON as decoded is already what
-    botocore would return; a body that does carry a blob, errors and every other
-    operation still go through botocore's own parsing."""
-
-    _ITEM_OUTPUTS = frozenset(f"{op}Output" for op in (
-        "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchGetItem", "BatchWriteItem",
-        "TransactWriteItems", "TransactGetItems"))
-    _BLOB_KEY = re.compile(rb'"BS?"\s*:')
-
-    def _handle_json_body(self, raw_body, shape):
-        if shape is not None and shape.name in self._ITEM_OUTPUTS and not self._BLOB_KEY.search(raw_body or b""):
-            return self._parse_body_as_json(raw_body)
-        return super()._handle_json_body(raw_body, shape)
-
-
-class _ParserFactory(botocore.parsers.ResponseParserFactory):
-    def create_parser(self, protocol_name):
-        if protocol_name == "json":
-            return _ItemResponseParser(**self._defaults)
-        return super().create_parser(protocol_name)
-
-
-_client_of = Connection.client.fget
-
-
-def _client_with_item_parser(self):
-    # The one place every botocore client of the store is made (models, transactions).
-    client = _client_of(self)
-    endpoint = client._endpoint
-    if not isinstance(endpoint._response_parser_factory, _ParserFactory):
-        factory = _ParserFactory()
-        factory.set_parser_defaults(**getattr(endpoint._response_parser_factory, "_defaults", {}))
-        endpoint._response_parser_factory = factory
-        _memoize_user_agent(client._user_agent_creator)
-    return client
-
-
-def _memoize_user_agent(creator) -> None:
-    """botocore rebuilds its User-Agent string twice per call, sanitising some thirty
-    components each time (a sixth of a GetItem's CPU). It only changes with the
-    features the call used, so it is built once per set of features."""
-    build, built = creator.to_string, {}
-
-    def to_string():
-        context = botocore.context.get_context()
-        key = frozenset(context.features) if context is not None else frozenset()
-        text = built.get(key)
-        if text is None:
-            text = built[key] = build()
-        return text
-
-    creator.to_string = to_string
-
-
-Connection.client = property(_client_with_item_parser)
+def iso(moment: datetime) -> str:
+    """Seconds precision: the dates of the API and of the mandate indexes' sort keys."""
+    return moment.isoformat(timespec="seconds")
 
 
 _OUTAGE_CODES = {
@@ -228,6 +148,32 @@ class Item(Model):
     def __repr__(self) -> str:  # never print attribute values: some are secrets
         return f"<{type(self).__name__} {self.pk} {self.sk}>"
 
+    @classmethod
+    def find(cls: type[M], *key_parts: str, consistent: bool = False) -> M | None:
+        """GetItem of the item ``cls.key(*key_parts)``, None when there is none."""
+        try:
+            return cls.get(*cls.key(*key_parts), consistent_read=consistent)
+        except DoesNotExist:
+            return None
+
+
+def read(keys: Iterable[Key], consistent: bool = False) -> dict[Key, Item]:
+    """One BatchGetItem: the items found, by ``(pk, sk)`` (a missing one is absent)."""
+    return {(i.pk, i.sk): i for i in Item.batch_get(list(keys), consistent_read=consistent)}
+
+
+def partition(pk: str) -> dict[type, list[Item]]:
+    """One Query on a partition (``pk``), its items grouped by model: an aidant and
+    their devices, a mandate and its autorisations, a request and its messages."""
+    found: dict[type, list[Item]] = defaultdict(list)
+    for item in Item.query(pk):
+        found[type(item)].append(item)
+    return found
+
+
+def first(items: list[M]) -> M | None:
+    return items[0] if items else None
+
 
 def query_values(model: type[Item], index: GlobalSecondaryIndex, hash_key: str, range_key_condition,
                  names: list[str]) -> list[dict]:
@@ -282,8 +228,8 @@ _tx_lock = threading.Lock()
 _tx_connections: dict[tuple, Connection] = {}
 
 
-def transaction() -> TransactWrite:
-    """A ``TransactWrite`` on one connection per process and configuration.
+def _transaction_connection() -> Connection:
+    """One connection per process and configuration.
 
     A pynamodb ``Connection`` builds its botocore client on first use (~0.1 s of CPU);
     one per transaction would cost more than a whole identity-provider flow
@@ -298,8 +244,24 @@ def transaction() -> TransactWrite:
                 found = Connection(**kwargs)
                 found.client  # build it now, once, under the lock
                 _tx_connections[key] = found
-    # Idempotent (ClientRequestToken) and re-sent after an unknown outcome: store/writes.py.
-    return writes.new_transaction(found)
+    return found
+
+
+@contextmanager
+def transaction(conflict: Exception | None = None) -> Iterator[TransactWrite]:
+    """``with transaction(errors.Conflict(...)) as tx:`` one ``TransactWriteItems``,
+    committed when the block ends, all or nothing: the one way several items are
+    written together.
+
+    Idempotent (``ClientRequestToken``) and sent again after an unknown outcome
+    (``store/writes.py``). A condition that fails (or a concurrent transaction on one
+    of its items) raises ``conflict``, the caller's domain error; without one, the
+    store's own error goes up: for transactions whose conditions only guard fresh
+    random keys, where a refusal is a bug, not a race. ``tx.include(operations)``
+    adds the operations another module prepared (:data:`Operation`)."""
+    with writes.conflict_as(conflict) if conflict is not None else nullcontext():
+        with writes.new_transaction(_transaction_connection()) as tx:
+            yield tx
 
 
 def create_table(wait: bool = True) -> bool:

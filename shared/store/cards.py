@@ -43,3 +43,24 @@ class OtpCard(Item, discriminator="otp_card"):
     @staticmethod
     def key(serial: str) -> tuple[str, str]:
         return f"CARD#{serial}", "CARD"
+
+    @classmethod
+    def new_in_stock(cls, serial: str, **attributes) -> "OtpCard":
+        """A card in stock (not saved), on the stock partition of gsi1."""
+        return cls(*cls.key(serial), serial=serial, status="stock", gsi1pk=STOCK_PARTITION, gsi1sk=serial,
+                   **attributes)
+
+    @classmethod
+    def shelf(cls, lost: bool = False, limit: int = 100) -> list["OtpCard"]:
+        """Cards in stock (or lost), by serial: one Query on gsi1."""
+        return list(cls.gsi1.query(LOST_PARTITION if lost else STOCK_PARTITION, limit=limit))
+
+    @staticmethod
+    def off_shelf_actions() -> list:
+        """Update actions of a card leaving stock (linked): out of the index."""
+        return [OtpCard.gsi1pk.remove(), OtpCard.gsi1sk.remove()]
+
+    @staticmethod
+    def on_shelf_actions(serial: str, lost: bool) -> list:
+        """Update actions of a card back in stock, or among the lost ones."""
+        return [OtpCard.gsi1pk.set(LOST_PARTITION if lost else STOCK_PARTITION), OtpCard.gsi1sk.set(serial)]

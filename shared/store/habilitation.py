@@ -4,7 +4,9 @@ from __future__ import annotations
 from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute,
                                  UnicodeAttribute, UTCDateTimeAttribute)
 
-from .base import Item
+from datetime import datetime
+
+from .base import Item, first, partition
 
 
 class Person(MapAttribute):
@@ -50,6 +52,35 @@ class HabilitationRequest(Item, discriminator="habilitation_request"):
     def key(request_id: str) -> tuple[str, str]:
         return f"HABILITATION#{request_id}", "REQUEST"
 
+    @classmethod
+    def with_messages(cls, request_id: str) -> tuple["HabilitationRequest | None", list["HabilitationMessage"]]:
+        """The request and its thread: one Query on its partition."""
+        found = partition(cls.key(request_id)[0])
+        return first(found[HabilitationRequest]), found[HabilitationMessage]
+
+    @classmethod
+    def in_queue(cls, status: str, limit: int) -> list["HabilitationRequest"]:
+        """Staff's queue of one status, most recently changed first: one Query on gsi1."""
+        return list(cls.gsi1.query(_queue(status), scan_index_forward=False, limit=limit))
+
+    def enqueue(self, status: str, at: datetime) -> None:
+        """Put a new request (not saved) in the queue of ``status``."""
+        self.gsi1pk, self.gsi1sk = _queue(status), _queue_position(at, self.id)
+
+    @staticmethod
+    def queue_actions(status: str, at: datetime, request_id: str) -> list:
+        """Update actions moving a request to the queue of ``status``."""
+        return [HabilitationRequest.gsi1pk.set(_queue(status)),
+                HabilitationRequest.gsi1sk.set(_queue_position(at, request_id))]
+
+
+def _queue(status: str) -> str:
+    return f"HABILITATIONS#{status}"
+
+
+def _queue_position(at: datetime, request_id: str) -> str:
+    return f"{at.isoformat(timespec='seconds')}#{request_id}"
+
 
 class HabilitationMessage(Item, discriminator="habilitation_message"):
     """pk ``HABILITATION#<id>`` sk ``MESSAGE#<iso time>#<random>``: append-only."""
@@ -58,6 +89,11 @@ class HabilitationMessage(Item, discriminator="habilitation_message"):
     author_name = UnicodeAttribute()
     text = UnicodeAttribute()
     at = UnicodeAttribute()
+
+    @staticmethod
+    def key(request_id: str, at: datetime, suffix: str) -> tuple[str, str]:
+        """Messages sort by time; ``suffix`` (random) tells apart two of one millisecond."""
+        return HabilitationRequest.key(request_id)[0], f"MESSAGE#{at.isoformat(timespec='milliseconds')}#{suffix}"
 
 
 class Training(Item, discriminator="training"):

@@ -53,13 +53,6 @@ class Invitation(Item, discriminator="invitation"):
         self.gsi2pk, self.gsi2sk = self.structure_partition(self.structure_id), sort
 
     @classmethod
-    def find(cls, invitation_id: str) -> "Invitation | None":
-        try:
-            return cls.get(*cls.key(invitation_id), consistent_read=True)
-        except cls.DoesNotExist:
-            return None
-
-    @classmethod
     def pending_for_email(cls, email: str, limit: int = 20) -> list["Invitation"]:
         """One Query on gsi1 (newest first); expired ones are the caller's to skip."""
         return [i for i in cls.gsi1.query(cls.email_partition(email), scan_index_forward=False, limit=limit)

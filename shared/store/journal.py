@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import zlib
 from datetime import datetime, timezone
+from typing import Iterator
 
 from pynamodb.attributes import BooleanAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 
@@ -12,6 +13,7 @@ from .base import Item
 # journal write of the moment does not land on one gsi3 partition. Readers query
 # every shard: never lower it (entries already written would no longer be read).
 JOURNAL_SHARDS = 4
+JOURNAL_PREFIX = "JOURNAL#"  # every journal partition key (entries and seals) starts with it
 SEALS_PARTITION = "JOURNAL#SEALS"
 
 
@@ -53,6 +55,33 @@ class JournalEntry(Item, discriminator="journal"):
     reason = UnicodeAttribute(null=True)
     details = MapAttribute(null=True)
 
+    @staticmethod
+    def key(entry_id: str) -> tuple[str, str]:
+        return f"JOURNAL#{entry_id}", "JOURNAL"
+
+    @classmethod
+    def new(cls, entry_id: str, at: str, **attributes) -> "JournalEntry":
+        """An entry (not saved) written at ``at`` (:func:`iso_ms`), on the indexes of
+        its structure and aidant when it has them, and always on its day's."""
+        item = cls(*cls.key(entry_id), id=entry_id, at=at, **attributes)
+        position = f"{at}#{entry_id}"
+        if item.structure_id:
+            item.gsi1pk, item.gsi1sk = f"STRUCTURE#{item.structure_id}#JOURNAL", position
+        if item.aidant_id:
+            item.gsi2pk, item.gsi2sk = f"AIDANT#{item.aidant_id}#JOURNAL", position
+        item.gsi3pk, item.gsi3sk = day_partition(at[:10], journal_shard(entry_id)), position
+        return item
+
+    @classmethod
+    def of_structure(cls, structure_id: str, limit: int) -> list["JournalEntry"]:
+        """A structure's journal, newest first: one Query on gsi1."""
+        return list(cls.gsi1.query(f"STRUCTURE#{structure_id}#JOURNAL", scan_index_forward=False, limit=limit))
+
+    @classmethod
+    def of_aidant(cls, aidant_id: str, limit: int) -> list["JournalEntry"]:
+        """An aidant's journal, newest first: one Query on gsi2."""
+        return list(cls.gsi2.query(f"AIDANT#{aidant_id}#JOURNAL", scan_index_forward=False, limit=limit))
+
 
 class JournalSeal(Item, discriminator="journal_seal"):
     """pk ``JOURNAL#SEALS`` sk ``SEAL#<seq, 12 digits>``: one link of the hash chain
@@ -77,3 +106,48 @@ class JournalSeal(Item, discriminator="journal_seal"):
     @staticmethod
     def key(seq: int) -> tuple[str, str]:
         return SEALS_PARTITION, f"SEAL#{seq:012d}"
+
+
+# -- raw items: what a seal's digest covers ---------------------------------------------
+# The seals hash an entry as DynamoDB stores it (every attribute with its type): a
+# model would drop or convert what it does not know. Read by key only.
+
+def _raw_query(hash_key: str, condition=None, *, index: str | None = None, forward: bool = True,
+               consistent: bool = False, page_size: int | None = None) -> Iterator[dict]:
+    connection = Item._get_connection()
+    start = None
+    while True:
+        page = connection.query(hash_key, range_key_condition=condition, index_name=index, limit=page_size,
+                                exclusive_start_key=start, scan_index_forward=forward, consistent_read=consistent)
+        yield from page.get("Items", [])
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return
+
+
+def raw_entry(entry_id: str) -> dict | None:
+    """One journal entry as stored (strongly consistent), or None."""
+    found = Item._get_connection().get_item(*JournalEntry.key(entry_id), consistent_read=True)
+    return found.get("Item")
+
+
+def raw_entries_of_day(day: str, shard: int, low: str, high: str) -> Iterator[dict]:
+    """The entries of one UTC day (``YYYY-MM-DD``) and shard whose index position is
+    between ``low`` and ``high`` (ISO times), as stored, in time order: gsi3."""
+    return _raw_query(day_partition(day, shard), Item.gsi3sk.between(low, high), index="gsi3")
+
+
+def raw_position(raw: dict) -> str:
+    """An entry's position on its day's index (``<iso time>#<id>``), as stored."""
+    return raw.get("gsi3sk", {}).get("S", "")
+
+
+def raw_entry_id(raw: dict) -> str:
+    return raw.get("pk", {}).get("S", "").removeprefix(JOURNAL_PREFIX)
+
+
+def raw_seals(*, newest_first: bool = False, page_size: int | None = None) -> Iterator[dict]:
+    """The seal chain as stored, strongly consistent (a run must see the seal the
+    previous run wrote); newest first reads only what it needs, a page at a time."""
+    return _raw_query(SEALS_PARTITION, Item.sk.startswith("SEAL#"), forward=not newest_first, consistent=True,
+                      page_size=page_size)

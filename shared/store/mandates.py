@@ -1,10 +1,12 @@
 """Usagers, mandates and their autorisations (one per démarche)."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, UnicodeAttribute,
                                  UnicodeSetAttribute, UTCDateTimeAttribute)
 
-from .base import Item
+from .base import Item, first, iso, now, partition, query_values
 
 
 class Usager(Item, discriminator="usager"):
@@ -65,6 +67,65 @@ class Mandate(Item, discriminator="mandate"):
     def key(mandate_id: str) -> tuple[str, str]:
         return f"MANDATE#{mandate_id}", "MANDATE"
 
+    @classmethod
+    def new(cls, mandate_id: str, **attributes) -> "Mandate":
+        """A mandate (not saved) on its three indexes; ``attributes`` hold at least
+        ``structure_id``, ``usager_id``, ``created_at`` and ``expires_at``."""
+        mandate = cls(*cls.key(mandate_id), id=mandate_id, **attributes)
+        position = f"{iso(mandate.created_at)}#{mandate_id}"
+        mandate.gsi1pk, mandate.gsi1sk = _list_partition(mandate.structure_id, None), position
+        mandate.gsi2pk, mandate.gsi2sk = _list_partition(mandate.structure_id, mandate.usager_id), position
+        mandate.gsi3pk = f"EXPIRY#{mandate.expires_at.date().isoformat()}"
+        mandate.gsi3sk = f"{iso(mandate.expires_at)}#{mandate_id}"
+        return mandate
+
+    @classmethod
+    def ending_on(cls, day, low: str, high: str, *, unreminded: bool = False) -> list["Mandate"]:
+        """Mandates ending on the UTC ``day`` (a date), between the index positions
+        ``low`` and ``high`` (``<expires iso>#<id>``): one Query on the sparse gsi3
+        (revoked mandates leave it); ``unreminded``: those not yet reminded."""
+        found = cls.gsi3.query(f"EXPIRY#{day.isoformat()}", cls.gsi3sk.between(low, high),
+                               filter_condition=cls.reminded_at.does_not_exist() if unreminded else None)
+        return [m for m in found if isinstance(m, Mandate)]
+
+    @classmethod
+    def with_autorisations(cls, mandate_id: str) -> tuple["Mandate | None", list["Autorisation"]]:
+        """A mandate and its autorisations: one Query on its partition."""
+        found = partition(cls.key(mandate_id)[0])
+        return first(found[Mandate]), found[Autorisation]
+
+    @classmethod
+    def of_structure(cls, structure_id: str, usager_id: str | None = None, *, limit: int,
+                     after: tuple[str, str] | None = None):
+        """A structure's mandates (or one usager's with it), newest first: one Query
+        of at most ``limit`` items on gsi1 (gsi2), after the mandate ``after`` (its id
+        and :attr:`list_position`). The result iterates over the mandates; its
+        ``last_evaluated_key`` is None when nothing follows."""
+        index, names = (cls.gsi2, ("gsi2pk", "gsi2sk")) if usager_id else (cls.gsi1, ("gsi1pk", "gsi1sk"))
+        listed = _list_partition(structure_id, usager_id)
+        start = None
+        if after:
+            pk, sk = cls.key(after[0])
+            start = {"pk": {"S": pk}, "sk": {"S": sk}, names[0]: {"S": listed}, names[1]: {"S": after[1]}}
+        return index.query(listed, scan_index_forward=False, limit=limit, last_evaluated_key=start)
+
+    @property
+    def list_position(self) -> str:
+        """Where the mandate sits in its structure's lists (the same in both)."""
+        return self.gsi1sk
+
+    @staticmethod
+    def revocation_actions(at: datetime, by: str) -> list:
+        """A mandate revoked as a whole: no reminder of its end any more."""
+        return [Mandate.revoked_at.set(at), Mandate.revoked_by.set(by), Mandate.gsi3pk.remove(),
+                Mandate.gsi3sk.remove()]
+
+
+def _list_partition(structure_id: str, usager_id: str | None) -> str:
+    if usager_id:
+        return f"STRUCTURE#{structure_id}#USAGER#{usager_id}#MANDATES"
+    return f"STRUCTURE#{structure_id}#MANDATES"
+
 
 class Autorisation(Item, discriminator="autorisation"):
     """pk ``MANDATE#<mid>`` sk ``AUTORISATION#<démarche>``.
@@ -86,3 +147,56 @@ class Autorisation(Item, discriminator="autorisation"):
     @staticmethod
     def key(mandate_id: str, demarche: str) -> tuple[str, str]:
         return f"MANDATE#{mandate_id}", f"AUTORISATION#{demarche}"
+
+    @classmethod
+    def new(cls, mandate_id: str, demarche: str, **attributes) -> "Autorisation":
+        """An active autorisation (not saved), on both active indexes; ``attributes``
+        hold at least ``structure_id``, ``usager_id`` and ``expires_at``."""
+        auth = cls(*cls.key(mandate_id, demarche), mandate_id=mandate_id, demarche=demarche, **attributes)
+        auth.gsi1pk = _active_of_structure(auth.structure_id)
+        auth.gsi1sk = f"{iso(auth.expires_at)}#{auth.usager_id}#{demarche}"
+        auth.gsi2pk, auth.gsi2sk = _active_of_usager(auth.structure_id, auth.usager_id), demarche
+        return auth
+
+    @staticmethod
+    def closing_actions(at: datetime, by: str, replaced_by: str | None = None) -> list:
+        """Update actions that end an autorisation: it leaves the active indexes at once."""
+        actions = [Autorisation.revoked_at.set(at), Autorisation.revoked_by.set(by),
+                   Autorisation.gsi1pk.remove(), Autorisation.gsi1sk.remove(),
+                   Autorisation.gsi2pk.remove(), Autorisation.gsi2sk.remove()]
+        if replaced_by:
+            actions.append(Autorisation.replaced_by.set(replaced_by))
+        return actions
+
+    @staticmethod
+    def still_active():
+        """The condition that it has not been closed meanwhile."""
+        return Autorisation.gsi2pk.exists() & Autorisation.revoked_at.does_not_exist()
+
+    @classmethod
+    def active_of_structure(cls, structure_id: str, at: datetime) -> list["Autorisation"]:
+        """Unexpired, unrevoked autorisations of a structure: one Query on the sparse gsi1."""
+        return list(cls.gsi1.query(_active_of_structure(structure_id), cls.gsi1sk > iso(at)))
+
+    @classmethod
+    def active_values_of_structure(cls, structure_id: str, names: list[str], at: datetime) -> list[dict]:
+        """The same Query, as the values of ``names`` only (``store.query_values``)."""
+        return query_values(cls, cls.gsi1, _active_of_structure(structure_id), cls.gsi1sk > iso(at), names)
+
+    @classmethod
+    def active_of_usager(cls, structure_id: str, usager_id: str, demarche: str | None = None
+                         ) -> list["Autorisation"]:
+        """A usager's unexpired, unrevoked autorisations in a structure (for one
+        démarche, or all): one Query on the sparse gsi2."""
+        at = now()
+        condition = cls.gsi2sk == demarche if demarche else None
+        return [a for a in cls.gsi2.query(_active_of_usager(structure_id, usager_id), condition)
+                if a.expires_at > at]
+
+
+def _active_of_structure(structure_id: str) -> str:
+    return f"STRUCTURE#{structure_id}#ACTIVE"
+
+
+def _active_of_usager(structure_id: str, usager_id: str) -> str:
+    return f"STRUCTURE#{structure_id}#USAGER#{usager_id}#ACTIVE"

@@ -16,8 +16,17 @@ sends it again until it hears back or its time is up:
 * a single-item conditional write carries an attempt id (:func:`update`,
   :func:`put_new`): its condition is "the rule, or this very attempt already wrote
   it", so a late or re-sent copy of our write is recognised as ours;
-* a transaction carries DynamoDB's ``ClientRequestToken`` (:func:`transaction`): the
-  same transaction sent again within ten minutes is answered with its first outcome.
+* a transaction carries DynamoDB's ``ClientRequestToken`` (``store.transaction``):
+  the same transaction sent again within ten minutes is answered with its first
+  outcome.
+
+Counters are the exception (:func:`update_counter`): a plain conditional update, sent
+once by us (botocore may re-send it), since a count counted twice only makes a limit
+bite one attempt early.
+
+With ``base.is_outage`` (503 or 500), this module is where store error codes are
+read: the domain sees True/False, or the domain error it handed over
+(:func:`conflict_as`, ``store.transaction``).
 
 Each request has a time budget (:func:`start_budget`, set by ``shared.http`` for every
 request, ``REQUEST_BUDGET_SECONDS``). A write starts only with time left; a write
@@ -70,6 +79,18 @@ def start_budget(seconds: float | None = None) -> None:
 
 def clear_budget() -> None:
     _budget.deadline = None
+
+
+@contextmanager
+def budget(seconds: float) -> Iterator[None]:
+    """A budget of its own for a long run inside a request (a scheduled drain); the
+    request's is back afterwards."""
+    saved = _budget.deadline
+    start_budget(seconds)
+    try:
+        yield
+    finally:
+        _budget.deadline = saved
 
 
 def remaining() -> float:
@@ -150,6 +171,18 @@ def update(item, actions: list, condition) -> bool:
     return True
 
 
+def update_counter(item, actions: list, condition) -> bool:
+    """A counter's conditional UpdateItem (``ADD``, or a window restarted), not made
+    idempotent: True when written, False when the condition failed."""
+    try:
+        item.update(actions=actions, condition=condition)
+    except UpdateError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise
+    return True
+
+
 def put_new(item) -> bool:
     """Create ``item`` unless an item with its key exists: True when created by this
     request, False when it already existed."""
@@ -173,6 +206,12 @@ class _IdempotentTransactWrite(TransactWrite):
 
     def _commit(self):
         return _send(super()._commit)
+
+    def include(self, operations) -> None:
+        """Add operations another module prepared, as ``(method, item, kwargs)`` with
+        method ``save``, ``update``, ``delete`` or ``condition_check``."""
+        for method, item, kwargs in operations:
+            getattr(self, method)(item, **kwargs)
 
 
 def new_transaction(connection) -> TransactWrite:

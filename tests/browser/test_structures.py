@@ -22,8 +22,7 @@ def also_in(stack, aidant, structure_id: str) -> None:
     """The aidant works for this structure too (as an accepted invitation leaves it)."""
     stack.use_store()
     from shared.store import Aidant, Membership
-    Membership(f"STRUCTURE#{structure_id}", f"AIDANT#{aidant.id}", structure_id=structure_id,
-               aidant_id=aidant.id).save()
+    Membership.new(structure_id, aidant.id).save()
     Aidant(*Aidant.key(aidant.id)).update(actions=[Aidant.structure_ids.add({structure_id})])
 
 

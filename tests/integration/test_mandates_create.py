@@ -234,7 +234,7 @@ def test_transaction_refused_by_its_last_condition_writes_nothing(stack):
     aidant = new_aidant(stack)
     stack.use_store()
     from shared import journal, mandates
-    from shared.store import MandateDraft, now
+    from shared.store import MandateDraft, now, writes
     usager = mandates.upsert_usager("sub-half-written", {"given_name": "Paul", "family_name": "MOITIÉ"})
     draft = MandateDraft(*MandateDraft.key("half-" + aidant.id), id="half-" + aidant.id, aidant_id=aidant.id,
                          structure_id=aidant.structure_id, demarches=["papiers"], duration="long",
@@ -247,7 +247,7 @@ def test_transaction_refused_by_its_last_condition_writes_nothing(stack):
                {"actions": [MandateDraft.signed_at.set(now())], "condition": MandateDraft.signed_at.does_not_exist()})
     with pytest.raises(TransactWriteError) as failed:
         mandates.create(spec, extra=[consume])
-    assert mandates.is_conflict(failed.value)
+    assert writes.is_condition_failure(failed.value)
     assert aidant.get("/api/mandates").json()["mandates"] == []
     assert mandates.active_autorisations_of_structure(aidant.structure_id) == []
     assert mandates.active_autorisations_of_usager(aidant.structure_id, usager.id) == []

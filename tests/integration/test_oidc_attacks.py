@@ -242,10 +242,9 @@ def test_mandate_revoked_between_choice_and_token_is_invalid_grant(world, stack)
     r = world.choose(pending.txn, usager=usager_id, demarche="logement")
     assert r.status_code == 200
     stack.use_store()
-    from shared import mandates
     from shared.store import Autorisation, now
     Autorisation(*Autorisation.key(mandate_id, "logement")).update(
-        actions=mandates.closing_actions(now(), world.aidant_id), condition=mandates.still_active_condition())
+        actions=Autorisation.closing_actions(now(), world.aidant_id), condition=Autorisation.still_active())
     with pytest.raises(OAuthError) as raised:
         world.fc.fetch_token(pending, r.json()["redirect_to"])
     assert raised.value.error == "invalid_grant"

@@ -127,7 +127,7 @@ def test_expired_transaction_yields_no_code(setting):
 def test_revoked_mandate_is_caught_at_token_time(setting):
     code = grants.redeem_code(_issue(setting), setting.client)
     Autorisation(*Autorisation.key(setting.mandate.id, "papiers")).update(
-        actions=mandates.closing_actions(now(), "a1"))
+        actions=Autorisation.closing_actions(now(), "a1"))
     with pytest.raises(InvalidGrantError):
         grants.still_represented(code, setting.client)
 

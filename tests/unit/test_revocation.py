@@ -140,6 +140,7 @@ def test_concurrent_revocations_of_the_last_two_demarches_cannot_both_pass(world
     and no revocation date."""
     from pynamodb.exceptions import TransactWriteError
     from shared import mandates, revocation
+    from shared.store import writes
     m = world.mandate(["papiers", "argent"])
     mandate, autorisations = mandates.load(m.id)
     first = revocation.plan(mandate, autorisations, "papiers")
@@ -147,7 +148,7 @@ def test_concurrent_revocations_of_the_last_two_demarches_cannot_both_pass(world
     revocation.apply(first, world.aidant.id, "s1")
     with pytest.raises(TransactWriteError) as failed:
         revocation.apply(second, world.aidant.id, "s1")
-    assert mandates.is_conflict(failed.value)
+    assert writes.is_condition_failure(failed.value)
     mandate, autorisations = mandates.load(m.id)
     assert mandate.active_demarches == {"argent"} and mandate.revoked_at is None
     assert _offered() == ["argent"]

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from shared import accounts, errors, sessions
+from shared import accounts, errors, lifecycle, sessions
 from shared.http import Request, Response
 
 
@@ -61,7 +61,7 @@ def test_garbage_cookies_are_refused(logged_in):
 
 def test_ending_all_sessions_of_an_aidant(logged_in):
     aidant, token = logged_in
-    assert sessions.end_all_sessions_of(aidant.id) == 1
+    assert lifecycle.end_sessions(aidant.id) == 1
     with pytest.raises(errors.Unauthorized):
         sessions.authenticate(_request(cookie=token))
 

@@ -97,3 +97,34 @@ def test_a_transaction_carries_a_client_request_token_and_conflicts_become_domai
         with writes.conflict_as(errors.Gone()):
             with transaction() as tx:
                 tx.save(_link(), condition=LoginLink.pk.does_not_exist())
+
+
+def test_a_transaction_given_a_domain_error_raises_it_and_one_without_raises_the_stores(moto_store):
+    from pynamodb.exceptions import TransactWriteError
+    link = _link()
+    link.save()
+    with pytest.raises(errors.Conflict) as refused:
+        with transaction(errors.Conflict("déjà pris", code="taken")) as tx:
+            tx.save(_link(), condition=LoginLink.pk.does_not_exist())
+    assert refused.value.code == "taken" and writes.is_condition_failure(refused.value.__cause__)
+    with pytest.raises(TransactWriteError) as raw:
+        with transaction() as tx:
+            tx.save(_link(), condition=LoginLink.pk.does_not_exist())
+    assert writes.is_condition_failure(raw.value)
+
+
+def test_operations_prepared_elsewhere_join_the_transaction(moto_store):
+    first, second = _link("l1"), _link("l2")
+    with transaction() as tx:
+        tx.include([("save", first, {"condition": LoginLink.pk.does_not_exist()}),
+                    ("save", second, {"condition": LoginLink.pk.does_not_exist()})])
+    assert LoginLink.find("l1").aidant_id == LoginLink.find("l2").aidant_id == "a1"
+
+
+def test_a_counter_is_a_plain_conditional_update(moto_store):
+    from shared.store import RateCounter as C
+    counter = C(*C.key("x"))
+    assert writes.update_counter(counter, [C.count.add(1), C.kind.set(C)], C.pk.does_not_exist()) is True
+    assert writes.update_counter(counter, [C.count.add(1)], C.pk.does_not_exist()) is False
+    stored = C.find("x")
+    assert stored.count == 1 and stored.attempt is None  # not an idempotent write: no attempt id
