@@ -386,3 +386,28 @@ def test_a_transaction_opened_before_the_switch_cannot_be_completed_for_the_othe
     assert {e.reason for e in refusals} >= {"structure_switched", "not_covered_by_mandate"}
     acted = {(e.usager_id, e.action) for e in journal.for_structure(other) if e.action != "oidc_refused"}
     assert (other_usager, "oidc_code_issued") in acted and not {u for u, _ in acted} & {home_usager}
+
+
+def test_what_me_and_the_switch_cost_in_store_calls_does_not_grow_with_invitations(stack):
+    """GET /api/me reads the session with its aidant and structure (one BatchGet), the
+    aidant's structures (one BatchGet) and the pending invitations (one Query)."""
+    home = stack.new_structure("France Services de Soissons")
+    aidant = new_aidant(stack, home)
+    costs = []
+    for count in (0, 6):
+        for _ in range(count):
+            inviting = stack.new_structure("Structure qui invite")
+            Referent(stack, inviting).invite(inviting, aidant.email)
+        r = aidant.get("/api/me")
+        assert len(r.json()["invitations"]) == count
+        costs.append(int(r.headers["X-Store-Calls"]))
+    assert costs[0] == costs[1] and costs[0] <= 4, costs
+    other = r.json()["invitations"][0]["structure"]["id"]
+    invitation = r.json()["invitations"][0]["id"]
+    r = aidant.post(f"/api/invitations/{invitation}/accept", {"otp": aidant.code()})
+    accept = int(r.headers["X-Store-Calls"])
+    assert r.status_code == 200 and accept <= 9, accept
+    r = switch(aidant, other)
+    switching = int(r.headers["X-Store-Calls"])
+    assert r.status_code == 200 and switching <= 4, switching
+    print(f"store calls: GET /api/me {costs[0]}, accept {accept}, switch {switching}")
