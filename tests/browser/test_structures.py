@@ -37,10 +37,29 @@ def bar(page):
     return page.locator("#structure-courante")
 
 
+def log_in_and_pick(page, stack, aidant, structure: str = HOME) -> None:
+    """An aidant of several structures picks, after logging in, the one they act for."""
+    login_through_page(page, stack, aidant)
+    expect(page).to_have_url(re.compile(r"/choisir-structure/\?next="))
+    page.get_by_role("button", name=re.compile("^" + re.escape(structure))).click()
+    expect(page).to_have_url(re.compile(r"/espace-aidant/$"))
+
+
 def test_the_header_shows_the_structure_acted_for_and_switches_in_one_click(page, context, stack, snap):
     aidant, other = two_places(stack)
     new_mandate(stack, aidant, ("papiers",))
+    # After logging in, the aidant picks the structure they act for (the last one first).
     login_through_page(page, stack, aidant)
+    expect(page).to_have_url(re.compile(r"/choisir-structure/\?next=%2Fespace-aidant%2F$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Pour quelle structure agissez-vous ?")
+    choices = page.locator("#structures button")
+    expect(choices).to_have_count(2)
+    expect(choices.first).to_contain_text(HOME)
+    expect(choices.first).to_contain_text("dernière structure utilisée")
+    assert_accessible(page)
+    snap("choix")
+    page.get_by_role("button", name=re.compile("^" + HOME)).click()
+    expect(page).to_have_url(re.compile(r"/espace-aidant/$"))
     expect(bar(page)).to_contain_text(f"Vous agissez pour {HOME}")
     assert_accessible(page)
     snap("espace")
@@ -184,7 +203,7 @@ def test_the_terms_of_use_are_read_and_accepted_before_acting_on_a_mandate(page,
 def test_the_recap_shows_the_draft_as_printed_and_a_draft_of_another_structure_is_not_signed_here(
         page, context, stack, snap):
     aidant, other = two_places(stack)
-    login_through_page(page, stack, aidant)
+    log_in_and_pick(page, stack, aidant)
     page.goto("/mandats/nouveau/")
     page.locator("label.ac-card", has_text="Papiers - Citoyenneté").click()
     tick(page, "radio", "Mandat long")
@@ -229,7 +248,7 @@ def test_the_identity_provider_page_follows_a_switch_made_in_another_tab(page, c
     mandates.create(mandates.NewMandate(
         structure_id=other, usager=pierre, demarches=["transports"], duration="long", is_remote=False,
         remote_consent=None, aidant_id=aidant.id, aidant_name="Camille Test", text_snapshot=""))
-    login_through_page(page, stack, aidant)
+    log_in_and_pick(page, stack, aidant)
     page.goto("/demo/")
     page.get_by_role("link", name="S'identifier avec FranceConnect").click()
     page.get_by_role("link", name="Vous êtes un aidant professionnel").click()
@@ -250,3 +269,21 @@ def test_the_identity_provider_page_follows_a_switch_made_in_another_tab(page, c
     expect(page.get_by_role("button", name="Angela Claire Louise DUBOIS")).to_have_count(0)
     assert_accessible(page)
     snap("structure-changee")
+
+
+def test_picking_the_other_structure_after_login_goes_on_where_the_aidant_was_going(page, stack):
+    aidant, other = two_places(stack)
+    login_through_page(page, stack, aidant, start="/connexion/?next=%2Fmandats%2F")
+    expect(page).to_have_url(re.compile(r"/choisir-structure/\?next=%2Fmandats%2F$"))
+    page.get_by_role("button", name=re.compile("^" + OTHER)).click()
+    expect(page).to_have_url(re.compile(r"/mandats/$"))
+    expect(bar(page)).to_contain_text(f"Vous agissez pour {OTHER}")
+    # One structure: nothing to pick, straight on.
+    page.goto("/choisir-structure/?next=%2Fmandats%2F")
+    expect(page.locator("#structures button")).to_have_count(2)
+    single = new_aidant(stack, first_name="Solo", structure_name="Seule structure")
+    page.context.clear_cookies()
+    login_through_page(page, stack, single)
+    expect(page).to_have_url(re.compile(r"/espace-aidant/$"))
+    page.goto("/choisir-structure/?next=%2Fmandats%2F")
+    expect(page).to_have_url(re.compile(r"/mandats/$"))

@@ -225,6 +225,26 @@ def test_invitations_are_refused_to_whoever_does_not_manage_the_structure_and_fo
     assert r.status_code == 404
 
 
+def test_after_login_an_aidant_of_several_structures_picks_the_one_they_act_for(stack):
+    home, other, aidant, _ = two_places(stack)
+    for next_path, expected in ((None, "/choisir-structure/?next=%2Fespace-aidant%2F"),
+                                ("/fi/?txn=abc", "/choisir-structure/?next=%2Ffi%2F%3Ftxn%3Dabc")):
+        browser = requests.Session()
+        before = stack.mail.count()
+        body = {"email": aidant.email, "otp": aidant.code(), **({"next": next_path} if next_path else {})}
+        assert browser.post(stack.url + "/api/login", json=body, timeout=10).status_code == 200
+        link = extract_link(Mailbox.text(stack.mail.wait_for(aidant.email, "connexion", after=before)),
+                            "/api/login/")
+        r = browser.get(link, allow_redirects=False, timeout=10)
+        assert r.status_code == 302 and r.headers["Location"] == expected
+    # One structure: where they were going, as before.
+    single = new_aidant(stack, home)
+    relogin(stack, single)
+    assert single.get("/api/me").json()["structures"] == [
+        {"id": home, "name": "France Services de Soissons", "siret": "11111111111111",
+         "address": "1 rue de la Paix, 75002 Paris", "current": True}]
+
+
 # -- per structure ------------------------------------------------------------------------
 
 def test_a_referent_deactivates_an_aidant_for_their_structure_only(stack):
