@@ -19,6 +19,7 @@ the stack (bench/procs.py), and writes ``bench/results/<name>.json`` and ``.png`
     python -m bench --name nightly       # the full run (loading 10⁵ takes minutes)
     python -m bench --profile --quick    # py-spy profiles of the hot functions too
     python -m bench outbox               # the outbox catching up after an SMTP outage (bench/outbox.py)
+    python -m bench capacity --peak 10   # a capacity plan from the newest results (bench/capacity.py)
 """
 from __future__ import annotations
 
@@ -45,7 +46,9 @@ HOT = ("oidc_authorize", "oidc_token", "oidc_userinfo")
 # X-Store-Calls is only sent with diagnostics on (off in production).
 # The load runs thousands of authorizations a minute with one client: lift the
 # per-client bound (OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE) that production keeps.
-STACK_ENV = {"LOCAL_CRON_SECONDS": "0", "EXPOSE_DIAGNOSTICS": "true",
+# STORE_MEASURE_CAPACITY: every DynamoDB call returns its ConsumedCapacity, summed per
+# request (X-Store-Units, and the access lines) for `python -m bench capacity`.
+STACK_ENV = {"LOCAL_CRON_SECONDS": "0", "EXPOSE_DIAGNOSTICS": "true", "STORE_MEASURE_CAPACITY": "true",
              "OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE": "1000000"}
 
 
@@ -78,10 +81,14 @@ def _options(argv):
 
 
 def _git_commit() -> str:
+    """HEAD, marked ``-dirty`` when the run measured uncommitted changes."""
     try:
-        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True).strip()
+        head = subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True).strip()
+        changed = subprocess.check_output(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                                          text=True).strip()
     except (OSError, subprocess.CalledProcessError):
         return "?"
+    return head + ("-dirty" if changed else "")
 
 
 def _say(text: str) -> None:
@@ -104,10 +111,12 @@ def main_stack(args, result: dict) -> None:
         load.flows("warmup", stack.url, pid, w, args.clients, args.warmup)
         if "flow" in args.parts:
             _say(f"one client, {args.low}s (latency at low load)")
-            result["low_load"] = load.flows("low-load", stack.url, pid, w, 1, args.low).as_json()
+            result["low_load"] = load.flows("low-load", stack.url, pid, w, 1, args.low,
+                                            logs=stack.state / "logs").as_json()
             running = profile.start(pid, HOT, RESULTS, args.name, args.duration) if args.profile else []
             _say(f"{args.clients} concurrent clients, {args.duration}s")
-            result["flow"] = load.flows("flow", stack.url, pid, w, args.clients, args.duration).as_json()
+            result["flow"] = load.flows("flow", stack.url, pid, w, args.clients, args.duration,
+                                        logs=stack.state / "logs").as_json()
             if running:
                 result["profile"] = profile.finish(running)
         if "endpoints" in args.parts:
@@ -232,6 +241,9 @@ def main(argv=None) -> int:
     if argv[:1] == ["outbox"]:
         from . import outbox
         return outbox.main(argv[1:])
+    if argv[:1] == ["capacity"]:
+        from . import capacity
+        return capacity.main(argv[1:])
     args = _options(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     result = {

@@ -39,6 +39,14 @@ class StepFailed(Exception):
     pass
 
 
+def store_units(header: str | None) -> tuple[float, float] | None:
+    """(read, write) capacity units from ``X-Store-Units: read=1.5;write=2;unmeasured=0``."""
+    if not header:
+        return None
+    parts = dict(part.split("=", 1) for part in header.split(";") if "=" in part)
+    return float(parts.get("read", 0)), float(parts.get("write", 0))
+
+
 class FlowClient:
     def __init__(self, base: str, world: BenchWorld, recorder: Recorder, index: int = 0):
         self.base = base
@@ -60,7 +68,8 @@ class FlowClient:
         elapsed = time.perf_counter() - started
         calls = response.headers.get("X-Store-Calls")
         good = response.status_code in ok
-        self.recorder.record(step, elapsed, response.status_code, int(calls) if calls else None, good)
+        self.recorder.record(step, elapsed, response.status_code, int(calls) if calls else None, good,
+                             store_units(response.headers.get("X-Store-Units")))
         if not good:
             raise StepFailed(f"{step}: {response.status_code} {response.text[:200]}")
         return response

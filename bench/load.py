@@ -2,11 +2,13 @@
 CPU read from /proc before and after."""
 from __future__ import annotations
 
+import json
 import os
 import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from . import procs
 from .flow import (AUTHORIZE, DISCOVERY, JWKS, TOKEN, TXN_GET, TXN_POST, USERINFO, FlowClient, StepFailed)
@@ -28,6 +30,57 @@ def cpu_by_process(root_pid: int) -> dict[str, float]:
     return out
 
 
+def rss_by_process(root_pid: int) -> dict[str, float]:
+    """The largest replica's resident MiB, per function (and per other process)."""
+    out: dict[str, float] = {}
+    for name, mib in procs.stack_rss(root_pid).items():
+        out[_group(name)] = round(max(out.get(_group(name), 0.0), mib), 1)
+    return out
+
+
+ACCESS_MARKER = "aidants_connect.request:"
+
+
+def log_offsets(logs: Path | None) -> dict[Path, int]:
+    return {path: path.stat().st_size for path in logs.glob("*.log")} if logs and logs.is_dir() else {}
+
+
+def access_lines(logs: Path | None, since: dict[Path, int]) -> list[dict]:
+    """The functions' access lines (shared/http.py) written since ``since``: what each
+    function served, the asynchronous ones (notify) included, which no client sees."""
+    found = []
+    for path, size in log_offsets(logs).items():
+        with open(path, "rb") as f:
+            f.seek(since.get(path, 0))
+            text = f.read(max(0, size - since.get(path, 0))).decode(errors="replace")
+        for line in text.splitlines():
+            if ACCESS_MARKER in line:
+                try:
+                    found.append(json.loads(line.split(ACCESS_MARKER, 1)[1]))
+                except ValueError:
+                    continue
+    return found
+
+
+def server_summary(lines: list[dict], units: int) -> dict:
+    """Per function: requests, DynamoDB calls and capacity units, per unit of work."""
+    out: dict[str, dict] = {}
+    for line in lines:
+        entry = out.setdefault(line.get("function") or "?", {"requests": 0, "store_calls": 0, "read_units": 0.0,
+                                                              "write_units": 0.0, "unmeasured_calls": 0})
+        entry["requests"] += 1
+        entry["store_calls"] += line.get("store_calls") or 0
+        entry["read_units"] += line.get("read_units") or 0
+        entry["write_units"] += line.get("write_units") or 0
+        entry["unmeasured_calls"] += line.get("unmeasured_calls") or 0
+    for entry in out.values():
+        for key in ("requests", "store_calls", "read_units", "write_units"):
+            entry[f"{key}_per_unit"] = round(entry[key] / units, 3) if units else None
+        entry["read_units"] = round(entry["read_units"], 2)
+        entry["write_units"] = round(entry["write_units"], 2)
+    return dict(sorted(out.items()))
+
+
 @dataclass
 class Phase:
     name: str
@@ -39,6 +92,8 @@ class Phase:
     load_before: tuple
     load_after: tuple
     extra: dict = field(default_factory=dict)
+    server: list[dict] = field(default_factory=list)  # the functions' access lines
+    rss_mb: dict[str, float] = field(default_factory=dict)
 
     @property
     def cpu_total(self) -> float:
@@ -56,12 +111,13 @@ class Phase:
             "errors": sum(self.recorder.errors.values()),
             "endpoints": self.recorder.summary(self.wall_seconds),
             "loadavg_before": [round(x, 2) for x in self.load_before],
-            "loadavg_after": [round(x, 2) for x in self.load_after], **self.extra,
+            "loadavg_after": [round(x, 2) for x in self.load_after],
+            "server": server_summary(self.server, self.units), "rss_mb_by_process": self.rss_mb, **self.extra,
         }
 
 
 def _run_threads(name: str, root_pid: int, clients: list[FlowClient], work, duration: float,
-                 recorder: Recorder) -> Phase:
+                 recorder: Recorder, logs: Path | None = None) -> Phase:
     """Each client calls ``work(client)`` in a loop for ``duration``: True counts one
     unit done, False stops that client, anything else goes on. Closes the clients."""
     stop_at = time.monotonic() + duration
@@ -84,6 +140,7 @@ def _run_threads(name: str, root_pid: int, clients: list[FlowClient], work, dura
     for client in clients:
         client.recorder = recorder
     load_before = os.getloadavg()
+    offsets = log_offsets(logs)
     cpu_before = cpu_by_process(root_pid)
     started = time.monotonic()
     threads = [threading.Thread(target=loop, args=(c,), daemon=True) for c in clients]
@@ -98,14 +155,21 @@ def _run_threads(name: str, root_pid: int, clients: list[FlowClient], work, dura
     wall = time.monotonic() - started
     cpu_after = cpu_by_process(root_pid)
     cpu = {k: max(0.0, v - cpu_before.get(k, 0.0)) for k, v in cpu_after.items()}
-    return Phase(name, len(clients), wall, units[0], recorder, cpu, load_before, os.getloadavg())
+    load_after = os.getloadavg()
+    rss = rss_by_process(root_pid)
+    if logs is not None:
+        time.sleep(1)  # the last asynchronous invocations (notify) finish and log
+    return Phase(name, len(clients), wall, units[0], recorder, cpu, load_before, load_after,
+                 server=access_lines(logs, offsets), rss_mb=rss)
 
 
-def flows(name: str, base: str, root_pid: int, world: BenchWorld, clients: int, duration: float) -> Phase:
-    """N clients each running the whole flow in a loop."""
+def flows(name: str, base: str, root_pid: int, world: BenchWorld, clients: int, duration: float,
+          logs: Path | None = None) -> Phase:
+    """N clients each running the whole flow in a loop. ``logs``: the stack's log folder,
+    to count what each function served (its access lines)."""
     recorder = Recorder()
     pool = [FlowClient(base, world, recorder, i) for i in range(clients)]
-    return _run_threads(name, root_pid, pool, lambda client: client.flow() or None, duration, recorder)
+    return _run_threads(name, root_pid, pool, lambda client: client.flow() or None, duration, recorder, logs)
 
 
 # -- each endpoint alone -----------------------------------------------------------------

@@ -38,21 +38,46 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of one process, in MiB (VmRSS)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def process_name(pid: int) -> str | None:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return None
+    if "DynamoDBLocal" in cmd:
+        return "dynamodb-local"
+    if "--function" in cmd:
+        return "fn:" + cmd.split("--function", 1)[1].split()[0] + f":{pid}"
+    if "smtp_sink" in cmd:
+        return "smtp-sink"
+    return "gateway"
+
+
+def stack_rss(root_pid: int) -> dict[str, float]:
+    """Resident MiB per process of the stack, keyed as :func:`stack_cpu`."""
+    out = {}
+    for pid in tree(root_pid):
+        name = process_name(pid)
+        if name is not None:
+            out[name] = rss_mb(pid)
+    return out
+
+
 def stack_cpu(root_pid: int) -> dict[str, float]:
     """CPU seconds so far per process of the stack, keyed by a readable name."""
     out = {}
     for pid in tree(root_pid):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if "DynamoDBLocal" in cmd:
-            name = "dynamodb-local"
-        elif "--function" in cmd:
-            name = "fn:" + cmd.split("--function", 1)[1].split()[0] + f":{pid}"
-        elif "smtp_sink" in cmd:
-            name = "smtp-sink"
-        else:
-            name = "gateway"
-        out[name] = cpu_seconds(pid)
+        name = process_name(pid)
+        if name is not None:
+            out[name] = cpu_seconds(pid)
     return out

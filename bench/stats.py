@@ -21,15 +21,20 @@ class Recorder:
         self._lock = threading.Lock()
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.store_calls: dict[str, list[int]] = defaultdict(list)
+        # DynamoDB capacity units per request (X-Store-Units, STORE_MEASURE_CAPACITY).
+        self.store_units: dict[str, list[tuple[float, float]]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
         self.statuses: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
 
-    def record(self, endpoint: str, seconds: float, status: int, store_calls: int | None, ok: bool) -> None:
+    def record(self, endpoint: str, seconds: float, status: int, store_calls: int | None, ok: bool,
+               store_units: tuple[float, float] | None = None) -> None:
         with self._lock:
             self.latencies[endpoint].append(seconds * 1000)
             self.statuses[endpoint][status] += 1
             if store_calls is not None:
                 self.store_calls[endpoint].append(store_calls)
+            if store_units is not None:
+                self.store_units[endpoint].append(store_units)
             if not ok:
                 self.errors[endpoint] += 1
 
@@ -37,6 +42,7 @@ class Recorder:
         out = {}
         for endpoint, values in sorted(self.latencies.items()):
             calls = self.store_calls.get(endpoint) or []
+            units = self.store_units.get(endpoint) or []
             out[endpoint] = {
                 "requests": len(values),
                 "rps": round(len(values) / wall_seconds, 1) if wall_seconds else 0,
@@ -47,5 +53,7 @@ class Recorder:
                 "statuses": dict(self.statuses[endpoint]),
                 "store_calls_mean": round(statistics.mean(calls), 2) if calls else None,
                 "store_calls_max": max(calls) if calls else None,
+                "read_units_mean": round(statistics.mean(u[0] for u in units), 3) if units else None,
+                "write_units_mean": round(statistics.mean(u[1] for u in units), 3) if units else None,
             }
         return out

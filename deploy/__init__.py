@@ -5,6 +5,7 @@
     python -m deploy requirements [--check]        each function's requirements.txt, from requirements.lock
     python -m deploy table --cloudformation | --create [--endpoint URL]
     python -m deploy secrets [--generate NAME]
+    python -m deploy template verify [DIR]        a pulled python3-http template is the pinned commit's
 
 ``stack.yml`` (functions, routes, secrets, scaling) and the pynamodb models in
 ``shared/store`` are the only sources; nothing here is written by hand twice.

@@ -138,6 +138,25 @@ def cmd_journal(args) -> int:
     return 0 if ok else 1
 
 
+def cmd_template(args) -> int:
+    from . import template_pin
+    pin = template_pin.load()
+    if args.action == "source":
+        print(pin.source)
+        return 0
+    folder = Path(args.folder) if args.folder else template_pin.checkout()
+    if folder is None:
+        print(f"error: no {template_pin.PULLED.relative_to(ROOT)}: run `faas-cli template pull stack` first",
+              file=sys.stderr)
+        return 2
+    problems = template_pin.verify(folder, pin)
+    for problem in problems:
+        print(f"{folder}: {problem}", file=sys.stderr)
+    if not problems:
+        print(f"{folder}: {pin.template} at {pin.commit}, as stack.yml pins it")
+    return 1 if problems else 0
+
+
 def cmd_status(args) -> int:
     from . import status
     print("\n".join(status.status(endpoint=args.endpoint, table_name=args.table_name, limit=args.limit)))
@@ -204,6 +223,12 @@ def main(argv=None) -> int:
     p.add_argument("--endpoint", help="DynamoDB endpoint; default AWS or DYNAMODB_HOST")
     p.add_argument("--table-name", help="default TABLE_NAME or aidants-connect")
     p.set_defaults(fn=cmd_journal)
+
+    p = sub.add_parser("template", help="the python3-http template pinned in stack.yml")
+    p.add_argument("action", choices=["verify", "source"],
+                   help="verify: a pulled template folder is the pinned commit's; source: print stack.yml's source")
+    p.add_argument("folder", nargs="?", help="default: ./template/python3-http (faas-cli template pull stack)")
+    p.set_defaults(fn=cmd_template)
 
     p = sub.add_parser("status", help="the outbox's backlog and failed e-mails, in a deployed table")
     p.add_argument("--table-name", help="the table (default: TABLE_NAME, or aidants-connect)")

@@ -86,6 +86,15 @@ def _normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+# What the python3-http template's index.py imports. The template's own requirements.txt
+# names them without a version (deploy/template/python3-http/requirements.txt, as
+# pinned): the image would get whatever PyPI has that day. Listed in every function's
+# file (deploy/requirements.py), they are installed by `pip install --user` after the
+# template's, and the user site comes first on sys.path: the image runs the versions
+# the tests ran.
+TEMPLATE_RUNTIME = ("flask", "waitress")
+
+
 def requirement_names(requirements: Path) -> set[str]:
     names = set()
     for line in requirements.read_text().splitlines():
@@ -131,7 +140,7 @@ def check(fn: stack.Function, root: Path | None = None) -> list[str]:
         if not dists & installed:
             problems.append(f"{fn.name}: imports {module} ({', '.join(sorted(dists))}) "
                             f"but its requirements.txt does not bring it")
-    needed = set().union(*(_dependencies(d) for d in imported_dists)) if imported_dists else set()
+    needed = set().union(*(_dependencies(d) for d in imported_dists | set(TEMPLATE_RUNTIME)))
     for name in sorted(listed - needed):
         problems.append(f"{fn.name}: requirements.txt lists {name}, which its code never imports")
     return problems

@@ -22,6 +22,7 @@ import json
 import logging
 import mimetypes
 import queue
+import re
 import socket
 import subprocess
 import sys
@@ -47,6 +48,7 @@ DSFR = ROOT / "node_modules" / "@gouvfr" / "dsfr" / "dist"
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
               "trailers", "transfer-encoding", "upgrade", "content-length", "host"}
 MAX_BODY = 1024 * 1024  # the gateway's own limit; functions apply stricter ones
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")  # in a decoded path
 # What the production edge adds to the front-end's answers (deploy/ingress.py): no
 # page of ours may be framed, the 404 page included.
 STATIC_SECURITY_HEADERS = list(security_headers.STATIC_HEADERS)
@@ -297,6 +299,10 @@ class Gateway:
     def dispatch(self, environ):
         path = environ.get("PATH_INFO", "/") or "/"
         method = environ["REQUEST_METHOD"]
+        if CONTROL_CHARACTER.search(path):
+            # The python3-http template's Flask route never matches one: the function would
+            # answer Flask's HTML 404 page. Refused here, as the edge does (deploy/ingress.py).
+            return _join(_json("404 Not Found", "not_found", "Adresse inconnue."))
         for prefix, app in self.mounts.items():
             if path == prefix or path.startswith(prefix + "/"):
                 return self._call_wsgi(app, environ)

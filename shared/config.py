@@ -145,6 +145,10 @@ class Settings:
     # runs). Off in production: call counts and timings would tell an attacker which
     # branch a request took (e.g. whether an e-mail belongs to an aidant).
     expose_diagnostics: bool
+    # Benchmarks only: every DynamoDB call asks for its ConsumedCapacity, summed per
+    # request (X-Store-Units with the diagnostics, and the access line), so that read
+    # and write units per flow are measured, not guessed (bench capacity).
+    measure_store_capacity: bool
     # This function's deployed name (stack.yml), for its log lines.
     function_name: str | None
 
@@ -202,6 +206,7 @@ def settings() -> Settings:
         invitation_ttl_days=_env_int("INVITATION_TTL_DAYS", 14),
         invitations_per_structure_per_day=_env_int("INVITATIONS_PER_STRUCTURE_PER_DAY", 30),
         expose_diagnostics=_env_bool("EXPOSE_DIAGNOSTICS", False),
+        measure_store_capacity=_env_bool("STORE_MEASURE_CAPACITY", False),
         function_name=_env("FUNCTION_NAME"),
     )
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from . import anonymous, errors, security_headers, store
+from . import anonymous, errors, logs, security_headers, store
 from .config import settings
 
 log = logging.getLogger("aidants_connect.http")
@@ -247,6 +247,8 @@ class Response:
             content_type = content_type or JSON_TYPE + "; charset=utf-8"
         elif body is None:
             body = ""
+        elif isinstance(body, bytes):
+            body = body.decode("utf-8")  # the template would send str(bytes): "b'…'"
         if content_type:
             headers.append(("Content-Type", content_type))
         headers.extend(self.headers)
@@ -357,6 +359,7 @@ class Router:
 
     def dispatch(self, event: Any, context: Any = None) -> dict:
         started = time.perf_counter()
+        logs.ensure_configured()
         store.calls.reset()
         store.writes.start_budget(_budget_left(event))
         request = None
@@ -382,8 +385,16 @@ class Router:
         if settings().expose_diagnostics:
             # So that benchmarks count DynamoDB calls per request without guessing.
             response.headers.append(("X-Store-Calls", str(store.calls.count)))
+            if settings().measure_store_capacity:
+                response.headers.append(("X-Store-Units", _units_header()))
             response.headers.append(("Server-Timing", f"fn;dur={elapsed_ms:.1f}"))
         return response.to_openfaas()
+
+
+def _units_header() -> str:
+    """The capacity units the request's DynamoDB calls consumed (bench only)."""
+    calls = store.calls
+    return f"read={calls.read_units:g};write={calls.write_units:g};unmeasured={calls.unmeasured}"
 
 
 _access = logging.getLogger("aidants_connect.request")
@@ -402,4 +413,7 @@ def access_log(event: Any, request: Request | None, status: int, elapsed_ms: flo
     line = {"function": settings().function_name, "method": request.method if request else None,
             "route": getattr(request, "route", None), "status": status, "ms": round(elapsed_ms, 1),
             "store_calls": store.calls.count, "call_id": call_id if _CALL_ID.fullmatch(call_id) else None}
+    if settings().measure_store_capacity:  # benchmarks: the async functions' units too (bench/load.py)
+        line.update(read_units=round(store.calls.read_units, 2), write_units=round(store.calls.write_units, 2),
+                    unmeasured_calls=store.calls.unmeasured)
     _access.info(json.dumps(line, separators=(",", ":")))

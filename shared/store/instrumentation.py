@@ -2,6 +2,8 @@
 DynamoDB calls of the current request are counted there (``X-Store-Calls``, the
 benches), and no write leaves a request whose time budget is used up
 (``writes.check_budget``, docs/reliability.md "A 503 means nothing happened").
+With ``STORE_MEASURE_CAPACITY`` (the benches only) each call also asks DynamoDB what
+it consumed, summed per request (``X-Store-Units``; ``python -m bench capacity``).
 
 :func:`install` patches pynamodb's ``Connection.dispatch`` (``store.base`` calls it on
 import), whatever the versions: the budget check is a guarantee, not an optimisation.
@@ -12,25 +14,34 @@ import threading
 
 from pynamodb.connection.base import Connection
 
+from ..config import settings
 from . import writes
 
 
 class _CallCounter(threading.local):
     """DynamoDB calls made by the current request (waitress serves one request per
-    thread, so a thread-local is exactly one request's count)."""
+    thread, so a thread-local is exactly one request's count), and, when measured
+    (``STORE_MEASURE_CAPACITY``, benchmarks only), the capacity units they consumed."""
 
     count = 0
     operations: list
+    read_units = 0.0
+    write_units = 0.0
+    unmeasured = 0  # calls that failed (a refused condition…): DynamoDB reports no capacity
 
     def reset(self) -> None:
         self.count = 0
         self.operations = []
+        self.read_units = 0.0
+        self.write_units = 0.0
+        self.unmeasured = 0
 
 
 calls = _CallCounter()
 calls.reset()
 
 _WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"})
+_READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"})
 _dispatch = Connection.dispatch
 
 
@@ -43,7 +54,30 @@ def _counted_dispatch(self, operation_name, operation_kwargs):
     if not hasattr(calls, "operations"):
         calls.operations = []
     calls.operations.append(operation_name)
+    if settings().measure_store_capacity and (operation_name in _READS or operation_name in _WRITES):
+        return _measured_dispatch(self, operation_name, operation_kwargs)
     return _dispatch(self, operation_name, operation_kwargs)
+
+
+def _measured_dispatch(self, operation_name, operation_kwargs):
+    """Benchmarks only: the same call with ``ReturnConsumedCapacity=TOTAL`` (the table's
+    and its indexes' units in one figure), its units added to the request's count.
+    Off in production: the request paths never ask for it."""
+    kwargs = dict(operation_kwargs)
+    kwargs.setdefault("ReturnConsumedCapacity", "TOTAL")
+    try:
+        data = _dispatch(self, operation_name, kwargs)
+    except Exception:
+        calls.unmeasured += 1
+        raise
+    consumed = (data or {}).get("ConsumedCapacity") or []
+    units = sum(float(entry.get("CapacityUnits") or 0)
+                for entry in (consumed if isinstance(consumed, list) else [consumed]))
+    if operation_name in _READS:
+        calls.read_units += units
+    else:
+        calls.write_units += units
+    return data
 
 
 def install() -> None:

@@ -282,6 +282,17 @@ def test_login_refuses_a_malformed_body_from_the_build_context(running):
     assert 400 <= resp.status_code < 500 and resp.headers["X-Store-Calls"] != "0"
 
 
+def test_the_image_runs_the_locked_flask_and_waitress(installed):
+    """The template installs flask and waitress unpinned (and tox 3); the function's
+    requirements.txt, installed after it, brings the lock's versions back."""
+    lock = requirements.load()
+    for name, (home, python) in installed.items():
+        versions = subprocess.run([str(python), "-c", "from importlib import metadata as m; "
+                                   "print(m.version('flask'), m.version('waitress'))"],
+                                  env=_clean_env(), capture_output=True, text=True, check=True).stdout.split()
+        assert versions == [lock["flask"].version, lock["waitress"].version], name
+
+
 def test_the_entry_point_behaves_as_the_template(installed, tmp_path):
     """Body and header shaping of index.py (DESIGN.md §6), on a throwaway handler."""
     home, python = installed[SELECTED[0]]

@@ -5,6 +5,7 @@ request, against the local gateway's own dispatch; where an nginx binary is
 installed, `nginx -t` checks each output too."""
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -103,10 +104,14 @@ class NginxRouter:
                         and not any(d[0] == "location" and d[1] == ["/"] and
                                    any(x[0] == "return" for x in d[2]) for d in s[2])]
         (server,) = self.servers
-        (self.api,) = [d for d in server[2] if d[0] == "location" and d[1][0] == "~"]
+        # nginx tries regex locations in the order written: control characters, then routes.
+        self.refused, self.api = [d for d in server[2] if d[0] == "location" and d[1][0] == "~"]
+        self.refused_regex = re.compile(self.refused[1][1])
         self.api_regex = re.compile(self.api[1][1])
 
     def route(self, method: str, path: str) -> str | None:
+        if self.refused_regex.search(path):
+            return "404"  # refused as JSON, before any route
         if not self.api_regex.match(path):
             return None  # the static front-end
         for regex, function in self.table:
@@ -122,6 +127,9 @@ def local_choice(gw, method: str, path: str) -> str | None:
         return body.decode()
     if status.startswith("405"):
         return "405"
+    if status.startswith("404") and body.startswith(b"{") and \
+            json.loads(body)["error_description"] == "Adresse inconnue.":
+        return "404"  # refused before any route (a control character in the path)
     return None
 
 
@@ -136,7 +144,18 @@ def gw(tmp_path_factory):
 
 # The local gateway also plays OpenFaaS's gateway (/function/<name>/...); the edge
 # never exposes those forms, which the next test checks.
-PROBES = ingress._probe_paths(ROUTES) + ["/", "/connexion/", "/system/functions", "/api/unknown"]
+PROBES = ingress._probe_paths(ROUTES) + ["/", "/connexion/", "/system/functions", "/api/unknown",
+                                         "/api/login/abc\ndef", "/oidc/userinfo\n", "/fi/\r.html"]
+
+
+def test_a_path_with_a_control_character_is_refused_as_json_at_the_edge_and_locally(gw):
+    """The python3-http template's Flask route never matches such a path: the function
+    would answer Flask's HTML 404 page (tests/unit/test_template_contract.py)."""
+    router = NginxRouter(ingress.generate("nginx"))
+    (returned,) = [d for d in router.refused[2] if d[0] == "return"]
+    assert returned[1][0] == "404" and json.loads(returned[1][1])["error"] == "not_found"
+    for path in ("/api/login/abc\ndef", "/api/mandates/x\r\ny", "/oidc/userinfo\n", "/x\x7f"):
+        assert router.route("GET", path) == local_choice(gw, "GET", path) == "404", repr(path)
 
 
 @pytest.mark.parametrize("options", [{}, {"tls": False}], ids=["tls", "plain"])
@@ -288,7 +307,7 @@ def test_the_routes_anonymous_callers_reach_are_rate_limited_per_address(name):
     for limit in ingress.RATE_LIMITS:
         assert zones[limit.zone] == [f"${limit.zone}_key", f"zone={limit.zone}:10m", f"rate={limit.rate}"]
     server = _site_server(CONFIGURATIONS[name]())
-    (api,) = [d for d in server if d[0] == "location" and d[1][0] == "~"]
+    (api,) = [d for d in server if d[0] == "location" and d[1][0] == "~" and d[1][1].startswith("^(?:")]
     limits = {d[1][0]: d[1][1:] for d in api[2] if d[0] == "limit_req"}
     assert limits == {f"zone={limit.zone}": [f"burst={limit.burst}", "nodelay"] for limit in ingress.RATE_LIMITS}
     assert ["limit_req_status", ["429"], None] in [list(d) for d in server]
@@ -317,13 +336,13 @@ def test_no_answer_of_the_site_can_be_framed(name):
     none to error answers without ``always``: so every location says it, always."""
     server = _site_server(CONFIGURATIONS[name]())
     locations = [d for d in server if d[0] == "location"]
-    assert len(locations) == 5  # the API, 405, 429, the front-end, the DSFR
+    assert len(locations) == 6  # control characters, the API, 405, 429, the front-end, the DSFR
     for location in locations:
         headers = {tuple(d[1][:1]): d[1][1:] for d in location[2] if d[0] == "add_header"}
         assert headers[("X-Frame-Options",)] == ["DENY", "always"], location[1]
         csp, always = headers[("Content-Security-Policy",)]
         assert "frame-ancestors 'none'" in csp and always == "always", location[1]
-    (api,) = [d for d in locations if d[1][0] == "~"]
+    (api,) = [d for d in locations if d[1][0] == "~" and d[1][1].startswith("^(?:")]
     # The functions' own X-Frame-Options is replaced, not doubled.
     assert ["proxy_hide_header", ["X-Frame-Options"], None] in [list(d) for d in api[2]]
     if name == "nginx-tls":

@@ -1,15 +1,17 @@
 """stack.yml deploys with `faas-cli up -f stack.yml`: every function is declared,
-complete, built from the template, scaled, and reachable by routes that cannot collide."""
+complete, built from the pinned template, scaled and sized as docs/capacity.md's plan
+says, and reachable by routes that cannot collide."""
 from __future__ import annotations
 
 import ast
 import re
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 import yaml
 
-from deploy import context, imports, requirements, secrets
+from deploy import context, imports, requirements, secrets, template_pin
 from local import stack
 
 ROOT = stack.ROOT
@@ -32,10 +34,13 @@ def test_every_function_folder_is_declared_in_the_stack():
     assert folders - declared == set(), "functions/ folders missing from stack.yml"
 
 
-def test_the_template_is_pulled_from_its_git_source_and_shared_is_copied():
+def test_the_template_is_pulled_from_its_git_source_at_the_pinned_commit_and_shared_is_copied():
     config = RAW["configuration"]
     templates = {t["name"]: t["source"] for t in config["templates"]}
-    assert templates["python3-http"] == "https://github.com/openfaas/python-flask-template"
+    pin = template_pin.load()
+    assert templates["python3-http"] == pin.source
+    # faas-cli's form for a commit: `#sha-<7 to 40 hex>` (a bare `#<ref>` is a branch or tag).
+    assert re.fullmatch(r"https://github\.com/openfaas/python-flask-template#sha-[0-9a-f]{40}", pin.source)
     assert config["copy"] == ["./shared"]
     assert RAW["provider"]["name"] == "openfaas"
 
@@ -86,13 +91,71 @@ def test_function_has_scaling_labels(name):
         assert int(labels["com.openfaas.scale.target"]) > 0
 
 
-def test_the_oidc_endpoints_scale_widest():
-    oidc = [fn for fn in FUNCTIONS.values() if _is_oidc(fn)]
-    others = [fn for fn in FUNCTIONS.values() if not _is_oidc(fn)]
-    if not oidc:
-        pytest.skip("no OIDC function declared yet")
-    narrowest_oidc = min(int(fn.labels[SCALE_MAX]) for fn in oidc)
-    assert all(int(fn.labels[SCALE_MAX]) <= narrowest_oidc for fn in others)
+def test_the_functions_franceconnect_calls_keep_two_replicas():
+    """A restart or a lost node never fails an aidant's connection."""
+    oidc = [fn for fn in FUNCTIONS.values() if any(r.path.startswith("/oidc/") for r in fn.routes)]
+    assert oidc
+    for fn in oidc:
+        assert int(fn.labels[SCALE_MIN]) >= 2, fn.name
+
+
+def _cores(quantity: str) -> float:
+    return float(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+
+
+def _mebibytes(quantity: str) -> float:
+    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024}
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(Ki|Mi|Gi)", quantity)
+    assert match, f"{quantity!r}: write memory in Ki, Mi or Gi"
+    return float(match.group(1)) * units[match.group(2)]
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_function_has_cpu_and_memory_requests_within_its_limits(name):
+    """faas-cli's `requests:`/`limits:` (Kubernetes resources): a replica is scheduled
+    on what it requests and stopped (memory) or throttled (CPU) at its limit."""
+    spec = FUNCTIONS[name].spec
+    requests_, limits = spec.get("requests") or {}, spec.get("limits") or {}
+    assert set(requests_) == set(limits) == {"cpu", "memory"}, name
+    assert all(isinstance(v, str) for v in [*requests_.values(), *limits.values()])
+    assert 0 < _cores(requests_["cpu"]) <= _cores(limits["cpu"])
+    assert 0 < _mebibytes(requests_["memory"]) <= _mebibytes(limits["memory"])
+    # One waitress process holds the GIL: more than a core per replica would be unused.
+    assert _cores(limits["cpu"]) <= 1
+
+
+def _capacity_table() -> dict[str, dict[str, str]]:
+    """docs/capacity.md, "What each function needs": the plan `python -m bench capacity` printed."""
+    text = (ROOT / "docs" / "capacity.md").read_text()
+    section = text.split("## What each function needs", 1)[1].split("\n## ", 1)[0]
+    rows = [line.strip().strip("|").split("|") for line in section.splitlines()
+            if line.startswith("|") and not re.fullmatch(r"[|\-\s]+", line)]
+    header = [cell.strip() for cell in rows[0]]
+    return {row[0].split()[0]: dict(zip(header, (cell.strip() for cell in row))) for row in rows[1:]}
+
+
+def test_the_flow_functions_are_sized_as_the_capacity_plan_says():
+    planned = _capacity_table()
+    assert {"oidc-authorize", "oidc-token", "oidc-userinfo"} <= set(planned), "docs/capacity.md's plan table"
+    for name, row in planned.items():
+        labels = FUNCTIONS[name].labels
+        low, high = (int(x) for x in row["`scale.min`/`max`"].split("/"))
+        assert (int(labels[SCALE_MIN]), int(labels[SCALE_MAX])) == (low, high), name
+        target = row["`scale.target` (rps per replica)"]
+        if target.isdigit():
+            assert labels["com.openfaas.scale.target"] == target and labels["com.openfaas.scale.type"] == "rps"
+        else:
+            assert "com.openfaas.scale.type" not in labels, name
+
+
+def test_every_function_runs_with_the_resources_the_capacity_plan_says():
+    text = (ROOT / "docs" / "capacity.md").read_text()
+    match = re.search(r"CPU (\w+) requested, (\w+) limit; memory (\d+) MiB requested, (\d+) MiB\s+limit", text)
+    assert match, "docs/capacity.md states the resources per replica"
+    cpu_request, cpu_limit, memory_request, memory_limit = match.groups()
+    for name, fn in FUNCTIONS.items():
+        assert fn.spec["requests"] == {"cpu": cpu_request, "memory": f"{memory_request}Mi"}, name
+        assert fn.spec["limits"] == {"cpu": cpu_limit, "memory": f"{memory_limit}Mi"}, name
 
 
 def test_routes_do_not_collide():
@@ -157,8 +220,13 @@ def test_copy_paths_outside_the_project_are_refused(tmp_path):
         context._in_scope(".", ROOT)
 
 
-def test_template_requirements_pin_what_the_local_runtime_runs():
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_each_function_pins_the_flask_and_waitress_the_tests_run(name):
+    """The template installs them unpinned; the function's own file (installed after it,
+    in the user site that comes first) fixes them at the lock's versions, which are
+    the ones the local runtime and every test run."""
     lock = requirements.load()
-    pins = [f"{name}=={lock[name].version}" for name in ("flask", "waitress")]
-    template = (context.TEMPLATES / "python3-http" / "requirements.txt").read_text().split()
-    assert sorted(template) == sorted(pins)
+    listed = requirements.parse((_handler_dir(FUNCTIONS[name]) / "requirements.txt").read_text())
+    for dist in imports.TEMPLATE_RUNTIME:
+        assert listed[dist].version == lock[dist].version == metadata.version(dist), dist
+        assert set(listed[dist].hashes) == set(lock[dist].hashes)

@@ -7,7 +7,7 @@ import json
 
 import requests
 
-MARKER = "aidants_connect.request: "
+MARKER = "INFO:aidants_connect.request:"  # logging.basicConfig's format, as in the image (shared/logs.py)
 
 
 def _lines(stack, folder: str) -> list[dict]:

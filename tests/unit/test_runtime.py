@@ -1,39 +1,46 @@
-"""local.runtime behaves as the python3-http template: handle(event, context) → HTTP."""
-import json
-from types import ModuleType
+"""local.runtime runs the build context's own entry point, laid out as the image lays
+it out. What that entry point does is tests/unit/test_template_contract.py's."""
+import sys
 
-from local.runtime import make_app
+import pytest
 
-
-def _module(handle):
-    module = ModuleType("function.handler")
-    module.handle = handle
-    return module
+from deploy import context
+from local import runtime
 
 
-def test_event_carries_body_headers_method_query_path():
-    seen = {}
-
-    def handle(event, context):
-        seen.update(body=event.body, method=event.method, path=event.path, q=event.query.get("a"),
-                    ct=event.headers.get("content-type"), host=context.hostname)
-        return {"statusCode": 201, "body": {"ok": True}, "headers": [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")]}
-
-    client = make_app(_module(handle)).test_client()
-    r = client.post("/api/x?a=1", data=b"raw", headers={"Content-Type": "text/plain"})
-    assert r.status_code == 201 and r.get_json() == {"ok": True}
-    # As in the real template (Flask's headers.update), a repeated header name in the
-    # list keeps only the last value: handlers send at most one Set-Cookie.
-    assert r.headers.getlist("Set-Cookie") == ["b=2"]
-    assert seen == {"body": b"raw", "method": "POST", "path": "/api/x", "q": "1", "ct": "text/plain",
-                    "host": seen["host"]}
+@pytest.fixture
+def clean_modules(monkeypatch):
+    """load_entry_point registers ``function`` and ``index`` as the image's interpreter has them."""
+    for name in ("function", "function.handler", "function.helper", "index"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    yield
+    for name in ("function", "function.handler", "function.helper", "index"):
+        sys.modules.pop(name, None)
 
 
-def test_a_handler_that_raises_answers_a_json_500():
-    def handle(event, context):
-        raise ValueError("boom")
+def test_the_local_runtime_runs_the_file_a_build_context_carries(tmp_path, clean_modules):
+    (tmp_path / "handler.py").write_text("def handle(event, context):\n    return {'body': 'ok'}\n")
+    index = runtime.load_entry_point(tmp_path)
+    assert index.__file__ == str(context.TEMPLATES / "python3-http" / "index.py")
+    assert index.app.test_client().get("/").text == "ok"
 
-    client = make_app(_module(handle)).test_client()
-    r = client.get("/")
-    assert r.status_code == 500 and json.loads(r.data)["error"] == "server_error"
-    assert client.get("/").status_code == 500  # and keeps serving
+
+def test_a_handler_imports_its_own_modules_as_in_the_image(tmp_path, clean_modules):
+    # In the image the handler folder is the package `function`: relative imports work.
+    (tmp_path / "helper.py").write_text("ANSWER = 'from the helper'\n")
+    (tmp_path / "handler.py").write_text(
+        "from . import helper\n\ndef handle(event, context):\n    return {'body': helper.ANSWER}\n")
+    index = runtime.load_entry_point(tmp_path)
+    assert index.app.test_client().get("/").text == "from the helper"
+    assert sys.modules["function.handler"].__name__ == "function.handler"
+
+
+def test_the_gateway_passes_no_waitress_option_the_template_does_not(monkeypatch, tmp_path):
+    (tmp_path / "handler.py").write_text("def handle(event, context):\n    return None\n")
+    served = {}
+    import waitress
+    monkeypatch.setattr(waitress, "serve", lambda app, **kw: served.update(kw))
+    for name in ("function", "function.handler", "index"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    runtime.main(["--handler-dir", str(tmp_path), "--port", "5999"])
+    assert served == {"host": "127.0.0.1", "port": 5999}  # the template's serve(app, host, port)
