@@ -160,12 +160,14 @@ class Stack:
     def log_events(self, function: str, event: str | None = None) -> list[dict]:
         """The JSON log lines of anonymous requests (``shared.anonymous``) that a
         function has written so far, optionally only one ``event``."""
-        marker = "aidants_connect.anonymous: "
+        # "INFO:aidants_connect.anonymous:{…}" as the image logs it (logging.basicConfig's
+        # format, shared/logs.py); "aidants_connect.anonymous: {…}" as the runtime did.
+        marker = "aidants_connect.anonymous:"
         path = self.state / "logs" / f"{function}.log"
         found = []
         for line in (path.read_text(errors="replace").splitlines() if path.exists() else []):
             if marker in line:
-                data = json.loads(line.split(marker, 1)[1])
+                data = json.loads(line.split(marker, 1)[1].strip())
                 if event is None or data.get("event") == event:
                     found.append(data)
         return found
