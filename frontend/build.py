@@ -30,6 +30,8 @@ from pathlib import Path
 
 import jinja2
 
+from shared.config import CGU_VERSION
+
 SOURCE = Path(__file__).resolve().parent
 ROOT = SOURCE.parent
 PAGES = SOURCE / "pages"
@@ -74,10 +76,14 @@ def module_of(page: str) -> str:
 
 
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(TEMPLATES), str(PAGES)]),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True)
+    # The terms of use in force (``templates/cgu/<version>.html``): the version the
+    # API asks aidants to accept, so that the page shows the very text they accept.
+    env.globals["cgu_version"] = CGU_VERSION
+    return env
 
 
 def render(sandbox: bool = False) -> dict[str, bytes]:

@@ -23,6 +23,14 @@ class MissingSecret(RuntimeError):
     pass
 
 
+# The terms of use (CGU) in force: the text of each version is
+# ``frontend/templates/cgu/<version>.html`` (the front-end page ``/cgu/`` shows this
+# one). A new text gets a new version here, and every aidant is asked to accept it
+# again before acting on a mandate (``shared.cgu``). Not an environment variable:
+# the version must be the text that ships with the code.
+CGU_VERSION = "2026-11"
+
+
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
@@ -160,6 +168,11 @@ class Settings:
     # (0: read at every request), and how long a scheduled expiry run may spend.
     stats_cache_seconds: float
     stats_expiry_run_seconds: float
+    # Invitations of a person to a structure (shared.invitations): how long one stays
+    # valid, and how many a structure may send a day (each e-mails an address typed
+    # by its référent).
+    invitation_ttl_days: int
+    invitations_per_structure_per_day: int
     # Diagnostics: X-Store-Calls / Server-Timing on every answer (benchmarks, local
     # runs). Off in production: call counts and timings would tell an attacker which
     # branch a request took (e.g. whether an e-mail belongs to an aidant).
@@ -256,6 +269,8 @@ def settings() -> Settings:
         habilitation_messages_per_request_per_day=_env_int("HABILITATION_MESSAGES_PER_REQUEST_PER_DAY", 10),
         stats_cache_seconds=float(_env("STATS_CACHE_SECONDS", "5")),
         stats_expiry_run_seconds=float(_env("STATS_EXPIRY_RUN_SECONDS", "5")),
+        invitation_ttl_days=_env_int("INVITATION_TTL_DAYS", 14),
+        invitations_per_structure_per_day=_env_int("INVITATIONS_PER_STRUCTURE_PER_DAY", 30),
         expose_diagnostics=_env_bool("EXPOSE_DIAGNOSTICS", False),
         measure_store_capacity=_env_bool("STORE_MEASURE_CAPACITY", False),
         function_name=_env("FUNCTION_NAME"),

@@ -1,7 +1,8 @@
 """An aidant's lifecycle: when an account may be active, and the writes that
 activate it, deactivate it and end its sessions. The référent's space
-(``shared.referent``) and staff's training marks (``shared.habilitation``) both
-change it through here.
+(``shared.referent``), staff's training marks (``shared.habilitation``) and an
+invitation accepted (``shared.invitations``: the aidant joins one more structure)
+all change it through here.
 
 Active, per structure: an aidant acts for structure S while ``is_active`` and S is in
 ``structure_ids`` (``shared.sessions.authenticate`` checks both at every request).
@@ -20,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import errors, journal, stats
-from .store import Aidant, Operation, Session, TotpDevice, Training
+from .store import Aidant, Membership, Operation, Session, TotpDevice, Training
 
 AIDANT_ACTIVATED = "aidant_activated"
 AIDANT_DEACTIVATED = "aidant_deactivated"
@@ -106,6 +107,19 @@ def _counted(aidant: Aidant, active: bool) -> list[Operation]:
     account's ``is_active`` changes, nothing when it does not (an aidant already
     active in another structure, or deactivated in one of several)."""
     return stats.aidant_activity(bool(aidant.is_active), active).operations(aidant.id)
+
+
+def joining(aidant: Aidant, *, structure_id: str, reason: str) -> list[Operation]:
+    """The operations by which an active aidant starts working for one more
+    structure on their own agreement (an invitation accepted with their code,
+    ``shared.invitations``): its membership, the structure among those they act for,
+    journaled there as their own activation. Only while the account is active: a
+    deactivation racing the acceptance (a training mark corrected, say) wins, and
+    this fails its condition rather than bring the account back."""
+    return [("update", aidant, {"actions": [Aidant.structure_ids.add({structure_id})],
+                                "condition": Aidant.pk.exists() & (Aidant.is_active == True)}),  # noqa: E712
+            ("save", Membership.new(structure_id, aidant.id), {}),
+            _entry(AIDANT_ACTIVATED, aidant, aidant.id, structure_id, {}, reason)]
 
 
 @dataclass

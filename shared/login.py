@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from . import anonymous, crypto, errors, journal, notifications, otp
 from .config import settings
@@ -19,6 +20,9 @@ from .sessions import new_session, open_session, set_cookie
 from .store import Aidant, EmailClaim, LoginLink, Session, Structure, expired, read, transaction
 
 _NOBODY = "~unknown"  # an aidant partition that never exists
+# Where an aidant of several structures lands after each login: they pick the one
+# they act for (the last one is offered first), then go where they were going.
+CHOOSE_STRUCTURE_PAGE = "/choisir-structure/"
 _BAD_CREDENTIALS = "L'adresse e-mail ou le code à 6 chiffres est incorrect."
 
 
@@ -154,4 +158,13 @@ def consume_link(token: str, response: Response) -> str:
         tx.save(journal.entry(journal.LOGIN_SUCCEEDED, aidant_id=aidant.id, structure_id=structure_id,
                               details={"method": "otp+email_link"}), condition=journal.append_condition())
     set_cookie(response, cookie, session)
-    return link.next_path or "/espace-aidant/"
+    return landing(aidant, link.next_path or "/espace-aidant/")
+
+
+def landing(aidant: Aidant, next_path: str) -> str:
+    """Mandates belong to a structure: an aidant who works for several picks, after
+    logging in, the one they act for (the page goes on to ``next_path`` at once when
+    fewer than two of them are open)."""
+    if len(aidant.structure_ids or ()) > 1:
+        return CHOOSE_STRUCTURE_PAGE + "?" + urlencode({"next": next_path})
+    return next_path

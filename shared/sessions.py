@@ -15,7 +15,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from . import crypto, errors, journal
+from . import cgu, crypto, errors, journal
 from .config import settings
 from .http import Request, Response
 from .store import Aidant, Item, Session, Structure, expired, expiring, read, writes
@@ -35,6 +35,7 @@ class Caller:
     aidant: Aidant
     structure_id: str
     session: Session
+    structure: Structure | None = None  # the one they act for, as read with the session
 
     @property
     def aidant_id(self) -> str:
@@ -64,15 +65,18 @@ def open_session(aidant: Aidant, structure_id: str, response: Response) -> Sessi
     return session
 
 
-def authenticate(request: Request) -> Caller:
-    """The caller of an ``/api/*`` request, or 401."""
-    return authenticate_with(request)[0]
+def authenticate(request: Request, *, acting: bool = False) -> Caller:
+    """The caller of an ``/api/*`` request, or 401. ``acting``: the request creates,
+    signs, revokes or uses a mandate, which needs the terms of use in force accepted
+    (403 ``cgu_not_accepted`` otherwise, ``shared.cgu``)."""
+    return authenticate_with(request, acting=acting)[0]
 
 
-def authenticate_with(request: Request, *keys: Key) -> tuple[Caller, dict[Key, Item]]:
+def authenticate_with(request: Request, *keys: Key, acting: bool = False) -> tuple[Caller, dict[Key, Item]]:
     """The caller, and the items at ``keys`` read in the same (strongly consistent)
     BatchGet as the session: a request that needs one more item than its session
-    saves a round trip. Missing items are absent from the dict."""
+    saves a round trip. Missing items are absent from the dict. ``acting``: as for
+    :func:`authenticate`."""
     token = request.cookie(COOKIE)
     if not token or len(token) > _MAX_COOKIE:
         raise errors.Unauthorized()
@@ -80,13 +84,15 @@ def authenticate_with(request: Request, *keys: Key) -> tuple[Caller, dict[Key, I
     now_s = int(time.time())
     if session.expires_at <= now_s or session.last_seen + settings().session_idle_seconds <= now_s:
         raise _expired()
-    aidant = _acting_aidant(session, found)
+    aidant, structure = _acting_aidant(session, found)
     if now_s - session.last_seen >= _TOUCH_EVERY:
         # Not if it was ended meanwhile (logout, structure switch, deactivation):
         # an unconditional write would bring back a bare item.
         if not writes.update(session, [Session.last_seen.set(now_s)], Session.pk.exists()):
             raise _expired()
-    return Caller(aidant=aidant, structure_id=session.structure_id, session=session), \
+    if acting:
+        cgu.require_accepted(aidant)
+    return Caller(aidant=aidant, structure_id=session.structure_id, session=session, structure=structure), \
         {key: found[key] for key in keys if key in found}
 
 
@@ -112,7 +118,7 @@ def _read(token: str, keys: tuple[Key, ...]) -> tuple[Session, dict[Key, Item]]:
     return session, found
 
 
-def _acting_aidant(session: Session, found: dict[Key, Item]) -> Aidant:
+def _acting_aidant(session: Session, found: dict[Key, Item]) -> tuple[Aidant, Structure]:
     """The aidant and the structure they act for, read with the session when the
     cookie names them: a deactivated aidant, or a structure closed or left, stops
     working at the next request."""
@@ -133,7 +139,7 @@ def _acting_aidant(session: Session, found: dict[Key, Item]) -> Aidant:
         raise errors.Unauthorized("Votre compte d'entraînement a expiré.", code="session_revoked")
     # What this request writes without a ttl ends with the trainee (sandbox only).
     expiring.set(structure.ttl)
-    return aidant
+    return aidant, structure
 
 
 def end_session(request: Request, response: Response) -> None:

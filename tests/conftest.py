@@ -135,10 +135,13 @@ class Stack:
         return structure.id
 
     def new_aidant(self, structure_id: str | None = None, **kwargs) -> str:
-        """A fresh aidant (own TOTP device, so tests never share a time step)."""
+        """A fresh aidant (own TOTP device, so tests never share a time step) who has
+        accepted the terms of use in force, as every working aidant has
+        (``cgu_version=None``: one who has not, for the tests of that rule)."""
         self.use_store()
-        from shared import accounts, crypto
+        from shared import accounts, cgu, crypto
         email_address = f"aidant-{crypto.new_id(6).lower()}@test.aidantsconnect.fr"
+        kwargs.setdefault("cgu_version", cgu.current_version())
         accounts.create_aidant(email_address, kwargs.pop("first_name", "Test"), kwargs.pop("last_name", "Aidant"),
                                [structure_id or self.seed["structure"]["id"]], **kwargs)
         return email_address

@@ -1,7 +1,7 @@
 // Small DOM helpers shared by the pages. Text always goes in through textContent:
 // names typed by usagers or sent by FranceConnect are never parsed as HTML.
 
-import { logout } from "./api.js";
+import { currentPath, logout } from "./api.js";
 
 /** h("p", {class: "fr-text"}, "texte", child) → element. */
 export function h(tag, attrs, ...children) {
@@ -51,9 +51,15 @@ export function showAlert(container, type, title, text, extra) {
   return alert;
 }
 
+/** An error, said in `container`. The API's refusal for terms of use not accepted
+ * (cgu_not_accepted) comes with the link to read and accept them, and back here. */
 export function showError(container, err, title) {
+  const terms = err && err.code === "cgu_not_accepted"
+    ? h("p", {}, h("a", { href: "/cgu/?next=" + encodeURIComponent(currentPath()) },
+      "Lire et accepter les conditions générales d'utilisation"))
+    : null;
   return showAlert(container, "error", title || "Une erreur est survenue", err && err.message
-    ? err.message : String(err));
+    ? err.message : String(err), terms);
 }
 
 export function clearAlert(container) {

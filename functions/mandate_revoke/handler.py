@@ -7,7 +7,7 @@ router = Router()
 
 @router.route("POST", "/api/mandates/{id}/revoke")
 def revoke(request):
-    caller = sessions.authenticate(request)
+    caller = sessions.authenticate(request, acting=True)  # the terms of use accepted (shared.cgu)
     data = request.json()
     demarche = data.get("demarche")
     if demarche is not None and not isinstance(demarche, str):

@@ -56,10 +56,23 @@ def create(caller: Caller, data: dict) -> MandateDraft:
 
 
 def load(caller: Caller, draft_id: str) -> MandateDraft:
-    """The caller's own draft; anybody else's is answered like a missing one."""
+    """The caller's own draft, for the structure they act for now; anybody else's is
+    answered like a missing one.
+
+    The aidant's own draft started for another of their structures (they switched
+    since, maybe in another tab) is a 409 ``structure_switched`` naming it: it can
+    be read, previewed or signed only while acting for that structure again, so a
+    mandate is never signed for a structure other than the one the aidant sees."""
     draft = MandateDraft.find(draft_id)
-    if draft is None or draft.aidant_id != caller.aidant_id or draft.structure_id != caller.structure_id:
+    if draft is None or draft.aidant_id != caller.aidant_id:
         raise errors.NotFound("Ce projet de mandat est introuvable.", code="draft_not_found")
+    if draft.structure_id != caller.structure_id:
+        _, structure = mandates.usager_and_structure(None, draft.structure_id)
+        name = structure.name if structure else ""
+        raise errors.Conflict(
+            f"Ce projet de mandat a été commencé pour la structure « {name} », et vous agissez maintenant pour "
+            "une autre structure. Revenez à cette structure pour le poursuivre.", code="structure_switched",
+            extra={"structure": {"id": draft.structure_id, "name": name}})
     return draft
 
 

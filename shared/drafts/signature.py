@@ -1,4 +1,5 @@
-"""Steps 3 and 4: what the usager is about to agree to, then the signature: the
+"""Steps 3 and 4: what the usager is about to agree to (the recap, and the draft as
+it will be printed), then the signature: the
 aidant's TOTP, then the mandate in one ``TransactWrite`` that also marks the draft
 signed (condition: not signed yet, not expired, same usager), so a draft gives one
 mandate even under concurrent signatures."""
@@ -12,6 +13,21 @@ from ..demarches import as_json as demarche_json
 from ..sessions import Caller
 from ..store import MandateDraft, Operation, Structure, Usager, now
 from .draft import check_open, load
+
+
+def printable(caller: Caller, draft: MandateDraft) -> str:
+    """"Voir le projet de mandat" (``GET /api/mandates/drafts/{draft}/print``): from
+    the recap, the aidant and the usager read the mandate as it will be printed,
+    marked as a draft not yet signed (``documents.render_draft``). Only an open draft
+    whose usager FranceConnect identified: a signed one has its real mandate."""
+    check_open(draft)
+    if draft.usager_id is None:
+        raise errors.Conflict("L'usager ne s'est pas encore identifié avec FranceConnect.",
+                              code="usager_not_identified")
+    usager, structure = mandates.usager_and_structure(draft.usager_id, draft.structure_id)
+    if usager is None:
+        raise errors.Conflict("L'usager de ce projet de mandat n'existe plus.", code="draft_invalid")
+    return documents.render_draft(draft, usager, structure, caller.aidant.full_name)
 
 
 def recap(caller: Caller, draft: MandateDraft) -> dict:

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Iterable
 
 from ..demarches import DEMARCHES
-from ..store import Aidant, Mandate, OutboxItem, Structure, Usager, now
+from ..store import Aidant, Invitation, Mandate, OutboxItem, Structure, Usager, now
 from .outbox import new_item
 
 # Templates (shared/templates/mail/<name>.{subject.txt,txt,html}).
@@ -17,6 +17,7 @@ MANDATE_CREATED = "mandate_created"
 MANDATE_REVOKED = "mandate_revoked"
 DEMARCHE_DONE = "demarche_done"
 EXPIRY_REMINDER = "expiry_reminder"
+INVITATION = "invitation"
 
 
 def iso(moment: datetime) -> str:
@@ -80,9 +81,10 @@ def demarche_done_item(usager: Usager, structure: Structure, demarche: str, at: 
         "demarche": demarche, "at": iso(at or now()), "service": service or ""}, inbox=structure.id)
 
 
-def expiry_reminder_item(aidant: Aidant, mandates: list[Mandate],
-                         structures: dict[str, Structure]) -> OutboxItem:
-    """One e-mail for one aidant listing the mandates of their structures that end soon."""
+def expiry_reminder_item(aidant: Aidant, mandates: list[Mandate], structures: dict[str, Structure],
+                         ends_today_before: datetime | None = None) -> OutboxItem:
+    """One e-mail for one aidant listing the mandates of their structures that end
+    soon; those ending before ``ends_today_before`` (tonight) are said to end tonight."""
     ordered = sorted(mandates, key=lambda m: (m.expires_at, m.id))
     return new_item(EXPIRY_REMINDER, aidant.email, {
         "first_name": aidant.first_name,
@@ -90,5 +92,17 @@ def expiry_reminder_item(aidant: Aidant, mandates: list[Mandate],
         "mandates": [{"id": m.id, "usager_name": m.usager_name or "",
                       "demarches": sorted(m.active_demarches or m.demarches, key=demarche_order),
                       "expires_at": iso(m.expires_at), "duration": m.duration,
+                      "ends_today": bool(ends_today_before and m.expires_at <= ends_today_before),
                       "structure": structures[m.structure_id].name} for m in ordered]},
         inbox=ordered[0].structure_id if ordered else None)
+
+
+def invitation_item(invitation: Invitation, newcomer: bool) -> OutboxItem:
+    """Tells the invitee who invites them where, and what to do: an aidant already
+    logs in and accepts with their code; a newcomer learns the steps before their
+    first login (training, a card or the app from the référent). In the sandbox it
+    lands in the inviting structure's inbox."""
+    return new_item(INVITATION, invitation.email, {
+        "structure_name": invitation.structure_name, "invited_by": invitation.invited_by_name or "",
+        "newcomer": newcomer, "expires_at": iso(datetime.fromtimestamp(int(invitation.expires_at), timezone.utc))},
+        inbox=invitation.structure_id)

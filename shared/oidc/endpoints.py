@@ -59,9 +59,10 @@ def _aidant_logged_in(request: Request) -> bool:
 
 
 def transaction(request: Request) -> Response:
-    """GET /api/fi/transactions/{txn}: what the aidant may choose from."""
+    """GET /api/fi/transactions/{txn}: what the aidant may choose from (using a
+    mandate: the terms of use accepted, ``shared.cgu``)."""
     txn_id = request.params["txn"]
-    caller, read = sessions.authenticate_with(request, transactions.T.key(txn_id))
+    caller, read = sessions.authenticate_with(request, transactions.T.key(txn_id), acting=True)
     browser = request.cookie(transactions.browser_cookie_name(txn_id))
     return json_response(transactions.offer(caller, txn_id, browser, read))
 
@@ -69,7 +70,7 @@ def transaction(request: Request) -> Response:
 def choose(request: Request) -> Response:
     """POST /api/fi/transactions/{txn}: the aidant's choice → the code, through Authlib."""
     txn_id = request.params["txn"]
-    caller, read = sessions.authenticate_with(request, transactions.T.key(txn_id))
+    caller, read = sessions.authenticate_with(request, transactions.T.key(txn_id), acting=True)
     browser = request.cookie(transactions.browser_cookie_name(txn_id))
     body = request.json()
 

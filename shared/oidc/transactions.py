@@ -171,6 +171,9 @@ def offer(caller: Caller, txn_id: str, browser_token: str | None, read: dict | N
                         "prompt": txn.prompt,
                         "login_hint": txn.login_hint},
         "client": {"id": txn.client_id, "name": txn.client_name},
+        # The structure whose mandates these are: the page shows it, and sends it back
+        # with the choice (see ``choose``).
+        "structure": {"id": caller.structure_id, "name": caller.structure.name if caller.structure else None},
         "usagers": listed,
     }
 
@@ -184,6 +187,16 @@ def choose(caller: Caller, txn_id: str, browser_token: str | None, body: dict, r
     usager_id = require_str(body, "usager", max_len=64, message="Choisissez l'usager.")
     demarche = require_str(body, "demarche", max_len=32, message="Choisissez la démarche.")
     who.update(usager_id=usager_id, demarche=demarche, client_id=txn.client_id)
+    shown = body.get("structure")
+    if shown is not None and shown != caller.structure_id:
+        # The page listed another structure's usagers: the aidant switched structure
+        # (in another tab, say) since it was shown. Acting now would use the current
+        # structure's mandate for a choice made among the other's.
+        events.refused("/api/fi/transactions", "structure_switched", **who)
+        raise errors.Conflict("Vous agissez maintenant pour une autre structure que celle de cette liste d'usagers. "
+                              "La liste a été mise à jour : choisissez à nouveau.", code="structure_switched",
+                              extra={"structure": {"id": caller.structure_id,
+                                                   "name": caller.structure.name if caller.structure else None}})
     auth_time = _authenticated_at(caller)
     if not _login_recent_enough(txn, auth_time):
         events.refused("/api/fi/transactions", "login_required", **who)

@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 
 import pyotp
 import segno
-from .. import accounts, crypto, emails, errors, journal, listings, mandates, otp, ratelimit
+from .. import accounts, cgu, crypto, emails, errors, journal, listings, mandates, otp, ratelimit
 from ..config import settings
 from ..http import Response
 from ..sessions import Caller, new_session, set_cookie
@@ -116,7 +116,10 @@ def sign_up(data: dict) -> dict:
         aidant_id = crypto.new_id()
         aidant = Aidant(*Aidant.key(aidant_id), id=aidant_id, email=email, first_name=first_name,
                         last_name=last_name, profession=PROFESSION, structure_ids={structure.id},
-                        current_structure_id=structure.id, referent_of=set(), is_active=True, created_at=now())
+                        current_structure_id=structure.id, referent_of=set(), is_active=True, created_at=now(),
+                        # The exercises are about mandates: a trainee starts with the terms of use
+                        # accepted (they read them at /cgu/ like anyone).
+                        cgu_version=cgu.current_version(), cgu_accepted_at=now())
         device, secret = otp.new_device(aidant_id, "app")
         claim = EmailClaim(*EmailClaim.key(email), aidant_id=aidant_id)
         with transaction(_taken()) as tx:  # a concurrent sign-up with the same address won

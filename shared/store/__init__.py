@@ -21,5 +21,6 @@ from .cards import OtpCard
 from .habilitation import HabilitationMessage, HabilitationRequest, Training
 from .stats import ExpiryCursor, StatsShard
 from .sandbox import InboxMessage
+from .invitations import Invitation
 
 configure()

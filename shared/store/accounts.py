@@ -68,6 +68,9 @@ class Aidant(Item, discriminator="aidant"):
     referent_of = UnicodeSetAttribute(default=set)  # structures this aidant manages
     is_active = BooleanAttribute(default=True)
     is_staff = BooleanAttribute(default=False)
+    # The terms of use (CGU) the aidant accepted, and when (shared.cgu).
+    cgu_version = UnicodeAttribute(null=True)
+    cgu_accepted_at = UTCDateTimeAttribute(null=True)
 
     @staticmethod
     def key(aidant_id: str) -> tuple[str, str]:

@@ -200,3 +200,23 @@ def test_a_page_named_like_a_template_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(build, "PAGES", pages_dir)
     with pytest.raises(build.BuildError, match="layout.html"):
         build.render()
+
+
+def test_the_terms_page_shows_the_text_of_the_version_the_api_asks_to_accept(built):
+    from shared import config
+    page = Page((built / "cgu" / "index.html").read_text())
+    (version,) = [e for e in page.elements if e["attrs"].get("id") == "version-cgu"]
+    assert version["attrs"]["data-version"] == config.CGU_VERSION
+    assert (build.TEMPLATES / "cgu" / f"{config.CGU_VERSION}.html").is_file()
+    assert "Engagements de l'aidant" in " ".join(e["text"] for e in page.all("h2"))
+
+
+def test_every_page_of_a_session_has_the_bar_of_the_structure_acted_for(built):
+    """Mandates belong to a structure: an aidant always sees which one they act for."""
+    with_header = 0
+    for name, page in pages(built).items():
+        module = build.SOURCE / build.module_of(name).lstrip("/")
+        if module.is_file() and "wireHeader(" in module.read_text():
+            assert "structure-courante" in page.ids(), name
+            with_header += 1
+    assert with_header >= 13

@@ -68,7 +68,9 @@ form.addEventListener("submit", async (event) => {
     if (next) body.next = next;
     const result = await api("/api/login", { method: "POST", body, on401: "throw" });
     if (result && result.session_opened && !result.link_sent) {
-      window.location.assign(next || "/espace-aidant/");
+      // Without the e-mailed link: the page where an aidant of several structures
+      // picks the one they act for (it goes straight on for the others).
+      window.location.assign("/choisir-structure/?next=" + encodeURIComponent(next || "/espace-aidant/"));
       return;
     }
     try {

@@ -1,7 +1,8 @@
 // "Créer ou renouveler un mandat": choices → draft → FranceConnect.
 import { api } from "../api.js";
 import { catalogue, iconOf, renderMentions } from "../catalogue.js";
-import { $, h, param, setBusy, setFieldError, showAlert, showError, focusHeading, wireLogout } from "../ui.js";
+import { $, h, param, setBusy, setFieldError, showAlert, showError, focusHeading } from "../ui.js";
+import { wireHeader } from "../header.js";
 
 // ?error= set by /fc/callback when the usager's FranceConnect login did not complete.
 const FC_ERRORS = {
@@ -26,7 +27,7 @@ const remote = $("#a-distance");
 const proof = $("#preuve-consentement");
 const submit = $("#bouton-franceconnect");
 
-wireLogout();
+wireHeader();
 
 function card(d) {
   const id = "demarche-" + d.key;
