@@ -2,6 +2,7 @@
 // names typed by usagers or sent by FranceConnect are never parsed as HTML.
 
 import { currentPath, logout } from "./api.js";
+import { CGU_NOT_ACCEPTED, INVALID_OTP } from "./error-codes.js";
 
 /** h("p", {class: "fr-text"}, "texte", child) → element. */
 export function h(tag, attrs, ...children) {
@@ -54,7 +55,7 @@ export function showAlert(container, type, title, text, extra) {
 /** An error, said in `container`. The API's refusal for terms of use not accepted
  * (cgu_not_accepted) comes with the link to read and accept them, and back here. */
 export function showError(container, err, title) {
-  const terms = err && err.code === "cgu_not_accepted"
+  const terms = err && err.code === CGU_NOT_ACCEPTED
     ? h("p", {}, h("a", { href: "/cgu/?next=" + encodeURIComponent(currentPath()) },
       "Lire et accepter les conditions générales d'utilisation"))
     : null;
@@ -187,7 +188,7 @@ export function showFieldError(input, message) {
  * input is emptied all the same (a code is worth one try). */
 export function showOtpRefused(err, input) {
   input.value = "";
-  if (err.code !== "invalid_otp") return false;
+  if (err.code !== INVALID_OTP) return false;
   showFieldError(input, err.message + " Attendez le code suivant et saisissez-le.");
   return true;
 }

@@ -220,3 +220,66 @@ def test_every_page_of_a_session_has_the_bar_of_the_structure_acted_for(built):
             assert "structure-courante" in page.ids(), name
             with_header += 1
     assert with_header >= 13
+
+
+# -- error codes: js/error-codes.js, written from shared/error_codes.py ------------------
+
+def test_the_build_writes_the_catalogue_of_error_codes_as_a_module(built):
+    import json
+
+    from shared import error_codes
+    module = (built / build.ERROR_CODES_MODULE).read_text()
+    constants = dict(re.findall(r'^export const ([A-Z_]+) = ("[a-z_]+");$', module, re.M))
+    assert {name: json.loads(value) for name, value in constants.items()} == \
+        {code.upper(): code for code in error_codes.CATALOGUE}
+    messages = dict(re.findall(r'^  ([a-z_]+): (".*"),$', module, re.M))
+    assert {code: json.loads(text) for code, text in messages.items()} == \
+        {code: entry.message for code, entry in error_codes.CATALOGUE.items()}
+    assert "export function defaultMessage(code)" in module
+    assert not (build.SOURCE / build.ERROR_CODES_MODULE).exists(), "generated: no source file of that name"
+
+
+_TESTED = r"(?:[\w.]*\.code|\bcode|\breason|\berror)"  # what holds an error code in the modules
+_COMPARED = re.compile(rf'{_TESTED}\s*[!=]==?\s*"([^"]*)"|"([^"]*)"\s*[!=]==?\s*{_TESTED}\b')
+_LOOKED_UP = re.compile(rf"(\[[^\]]*\]|\b\w+)\.(?:indexOf|includes)\(\s*{_TESTED}\s*\)")
+
+
+def literal_codes(text: str) -> list[str]:
+    """The string literals a module compares an error code with: ``err.code ===
+    "x"`` (either side, ``!==`` too), and the strings of an array searched for it,
+    written in place or as a ``const``."""
+    found = [a or b for a, b in _COMPARED.findall(text)]
+    for array in _LOOKED_UP.findall(text):
+        if not array.startswith("["):
+            declared = re.search(rf"\bconst {array} = (\[[^\]]*\])", text)
+            array = declared.group(1) if declared else ""
+        found += re.findall(r'"([^"]*)"', array)
+    return found
+
+
+def test_literal_codes_finds_the_usual_ways_of_comparing_a_code():
+    sample = ('if (err.code === "made_up") {}\nif ("other" !== e.code) {}\nconst FINAL = ["a_b", X];\n'
+              'FINAL.indexOf(err.code);\n["c_d"].includes(code);\nif (reason === "e_f") {}\n'
+              'if (err.code === MADE_UP || err.status === 410) {}\n')
+    assert literal_codes(sample) == ["made_up", "other", "e_f", "a_b", "c_d"]
+
+
+def test_modules_compare_error_codes_with_the_generated_constants_never_a_literal():
+    """A code spelled in a module would silently never match once the API renames
+    it; a constant of error-codes.js cannot name a code the catalogue lacks (the
+    import fails, and this test says which)."""
+    from shared import error_codes
+    exported = {code.upper() for code in error_codes.CATALOGUE} | {"MESSAGES", "defaultMessage"}
+    checked = 0
+    for path in sorted((build.SOURCE / "js").rglob("*.js")):
+        text = path.read_text()
+        name = path.relative_to(build.SOURCE).as_posix()
+        literals = literal_codes(text)
+        assert literals == [], (f"{name} compares error codes with literals {literals} "
+                                f"(not in the catalogue: {[c for c in literals if c not in error_codes.CATALOGUE]}): "
+                                "import their constants from error-codes.js")
+        for names in re.findall(r'import \{([^}]*)\} from "\.\.?/error-codes\.js";', text):
+            imported = {n.strip() for n in names.split(",") if n.strip()}
+            assert imported <= exported, f"{name}: {sorted(imported - exported)} not in shared/error_codes.py"
+            checked += len(imported)
+    assert checked >= 20

@@ -1,6 +1,7 @@
 // The terms of use (/cgu/): anyone reads them; a logged-in aidant who has not
 // accepted the version shown accepts it here, then goes back where they came from.
 import { api, safeNext } from "../api.js";
+import { CGU_VERSION_OUTDATED } from "../error-codes.js";
 import { $, focusHeading, param, setBusy, setFieldError, showAlert, showError } from "../ui.js";
 
 const version = $("#version-cgu").dataset.version;
@@ -48,7 +49,7 @@ form.addEventListener("submit", async (event) => {
     await api("/api/me/cgu", { method: "POST", body: { version } });
   } catch (err) {
     setBusy(button, false);
-    if (err.code === "cgu_version_outdated") {
+    if (err.code === CGU_VERSION_OUTDATED) {
       focusHeading(showAlert(message, "warning", "Les conditions ont changé",
         err.message + " Rechargez la page pour lire la nouvelle version.").querySelector("h2"));
       return;

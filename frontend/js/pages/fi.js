@@ -2,6 +2,7 @@
 // usager, then the démarche; our answer goes back to FranceConnect as a code.
 import { api, loginUrl, me } from "../api.js";
 import { iconOf } from "../catalogue.js";
+import { STRUCTURE_SWITCHED, TRANSACTION_COMPLETED, TRANSACTION_EXPIRED, TRANSACTION_NOT_FOUND } from "../error-codes.js";
 import { $, h, param, showAlert, showError, focusHeading, formatDate, fold, setTitle } from "../ui.js";
 import { wireHeader } from "../header.js";
 
@@ -19,7 +20,7 @@ let pendingArgent = null;
 wireHeader();
 
 // Transaction errors end the flow: the aidant must start again from the service.
-const FINAL = ["transaction_not_found", "transaction_completed", "transaction_expired"];
+const FINAL = [TRANSACTION_NOT_FOUND, TRANSACTION_COMPLETED, TRANSACTION_EXPIRED];
 
 function nameOf(u) {
   return ((u.given_name || "") + " " + (u.family_name || "")).trim();
@@ -161,7 +162,7 @@ async function send(u, d, button) {
 }
 
 function handle(err) {
-  if (err.code === "structure_switched") {
+  if (err.code === STRUCTURE_SWITCHED) {
     reload(err.message);
     return;
   }

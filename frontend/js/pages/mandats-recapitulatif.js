@@ -2,6 +2,7 @@
 // confirmations and the aidant's TOTP, then the signature.
 import { api } from "../api.js";
 import { renderMentions } from "../catalogue.js";
+import { DRAFT_ALREADY_SIGNED, STRUCTURE_SWITCHED } from "../error-codes.js";
 import { $, h, param, setBusy, setFieldError, showAlert, showError, focusHeading, formatDate, readOtp,
   showOtpRefused } from "../ui.js";
 import { switchStructure, wireHeader } from "../header.js";
@@ -89,7 +90,7 @@ async function start() {
   try {
     draft = await api("/api/mandates/drafts/" + encodeURIComponent(draftId));
   } catch (err) {
-    if (err.code === "structure_switched") {
+    if (err.code === STRUCTURE_SWITCHED) {
       otherStructure(err);
       return;
     }
@@ -138,14 +139,14 @@ form.addEventListener("submit", async (event) => {
     const result = await api("/api/mandates", { method: "POST", body });
     window.location.assign("/mandats/enregistre/?id=" + encodeURIComponent(result.mandate));
   } catch (err) {
-    if (err.code === "draft_already_signed" && err.details.mandate) {
+    if (err.code === DRAFT_ALREADY_SIGNED && err.details.mandate) {
       // Signed already: a first attempt whose answer was lost (the service was slow
       // and answered 503) did go through. Show the mandate it made.
       window.location.assign("/mandats/enregistre/?id=" + encodeURIComponent(err.details.mandate));
       return;
     }
     setBusy(button, false);
-    if (err.code === "structure_switched") {
+    if (err.code === STRUCTURE_SWITCHED) {
       otherStructure(err);
       return;
     }
