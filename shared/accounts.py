@@ -3,6 +3,7 @@ from __future__ import annotations
 
 
 from . import cgu, crypto, emails, errors, otp, stats
+from . import error_codes as codes
 from .sessions import Caller
 from .store import Aidant, EmailClaim, Membership, Operation, Structure, now, transaction
 
@@ -44,7 +45,7 @@ def structure_operations(structure: Structure) -> list[Operation]:
 
 
 def create_structure(structure: Structure) -> Structure:
-    with transaction(errors.Conflict("Cette structure existe déjà.", code="structure_exists")) as tx:
+    with transaction(errors.Conflict("Cette structure existe déjà.", code=codes.STRUCTURE_EXISTS)) as tx:
         tx.include(structure_operations(structure))
     return structure
 
@@ -74,7 +75,8 @@ def create_aidant(email: str, first_name: str, last_name: str, structure_ids: li
         aidant.cgu_version, aidant.cgu_accepted_at = cgu_version, now()
     device, secret = (otp.new_device(aidant.id, device_kind, secret=totp_secret, serial=card_serial)
                       if device_kind else (None, None))
-    with transaction(errors.Conflict("Un compte existe déjà avec cette adresse e-mail.", code="account_exists")) as tx:
+    with transaction(errors.Conflict("Un compte existe déjà avec cette adresse e-mail.",
+                                     code=codes.ACCOUNT_EXISTS)) as tx:
         for item, condition in items:
             tx.save(item, condition=condition)
         if device is not None:

@@ -15,6 +15,7 @@ version) in one transaction.
 from __future__ import annotations
 
 from . import config, errors, journal
+from . import error_codes as codes
 from .store import Aidant, now, transaction
 
 CGU_ACCEPTED = "cgu_accepted"
@@ -43,7 +44,7 @@ def require_accepted(aidant: Aidant) -> None:
         raise errors.Forbidden(
             "Avant de créer, signer, révoquer ou utiliser un mandat, lisez et acceptez les conditions "
             f"générales d'utilisation d'Aidants Connect (version {current_version()}).",
-            code="cgu_not_accepted",
+            code=codes.CGU_NOT_ACCEPTED,
             extra={"cgu": {"accepted_version": aidant.cgu_version or None, "current_version": current_version()},
                    "terms_url": TERMS_PAGE})
 
@@ -54,11 +55,11 @@ def accept(aidant: Aidant, version: object, structure_id: str | None) -> dict:
     taken as agreement to the new text)."""
     if not isinstance(version, str) or not version or len(version) > _MAX_VERSION:
         raise errors.BadRequest("Indiquez la version des conditions générales d'utilisation acceptée.",
-                                code="invalid_request", field="version")
+                                code=codes.INVALID_REQUEST, field="version")
     if version != current_version():
         raise errors.Conflict(
             f"Les conditions générales d'utilisation ont changé : relisez la version {current_version()} "
-            "avant de l'accepter.", code="cgu_version_outdated",
+            "avant de l'accepter.", code=codes.CGU_VERSION_OUTDATED,
             extra={"cgu": {"accepted_version": aidant.cgu_version or None, "current_version": current_version()}})
     if not has_accepted(aidant):
         record_acceptance(aidant, version, structure_id=structure_id)
@@ -71,7 +72,7 @@ def record_acceptance(aidant: Aidant, version: str, *, structure_id: str | None,
     previous = aidant.cgu_version or ""
     at = now()
     details = {"version": version, "previous": previous, **({"via": via} if via else {})}
-    with transaction(errors.Conflict("Ce compte n'existe plus.", code="conflict")) as tx:
+    with transaction(errors.Conflict("Ce compte n'existe plus.", code=codes.CONFLICT)) as tx:
         tx.update(aidant, actions=[Aidant.cgu_version.set(version), Aidant.cgu_accepted_at.set(at)],
                   condition=Aidant.pk.exists())
         tx.save(journal.entry(CGU_ACCEPTED, aidant_id=aidant.id, structure_id=structure_id, details=details),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from . import crypto, errors
+from . import error_codes as codes
 from .demarches import DEMARCHES, as_json as demarche_json
 from .mandates import expiry_for, load_for_structure, status_of, usager_and_structure
 from .store import Aidant, Autorisation, Mandate, MandateDraft, Structure, Usager, now
@@ -194,7 +195,7 @@ def printable_revocation(structure_id: str, mandate_id: str) -> str:
     mandate, autorisations = load_for_structure(mandate_id, structure_id)
     revokers = {a.revoked_by for a in autorisations if a.revoked_at is not None and not a.replaced_by}
     if not revokers:
-        raise errors.NotFound("Ce mandat n'a fait l'objet d'aucune révocation.", code="not_revoked")
+        raise errors.NotFound("Ce mandat n'a fait l'objet d'aucune révocation.", code=codes.NOT_REVOKED)
     usager, structure = usager_and_structure(mandate.usager_id, mandate.structure_id)
     revokers |= {mandate.revoked_by} if mandate.revoked_by else set()
     names = {a.id: a.full_name for a in Aidant.batch_get([Aidant.key(i) for i in sorted(revokers) if i])}

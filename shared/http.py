@@ -20,6 +20,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from . import anonymous, errors, logs, security_headers, store
+from . import error_codes as codes
 from .config import settings
 
 log = logging.getLogger("aidants_connect.http")
@@ -316,7 +317,7 @@ def check_state_change(request: Request) -> None:
     origin = request.headers.get("origin")
     if origin is not None and _origin(origin) != _origin(settings().frontend_url):
         anonymous.log_event("cross_origin_refused", method=request.method, path=request.path, origin=origin[:200])
-        raise errors.Forbidden("Requête d'une autre origine refusée.", code="cross_origin")
+        raise errors.Forbidden("Requête d'une autre origine refusée.", code=codes.CROSS_ORIGIN)
     if request.content_type() != JSON_TYPE:
         raise errors.UnsupportedMediaType()
 
@@ -337,7 +338,7 @@ def refuse_misconfigured_profile() -> None:
         _reported.add(problem)
         log.error("refusing every request: %s", problem)
     raise errors.ServiceUnavailable("Ce service est mal configuré : il refuse de fonctionner.",
-                                    code="misconfigured")
+                                    code=codes.MISCONFIGURED)
 
 
 # -- routing --------------------------------------------------------------------
@@ -409,7 +410,7 @@ class Router:
             else:
                 log.error("unhandled error\n%s", traceback.format_exc())
                 response = json_response(
-                    {"error": "server_error", "error_description": "Erreur interne du service."}, 500)
+                    {"error": codes.SERVER_ERROR, "error_description": "Erreur interne du service."}, 500)
         store.writes.clear_budget()
         elapsed_ms = (time.perf_counter() - started) * 1000
         access_log(event, request, response.status, elapsed_ms)

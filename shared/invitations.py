@@ -36,6 +36,7 @@ import time
 from datetime import datetime, timezone
 
 from . import accounts, crypto, emails, errors, journal, lifecycle, notifications, otp, ratelimit
+from . import error_codes as codes
 from .config import settings
 from .sessions import Caller
 from .store import Aidant, Invitation, Membership, Structure, now, transaction
@@ -58,10 +59,10 @@ def _name(data: dict, field: str, label: str, required: bool) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
             raise errors.BadRequest(f"Cette personne n'a pas encore de compte Aidants Connect : indiquez son {label}.",
-                                    code="invalid_field", field=field)
+                                    code=codes.INVALID_FIELD, field=field)
         return None
     if not isinstance(value, str) or len(value.strip()) > MAX_NAME or not value.strip().isprintable():
-        raise errors.BadRequest(f"Le champ « {label} » n'est pas valide.", code="invalid_field", field=field)
+        raise errors.BadRequest(f"Le champ « {label} » n'est pas valide.", code=codes.INVALID_FIELD, field=field)
     return value.strip()
 
 
@@ -71,7 +72,7 @@ def _is_member(structure_id: str, aidant_id: str) -> bool:
 
 def _ended() -> errors.Conflict:
     return errors.Conflict("Cette invitation vient d'être retirée, acceptée ou a expiré. Rechargez la page.",
-                           code="invitation_ended")
+                           code=codes.INVITATION_ENDED)
 
 
 # -- the référent's side ------------------------------------------------------------
@@ -86,12 +87,12 @@ def invite(caller: Caller, structure: Structure, data: dict) -> Invitation:
     profession = _name(data, "profession", "profession", required=False)
     if existing is not None and _is_member(structure.id, existing.id):
         raise errors.Conflict("Cette personne figure déjà parmi les aidants de votre structure. Si son accès "
-                              "est désactivé, réactivez-le depuis la liste des aidants.", code="already_member")
+                              "est désactivé, réactivez-le depuis la liste des aidants.", code=codes.ALREADY_MEMBER)
     now_s = int(time.time())
     if any(i.structure_id == structure.id and i.status == PENDING and i.expires_at > now_s
            for i in Invitation.pending_for_email(email)):
         raise errors.Conflict("Cette personne a déjà une invitation en attente pour votre structure.",
-                              code="already_invited")
+                              code=codes.ALREADY_INVITED)
     ratelimit.take(f"invitations#{structure.id}", settings().invitations_per_structure_per_day, 24 * 3600,
                    "Votre structure a envoyé beaucoup d'invitations aujourd'hui. Réessayez demain.")
     invitation_id = crypto.new_id()
@@ -116,7 +117,7 @@ def invite(caller: Caller, structure: Structure, data: dict) -> Invitation:
     # A conflict here: the address was claimed meanwhile (a second invitation of
     # the same newcomer, an accreditation's account).
     with transaction(errors.Conflict("Cette adresse vient d'être enregistrée par ailleurs. Rechargez la page "
-                                     "et recommencez.", code="conflict")) as tx:
+                                     "et recommencez.", code=codes.CONFLICT)) as tx:
         tx.save(invitation, condition=Invitation.pk.does_not_exist())
         for item, condition in new_items:
             tx.save(item, condition=condition)
@@ -147,13 +148,13 @@ def of_structure(structure: Structure) -> dict:
 def withdraw(caller: Caller, structure: Structure, invitation_id: str) -> dict:
     invitation = Invitation.find(invitation_id, consistent=True) if 0 < len(invitation_id) <= 64 else None
     if invitation is None or invitation.structure_id != structure.id or invitation.status == ACCOUNT_CREATED:
-        raise errors.NotFound(_NOT_FOUND, code="invitation_not_found")
+        raise errors.NotFound(_NOT_FOUND, code=codes.INVITATION_NOT_FOUND)
     if invitation.status != PENDING:
-        raise errors.Conflict("Cette invitation a déjà été acceptée ou retirée.", code="invitation_ended")
+        raise errors.Conflict("Cette invitation a déjà été acceptée ou retirée.", code=codes.INVITATION_ENDED)
     now_s = int(time.time())
 
     with transaction(errors.Conflict("Cette invitation a déjà été acceptée ou retirée.",
-                                     code="invitation_ended")) as tx:
+                                     code=codes.INVITATION_ENDED)) as tx:
         tx.update(invitation, actions=Invitation.ending_actions(WITHDRAWN, now(), caller.aidant_id),
                   condition=Invitation.pk.exists() & (Invitation.status == PENDING))
         tx.save(journal.entry(INVITATION_WITHDRAWN, aidant_id=caller.aidant_id, structure_id=structure.id,
@@ -181,14 +182,14 @@ def _invitation_for(caller: Caller, invitation_id: str) -> Invitation:
     invitation = Invitation.find(invitation_id, consistent=True) if 0 < len(invitation_id) <= 64 else None
     if invitation is None or invitation.status == ACCOUNT_CREATED \
             or not crypto.constant_time_equal(invitation.email, emails.normalize(caller.aidant.email)):
-        raise errors.NotFound(_NOT_FOUND, code="invitation_not_found")
+        raise errors.NotFound(_NOT_FOUND, code=codes.INVITATION_NOT_FOUND)
     if invitation.status == WITHDRAWN:
-        raise errors.Gone("La structure a retiré cette invitation.", code="invitation_withdrawn")
+        raise errors.Gone("La structure a retiré cette invitation.", code=codes.INVITATION_WITHDRAWN)
     if invitation.status == ACCEPTED:
-        raise errors.Conflict("Vous avez déjà accepté cette invitation.", code="invitation_ended")
+        raise errors.Conflict("Vous avez déjà accepté cette invitation.", code=codes.INVITATION_ENDED)
     if invitation.expires_at <= time.time():
         raise errors.Gone("Cette invitation a expiré. Demandez au référent de la structure de vous inviter "
-                          "à nouveau.", code="invitation_expired")
+                          "à nouveau.", code=codes.INVITATION_EXPIRED)
     return invitation
 
 
@@ -199,10 +200,10 @@ def accept(caller: Caller, invitation_id: str, code: object) -> dict:
     structure in their name."""
     invitation = _invitation_for(caller, invitation_id)
     if not isinstance(code, str) or not code.strip():
-        raise errors.BadRequest("Merci d'indiquer le code à 6 chiffres.", code="invalid_request", field="otp")
+        raise errors.BadRequest("Merci d'indiquer le code à 6 chiffres.", code=codes.INVALID_REQUEST, field="otp")
     structure = Structure.find(invitation.structure_id)
     if structure is None or not structure.is_active:
-        raise errors.Gone("Cette structure n'utilise plus Aidants Connect.", code="structure_inactive")
+        raise errors.Gone("Cette structure n'utilise plus Aidants Connect.", code=codes.STRUCTURE_INACTIVE)
     otp.check_code_for(caller.aidant_id, code, action="accept_invitation")
     now_s = int(time.time())
     sid = structure.id

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import errors, journal, stats
+from . import error_codes as codes
 from .store import Aidant, Membership, Operation, Session, TotpDevice, Training
 
 AIDANT_ACTIVATED = "aidant_activated"
@@ -56,7 +57,7 @@ class AidantFile:
         blockers = self.blockers()
         if blockers:
             raise errors.Conflict("Impossible d'activer cet accès : " + " ; ".join(BLOCKER_TEXT[b] for b in blockers)
-                                  + ".", code="not_ready")
+                                  + ".", code=codes.NOT_READY)
 
     def active_in(self, structure_id: str) -> bool:
         return bool(self.aidant.is_active) and structure_id in (self.aidant.structure_ids or ())

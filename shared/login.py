@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from . import anonymous, crypto, errors, journal, notifications, otp
+from . import error_codes as codes
 from .config import settings
 from .http import Response
 from .sessions import new_session, open_session, set_cookie
@@ -27,7 +28,7 @@ _BAD_CREDENTIALS = "L'adresse e-mail ou le code à 6 chiffres est incorrect."
 
 
 def _refused() -> errors.Unauthorized:
-    return errors.Unauthorized(_BAD_CREDENTIALS, code="invalid_credentials")
+    return errors.Unauthorized(_BAD_CREDENTIALS, code=codes.INVALID_CREDENTIALS)
 
 
 def safe_next_path(value: object) -> str | None:
@@ -148,7 +149,7 @@ def consume_link(token: str, response: Response) -> str:
     structure_id = active_structure_id(aidant) if aidant.is_active else None
     if structure_id is None:
         anonymous.log_event("login_link_refused", reason="inactive", aidant_id=aidant.id)
-        raise errors.Forbidden("Votre accès à Aidants Connect n'est pas actif.", code="inactive")
+        raise errors.Forbidden("Votre accès à Aidants Connect n'est pas actif.", code=codes.INACTIVE)
     session, cookie = new_session(aidant.id, structure_id)
     L = LoginLink
     with transaction(errors.Gone()) as tx:  # used by a concurrent click, or expired meanwhile

@@ -15,6 +15,7 @@ from typing import Callable, Iterable
 from pynamodb.expressions.condition import size
 
 from . import crypto, errors, journal, stats
+from . import error_codes as codes
 from .config import settings
 from .demarches import DEMARCHES
 from .store import Autorisation, Mandate, Operation, Structure, Usager, expired, iso, now, read, transaction
@@ -34,16 +35,16 @@ def expiry_for(duration: str, start: datetime) -> datetime:
         return start + timedelta(days=182)
     if duration == "long":
         return start + timedelta(days=365)
-    raise errors.BadRequest("Durée de mandat inconnue.", code="invalid_duration")
+    raise errors.BadRequest("Durée de mandat inconnue.", code=codes.INVALID_DURATION)
 
 
 def validate_demarches(value: object) -> list[str]:
     if not isinstance(value, list) or not value or len(value) > len(DEMARCHES):
-        raise errors.BadRequest("Sélectionnez au moins une démarche.", code="invalid_demarches")
+        raise errors.BadRequest("Sélectionnez au moins une démarche.", code=codes.INVALID_DEMARCHES)
     keys = []
     for key in value:
         if not isinstance(key, str) or key not in DEMARCHES:
-            raise errors.BadRequest("Démarche inconnue.", code="invalid_demarches")
+            raise errors.BadRequest("Démarche inconnue.", code=codes.INVALID_DEMARCHES)
         if key not in keys:
             keys.append(key)
     return keys
@@ -131,7 +132,7 @@ def create(spec: NewMandate, extra: Iterable[Operation] | Callable[[Mandate], It
     concurrent request) raises ``conflict`` (``store.transaction``)."""
     demarches = validate_demarches(spec.demarches)
     if spec.duration not in DURATIONS:
-        raise errors.BadRequest("Durée de mandat inconnue.", code="invalid_duration")
+        raise errors.BadRequest("Durée de mandat inconnue.", code=codes.INVALID_DURATION)
     mandate = _new_mandate(spec, demarches)
     extra = list(extra(mandate) if callable(extra) else extra)
     active = active_autorisations_of_usager(spec.structure_id, spec.usager.id)
@@ -248,7 +249,7 @@ def upsert_usager(fc_sub: str, claims: dict, structure_id: str | None = None) ->
     given_name = str(claims.get("given_name") or "").strip()
     family_name = str(claims.get("family_name") or "").strip()
     if not given_name or not family_name:
-        raise errors.BadRequest("FranceConnect n'a pas transmis l'identité de l'usager.", code="invalid_identity")
+        raise errors.BadRequest("FranceConnect n'a pas transmis l'identité de l'usager.", code=codes.INVALID_IDENTITY)
     return Usager.refresh(
         usager_id, now(), fc_sub=fc_sub, given_name=given_name, family_name=family_name,
         preferred_username=claims.get("preferred_username") or None, birthdate=claims.get("birthdate") or None,

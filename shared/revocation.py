@@ -17,6 +17,7 @@ from typing import Iterable
 from pynamodb.expressions.condition import size
 
 from . import errors, journal, notifications, otp, stats
+from . import error_codes as codes
 from .demarches import DEMARCHES
 from .mandates import load_for_structure, usager_and_structure
 from .store import Autorisation, Mandate, Operation, now, transaction
@@ -37,28 +38,28 @@ def plan(mandate: Mandate, autorisations: list[Autorisation], demarche: str | No
          at: datetime | None = None) -> Plan:
     at = at or now()
     if demarche is not None and demarche not in DEMARCHES:
-        raise errors.BadRequest("Démarche inconnue.", code="invalid_demarche")
+        raise errors.BadRequest("Démarche inconnue.", code=codes.INVALID_DEMARCHE)
     if mandate.revoked_at is not None:
-        raise errors.Conflict("Ce mandat est déjà révoqué.", code="already_revoked")
+        raise errors.Conflict("Ce mandat est déjà révoqué.", code=codes.ALREADY_REVOKED)
     if mandate.expires_at <= at:
-        raise errors.Conflict("Ce mandat a expiré : il n'y a plus rien à révoquer.", code="mandate_expired")
+        raise errors.Conflict("Ce mandat a expiré : il n'y a plus rien à révoquer.", code=codes.MANDATE_EXPIRED)
     active = {a.demarche: a for a in autorisations
               if a.revoked_at is None and a.demarche in (mandate.active_demarches or set())}
     if demarche is not None:
         if demarche not in active:
             raise errors.Conflict("Cette démarche n'est pas (ou plus) couverte par ce mandat.",
-                                  code="autorisation_not_active")
+                                  code=codes.AUTORISATION_NOT_ACTIVE)
         closing = [active[demarche]]
     else:
         if not active:
-            raise errors.Conflict("Ce mandat n'a plus d'autorisation active.", code="autorisation_not_active")
+            raise errors.Conflict("Ce mandat n'a plus d'autorisation active.", code=codes.AUTORISATION_NOT_ACTIVE)
         closing = list(active.values())
     return Plan(mandate=mandate, closing=sorted(closing, key=lambda a: a.demarche),
                 whole=len(closing) == len(active))
 
 
 def _changed() -> errors.Conflict:
-    return errors.Conflict("Ce mandat a changé pendant la révocation. Rechargez la page.", code="mandate_changed")
+    return errors.Conflict("Ce mandat a changé pendant la révocation. Rechargez la page.", code=codes.MANDATE_CHANGED)
 
 
 def apply(p: Plan, aidant_id: str, structure_id: str, extra: Iterable[Operation] = (),

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from . import cgu, crypto, errors, journal
+from . import error_codes as codes
 from .config import settings
 from .http import Request, Response
 from .store import Aidant, Item, Session, Structure, expired, expiring, read, writes
@@ -97,7 +98,7 @@ def authenticate_with(request: Request, *keys: Key, acting: bool = False) -> tup
 
 
 def _expired() -> errors.Unauthorized:
-    return errors.Unauthorized("Votre session a expiré. Merci de vous reconnecter.", code="session_expired")
+    return errors.Unauthorized("Votre session a expiré. Merci de vous reconnecter.", code=codes.SESSION_EXPIRED)
 
 
 def _read(token: str, keys: tuple[Key, ...]) -> tuple[Session, dict[Key, Item]]:
@@ -131,12 +132,12 @@ def _acting_aidant(session: Session, found: dict[Key, Item]) -> tuple[Aidant, St
         raise errors.Unauthorized()
     if not aidant.is_active or session.structure_id not in (aidant.structure_ids or set()) \
             or not isinstance(structure, Structure) or not structure.is_active:
-        raise errors.Unauthorized("Votre accès a été désactivé.", code="session_revoked")
+        raise errors.Unauthorized("Votre accès a été désactivé.", code=codes.SESSION_REVOKED)
     if expired(aidant) or expired(structure):
         # A sandbox trainee's account past its end (production accounts carry no
         # ttl): gone, whatever DynamoDB has not deleted yet, and with it everything
         # of the structure, which is only ever reached through a session like this.
-        raise errors.Unauthorized("Votre compte d'entraînement a expiré.", code="session_revoked")
+        raise errors.Unauthorized("Votre compte d'entraînement a expiré.", code=codes.SESSION_REVOKED)
     # What this request writes without a ttl ends with the trainee (sandbox only).
     expiring.set(structure.ttl)
     return aidant, structure

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 
 from .. import crypto, errors, franceconnect, journal, mandates
+from .. import error_codes as codes
 from ..config import settings
 from ..sessions import Caller
 from ..store import FranceConnectState, MandateDraft, Usager, now, writes
@@ -96,7 +97,7 @@ def _caller_of(state: FranceConnectState, authenticate) -> Caller:
     try:
         caller = authenticate()
     except errors.ApiError:
-        raise Refused("session_expired")
+        raise Refused(codes.SESSION_EXPIRED)
     if caller.aidant_id != state.aidant_id:
         raise Refused(franceconnect.FAILED, forget_draft=True)
     return caller
@@ -106,7 +107,7 @@ def _consume(state: FranceConnectState) -> None:
     now_s = int(time.time())
     if not writes.update(state, [FranceConnectState.used_at.set(now_s)],
                          FranceConnectState.used_at.does_not_exist() & (FranceConnectState.expires_at > now_s)):
-        raise Refused("franceconnect_expired")  # replayed callback or login too slow
+        raise Refused(codes.FRANCECONNECT_EXPIRED)  # replayed callback or login too slow
 
 
 def _check_answer(query: dict) -> None:
@@ -145,4 +146,4 @@ def _attach(state: FranceConnectState, usager: Usager, caller: Caller) -> None:
                          [MandateDraft.usager_id.set(usager.id), MandateDraft.identified_at.set(now())],
                          MandateDraft.signed_at.does_not_exist() & (MandateDraft.expires_at > now_s)
                          & (MandateDraft.aidant_id == caller.aidant_id)):
-        raise Refused("draft_expired")
+        raise Refused(codes.DRAFT_EXPIRED)

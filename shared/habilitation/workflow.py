@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from .. import anonymous, crypto, errors, journal, notifications, ratelimit
+from .. import error_codes as codes
 from ..config import settings
 from ..store import HabilitationMessage, HabilitationRequest, Operation, now, transaction
 from .requests import follow_link, iso, mail, stale
@@ -20,7 +21,7 @@ def move(req: HabilitationRequest, sources: set[str], target: str, *, actor_id: 
     its optional message and the requester's e-mail, all or nothing."""
     if req.status not in sources:
         raise errors.Conflict(f"Impossible depuis le statut « {STATUS_LABELS[req.status]} ».",
-                              code="invalid_transition")
+                              code=codes.INVALID_TRANSITION)
     at = now()
     actions = [HabilitationRequest.status.set(target), HabilitationRequest.updated_at.set(at),
                HabilitationRequest.version.add(1), *HabilitationRequest.queue_actions(target, at, req.id),
@@ -70,7 +71,7 @@ def post_message(req: HabilitationRequest, author: str, author_name: str, text: 
     if author == "requester":
         if req.status == BROUILLON:
             raise errors.Conflict("Envoyez d'abord votre demande : les échanges avec l'équipe commencent à son envoi.",
-                                  code="not_submitted")
+                                  code=codes.NOT_SUBMITTED)
         ratelimit.take(f"habilitation-messages:{req.id}", settings().habilitation_messages_per_request_per_day,
                        24 * 3600, "Vous avez envoyé beaucoup de messages aujourd'hui. Réessayez demain.")
     at = now()

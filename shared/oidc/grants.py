@@ -21,6 +21,7 @@ from authlib.oidc.core.models import AuthorizationCodeMixin
 from pynamodb.exceptions import DoesNotExist
 
 from .. import crypto, errors as api_errors, journal, mandates
+from .. import error_codes as codes
 from ..config import settings
 from ..store import (Autorisation, AuthorizationCode, AuthorizationTransaction, Mandate, Structure, Usager, now,
                      read, transaction)
@@ -177,7 +178,7 @@ def issue_code(code: str, request) -> AuthorizationCode:
     T = AuthorizationTransaction
     # Another request completed it first (or it expired meanwhile): 409.
     with transaction(api_errors.Conflict("Cette demande de connexion a déjà été utilisée ou a expiré.",
-                                         code="transaction_completed")) as tx:
+                                         code=codes.TRANSACTION_COMPLETED)) as tx:
         tx.update(T(*T.key(txn.id)),
                   actions=[T.completed_at.set(now_s), T.aidant_id.set(choice.aidant_id),
                            T.usager_id.set(choice.usager_id), T.demarche.set(choice.demarche),

@@ -16,6 +16,7 @@ from joserfc.jwk import Key, OctKey
 from pynamodb.exceptions import DoesNotExist
 
 from .. import crypto, errors as api_errors, journal, notifications, stats
+from .. import error_codes as codes
 from ..store import AccessToken, AuthorizationCode, Structure, now, transaction, writes
 from . import clients, events, keys
 from .errors import fr
@@ -32,7 +33,7 @@ def read_form(request) -> dict[str, str]:
     try:
         return request.form()
     except api_errors.ApiError as err:
-        raise api_errors.BadRequest(fr(err.description), code="invalid_request")
+        raise api_errors.BadRequest(fr(err.description), code=codes.INVALID_REQUEST)
 
 
 # -- access tokens -------------------------------------------------------------------

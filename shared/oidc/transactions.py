@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pynamodb.exceptions import DoesNotExist
 
 from .. import crypto, errors, mandates, ratelimit
+from .. import error_codes as codes
 from ..config import settings
 from ..demarches import DEMARCHES, as_json as demarche_json
 from ..http import require_str
@@ -110,17 +111,17 @@ def load_open(txn_id: str, browser_token: str | None, read: dict | None = None) 
         except DoesNotExist:
             txn = None
     if not isinstance(txn, T):
-        raise errors.NotFound("Cette demande de connexion est introuvable.", code="transaction_not_found")
+        raise errors.NotFound("Cette demande de connexion est introuvable.", code=codes.TRANSACTION_NOT_FOUND)
     if txn.expires_at <= int(time.time()):
         # Before the browser check: the cookie lives as long as the transaction.
         raise errors.Gone("Cette demande de connexion a expiré. Recommencez depuis le site de la démarche.",
-                          code="transaction_expired")
+                          code=codes.TRANSACTION_EXPIRED)
     if not _same_browser(txn, browser_token):
         raise errors.Forbidden("Cette demande de connexion a été ouverte dans un autre navigateur. Recommencez "
                                "depuis le site de la démarche, dans ce navigateur-ci.",
-                               code="transaction_other_browser")
+                               code=codes.TRANSACTION_OTHER_BROWSER)
     if txn.completed_at is not None:
-        raise errors.Conflict("Cette demande de connexion a déjà été utilisée.", code="transaction_completed")
+        raise errors.Conflict("Cette demande de connexion a déjà été utilisée.", code=codes.TRANSACTION_COMPLETED)
     return txn
 
 
@@ -194,14 +195,14 @@ def choose(caller: Caller, txn_id: str, browser_token: str | None, body: dict, r
         # structure's mandate for a choice made among the other's.
         events.refused("/api/fi/transactions", "structure_switched", **who)
         raise errors.Conflict("Vous agissez maintenant pour une autre structure que celle de cette liste d'usagers. "
-                              "La liste a été mise à jour : choisissez à nouveau.", code="structure_switched",
+                              "La liste a été mise à jour : choisissez à nouveau.", code=codes.STRUCTURE_SWITCHED,
                               extra={"structure": {"id": caller.structure_id,
                                                    "name": caller.structure.name if caller.structure else None}})
     auth_time = _authenticated_at(caller)
     if not _login_recent_enough(txn, auth_time):
         events.refused("/api/fi/transactions", "login_required", **who)
         raise errors.Unauthorized("Le service demande une nouvelle connexion : reconnectez-vous.",
-                                  code="login_required")
+                                  code=codes.LOGIN_REQUIRED)
     autorisation = mandates.active_autorisation(caller.structure_id, usager_id, demarche) \
         if demarche in DEMARCHES else None
     if autorisation is None:
@@ -209,7 +210,7 @@ def choose(caller: Caller, txn_id: str, browser_token: str | None, body: dict, r
         # or expired mandate: all look the same from here, and all are journaled.
         events.refused("/api/fi/transactions", "not_covered_by_mandate", **who)
         raise errors.Forbidden("Aucun mandat actif de votre structure ne couvre cette démarche pour cet usager.",
-                               code="no_active_mandate")
+                               code=codes.NO_ACTIVE_MANDATE)
     choice = Choice(txn=txn, aidant_id=caller.aidant_id, structure_id=caller.structure_id,
                     usager_id=usager_id, demarche=demarche, mandate_id=autorisation.mandate_id,
                     auth_time=auth_time)

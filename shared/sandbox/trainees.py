@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 import pyotp
 import segno
 from .. import accounts, cgu, crypto, emails, errors, journal, listings, mandates, otp, ratelimit
+from .. import error_codes as codes
 from ..config import settings
 from ..http import Response
 from ..sessions import Caller, new_session, set_cookie
@@ -52,10 +53,10 @@ MAX_NAME = 100
 def _name(data: dict, name: str, label: str) -> str:
     value = data.get(name)
     if not isinstance(value, str) or not value.strip():
-        raise errors.BadRequest(f"Le champ « {label} » est obligatoire.", code="invalid_field", field=name)
+        raise errors.BadRequest(f"Le champ « {label} » est obligatoire.", code=codes.INVALID_FIELD, field=name)
     value = " ".join(value.split())
     if len(value) > MAX_NAME or not value.isprintable():
-        raise errors.BadRequest(f"Le champ « {label} » n'est pas valide.", code="invalid_field", field=name)
+        raise errors.BadRequest(f"Le champ « {label} » n'est pas valide.", code=codes.INVALID_FIELD, field=name)
     return value
 
 
@@ -87,7 +88,7 @@ def _email_taken(email: str, now_s: int) -> bool:
 
 def _taken() -> errors.Conflict:
     return errors.Conflict("Cette adresse e-mail est déjà inscrite au bac à sable : connectez-vous avec votre "
-                           "code, ou inscrivez-vous avec une autre adresse.", code="email_taken", field="email")
+                           "code, ou inscrivez-vous avec une autre adresse.", code=codes.EMAIL_TAKEN, field="email")
 
 
 def enrolment(email: str, secret: str) -> dict:
@@ -172,7 +173,7 @@ def reset(caller: Caller, response: Response) -> dict:
         session, cookie = new_session(aidant.id, structure.id, expires_at=int(caller.session.expires_at))
         A = Aidant
         changed = errors.Conflict("Votre bac à sable vient d'être réinitialisé. Rechargez la page.",
-                                  code="already_reset")
+                                  code=codes.ALREADY_RESET)
         with transaction(changed) as tx:  # two clicks: one reset, the other told so
             tx.update(A(*A.key(aidant.id)), actions=[A.structure_ids.set({structure.id}),
                                                      A.current_structure_id.set(structure.id)],
