@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STORE ?= dynamodb-local
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-.PHONY: up test deps deps-test unit integration browser deploy-check otp seed reset clean bench java chromium \
+.PHONY: up sandbox sandbox-reset sandbox-stack test deps deps-test unit integration browser deploy-check otp seed reset clean bench java chromium \
 	lock requirements frontend
 
 # Exactly what the lock says, every file checked against its hash (README, "Adding or
@@ -57,6 +57,18 @@ deps: $(VENV)/.deps node_modules/.deps
 up: deps $(if $(filter moto,$(STORE)),,java)
 	$(PY) -m local up --store $(STORE)
 
+# The training sandbox (bac à sable), beside `make up`: http://127.0.0.1:8090/bac-a-sable/,
+# its own table, DynamoDB Local (8010) and state (.local/sandbox/); README, "Training sandbox".
+sandbox: deps $(if $(filter moto,$(STORE)),,java)
+	$(PY) -m local up --sandbox --store $(STORE)
+
+sandbox-reset:
+	@if [ -x $(PY) ]; then $(PY) -m local reset --sandbox; else rm -rf .local/sandbox/dynamodb; fi
+
+# stack.sandbox.yml (what the sandbox's OpenFaaS deploys), from stack.yml and deploy/sandbox.yml.
+sandbox-stack: $(VENV)/.deps
+	$(PY) -m deploy sandbox-stack --write
+
 # The static front-end rendered into build/frontend/, what production publishes
 # (docs/deploy.md); `local up` (so `make up` and the tests' stacks) builds it too.
 frontend: deps
@@ -72,9 +84,11 @@ seed:
 reset:
 	@if [ -x $(PY) ]; then $(PY) -m local reset; else rm -rf .local/dynamodb .local/mail; fi
 
-# Debian's chromium for the browser tests (Playwright cannot download browsers here).
+# Debian's chromium for the browser tests; installed when missing and we may (root), explained otherwise.
 chromium:
-	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing: install Debian's chromium (sudo apt-get install chromium) for the browser tests"; exit 2; fi; }
 
 deps-test: deps java chromium
 

@@ -5,6 +5,7 @@ process (``time.process_time``), so other processes on a busy machine count less
     python -m bench.micro handlers   # CPU of each OIDC handler, called in-process (no HTTP, no Flask)
     python -m bench.micro gateway    # CPU of the gateway and the function per proxied request
     python -m bench.micro dynamodb   # CPU of DynamoDB Local (from /proc) per operation, by kind
+    python -m bench.micro counters   # the token's transaction with and without the statistics' operation
 
 ``--root DIR`` runs the same against another checkout (e.g. ``git worktree add
 /tmp/before <commit>``) to measure before/after; run them alternately, as the
@@ -22,7 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 
@@ -60,11 +63,9 @@ def _store(rounds: int, count: int) -> dict:
         process.terminate()
 
 
-def _dynamodb(rounds: int, count: int) -> dict:
-    """DynamoDB Local's own CPU (its JVM, from /proc) per operation of each kind the
-    identity provider sends, after warm-up rounds (its JIT): what a call costs the
-    emulator, which dominates the stack's CPU per flow on this machine."""
-    from bench import procs
+@contextmanager
+def _dynamodb_local() -> Iterator[subprocess.Popen]:
+    """A DynamoDB Local of its own on a free port, the store pointed at it."""
     from local import dynamodb
     from local.launcher import free_port
     jar, port = dynamodb.find_jar(), free_port()
@@ -75,6 +76,17 @@ def _dynamodb(rounds: int, count: int) -> dict:
         os.environ.update(DYNAMODB_HOST=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x",
                           AWS_REGION="eu-west-3", SECRET_TOKEN_HMAC_KEY=base64.b64encode(b"k" * 32).decode(),
                           SECRET_TOTP_SEAL_KEY=base64.b64encode(b"s" * 32).decode())
+        yield process
+    finally:
+        process.terminate()
+
+
+def _dynamodb(rounds: int, count: int) -> dict:
+    """DynamoDB Local's own CPU (its JVM, from /proc) per operation of each kind the
+    identity provider sends, after warm-up rounds (its JIT): what a call costs the
+    emulator, which dominates the stack's CPU per flow on this machine."""
+    from bench import procs
+    with _dynamodb_local() as process:
         from shared import store
         from shared.store import Item, RateCounter, Structure, Usager
         store.create_table()
@@ -124,8 +136,6 @@ def _dynamodb(rounds: int, count: int) -> dict:
                     call()
                 out[name] = round((procs.cpu_seconds(process.pid) - before) * 1000 / count, 3)
         return {"DynamoDB Local CPU ms per call": out}
-    finally:
-        process.terminate()
 
 
 class _Event:
@@ -227,9 +237,57 @@ def _gateway(count: int) -> dict:
         running.stop()
 
 
+def _counters(rounds: int, count: int) -> dict:
+    """The token's transaction as ``shared.oidc.tokens.save`` writes it (the token, the
+    code consumed, the journal entry), with and without the statistics' operation
+    (``stats.count_demarche_done``), in alternating batches: CPU of this process
+    (the client: building and sending the transaction) and of DynamoDB Local."""
+    from bench import procs
+    with _dynamodb_local() as process:
+        from shared import crypto, journal, stats, store
+        from shared.store import AccessToken, AuthorizationCode
+        for _ in range(30):  # the table, then DynamoDB Local's JIT
+            try:
+                store.create_table()
+                break
+            except Exception:
+                time.sleep(1)
+
+        def token(counted: bool) -> None:
+            now_s, token_hash, code_hash = int(time.time()), crypto.new_id(), crypto.new_id()
+            item = AccessToken(*AccessToken.key(token_hash), client_id="fc", scope="openid profile", usager_id="u",
+                               aidant_id="a", structure_id="s", mandate_id="m", demarche="papiers",
+                               code_hash=code_hash, expires_at=now_s + 300, ttl=now_s + 300)
+            C = AuthorizationCode
+            with store.transaction() as tx:
+                tx.save(item, condition=AccessToken.pk.does_not_exist())
+                tx.update(C(*C.key(code_hash)), actions=[C.used_at.set(now_s), C.access_token_hash.set(token_hash)])
+                tx.save(issued := journal.entry("oidc_token_issued", aidant_id="a", structure_id="s", usager_id="u",
+                                                mandate_id="m", demarche="papiers", client_id="fc"),
+                        condition=journal.append_condition())
+                if counted:
+                    stats.count_demarche_done(tx, issued)
+
+        spent = {False: {"client": [], "dynamodb-local": []}, True: {"client": [], "dynamodb-local": []}}
+        for variant in (False, True):
+            for _ in range(count):
+                token(variant)
+        for _ in range(rounds):
+            for variant in (False, True):
+                client, server = time.process_time(), procs.cpu_seconds(process.pid)
+                for _ in range(count):
+                    token(variant)
+                spent[variant]["client"].append((time.process_time() - client) * 1000 / count)
+                spent[variant]["dynamodb-local"].append((procs.cpu_seconds(process.pid) - server) * 1000 / count)
+        median = lambda values: round(sorted(values)[len(values) // 2], 3)  # noqa: E731
+        return {"CPU ms per token transaction (median of the rounds)": {
+            ("with the counters" if variant else "without"): {k: median(v) for k, v in parts.items()}
+            for variant, parts in spent.items()}, "rounds": rounds, "transactions per round and variant": count}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.micro", description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=["store", "handlers", "gateway", "dynamodb"])
+    parser.add_argument("what", choices=["store", "handlers", "gateway", "dynamodb", "counters"])
     parser.add_argument("--root", help="another checkout to measure (default: this one)")
     parser.add_argument("--count", type=int, default=300)
     args = parser.parse_args(argv)
@@ -243,7 +301,8 @@ def main(argv=None) -> int:
     load = os.getloadavg()[0]
     result = {"store": lambda: _store(3, args.count), "handlers": lambda: _handlers(max(30, args.count // 2)),
               "gateway": lambda: _gateway(args.count * 3),
-              "dynamodb": lambda: _dynamodb(4, args.count)}[args.what]()
+              "dynamodb": lambda: _dynamodb(4, args.count),
+              "counters": lambda: _counters(7, args.count)}[args.what]()
     print(json.dumps({"what": args.what, "root": str(Path.cwd()), "loadavg": round(load, 2), **result},
                      ensure_ascii=False))
     return 0

@@ -37,7 +37,7 @@ class BenchWorld:
 
 
 def build(aidants: int = 4, usagers: int = 30) -> BenchWorld:
-    from shared import accounts, crypto, mandates, sessions
+    from shared import accounts, cgu, crypto, mandates, sessions
     from shared.http import Response
     from shared.oidc import clients
 
@@ -47,8 +47,10 @@ def build(aidants: int = 4, usagers: int = 30) -> BenchWorld:
     structure.save()
     cookies, aidant_ids = [], []
     for index in range(aidants):
+        # Working aidants have accepted the terms of use (the identity provider's
+        # offer and choice need it: shared.cgu).
         aidant, _ = accounts.create_aidant(f"banc-{tag}-{index}@bench.aidantsconnect.fr", "Aidant", f"Banc{index}",
-                                           [structure.id])
+                                           [structure.id], cgu_version=cgu.current_version())
         response = Response()
         sessions.open_session(aidant, structure.id, response)
         cookie = next(v for k, v in response.headers if k == "Set-Cookie")

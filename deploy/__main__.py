@@ -10,19 +10,23 @@ ROOT = Path(__file__).resolve().parent.parent
 GENERATED = Path(__file__).resolve().parent / "generated"
 
 
+def _stack(args) -> Path | None:
+    return Path(args.stack).resolve() if getattr(args, "stack", None) else None
+
+
 def cmd_build_context(args) -> int:
     from . import context
     names = args.function or []
     if args.all:
         from local import stack
-        names = list(stack.functions())
+        names = list(stack.functions(_stack(args)))
     if not names:
         print("name a function, or --all", file=sys.stderr)
         return 2
     for name in names:
         out = Path(args.out) / name if args.out and len(names) > 1 else (Path(args.out) if args.out else None)
         try:
-            print(context.build_context(name, out))
+            print(context.build_context(name, out, _stack(args)))
         except context.ContextError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
@@ -33,11 +37,11 @@ def cmd_ingress(args) -> int:
     from . import ingress
     overrides = {"server_name": args.server_name, "upstream": args.upstream, "static_root": args.static_root,
                  "cluster_issuer": args.cluster_issuer, "router_image": args.router_image}
-    options = ingress.default_options(**overrides)
+    options = ingress.default_options(stack_path=_stack(args), **overrides)
     if args.kind == "nginx" and args.no_tls:
         options = ingress.Options(**{**options.__dict__, "tls": False})
     try:
-        text = ingress.generate(args.kind, options)
+        text = ingress.generate(args.kind, options, _stack(args))
     except ingress.NotRepresentable as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -58,7 +62,7 @@ def cmd_requirements(args) -> int:
     try:
         if args.check:
             lock = requirements.load()
-            problems = [p for fn in stack.functions().values() for p in requirements.check(fn, lock)]
+            problems = [p for fn in requirements.all_functions() for p in requirements.check(fn, lock)]
             for problem in problems:
                 print(problem, file=sys.stderr)
             return 1 if problems else 0
@@ -84,13 +88,13 @@ def cmd_secrets(args) -> int:
     from . import secrets
     if args.generate:
         try:
-            sys.stdout.write(secrets.generate(args.generate))
+            sys.stdout.write(secrets.generate(args.generate, sandbox=args.sandbox))
         except KeyError as err:
             print(f"error: {err.args[0]}", file=sys.stderr)
             return 2
         return 0
-    print(secrets.commands(gateway=args.gateway))
-    missing = secrets.undocumented()
+    print(secrets.commands(_stack(args), gateway=args.gateway))
+    missing = secrets.undocumented(_stack(args))
     if missing:
         print(f"error: undocumented secrets: {', '.join(missing)}", file=sys.stderr)
         return 1
@@ -138,6 +142,25 @@ def cmd_journal(args) -> int:
     return 0 if ok else 1
 
 
+def cmd_sandbox_stack(args) -> int:
+    """stack.sandbox.yml: stack.yml with deploy/sandbox.yml's differences."""
+    from local import stack
+    text = stack.sandbox_stack_text()
+    if args.check:
+        current = stack.SANDBOX_STACK.read_text() if stack.SANDBOX_STACK.is_file() else ""
+        if current != text:
+            print(f"{stack.SANDBOX_STACK.name} is not what stack.yml and deploy/sandbox.yml give: "
+                  "python -m deploy sandbox-stack --write", file=sys.stderr)
+            return 1
+        return 0
+    if args.write:
+        stack.SANDBOX_STACK.write_text(text)
+        print(stack.SANDBOX_STACK.relative_to(ROOT))
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def cmd_template(args) -> int:
     from . import template_pin
     pin = template_pin.load()
@@ -163,6 +186,18 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_stats(args) -> int:
+    from . import stats
+    try:
+        ok, lines = stats.backfill(args.check, since=args.since, settle=args.settle, endpoint=args.endpoint,
+                                   table_name=args.table_name)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
 def main(argv=None) -> int:
     sys.path.insert(0, str(ROOT))
     parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__)
@@ -172,6 +207,7 @@ def main(argv=None) -> int:
     p.add_argument("function", nargs="*", help="deployed name (otp-verify) or folder (otp_verify)")
     p.add_argument("--all", action="store_true", help="every function in stack.yml")
     p.add_argument("--out", help="output folder (default build/<fn>, as faas-cli)")
+    p.add_argument("--stack", help="the stack file (default stack.yml; the training sandbox: stack.sandbox.yml)")
     p.set_defaults(fn=cmd_build_context)
 
     p = sub.add_parser("ingress", help="the ingress, from the routes in stack.yml")
@@ -183,6 +219,7 @@ def main(argv=None) -> int:
     p.add_argument("--router-image", help="k8s: the router's image (nginx + the front-end under /usr/share/nginx/html)")
     p.add_argument("--no-tls", action="store_true", help="nginx: plain HTTP (TLS terminated in front)")
     p.add_argument("--write", action="store_true", help="write to deploy/generated/ instead of stdout")
+    p.add_argument("--stack", help="the stack file (default stack.yml; the training sandbox: stack.sandbox.yml)")
     p.set_defaults(fn=cmd_ingress)
 
     p = sub.add_parser("requirements", help="each function's requirements.txt, from requirements.lock")
@@ -200,7 +237,15 @@ def main(argv=None) -> int:
     p = sub.add_parser("secrets", help="faas-cli commands creating every secret stack.yml lists")
     p.add_argument("--generate", metavar="NAME", help="print a fresh value for one secret")
     p.add_argument("--gateway", help="gateway URL written in the commands (default: faas-cli's OPENFAAS_URL)")
+    p.add_argument("--stack", help="the stack file (default stack.yml; the training sandbox: stack.sandbox.yml)")
+    p.add_argument("--sandbox", action="store_true", help="--generate: the training sandbox's value")
     p.set_defaults(fn=cmd_secrets)
+
+    p = sub.add_parser("sandbox-stack", help="the training sandbox's stack (stack.yml + deploy/sandbox.yml)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--write", action="store_true", help="write stack.sandbox.yml instead of stdout")
+    group.add_argument("--check", action="store_true", help="exit 1 if stack.sandbox.yml is not up to date")
+    p.set_defaults(fn=cmd_sandbox_stack)
 
     p = sub.add_parser("oidc-client", help="register FranceConnect as a client of our identity provider")
     p.add_argument("--client-id", required=True)
@@ -235,6 +280,13 @@ def main(argv=None) -> int:
     p.add_argument("--endpoint", help="a DynamoDB endpoint (default: AWS, from AWS_REGION)")
     p.add_argument("--limit", type=int, default=20, help="failed e-mails to list (newest first)")
     p.set_defaults(fn=cmd_status)
+
+    p = sub.add_parser("stats", help="the public statistics' counters recomputed from the data: drift, backfill")
+    from . import stats
+    stats.add_arguments(p)
+    p.add_argument("--endpoint", help="a DynamoDB endpoint (default: AWS, from AWS_REGION)")
+    p.add_argument("--table-name", help="the table (default: TABLE_NAME, or aidants-connect)")
+    p.set_defaults(fn=cmd_stats)
 
     args = parser.parse_args(argv)
     return args.fn(args)

@@ -17,6 +17,10 @@ from pathlib import Path
 from local import stack
 
 SHARED = "shared"
+# Packages of the repository a function may import, followed like shared: `local`'s
+# FranceConnect stand-in and demo site, which the training sandbox copies into its
+# build contexts (deploy/sandbox.yml).
+FOLLOWED = (SHARED, "local")
 
 
 def _module_file(root: Path, dotted: str) -> Path | None:
@@ -54,7 +58,7 @@ def third_party_imports(handler_dir: Path, root: Path | None = None) -> set[str]
         if path in seen:
             continue
         seen.add(path)
-        in_shared = path.is_relative_to(root / SHARED)
+        in_shared = any(path.is_relative_to(root / name) for name in FOLLOWED)
         package = _package_of(root, path) if in_shared else ""
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
@@ -72,7 +76,7 @@ def third_party_imports(handler_dir: Path, root: Path | None = None) -> set[str]
                 continue
             for dotted, names in targets:
                 top = dotted.split(".")[0]
-                if top == SHARED:
+                if top in FOLLOWED:
                     visit_shared(dotted)
                     for name in names:  # `from shared import store` imports a module
                         visit_shared(f"{dotted}.{name}")

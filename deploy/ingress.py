@@ -57,12 +57,14 @@ ROUTER_NAME = "aidants-connect-router"
 @dataclass(frozen=True)
 class RateLimit:
     """An nginx ``limit_req`` zone over some routes, keyed by the client address.
-    Each zone holds 10 MB of addresses (about 160 000)."""
+    Each zone holds 10 MB of addresses (about 160 000). ``sandbox``: a limit of the
+    training sandbox's own routes, in its stack only."""
     zone: str
     rate: str
     burst: int
     routes: tuple[str, ...]  # "METHOD /path" exactly as in stack.yml's annotation
     why: str
+    sandbox: bool = False
 
 
 # Anonymous callers (no session, no client authentication) reach these. The
@@ -80,6 +82,9 @@ RATE_LIMITS = (
         "POST /api/habilitation/requests", "PUT /api/habilitation/requests/{request}",
         "POST /api/habilitation/requests/{request}/submit", "POST /api/habilitation/requests/{request}/messages"),
               "the public accreditation form: a few saves a minute"),
+    RateLimit("ac_sandbox_signup", "5r/m", 10, ("POST /api/sandbox/trainees",),
+              "the training sandbox's public sign-up: a training room behind one address signs up at once",
+              sandbox=True),
 )
 
 # Nobody may frame our pages (clickjacking). The functions send a full policy with
@@ -105,10 +110,11 @@ class Options:
     access_log: str = "/var/log/nginx/aidants-connect.access.log"
 
 
-def default_options(**overrides) -> Options:
+def default_options(stack_path=None, **overrides) -> Options:
     """The public host from ``ISSUER`` and the proxy timeout from the functions'
-    watchdog timeouts, both read from stack.yml."""
-    functions = stack.functions().values()
+    watchdog timeouts, both read from stack.yml (or the stack file given: the
+    training sandbox's, stack.sandbox.yml, has its own host)."""
+    functions = stack.functions(stack_path).values()
     issuers = {fn.environment.get("ISSUER") for fn in functions} - {None}
     server_name = urlsplit(min(issuers)).hostname if issuers else "localhost"
     timeouts = [_seconds(fn.environment.get(key, "0s")) for fn in functions
@@ -195,9 +201,10 @@ def nginx_conf(routes: list[stack.Route], options: Options, kind: str = "nginx")
     routing = [{"key": "~^(?:" + "|".join(methods(route)) + "):" + path_regex(route)[1:],  # without its ^
                 "function": route.function, "methods": ",".join(route.methods), "path": route.path}
                for route in routes]
+    sandbox = any(r.path.startswith("/api/sandbox") for r in routes)
     rate_limits = [{"limit": limit, "entries": ["~^(?:" + "|".join(wanted) + "):" + path_regex(route)[1:]
                                                 for wanted, route in _limited_routes(routes, limit)]}
-                   for limit in RATE_LIMITS]
+                   for limit in RATE_LIMITS if not limit.sandbox or sandbox]
     known_paths = "|".join(dict.fromkeys(path_regex(r)[1:-1] for r in routes))
     return _ENVIRONMENT.get_template("nginx.conf.j2").render(
         generated=GENERATED.format(kind=kind), kind=kind, options=options, max_body=MAX_BODY,

@@ -200,12 +200,23 @@ def check(fn: stack.Function, lock: dict[str, Pin] | None = None, root: Path | N
     return problems
 
 
+def all_functions(root: Path | None = None) -> list[stack.Function]:
+    """Every function of stack.yml, then the training sandbox's own (one per handler
+    folder: the sandbox deploys the same folders with another environment)."""
+    root = root or stack.ROOT
+    found = dict(stack.functions(root / "stack.yml"))
+    if root == stack.ROOT:
+        for name, fn in stack.functions(profile="sandbox").items():
+            found.setdefault(name, fn)
+    return list(found.values())
+
+
 def write_all(root: Path | None = None) -> list[Path]:
     """Every function's requirements.txt from the lock; the files that changed."""
     root = root or stack.ROOT
     lock = load(root / LOCK)
     changed = []
-    for fn in stack.functions(root / "stack.yml").values():
+    for fn in all_functions(root):
         path = root / fn.spec["handler"] / "requirements.txt"
         text = expected(fn, lock, root)
         if not path.is_file() or path.read_text() != text:

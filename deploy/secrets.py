@@ -77,7 +77,9 @@ def undocumented(stack_path=None) -> list[str]:
     return sorted(set(declared(stack_path)) - set(KNOWN))
 
 
-def generate(name: str) -> str:
+def generate(name: str, sandbox: bool = False) -> str:
+    if sandbox and name in SANDBOX_GENERATED:
+        return SANDBOX_GENERATED[name]()
     secret = KNOWN.get(name)
     if secret is None:
         raise KeyError(f"{name} is not documented in deploy/secrets.py: say what it is first")
@@ -86,11 +88,27 @@ def generate(name: str) -> str:
     return secret.generate()
 
 
+def is_sandbox(stack_path=None) -> bool:
+    """The stack is the training sandbox's (stack.sandbox.yml: PROFILE=sandbox)."""
+    return any(fn.environment.get("PROFILE") == "sandbox" for fn in stack.functions(stack_path).values())
+
+
+# The sandbox plays FranceConnect itself (its stand-in and its mandate creation share
+# this secret): its value is ours to make, like the keys.
+SANDBOX_GENERATED = {"franceconnect-client-secret": _random_key}
+
+
 def commands(stack_path=None, gateway: str | None = None) -> str:
-    """The shell commands; faas-cli reads the gateway from OPENFAAS_URL unless given."""
+    """The shell commands; faas-cli reads the gateway from OPENFAAS_URL unless given.
+    The training sandbox's (``--stack stack.sandbox.yml``) keep their values in a
+    folder of their own: none of its secrets is production's."""
     flag = f" --gateway {gateway}" if gateway else ""
     folder = '"${SECRETS_DIR}"'
+    sandbox = is_sandbox(stack_path)
+    default_dir = "$HOME/aidants-connect-sandbox-secrets" if sandbox else "$HOME/aidants-connect-secrets"
     lines = [
+        ("# OpenFaaS secrets of the training sandbox: its own OpenFaaS, its own values, never\n"
+         "# production's (python -m deploy secrets --stack stack.sandbox.yml).\n" if sandbox else "") +
         "# OpenFaaS secrets for every function in stack.yml (python -m deploy secrets).",
         "# Values are written once to SECRETS_DIR (a private folder: keep it in the team's vault,",
         "# never in git; totp-seal-key in particular must never be lost), then given to faas-cli",
@@ -100,7 +118,7 @@ def commands(stack_path=None, gateway: str | None = None) -> str:
         "# Changing a secret later: faas-cli secret update NAME --from-file ..., then restart the",
         "# functions that read it (they read secrets once per process): docs/deploy.md.",
         "",
-        'SECRETS_DIR="${SECRETS_DIR:-$HOME/aidants-connect-secrets}"',
+        f'SECRETS_DIR="${{SECRETS_DIR:-{default_dir}}}"',
         f"umask 077 && mkdir -p {folder}",
         "",
     ]
@@ -115,7 +133,10 @@ def commands(stack_path=None, gateway: str | None = None) -> str:
             lines.append(f"#   {secret.what}")
             if secret.rotation:
                 lines.append(f"#   Rotation: {secret.rotation}")
-            if secret.generate is not None:
+            if sandbox and name in SANDBOX_GENERATED:
+                lines.append("#   The sandbox's own: its FranceConnect stand-in and its mandate creation share it.")
+                lines.append(f"test -e {path} || python -m deploy secrets --generate {name} --sandbox > {path}")
+            elif secret.generate is not None:
                 lines.append(f"test -e {path} || python -m deploy secrets --generate {name} > {path}")
             else:
                 lines.append(f"#   Value from {secret.source}, typed at a silent prompt:")

@@ -1,11 +1,13 @@
 """Local commands.
 
     python -m local up [--store dynamodb-local|moto] [--gateway-port 8080] [--in-memory] ...
+    python -m local up --sandbox        # the training sandbox: http://127.0.0.1:8090/bac-a-sable/
     python -m local reset
     python -m local seed [--json]
     python -m local otp EMAIL
     python -m local create-table
     python -m local journal seal|verify [--anchor SEQ:HASH]
+    python -m local stats backfill [--check] [--since YYYY-MM-DD]
 """
 from __future__ import annotations
 
@@ -23,10 +25,21 @@ from urllib.parse import urlsplit
 from .stack import ROOT
 
 DEFAULT_STATE = ROOT / ".local"
+# The training sandbox beside `make up`: its own state, ports and table, so both run
+# at once (README, "Training sandbox").
+SANDBOX_STATE = DEFAULT_STATE / "sandbox"
+SANDBOX_PORTS = {"gateway": ("SANDBOX_GATEWAY_PORT", 8090), "dynamodb": ("SANDBOX_DYNAMODB_PORT", 8010),
+                 "smtp": ("SANDBOX_SMTP_PORT", 1035)}
+SANDBOX_TABLE = "aidants-connect-bac-a-sable"
+SANDBOX_FRANCECONNECT_CLIENT_ID = "aidants-connect-bac-a-sable"
 
 
-def state_dir() -> Path:
-    return Path(os.environ.get("LOCAL_STATE_DIR", DEFAULT_STATE)).resolve()
+def state_dir(sandbox: bool = False) -> Path:
+    return Path(os.environ.get("LOCAL_STATE_DIR", SANDBOX_STATE if sandbox else DEFAULT_STATE)).resolve()
+
+
+def _profile(args) -> str:
+    return "sandbox" if getattr(args, "sandbox", False) else "production"
 
 
 def ensure_secrets(folder: Path) -> None:
@@ -46,9 +59,13 @@ def ensure_secrets(folder: Path) -> None:
 
 def stack_env(args, state: Path) -> dict:
     issuer = f"http://127.0.0.1:{args.gateway_port}"
+    sandbox = _profile(args) == "sandbox"
     env = {
         "PYTHONPATH": str(ROOT),
-        "TABLE_NAME": os.environ.get("TABLE_NAME", "aidants-connect"),
+        # Always said: a PROFILE inherited from the shell (or a test that pointed itself
+        # at a sandbox) never turns a `make up` into something else.
+        "PROFILE": "sandbox" if sandbox else "production",
+        "TABLE_NAME": os.environ.get("TABLE_NAME", SANDBOX_TABLE if sandbox else "aidants-connect"),
         "DYNAMODB_HOST": getattr(args, "store_url", None) or f"http://127.0.0.1:{args.dynamodb_port}",
         "AWS_REGION": "eu-west-3",
         "AWS_ACCESS_KEY_ID": "local",
@@ -68,18 +85,49 @@ def stack_env(args, state: Path) -> dict:
         "LOCAL_STATE_DIR": str(state),
         # Local runs show DynamoDB calls and timing per answer (benchmarks read them).
         "EXPOSE_DIAGNOSTICS": os.environ.get("EXPOSE_DIAGNOSTICS", "true"),
+        # A mandate signed or a démarche done shows in /api/stats at the next read
+        # (production keeps the figures 5 s per process: stack.yml).
+        "STATS_CACHE_SECONDS": os.environ.get("STATS_CACHE_SECONDS", "0"),
     }
+    if sandbox:
+        # The training profile (shared/config.py): its own FranceConnect client at its
+        # stand-in, no e-mail (a right code opens the session).
+        env.update({"FRANCECONNECT_CLIENT_ID": SANDBOX_FRANCECONNECT_CLIENT_ID,
+                    "LOGIN_LINK_ENABLED": "false"})
+        for name in ("SANDBOX_TRAINEE_DAYS", "SANDBOX_SIGNUPS_PER_EMAIL_PER_DAY", "SANDBOX_SIGNUPS_PER_HOUR",
+                     "PRODUCTION_TABLE_NAMES", "PRODUCTION_ISSUERS"):
+            if os.environ.get(name):
+                env[name] = os.environ[name]
     for name in ("LOGIN_LINK_ENABLED", "SESSION_IDLE_SECONDS", "LOGIN_LINK_TTL_SECONDS",
                  "OTP_MAX_FAILURES", "OTP_LOCKOUT_SECONDS", "STORE_TIMEOUT_SECONDS",
                  "OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE"):
-        if os.environ.get(name):
+        if os.environ.get(name) and not (sandbox and name == "LOGIN_LINK_ENABLED"):
             env[name] = os.environ[name]
     return env
 
 
-def load_running_env() -> None:
-    """Point this process at the stack ``make up`` started (for seed and otp)."""
-    info = state_dir() / "stack.json"
+def profile_problem(env: dict) -> str | None:
+    """What the functions would refuse to serve with (shared/config.py), asked before
+    anything starts: `local up --sandbox` against the production table exits."""
+    from shared import config
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        config.reset_caches()
+        return config.settings().profile_problem
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        config.reset_caches()
+
+
+def load_running_env(sandbox: bool = False) -> None:
+    """Point this process at the stack ``make up`` (or ``make sandbox``) started
+    (for seed and otp)."""
+    info = state_dir(sandbox) / "stack.json"
     if info.exists():
         for key, value in json.loads(info.read_text())["env"].items():
             os.environ.setdefault(key, value)
@@ -111,21 +159,42 @@ def _stop_leftovers(state: Path) -> None:
 def _ports_free(args) -> bool:
     from . import processes
     for name, port in (("gateway", args.gateway_port), ("dynamodb", args.dynamodb_port), ("smtp", args.smtp_port)):
-        if (name == "smtp" and args.external_smtp) or (name == "dynamodb" and args.store_url):
-            continue  # served by another program, on purpose
+        if (name == "smtp" and (args.external_smtp or args.sandbox)) or (name == "dynamodb" and args.store_url):
+            continue  # served by another program, on purpose; the sandbox has no SMTP
         if processes.port_taken(port):
             holder = processes.holder_of(port)
             what, variable = PORTS[name]
+            if args.sandbox:
+                variable = SANDBOX_PORTS[name][0]
             print(f"Cannot start: port {port} (for {what}) is already in use{' by ' + holder if holder else ''}, "
                   f"not by a process this folder's `local up` started.\n"
-                  f"Stop that program, or choose another port: {variable}=<port> make up", file=sys.stderr)
+                  f"Stop that program, or choose another port: {variable}=<port> make "
+                  f"{'sandbox' if args.sandbox else 'up'}", file=sys.stderr)
             return False
     return True
 
 
+def _resolve_ports(args) -> None:
+    """Ports not given on the command line: the environment's, else the profile's
+    defaults (the sandbox's differ, so that it runs beside `make up`)."""
+    production = {"gateway": ("GATEWAY_PORT", 8080), "dynamodb": ("DYNAMODB_PORT", 8000), "smtp": ("SMTP_PORT", 1025)}
+    for name, (variable, default) in (SANDBOX_PORTS if args.sandbox else production).items():
+        attribute = f"{name}_port"
+        if getattr(args, attribute) is None:
+            setattr(args, attribute, int(os.environ.get(variable, default)))
+
+
 def cmd_up(args) -> int:
     from . import processes
-    state = state_dir()
+    _resolve_ports(args)
+    state = state_dir(args.sandbox)
+    if args.sandbox:
+        problem = profile_problem(stack_env(args, state))
+        if problem:
+            print(f"Refusing to start the training sandbox: {problem}.\n"
+                  "The sandbox must never run against production's table or issuer (shared/config.py); "
+                  "unset TABLE_NAME to use its own, aidants-connect-bac-a-sable.", file=sys.stderr)
+            return 2
     for sub in ("logs", "mail", "secrets"):
         (state / sub).mkdir(parents=True, exist_ok=True)
     try:
@@ -164,13 +233,13 @@ def _ensure_table() -> None:
     print("The table was missing: created it again, with the demo data.", file=sys.stderr, flush=True)
 
 
-def _build_frontend() -> bool:
+def _build_frontend(sandbox: bool = False) -> bool:
     """The pages the gateway serves, rendered from their templates (fast: a file is
-    rewritten only when it changed)."""
+    rewritten only when it changed); the sandbox's variant in a folder of its own."""
     import jinja2
     from frontend import build
     try:
-        print(f"Front-end: {build.build()}", flush=True)
+        print(f"Front-end: {build.build(sandbox=sandbox)}", flush=True)
     except (jinja2.TemplateError, build.BuildError, OSError) as exc:
         print(f"Cannot build the front-end (python -m frontend.build): {exc!r}", file=sys.stderr)
         return False
@@ -190,7 +259,7 @@ def _run_stack(args, state: Path, registry) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)  # also when started from a shell that ignores it
     try:
-        if not _build_frontend():
+        if not _build_frontend(args.sandbox):
             return 2
         ensure_secrets(state / "secrets")
         env = {**os.environ, **stack_env(args, state)}
@@ -209,7 +278,9 @@ def _run_stack(args, state: Path, registry) -> int:
                                       "--dir", str(state / "mail")], cwd=ROOT, env=env,
                                      stdout=open(logs / "smtp.log", "ab"), stderr=subprocess.STDOUT),
             args.smtp_port, ready_timeout=20)
-        services = ([store] if store else []) + ([] if args.external_smtp else [sink])
+        # The sandbox sends no e-mail (shared/sandbox/inbox.py): no SMTP sink to start.
+        no_sink = args.external_smtp or args.sandbox
+        services = ([store] if store else []) + ([] if no_sink else [sink])
         if store is not None:
             try:
                 store.start(registry)
@@ -220,16 +291,20 @@ def _run_stack(args, state: Path, registry) -> int:
         from . import seed
         store_module.create_table()
         demo = seed.run()
-        if not args.external_smtp:
+        if not no_sink:
             sink.start(registry)
 
         from waitress.server import create_server
+        from frontend import build
         from .gateway import Gateway
         workers = dict(w.split("=") for w in args.workers) if args.workers else {}
         gateway = Gateway(env, logs, state / "mail", {k: int(v) for k, v in workers.items()},
                           threads=args.function_threads,
-                          on_start=lambda name, process: registry.add(f"function {name}", process))
-        _mount_local_apps(gateway)
+                          on_start=lambda name, process: registry.add(f"function {name}", process),
+                          profile=_profile(args), frontend=build.SANDBOX_OUT if args.sandbox else build.OUT)
+        if not args.sandbox:
+            # The sandbox runs these two as functions of its stack, as it deploys them.
+            _mount_local_apps(gateway)
         gateway.start()
         server = create_server(gateway, host="127.0.0.1", port=args.gateway_port, threads=args.gateway_threads,
                                ident="aidants-connect-local", channel_timeout=60)
@@ -237,13 +312,13 @@ def _run_stack(args, state: Path, registry) -> int:
         supervisor.start()
         url = f"http://127.0.0.1:{args.gateway_port}"
         (state / "stack.json").write_text(json.dumps({"url": url, "pid": os.getpid(), "env": stack_env(args, state),
-                                                      "store": args.store,
+                                                      "profile": _profile(args), "store": args.store,
                                                       "store_data": str(data_dir) if data_dir else "memory"},
                                                      indent=2))
-        _print_banner(url, demo, args, data_dir)
+        (_print_sandbox_banner if args.sandbox else _print_banner)(url, demo, args, data_dir)
 
         from . import scheduler
-        scheduler.start(url)  # the cron-connector's schedules (stack.yml annotations)
+        scheduler.start(url, _profile(args))  # the cron-connector's schedules (stack.yml annotations)
         (state / "ready").write_text(url)
         try:
             server.run()
@@ -267,7 +342,7 @@ def cmd_reset(args) -> int:
     the logs stay. The next ``make up`` starts from the demo data again."""
     import shutil
     from . import processes
-    state = state_dir()
+    state = state_dir(args.sandbox)
     if not state.exists():
         print(f"Nothing to reset: {state} does not exist.")
         return 0
@@ -304,6 +379,25 @@ def _mount_local_apps(gateway) -> None:
         gateway.mounts[prefix] = app_module.make_app()
 
 
+def _print_sandbox_banner(url: str, demo: dict, args, data_dir: Path | None) -> None:
+    kept = f"data kept in {data_dir}: make sandbox-reset wipes it" if data_dir else "data in memory"
+    print(f"""
+The Aidants Connect training sandbox runs locally ({args.store}, {kept}).
+Fictitious data only; no e-mail leaves it (each trainee reads theirs on the inbox page).
+
+  Sign up          {url}/bac-a-sable/
+  Virtual OTP card {url}/bac-a-sable/carte/
+  Demo site        {url}/demo/   (FranceConnect-enabled, plays our identity provider's client)
+  FranceConnect    {url}/franceconnect/   (the sandbox's stand-in)
+  Logs             {state_dir(True) / 'logs'}
+
+A trainee signs up with a name and an e-mail, then logs in with the code of the
+virtual card (or of a phone application): no e-mailed link in the sandbox.
+
+Ctrl-C stops everything.
+""", flush=True)
+
+
 def _print_banner(url: str, demo: dict, args, data_dir: Path | None) -> None:
     aidant = demo.get("aidant") or {}
     kept = f"data kept in {data_dir}: make reset wipes it" if data_dir else "data in memory"
@@ -334,7 +428,7 @@ def _store_is_local() -> bool:
 
 
 def cmd_seed(args) -> int:
-    load_running_env()
+    load_running_env(args.sandbox)
     if not _store_is_local():
         # Demo accounts, a staff account and a client with a printed secret have no
         # place in a real table.
@@ -348,7 +442,7 @@ def cmd_seed(args) -> int:
 
 
 def cmd_otp(args) -> int:
-    load_running_env()
+    load_running_env(args.sandbox)
     if not _store_is_local():
         print("Refusing: `otp` only reads a local store (DYNAMODB_HOST on loopback).", file=sys.stderr)
         return 2
@@ -400,14 +494,32 @@ def cmd_journal(args) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_stats(args) -> int:
+    load_running_env()
+    if not _store_is_local():
+        print("Refusing: `stats` works on a local store (DYNAMODB_HOST on loopback); "
+              "for a deployed table: python -m deploy stats backfill.", file=sys.stderr)
+        return 2
+    from deploy import stats
+    try:
+        ok, lines = stats.backfill(args.check, since=args.since, settle=args.settle)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    return 0 if ok else 1
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run the whole stack on this machine")
     up.add_argument("--store", default=os.environ.get("STORE", "dynamodb-local"), choices=["dynamodb-local", "moto"])
-    up.add_argument("--gateway-port", type=int, default=int(os.environ.get("GATEWAY_PORT", 8080)))
-    up.add_argument("--dynamodb-port", type=int, default=int(os.environ.get("DYNAMODB_PORT", 8000)))
-    up.add_argument("--smtp-port", type=int, default=int(os.environ.get("SMTP_PORT", 1025)))
+    up.add_argument("--sandbox", action="store_true",
+                    help="the training sandbox (bac à sable): its own table, ports (8090, 8010) and .local/sandbox/")
+    up.add_argument("--gateway-port", type=int, help="default GATEWAY_PORT or 8080 (sandbox: SANDBOX_GATEWAY_PORT or 8090)")
+    up.add_argument("--dynamodb-port", type=int, help="default DYNAMODB_PORT or 8000 (sandbox: SANDBOX_DYNAMODB_PORT or 8010)")
+    up.add_argument("--smtp-port", type=int, help="default SMTP_PORT or 1025 (the sandbox starts no SMTP sink)")
     up.add_argument("--workers", nargs="*", help="replicas per function, e.g. oidc_token=2")
     up.add_argument("--gateway-threads", type=int, default=32)
     up.add_argument("--function-threads", type=int, default=4)
@@ -423,9 +535,11 @@ def main(argv=None) -> int:
     up.set_defaults(fn=cmd_up)
     seed = sub.add_parser("seed", help="create the demo data (idempotent)")
     seed.add_argument("--json", action="store_true")
+    seed.add_argument("--sandbox", action="store_true", help="the running training sandbox's")
     seed.set_defaults(fn=cmd_seed)
     otp = sub.add_parser("otp", help="print an aidant's current TOTP code (local store only)")
     otp.add_argument("email")
+    otp.add_argument("--sandbox", action="store_true", help="a trainee of the running training sandbox")
     otp.set_defaults(fn=cmd_otp)
     sub.add_parser("create-table", help="create the table if missing").set_defaults(fn=cmd_create_table)
     sub.add_parser("status", help="the outbox's backlog and failed e-mails (as python -m deploy status)"
@@ -434,7 +548,14 @@ def main(argv=None) -> int:
     journal.add_argument("action", choices=["seal", "verify"])
     journal.add_argument("--anchor", metavar="SEQ:HASH", help="verify: a seal hash kept outside the table")
     journal.set_defaults(fn=cmd_journal)
-    sub.add_parser("reset", help="wipe the local data (.local/dynamodb, .local/mail)").set_defaults(fn=cmd_reset)
+    stats_parser = sub.add_parser("stats", help="the public statistics' counters recomputed from the data "
+                                                "(as python -m deploy stats)")
+    from deploy import stats as stats_command
+    stats_command.add_arguments(stats_parser)
+    stats_parser.set_defaults(fn=cmd_stats)
+    reset = sub.add_parser("reset", help="wipe the local data (.local/dynamodb, .local/mail)")
+    reset.add_argument("--sandbox", action="store_true", help="the training sandbox's (.local/sandbox/)")
+    reset.set_defaults(fn=cmd_reset)
     args = parser.parse_args(argv)
     return args.fn(args)
 

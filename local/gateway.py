@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import quote
 
-from shared import security_headers
+from shared import error_codes as codes, security_headers
 
 from . import stack
 
@@ -141,12 +141,16 @@ class Pool:
 
 class Gateway:
     def __init__(self, env: dict, log_dir: Path, mail_dir: Path, workers: dict[str, int] | None = None,
-                 threads: int = 4, on_start: Callable[[str, subprocess.Popen], None] | None = None):
+                 threads: int = 4, on_start: Callable[[str, subprocess.Popen], None] | None = None,
+                 profile: str = "production", frontend: Path = FRONTEND):
+        """``profile``: whose stack to run (local/stack.py: the training sandbox adds
+        its own functions); ``frontend``: the built front-end it serves."""
         self.env = env
         self.log_dir = log_dir
         self.mail_dir = mail_dir
-        self.functions = stack.functions()
-        self.routes = stack.routes()
+        self.frontend = frontend
+        self.functions = stack.functions(profile=profile)
+        self.routes = stack.routes(profile=profile)
         # Compiled once here: ``Route.regex`` builds its pattern at every access, and
         # every request tries the routes in turn.
         self._matchers = [(route, route.regex) for route in self.routes]
@@ -246,7 +250,7 @@ class Gateway:
                 if attempt == 1 and reused:
                     continue
                 log.warning("%s: connection lost: %s", function, exc)
-                return _join(_json("502 Bad Gateway", "bad_gateway",
+                return _join(_json("502 Bad Gateway", codes.BAD_GATEWAY,
                              "La fonction a été interrompue. Réessayez."))
             except ConnectionRefusedError:
                 conn.close()
@@ -254,13 +258,13 @@ class Gateway:
                 if others:
                     replica = others.pop(0)
                     continue
-                return _join(_json("503 Service Unavailable", "temporarily_unavailable",
+                return _join(_json("503 Service Unavailable", codes.TEMPORARILY_UNAVAILABLE,
                              "La fonction redémarre. Réessayez dans quelques instants.",
                              [("Retry-After", "1")]))
             except socket.timeout:
                 conn.close()
                 self._local.conns.pop(replica.port, None)
-                return _join(_json("504 Gateway Timeout", "gateway_timeout",
+                return _join(_json("504 Gateway Timeout", codes.GATEWAY_TIMEOUT,
                              "La fonction n'a pas répondu à temps."))
 
     def _async_worker(self) -> None:
@@ -302,7 +306,7 @@ class Gateway:
         if CONTROL_CHARACTER.search(path):
             # The python3-http template's Flask route never matches one: the function would
             # answer Flask's HTML 404 page. Refused here, as the edge does (deploy/ingress.py).
-            return _join(_json("404 Not Found", "not_found", "Adresse inconnue."))
+            return _join(_json("404 Not Found", codes.NOT_FOUND, "Adresse inconnue."))
         for prefix, app in self.mounts.items():
             if path == prefix or path.startswith(prefix + "/"):
                 return self._call_wsgi(app, environ)
@@ -311,7 +315,7 @@ class Gateway:
             name, _, sub = rest.partition("/")
             function = self.aliases.get(name)
             if function is None:
-                return _join(_json("404 Not Found", "not_found", f"Fonction inconnue : {name}"))
+                return _join(_json("404 Not Found", codes.NOT_FOUND, f"Fonction inconnue : {name}"))
             return self._forward(environ, function, "/" + sub, asynchronous=kind == "async-function")
         for route, regex in self._matchers:
             if regex.match(path):
@@ -319,16 +323,18 @@ class Gateway:
                     continue
                 return self._forward(environ, route.function, path)
         if any(regex.match(path) for _, regex in self._matchers):
-            return _join(_json("405 Method Not Allowed", "method_not_allowed", "Méthode non autorisée."))
+            return _join(_json("405 Method Not Allowed", codes.METHOD_NOT_ALLOWED, "Méthode non autorisée."))
         if path.startswith("/_local/mail"):
             return mail_viewer(self.mail_dir, path)
         if path == "/openapi.yaml" and method in ("GET", "HEAD"):
             # The description of every public route (tests/integration/test_openapi.py).
             return "200 OK", [("Content-Type", "application/yaml; charset=utf-8"), ("Cache-Control", "no-cache")], \
                 (ROOT / "openapi.yaml").read_bytes()
-        if method not in ("GET", "HEAD"):
-            return _join(_json("404 Not Found", "not_found", "Cette adresse n'existe pas."))
-        return static_file(path)
+        if method not in ("GET", "HEAD") or path.startswith("/api/"):
+            # The API answers JSON, also for what it does not have (a sandbox route
+            # in production, say): the front-end's api() reads the error from it.
+            return _join(_json("404 Not Found", codes.NOT_FOUND, "Cette adresse n'existe pas."))
+        return static_file(path, self.frontend)
 
     def _read_body(self, environ) -> bytes | None:
         try:
@@ -342,7 +348,7 @@ class Gateway:
     def _forward(self, environ, function: str, path: str, asynchronous: bool = False):
         body = self._read_body(environ)
         if body is None:
-            return _join(_json("413 Payload Too Large", "payload_too_large", "La requête est trop volumineuse."))
+            return _join(_json("413 Payload Too Large", codes.PAYLOAD_TOO_LARGE, "La requête est trop volumineuse."))
         headers = [(k[5:].replace("_", "-").title(), v) for k, v in environ.items()
                    if k.startswith("HTTP_") and k[5:].lower().replace("_", "-") not in HOP_BY_HOP]
         if environ.get("CONTENT_TYPE"):
@@ -388,22 +394,22 @@ def _safe_join(base: Path, relative: str) -> Path | None:
     return candidate
 
 
-def static_file(path: str):
+def static_file(path: str, frontend: Path = FRONTEND):
     if "\x00" in path:
-        return _join(_json("400 Bad Request", "invalid_request", "Chemin invalide."))
+        return _join(_json("400 Bad Request", codes.INVALID_REQUEST, "Chemin invalide."))
     if path.startswith("/dsfr/"):
         base, relative = DSFR, path[len("/dsfr/"):]
     else:
-        base, relative = FRONTEND, path
+        base, relative = frontend, path
     target = _safe_join(base, relative)
     if target is None:
-        return _join(_json("404 Not Found", "not_found", "Cette adresse n'existe pas."))
+        return _join(_json("404 Not Found", codes.NOT_FOUND, "Cette adresse n'existe pas."))
     if target.is_dir():
         if not path.endswith("/"):
             return "301 Moved Permanently", [("Location", path + "/")] + STATIC_SECURITY_HEADERS, b""
         target = target / "index.html"
     if not target.is_file():
-        page = FRONTEND / "404.html"
+        page = frontend / "404.html"
         body = page.read_bytes() if page.is_file() else b"Page introuvable"
         return "404 Not Found", [("Content-Type", "text/html; charset=utf-8")] + STATIC_SECURITY_HEADERS, body
     ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"

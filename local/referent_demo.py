@@ -21,7 +21,7 @@ from shared.store import Aidant, OtpCard, Structure, Training, now, transaction
 STAFF_STRUCTURE = ("demo-equipe", "Équipe Aidants Connect (ANCT)", "13002603200016",
                    "20 avenue de Ségur, 75007 Paris")
 STAFF = ("demo-staff", "equipe@demo.aidantsconnect.fr", "Estelle", "Équipe")
-TRAINED = ("demo-aidant", "demo-referent", "demo-aidant-b")
+TRAINED = ("demo-aidant", "demo-referent", "demo-aidant-b", "demo-aidant-ab")
 CARD_STRUCTURE = "demo-structure-a"
 CARD_SERIALS = ("DEMO0000000001", "DEMO0000000002", "DEMO0000000003")
 
@@ -60,7 +60,8 @@ def seed(out: dict) -> None:
     try:
         Structure.get(*Structure.key(sid))
     except Structure.DoesNotExist:
-        accounts.new_structure(name, siret, address, structure_id=sid, structure_type="service_public").save()
+        accounts.ensure_structure(accounts.new_structure(name, siret, address, structure_id=sid,
+                                                         structure_type="service_public"))
     aid, email, first, last = STAFF
     try:
         staff = Aidant.get(*Aidant.key(aid))

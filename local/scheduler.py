@@ -67,10 +67,10 @@ class Cron:
         return self.next_after(minute - timedelta(minutes=1)) == minute
 
 
-def scheduled_functions(path=None) -> dict[str, Cron]:
+def scheduled_functions(path=None, profile: str | None = None) -> dict[str, Cron]:
     """Functions with the cron-connector's annotations, and their schedules."""
     found = {}
-    for name, fn in stack.functions(path).items():
+    for name, fn in stack.functions(path, profile).items():
         annotations = fn.spec.get("annotations") or {}
         if annotations.get("topic") == "cron-function" and annotations.get("schedule"):
             found[name] = Cron.parse(str(annotations["schedule"]))
@@ -78,10 +78,10 @@ def scheduled_functions(path=None) -> dict[str, Cron]:
 
 
 class Scheduler:
-    def __init__(self, gateway_url: str, every_seconds: float | None = None):
+    def __init__(self, gateway_url: str, every_seconds: float | None = None, profile: str | None = None):
         self.gateway_url = gateway_url.rstrip("/")
         self.every_seconds = every_seconds
-        self.schedules = scheduled_functions()
+        self.schedules = scheduled_functions(profile=profile)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="local-cron", daemon=True)
 
@@ -116,6 +116,6 @@ class Scheduler:
                     self.invoke(name)
 
 
-def start(gateway_url: str) -> Scheduler:
+def start(gateway_url: str, profile: str | None = None) -> Scheduler:
     every = os.environ.get("LOCAL_CRON_SECONDS")
-    return Scheduler(gateway_url, float(every) if every not in (None, "") else None).start()
+    return Scheduler(gateway_url, float(every) if every not in (None, "") else None, profile).start()

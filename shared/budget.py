@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .config import settings
 
@@ -83,3 +83,23 @@ class _CallCounter(threading.local):
 
 calls = _CallCounter()
 calls.reset()
+
+
+_request_hooks: list[Callable[[], None]] = []
+
+
+def on_request_start(hook: Callable[[], None]) -> Callable[[], None]:
+    """Register per-thread state to reset when a request starts. A module that keeps
+    such state (the sandbox's expiry in ``shared.store``) registers itself when it is
+    imported, so a function that never imports it pays nothing."""
+    _request_hooks.append(hook)
+    return hook
+
+
+def start_request(seconds: float | None = None) -> None:
+    """Called by ``shared.http`` as a request starts: no calls counted yet, its own
+    time budget, no state left by the thread's previous request."""
+    calls.reset()
+    start_budget(seconds)
+    for hook in _request_hooks:
+        hook()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import pyotp
 
 from . import crypto, errors, journal, otp
+from . import error_codes as codes
 from .config import settings
 from .store import LoginThrottle, OtpCard, TotpDevice, now, writes
 
@@ -43,10 +44,10 @@ DEVICE_CONFIRMATION_FAILED = "otp_device_confirmation_failed"
 
 def normalise_serial(value: object) -> str:
     if not isinstance(value, str):
-        raise errors.BadRequest("Merci d'indiquer le numéro de série de la carte.", code="invalid_serial")
+        raise errors.BadRequest("Merci d'indiquer le numéro de série de la carte.", code=codes.INVALID_SERIAL)
     serial = value.strip().upper().replace(" ", "")
     if not SERIAL_RE.fullmatch(serial):
-        raise errors.BadRequest("Ce numéro de série n'est pas valide.", code="invalid_serial")
+        raise errors.BadRequest("Ce numéro de série n'est pas valide.", code=codes.INVALID_SERIAL)
     return serial
 
 
@@ -77,7 +78,7 @@ def parse_csv(text: str) -> list[dict]:
             continue
         if len(cells) < 2:
             raise errors.BadRequest(f"Ligne incomplète dans le fichier : « {delimiter.join(cells)[:40]} ».",
-                                    code="invalid_file")
+                                    code=codes.INVALID_FILE)
         if not rows and any(word in cells[0].lower() for word in ("serial", "série", "serie", "numéro", "numero")):
             continue  # header
         rows.append({"serial": cells[0], "seed": cells[1]})
@@ -105,11 +106,11 @@ def import_cards(rows: list[dict], *, encoding: str, structure_id: str | None, a
     """Put each card in stock, once: an existing serial is reported, never overwritten
     (re-importing a file cannot reset a card in use)."""
     if encoding not in SEED_ENCODINGS:
-        raise errors.BadRequest("Encodage de graine inconnu (hex ou base32).", code="invalid_encoding")
+        raise errors.BadRequest("Encodage de graine inconnu (hex ou base32).", code=codes.INVALID_ENCODING)
     if not rows:
-        raise errors.BadRequest("Aucune carte à importer.", code="invalid_file")
+        raise errors.BadRequest("Aucune carte à importer.", code=codes.INVALID_FILE)
     if len(rows) > MAX_IMPORT:
-        raise errors.BadRequest(f"Importez au plus {MAX_IMPORT} cartes à la fois.", code="too_many_cards")
+        raise errors.BadRequest(f"Importez au plus {MAX_IMPORT} cartes à la fois.", code=codes.TOO_MANY_CARDS)
     result = ImportResult([], [], [])
     at = now()
     for index, row in enumerate(rows, start=1):
@@ -153,12 +154,12 @@ def linkable_card(serial: str, structure_id: str) -> OtpCard:
     learns nothing about other structures' kits."""
     card = get_card(serial)
     if card is None or (card.structure_id and card.structure_id != structure_id):
-        raise errors.NotFound("Aucune carte disponible ne porte ce numéro de série.", code="unknown_card")
+        raise errors.NotFound("Aucune carte disponible ne porte ce numéro de série.", code=codes.UNKNOWN_CARD)
     if card.status == "lost":
         raise errors.Conflict("Cette carte a été déclarée perdue : elle ne peut plus être liée.",
-                              code="card_lost")
+                              code=codes.CARD_LOST)
     if card.status != "stock":
-        raise errors.Conflict("Cette carte est déjà liée à un aidant.", code="card_taken")
+        raise errors.Conflict("Cette carte est déjà liée à un aidant.", code=codes.CARD_TAKEN)
     return card
 
 
@@ -219,7 +220,7 @@ def confirmation_step(device: TotpDevice, code: object, *, actor_id: str, struct
         journal.record(DEVICE_CONFIRMATION_FAILED, aidant_id=actor_id, structure_id=structure_id,
                        details={"target_aidant": device.aidant_id, "kind": device.device_kind})
         raise errors.Forbidden("Le code à 6 chiffres est incorrect ou a déjà été utilisé.",
-                               code="invalid_otp")
+                               code=codes.INVALID_OTP)
     throttle.clear()
     return step
 

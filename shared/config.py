@@ -23,6 +23,14 @@ class MissingSecret(RuntimeError):
     pass
 
 
+# The terms of use (CGU) in force: the text of each version is
+# ``frontend/templates/cgu/<version>.html`` (the front-end page ``/cgu/`` shows this
+# one). A new text gets a new version here, and every aidant is asked to accept it
+# again before acting on a mandate (``shared.cgu``). Not an environment variable:
+# the version must be the text that ships with the code.
+CGU_VERSION = "2026-11"
+
+
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
@@ -51,8 +59,36 @@ def _env_ms(name: str) -> int | None:
     return int(moment.timestamp() * 1000)
 
 
+PRODUCTION = "production"
+SANDBOX = "sandbox"  # the training sandbox ("bac à sable"): shared/sandbox/
+PROFILES = (PRODUCTION, SANDBOX)
+# What "production" is, for the sandbox's refusal to start against it: the table and
+# the issuer of stack.yml's environment (tests/deploy/test_sandbox_stack.py checks
+# that they are the same). A deployment may name more (PRODUCTION_TABLE_NAMES,
+# PRODUCTION_ISSUERS, comma-separated), never fewer.
+PRODUCTION_TABLE_NAMES = ("aidants-connect",)
+PRODUCTION_ISSUERS = ("https://aidantsconnect.beta.gouv.fr",)
+
+
+def _env_list(name: str, always: tuple[str, ...]) -> tuple[str, ...]:
+    extra = [v.strip().rstrip("/") for v in (_env(name) or "").split(",") if v.strip()]
+    return tuple(dict.fromkeys([*always, *extra]))
+
+
 @dataclass(frozen=True)
 class Settings:
+    # Which service this is: production, or the training sandbox (PROFILE=sandbox),
+    # a second stack of the same functions with its own table, issuer, keys and
+    # FranceConnect stand-in, fictitious data that expire, and no e-mail leaving it.
+    profile: str
+    production_table_names: tuple[str, ...]
+    production_issuers: tuple[str, ...]
+    # Sandbox: a trainee's account, structure and everything in it expire this long
+    # after sign-up; sign-ups are public, so limited per address per day and in all
+    # per hour.
+    sandbox_trainee_days: int
+    sandbox_signups_per_email_per_day: int
+    sandbox_signups_per_hour: int
     # Store
     table_name: str
     dynamodb_host: str | None  # None means AWS itself
@@ -131,6 +167,15 @@ class Settings:
     # is kept. The requester's messages on a submitted request, per request per day.
     habilitation_draft_ttl_days: int
     habilitation_messages_per_request_per_day: int
+    # Public statistics (shared.stats): how long a process keeps the figures it read
+    # (0: read at every request), and how long a scheduled expiry run may spend.
+    stats_cache_seconds: float
+    stats_expiry_run_seconds: float
+    # Invitations of a person to a structure (shared.invitations): how long one stays
+    # valid, and how many a structure may send a day (each e-mails an address typed
+    # by its référent).
+    invitation_ttl_days: int
+    invitations_per_structure_per_day: int
     # Diagnostics: X-Store-Calls / Server-Timing on every answer (benchmarks, local
     # runs). Off in production: call counts and timings would tell an attacker which
     # branch a request took (e.g. whether an e-mail belongs to an aidant).
@@ -149,11 +194,42 @@ class Settings:
     def secure_cookies(self) -> bool:
         return self.issuer.startswith("https://")
 
+    @property
+    def sandbox(self) -> bool:
+        return self.profile == SANDBOX
+
+    @property
+    def profile_problem(self) -> str | None:
+        """Why this process must not serve, or None. A sandbox pointed at the
+        production table or issuer would show trainees real usagers and let them act
+        for them (and write fictitious mandates, with a TTL, into the real table): it
+        refuses every request instead (shared.http answers 503 and logs this). It must
+        also play FranceConnect with its own stand-in, never the real one."""
+        if self.profile not in PROFILES:
+            return f"PROFILE={self.profile!r} is neither {PRODUCTION!r} nor {SANDBOX!r}"
+        if not self.sandbox:
+            return None
+        if self.table_name in self.production_table_names:
+            return f"the sandbox's TABLE_NAME {self.table_name!r} is a production table"
+        if self.issuer in self.production_issuers or self.frontend_url in self.production_issuers:
+            return f"the sandbox's ISSUER {self.issuer!r} is a production issuer"
+        if not self.franceconnect_url.startswith(self.issuer + "/"):
+            return (f"the sandbox's FRANCECONNECT_URL {self.franceconnect_url!r} is not its own stand-in "
+                    f"(under {self.issuer}/): the sandbox never calls real FranceConnect")
+        return None
+
 
 @functools.lru_cache(maxsize=1)
 def settings() -> Settings:
     issuer = _env("ISSUER", "http://127.0.0.1:8080").rstrip("/")
+    profile = (_env("PROFILE", PRODUCTION) or PRODUCTION).strip().lower()
     return Settings(
+        profile=profile,
+        production_table_names=_env_list("PRODUCTION_TABLE_NAMES", PRODUCTION_TABLE_NAMES),
+        production_issuers=_env_list("PRODUCTION_ISSUERS", PRODUCTION_ISSUERS),
+        sandbox_trainee_days=_env_int("SANDBOX_TRAINEE_DAYS", 30),
+        sandbox_signups_per_email_per_day=_env_int("SANDBOX_SIGNUPS_PER_EMAIL_PER_DAY", 3),
+        sandbox_signups_per_hour=_env_int("SANDBOX_SIGNUPS_PER_HOUR", 120),
         table_name=_env("TABLE_NAME", "aidants-connect"),
         dynamodb_host=_env("DYNAMODB_HOST"),
         aws_region=_env("AWS_REGION", _env("AWS_DEFAULT_REGION", "eu-west-3")),
@@ -162,7 +238,8 @@ def settings() -> Settings:
         issuer=issuer,
         frontend_url=_env("FRONTEND_URL", issuer).rstrip("/"),
         gateway_url=_env("GATEWAY_URL", "http://127.0.0.1:8080").rstrip("/"),
-        login_link_enabled=_env_bool("LOGIN_LINK_ENABLED", True),
+        # The sandbox sends no e-mail: a right code opens the session at once.
+        login_link_enabled=_env_bool("LOGIN_LINK_ENABLED", True) and profile != SANDBOX,
         login_link_ttl_seconds=_env_int("LOGIN_LINK_TTL_SECONDS", 300),
         session_ttl_seconds=_env_int("SESSION_TTL_SECONDS", 12 * 3600),
         session_idle_seconds=_env_int("SESSION_IDLE_SECONDS", 30 * 60),
@@ -197,6 +274,10 @@ def settings() -> Settings:
         oidc_authorize_per_client_per_minute=_env_int("OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE", 600),
         habilitation_draft_ttl_days=_env_int("HABILITATION_DRAFT_TTL_DAYS", 30),
         habilitation_messages_per_request_per_day=_env_int("HABILITATION_MESSAGES_PER_REQUEST_PER_DAY", 10),
+        stats_cache_seconds=float(_env("STATS_CACHE_SECONDS", "5")),
+        stats_expiry_run_seconds=float(_env("STATS_EXPIRY_RUN_SECONDS", "5")),
+        invitation_ttl_days=_env_int("INVITATION_TTL_DAYS", 14),
+        invitations_per_structure_per_day=_env_int("INVITATIONS_PER_STRUCTURE_PER_DAY", 30),
         expose_diagnostics=_env_bool("EXPOSE_DIAGNOSTICS", False),
         store_wire=_env_bool("STORE_WIRE", True),
         measure_store_capacity=_env_bool("STORE_MEASURE_CAPACITY", False),

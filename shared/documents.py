@@ -4,12 +4,14 @@ attestation the usager takes home (Jinja2, ``shared/templates/mandates/``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from . import crypto, errors
+from . import error_codes as codes
 from .demarches import DEMARCHES, as_json as demarche_json
-from .mandates import load_for_structure, status_of, usager_and_structure
-from .store import Aidant, Autorisation, Mandate, Structure, Usager, now
+from .mandates import expiry_for, load_for_structure, status_of, usager_and_structure
+from .store import Aidant, Autorisation, Mandate, MandateDraft, Structure, Usager, now
 from .templates import environment, french_date
 
 MENTIONS_TITLE = "Mentions à lire à l'usager"
@@ -118,6 +120,44 @@ def render_mandate(mandate: Mandate, usager: Usager | None, structure: Structure
         mentions=parse_mentions(mandate.text_snapshot or mentions_text(structure_name)),
         reference=verification_reference(mandate.id),
         printed_at=now(),
+        draft=False,
+    )
+
+
+@dataclass
+class _DraftAsPrinted:
+    """What the printable mandate reads of a mandate, for a draft not yet signed."""
+    id: str
+    usager_name: str
+    signed_by_name: str
+    is_remote: bool
+    expires_at: datetime
+    created_at: None = None
+
+
+def render_draft(draft: MandateDraft, usager: Usager, structure: Structure | None, aidant_name: str) -> str:
+    """"Voir le projet de mandat": the mandate as it will be printed once signed, from
+    the draft (the end date if it were signed now), marked on every page as a draft
+    that is not signed. It carries no verification reference: only a signed mandate
+    has one."""
+    structure_name = structure.name if structure else ""
+    consent = draft.remote_consent.as_dict() if draft.remote_consent else None
+    preview = _DraftAsPrinted(id=draft.id, usager_name=usager.full_name, signed_by_name=aidant_name,
+                              is_remote=bool(draft.is_remote), expires_at=expiry_for(draft.duration, now()))
+    return environment().get_template("mandates/print.html").render(
+        mandate=preview,
+        status="draft",
+        usager=_usager_context(usager, preview),
+        structure={"name": structure_name, "siret": structure.siret if structure else "",
+                   "address": (structure.address or "") if structure else ""},
+        demarches=demarche_details(draft.demarches),
+        duration_label=DURATION_LABELS.get(draft.duration, draft.duration),
+        consent_method=CONSENT_METHODS.get((consent or {}).get("method"), ""),
+        consent_reference=(consent or {}).get("reference", ""),
+        mentions=mentions(structure_name),
+        reference=None,
+        printed_at=now(),
+        draft=True,
     )
 
 
@@ -139,6 +179,7 @@ def render_revocation(mandate: Mandate, autorisations: list[Autorisation], usage
         revoked_by=aidant_names.get(mandate.revoked_by or "", ""),
         reference=verification_reference(mandate.id),
         printed_at=now(),
+        draft=False,
     )
 
 
@@ -154,7 +195,7 @@ def printable_revocation(structure_id: str, mandate_id: str) -> str:
     mandate, autorisations = load_for_structure(mandate_id, structure_id)
     revokers = {a.revoked_by for a in autorisations if a.revoked_at is not None and not a.replaced_by}
     if not revokers:
-        raise errors.NotFound("Ce mandat n'a fait l'objet d'aucune révocation.", code="not_revoked")
+        raise errors.NotFound("Ce mandat n'a fait l'objet d'aucune révocation.", code=codes.NOT_REVOKED)
     usager, structure = usager_and_structure(mandate.usager_id, mandate.structure_id)
     revokers |= {mandate.revoked_by} if mandate.revoked_by else set()
     names = {a.id: a.full_name for a in Aidant.batch_get([Aidant.key(i) for i in sorted(revokers) if i])}

@@ -23,6 +23,7 @@ import unicodedata
 from email_validator import EmailNotValidError, validate_email
 
 from . import errors
+from . import error_codes as codes
 
 MAX_LENGTH = 254  # RFC 3696 errata / RFC 5321 §4.5.3.1.3 (path minus the brackets)
 
@@ -48,12 +49,12 @@ def normalize(address: object, *, field: str = "email", label: str = "adresse e-
     """The normal form of one mailbox, or a 400 naming ``field`` (its path in the
     request body) whose French message names ``label``."""
     if address is None or (isinstance(address, str) and not address.strip()):
-        raise errors.BadRequest(f"Le champ « {label} » est obligatoire.", code="invalid_email", field=field)
+        raise errors.BadRequest(f"Le champ « {label} » est obligatoire.", code=codes.INVALID_EMAIL, field=field)
     valid = _validated(address)
     if valid is None:
         raise errors.BadRequest(
             f"Le champ « {label} » doit contenir une seule adresse e-mail valide, par exemple nom@domaine.fr.",
-            code="invalid_email", field=field)
+            code=codes.INVALID_EMAIL, field=field)
     return unicodedata.normalize("NFC", valid.normalized.lower())
 
 

@@ -1,18 +1,27 @@
 """Typed errors. Raised once where the problem is found, turned into a response in
 ``shared.http`` only: ``{"error": code, "error_description": text}`` with the status.
 
-Descriptions are French because the front-end shows them to aidants as they are.
+Codes come from the catalogue (``shared.error_codes``), where each class's default
+code has its status and its French default description. Descriptions are French
+because the front-end shows them to aidants as they are.
 An error about one input also names it in ``field`` (a path into the request body,
 e.g. ``referent.email`` or ``aidants.0.email``), so the form can show the message
 next to that input.
 """
 from __future__ import annotations
 
+from . import error_codes as codes
+
 
 class ApiError(Exception):
     status = 400
-    code = "invalid_request"
-    description = "Requête invalide."
+    code = codes.INVALID_REQUEST
+    description = codes.message(codes.INVALID_REQUEST)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "description" not in cls.__dict__:  # the catalogue's, for the class's own code
+            cls.description = codes.message(cls.code)
 
     def __init__(self, description: str | None = None, *, code: str | None = None,
                  headers: dict | None = None, field: str | None = None, extra: dict | None = None):
@@ -34,72 +43,60 @@ class ApiError(Exception):
 
 class BadRequest(ApiError):
     status = 400
-    code = "invalid_request"
+    code = codes.INVALID_REQUEST
 
 
 class Unauthorized(ApiError):
     status = 401
-    code = "unauthorized"
-    description = "Vous devez vous connecter."
+    code = codes.UNAUTHORIZED
 
 
 class DuplicateCookie(Unauthorized):
     """Two values for one cookie: one of them was planted (a sibling site, or a script
     over plain http), and the server must not guess which one the browser meant."""
-    code = "duplicate_cookie"
-    description = ("Votre navigateur a envoyé deux cookies de session. Fermez toutes les fenêtres "
-                   "du navigateur, puis reconnectez-vous.")
+    code = codes.DUPLICATE_COOKIE
 
 
 class Forbidden(ApiError):
     status = 403
-    code = "forbidden"
-    description = "Vous n'avez pas le droit de faire cela."
+    code = codes.FORBIDDEN
 
 
 class NotFound(ApiError):
     status = 404
-    code = "not_found"
-    description = "Introuvable."
+    code = codes.NOT_FOUND
 
 
 class MethodNotAllowed(ApiError):
     status = 405
-    code = "method_not_allowed"
-    description = "Méthode non autorisée."
+    code = codes.METHOD_NOT_ALLOWED
 
 
 class Conflict(ApiError):
     status = 409
-    code = "conflict"
-    description = "Cette action a déjà été effectuée."
+    code = codes.CONFLICT
 
 
 class Gone(ApiError):
     status = 410
-    code = "expired"
-    description = "Ce lien a expiré ou a déjà été utilisé."
+    code = codes.EXPIRED
 
 
 class PayloadTooLarge(ApiError):
     status = 413
-    code = "payload_too_large"
-    description = "La requête est trop volumineuse."
+    code = codes.PAYLOAD_TOO_LARGE
 
 
 class UnsupportedMediaType(ApiError):
     status = 415
-    code = "unsupported_media_type"
-    description = "Le corps de la requête doit être du JSON (Content-Type: application/json)."
+    code = codes.UNSUPPORTED_MEDIA_TYPE
 
 
 class TooManyRequests(ApiError):
     status = 429
-    code = "too_many_requests"
-    description = "Trop de tentatives. Réessayez plus tard."
+    code = codes.TOO_MANY_REQUESTS
 
 
 class ServiceUnavailable(ApiError):
     status = 503
-    code = "temporarily_unavailable"
-    description = "Le service est momentanément indisponible. Réessayez dans quelques instants."
+    code = codes.TEMPORARILY_UNAVAILABLE

@@ -28,6 +28,7 @@ from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 
 from . import crypto
+from . import error_codes as codes
 from .config import secret, settings
 
 log = logging.getLogger("aidants_connect.franceconnect")
@@ -54,9 +55,9 @@ class FranceConnectError(Exception):
         self.reason = reason
 
 
-CANCELLED = "franceconnect_cancelled"
-FAILED = "franceconnect_error"
-UNAVAILABLE = "franceconnect_unavailable"
+CANCELLED = codes.FRANCECONNECT_CANCELLED
+FAILED = codes.FRANCECONNECT_ERROR
+UNAVAILABLE = codes.FRANCECONNECT_UNAVAILABLE
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from . import anonymous, budget, errors, logs, security_headers
+from . import error_codes as codes
 from .config import settings
 
 log = logging.getLogger("aidants_connect.http")
@@ -316,9 +317,28 @@ def check_state_change(request: Request) -> None:
     origin = request.headers.get("origin")
     if origin is not None and _origin(origin) != _origin(settings().frontend_url):
         anonymous.log_event("cross_origin_refused", method=request.method, path=request.path, origin=origin[:200])
-        raise errors.Forbidden("Requête d'une autre origine refusée.", code="cross_origin")
+        raise errors.Forbidden("Requête d'une autre origine refusée.", code=codes.CROSS_ORIGIN)
     if request.content_type() != JSON_TYPE:
         raise errors.UnsupportedMediaType()
+
+
+# -- the profile -----------------------------------------------------------------
+
+_reported: set[str] = set()
+
+
+def refuse_misconfigured_profile() -> None:
+    """A process whose profile cannot be right answers every request 503 (a sandbox
+    pointed at the production table or issuer: ``Settings.profile_problem``), and
+    says why in its log once, loud enough for whoever deploys it."""
+    problem = settings().profile_problem
+    if problem is None:
+        return
+    if problem not in _reported:
+        _reported.add(problem)
+        log.error("refusing every request: %s", problem)
+    raise errors.ServiceUnavailable("Ce service est mal configuré : il refuse de fonctionner.",
+                                    code=codes.MISCONFIGURED)
 
 
 # -- routing --------------------------------------------------------------------
@@ -331,6 +351,12 @@ class Router:
 
     def __init__(self) -> None:
         self._routes: list[tuple[str, re.Pattern, Handler, str]] = []
+        self._prefixes: list[tuple[str, Handler]] = []
+
+    def prefix(self, prefix: str, handler: Handler) -> None:
+        """Every method and path at ``prefix`` or under it that no route takes goes to
+        ``handler`` (a WSGI application served as a function: ``shared.wsgi``)."""
+        self._prefixes.append((prefix.rstrip("/"), handler))
 
     def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
         regex = re.compile(
@@ -355,16 +381,20 @@ class Router:
                     return fn
         if path_known:
             raise errors.MethodNotAllowed()
+        for prefix, fn in self._prefixes:
+            if request.path == prefix or request.path.startswith(prefix + "/"):
+                request.route = prefix + "/*"
+                return fn
         raise errors.NotFound("Cette adresse n'existe pas.")
 
     def dispatch(self, event: Any, context: Any = None) -> dict:
         started = time.perf_counter()
         logs.ensure_configured()
-        budget.calls.reset()
-        budget.start_budget(_budget_left(event))
+        budget.start_request(_budget_left(event))
         request = None
         try:
             request = Request.from_event(event)
+            refuse_misconfigured_profile()
             handler = self.match(request)
             check_state_change(request)
             response = handler(request)
@@ -378,7 +408,7 @@ class Router:
             else:
                 log.error("unhandled error\n%s", traceback.format_exc())
                 response = json_response(
-                    {"error": "server_error", "error_description": "Erreur interne du service."}, 500)
+                    {"error": codes.SERVER_ERROR, "error_description": "Erreur interne du service."}, 500)
         budget.clear_budget()
         elapsed_ms = (time.perf_counter() - started) * 1000
         access_log(event, request, response.status, elapsed_ms)

@@ -1,7 +1,8 @@
 """An aidant's lifecycle: when an account may be active, and the writes that
 activate it, deactivate it and end its sessions. The référent's space
-(``shared.referent``) and staff's training marks (``shared.habilitation``) both
-change it through here.
+(``shared.referent``), staff's training marks (``shared.habilitation``) and an
+invitation accepted (``shared.invitations``: the aidant joins one more structure)
+all change it through here.
 
 Active, per structure: an aidant acts for structure S while ``is_active`` and S is in
 ``structure_ids`` (``shared.sessions.authenticate`` checks both at every request).
@@ -9,7 +10,7 @@ An account becomes active only when trained (staff's mark: training date and PIX
 test) and holding a confirmed card or app (:meth:`AidantFile.blockers`).
 
 Activating and deactivating are lists of transaction operations (the aidant's
-update and its journal entry) that the caller puts into its own transaction, with
+update, its journal entry and the public count of active aidants) that the caller puts into its own transaction, with
 the change that caused them (a device confirmed, a training marked): one write, all
 or nothing. Ending sessions is not one of them: an aidant may have more sessions
 than a transaction holds items, and ``authenticate`` refuses them from the moment
@@ -19,8 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import errors, journal
-from .store import Aidant, Operation, Session, TotpDevice, Training
+from . import errors, journal, stats
+from . import error_codes as codes
+from .store import Aidant, Membership, Operation, Session, TotpDevice, Training
 
 AIDANT_ACTIVATED = "aidant_activated"
 AIDANT_DEACTIVATED = "aidant_deactivated"
@@ -55,7 +57,7 @@ class AidantFile:
         blockers = self.blockers()
         if blockers:
             raise errors.Conflict("Impossible d'activer cet accès : " + " ; ".join(BLOCKER_TEXT[b] for b in blockers)
-                                  + ".", code="not_ready")
+                                  + ".", code=codes.NOT_READY)
 
     def active_in(self, structure_id: str) -> bool:
         return bool(self.aidant.is_active) and structure_id in (self.aidant.structure_ids or ())
@@ -89,8 +91,36 @@ def activation(aidant: Aidant, *, actor_id: str, structure_id: str | None, reaso
         actions.append(Aidant.structure_ids.add({structure_id}))
         if not aidant.current_structure_id:
             actions.append(Aidant.current_structure_id.set(structure_id))
-    return [("update", aidant, {"actions": actions, "condition": Aidant.pk.exists()}),
-            _entry(AIDANT_ACTIVATED, aidant, actor_id, structure_id, {}, reason)]
+    return [("update", aidant, {"actions": actions, "condition": Aidant.pk.exists() & _as_read(aidant)}),
+            _entry(AIDANT_ACTIVATED, aidant, actor_id, structure_id, {}, reason),
+            *_counted(aidant, True)]
+
+
+def _as_read(aidant: Aidant):
+    """The account's ``is_active`` is still what was read: the public count of active
+    aidants then moves once, whatever runs at the same time (two référents, two
+    structures: the second is refused and sees the change)."""
+    return Aidant.is_active == bool(aidant.is_active)
+
+
+def _counted(aidant: Aidant, active: bool) -> list[Operation]:
+    """The public count of active aidants (``shared.stats``): +1 or -1 when the
+    account's ``is_active`` changes, nothing when it does not (an aidant already
+    active in another structure, or deactivated in one of several)."""
+    return stats.aidant_activity(bool(aidant.is_active), active).operations(aidant.id)
+
+
+def joining(aidant: Aidant, *, structure_id: str, reason: str) -> list[Operation]:
+    """The operations by which an active aidant starts working for one more
+    structure on their own agreement (an invitation accepted with their code,
+    ``shared.invitations``): its membership, the structure among those they act for,
+    journaled there as their own activation. Only while the account is active: a
+    deactivation racing the acceptance (a training mark corrected, say) wins, and
+    this fails its condition rather than bring the account back."""
+    return [("update", aidant, {"actions": [Aidant.structure_ids.add({structure_id})],
+                                "condition": Aidant.pk.exists() & (Aidant.is_active == True)}),  # noqa: E712
+            ("save", Membership.new(structure_id, aidant.id), {}),
+            _entry(AIDANT_ACTIVATED, aidant, aidant.id, structure_id, {}, reason)]
 
 
 @dataclass
@@ -115,8 +145,10 @@ def deactivation(aidant: Aidant, *, actor_id: str, structure_id: str | None, rea
     are not touched."""
     if not leaves:
         return Deactivation(aidant.id, [
-            ("update", aidant, {"actions": [Aidant.is_active.set(False)], "condition": Aidant.pk.exists()}),
-            _entry(AIDANT_DEACTIVATED, aidant, actor_id, structure_id, {}, reason)], True, structure_id)
+            ("update", aidant, {"actions": [Aidant.is_active.set(False)],
+                                "condition": Aidant.pk.exists() & _as_read(aidant)}),
+            _entry(AIDANT_DEACTIVATED, aidant, actor_id, structure_id, {}, reason),
+            *_counted(aidant, False)], True, structure_id)
     remaining = set(aidant.structure_ids or ()) - {structure_id}
     actions = [Aidant.structure_ids.delete({structure_id})]
     if not remaining:
@@ -125,9 +157,10 @@ def deactivation(aidant: Aidant, *, actor_id: str, structure_id: str | None, rea
         actions.append(Aidant.current_structure_id.set(sorted(remaining)[0]) if remaining
                        else Aidant.current_structure_id.remove())
     return Deactivation(aidant.id, [
-        ("update", aidant, {"actions": actions, "condition": Aidant.structure_ids.contains(structure_id)}),
-        _entry(AIDANT_DEACTIVATED, aidant, actor_id, structure_id, {"last_structure": not remaining}, reason)],
-        not remaining, structure_id)
+        ("update", aidant, {"actions": actions,
+                            "condition": Aidant.structure_ids.contains(structure_id) & _as_read(aidant)}),
+        _entry(AIDANT_DEACTIVATED, aidant, actor_id, structure_id, {"last_structure": not remaining}, reason),
+        *_counted(aidant, bool(aidant.is_active) and bool(remaining))], not remaining, structure_id)
 
 
 def end_sessions(aidant_id: str, structure_id: str | None = None) -> int:

@@ -17,6 +17,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from . import errors
+from . import error_codes as codes
 from .demarches import DEMARCHES, as_json as demarche_json
 from .documents import DURATION_LABELS
 from .mandates import iso, load_for_structure, mandate_json, status_of, usager_json
@@ -47,10 +48,10 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         mandate_id, sort_key = json.loads(raw)
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, RecursionError):
-        raise errors.BadRequest("Le curseur de pagination n'est pas valide.", code="invalid_cursor")
+        raise errors.BadRequest("Le curseur de pagination n'est pas valide.", code=codes.INVALID_CURSOR)
     if not (isinstance(mandate_id, str) and isinstance(sort_key, str) and _CURSOR_PART.fullmatch(mandate_id)
             and _CURSOR_PART.fullmatch(sort_key)):
-        raise errors.BadRequest("Le curseur de pagination n'est pas valide.", code="invalid_cursor")
+        raise errors.BadRequest("Le curseur de pagination n'est pas valide.", code=codes.INVALID_CURSOR)
     return mandate_id, sort_key
 
 
@@ -60,7 +61,7 @@ def parse_limit(value: str | None, default: int = DEFAULT_LIMIT, maximum: int = 
     # isascii: "²".isdigit() is True but int("²") fails.
     if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= maximum:
         raise errors.BadRequest(f"Le paramètre « limit » doit être un entier entre 1 et {maximum}.",
-                                code="invalid_limit")
+                                code=codes.INVALID_LIMIT)
     return int(value)
 
 
@@ -69,7 +70,7 @@ def parse_status(value: str | None) -> str | None:
         return None
     if value not in STATUSES:
         raise errors.BadRequest("Le paramètre « status » doit valoir active, expired, revoked ou replaced.",
-                                code="invalid_status")
+                                code=codes.INVALID_STATUS)
     return value
 
 
@@ -111,7 +112,7 @@ def name_matches(query: str | None):
     if not query:
         return None
     if len(query) > 100:
-        raise errors.BadRequest("La recherche est trop longue.", code="invalid_query")
+        raise errors.BadRequest("La recherche est trop longue.", code=codes.INVALID_QUERY)
     words = _fold(query).split()
     return lambda mandate: all(w in _fold(mandate.usager_name or "") for w in words)
 

@@ -11,19 +11,24 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from . import anonymous, crypto, errors, journal, notifications, otp
+from . import error_codes as codes
 from .config import settings
 from .http import Response
 from .sessions import new_session, open_session, set_cookie
-from .store import Aidant, EmailClaim, LoginLink, Session, Structure, read, transaction
+from .store import Aidant, EmailClaim, LoginLink, Session, Structure, expired, read, transaction
 
 _NOBODY = "~unknown"  # an aidant partition that never exists
+# Where an aidant of several structures lands after each login: they pick the one
+# they act for (the last one is offered first), then go where they were going.
+CHOOSE_STRUCTURE_PAGE = "/choisir-structure/"
 _BAD_CREDENTIALS = "L'adresse e-mail ou le code à 6 chiffres est incorrect."
 
 
 def _refused() -> errors.Unauthorized:
-    return errors.Unauthorized(_BAD_CREDENTIALS, code="invalid_credentials")
+    return errors.Unauthorized(_BAD_CREDENTIALS, code=codes.INVALID_CREDENTIALS)
 
 
 def safe_next_path(value: object) -> str | None:
@@ -39,7 +44,7 @@ def active_structure_id(aidant: Aidant) -> str | None:
     ids = sorted(aidant.structure_ids or ())
     if not ids:
         return None
-    active = {s.id for s in Structure.many(ids) if s.is_active}
+    active = {s.id for s in Structure.many(ids) if s.is_active and not expired(s)}
     if aidant.current_structure_id in active:
         return aidant.current_structure_id
     return next((sid for sid in ids if sid in active), None)
@@ -76,6 +81,8 @@ def start(email: str, code: object, response: Response, next_path: str | None = 
         reason = "unknown_email"
     elif not aidant.is_active:
         reason = "inactive_aidant"
+    elif expired(aidant):
+        reason = "expired_account"  # a sandbox trainee past the end of their account
     elif otp.consume(devices, code) is None:
         reason = "wrong_or_replayed_code"
     else:
@@ -142,7 +149,7 @@ def consume_link(token: str, response: Response) -> str:
     structure_id = active_structure_id(aidant) if aidant.is_active else None
     if structure_id is None:
         anonymous.log_event("login_link_refused", reason="inactive", aidant_id=aidant.id)
-        raise errors.Forbidden("Votre accès à Aidants Connect n'est pas actif.", code="inactive")
+        raise errors.Forbidden("Votre accès à Aidants Connect n'est pas actif.", code=codes.INACTIVE)
     session, cookie = new_session(aidant.id, structure_id)
     L = LoginLink
     with transaction(errors.Gone()) as tx:  # used by a concurrent click, or expired meanwhile
@@ -152,4 +159,13 @@ def consume_link(token: str, response: Response) -> str:
         tx.save(journal.entry(journal.LOGIN_SUCCEEDED, aidant_id=aidant.id, structure_id=structure_id,
                               details={"method": "otp+email_link"}), condition=journal.append_condition())
     set_cookie(response, cookie, session)
-    return link.next_path or "/espace-aidant/"
+    return landing(aidant, link.next_path or "/espace-aidant/")
+
+
+def landing(aidant: Aidant, next_path: str) -> str:
+    """Mandates belong to a structure: an aidant who works for several picks, after
+    logging in, the one they act for (the page goes on to ``next_path`` at once when
+    fewer than two of them are open)."""
+    if len(aidant.structure_ids or ()) > 1:
+        return CHOOSE_STRUCTURE_PAGE + "?" + urlencode({"next": next_path})
+    return next_path

@@ -12,9 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, time as dtime, timedelta
 from typing import Callable, Iterable
 
-from . import crypto, errors, journal
+from pynamodb.expressions.condition import size
+
+from . import crypto, errors, journal, stats
+from . import error_codes as codes
+from .config import settings
 from .demarches import DEMARCHES
-from .store import Autorisation, Mandate, Operation, Structure, Usager, iso, now, read, transaction, writes
+from .store import Autorisation, Mandate, Operation, Structure, Usager, expired, iso, now, read, transaction, writes
 from .templates import PARIS
 
 DURATIONS = ("short", "six_months", "long")
@@ -31,16 +35,16 @@ def expiry_for(duration: str, start: datetime) -> datetime:
         return start + timedelta(days=182)
     if duration == "long":
         return start + timedelta(days=365)
-    raise errors.BadRequest("Durée de mandat inconnue.", code="invalid_duration")
+    raise errors.BadRequest("Durée de mandat inconnue.", code=codes.INVALID_DURATION)
 
 
 def validate_demarches(value: object) -> list[str]:
     if not isinstance(value, list) or not value or len(value) > len(DEMARCHES):
-        raise errors.BadRequest("Sélectionnez au moins une démarche.", code="invalid_demarches")
+        raise errors.BadRequest("Sélectionnez au moins une démarche.", code=codes.INVALID_DEMARCHES)
     keys = []
     for key in value:
         if not isinstance(key, str) or key not in DEMARCHES:
-            raise errors.BadRequest("Démarche inconnue.", code="invalid_demarches")
+            raise errors.BadRequest("Démarche inconnue.", code=codes.INVALID_DEMARCHES)
         if key not in keys:
             keys.append(key)
     return keys
@@ -106,7 +110,7 @@ def active_autorisation(structure_id: str, usager_id: str, demarche: str) -> Aut
 def load(mandate_id: str) -> tuple[Mandate, list[Autorisation]]:
     """A mandate and its autorisations: one Query on its partition."""
     mandate, autorisations = Mandate.with_autorisations(mandate_id)
-    if mandate is None:
+    if mandate is None or expired(mandate):  # expired: a sandbox trainee's, past its end
         raise errors.NotFound("Mandat introuvable.")
     return mandate, autorisations
 
@@ -132,6 +136,10 @@ class NewMandate:
     aidant_id: str
     aidant_name: str
     text_snapshot: str
+    # When it was signed, if not now: the training sandbox's starting situations
+    # (shared/sandbox/situations.py) include mandates signed months ago, one of them
+    # about to end. The expiry follows from it as for any mandate.
+    signed_at: datetime | None = None
 
 
 def create(spec: NewMandate, extra: Iterable[Operation] | Callable[[Mandate], Iterable[Operation]] = (),
@@ -145,11 +153,37 @@ def create(spec: NewMandate, extra: Iterable[Operation] | Callable[[Mandate], It
     concurrent request) raises ``conflict`` (``store.transaction``)."""
     demarches = validate_demarches(spec.demarches)
     if spec.duration not in DURATIONS:
-        raise errors.BadRequest("Durée de mandat inconnue.", code="invalid_duration")
+        raise errors.BadRequest("Durée de mandat inconnue.", code=codes.INVALID_DURATION)
     mandate = _new_mandate(spec, demarches)
-    if callable(extra):
-        extra = list(extra(mandate))
-    renewed = [a for a in active_autorisations_of_usager(spec.structure_id, spec.usager.id) if a.demarche in demarches]
+    extra = list(extra(mandate) if callable(extra) else extra)
+    active = active_autorisations_of_usager(spec.structure_id, spec.usager.id)
+    first_for_usager = spec.usager.accompanied_at is None
+    try:
+        _write_signature(spec, mandate, active, extra, first_for_usager,
+                         _UsagerCountedMeanwhile() if first_for_usager else conflict)
+    except _UsagerCountedMeanwhile:
+        # Read without a first mandate, and refused: maybe because another signature
+        # (another structure, or a stale read) counted the usager first. Nothing was
+        # written: sign again, counting them only if they still are not counted (any
+        # other condition that failed fails again, as the caller's ``conflict``).
+        _write_signature(spec, mandate, active, extra, not _accompanied(spec.usager.id), conflict)
+    return mandate
+
+
+class _UsagerCountedMeanwhile(Exception):
+    pass
+
+
+def _accompanied(usager_id: str) -> bool:
+    usager = Usager.find(usager_id, consistent=True)
+    return usager is not None and usager.accompanied_at is not None
+
+
+def _write_signature(spec: NewMandate, mandate: Mandate, active: list[Autorisation], extra: list[Operation],
+                     first_for_usager: bool, conflict: Exception | None) -> None:
+    demarches = list(mandate.demarches)
+    renewed = [a for a in active if a.demarche in demarches]
+    renewal, ended = _renewal(active, renewed, mandate, spec.aidant_id)
     with transaction(conflict) as tx:
         tx.save(mandate, condition=Mandate.pk.does_not_exist())
         for demarche in demarches:
@@ -157,7 +191,10 @@ def create(spec: NewMandate, extra: Iterable[Operation] | Callable[[Mandate], It
                                      expires_at=mandate.expires_at, created_at=mandate.created_at
                                      ).copy_usager(spec.usager),
                     condition=Autorisation.pk.does_not_exist())
-        tx.include(_renewal(renewed, mandate, spec.aidant_id))
+        tx.include(renewal)
+        if first_for_usager:
+            tx.include([Usager.accompanied_operation(spec.usager.id, mandate.created_at)])
+        tx.include(stats.mandate_signed(mandate.created_at, first_for_usager, ended).operations(mandate.id))
         tx.save(journal.entry(MANDATE_CREATED, aidant_id=spec.aidant_id, structure_id=spec.structure_id,
                               usager_id=spec.usager.id, mandate_id=mandate.id,
                               details={"demarches": ",".join(demarches), "duration": spec.duration,
@@ -165,11 +202,10 @@ def create(spec: NewMandate, extra: Iterable[Operation] | Callable[[Mandate], It
                                        "renewed": ",".join(sorted({a.mandate_id for a in renewed}))}),
                 condition=journal.append_condition())
         tx.include(extra)
-    return mandate
 
 
 def _new_mandate(spec: NewMandate, demarches: list[str]) -> Mandate:
-    signed_at = now()
+    signed_at = spec.signed_at or now()
     return Mandate.new(
         crypto.new_id(), structure_id=spec.structure_id, usager_id=spec.usager.id,
         demarches=demarches, active_demarches=set(demarches), duration=spec.duration,
@@ -178,9 +214,11 @@ def _new_mandate(spec: NewMandate, demarches: list[str]) -> Mandate:
         usager_name=spec.usager.full_name, text_snapshot=spec.text_snapshot, created_at=signed_at)
 
 
-def _renewal(renewed: list[Autorisation], mandate: Mandate, aidant_id: str) -> list[Operation]:
+def _renewal(active: list[Autorisation], renewed: list[Autorisation], mandate: Mandate,
+             aidant_id: str) -> tuple[list[Operation], int]:
     """The usager's active autorisations of the new mandate's démarches, closed as
-    replaced by it, and their mandates' ``active_demarches`` shrunk."""
+    replaced by it, and their mandates' ``active_demarches`` shrunk; with how many of
+    those mandates are left no démarche (they stop being in force: ``shared.stats``)."""
     operations: list[Operation] = []
     by_old_mandate: dict[str, set[str]] = {}
     for old in renewed:
@@ -190,15 +228,30 @@ def _renewal(renewed: list[Autorisation], mandate: Mandate, aidant_id: str) -> l
             "actions": Autorisation.closing_actions(mandate.created_at, aidant_id, replaced_by=mandate.id),
             "condition": Autorisation.still_active()}))
         by_old_mandate.setdefault(old.mandate_id, set()).add(old.demarche)
+    ended = 0
     for old_id, closed in by_old_mandate.items():
-        operations.append(("update", Mandate(*Mandate.key(old_id)),
-                           {"actions": [Mandate.active_demarches.delete(closed)]}))
-    return operations
+        # The old mandate holds exactly the démarches read as active: whether the
+        # renewal leaves it none (out of "in force", once) is decided on that.
+        still = {a.demarche for a in active if a.mandate_id == old_id}
+        actions = [Mandate.active_demarches.delete(closed)]
+        condition = size(Mandate.active_demarches) == len(still)
+        if still <= closed:
+            actions.append(Mandate.stats_ended_at.set(mandate.created_at))
+            condition &= Mandate.stats_ended_at.does_not_exist()
+            ended += 1
+        operations.append(("update", Mandate(*Mandate.key(old_id)), {"actions": actions, "condition": condition}))
+    return operations, ended
 
 
 # -- usagers ------------------------------------------------------------------------
 
-def usager_id_for(fc_sub: str) -> str:
+def usager_id_for(fc_sub: str, structure_id: str | None = None) -> str:
+    """The usager FranceConnect identifies by ``fc_sub``. In the training sandbox
+    every trainee's structure has usagers of its own: all trainees log the same test
+    identities in (Angela Claire Louise DUBOIS…), and one shared usager item would
+    carry one trainee's expiry into another's mandates."""
+    if structure_id is not None and settings().sandbox:
+        return crypto.keyed_hash(f"{structure_id}\n{fc_sub}", "sandbox-usager")[:26]
     return crypto.keyed_hash(fc_sub, "usager")[:26]
 
 
@@ -209,20 +262,21 @@ def usager_json(usager: Usager) -> dict:
             "email": usager.email}
 
 
-def upsert_usager(fc_sub: str, claims: dict) -> Usager:
-    """Create or refresh a usager from FranceConnect's identité pivot."""
-    usager_id = usager_id_for(fc_sub)
-    pk, sk = Usager.key(usager_id)
-    usager = Usager(pk=pk, sk=sk, id=usager_id, fc_sub=fc_sub,
-                    given_name=str(claims.get("given_name") or "").strip(),
-                    family_name=str(claims.get("family_name") or "").strip(),
-                    preferred_username=claims.get("preferred_username") or None,
-                    birthdate=claims.get("birthdate") or None, gender=claims.get("gender") or None,
-                    birthplace=claims.get("birthplace") or None, birthcountry=claims.get("birthcountry") or None,
-                    email=claims.get("email") or None, created_at=now(), updated_at=now())
-    if not usager.given_name or not usager.family_name:
-        raise errors.BadRequest("FranceConnect n'a pas transmis l'identité de l'usager.", code="invalid_identity")
-    usager.save()
+def upsert_usager(fc_sub: str, claims: dict, structure_id: str | None = None) -> Usager:
+    """Create or refresh a usager from FranceConnect's identité pivot, identified for
+    ``structure_id`` (which matters in the sandbox only: ``usager_id_for``). An update,
+    not a put: what the identity does not carry (``accompanied_at``, ``created_at``)
+    stays. The copies of its identity on its active autorisations follow."""
+    usager_id = usager_id_for(fc_sub, structure_id)
+    given_name = str(claims.get("given_name") or "").strip()
+    family_name = str(claims.get("family_name") or "").strip()
+    if not given_name or not family_name:
+        raise errors.BadRequest("FranceConnect n'a pas transmis l'identité de l'usager.", code=codes.INVALID_IDENTITY)
+    usager = Usager.refresh(
+        usager_id, now(), fc_sub=fc_sub, given_name=given_name, family_name=family_name,
+        preferred_username=claims.get("preferred_username") or None, birthdate=claims.get("birthdate") or None,
+        gender=claims.get("gender") or None, birthplace=claims.get("birthplace") or None,
+        birthcountry=claims.get("birthcountry") or None, email=claims.get("email") or None)
     sync_autorisations(usager)
     return usager
 

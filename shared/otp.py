@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pyotp
 
 from . import crypto, errors, journal
+from . import error_codes as codes
 from .config import settings
 from .store import Aidant, LoginThrottle, TotpDevice, now, writes
 
@@ -201,6 +202,6 @@ def check_code_for(aidant_id: str, code: object, *, action: str = "confirm") -> 
         journal.record(journal.OTP_REFUSED, aidant_id=aidant_id, reason="wrong_or_replayed_code",
                        details={"action": action, "locked": locked})
         raise errors.Forbidden("Le code à 6 chiffres est incorrect ou a déjà été utilisé.",
-                               code="invalid_otp")
+                               code=codes.INVALID_OTP)
     throttle.clear()
     return device

@@ -3,8 +3,8 @@
 One ``TransactWrite``: each autorisation closed (it leaves the active indexes the
 identity provider reads, so it stops being offered at once), the mandate's
 ``active_demarches`` shrunk, and when nothing is left the mandate marked revoked and
-taken out of the expiry index (no reminder for a revoked mandate), plus the journal
-entry. Conditions make a concurrent revocation, renewal or second click fail as a
+taken out of the expiry index (no reminder for a revoked mandate) and out of the
+public figure of mandates in force (``shared.stats``), plus the journal entry. Conditions make a concurrent revocation, renewal or second click fail as a
 whole (409) instead of leaving a mandate that says one thing and autorisations that
 say another.
 """
@@ -16,7 +16,8 @@ from typing import Iterable
 
 from pynamodb.expressions.condition import size
 
-from . import errors, journal, notifications, otp
+from . import errors, journal, notifications, otp, stats
+from . import error_codes as codes
 from .demarches import DEMARCHES
 from .mandates import load_for_structure, usager_and_structure
 from .store import Autorisation, Mandate, Operation, now, transaction
@@ -37,28 +38,28 @@ def plan(mandate: Mandate, autorisations: list[Autorisation], demarche: str | No
          at: datetime | None = None) -> Plan:
     at = at or now()
     if demarche is not None and demarche not in DEMARCHES:
-        raise errors.BadRequest("Démarche inconnue.", code="invalid_demarche")
+        raise errors.BadRequest("Démarche inconnue.", code=codes.INVALID_DEMARCHE)
     if mandate.revoked_at is not None:
-        raise errors.Conflict("Ce mandat est déjà révoqué.", code="already_revoked")
+        raise errors.Conflict("Ce mandat est déjà révoqué.", code=codes.ALREADY_REVOKED)
     if mandate.expires_at <= at:
-        raise errors.Conflict("Ce mandat a expiré : il n'y a plus rien à révoquer.", code="mandate_expired")
+        raise errors.Conflict("Ce mandat a expiré : il n'y a plus rien à révoquer.", code=codes.MANDATE_EXPIRED)
     active = {a.demarche: a for a in autorisations
               if a.revoked_at is None and a.demarche in (mandate.active_demarches or set())}
     if demarche is not None:
         if demarche not in active:
             raise errors.Conflict("Cette démarche n'est pas (ou plus) couverte par ce mandat.",
-                                  code="autorisation_not_active")
+                                  code=codes.AUTORISATION_NOT_ACTIVE)
         closing = [active[demarche]]
     else:
         if not active:
-            raise errors.Conflict("Ce mandat n'a plus d'autorisation active.", code="autorisation_not_active")
+            raise errors.Conflict("Ce mandat n'a plus d'autorisation active.", code=codes.AUTORISATION_NOT_ACTIVE)
         closing = list(active.values())
     return Plan(mandate=mandate, closing=sorted(closing, key=lambda a: a.demarche),
                 whole=len(closing) == len(active))
 
 
 def _changed() -> errors.Conflict:
-    return errors.Conflict("Ce mandat a changé pendant la révocation. Rechargez la page.", code="mandate_changed")
+    return errors.Conflict("Ce mandat a changé pendant la révocation. Rechargez la page.", code=codes.MANDATE_CHANGED)
 
 
 def apply(p: Plan, aidant_id: str, structure_id: str, extra: Iterable[Operation] = (),
@@ -70,10 +71,11 @@ def apply(p: Plan, aidant_id: str, structure_id: str, extra: Iterable[Operation]
     closed = {a.demarche for a in p.closing}
     actions = [Mandate.active_demarches.delete(closed)]
     if p.whole:
-        actions += Mandate.revocation_actions(at, aidant_id)
+        actions += [*Mandate.revocation_actions(at, aidant_id), Mandate.stats_ended_at.set(at)]
     # The mandate still holds exactly what we read: two revocations of its last two
-    # démarches cannot both decide "not the last one" and leave it unrevoked.
-    condition = (Mandate.revoked_at.does_not_exist() &
+    # démarches cannot both decide "not the last one" and leave it unrevoked. Not yet
+    # counted as ended either (the expiry run), so it leaves the figures once.
+    condition = (Mandate.revoked_at.does_not_exist() & Mandate.stats_ended_at.does_not_exist() &
                  (size(Mandate.active_demarches) == len(mandate.active_demarches or ())))
     for demarche in closed:
         condition &= Mandate.active_demarches.contains(demarche)
@@ -87,6 +89,8 @@ def apply(p: Plan, aidant_id: str, structure_id: str, extra: Iterable[Operation]
                               demarche=p.closing[0].demarche if len(p.closing) == 1 else None,
                               details={"demarches": ",".join(sorted(closed))}),
                 condition=journal.append_condition())
+        if p.whole:
+            tx.include(stats.mandate_ended().operations(mandate.id))
         tx.include(extra)
 
 

@@ -15,10 +15,11 @@ import re
 import time
 from dataclasses import dataclass
 
-from . import crypto, errors, journal
+from . import cgu, crypto, errors, journal
+from . import error_codes as codes
 from .config import settings
 from .http import Request, Response
-from .store import Aidant, Item, Session, Structure, read, writes
+from .store import Aidant, Item, Session, Structure, expired, expiring, read, writes
 
 Key = tuple[str, str]
 
@@ -35,7 +36,7 @@ class Caller:
     aidant: Aidant
     structure_id: str
     session: Session
-    structure: Structure | None = None  # as read with the session (it is active)
+    structure: Structure | None = None  # the one they act for, as read with the session
 
     @property
     def aidant_id(self) -> str:
@@ -65,15 +66,18 @@ def open_session(aidant: Aidant, structure_id: str, response: Response) -> Sessi
     return session
 
 
-def authenticate(request: Request) -> Caller:
-    """The caller of an ``/api/*`` request, or 401."""
-    return authenticate_with(request)[0]
+def authenticate(request: Request, *, acting: bool = False) -> Caller:
+    """The caller of an ``/api/*`` request, or 401. ``acting``: the request creates,
+    signs, revokes or uses a mandate, which needs the terms of use in force accepted
+    (403 ``cgu_not_accepted`` otherwise, ``shared.cgu``)."""
+    return authenticate_with(request, acting=acting)[0]
 
 
-def authenticate_with(request: Request, *keys: Key) -> tuple[Caller, dict[Key, Item]]:
+def authenticate_with(request: Request, *keys: Key, acting: bool = False) -> tuple[Caller, dict[Key, Item]]:
     """The caller, and the items at ``keys`` read in the same (strongly consistent)
     BatchGet as the session: a request that needs one more item than its session
-    saves a round trip. Missing items are absent from the dict."""
+    saves a round trip. Missing items are absent from the dict. ``acting``: as for
+    :func:`authenticate`."""
     token = request.cookie(COOKIE)
     if not token or len(token) > _MAX_COOKIE:
         raise errors.Unauthorized()
@@ -87,12 +91,14 @@ def authenticate_with(request: Request, *keys: Key) -> tuple[Caller, dict[Key, I
         # an unconditional write would bring back a bare item.
         if not writes.update(session, [Session.last_seen.set(now_s)], Session.pk.exists()):
             raise _expired()
+    if acting:
+        cgu.require_accepted(aidant)
     return Caller(aidant=aidant, structure_id=session.structure_id, session=session, structure=structure), \
         {key: found[key] for key in keys if key in found}
 
 
 def _expired() -> errors.Unauthorized:
-    return errors.Unauthorized("Votre session a expiré. Merci de vous reconnecter.", code="session_expired")
+    return errors.Unauthorized("Votre session a expiré. Merci de vous reconnecter.", code=codes.SESSION_EXPIRED)
 
 
 def _read(token: str, keys: tuple[Key, ...]) -> tuple[Session, dict[Key, Item]]:
@@ -126,7 +132,14 @@ def _acting_aidant(session: Session, found: dict[Key, Item]) -> tuple[Aidant, St
         raise errors.Unauthorized()
     if not aidant.is_active or session.structure_id not in (aidant.structure_ids or set()) \
             or not isinstance(structure, Structure) or not structure.is_active:
-        raise errors.Unauthorized("Votre accès a été désactivé.", code="session_revoked")
+        raise errors.Unauthorized("Votre accès a été désactivé.", code=codes.SESSION_REVOKED)
+    if expired(aidant) or expired(structure):
+        # A sandbox trainee's account past its end (production accounts carry no
+        # ttl): gone, whatever DynamoDB has not deleted yet, and with it everything
+        # of the structure, which is only ever reached through a session like this.
+        raise errors.Unauthorized("Votre compte d'entraînement a expiré.", code=codes.SESSION_REVOKED)
+    # What this request writes without a ttl ends with the trainee (sandbox only).
+    expiring.set(structure.ttl)
     return aidant, structure
 
 

@@ -36,7 +36,7 @@ def _reset_shared_caches():
 STACK_ENVIRONMENT = ("DYNAMODB_HOST", "ISSUER", "FRONTEND_URL", "GATEWAY_URL", "FRANCECONNECT_URL",
                      "FRANCECONNECT_CLIENT_ID", "LOGIN_LINK_ENABLED", "SMTP_HOST", "SMTP_PORT", "SMTP_STARTTLS",
                      "SMTP_SSL", "SMTP_USER", "LOCAL_STATE_DIR", "LOCAL_SECRETS_DIR", "SECRETS_DIR", "TABLE_NAME",
-                     "EXPOSE_DIAGNOSTICS", "STORE_TIMEOUT_SECONDS")
+                     "EXPOSE_DIAGNOSTICS", "STORE_TIMEOUT_SECONDS", "PROFILE")
 
 
 @pytest.fixture(autouse=True)
@@ -130,16 +130,18 @@ class Stack:
     def new_structure(self, name: str = "Structure de test") -> str:
         self.use_store()
         from shared import accounts, crypto
-        structure = accounts.new_structure(name, "1" * 14, "1 rue de la Paix, 75002 Paris",
-                                           structure_id="t-" + crypto.new_id(6))
-        structure.save()
+        structure = accounts.create_structure(accounts.new_structure(
+            name, "1" * 14, "1 rue de la Paix, 75002 Paris", structure_id="t-" + crypto.new_id(6)))
         return structure.id
 
     def new_aidant(self, structure_id: str | None = None, **kwargs) -> str:
-        """A fresh aidant (own TOTP device, so tests never share a time step)."""
+        """A fresh aidant (own TOTP device, so tests never share a time step) who has
+        accepted the terms of use in force, as every working aidant has
+        (``cgu_version=None``: one who has not, for the tests of that rule)."""
         self.use_store()
-        from shared import accounts, crypto
+        from shared import accounts, cgu, crypto
         email_address = f"aidant-{crypto.new_id(6).lower()}@test.aidantsconnect.fr"
+        kwargs.setdefault("cgu_version", cgu.current_version())
         accounts.create_aidant(email_address, kwargs.pop("first_name", "Test"), kwargs.pop("last_name", "Aidant"),
                                [structure_id or self.seed["structure"]["id"]], **kwargs)
         return email_address
@@ -157,12 +159,15 @@ class Stack:
     def log_events(self, function: str, event: str | None = None) -> list[dict]:
         """The JSON log lines of anonymous requests (``shared.anonymous``) that a
         function has written so far, optionally only one ``event``."""
-        marker = "aidants_connect.anonymous: "
+        # "INFO:aidants_connect.anonymous:{…}" as shared/logs.py formats it (the
+        # template's logging), or "… aidants_connect.anonymous: {…}" as a runner with
+        # its own format writes it.
+        marker = "aidants_connect.anonymous:"
         path = self.state / "logs" / f"{function}.log"
         found = []
         for line in (path.read_text(errors="replace").splitlines() if path.exists() else []):
             if marker in line:
-                data = json.loads(line.split(marker, 1)[1])
+                data = json.loads(line.split(marker, 1)[1].strip())
                 if event is None or data.get("event") == event:
                     found.append(data)
         return found

@@ -1,6 +1,10 @@
 // The one door to the API (no other module calls fetch): errors in French, and the
 // session-expiry round trip (a 401 sends the aidant to /connexion/ with ?next=<this
-// page>, and the login link brings them back here).
+// page>, and the login link brings them back here). Error codes and their default
+// messages come from error-codes.js, which the build writes from the API's catalogue
+// (shared/error_codes.py).
+
+import { defaultMessage, SESSION_EXPIRED, SESSION_REVOKED, UNAUTHORIZED } from "./error-codes.js";
 
 const NETWORK_MESSAGE =
   "Impossible de joindre Aidants Connect. Vérifiez votre connexion à Internet, puis réessayez.";
@@ -18,8 +22,15 @@ const STATUS_MESSAGES = {
 const SERVER_MESSAGE =
   "Le service rencontre un problème momentané. Réessayez dans quelques instants.";
 
+// Codes of the front-end's own, for answers that carry none: no answer at all, or
+// one that is not a JSON error (a proxy's page).
+export const NETWORK = "network";
+export function httpCode(status) {
+  return "http_" + status;
+}
+
 // 401 codes that mean "no valid session" (others, e.g. a wrong login code, are shown).
-const SESSION_CODES = ["unauthorized", "session_expired", "session_revoked", "http_401"];
+const SESSION_CODES = [UNAUTHORIZED, SESSION_EXPIRED, SESSION_REVOKED, httpCode(401)];
 
 export class ApiError extends Error {
   /** `details`: the whole error body. `field`: the input the error is about, as a
@@ -111,7 +122,7 @@ export async function api(path, options) {
     response = await fetch(path, init);
     text = await response.text();
   } catch (err) {
-    throw new ApiError(0, "network", NETWORK_MESSAGE);
+    throw new ApiError(0, NETWORK, NETWORK_MESSAGE);
   } finally {
     if (timer) clearTimeout(timer);
   }
@@ -125,8 +136,8 @@ export async function api(path, options) {
   }
   if (response.ok) return data;
 
-  const code = (data && data.error) || "http_" + response.status;
-  const message = (data && data.error_description) || messageFor(response.status);
+  const code = (data && data.error) || httpCode(response.status);
+  const message = (data && data.error_description) || defaultMessage(code) || messageFor(response.status);
   if (response.status === 401 && SESSION_CODES.indexOf(code) !== -1 && opts.on401 !== "throw" && !anonymous) {
     window.location.assign(loginUrl(code));
     return new Promise(() => {});

@@ -1,7 +1,8 @@
 // Small DOM helpers shared by the pages. Text always goes in through textContent:
 // names typed by usagers or sent by FranceConnect are never parsed as HTML.
 
-import { logout } from "./api.js";
+import { currentPath, logout } from "./api.js";
+import { CGU_NOT_ACCEPTED, INVALID_OTP } from "./error-codes.js";
 
 /** h("p", {class: "fr-text"}, "texte", child) → element. */
 export function h(tag, attrs, ...children) {
@@ -51,9 +52,15 @@ export function showAlert(container, type, title, text, extra) {
   return alert;
 }
 
+/** An error, said in `container`. The API's refusal for terms of use not accepted
+ * (cgu_not_accepted) comes with the link to read and accept them, and back here. */
 export function showError(container, err, title) {
+  const terms = err && err.code === CGU_NOT_ACCEPTED
+    ? h("p", {}, h("a", { href: "/cgu/?next=" + encodeURIComponent(currentPath()) },
+      "Lire et accepter les conditions générales d'utilisation"))
+    : null;
   return showAlert(container, "error", title || "Une erreur est survenue", err && err.message
-    ? err.message : String(err));
+    ? err.message : String(err), terms);
 }
 
 export function clearAlert(container) {
@@ -114,7 +121,10 @@ export function focusHeading(el) {
 }
 
 export function setTitle(text) {
-  document.title = text + " - Aidants Connect";
+  // Keeps what follows the page's own title (the sandbox's build says there that it
+  // is a training environment).
+  const at = document.title.indexOf(" - Aidants Connect");
+  document.title = text + (at >= 0 ? document.title.slice(at) : " - Aidants Connect");
 }
 
 /** The header's logout buttons (DSFR copies them into the mobile menu, so listen on
@@ -178,7 +188,7 @@ export function showFieldError(input, message) {
  * input is emptied all the same (a code is worth one try). */
 export function showOtpRefused(err, input) {
   input.value = "";
-  if (err.code !== "invalid_otp") return false;
+  if (err.code !== INVALID_OTP) return false;
   showFieldError(input, err.message + " Attendez le code suivant et saisissez-le.");
   return true;
 }

@@ -2,6 +2,7 @@
 e-mailed at creation) and the staff's side: decisions, messages, OTP card import,
 training marks."""
 from shared import cards, errors, habilitation, sessions
+from shared import error_codes as codes
 from shared.http import Router, json_response
 
 router = Router()
@@ -92,10 +93,10 @@ def import_cards(request):
     if isinstance(data.get("csv"), str):
         rows = cards.parse_csv(data["csv"])
     if not isinstance(rows, list):
-        raise errors.BadRequest("Envoyez « cards » (liste de {serial, seed}) ou « csv ».", code="invalid_file")
+        raise errors.BadRequest("Envoyez « cards » (liste de {serial, seed}) ou « csv ».", code=codes.INVALID_FILE)
     structure_id = data.get("structure_id")
     if structure_id is not None and (not isinstance(structure_id, str) or not 0 < len(structure_id) <= 64):
-        raise errors.BadRequest("« structure_id » n'est pas valide.", code="invalid_field")
+        raise errors.BadRequest("« structure_id » n'est pas valide.", code=codes.INVALID_FIELD)
     result = cards.import_cards(rows, encoding=data.get("seed_encoding", "hex"), structure_id=structure_id,
                                 actor_id=caller.aidant_id)
     return json_response(result.as_dict(), 201 if result.imported else 200)

@@ -1,5 +1,6 @@
-"""otp_verify: aidant login (e-mail + TOTP, e-mailed link), session, logout."""
-from shared import accounts, emails, errors, login, sessions
+"""otp_verify: aidant login (e-mail + TOTP, e-mailed link), session, logout, what the
+aidant sees of themselves (structures, invitations, terms of use)."""
+from shared import accounts, cgu, emails, errors, invitations, login, sessions
 from shared.http import Response, Router, json_response, redirect, require_str
 
 router = Router()
@@ -40,7 +41,14 @@ def logout(request):
 
 @router.route("GET", "/api/me")
 def me(request):
-    return json_response(accounts.describe_caller(sessions.authenticate(request)))
+    caller = sessions.authenticate(request)
+    return json_response(accounts.describe_caller(caller) | {"invitations": invitations.pending_for(caller.aidant)})
+
+
+@router.route("POST", "/api/me/cgu")
+def accept_cgu(request):
+    caller = sessions.authenticate(request)
+    return json_response({"cgu": cgu.accept(caller.aidant, request.json().get("version"), caller.structure_id)})
 
 
 def handle(event, context):

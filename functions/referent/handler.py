@@ -1,6 +1,6 @@
-"""referent: the Espace Responsable (structures, aidants, OTP cards and apps) and an
-aidant's switch between their structures."""
-from shared import referent, sessions
+"""referent: the Espace Responsable (structures, aidants, OTP cards and apps,
+invitations) and an aidant's structures (accepting an invitation, switching)."""
+from shared import invitations, referent, sessions
 from shared.http import Router, json_response
 
 router = Router()
@@ -67,10 +67,39 @@ def unlink_app(request):
     return json_response(referent.unlink_app(_target(request)))
 
 
+@router.route("POST", "/api/referent/structures/{structure}/invitations")
+def invite(request):
+    caller = sessions.authenticate(request)
+    structure = referent.managed_structure(caller, request.params["structure"])
+    invitation = invitations.invite(caller, structure, request.json())
+    return json_response({"invitation": invitation.id}, 201)
+
+
+@router.route("GET", "/api/referent/structures/{structure}/invitations")
+def pending_invitations(request):
+    caller = sessions.authenticate(request)
+    return json_response(invitations.of_structure(referent.managed_structure(caller, request.params["structure"])))
+
+
+@router.route("POST", "/api/referent/structures/{structure}/invitations/{invitation}/withdraw")
+def withdraw_invitation(request):
+    caller = sessions.authenticate(request)
+    structure = referent.managed_structure(caller, request.params["structure"])
+    return json_response(invitations.withdraw(caller, structure, request.params["invitation"]))
+
+
+@router.route("POST", "/api/invitations/{invitation}/accept")
+def accept_invitation(request):
+    caller = sessions.authenticate(request)
+    return json_response(invitations.accept(caller, request.params["invitation"], request.json().get("otp")))
+
+
 @router.route("POST", "/api/session/structure")
 def switch_structure(request):
     caller = sessions.authenticate(request)
-    answer, session, token = referent.switch_structure(caller, request.json().get("structure_id"))
+    data = request.json()
+    # "structure" is the contract's name (DESIGN.md §8); "structure_id" was the first one.
+    answer, session, token = referent.switch_structure(caller, data.get("structure", data.get("structure_id")))
     response = json_response(answer)
     sessions.set_cookie(response, token, session)
     return response

@@ -22,7 +22,9 @@ project's client (``shared.franceconnect``) talks to it exactly as to FranceConn
   at the aidant's desk would otherwise be identified as the previous one.
 
 State (codes, tokens, pending logins) lives in memory: the stand-in runs inside the
-gateway process, and a restart of the stack starts afresh.
+gateway process, and a restart of the stack starts afresh. The training sandbox runs
+it as a function of its own stack (``functions/sandbox_franceconnect``, one
+replica), where every page says it is a training environment with fictitious data.
 """
 from __future__ import annotations
 
@@ -79,10 +81,21 @@ def _cookie(environ, name: str) -> str | None:
     return None
 
 
+TRAINING = "Environnement de formation – données fictives"
+
+
+def _banner() -> str:
+    if settings().sandbox:
+        return (f'<section class="bandeau" aria-label="{TRAINING}"><strong>{TRAINING}</strong> : FranceConnect '
+                "simulé du bac à sable Aidants Connect, avec des identités de test.</section>")
+    return '<div class="bandeau">FranceConnect — simulation locale (aucune donnée réelle)</div>'
+
+
 def _page(title: str, content: str) -> str:
+    suffix = "bac à sable de formation" if settings().sandbox else "simulation locale"
     return f"""<!doctype html>
 <html lang="fr"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(title)} – FranceConnect (simulation locale)</title>
+<title>{escape(title)} – FranceConnect ({suffix})</title>
 <style>
 body {{ font-family: Marianne, Arial, sans-serif; background: #f6f6f6; color: #161616; margin: 0; }}
 main {{ max-width: 640px; margin: 32px auto; background: #fff; padding: 24px 32px; }}
@@ -93,7 +106,7 @@ li {{ border: 1px solid #ddd; margin: 8px 0; padding: 12px 16px; display: flex; 
 button {{ font: inherit; background: #000091; color: #fff; border: 0; padding: 8px 16px; cursor: pointer; }}
 .detail {{ color: #666; font-size: 14px; }}
 </style></head>
-<body><div class="bandeau">FranceConnect — simulation locale (aucune donnée réelle)</div><main>{content}</main></body></html>"""
+<body>{_banner()}<main>{content}</main></body></html>"""
 
 
 class StandIn:

@@ -3,14 +3,12 @@ returns it: given names space-separated, birthplace and birthcountry as INSEE co
 birthplace empty for people born abroad)."""
 from __future__ import annotations
 
-import hashlib
+from shared.sandbox.identities import IDENTITIES as SITUATIONS, sub_for  # noqa: F401 (sub_for: re-exported)
 
+# The training situations' people first (Angela Claire Louise DUBOIS…: the sandbox's
+# usagers, shared/sandbox/identities.py), then a few more to try things with.
 IDENTITIES: dict[str, dict] = {
-    "angela": {
-        "given_name": "Angela Claire Louise", "family_name": "DUBOIS", "preferred_username": "",
-        "birthdate": "1962-08-24", "gender": "female", "birthplace": "75107", "birthcountry": "99100",
-        "email": "angela.dubois@example.fr", "idp": "impots.gouv.fr",
-    },
+    **SITUATIONS,
     "pierre": {
         "given_name": "Pierre", "family_name": "MERCIER", "preferred_username": "",
         "birthdate": "1969-03-17", "gender": "male", "birthplace": "02691", "birthcountry": "99100",
@@ -30,11 +28,6 @@ IDENTITIES: dict[str, dict] = {
 
 PIVOT_CLAIMS = ("given_name", "family_name", "preferred_username", "birthdate", "gender", "birthplace",
                 "birthcountry", "email")
-
-
-def sub_for(key: str, client_id: str) -> str:
-    """FranceConnect gives each service provider its own stable ``sub`` per person."""
-    return hashlib.sha256(f"{client_id}:{key}".encode()).hexdigest()
 
 
 def claims_for(key: str, scopes: set[str]) -> dict:

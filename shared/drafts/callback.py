@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 
 from .. import crypto, errors, franceconnect, journal, mandates
+from .. import error_codes as codes
 from ..config import settings
 from ..sessions import Caller
 from ..store import FranceConnectState, MandateDraft, Usager, now, writes
@@ -69,7 +70,7 @@ def identify(query: dict, authenticate) -> CallbackOutcome:
         _check_answer(query)
         identity = _complete_login(query, state)
         outcome.franceconnect_id_token = identity.id_token
-        usager = _usager_of(identity)
+        usager = _usager_of(identity, caller.structure_id)
         _attach(state, usager, caller)
     except Refused as refusal:
         outcome.error = refusal.error
@@ -96,7 +97,7 @@ def _caller_of(state: FranceConnectState, authenticate) -> Caller:
     try:
         caller = authenticate()
     except errors.ApiError:
-        raise Refused("session_expired")
+        raise Refused(codes.SESSION_EXPIRED)
     if caller.aidant_id != state.aidant_id:
         raise Refused(franceconnect.FAILED, forget_draft=True)
     return caller
@@ -106,7 +107,7 @@ def _consume(state: FranceConnectState) -> None:
     now_s = int(time.time())
     if not writes.update(state, [FranceConnectState.used_at.set(now_s)],
                          FranceConnectState.used_at.does_not_exist() & (FranceConnectState.expires_at > now_s)):
-        raise Refused("franceconnect_expired")  # replayed callback or login too slow
+        raise Refused(codes.FRANCECONNECT_EXPIRED)  # replayed callback or login too slow
 
 
 def _check_answer(query: dict) -> None:
@@ -129,9 +130,11 @@ def _complete_login(query: dict, state: FranceConnectState) -> franceconnect.Ide
         raise Refused(franceconnect.FAILED)
 
 
-def _usager_of(identity: franceconnect.Identity) -> Usager:
+def _usager_of(identity: franceconnect.Identity, structure_id: str) -> Usager:
+    """Identified for the caller's structure (which matters in the training sandbox
+    only: every trainee's structure has usagers of its own)."""
     try:
-        return mandates.upsert_usager(identity.sub, identity.claims)
+        return mandates.upsert_usager(identity.sub, identity.claims, structure_id)
     except errors.BadRequest:  # FranceConnect sent no name
         raise Refused(franceconnect.FAILED)
 
@@ -143,4 +146,4 @@ def _attach(state: FranceConnectState, usager: Usager, caller: Caller) -> None:
                          [MandateDraft.usager_id.set(usager.id), MandateDraft.identified_at.set(now())],
                          MandateDraft.signed_at.does_not_exist() & (MandateDraft.expires_at > now_s)
                          & (MandateDraft.aidant_id == caller.aidant_id)):
-        raise Refused("draft_expired")
+        raise Refused(codes.DRAFT_EXPIRED)

@@ -6,6 +6,7 @@ import logging
 import time
 
 from .. import crypto, documents, errors, franceconnect, mandates
+from .. import error_codes as codes
 from ..sessions import Caller
 from ..store import FranceConnectState, MandateDraft, now, writes
 
@@ -21,17 +22,17 @@ def _remote_consent(data: dict) -> dict:
     consent = data.get("remote_consent")
     if not isinstance(consent, dict):
         raise errors.BadRequest("Pour un mandat à distance, indiquez comment l'usager a donné son "
-                                "consentement.", code="remote_consent_required")
+                                "consentement.", code=codes.REMOTE_CONSENT_REQUIRED)
     method = consent.get("method")
     if not isinstance(method, str) or method not in documents.CONSENT_METHODS:
         raise errors.BadRequest("Le moyen de consentement doit être « sms », « email » ou « other ».",
-                                code="invalid_remote_consent")
+                                code=codes.INVALID_REMOTE_CONSENT)
     reference = consent.get("reference")
     if not isinstance(reference, str) or not reference.strip():
         raise errors.BadRequest("Indiquez la référence de la preuve de consentement (numéro, date, "
-                                "extrait du message…).", code="invalid_remote_consent")
+                                "extrait du message…).", code=codes.INVALID_REMOTE_CONSENT)
     if len(reference.strip()) > MAX_REFERENCE_LENGTH:
-        raise errors.BadRequest("La référence du consentement est trop longue.", code="invalid_remote_consent")
+        raise errors.BadRequest("La référence du consentement est trop longue.", code=codes.INVALID_REMOTE_CONSENT)
     return {"method": method, "reference": reference.strip()}
 
 
@@ -40,10 +41,10 @@ def create(caller: Caller, data: dict) -> MandateDraft:
     duration = data.get("duration")
     if duration not in mandates.DURATIONS:
         raise errors.BadRequest("Choisissez la durée du mandat : « short », « six_months » ou « long ».",
-                                code="invalid_duration")
+                                code=codes.INVALID_DURATION)
     is_remote = data.get("is_remote", False)
     if not isinstance(is_remote, bool):
-        raise errors.BadRequest("Le champ « is_remote » doit valoir true ou false.", code="invalid_request")
+        raise errors.BadRequest("Le champ « is_remote » doit valoir true ou false.", code=codes.INVALID_REQUEST)
     consent = _remote_consent(data) if is_remote else None
     draft_id = crypto.new_id()
     expires_at = int(time.time()) + DRAFT_TTL_SECONDS
@@ -56,10 +57,23 @@ def create(caller: Caller, data: dict) -> MandateDraft:
 
 
 def load(caller: Caller, draft_id: str) -> MandateDraft:
-    """The caller's own draft; anybody else's is answered like a missing one."""
+    """The caller's own draft, for the structure they act for now; anybody else's is
+    answered like a missing one.
+
+    The aidant's own draft started for another of their structures (they switched
+    since, maybe in another tab) is a 409 ``structure_switched`` naming it: it can
+    be read, previewed or signed only while acting for that structure again, so a
+    mandate is never signed for a structure other than the one the aidant sees."""
     draft = MandateDraft.find(draft_id)
-    if draft is None or draft.aidant_id != caller.aidant_id or draft.structure_id != caller.structure_id:
-        raise errors.NotFound("Ce projet de mandat est introuvable.", code="draft_not_found")
+    if draft is None or draft.aidant_id != caller.aidant_id:
+        raise errors.NotFound("Ce projet de mandat est introuvable.", code=codes.DRAFT_NOT_FOUND)
+    if draft.structure_id != caller.structure_id:
+        _, structure = mandates.usager_and_structure(None, draft.structure_id)
+        name = structure.name if structure else ""
+        raise errors.Conflict(
+            f"Ce projet de mandat a été commencé pour la structure « {name} », et vous agissez maintenant pour "
+            "une autre structure. Revenez à cette structure pour le poursuivre.", code=codes.STRUCTURE_SWITCHED,
+            extra={"structure": {"id": draft.structure_id, "name": name}})
     return draft
 
 
@@ -67,11 +81,11 @@ def check_open(draft: MandateDraft) -> None:
     if draft.signed_at is not None:
         # Names the mandate: a signature whose answer was lost (a 503 while the store
         # hung) is found by the retry, which the front-end then shows.
-        raise errors.Conflict("Ce mandat a déjà été signé.", code="draft_already_signed",
+        raise errors.Conflict("Ce mandat a déjà été signé.", code=codes.DRAFT_ALREADY_SIGNED,
                               extra={"mandate": draft.mandate_id})
     if draft.expires_at <= time.time():
         raise errors.Gone("Ce projet de mandat a expiré. Recommencez la création du mandat.",
-                          code="draft_expired")
+                          code=codes.DRAFT_EXPIRED)
 
 
 def start_identification(draft: MandateDraft) -> str:
@@ -88,6 +102,6 @@ def start_identification(draft: MandateDraft) -> str:
     except franceconnect.FranceConnectError as exc:
         log.warning("FranceConnect unavailable: %s", exc.reason)
         raise errors.ServiceUnavailable("FranceConnect est momentanément indisponible. Réessayez dans "
-                                        "quelques instants.", code="franceconnect_unavailable")
+                                        "quelques instants.", code=codes.FRANCECONNECT_UNAVAILABLE)
     writes.put_new(item)  # a random key: False could only be our own re-sent copy
     return url

@@ -1,4 +1,5 @@
-"""Steps 3 and 4: what the usager is about to agree to, then the signature: the
+"""Steps 3 and 4: what the usager is about to agree to (the recap, and the draft as
+it will be printed), then the signature: the
 aidant's TOTP, then the mandate in one ``TransactWrite`` that also marks the draft
 signed (condition: not signed yet, not expired, same usager), so a draft gives one
 mandate even under concurrent signatures."""
@@ -8,10 +9,26 @@ import time
 from datetime import datetime, timezone
 
 from .. import documents, errors, mandates, notifications, otp
+from .. import error_codes as codes
 from ..demarches import as_json as demarche_json
 from ..sessions import Caller
 from ..store import MandateDraft, Operation, Structure, Usager, now
 from .draft import check_open, load
+
+
+def printable(caller: Caller, draft: MandateDraft) -> str:
+    """"Voir le projet de mandat" (``GET /api/mandates/drafts/{draft}/print``): from
+    the recap, the aidant and the usager read the mandate as it will be printed,
+    marked as a draft not yet signed (``documents.render_draft``). Only an open draft
+    whose usager FranceConnect identified: a signed one has its real mandate."""
+    check_open(draft)
+    if draft.usager_id is None:
+        raise errors.Conflict("L'usager ne s'est pas encore identifié avec FranceConnect.",
+                              code=codes.USAGER_NOT_IDENTIFIED)
+    usager, structure = mandates.usager_and_structure(draft.usager_id, draft.structure_id)
+    if usager is None:
+        raise errors.Conflict("L'usager de ce projet de mandat n'existe plus.", code=codes.DRAFT_INVALID)
+    return documents.render_draft(draft, usager, structure, caller.aidant.full_name)
 
 
 def recap(caller: Caller, draft: MandateDraft) -> dict:
@@ -69,7 +86,7 @@ def sign(caller: Caller, data: dict) -> mandates.Mandate:
 
     mandate = mandates.create(spec, extra=in_the_same_transaction, conflict=errors.Conflict(
         "Ce mandat a déjà été signé, ou il a changé pendant la signature. Rechargez la page.",
-        code="draft_already_signed"))
+        code=codes.DRAFT_ALREADY_SIGNED))
     notifications.kick(notice)
     return mandate
 
@@ -77,10 +94,10 @@ def sign(caller: Caller, data: dict) -> mandates.Mandate:
 def _signature_request(data: dict) -> tuple[str, str]:
     draft_id = data.get("draft")
     if not isinstance(draft_id, str) or not draft_id or len(draft_id) > 64:
-        raise errors.BadRequest("Le champ « draft » est obligatoire.", code="invalid_request")
+        raise errors.BadRequest("Le champ « draft » est obligatoire.", code=codes.INVALID_REQUEST)
     code = data.get("otp")
     if not isinstance(code, str) or not code.strip():
-        raise errors.BadRequest("Merci d'indiquer le code à 6 chiffres.", code="invalid_request")
+        raise errors.BadRequest("Merci d'indiquer le code à 6 chiffres.", code=codes.INVALID_REQUEST)
     return draft_id, code
 
 
@@ -89,7 +106,7 @@ def _signable(draft: MandateDraft, data: dict) -> tuple[Usager, Structure]:
     check_open(draft)
     if draft.usager_id is None:
         raise errors.Conflict("L'usager ne s'est pas encore identifié avec FranceConnect.",
-                              code="usager_not_identified")
+                              code=codes.USAGER_NOT_IDENTIFIED)
     _must_be_true(data, "usager_informed", "Confirmez avoir informé l'usager (case à cocher).",
                   "usager_not_informed")
     if draft.is_remote:
@@ -99,7 +116,7 @@ def _signable(draft: MandateDraft, data: dict) -> tuple[Usager, Structure]:
     usager, structure = mandates.usager_and_structure(draft.usager_id, draft.structure_id)
     if usager is None or structure is None:
         raise errors.Conflict("L'usager ou la structure de ce projet de mandat n'existe plus.",
-                              code="draft_invalid")
+                              code=codes.DRAFT_INVALID)
     return usager, structure
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from .. import emails, errors
+from .. import error_codes as codes
 from ..store.habilitation import Person
 from .rules import MAX_AIDANTS, MAX_MESSAGE, SIRET_RE, STRUCTURE_TYPES
 
@@ -17,16 +18,16 @@ def _text(data: dict, name: str, label: str, max_len: int = 200, required: bool 
     value = data.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise errors.BadRequest(f"Le champ « {label} » est obligatoire.", code="invalid_field", field=field)
+            raise errors.BadRequest(f"Le champ « {label} » est obligatoire.", code=codes.INVALID_FIELD, field=field)
         return None
     if not isinstance(value, str) or len(value.strip()) > max_len or not value.strip().isprintable():
-        raise errors.BadRequest(f"Le champ « {label} » n'est pas valide.", code="invalid_field", field=field)
+        raise errors.BadRequest(f"Le champ « {label} » n'est pas valide.", code=codes.INVALID_FIELD, field=field)
     return value.strip()
 
 
 def _person(data: object, who: str, path: str, with_phone: bool = False) -> Person:
     if not isinstance(data, dict):
-        raise errors.BadRequest(f"Merci de renseigner {who}.", code="invalid_field", field=path)
+        raise errors.BadRequest(f"Merci de renseigner {who}.", code=codes.INVALID_FIELD, field=path)
     return Person(first_name=_text(data, "first_name", f"prénom ({who})", 100, path=path),
                   last_name=_text(data, "last_name", f"nom ({who})", 100, path=path),
                   # Each of these addresses is e-mailed (the référent now, every
@@ -52,26 +53,26 @@ class Form:
 def parse_form(data: dict) -> Form:
     siret = _text(data, "siret", "SIRET", 20).replace(" ", "")
     if not SIRET_RE.fullmatch(siret):
-        raise errors.BadRequest("Le SIRET doit comporter 14 chiffres.", code="invalid_field", field="siret")
+        raise errors.BadRequest("Le SIRET doit comporter 14 chiffres.", code=codes.INVALID_FIELD, field="siret")
     structure_type = data.get("structure_type")
     if not isinstance(structure_type, str) or structure_type not in STRUCTURE_TYPES:
-        raise errors.BadRequest("Merci de choisir le type de la structure.", code="invalid_field",
+        raise errors.BadRequest("Merci de choisir le type de la structure.", code=codes.INVALID_FIELD,
                                 field="structure_type")
     referent = _person(data.get("referent"), "le référent", "referent", with_phone=True)
     raw_aidants = data.get("aidants", [])
     if not isinstance(raw_aidants, list) or len(raw_aidants) > MAX_AIDANTS:
         raise errors.BadRequest(f"La liste des aidants doit compter au plus {MAX_AIDANTS} personnes.",
-                                code="invalid_field", field="aidants")
+                                code=codes.INVALID_FIELD, field="aidants")
     aidants = [_person(a, f"l'aidant n°{i + 1}", f"aidants.{i}") for i, a in enumerate(raw_aidants)]
     referent_is_aidant = data.get("referent_is_aidant", False)
     if not isinstance(referent_is_aidant, bool):
-        raise errors.BadRequest("« referent_is_aidant » doit valoir true ou false.", code="invalid_field",
+        raise errors.BadRequest("« referent_is_aidant » doit valoir true ou false.", code=codes.INVALID_FIELD,
                                 field="referent_is_aidant")
     # Compared in normal form: "Alice@x.fr" and "alice@x.fr" are one person.
     seen = set() if referent_is_aidant else {referent.email}
     for i, person in enumerate(aidants):
         if person.email in seen:
-            raise errors.BadRequest("Chaque personne doit avoir sa propre adresse e-mail.", code="duplicate_email",
+            raise errors.BadRequest("Chaque personne doit avoir sa propre adresse e-mail.", code=codes.DUPLICATE_EMAIL,
                                     field=f"aidants.{i}.email")
         seen.add(person.email)
     aidants = [p for p in aidants if p.email != referent.email]  # the référent, listed once
@@ -84,10 +85,10 @@ def message_text(data: dict, required: bool = True) -> str | None:
     value = data.get("message")
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise errors.BadRequest("Le message est vide.", code="invalid_field")
+            raise errors.BadRequest("Le message est vide.", code=codes.INVALID_FIELD)
         return None
     if not isinstance(value, str) or len(value) > MAX_MESSAGE:
-        raise errors.BadRequest(f"Le message doit faire au plus {MAX_MESSAGE} caractères.", code="invalid_field")
+        raise errors.BadRequest(f"Le message doit faire au plus {MAX_MESSAGE} caractères.", code=codes.INVALID_FIELD)
     return value.strip()
 
 
@@ -99,8 +100,8 @@ def parse_training(data: dict) -> tuple[str, bool]:
         day = None
     if day is None or day > date.today():
         raise errors.BadRequest("Indiquez la date de la formation (AAAA-MM-JJ, pas dans le futur).",
-                                code="invalid_field")
+                                code=codes.INVALID_FIELD)
     pix = data.get("pix_passed")
     if not isinstance(pix, bool):
-        raise errors.BadRequest("Indiquez si le test PIX est réussi (true ou false).", code="invalid_field")
+        raise errors.BadRequest("Indiquez si le test PIX est réussi (true ou false).", code=codes.INVALID_FIELD)
     return day.isoformat(), pix

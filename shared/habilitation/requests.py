@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from .. import anonymous, crypto, errors, notifications, ratelimit
+from .. import error_codes as codes
 from ..config import settings
 from ..store import HabilitationMessage, HabilitationRequest, now, transaction, writes
 from ..store.habilitation import Person
@@ -62,7 +63,7 @@ def load(request_id: str) -> tuple[HabilitationRequest, list[HabilitationMessage
     if expired(req):
         raise errors.Gone(f"Ce brouillon a expiré : il n'a pas été envoyé dans les "
                           f"{settings().habilitation_draft_ttl_days} jours qui ont suivi sa dernière modification. "
-                          "Déposez une nouvelle demande.", code="draft_expired")
+                          "Déposez une nouvelle demande.", code=codes.DRAFT_EXPIRED)
     return req, messages
 
 
@@ -79,7 +80,7 @@ def as_requester(request_id: str, token: str | None) -> tuple[HabilitationReques
     """The request the link opens; a wrong token answers like an unknown request."""
     if not token:
         raise errors.Unauthorized("Ouvrez le lien reçu par e-mail pour suivre votre demande.",
-                                  code="missing_token")
+                                  code=codes.MISSING_TOKEN)
     req, messages = load(request_id)
     if not crypto.constant_time_equal(crypto.keyed_hash(token, "habilitation"), req.access_hash):
         raise errors.NotFound("Demande introuvable.")
@@ -88,7 +89,7 @@ def as_requester(request_id: str, token: str | None) -> tuple[HabilitationReques
 
 def stale() -> errors.Conflict:
     """A write that found the request changed since it was read (the other party)."""
-    return errors.Conflict("La demande a changé entre-temps. Rechargez la page.", code="stale")
+    return errors.Conflict("La demande a changé entre-temps. Rechargez la page.", code=codes.STALE)
 
 
 def follow_link(req: HabilitationRequest) -> str:
@@ -145,7 +146,7 @@ def create(form: Form) -> dict:
 
 def update(req: HabilitationRequest, form: Form) -> None:
     if req.status not in EDITABLE:
-        raise errors.Conflict("Cette demande ne peut plus être modifiée.", code="not_editable")
+        raise errors.Conflict("Cette demande ne peut plus être modifiée.", code=codes.NOT_EDITABLE)
     if form.referent.email != req.referent.email:
         # The request's e-mails go to the new address from now on: it counts as one.
         _take_mail_allowance(form.referent.email)

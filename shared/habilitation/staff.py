@@ -4,6 +4,7 @@ request creates, and training marks (which may make an account active or inactiv
 from __future__ import annotations
 
 from .. import accounts, errors, journal, lifecycle
+from .. import error_codes as codes
 from ..sessions import Caller
 from ..store import HabilitationRequest, Training, now, transaction
 from ..store.habilitation import Person
@@ -15,14 +16,14 @@ from .workflow import move
 
 def require_staff(caller: Caller) -> None:
     if not caller.aidant.is_staff:
-        raise errors.Forbidden("Cet espace est réservé à l'équipe Aidants Connect.", code="not_staff")
+        raise errors.Forbidden("Cet espace est réservé à l'équipe Aidants Connect.", code=codes.NOT_STAFF)
 
 
 def queue(status: str | None, limit: int = 50) -> list[dict]:
     """Requests in one status, most recently changed first (gsi1 Query)."""
     statuses = [status] if status else [ENVOYEE, EN_ATTENTE, MODIFICATIONS]
     if any(s not in STATUS_LABELS for s in statuses):
-        raise errors.BadRequest("Statut inconnu.", code="invalid_status")
+        raise errors.BadRequest("Statut inconnu.", code=codes.INVALID_STATUS)
     out = []
     for s in statuses:
         for req in HabilitationRequest.in_queue(s, limit):
@@ -63,16 +64,16 @@ def decide(caller: Caller, request_id: str, decision: object, text: str | None) 
     require_staff(caller)
     if not isinstance(decision, str) or decision not in DECISIONS:
         raise errors.BadRequest("Décision inconnue (hold, request_changes, accept ou refuse).",
-                                code="invalid_decision")
+                                code=codes.INVALID_DECISION)
     sources, target, needs_message = DECISIONS[decision]
     if needs_message and not text:
-        raise errors.BadRequest("Dites au demandeur ce qu'il doit modifier.", code="invalid_field")
+        raise errors.BadRequest("Dites au demandeur ce qu'il doit modifier.", code=codes.INVALID_FIELD)
     req, _ = load(request_id)
     if decision == "accept" and req.status == ACCEPTEE:
         create_accounts(caller, req)  # finishing an acceptance cut short
         return staff_view(request_id)
     author_name = f"{caller.aidant.first_name} (équipe Aidants Connect)"
-    extra_actions, extra_items = [], []
+    extra_actions, extra_operations = [], []
     if decision in ("accept", "refuse"):
         extra_actions += [HabilitationRequest.decided_at.set(now()),
                           HabilitationRequest.decided_by.set(caller.aidant_id)]
@@ -81,10 +82,10 @@ def decide(caller: Caller, request_id: str, decision: object, text: str | None) 
         structure = accounts.new_structure(req.name, req.siret, req.address, structure_id=structure_id,
                                            structure_type=req.structure_type)
         extra_actions.append(HabilitationRequest.structure_id.set(structure_id))
-        extra_items.append(structure)
+        extra_operations += accounts.structure_operations(structure)
         req.structure_id = structure_id
     move(req, sources, target, actor_id=caller.aidant_id, message_text=text, author="staff",
-          author_name=author_name, extra_actions=extra_actions, extra_items=extra_items)
+          author_name=author_name, extra_actions=extra_actions, extra_operations=extra_operations)
     if decision == "accept":
         create_accounts(caller, req)
     return staff_view(request_id)
@@ -140,7 +141,7 @@ def mark_trained(caller: Caller, aidant_id: str, trained_on: str, pix_passed: bo
                  and bool(file.aidant.structure_ids))
     deactivates = not training.complete and bool(file.aidant.is_active)
     if deactivates and aidant_id == caller.aidant_id:
-        raise errors.Conflict("Vous ne pouvez pas désactiver votre propre accès.", code="self_deactivation")
+        raise errors.Conflict("Vous ne pouvez pas désactiver votre propre accès.", code=codes.SELF_DEACTIVATION)
     structure_id = sorted(file.aidant.structure_ids or [None])[0]
     who = dict(actor_id=caller.aidant_id, structure_id=structure_id)
     activation = lifecycle.activation(file.aidant, reason="trained", joins=False, **who) if activates else []

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from .. import anonymous, crypto, errors, journal, notifications, ratelimit
+from .. import error_codes as codes
 from ..config import settings
-from ..store import HabilitationMessage, HabilitationRequest, now, transaction
+from ..store import HabilitationMessage, HabilitationRequest, Operation, now, transaction
 from .requests import follow_link, iso, mail, stale
 from .rules import (BROUILLON, EDITABLE, ENVOYEE, MAIL_MESSAGE, MAIL_STATUS, REQUEST_MESSAGE, REQUEST_STATUS,
                     STATUS_LABELS)
@@ -15,12 +16,12 @@ from .rules import (BROUILLON, EDITABLE, ENVOYEE, MAIL_MESSAGE, MAIL_STATUS, REQ
 
 def move(req: HabilitationRequest, sources: set[str], target: str, *, actor_id: str | None,
          message_text: str | None = None, author: str | None = None, author_name: str | None = None,
-         extra_actions: list | None = None, extra_items: list | None = None) -> None:
+         extra_actions: list | None = None, extra_operations: list[Operation] | None = None) -> None:
     """One status change: conditional on the current status, with its journal entry,
     its optional message and the requester's e-mail, all or nothing."""
     if req.status not in sources:
         raise errors.Conflict(f"Impossible depuis le statut « {STATUS_LABELS[req.status]} ».",
-                              code="invalid_transition")
+                              code=codes.INVALID_TRANSITION)
     at = now()
     actions = [HabilitationRequest.status.set(target), HabilitationRequest.updated_at.set(at),
                HabilitationRequest.version.add(1), *HabilitationRequest.queue_actions(target, at, req.id),
@@ -37,8 +38,7 @@ def move(req: HabilitationRequest, sources: set[str], target: str, *, actor_id: 
                       & (HabilitationRequest.version == req.version))
             if message is not None:
                 tx.save(message, condition=HabilitationMessage.pk.does_not_exist())
-            for item in extra_items or []:
-                tx.save(item, condition=type(item).pk.does_not_exist())
+            tx.include(extra_operations or [])
             tx.save(notice, condition=notifications.save_condition())
             tx.save(journal.entry(REQUEST_STATUS, aidant_id=actor_id, structure_id=req.structure_id,
                                   details={"request": req.id, "from": previous, "to": target}),
@@ -71,7 +71,7 @@ def post_message(req: HabilitationRequest, author: str, author_name: str, text: 
     if author == "requester":
         if req.status == BROUILLON:
             raise errors.Conflict("Envoyez d'abord votre demande : les échanges avec l'équipe commencent à son envoi.",
-                                  code="not_submitted")
+                                  code=codes.NOT_SUBMITTED)
         ratelimit.take(f"habilitation-messages:{req.id}", settings().habilitation_messages_per_request_per_day,
                        24 * 3600, "Vous avez envoyé beaucoup de messages aujourd'hui. Réessayez demain.")
     at = now()

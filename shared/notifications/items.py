@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Iterable
 
 from ..demarches import DEMARCHES
-from ..store import Aidant, Mandate, OutboxItem, Structure, Usager, now
+from ..store import Aidant, Invitation, Mandate, OutboxItem, Structure, Usager, now
 from .outbox import new_item
 
 # Templates (shared/templates/mail/<name>.{subject.txt,txt,html}).
@@ -17,6 +17,7 @@ MANDATE_CREATED = "mandate_created"
 MANDATE_REVOKED = "mandate_revoked"
 DEMARCHE_DONE = "demarche_done"
 EXPIRY_REMINDER = "expiry_reminder"
+INVITATION = "invitation"
 
 
 def iso(moment: datetime) -> str:
@@ -36,7 +37,7 @@ def login_link_item(aidant: Aidant, link: str, expires_at: int) -> OutboxItem:
     return new_item(LOGIN_LINK, aidant.email,
                     {"first_name": aidant.first_name, "link": link,
                      "minutes": max(1, (expires_at - int(time.time())) // 60)},
-                    deliver_by=expires_at)
+                    deliver_by=expires_at, inbox=aidant.current_structure_id)
 
 
 def mandate_created_item(mandate: Mandate, usager: Usager, structure: Structure) -> OutboxItem | None:
@@ -47,7 +48,7 @@ def mandate_created_item(mandate: Mandate, usager: Usager, structure: Structure)
         "usager_name": usager.full_name, "structure": _structure_view(structure),
         "mandate_id": mandate.id, "demarches": list(mandate.demarches), "duration": mandate.duration,
         "created_at": iso(mandate.created_at or now()), "expires_at": iso(mandate.expires_at),
-        "is_remote": bool(mandate.is_remote)})
+        "is_remote": bool(mandate.is_remote)}, inbox=structure.id)
 
 
 def revoked_item(mandate: Mandate, usager: Usager, structure: Structure,
@@ -63,7 +64,8 @@ def revoked_item(mandate: Mandate, usager: Usager, structure: Structure,
     return new_item(MANDATE_REVOKED, usager.email, {
         "usager_name": usager.full_name, "structure": _structure_view(structure),
         "mandate_id": mandate.id, "whole": whole or not remaining, "revoked": revoked,
-        "remaining": remaining, "at": iso(at or now()), "expires_at": iso(mandate.expires_at)})
+        "remaining": remaining, "at": iso(at or now()), "expires_at": iso(mandate.expires_at)},
+        inbox=structure.id)
 
 
 def demarche_done_item(usager: Usager, structure: Structure, demarche: str, at: datetime | None = None,
@@ -76,12 +78,13 @@ def demarche_done_item(usager: Usager, structure: Structure, demarche: str, at: 
         return None
     return new_item(DEMARCHE_DONE, usager.email, {
         "usager_name": usager.full_name, "structure": _structure_view(structure),
-        "demarche": demarche, "at": iso(at or now()), "service": service or ""})
+        "demarche": demarche, "at": iso(at or now()), "service": service or ""}, inbox=structure.id)
 
 
-def expiry_reminder_item(aidant: Aidant, mandates: list[Mandate],
-                         structures: dict[str, Structure]) -> OutboxItem:
-    """One e-mail for one aidant listing the mandates of their structures that end soon."""
+def expiry_reminder_item(aidant: Aidant, mandates: list[Mandate], structures: dict[str, Structure],
+                         ends_today_before: datetime | None = None) -> OutboxItem:
+    """One e-mail for one aidant listing the mandates of their structures that end
+    soon; those ending before ``ends_today_before`` (tonight) are said to end tonight."""
     ordered = sorted(mandates, key=lambda m: (m.expires_at, m.id))
     return new_item(EXPIRY_REMINDER, aidant.email, {
         "first_name": aidant.first_name,
@@ -89,4 +92,17 @@ def expiry_reminder_item(aidant: Aidant, mandates: list[Mandate],
         "mandates": [{"id": m.id, "usager_name": m.usager_name or "",
                       "demarches": sorted(m.active_demarches or m.demarches, key=demarche_order),
                       "expires_at": iso(m.expires_at), "duration": m.duration,
-                      "structure": structures[m.structure_id].name} for m in ordered]})
+                      "ends_today": bool(ends_today_before and m.expires_at <= ends_today_before),
+                      "structure": structures[m.structure_id].name} for m in ordered]},
+        inbox=ordered[0].structure_id if ordered else None)
+
+
+def invitation_item(invitation: Invitation, newcomer: bool) -> OutboxItem:
+    """Tells the invitee who invites them where, and what to do: an aidant already
+    logs in and accepts with their code; a newcomer learns the steps before their
+    first login (training, a card or the app from the référent). In the sandbox it
+    lands in the inviting structure's inbox."""
+    return new_item(INVITATION, invitation.email, {
+        "structure_name": invitation.structure_name, "invited_by": invitation.invited_by_name or "",
+        "newcomer": newcomer, "expires_at": iso(datetime.fromtimestamp(int(invitation.expires_at), timezone.utc))},
+        inbox=invitation.structure_id)

@@ -39,7 +39,9 @@ def _view(template: str, context: dict) -> dict:
     if "duration" in view:
         view["duration_label"] = DURATIONS.get(view["duration"], view["duration"])
     if template == EXPIRY_REMINDER:
-        view["mandates"] = [dict(m, demarches=[_demarche_view(k) for k in m["demarches"]])
+        # ``ends_today``: items written before short mandates were reminded lack it.
+        view["mandates"] = [dict(m, demarches=[_demarche_view(k) for k in m["demarches"]],
+                                 ends_today=bool(m.get("ends_today")))
                             for m in view["mandates"]]
     return view
 

@@ -27,19 +27,26 @@ REASON_CHARS = 500  # of an error, kept on the item
 # -- a new item ------------------------------------------------------------------------
 
 def new_item(template: str, recipient: str, context: dict, *, deliver_by: int | None = None,
-             max_attempts: int | None = None, ttl: int | None = None) -> OutboxItem:
+             max_attempts: int | None = None, ttl: int | None = None, inbox: str | None = None) -> OutboxItem:
     """A pending outbox item, due now, to write in the caller's transaction. One with
     a ``deliver_by`` (useless after it) goes to the urgent partitions, read first.
     ``ttl`` for an item an anonymous request writes: even failed, it does not stay
-    for good (sending it sets the usual retention)."""
+    for good (sending it sets the usual retention). ``inbox``: the structure whose
+    e-mails these are, which in the training sandbox receives it instead of the
+    recipient (``shared.sandbox.inbox``); not stored in production."""
     item_id = crypto.new_id()
     pk, _ = OutboxItem.key(item_id)
+    if settings().sandbox:
+        from ..sandbox.inbox import NO_INBOX
+        attributes = {"inbox": inbox or NO_INBOX}
+    else:
+        attributes = {}
     return OutboxItem.pending(
         item_id, int(time.time()), template=template, recipient=recipient,
         sealed_context=crypto.seal(json.dumps(context, ensure_ascii=False, separators=(",", ":")),
                                    f"outbox:{pk}"),
         max_attempts=max_attempts or settings().outbox_max_attempts, deliver_by=deliver_by,
-        created_at=now(), ttl=ttl)
+        created_at=now(), ttl=ttl, **attributes)
 
 
 def save_condition():

@@ -1,7 +1,15 @@
 """Expiry reminders: once a day, from ``REMINDER_HOUR`` (Paris), each active aidant
 gets one e-mail listing their structures' mandates that end within
 ``REMINDER_WINDOW_DAYS`` Paris days; each mandate is reminded once, in the same
-transaction as the e-mails."""
+transaction as the e-mails.
+
+A mandate signed for no longer than the window (``short``: until the end of the
+next day) is not reminded a week ahead: its end was chosen days ago at most. It is
+reminded on the morning of its last day ("se termine ce soir"), to the aidant who
+signed it only (the one who helped the usager, and who would finish the démarche or
+create a new mandate with them before the evening); to every active aidant of the
+structure if that aidant no longer acts for it. Short mandates are common, and the
+rest of the team has no use for one e-mail each."""
 from __future__ import annotations
 
 import logging
@@ -35,19 +43,32 @@ def expiring_mandates(at: datetime, days: int) -> list[Mandate]:
     """Unreminded, still active mandates ending within the window: one Query per
     day on the sparse expiry index (gsi3 ``EXPIRY#<UTC date>``).
 
-    A mandate signed for no longer than the window (``short``) is left out: its end
-    was chosen at most ``days`` ago, a reminder would only repeat it."""
+    A mandate signed for no longer than the window (``short``) is left out until its
+    last day: its end was chosen at most ``days`` ago (module docstring)."""
     end = window_end(at, days)
+    tonight = window_end(at, 0)
     low, high = iso(at), iso(end) + "#~"
     found: list[Mandate] = []
     day = at.astimezone(timezone.utc).date()
     while day <= end.astimezone(timezone.utc).date():
         found.extend(Mandate.ending_on(day, low, high, unreminded=True))
         day += timedelta(days=1)
-    window = timedelta(days=days)
     return [m for m in found if isinstance(m, Mandate) and m.revoked_at is None and m.reminded_at is None
             and m.active_demarches and at < m.expires_at <= end
-            and (m.created_at is None or m.expires_at - m.created_at > window)]
+            and (not is_short(m, days) or m.expires_at <= tonight)]
+
+
+def is_short(mandate: Mandate, days: int) -> bool:
+    """Signed for no longer than the reminder window: reminded on its last day only."""
+    return mandate.duration == "short" or (
+        mandate.created_at is not None and mandate.expires_at - mandate.created_at <= timedelta(days=days))
+
+
+def _recipients(mandate: Mandate, everyone: list[Aidant], days: int) -> list[Aidant]:
+    if not is_short(mandate, days):
+        return everyone
+    signer = [a for a in everyone if a.id == mandate.signed_by]
+    return signer or everyone
 
 
 def _active_aidants(structure_ids: Iterable[str]) -> dict[str, list[Aidant]]:
@@ -91,10 +112,12 @@ def _remind(mandates: list[Mandate], aidants_of: dict[str, list[Aidant]],
     unrevoked) with every aidant's e-mail. A concurrent run or a revocation makes the
     whole transaction fail, and the next run starts again from the index."""
     per_aidant: dict[str, tuple[Aidant, list[Mandate]]] = {}
+    days = settings().reminder_window_days
     for mandate in mandates:
-        for aidant in aidants_of[mandate.structure_id]:
+        for aidant in _recipients(mandate, aidants_of[mandate.structure_id], days):
             per_aidant.setdefault(aidant.id, (aidant, []))[1].append(mandate)
-    items = [expiry_reminder_item(aidant, found, structures) for aidant, found in per_aidant.values()]
+    items = [expiry_reminder_item(aidant, found, structures, ends_today_before=window_end(at, 0))
+             for aidant, found in per_aidant.values()]
     try:
         with transaction() as tx:
             for mandate in mandates:

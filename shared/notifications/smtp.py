@@ -27,6 +27,10 @@ def connect(timeout: float = TIMEOUT_SECONDS) -> smtplib.SMTP:
     """An open connection to the relay, TLS and authentication done; the caller
     closes it (``quit``). Every exchange on it times out after ``timeout`` seconds."""
     cfg = settings()
+    if cfg.sandbox:
+        # The training sandbox never sends e-mail (shared.sandbox.inbox), whatever
+        # its SMTP settings say.
+        raise RuntimeError("the sandbox profile never connects to an SMTP relay")
     if cfg.smtp_ssl:
         client = smtplib.SMTP_SSL(cfg.smtp_host, cfg.smtp_port, timeout=timeout,
                                   context=ssl.create_default_context())

@@ -9,6 +9,7 @@ import base64
 from authlib.oauth2 import OAuth2Error
 
 from .. import errors as api_errors, sessions
+from .. import error_codes as codes
 from ..http import Request, Response, error_response as api_error_response, json_response, redirect
 from . import authorize as checks, errors, events, metadata, tokens, transactions, userinfo as userinfo_endpoint
 from .server import FunctionRequest, server
@@ -56,9 +57,10 @@ def _aidant_logged_in(request: Request) -> bool:
 
 
 def transaction(request: Request) -> Response:
-    """GET /api/fi/transactions/{txn}: what the aidant may choose from."""
+    """GET /api/fi/transactions/{txn}: what the aidant may choose from (using a
+    mandate: the terms of use accepted, ``shared.cgu``)."""
     txn_id = request.params["txn"]
-    caller, read = sessions.authenticate_with(request, transactions.T.key(txn_id))
+    caller, read = sessions.authenticate_with(request, transactions.T.key(txn_id), acting=True)
     browser = request.cookie(transactions.browser_cookie_name(txn_id))
     return json_response(transactions.offer(caller, txn_id, browser, read))
 
@@ -70,7 +72,7 @@ def choose(request: Request) -> Response:
     # are read in the session's BatchGet. Only where to look: ``transactions.choose``
     # checks the body, and what the items say, after the session.
     caller, read = sessions.authenticate_with(request, transactions.T.key(txn_id),
-                                              *transactions.choice_keys(request))
+                                              *transactions.choice_keys(request), acting=True)
     browser = request.cookie(transactions.browser_cookie_name(txn_id))
     body = request.json()
 
@@ -108,7 +110,7 @@ def _token(request: Request) -> Response:
     if basic and not _basic_credentials_readable(header):
         # Authlib would fail decoding them (a 500); RFC 6749 §5.2 says invalid_client.
         events.refused_anonymous("/oidc/token", "invalid_client", description="unreadable Basic credentials")
-        response = json_response({"error": "invalid_client",
+        response = json_response({"error": codes.INVALID_CLIENT,
                                   "error_description": "Authentification du client invalide."}, 401)
         response.headers.append(("WWW-Authenticate", 'Basic realm="aidantsconnect"'))
         return response
@@ -122,7 +124,7 @@ def _token(request: Request) -> Response:
             # Refused before either is checked: which one would count is not ours to pick.
             events.refused_anonymous("/oidc/token", "invalid_request", client_id=form.get("client_id"),
                                      description="more than one client authentication method")
-            return json_response({"error": "invalid_request",
+            return json_response({"error": codes.INVALID_REQUEST,
                                   "error_description": "Le client doit s'authentifier d'une seule facon : "
                                                        "en-tete Basic ou client_secret dans le corps, pas les deux."},
                                  400)

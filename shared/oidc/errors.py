@@ -15,6 +15,7 @@ from html import escape
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 
+from .. import error_codes as codes
 from ..config import settings
 from ..http import Response, html_response, json_response
 
@@ -32,7 +33,7 @@ def fr(text: str) -> str:
 class TemporarilyUnavailableError(OAuth2Error):
     """RFC 6749 §4.1.2.1: the authorization endpoint's 503, which a redirect cannot
     carry as a status."""
-    error = "temporarily_unavailable"
+    error = codes.TEMPORARILY_UNAVAILABLE
     status_code = 503
 
 

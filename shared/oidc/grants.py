@@ -22,6 +22,7 @@ from authlib.oidc.core.models import AuthorizationCodeMixin
 from pynamodb.exceptions import DoesNotExist
 
 from .. import crypto, errors as api_errors, journal, mandates
+from .. import error_codes as codes
 from ..config import settings
 from ..store import (Autorisation, AuthorizationCode, AuthorizationTransaction, Mandate, Structure, Usager, now,
                      read, transaction, writes)
@@ -192,7 +193,7 @@ def issue_code(code: str, request) -> AuthorizationCode:
     autorisation_key = Autorisation.key(choice.mandate_id, choice.demarche)
     # Another request completed it first (or it expired meanwhile): 409.
     completed = api_errors.Conflict("Cette demande de connexion a déjà été utilisée ou a expiré.",
-                                    code="transaction_completed")
+                                    code=codes.TRANSACTION_COMPLETED)
     try:
         with transaction(completed) as tx:
             tx.condition_check(Autorisation, *autorisation_key,
@@ -216,7 +217,7 @@ def issue_code(code: str, request) -> AuthorizationCode:
                            structure_id=choice.structure_id, usager_id=choice.usager_id,
                            demarche=choice.demarche, client_id=item.client_id)
             raise api_errors.Forbidden("Aucun mandat actif de votre structure ne couvre cette démarche pour cet "
-                                       "usager.", code="no_active_mandate") from err
+                                       "usager.", code=codes.NO_ACTIVE_MANDATE) from err
         raise
     return item
 

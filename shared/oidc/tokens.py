@@ -16,7 +16,8 @@ from authlib.oauth2.rfc6750 import InsufficientScopeError, InvalidTokenError
 from joserfc.jwk import Key, OctKey
 from pynamodb.exceptions import DoesNotExist
 
-from .. import crypto, errors as api_errors, journal, mandates, notifications
+from .. import crypto, errors as api_errors, journal, mandates, notifications, stats
+from .. import error_codes as codes
 from ..store import AccessToken, AuthorizationCode, Autorisation, Structure, now, read, transaction, writes
 from . import claims, clients, events, keys
 from .errors import fr
@@ -34,7 +35,7 @@ def read_form(request) -> dict[str, str]:
     try:
         return request.form()
     except api_errors.ApiError as err:
-        raise api_errors.BadRequest(fr(err.description), code="invalid_request")
+        raise api_errors.BadRequest(fr(err.description), code=codes.INVALID_REQUEST)
 
 
 # -- access tokens -------------------------------------------------------------------
@@ -102,6 +103,7 @@ def save(token: dict, request) -> AccessToken:
                           actions=[C.used_at.set(now_s), C.access_token_hash.set(token_hash)],
                           condition=code.redeem_condition(request.client))
                 tx.save(issued, condition=journal.append_condition())
+                stats.count_demarche_done(tx, issued)  # the public figures (shared.stats): one more operation
                 if notice is not None:
                     tx.save(notice, condition=notifications.save_condition())
             break

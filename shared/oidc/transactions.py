@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pynamodb.exceptions import DoesNotExist
 
 from .. import crypto, errors, mandates, ratelimit
+from .. import error_codes as codes
 from ..config import settings
 from ..demarches import DEMARCHES, as_json as demarche_json
 from ..http import Request, require_str
@@ -134,17 +135,17 @@ def load_open(txn_id: str, browser_token: str | None, read: dict | None = None) 
         except DoesNotExist:
             txn = None
     if not isinstance(txn, T):
-        raise errors.NotFound("Cette demande de connexion est introuvable.", code="transaction_not_found")
+        raise errors.NotFound("Cette demande de connexion est introuvable.", code=codes.TRANSACTION_NOT_FOUND)
     if txn.expires_at <= int(time.time()):
         # Before the browser check: the cookie lives as long as the transaction.
         raise errors.Gone("Cette demande de connexion a expiré. Recommencez depuis le site de la démarche.",
-                          code="transaction_expired")
+                          code=codes.TRANSACTION_EXPIRED)
     if not _same_browser(txn, browser_token):
         raise errors.Forbidden("Cette demande de connexion a été ouverte dans un autre navigateur. Recommencez "
                                "depuis le site de la démarche, dans ce navigateur-ci.",
-                               code="transaction_other_browser")
+                               code=codes.TRANSACTION_OTHER_BROWSER)
     if txn.completed_at is not None:
-        raise errors.Conflict("Cette demande de connexion a déjà été utilisée.", code="transaction_completed")
+        raise errors.Conflict("Cette demande de connexion a déjà été utilisée.", code=codes.TRANSACTION_COMPLETED)
     return txn
 
 
@@ -207,6 +208,9 @@ def offer(caller: Caller, txn_id: str, browser_token: str | None, read: dict | N
                         "prompt": txn.prompt,
                         "login_hint": txn.login_hint},
         "client": {"id": txn.client_id, "name": txn.client_name},
+        # The structure whose mandates these are: the page shows it, and sends it back
+        # with the choice (see ``choose``).
+        "structure": {"id": caller.structure_id, "name": caller.structure.name if caller.structure else None},
         "usagers": listed,
     }
 
@@ -249,13 +253,23 @@ def choose(caller: Caller, txn_id: str, browser_token: str | None, body: dict, r
     demarche = require_str(body, "demarche", max_len=32, message="Choisissez la démarche.")
     mandate_id = body.get("mandate")
     if mandate_id is not None and not isinstance(mandate_id, str):
-        raise errors.BadRequest("« mandate » doit être l'identifiant d'un mandat.", code="invalid_mandate")
+        raise errors.BadRequest("« mandate » doit être l'identifiant d'un mandat.", code=codes.INVALID_MANDATE)
     who.update(usager_id=usager_id, demarche=demarche, client_id=txn.client_id)
+    shown = body.get("structure")
+    if shown is not None and shown != caller.structure_id:
+        # The page listed another structure's usagers: the aidant switched structure
+        # (in another tab, say) since it was shown. Acting now would use the current
+        # structure's mandate for a choice made among the other's.
+        events.refused("/api/fi/transactions", "structure_switched", **who)
+        raise errors.Conflict("Vous agissez maintenant pour une autre structure que celle de cette liste d'usagers. "
+                              "La liste a été mise à jour : choisissez à nouveau.", code=codes.STRUCTURE_SWITCHED,
+                              extra={"structure": {"id": caller.structure_id,
+                                                   "name": caller.structure.name if caller.structure else None}})
     auth_time = _authenticated_at(caller)
     if not _login_recent_enough(txn, auth_time):
         events.refused("/api/fi/transactions", "login_required", **who)
         raise errors.Unauthorized("Le service demande une nouvelle connexion : reconnectez-vous.",
-                                  code="login_required")
+                                  code=codes.LOGIN_REQUIRED)
     autorisation = None
     if demarche in DEMARCHES:
         autorisation = read.get(Autorisation.key(mandate_id, demarche)) if mandate_id else None
@@ -280,7 +294,7 @@ def choose(caller: Caller, txn_id: str, browser_token: str | None, body: dict, r
 
 def no_active_mandate() -> errors.ApiError:
     return errors.Forbidden("Aucun mandat actif de votre structure ne couvre cette démarche pour cet usager.",
-                            code="no_active_mandate")
+                            code=codes.NO_ACTIVE_MANDATE)
 
 
 def _login_recent_enough(txn: AuthorizationTransaction, auth_time: int) -> bool:

@@ -25,6 +25,7 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6750 import InvalidTokenError
 from joserfc import jwt
 
+from .. import error_codes as codes
 from ..config import settings
 from ..http import FORM_TYPE, Request, Response, json_response
 from ..store import Autorisation, Usager, read
@@ -48,14 +49,14 @@ class BearerError(Exception):
         if self.error:
             # Our descriptions are folded to RFC 6749's ASCII subset: no quote, no backslash.
             challenge += [f'error="{self.error}"', f'error_description="{self.description}"']
-        response = json_response({"error": self.error or "invalid_token", "error_description": self.description},
+        response = json_response({"error": self.error or codes.INVALID_TOKEN, "error_description": self.description},
                                  self.status)
         response.headers.append(("WWW-Authenticate", "Bearer " + ", ".join(challenge)))
         return response
 
 
 def _invalid_request(text: str) -> BearerError:
-    return BearerError(400, "invalid_request", text)
+    return BearerError(400, codes.INVALID_REQUEST, text)
 
 
 def access_token(request: Request) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import errors, journal
+from .. import error_codes as codes
 from ..lifecycle import AidantFile, read_file
 from ..sessions import Caller
 from ..store import Aidant, Membership, Structure
@@ -11,7 +12,7 @@ from ..store import Aidant, Membership, Structure
 
 def require_referent(caller: Caller) -> None:
     if not (caller.aidant.referent_of or caller.aidant.is_staff):
-        raise errors.Forbidden("Cet espace est réservé aux référents des structures.", code="not_referent")
+        raise errors.Forbidden("Cet espace est réservé aux référents des structures.", code=codes.NOT_REFERENT)
 
 
 def managed_structure(caller: Caller, structure_id: str) -> Structure:
@@ -60,7 +61,7 @@ def require_device_authority(target: Target) -> None:
     if not set(target.aidant.structure_ids or ()) <= set(caller.referent_of or ()):
         raise errors.Forbidden("Cet aidant travaille aussi pour une autre structure : seule l'équipe "
                                "Aidants Connect peut modifier sa carte ou son application.",
-                               code="shared_aidant")
+                               code=codes.SHARED_AIDANT)
 
 
 def changed() -> errors.Conflict:

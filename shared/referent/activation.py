@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import errors, lifecycle
+from .. import error_codes as codes
 from ..store import transaction
 from .access import Target, changed
 
@@ -21,7 +22,8 @@ def deactivate(target: Target) -> dict:
     aidant, sid = target.aidant, target.structure.id
     if aidant.id == target.caller.aidant_id:
         raise errors.Conflict("Vous ne pouvez pas désactiver votre propre accès. Demandez-le à un autre "
-                              "référent de la structure ou à l'équipe Aidants Connect.", code="self_deactivation")
+                              "référent de la structure ou à l'équipe Aidants Connect.",
+                              code=codes.SELF_DEACTIVATION)
     if sid not in (aidant.structure_ids or ()):
         return {"is_active": False, "sessions_ended": lifecycle.end_sessions(aidant.id, sid)}  # already
     leaving = lifecycle.deactivation(aidant, actor_id=target.caller.aidant_id, structure_id=sid)

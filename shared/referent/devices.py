@@ -6,6 +6,7 @@ import pyotp
 import segno
 
 from .. import cards, errors, journal, lifecycle, otp
+from .. import error_codes as codes
 from ..store import OtpCard, TotpDevice, now, transaction
 from .access import Target, changed, require_device_authority
 from .views import device_view
@@ -22,7 +23,7 @@ def link_card(target: Target, serial: object) -> dict:
     serial = cards.normalise_serial(serial)
     if target.file.device("card") is not None:
         raise errors.Conflict("Cet aidant a déjà une carte. Déliez-la avant d'en lier une autre.",
-                              code="already_has_card")
+                              code=codes.ALREADY_HAS_CARD)
     card = cards.linkable_card(serial, target.structure.id)
     device = cards.new_card_device(card, target.aidant.id)
     actions, condition = cards.link_actions(card, device, target.structure.id)
@@ -58,9 +59,9 @@ def validate_card(target: Target, code: object) -> dict:
     require_device_authority(target)
     device = target.file.device("card")
     if device is None:
-        raise errors.NotFound("Cet aidant n'a pas de carte à valider.", code="no_card")
+        raise errors.NotFound("Cet aidant n'a pas de carte à valider.", code=codes.NO_CARD)
     if device.confirmed:
-        raise errors.Conflict("Cette carte est déjà validée.", code="already_confirmed")
+        raise errors.Conflict("Cette carte est déjà validée.", code=codes.ALREADY_CONFIRMED)
     card = cards.get_card(device.serial) if device.serial else None
     return _confirm(target, device, code, card if card and card.device_id == device.device_id else None)
 
@@ -69,7 +70,7 @@ def unlink_card(target: Target, lost: bool) -> dict:
     require_device_authority(target)
     device = target.file.device("card")
     if device is None:
-        raise errors.NotFound("Cet aidant n'a pas de carte.", code="no_card")
+        raise errors.NotFound("Cet aidant n'a pas de carte.", code=codes.NO_CARD)
     card = cards.get_card(device.serial) if device.serial else None
     with transaction(changed()) as tx:
         tx.delete(device, condition=TotpDevice.pk.exists())
@@ -89,7 +90,7 @@ def start_app(target: Target) -> dict:
     require_device_authority(target)
     if target.file.device("app", confirmed=True) is not None:
         raise errors.Conflict("Cet aidant a déjà une application validée. Déliez-la avant d'en ajouter une autre.",
-                              code="already_has_app")
+                              code=codes.ALREADY_HAS_APP)
     stale = [d for d in target.file.devices if d.device_kind == "app" and not d.confirmed]
     device, secret = otp.new_device(target.aidant.id, "app", confirmed=False)
     with transaction(changed()) as tx:
@@ -111,8 +112,8 @@ def confirm_app(target: Target, code: object) -> dict:
     device = target.file.device("app", confirmed=False)
     if device is None:
         if target.file.device("app", confirmed=True) is not None:
-            raise errors.Conflict("L'application de cet aidant est déjà validée.", code="already_confirmed")
-        raise errors.NotFound("Aucune application en cours d'ajout pour cet aidant.", code="no_app")
+            raise errors.Conflict("L'application de cet aidant est déjà validée.", code=codes.ALREADY_CONFIRMED)
+        raise errors.NotFound("Aucune application en cours d'ajout pour cet aidant.", code=codes.NO_APP)
     return _confirm(target, device, code, None)
 
 
@@ -120,7 +121,7 @@ def unlink_app(target: Target) -> dict:
     require_device_authority(target)
     apps = [d for d in target.file.devices if d.device_kind == "app"]
     if not apps:
-        raise errors.NotFound("Cet aidant n'a pas d'application.", code="no_app")
+        raise errors.NotFound("Cet aidant n'a pas d'application.", code=codes.NO_APP)
     with transaction(changed()) as tx:
         for device in apps:
             tx.delete(device, condition=TotpDevice.pk.exists())

@@ -7,8 +7,8 @@ error code: the models build their keys and offer one method per access pattern
 (``shared/README.md``), and writes go through ``writes`` and ``transaction``.
 """
 from . import writes
-from .base import (Item, Operation, all_models, configure, create_table, epoch, is_outage, iso, now, partition,
-                   query_values, read, transaction, transaction_kwargs)
+from .base import (Item, Operation, all_models, configure, create_table, default_ttl, epoch, expired, expiring,
+                   is_outage, iso, now, partition, query_values, read, transaction, transaction_kwargs)
 from .instrumentation import calls
 from .accounts import (Aidant, AidantPartition, EmailClaim, LoginLink, LoginThrottle, Membership, RateCounter,
                        Session, Structure, TotpDevice)
@@ -19,5 +19,8 @@ from .drafts import FranceConnectState, MandateDraft
 from .oidc import AccessToken, AuthorizationCode, AuthorizationTransaction, OidcClient
 from .cards import OtpCard
 from .habilitation import HabilitationMessage, HabilitationRequest, Training
+from .stats import ExpiryCursor, StatsShard
+from .sandbox import InboxMessage
+from .invitations import Invitation
 
 configure()

@@ -6,12 +6,17 @@ from typing import NamedTuple
 from pynamodb.attributes import (BooleanAttribute, NumberAttribute, UnicodeAttribute,
                                  UnicodeSetAttribute, UTCDateTimeAttribute)
 
-from .base import Item, first, now, partition
+from .base import Item, first, now, partition, query_values
 from .habilitation import Training
 
 
 class Structure(Item, discriminator="structure"):
-    """pk ``STRUCTURE#<id>`` sk ``STRUCTURE``; gsi1 ``SIRET#<siret>``."""
+    """pk ``STRUCTURE#<id>`` sk ``STRUCTURE``; gsi1 ``SIRET#<siret>``; gsi2
+    ``STRUCTURES`` / ``<id>``: every structure, for what must list them all (the
+    statistics' backfill), never on a request path. Structures created before that
+    key existed get it from the backfill (``shared.stats.backfill``)."""
+    LIST_PARTITION = "STRUCTURES"
+
     id = UnicodeAttribute()
     name = UnicodeAttribute()
     siret = UnicodeAttribute()
@@ -25,15 +30,29 @@ class Structure(Item, discriminator="structure"):
 
     @classmethod
     def new(cls, structure_id: str, **attributes) -> "Structure":
-        """A structure (not saved), on the SIRET index."""
+        """A structure (not saved), on the SIRET index and the list of structures."""
         return cls(*cls.key(structure_id), id=structure_id, gsi1pk=f"SIRET#{attributes['siret']}",
-                   gsi1sk="STRUCTURE", created_at=now(), **attributes)
+                   gsi1sk="STRUCTURE", gsi2pk=cls.LIST_PARTITION, gsi2sk=structure_id, created_at=now(),
+                   **attributes)
 
     @classmethod
     def many(cls, structure_ids) -> list["Structure"]:
         """The structures of an aidant: one BatchGet (none for no id)."""
         ids = sorted(structure_ids or ())
         return list(cls.batch_get([cls.key(sid) for sid in ids])) if ids else []
+
+    @classmethod
+    def listed_ids(cls) -> list[str]:
+        """Every structure with its list key: one Query on gsi2, paged."""
+        return [v["id"] for v in query_values(cls, cls.gsi2, cls.LIST_PARTITION, None, ["id"])]
+
+    @classmethod
+    def add_list_keys(cls, structure_id: str) -> bool:
+        """The list key for a structure created before it existed; False if it has it."""
+        from . import writes
+        return writes.update(cls(*cls.key(structure_id)), [cls.gsi2pk.set(cls.LIST_PARTITION),
+                                                           cls.gsi2sk.set(structure_id)],
+                             cls.pk.exists() & cls.gsi2pk.does_not_exist())
 
 
 class Aidant(Item, discriminator="aidant"):
@@ -49,6 +68,9 @@ class Aidant(Item, discriminator="aidant"):
     referent_of = UnicodeSetAttribute(default=set)  # structures this aidant manages
     is_active = BooleanAttribute(default=True)
     is_staff = BooleanAttribute(default=False)
+    # The terms of use (CGU) the aidant accepted, and when (shared.cgu).
+    cgu_version = UnicodeAttribute(null=True)
+    cgu_accepted_at = UTCDateTimeAttribute(null=True)
 
     @staticmethod
     def key(aidant_id: str) -> tuple[str, str]:

@@ -12,6 +12,7 @@ Reads: :meth:`Item.find` (GetItem), :func:`read` (BatchGetItem), :func:`partitio
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
@@ -104,7 +105,64 @@ class Gsi3(GlobalSecondaryIndex):
     gsi3sk = UnicodeAttribute(range_key=True)
 
 
+class _Expiry(threading.local):
+    """The sandbox's rule for what expires (``configure``): in the production profile
+    ``days`` is None and nothing below happens. In the sandbox every item a request
+    writes without a ``ttl`` gets one, so that nothing a trainee does stays in the
+    table: the end of the trainee's account when the request acts for one
+    (:func:`expiring`, set by ``shared.sessions`` from the session's structure and
+    by the sign-up), otherwise ``days`` from now (the identity provider's back
+    channel, the e-mail delivery)."""
+    days: int | None = None
+    at: int | None = None  # epoch seconds: the trainee's end, for this request (thread)
+
+
+_expiry = _Expiry()
+
+
+class expiring:
+    """``with expiring(epoch):`` (or ``expiring.set(epoch)`` for the rest of a
+    request): items written without a ``ttl`` expire then (sandbox profile only)."""
+
+    def __init__(self, at: int | None):
+        self.at, self.before = at, None
+
+    def __enter__(self):
+        self.before, _expiry.at = _expiry.at, self.at
+        return self
+
+    def __exit__(self, *exc_info):
+        _expiry.at = self.before
+
+    @staticmethod
+    def set(at: int | None) -> None:
+        _expiry.at = at
+
+    @staticmethod
+    def clear() -> None:
+        _expiry.at = None
+
+
+def default_ttl() -> int | None:
+    """The ``ttl`` an item written now without one gets: None outside the sandbox."""
+    if _expiry.days is None:
+        return None
+    return _expiry.at or epoch(now()) + _expiry.days * 86400
+
+
+def expired(item: "Item | None", at: float | None = None) -> bool:
+    """An item past its ``ttl`` is gone, whatever DynamoDB has not deleted yet (TTL
+    deletion is late on AWS, never on DynamoDB Local or moto). Items that carry no
+    ``ttl`` (every account and mandate in production) never expire."""
+    ttl = getattr(item, "ttl", None)
+    return ttl is not None and ttl <= (time.time() if at is None else at)
+
+
 class Item(Model):
+    # Kept in the sandbox too (no default ``ttl``): configuration written by the
+    # deployment, not by a trainee (the demo site's client registration).
+    sandbox_permanent = False
+
     class Meta:
         table_name = "aidants-connect"
         region = "eu-west-3"
@@ -147,6 +205,14 @@ class Item(Model):
 
     def __repr__(self) -> str:  # never print attribute values: some are secrets
         return f"<{type(self).__name__} {self.pk} {self.sk}>"
+
+    def _get_save_args(self, *args, **kwargs):
+        # The one path of every PutItem, alone or in a TransactWrite (pynamodb builds
+        # both from it): the sandbox's default ``ttl`` is applied here, not at each
+        # of the dozens of places that create items.
+        if _expiry.days is not None and self.ttl is None and not self.sandbox_permanent:
+            self.ttl = default_ttl()
+        return super()._get_save_args(*args, **kwargs)
 
     @classmethod
     def find(cls: type[M], *key_parts: str, consistent: bool = False) -> M | None:
@@ -218,6 +284,7 @@ def configure() -> None:
         model.Meta.region = cfg.aws_region
         model.Meta.read_timeout_seconds = cfg.store_timeout_seconds
     Item._connection = None
+    _Expiry.days = cfg.sandbox_trainee_days if cfg.sandbox else None
 
 
 def transaction_kwargs() -> dict:

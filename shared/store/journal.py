@@ -7,7 +7,7 @@ from typing import Iterator
 
 from pynamodb.attributes import BooleanAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 
-from .base import Item
+from .base import Item, query_values
 
 # Entries of one UTC day are spread over this many index partitions, so that every
 # journal write of the moment does not land on one gsi3 partition. Readers query
@@ -83,6 +83,15 @@ class JournalEntry(Item, discriminator="journal"):
         return list(cls.gsi2.query(f"AIDANT#{aidant_id}#JOURNAL", scan_index_forward=False, limit=limit))
 
 
+def entries_of_day(day: str, names: list[str]) -> list[dict]:
+    """Every entry of a UTC day (``yyyy-mm-dd``), as the values of ``names``: one
+    Query per shard (gsi3), paged, not in time order across shards."""
+    found = []
+    for shard in range(JOURNAL_SHARDS):
+        found.extend(query_values(JournalEntry, JournalEntry.gsi3, day_partition(day, shard), None, names))
+    return found
+
+
 class JournalSeal(Item, discriminator="journal_seal"):
     """pk ``JOURNAL#SEALS`` sk ``SEAL#<seq, 12 digits>``: one link of the hash chain
     over the journal (``shared.seals``). It lists, as ``<id> <sha-256>`` lines,
@@ -90,6 +99,7 @@ class JournalSeal(Item, discriminator="journal_seal"):
     of earlier ranges that committed after those ranges were sealed (``late``), and
     carries the previous seal's hash. Written once, with ``attribute_not_exists(pk)``
     (two runs cannot both write seal n: the chain cannot fork); never updated."""
+    sandbox_permanent = True
     seq = NumberAttribute()
     from_ms = NumberAttribute()
     to_ms = NumberAttribute()

@@ -1,12 +1,14 @@
 """Usagers, mandates and their autorisations (one per démarche)."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Iterator
 
 from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, UnicodeAttribute,
                                  UnicodeSetAttribute, UTCDateTimeAttribute)
+from pynamodb.expressions.operand import Path
 
-from .base import Item, first, iso, now, partition, query_values
+from .base import Item, default_ttl, first, iso, now, partition, query_values
 
 
 class Usager(Item, discriminator="usager"):
@@ -24,10 +26,41 @@ class Usager(Item, discriminator="usager"):
     birthcountry = UnicodeAttribute(null=True)
     email = UnicodeAttribute(null=True)
     updated_at = UTCDateTimeAttribute(null=True)
+    # When their first mandate was signed: set once, in that signature's transaction
+    # (with the "usagers" counter), so they are counted once whatever follows.
+    accompanied_at = UTCDateTimeAttribute(null=True)
 
     @staticmethod
     def key(usager_id: str) -> tuple[str, str]:
         return f"USAGER#{usager_id}", "USAGER"
+
+    @classmethod
+    def refresh(cls, usager_id: str, at: datetime, **identity) -> "Usager":
+        """Create or refresh a usager's identity (``identity``: attribute → value, None
+        removes it). An update, not a put: what the identity does not carry
+        (``accompanied_at``, ``created_at``) stays."""
+        kind = Path(["kind"])
+        usager = cls(*cls.key(usager_id))
+        ttl = default_ttl()  # the sandbox's expiry (an update skips the save path that sets it)
+        usager.update(actions=[kind.set(kind | "usager"), cls.id.set(usager_id),
+                               *(getattr(cls, name).set(value) for name, value in identity.items()),
+                               cls.created_at.set(cls.created_at | at), cls.updated_at.set(at),
+                               *([cls.ttl.set(cls.ttl | ttl)] if ttl is not None else [])])
+        return usager
+
+    @classmethod
+    def accompanied_operation(cls, usager_id: str, at: datetime) -> tuple:
+        """Their first mandate signed (in its transaction): refused if already marked."""
+        return ("update", cls(*cls.key(usager_id)), {"actions": [cls.accompanied_at.set(at)],
+                                                     "condition": cls.pk.exists() & cls.accompanied_at.does_not_exist()})
+
+    @classmethod
+    def mark_accompanied(cls, usager_id: str, since: datetime) -> bool:
+        """``accompanied_at`` for a usager whose mandates predate it (the statistics'
+        backfill); False if already set (or no such usager)."""
+        from . import writes
+        return writes.update(cls(*cls.key(usager_id)), [cls.accompanied_at.set(since)],
+                             cls.pk.exists() & cls.accompanied_at.does_not_exist())
 
     @property
     def full_name(self) -> str:
@@ -62,6 +95,10 @@ class Mandate(Item, discriminator="mandate"):
     revoked_at = UTCDateTimeAttribute(null=True)
     revoked_by = UnicodeAttribute(null=True)
     reminded_at = UTCDateTimeAttribute(null=True)
+    # When it left the "mandates in force" figure (revoked as a whole, all its
+    # démarches renewed, or expired and counted by the scheduled run): set once, by a
+    # conditional write in the transaction that subtracts it (shared.stats).
+    stats_ended_at = UTCDateTimeAttribute(null=True)
 
     @staticmethod
     def key(mandate_id: str) -> tuple[str, str]:
@@ -75,7 +112,7 @@ class Mandate(Item, discriminator="mandate"):
         position = f"{iso(mandate.created_at)}#{mandate_id}"
         mandate.gsi1pk, mandate.gsi1sk = _list_partition(mandate.structure_id, None), position
         mandate.gsi2pk, mandate.gsi2sk = _list_partition(mandate.structure_id, mandate.usager_id), position
-        mandate.gsi3pk = f"EXPIRY#{mandate.expires_at.date().isoformat()}"
+        mandate.gsi3pk = cls.expiry_partition(mandate.expires_at.date())
         mandate.gsi3sk = f"{iso(mandate.expires_at)}#{mandate_id}"
         return mandate
 
@@ -84,7 +121,7 @@ class Mandate(Item, discriminator="mandate"):
         """Mandates ending on the UTC ``day`` (a date), between the index positions
         ``low`` and ``high`` (``<expires iso>#<id>``): one Query on the sparse gsi3
         (revoked mandates leave it); ``unreminded``: those not yet reminded."""
-        found = cls.gsi3.query(f"EXPIRY#{day.isoformat()}", cls.gsi3sk.between(low, high),
+        found = cls.gsi3.query(cls.expiry_partition(day), cls.gsi3sk.between(low, high),
                                filter_condition=cls.reminded_at.does_not_exist() if unreminded else None)
         return [m for m in found if isinstance(m, Mandate)]
 
@@ -119,6 +156,42 @@ class Mandate(Item, discriminator="mandate"):
         """A mandate revoked as a whole: no reminder of its end any more."""
         return [Mandate.revoked_at.set(at), Mandate.revoked_by.set(by), Mandate.gsi3pk.remove(),
                 Mandate.gsi3sk.remove()]
+
+    @staticmethod
+    def expiry_partition(day: date) -> str:
+        return f"EXPIRY#{day.isoformat()}"
+
+    @classmethod
+    def mark_ended(cls, mandate_id: str, at: datetime) -> bool:
+        """``stats_ended_at`` for a mandate no longer in force that was never counted
+        out (older than the statistics: the backfill); False if already set."""
+        from . import writes
+        return writes.update(cls(*cls.key(mandate_id)), [cls.stats_ended_at.set(at)],
+                             cls.pk.exists() & cls.stats_ended_at.does_not_exist())
+
+    @classmethod
+    def expiry_counted_operation(cls, mandate_id: str, at: datetime) -> tuple:
+        """An expired mandate taken out of "in force" (the statistics' expiry run), in
+        the transaction of the -1: refused unless it is still counted, really expired
+        and neither revoked nor left without démarches (those were counted out then)."""
+        return ("update", cls(*cls.key(mandate_id)), {
+            "actions": [cls.stats_ended_at.set(at)],
+            "condition": cls.pk.exists() & cls.stats_ended_at.does_not_exist() & cls.revoked_at.does_not_exist()
+            & cls.active_demarches.exists() & (cls.expires_at <= at)})
+
+    @classmethod
+    def of_structure_values(cls, structure_id: str, names: list[str]) -> list[dict]:
+        """Every mandate of a structure, as the values of ``names`` (gsi1, paged)."""
+        return query_values(cls, cls.gsi1, _list_partition(structure_id, None), None, names)
+
+    @classmethod
+    def expired_uncounted(cls, day: date, at: datetime) -> Iterator["Mandate"]:
+        """Mandates ending on UTC ``day`` before ``at`` and still counted in force
+        (the statistics' expiry run): one Query on gsi3, paged. Revoked mandates have
+        left the index; those whose every démarche was renewed are already counted."""
+        return cls.gsi3.query(cls.expiry_partition(day), cls.gsi3sk < at.isoformat(timespec="seconds"),
+                              filter_condition=cls.stats_ended_at.does_not_exist()
+                              & cls.revoked_at.does_not_exist() & cls.active_demarches.exists())
 
 
 def _list_partition(structure_id: str, usager_id: str | None) -> str:

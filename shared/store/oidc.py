@@ -24,7 +24,10 @@ class OidcClient(Item, discriminator="oidc_client"):
     the client. ``sealed_secret`` is set only for clients registered in the legacy
     mode, whose ID tokens are signed HS256 *with the client secret*: signing needs the
     clear secret, which a hash cannot give back, so it is kept encrypted
-    (``shared.crypto.seal``, bound to this item's key) instead."""
+    (``shared.crypto.seal``, bound to this item's key) instead.
+
+    Kept in the training sandbox too: its demo site is a client registered once."""
+    sandbox_permanent = True
     client_id = UnicodeAttribute()
     name = UnicodeAttribute()
     redirect_uris = ListAttribute(of=UnicodeAttribute)

@@ -72,6 +72,9 @@ class OutboxItem(Item, discriminator="outbox"):
     sent_at = UTCDateTimeAttribute(null=True)
     failed_at = UTCDateTimeAttribute(null=True)
     last_error = UnicodeAttribute(null=True)
+    # The training sandbox only: the structure whose inbox page shows this e-mail
+    # instead of sending it (shared.sandbox.inbox); never set in production.
+    inbox = UnicodeAttribute(null=True)
 
     @staticmethod
     def key(item_id: str) -> tuple[str, str]:

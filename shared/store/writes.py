@@ -38,6 +38,7 @@ that leaves behind is listed in docs/reliability.md.
 """
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from contextlib import contextmanager
@@ -159,13 +160,41 @@ def put_new(item) -> bool:
 
 # -- transactions ---------------------------------------------------------------------------
 
+def _only_conflicts(exc: BaseException) -> bool:
+    """A transaction cancelled only because another transaction was writing one of
+    its items at that moment (``TransactionConflict``), none of its conditions failed:
+    nothing was applied, and the same writes may simply be sent again. (Shared hot
+    items, such as the statistics' counter shards, make this happen under load.)"""
+    if _code(exc) != "TransactionCanceledException":
+        return False
+    try:
+        reasons = exc.cancellation_reasons or []
+    except AttributeError:
+        return False
+    codes = [r.code for r in reasons if r is not None and r.code not in (None, "None")]
+    return bool(codes) and all(code == "TransactionConflict" for code in codes)
+
+
 class _IdempotentTransactWrite(TransactWrite):
     """A ``TransactWrite`` whose commit is sent again, with the same
     ``ClientRequestToken``, after an unknown outcome: DynamoDB answers a repeat with
-    the first outcome instead of applying it twice."""
+    the first outcome instead of applying it twice. A commit cancelled by a conflict
+    with a concurrent transaction is sent again too, after a short random pause and
+    with a new token (that one is known to have applied nothing), while a call fits."""
 
     def _commit(self):
-        return _send(super()._commit)
+        pause = 0.02
+        while True:
+            try:
+                return _send(super()._commit)
+            except TransactWriteError as exc:
+                if not _only_conflicts(exc):
+                    raise
+                if not _one_call_fits():
+                    raise BudgetExhausted("transaction kept conflicting until the budget ran out") from exc
+            self._client_request_token = _attempt()
+            time.sleep(random.uniform(0, pause))
+            pause = min(pause * 2, 0.2)
 
     def include(self, operations) -> None:
         """Add operations another module prepared, as ``(method, item, kwargs)`` with

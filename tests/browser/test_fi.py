@@ -33,7 +33,8 @@ def test_franceconnect_to_aidant_to_usager_and_demarche_then_back_to_the_service
     expect(page).to_have_url(re.compile(r"/fi/\?txn="))
 
     expect(page.get_by_role("heading", level=1)).to_have_text(CHOOSE_USAGER)
-    expect(page.get_by_text("Seuls les usagers avec un mandat en cours sont affichés ici.")).to_be_visible()
+    expect(page.get_by_text("Seuls les usagers avec un mandat en cours auprès de France Services de test sont "
+                            "affichés ici.")).to_be_visible()
     expect(page.get_by_text("Connexion demandée par : FranceConnect (démo locale)")).to_be_visible()
     expect(page.locator("#usagers button")).to_have_count(2)
     assert_accessible(page)

@@ -29,9 +29,14 @@ def _is_oidc(fn: stack.Function) -> bool:
 
 
 def test_every_function_folder_is_declared_in_the_stack():
+    """In stack.yml, or (the training sandbox's own) in its stack (deploy/sandbox.yml)."""
     folders = {p.name for p in (ROOT / "functions").iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
-    declared = {Path(fn.spec["handler"]).name for fn in FUNCTIONS.values()}
-    assert folders - declared == set(), "functions/ folders missing from stack.yml"
+    declared = {Path(fn.spec["handler"]).name
+                for fn in [*FUNCTIONS.values(), *stack.functions(profile="sandbox").values()]}
+    assert folders - declared == set(), "functions/ folders missing from stack.yml and deploy/sandbox.yml"
+    sandbox_only = {Path(fn.spec["handler"]).name for fn in stack.functions(profile="sandbox").values()} - \
+        {Path(fn.spec["handler"]).name for fn in FUNCTIONS.values()}
+    assert sandbox_only == {"sandbox", "sandbox_franceconnect", "sandbox_demo"}
 
 
 def test_the_template_is_pulled_from_its_git_source_at_the_pinned_commit_and_shared_is_copied():

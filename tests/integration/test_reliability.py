@@ -205,7 +205,10 @@ def test_store_hung_then_restarted_under_load_fails_fast_recovers_and_loses_noth
     world = bench_world.build(aidants=2, usagers=4)
     functions_before = sorted(_children(stack.process.pid, "local.runtime"))
     with Load(stack, world) as load:
-        time.sleep(4)
+        # Some whole flows first (a few seconds; longer on a loaded machine).
+        deadline = time.time() + 60
+        while load.flows_ok < 3 and time.time() < deadline:
+            time.sleep(0.5)
         assert load.flows_ok > 0, load.recorder.statuses
         store = _hang_store(stack)
         time.sleep(1)

@@ -45,22 +45,52 @@ class Page(HTMLParser):
         return {e["attrs"]["id"] for e in self.elements if e["attrs"].get("id")}
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("frontend")
-    build.build(out)
+class Built(type(Path())):
+    """The output folder of one build; ``sandbox``: the training sandbox's variant."""
+    sandbox = False
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["production", "sandbox"])
+def built(tmp_path_factory, request) -> Path:
+    out = Built(tmp_path_factory.mktemp("frontend-sandbox" if request.param else "frontend"))
+    out.sandbox = request.param
+    build.build(out, sandbox=request.param)
     return out
 
 
 def pages(out: Path) -> dict[str, Page]:
-    return {name: Page((out / name).read_text()) for name in build.page_names()}
+    return {name: Page((out / name).read_text()) for name in build.page_names(getattr(out, "sandbox", False))}
+
+
+SANDBOX_TITLE = " (bac à sable de formation, données fictives)"
+TRAINING = "Environnement de formation – données fictives"
 
 
 def test_every_page_template_becomes_a_page_at_its_path(built):
-    names = build.page_names()
+    names = build.page_names(built.sandbox)
     assert "index.html" in names and "404.html" in names and "mandats/detail/index.html" in names
+    assert ("bac-a-sable/index.html" in names) == built.sandbox
     for name in names:
         assert (built / name).is_file(), name
+
+
+def test_every_page_of_the_sandbox_says_it_is_a_training_environment_and_no_production_page_does(built):
+    """Visibly (the notice at the top) and to screen readers (a named region, and the
+    title a screen reader reads first); production's build has neither, nor the
+    sandbox's pages and scripts."""
+    for name, page in pages(built).items():
+        (title,) = page.all("title")
+        regions = [e for e in page.all("section") if e["attrs"].get("aria-label") == "Environnement de formation"]
+        if built.sandbox:
+            assert title["text"].endswith(SANDBOX_TITLE), name
+            assert len(regions) == 1 and TRAINING in regions[0]["text"], name
+            assert page.elements.index(regions[0]) < page.elements.index(page.all("header")[0]), name
+        else:
+            assert "bac à sable" not in title["text"] and not regions, name
+            assert TRAINING not in (built / name).read_text(), name
+    if not built.sandbox:
+        assert not (built / "bac-a-sable").exists()
+        assert not [p for p in (built / "js").rglob("*.js") if "bac-a-sable" in p.name]
 
 
 def test_every_page_is_a_whole_french_page_with_one_h1_and_a_title(built):
@@ -68,7 +98,8 @@ def test_every_page_is_a_whole_french_page_with_one_h1_and_a_title(built):
         (html,) = page.all("html")
         assert html["attrs"].get("lang") == "fr", name
         (title,) = page.all("title")
-        assert re.fullmatch(r"\S.* - Aidants Connect", title["text"]), name
+        suffix = re.escape(SANDBOX_TITLE) if built.sandbox else ""
+        assert re.fullmatch(r"\S.* - Aidants Connect" + suffix, title["text"]), name
         assert len(page.all("h1")) == 1, name
         assert len(page.all("main")) == 1 and page.all("main")[0]["attrs"].get("id") == "contenu", name
         assert len(page.all("header")) == 1 and len(page.all("footer")) == 1, name
@@ -98,6 +129,8 @@ def test_no_page_has_inline_script_or_event_handler(built):
 
 def test_a_page_loads_its_own_module_and_every_module_has_its_page(built):
     modules = {p.relative_to(build.SOURCE).as_posix() for p in (build.SOURCE / "js" / "pages").glob("*.js")}
+    if not built.sandbox:
+        modules = {m for m in modules if not m.startswith(build.SANDBOX_ASSETS)}
     used = set()
     for name, page in pages(built).items():
         own = build.module_of(name)
@@ -126,7 +159,8 @@ def test_every_link_and_resource_of_a_page_is_in_the_build(built):
         for element in page.elements:
             for attribute in ("href", "src"):
                 url = element["attrs"].get(attribute) or ""
-                if url.startswith("/") and not url.startswith("//") and not url.startswith("/api/"):
+                # /api/: the functions; /demo/: the sandbox's demo site (a function too).
+                if url.startswith("/") and not url.startswith(("//", "/api/", "/demo/")):
                     assert _resolves(built, url), f"{name}: {url}"
 
 
@@ -166,3 +200,86 @@ def test_a_page_named_like_a_template_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(build, "PAGES", pages_dir)
     with pytest.raises(build.BuildError, match="layout.html"):
         build.render()
+
+
+def test_the_terms_page_shows_the_text_of_the_version_the_api_asks_to_accept(built):
+    from shared import config
+    page = Page((built / "cgu" / "index.html").read_text())
+    (version,) = [e for e in page.elements if e["attrs"].get("id") == "version-cgu"]
+    assert version["attrs"]["data-version"] == config.CGU_VERSION
+    assert (build.TEMPLATES / "cgu" / f"{config.CGU_VERSION}.html").is_file()
+    assert "Engagements de l'aidant" in " ".join(e["text"] for e in page.all("h2"))
+
+
+def test_every_page_of_a_session_has_the_bar_of_the_structure_acted_for(built):
+    """Mandates belong to a structure: an aidant always sees which one they act for."""
+    with_header = 0
+    for name, page in pages(built).items():
+        module = build.SOURCE / build.module_of(name).lstrip("/")
+        if module.is_file() and "wireHeader(" in module.read_text():
+            assert "structure-courante" in page.ids(), name
+            with_header += 1
+    assert with_header >= 13
+
+
+# -- error codes: js/error-codes.js, written from shared/error_codes.py ------------------
+
+def test_the_build_writes_the_catalogue_of_error_codes_as_a_module(built):
+    import json
+
+    from shared import error_codes
+    module = (built / build.ERROR_CODES_MODULE).read_text()
+    constants = dict(re.findall(r'^export const ([A-Z_]+) = ("[a-z_]+");$', module, re.M))
+    assert {name: json.loads(value) for name, value in constants.items()} == \
+        {code.upper(): code for code in error_codes.CATALOGUE}
+    messages = dict(re.findall(r'^  ([a-z_]+): (".*"),$', module, re.M))
+    assert {code: json.loads(text) for code, text in messages.items()} == \
+        {code: entry.message for code, entry in error_codes.CATALOGUE.items()}
+    assert "export function defaultMessage(code)" in module
+    assert not (build.SOURCE / build.ERROR_CODES_MODULE).exists(), "generated: no source file of that name"
+
+
+_TESTED = r"(?:[\w.]*\.code|\bcode|\breason|\berror)"  # what holds an error code in the modules
+_COMPARED = re.compile(rf'{_TESTED}\s*[!=]==?\s*"([^"]*)"|"([^"]*)"\s*[!=]==?\s*{_TESTED}\b')
+_LOOKED_UP = re.compile(rf"(\[[^\]]*\]|\b\w+)\.(?:indexOf|includes)\(\s*{_TESTED}\s*\)")
+
+
+def literal_codes(text: str) -> list[str]:
+    """The string literals a module compares an error code with: ``err.code ===
+    "x"`` (either side, ``!==`` too), and the strings of an array searched for it,
+    written in place or as a ``const``."""
+    found = [a or b for a, b in _COMPARED.findall(text)]
+    for array in _LOOKED_UP.findall(text):
+        if not array.startswith("["):
+            declared = re.search(rf"\bconst {array} = (\[[^\]]*\])", text)
+            array = declared.group(1) if declared else ""
+        found += re.findall(r'"([^"]*)"', array)
+    return found
+
+
+def test_literal_codes_finds_the_usual_ways_of_comparing_a_code():
+    sample = ('if (err.code === "made_up") {}\nif ("other" !== e.code) {}\nconst FINAL = ["a_b", X];\n'
+              'FINAL.indexOf(err.code);\n["c_d"].includes(code);\nif (reason === "e_f") {}\n'
+              'if (err.code === MADE_UP || err.status === 410) {}\n')
+    assert literal_codes(sample) == ["made_up", "other", "e_f", "a_b", "c_d"]
+
+
+def test_modules_compare_error_codes_with_the_generated_constants_never_a_literal():
+    """A code spelled in a module would silently never match once the API renames
+    it; a constant of error-codes.js cannot name a code the catalogue lacks (the
+    import fails, and this test says which)."""
+    from shared import error_codes
+    exported = {code.upper() for code in error_codes.CATALOGUE} | {"MESSAGES", "defaultMessage"}
+    checked = 0
+    for path in sorted((build.SOURCE / "js").rglob("*.js")):
+        text = path.read_text()
+        name = path.relative_to(build.SOURCE).as_posix()
+        literals = literal_codes(text)
+        assert literals == [], (f"{name} compares error codes with literals {literals} "
+                                f"(not in the catalogue: {[c for c in literals if c not in error_codes.CATALOGUE]}): "
+                                "import their constants from error-codes.js")
+        for names in re.findall(r'import \{([^}]*)\} from "\.\.?/error-codes\.js";', text):
+            imported = {n.strip() for n in names.split(",") if n.strip()}
+            assert imported <= exported, f"{name}: {sorted(imported - exported)} not in shared/error_codes.py"
+            checked += len(imported)
+    assert checked >= 20

@@ -34,7 +34,7 @@ def _open_transaction():
 
 def _offer():
     txn, browser = _open_transaction()
-    caller = SimpleNamespace(aidant_id="a1", structure_id="s1")
+    caller = SimpleNamespace(aidant_id="a1", structure_id="s1", structure=None)
     read = {AuthorizationTransaction.key(txn.id): txn}  # as read with the session
     store.calls.reset()
     return transactions.offer(caller, txn.id, browser, read), list(store.calls.operations)

@@ -706,6 +706,66 @@ def test_a_mandate_signed_inside_the_window_gets_no_reminder(outbox):
     assert notifications.compute_reminders() == []
 
 
+def _ending_tonight(mandate):
+    """Time travel: a short mandate signed yesterday, so it ends this evening."""
+    from shared.notifications.reminders import window_end
+    from shared.store import Mandate, now
+    end = window_end(now(), 0)
+    Mandate(*Mandate.key(mandate.id)).update(actions=[
+        Mandate.expires_at.set(end), Mandate.created_at.set(now() - timedelta(days=1)),
+        Mandate.gsi3pk.set(f"EXPIRY#{end.astimezone(timezone.utc).date().isoformat()}"),
+        Mandate.gsi3sk.set(f"{end.astimezone(timezone.utc).isoformat(timespec='seconds')}#{mandate.id}")])
+    return mandate
+
+
+def test_a_short_mandate_is_reminded_on_its_last_morning_to_the_aidant_who_signed_it(outbox):
+    from shared import notifications
+    from shared.store import Mandate
+    _structure("s1")
+    _aidant("a1", ["s1"], "Alice")  # signed it (``_mandate``)
+    _aidant("bruno", ["s1"], "Bruno")
+    tomorrow = _mandate(_usager("sub-1"), "s1", ["papiers"], "short")  # signed today: tomorrow evening
+    tonight = _ending_tonight(_mandate(_usager("sub-2"), "s1", ["famille"], "short"))
+    written = notifications.compute_reminders()
+    assert [i.recipient for i in written] == ["a1@structure.fr"]  # not the whole team
+    notifications.drive_pending()
+    (message,) = outbox.sent
+    assert message["Subject"] == "Un mandat se termine ce soir"
+    body = _text(message)
+    assert "Famille" in body and "Se termine ce soir" in body and "Papiers" not in body
+    assert "Un mandat court ne se prolonge pas" in body
+    assert Mandate.get(*Mandate.key(tonight.id)).reminded_at is not None
+    assert Mandate.get(*Mandate.key(tomorrow.id)).reminded_at is None  # its turn is tomorrow morning
+    assert notifications.compute_reminders() == []  # once
+
+
+def test_a_short_mandate_whose_signer_left_is_reminded_to_the_structure(outbox):
+    from shared import notifications
+    _structure("s1")
+    _aidant("a1", ["s1"], "Alice", active=False)  # signed it, no longer acts for s1
+    _aidant("bruno", ["s1"], "Bruno")
+    _aidant("chloe", ["s1"], "Chloé")
+    _ending_tonight(_mandate(_usager("sub-1"), "s1", ["papiers"], "short"))
+    written = notifications.compute_reminders()
+    assert sorted(i.recipient for i in written) == ["bruno@structure.fr", "chloe@structure.fr"]
+
+
+def test_a_reminder_written_before_short_mandates_were_reminded_still_renders(outbox):
+    """An outbox item written by the previous code has no ``ends_today``."""
+    from shared import notifications
+    from shared.notifications import items
+    _structure("s1")
+    aidant = _aidant("alice", ["s1"], "Alice")
+    mandate = _expiring_in(_mandate(_usager("sub-1"), "s1", ["papiers"], "long"), 3)
+    item = items.expiry_reminder_item(aidant, [mandate], {"s1": _structure("s1")})
+    context = notifications.context_of(item)
+    for entry in context["mandates"]:
+        entry.pop("ends_today")
+    item = notifications.new_item(items.EXPIRY_REMINDER, aidant.email, context)
+    message = notifications.render(item)
+    assert message["Subject"] == "Un mandat arrive à échéance" and "Fin le" in _text(message)
+
+
 def test_a_revocation_racing_the_reminder_cancels_the_whole_transaction(outbox, monkeypatch):
     from shared import notifications
     from shared.notifications import reminders

@@ -1,16 +1,16 @@
 // Login: e-mail + 6-digit code → the API e-mails a one-time link.
 import { api, safeNext } from "../api.js";
+import { EXPIRED, INACTIVE, LOGIN_REQUIRED, SESSION_EXPIRED, SESSION_REVOKED, UNAUTHORIZED } from "../error-codes.js";
 import { $, param, setBusy, setFieldError, showAlert, readOtp, focusHeading } from "../ui.js";
 
 // ?erreur= comes from the login link (expired, inactive) or from api.js (session ended).
 const REASONS = {
-  expired: ["error", "Lien expiré", "Ce lien de connexion a expiré ou a déjà été utilisé. Saisissez à nouveau votre adresse e-mail et un nouveau code."],
-  link_expired: ["error", "Lien expiré", "Ce lien de connexion a expiré ou a déjà été utilisé. Saisissez à nouveau votre adresse e-mail et un nouveau code."],
-  inactive: ["error", "Accès désactivé", "Votre accès à Aidants Connect n'est pas actif. Contactez le responsable Aidants Connect de votre structure."],
-  session_expired: ["warning", "Session expirée", "Votre session a expiré. Merci de vous reconnecter : vous reviendrez ensuite sur la page que vous consultiez."],
-  session_revoked: ["error", "Accès désactivé", "Votre accès a été désactivé. Contactez le responsable Aidants Connect de votre structure."],
-  unauthorized: ["info", "Connexion nécessaire", "Connectez-vous pour accéder à cette page : vous y reviendrez ensuite."],
-  login_required: ["info", "Nouvelle connexion demandée", "Le service en ligne demande que vous vous reconnectiez. Connectez-vous : vous reviendrez ensuite au choix de l'usager."],
+  [EXPIRED]: ["error", "Lien expiré", "Ce lien de connexion a expiré ou a déjà été utilisé. Saisissez à nouveau votre adresse e-mail et un nouveau code."],
+  [INACTIVE]: ["error", "Accès désactivé", "Votre accès à Aidants Connect n'est pas actif. Contactez le responsable Aidants Connect de votre structure."],
+  [SESSION_EXPIRED]: ["warning", "Session expirée", "Votre session a expiré. Merci de vous reconnecter : vous reviendrez ensuite sur la page que vous consultiez."],
+  [SESSION_REVOKED]: ["error", "Accès désactivé", "Votre accès a été désactivé. Contactez le responsable Aidants Connect de votre structure."],
+  [UNAUTHORIZED]: ["info", "Connexion nécessaire", "Connectez-vous pour accéder à cette page : vous y reviendrez ensuite."],
+  [LOGIN_REQUIRED]: ["info", "Nouvelle connexion demandée", "Le service en ligne demande que vous vous reconnectiez. Connectez-vous : vous reviendrez ensuite au choix de l'usager."],
 };
 
 const form = $("#form-connexion");
@@ -27,7 +27,7 @@ function showReason() {
   }
   const reason = param("erreur");
   if (!reason) return;
-  if (reason === "unauthorized" && next && next.indexOf("/fi/") === 0) {
+  if (reason === UNAUTHORIZED && next && next.indexOf("/fi/") === 0) {
     showAlert(message, "info", "Connexion avec FranceConnect",
       "Un site de démarches en ligne demande une connexion avec Aidants Connect. Connectez-vous : vous choisirez ensuite l'usager et la démarche.");
     return;
@@ -68,7 +68,9 @@ form.addEventListener("submit", async (event) => {
     if (next) body.next = next;
     const result = await api("/api/login", { method: "POST", body, on401: "throw" });
     if (result && result.session_opened && !result.link_sent) {
-      window.location.assign(next || "/espace-aidant/");
+      // Without the e-mailed link: the page where an aidant of several structures
+      // picks the one they act for (it goes straight on for the others).
+      window.location.assign("/choisir-structure/?next=" + encodeURIComponent(next || "/espace-aidant/"));
       return;
     }
     try {
@@ -90,5 +92,8 @@ form.addEventListener("submit", async (event) => {
     focusHeading(alert.querySelector("h2"));
   }
 });
+
+// ?email= (the sandbox's sign-up and card pages link here with it): typed already.
+if (param("email") && !email.value) email.value = param("email").slice(0, 254);
 
 showReason();

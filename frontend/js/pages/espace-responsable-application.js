@@ -1,8 +1,9 @@
 // App enrolment: the QR code (shown once) and the first code that confirms it.
 import { api } from "../api.js";
-import { $, param, setBusy, setTitle, showAlert, showError, wireLogout, showFieldError, typedCode } from "../ui.js";
+import { $, param, setBusy, setTitle, showAlert, showError, showFieldError, typedCode } from "../ui.js";
+import { wireHeader } from "../header.js";
 
-wireLogout();
+wireHeader({ afterSwitch: "/espace-responsable/" });
 setTitle("Application Aidants Connect");
 const sid = param("structure") || "";
 const aid = param("aidant") || "";

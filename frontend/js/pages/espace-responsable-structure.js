@@ -1,9 +1,11 @@
-// One structure of the référent: its aidants, their cards or app, their access.
+// One structure of the référent: its aidants, their cards or app, their access, and
+// the invitations of people to join it.
 import { api } from "../api.js";
-import { $, h, param, setBusy, setFieldError, setTitle, showAlert, showError, wireLogout, showFieldError,
+import { $, h, formatDate, param, setBusy, setFieldError, setTitle, showAlert, showError, showFieldError,
   typedCode } from "../ui.js";
+import { wireHeader } from "../header.js";
 
-wireLogout();
+wireHeader();
 const sid = param("id") || "";
 const base = "/api/referent/structures/" + encodeURIComponent(sid);
 const cardDialog = $("#dialogue-carte");
@@ -236,7 +238,72 @@ async function setAccess(aidant, action, button) {
   }
 }
 
+// -- invitations ------------------------------------------------------------------------------
+
+const INVITE_FIELDS = { email: "#invite-email", first_name: "#invite-prenom", last_name: "#invite-nom" };
+
+function invitationRow(invitation) {
+  return h("tr", { "data-invitation": invitation.id },
+    h("td", {}, invitation.email), h("td", {}, invitation.invited_by || ""), h("td", {}, formatDate(invitation.expires_at)),
+    h("td", {}, h("button", { type: "button", class: "fr-btn fr-btn--sm fr-btn--tertiary",
+      "aria-label": "Retirer l'invitation de " + invitation.email, onclick: (e) => withdraw(invitation, e.currentTarget) },
+    "Retirer")));
+}
+
+async function loadInvitations() {
+  const data = await api(base + "/invitations");
+  const rows = data.invitations || [];
+  $("#invitations tbody").replaceChildren(...rows.map(invitationRow));
+  $("#bloc-invitations").hidden = !rows.length;
+  $("#aucune-invitation").hidden = Boolean(rows.length);
+}
+
+async function withdraw(invitation, button) {
+  setBusy(button, true);
+  try {
+    await api(base + "/invitations/" + encodeURIComponent(invitation.id) + "/withdraw", { method: "POST", body: {} });
+    await loadInvitations();
+    showAlert($("#message-invitation"), "success", "Invitation retirée",
+      "L'invitation de " + invitation.email + " ne peut plus être acceptée.");
+    $("#titre-invitations").setAttribute("tabindex", "-1");
+    $("#titre-invitations").focus();
+  } catch (err) {
+    setBusy(button, false);
+    showError($("#message-invitation"), err);
+  }
+}
+
+$("#form-inviter").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  for (const selector of Object.values(INVITE_FIELDS)) setFieldError($(selector).closest(".fr-input-group"), null);
+  const body = { email: $("#invite-email").value.trim() };
+  if (!body.email) {
+    showFieldError($("#invite-email"), "Saisissez l'adresse e-mail de la personne à inviter.");
+    return;
+  }
+  for (const [name, selector] of [["first_name", "#invite-prenom"], ["last_name", "#invite-nom"]]) {
+    if ($(selector).value.trim()) body[name] = $(selector).value.trim();
+  }
+  const button = $("#bouton-inviter");
+  setBusy(button, true, "Envoi…");
+  try {
+    await api(base + "/invitations", { method: "POST", body });
+  } catch (err) {
+    setBusy(button, false);
+    if (err.field && INVITE_FIELDS[err.field]) showFieldError($(INVITE_FIELDS[err.field]), err.message);
+    else showError($("#message-invitation"), err, "L'invitation n'a pas été envoyée");
+    return;
+  }
+  setBusy(button, false);
+  $("#form-inviter").reset();
+  await Promise.all([load(), loadInvitations()]).catch(() => {});
+  showAlert($("#message-invitation"), "success", "Invitation envoyée",
+    "Un e-mail a été envoyé à " + body.email + ".");
+  $("#invite-email").focus();
+});
+
 load().then((data) => {
+  loadInvitations().catch((err) => showError($("#message-invitation"), err));
   if (param("lier") === "moi") {
     const me = data.aidants.find((a) => a.is_you);
     if (me && !me.devices.some((d) => d.kind === "card")) openCard(me, null, false);

@@ -1,8 +1,9 @@
 // Espace Responsable: greets the référent, lists the structures they manage.
 import { api } from "../api.js";
-import { $, h, showError, setTitle, wireLogout } from "../ui.js";
+import { $, h, showError, setTitle } from "../ui.js";
+import { wireHeader } from "../header.js";
 
-wireLogout();
+wireHeader();
 setTitle("Mon Espace Responsable");
 
 function plural(n, word) {

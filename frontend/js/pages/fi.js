@@ -2,8 +2,9 @@
 // usager, then the démarche; our answer goes back to FranceConnect as a code.
 import { api, loginUrl, me } from "../api.js";
 import { iconOf } from "../catalogue.js";
-import { $, h, param, showAlert, showError, focusHeading, formatDate, fold, setTitle, wireLogout }
-  from "../ui.js";
+import { STRUCTURE_SWITCHED, TRANSACTION_COMPLETED, TRANSACTION_EXPIRED, TRANSACTION_NOT_FOUND } from "../error-codes.js";
+import { $, h, param, showAlert, showError, focusHeading, formatDate, fold, setTitle } from "../ui.js";
+import { wireHeader } from "../header.js";
 
 const txn = param("txn");
 const title = $("#titre");
@@ -16,10 +17,10 @@ let offer = null;
 let sending = false;
 let pendingArgent = null;
 
-wireLogout();
+wireHeader();
 
 // Transaction errors end the flow: the aidant must start again from the service.
-const FINAL = ["transaction_not_found", "transaction_completed", "transaction_expired"];
+const FINAL = [TRANSACTION_NOT_FOUND, TRANSACTION_COMPLETED, TRANSACTION_EXPIRED];
 
 function nameOf(u) {
   return ((u.given_name || "") + " " + (u.family_name || "")).trim();
@@ -145,8 +146,12 @@ async function send(u, d, button) {
   button.setAttribute("aria-busy", "true");
   showAlert(message, "info", null, "Connexion de " + nameOf(u) + " à " + clientName() + " en cours…");
   try {
+    // The structure whose usagers this page lists: if the aidant switched since (in
+    // another tab), the API refuses rather than use the other structure's mandate.
+    const body = { usager: u.id, demarche: d.key, mandate: d.mandate };
+    if (offer.structure && offer.structure.id) body.structure = offer.structure.id;
     const result = await api("/api/fi/transactions/" + encodeURIComponent(txn),
-      { method: "POST", body: { usager: u.id, demarche: d.key, mandate: d.mandate }, on401: "throw" });
+      { method: "POST", body, on401: "throw" });
     window.location.assign(result.redirect_to);
   } catch (err) {
     sending = false;
@@ -157,6 +162,10 @@ async function send(u, d, button) {
 }
 
 function handle(err) {
+  if (err.code === STRUCTURE_SWITCHED) {
+    reload(err.message);
+    return;
+  }
   if (err.status === 401) {
     // Session over, or the service asks for a fresh login (prompt=login).
     window.location.assign(loginUrl(err.code, "/fi/?txn=" + encodeURIComponent(txn)));
@@ -176,6 +185,26 @@ function handle(err) {
 window.addEventListener("popstate", () => {
   if (offer) render(true);
 });
+
+/** The offer again, for the structure the aidant acts for now. */
+async function reload(why) {
+  try {
+    offer = await api("/api/fi/transactions/" + encodeURIComponent(txn), { on401: "throw" });
+  } catch (err) {
+    handle(err);
+    return;
+  }
+  offer.usagers = offer.usagers || [];
+  showStructure();
+  history.replaceState(null, "", "/fi/?" + new URLSearchParams({ txn }));
+  render(false);
+  focusHeading(showAlert(message, "warning", "La structure a changé", why).querySelector("h2"));
+}
+
+function showStructure() {
+  const name = offer.structure && offer.structure.name;
+  for (const el of document.querySelectorAll(".js-structure")) el.textContent = name || "votre structure";
+}
 
 async function start() {
   if (!txn) {
@@ -197,6 +226,7 @@ async function start() {
   }
   offer.usagers = offer.usagers || [];
   for (const el of document.querySelectorAll(".js-client")) el.textContent = clientName();
+  showStructure();
   render(false);
   me().then((data) => {
     const first = data && data.aidant && data.aidant.first_name;

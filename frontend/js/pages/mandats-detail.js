@@ -2,8 +2,9 @@
 // revocation confirmed in a dialog with the aidant's TOTP.
 import { api } from "../api.js";
 import { badge, catalogue, statusLabel, titleOf } from "../catalogue.js";
-import { $, h, param, setBusy, setFieldError, showAlert, showError, focusHeading, formatDate, formatDateTime,
-  setTitle, wireLogout, showOtpRefused, typedCode } from "../ui.js";
+import { $, h, param, setBusy, setFieldError, showAlert, showError, focusHeading, formatDate,
+  formatDateTime, setTitle, showOtpRefused, typedCode } from "../ui.js";
+import { wireHeader } from "../header.js";
 
 const id = param("id");
 const message = $("#message");
@@ -16,7 +17,7 @@ let cat = null;
 let pending = null; // the démarche key being revoked, or "" for the whole mandate
 let opener = null;
 
-wireLogout();
+wireHeader({ afterSwitch: "/mandats/" });
 
 function nameOf(m) {
   return (m.usager && m.usager.full_name) || m.usager_name || "l'usager";

@@ -1,9 +1,10 @@
 // After the signature: print the mandate for the usager.
 import { api } from "../api.js";
 import { catalogue, titleOf } from "../catalogue.js";
-import { $, param, showError, formatDate, wireLogout } from "../ui.js";
+import { $, param, showError, formatDate } from "../ui.js";
+import { wireHeader } from "../header.js";
 
-wireLogout();
+wireHeader({ afterSwitch: "/mandats/" });
 const id = param("id");
 if (id) {
   $("#imprimer").href = "/api/mandates/" + encodeURIComponent(id) + "/print";

@@ -1,21 +1,24 @@
 // "Créer ou renouveler un mandat": choices → draft → FranceConnect.
 import { api } from "../api.js";
 import { catalogue, iconOf, renderMentions } from "../catalogue.js";
-import { $, h, param, setBusy, setFieldError, showAlert, showError, focusHeading, wireLogout } from "../ui.js";
+import { DRAFT_EXPIRED, FRANCECONNECT_CANCELLED, FRANCECONNECT_ERROR, FRANCECONNECT_EXPIRED, FRANCECONNECT_UNAVAILABLE,
+  SESSION_EXPIRED } from "../error-codes.js";
+import { $, h, param, setBusy, setFieldError, showAlert, showError, focusHeading } from "../ui.js";
+import { wireHeader } from "../header.js";
 
 // ?error= set by /fc/callback when the usager's FranceConnect login did not complete.
 const FC_ERRORS = {
-  franceconnect_cancelled: ["La connexion à FranceConnect a été annulée",
+  [FRANCECONNECT_CANCELLED]: ["La connexion à FranceConnect a été annulée",
     "L'usager n'a pas terminé sa connexion à FranceConnect. Vérifiez les démarches et la durée ci-dessous, puis reconnectez l'usager à FranceConnect."],
-  franceconnect_error: ["La connexion à FranceConnect n'a pas abouti",
+  [FRANCECONNECT_ERROR]: ["La connexion à FranceConnect n'a pas abouti",
     "FranceConnect n'a pas pu identifier l'usager. Réessayez ; si le problème persiste, l'usager peut choisir un autre compte (impots.gouv.fr, ameli.fr…)."],
-  franceconnect_unavailable: ["FranceConnect est indisponible",
+  [FRANCECONNECT_UNAVAILABLE]: ["FranceConnect est indisponible",
     "FranceConnect ne répond pas pour le moment. Réessayez dans quelques instants."],
-  franceconnect_expired: ["La connexion à FranceConnect a expiré",
+  [FRANCECONNECT_EXPIRED]: ["La connexion à FranceConnect a expiré",
     "La connexion de l'usager a pris trop de temps ou a déjà été utilisée. Reconnectez l'usager à FranceConnect."],
-  draft_expired: ["Le projet de mandat a expiré",
+  [DRAFT_EXPIRED]: ["Le projet de mandat a expiré",
     "Le projet de mandat n'est valable que 30 minutes. Vérifiez les choix ci-dessous et reconnectez l'usager à FranceConnect."],
-  session_expired: ["Votre session a expiré",
+  [SESSION_EXPIRED]: ["Votre session a expiré",
     "Votre session a expiré pendant la connexion de l'usager. Vérifiez les choix ci-dessous et reconnectez l'usager à FranceConnect."],
 };
 
@@ -26,7 +29,7 @@ const remote = $("#a-distance");
 const proof = $("#preuve-consentement");
 const submit = $("#bouton-franceconnect");
 
-wireLogout();
+wireHeader();
 
 function card(d) {
   const id = "demarche-" + d.key;

@@ -2,8 +2,10 @@
 // confirmations and the aidant's TOTP, then the signature.
 import { api } from "../api.js";
 import { renderMentions } from "../catalogue.js";
+import { DRAFT_ALREADY_SIGNED, STRUCTURE_SWITCHED } from "../error-codes.js";
 import { $, h, param, setBusy, setFieldError, showAlert, showError, focusHeading, formatDate, readOtp,
-  wireLogout, showOtpRefused } from "../ui.js";
+  showOtpRefused } from "../ui.js";
+import { switchStructure, wireHeader } from "../header.js";
 
 // FranceConnect's logout sends the browser back here with the draft as "state";
 // the address bar then shows the page's own address, which survives a reload.
@@ -17,7 +19,7 @@ const form = $("#form-signature");
 const button = $("#enregistrer");
 let draft = null;
 
-wireLogout();
+wireHeader();
 
 const CONSENT = { sms: "SMS", email: "e-mail", other: "autre preuve écrite" };
 
@@ -49,12 +51,33 @@ function render(d) {
   $("#element-consentement").hidden = !d.is_remote;
   renderMentions($("#recap-mentions"), d.mentions);
   $("#modifier").href = "/mandats/nouveau/?draft=" + encodeURIComponent(d.draft);
+  // "Voir le projet de mandat": the mandate as it will be printed, marked as not signed.
+  $("#voir-projet").href = "/api/mandates/drafts/" + encodeURIComponent(d.draft) + "/print";
   $("#recapitulatif").hidden = false;
 }
 
 function stop(type, title, text, link) {
   loading.hidden = true;
   const alert = showAlert(message, type, title, text, link ? h("p", {}, h("a", { href: link[0] }, link[1])) : null);
+  focusHeading(alert.querySelector("h2"));
+}
+
+/** The draft was started for another of the aidant's structures (they switched
+ * since, maybe in another tab): it is signed only for that one, so offer to go back. */
+function otherStructure(err) {
+  loading.hidden = true;
+  $("#recapitulatif").hidden = true;
+  const structure = (err.details && err.details.structure) || {};
+  const back = h("p", {}, h("button", { type: "button", class: "fr-btn", onclick: async (e) => {
+    e.currentTarget.disabled = true;
+    try {
+      await switchStructure(structure.id);
+      window.location.reload();
+    } catch (failure) {
+      showError(message, failure);
+    }
+  } }, "Agir pour " + (structure.name || "cette structure") + " et reprendre le mandat"));
+  const alert = showAlert(message, "warning", "Ce projet de mandat est celui d'une autre structure", err.message, back);
   focusHeading(alert.querySelector("h2"));
 }
 
@@ -67,6 +90,10 @@ async function start() {
   try {
     draft = await api("/api/mandates/drafts/" + encodeURIComponent(draftId));
   } catch (err) {
+    if (err.code === STRUCTURE_SWITCHED) {
+      otherStructure(err);
+      return;
+    }
     stop("error", "Récapitulatif indisponible", err.message, ["/mandats/nouveau/", "Recommencer la création du mandat"]);
     return;
   }
@@ -112,13 +139,17 @@ form.addEventListener("submit", async (event) => {
     const result = await api("/api/mandates", { method: "POST", body });
     window.location.assign("/mandats/enregistre/?id=" + encodeURIComponent(result.mandate));
   } catch (err) {
-    if (err.code === "draft_already_signed" && err.details.mandate) {
+    if (err.code === DRAFT_ALREADY_SIGNED && err.details.mandate) {
       // Signed already: a first attempt whose answer was lost (the service was slow
       // and answered 503) did go through. Show the mandate it made.
       window.location.assign("/mandats/enregistre/?id=" + encodeURIComponent(err.details.mandate));
       return;
     }
     setBusy(button, false);
+    if (err.code === STRUCTURE_SWITCHED) {
+      otherStructure(err);
+      return;
+    }
     if (showOtpRefused(err, $("#otp"))) return;
     focusHeading(showError(message, err, "Le mandat n'a pas été enregistré").querySelector("h2"));
   }

@@ -2,7 +2,8 @@
 // searched by name on the server, paginated with its cursor.
 import { api } from "../api.js";
 import { badge, catalogue, titleOf } from "../catalogue.js";
-import { $, h, showError, formatDate, wireLogout } from "../ui.js";
+import { $, h, showError, formatDate } from "../ui.js";
+import { wireHeader } from "../header.js";
 
 const tbody = $("#usagers");
 const table = $("#tableau");
@@ -15,7 +16,7 @@ let cursor = null;
 let query = "";
 let cat = null;
 
-wireLogout();
+wireHeader();
 
 function mandateItem(m) {
   return h("li", {},

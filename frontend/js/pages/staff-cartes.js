@@ -1,8 +1,9 @@
 // Staff: import the supplier's card file, see the cards in stock.
 import { api } from "../api.js";
-import { $, h, setBusy, setFieldError, showAlert, showError, wireLogout, showFieldError } from "../ui.js";
+import { $, h, setBusy, setFieldError, showAlert, showError, showFieldError } from "../ui.js";
+import { wireHeader } from "../header.js";
 
-wireLogout();
+wireHeader();
 
 async function loadStock() {
   try {

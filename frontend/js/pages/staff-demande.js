@@ -2,9 +2,10 @@
 import { api } from "../api.js";
 import { renderMessages, wireMessageForm } from "../exchange.js";
 import { $, formatDate, formatDateTime, h, param, setBusy, setFieldError, setTitle, showAlert, showError,
-  wireLogout, showFieldError } from "../ui.js";
+  showFieldError } from "../ui.js";
+import { wireHeader } from "../header.js";
 
-wireLogout();
+wireHeader();
 const id = param("id") || "";
 const url = "/api/staff/habilitation/requests/" + encodeURIComponent(id);
 const LABELS = { accept: "acceptée", hold: "mise en attente", request_changes: "renvoyée pour modifications", refuse: "refusée" };

@@ -1,8 +1,9 @@
 // Staff: the accreditation requests to handle, per status.
 import { api } from "../api.js";
-import { $, formatDateTime, h, param, showError, wireLogout } from "../ui.js";
+import { $, formatDateTime, h, param, showError } from "../ui.js";
+import { wireHeader } from "../header.js";
 
-wireLogout();
+wireHeader();
 const filter = $("#filtre");
 filter.value = param("statut") || "";
 

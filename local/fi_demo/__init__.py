@@ -13,8 +13,15 @@ try the identity provider in a browser:
    (signature, ``iss``, ``aud``, ``exp``, ``nonce``, ``at_hash``), calls userinfo and
    shows the usager's identity as FranceConnect receives it.
 
-Everything here is a client of the public HTTP contract; nothing reads the store.
-The pending logins live in memory, keyed by a cookie.
+Everything here is a client of the public HTTP contract; nothing reads the store
+(but for its own registration, below). The pending logins live in memory, keyed by
+a cookie.
+
+The training sandbox deploys this very app as its function ``sandbox-demo``
+(``functions/sandbox_demo``, through ``shared.wsgi``): there it says on every page
+that it is a training environment with fictitious data, and registers itself as a
+client of the sandbox's identity provider at its first login (its secret derives
+from the stack's own HMAC key, so nobody has to copy it anywhere).
 """
 from __future__ import annotations
 
@@ -70,12 +77,26 @@ _STYLE = ("body{font-family:Marianne,Arial,sans-serif;margin:0;color:#161616}"
           ".fc{display:inline-block;background:#000091;color:#fff;padding:.8rem 1.4rem;text-decoration:none;"
           "font-weight:bold}.muted{color:#666}table{border-collapse:collapse}td,th{border:1px solid #ddd;"
           "padding:.3rem .6rem;text-align:left}.idp{display:inline-block;border:1px solid #ddd;padding:1rem;"
-          "margin:.3rem;width:9rem;color:#999}footer{margin-top:3rem;border-top:1px solid #ddd;padding-top:1rem}")
+          "margin:.3rem;width:9rem;color:#595959}footer{margin-top:3rem;border-top:1px solid #ddd;padding-top:1rem}"
+          ".training{background:#fff4f3;border-bottom:2px solid #ce0500;padding:.5rem 2rem;margin:0}")
+
+
+TRAINING = "Environnement de formation – données fictives"
+
+
+def _training_notice() -> str:
+    if not settings().sandbox:
+        return ""
+    return (f"<section class='training' aria-label='{TRAINING}'><p><strong>{TRAINING}</strong> : "
+            "ce site de démarches est une démonstration du bac à sable Aidants Connect. Aucune démarche "
+            "réelle n'y est faite.</p></section>")
 
 
 def _page(title: str, body: str, status: str = "200 OK"):
-    html = (f"<!doctype html><html lang='fr'><meta charset='utf-8'><title>{escape(title)}</title>"
+    suffix = " (bac à sable de formation)" if settings().sandbox else ""
+    html = (f"<!doctype html><html lang='fr'><meta charset='utf-8'><title>{escape(title)}{suffix}</title>"
             f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{_STYLE}</style>"
+            f"{_training_notice()}"
             f"<header><strong>{escape(SERVICE)}</strong> <span class='muted'>— service de démonstration, "
             f"client de FranceConnect</span></header><main>{body}</main></html>")
     return status, [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")], html.encode()
@@ -120,8 +141,31 @@ def chooser(environ):
 <a href="{PREFIX}/login"><strong>Vous êtes un aidant professionnel</strong></a></footer>""")
 
 
+_registered: set[str] = set()
+
+
+def _ensure_registered() -> None:
+    """The sandbox's demo site registers itself with its identity provider, once per
+    process and issuer (idempotent: the same client, secret and address each time).
+    ``make up`` has ``seed`` do it."""
+    issuer = settings().issuer
+    if settings().sandbox and issuer not in _registered:
+        register_client()
+        _registered.add(issuer)
+
+
+def _unreachable(exc: Exception):
+    return _page("Erreur", "<h1>Aidants Connect ne répond pas</h1><p>Le fournisseur d'identité n'a pas pu "
+                 f"être joint : <code>{escape(type(exc).__name__)}</code>.</p><p><a href='{PREFIX}/'>Recommencer"
+                 "</a></p>", "502 Bad Gateway")
+
+
 def login(environ):
-    meta = _metadata()
+    try:
+        _ensure_registered()
+        meta = _metadata()
+    except requests.RequestException as exc:  # a demo page: say so, rather than a 500
+        return _unreachable(exc)
     nonce, verifier = _secrets.token_urlsafe(24), _secrets.token_urlsafe(48)
     url, state = _session().create_authorization_url(
         meta["authorization_endpoint"], nonce=nonce, code_verifier=verifier, acr_values="eidas1")
@@ -148,7 +192,10 @@ def callback(environ):
         return _page("Erreur", f"<h1>Connexion refusée</h1><p><code>{escape(params['error'])}</code> : "
                      f"{escape(params.get('error_description', ''))}</p><p><a href='{PREFIX}/'>Recommencer</a></p>",
                      "400 Bad Request")
-    meta = _metadata()
+    try:
+        meta = _metadata()
+    except requests.RequestException as exc:
+        return _unreachable(exc)
     session = _session(state=pending["state"])
     try:
         token = session.fetch_token(meta["token_endpoint"],

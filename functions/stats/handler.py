@@ -1,0 +1,38 @@
+"""stats: the public figures, and the scheduled run that counts expired mandates.
+
+GET /api/stats             public, no session: the figures (shared.stats.figures)
+POST {"run": "scheduled"}  or an empty body: the cron-connector (stack.yml schedule),
+                           expired mandates out of "in force" (shared.stats.expiry).
+                           Not a public route: only the gateway reaches it.
+"""
+import json
+
+from shared import errors, stats
+from shared.http import Router, json_response
+
+router = Router()
+
+
+@router.route("GET", "/api/stats")
+def figures(request):
+    return json_response(stats.figures())
+
+
+@router.route("POST", "/")
+def expiry_run(request):
+    # The cron-connector posts an empty body with no Content-Type.
+    data = {}
+    if request.body.strip():
+        try:
+            data = json.loads(request.body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise errors.BadRequest("Le corps de la requête n'est pas un JSON valide.")
+        if not isinstance(data, dict):
+            raise errors.BadRequest("Le corps de la requête doit être un objet JSON.")
+    if data.get("run", "scheduled") != "scheduled":
+        raise errors.BadRequest("« run » ne peut valoir que « scheduled ».")
+    return json_response(stats.run_scheduled())
+
+
+def handle(event, context):
+    return router.dispatch(event, context)
