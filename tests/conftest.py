@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from email import policy
 from pathlib import Path
 
@@ -37,6 +38,26 @@ STACK_ENVIRONMENT = ("DYNAMODB_HOST", "ISSUER", "FRONTEND_URL", "GATEWAY_URL", "
                      "FRANCECONNECT_CLIENT_ID", "LOGIN_LINK_ENABLED", "SMTP_HOST", "SMTP_PORT", "SMTP_STARTTLS",
                      "SMTP_SSL", "SMTP_USER", "LOCAL_STATE_DIR", "LOCAL_SECRETS_DIR", "SECRETS_DIR", "TABLE_NAME",
                      "EXPOSE_DIAGNOSTICS", "STORE_TIMEOUT_SECONDS", "PROFILE")
+
+
+@contextmanager
+def stack_of_its_own(state: Path, extra_args: list[str]):
+    """A second stack (the sandbox's) started from this process's environment minus
+    what a previous test module's stack put there (its TABLE_NAME, its issuer: the
+    sandbox would rightly refuse a production table); the environment is given back
+    afterwards."""
+    from local import launcher
+    saved_env = dict(os.environ)
+    for name in STACK_ENVIRONMENT:
+        os.environ.pop(name, None)
+    running = launcher.start(state, extra_args)
+    try:
+        yield running
+    finally:
+        running.stop()
+        os.environ.clear()
+        os.environ.update(saved_env)
+        _reset_shared_caches()
 
 
 @pytest.fixture(autouse=True)

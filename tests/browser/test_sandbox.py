@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import SCREENSHOTS, _slug
 from tests.browser.helpers import Aidant, assert_accessible
 from tests.browser.test_mandate_creation import pick_identity, tick
-from tests.conftest import Stack, _reset_shared_caches
+from tests.conftest import Stack, _reset_shared_caches, stack_of_its_own
 
 TRAINING = "Environnement de formation – données fictives"
 TITLE_SUFFIX = " - Aidants Connect (bac à sable de formation, données fictives)"
@@ -23,16 +23,8 @@ TITLE_SUFFIX = " - Aidants Connect (bac à sable de formation, données fictives
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
-    from local import launcher
-    saved_env = dict(os.environ)
-    running = launcher.start(tmp_path_factory.mktemp("sandbox-browser"), ["--sandbox"])
-    try:
+    with stack_of_its_own(tmp_path_factory.mktemp("sandbox-browser"), ["--sandbox"]) as running:
         yield Stack(running.url, running.state, running.env, running.process, running.seed())
-    finally:
-        running.stop()
-        os.environ.clear()
-        os.environ.update(saved_env)
-        _reset_shared_caches()
 
 
 @pytest.fixture

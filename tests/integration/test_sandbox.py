@@ -19,7 +19,7 @@ import pyotp
 import pytest
 import requests
 
-from tests.conftest import ROOT, Stack, _reset_shared_caches
+from tests.conftest import ROOT, Stack, _reset_shared_caches, stack_of_its_own
 from tests.integration.mandate_flow import Aidant, Device, landing
 from tests.integration.test_openapi import _schemathesis
 
@@ -29,17 +29,8 @@ JSON = {"Content-Type": "application/json"}
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
-    from local import launcher
-    saved_env = dict(os.environ)
-    running = launcher.start(tmp_path_factory.mktemp("sandbox-stack"), ["--sandbox"])
-    stack = Stack(running.url, running.state, running.env, running.process, running.seed())
-    try:
-        yield stack
-    finally:
-        running.stop()
-        os.environ.clear()
-        os.environ.update(saved_env)
-        _reset_shared_caches()
+    with stack_of_its_own(tmp_path_factory.mktemp("sandbox-stack"), ["--sandbox"]) as running:
+        yield Stack(running.url, running.state, running.env, running.process, running.seed())
 
 
 @pytest.fixture(autouse=True)
