@@ -180,9 +180,6 @@ class Settings:
     # runs). Off in production: call counts and timings would tell an attacker which
     # branch a request took (e.g. whether an e-mail belongs to an aidant).
     expose_diagnostics: bool
-    # The store's item operations signed and sent by ``shared.store.wire`` instead of
-    # botocore's whole per-call path (docs/performance.md); false puts botocore back.
-    store_wire: bool
     # Benchmarks only: every DynamoDB call asks for its ConsumedCapacity, summed per
     # request (X-Store-Units with the diagnostics, and the access line), so that read
     # and write units per flow are measured, not guessed (bench capacity).
@@ -279,7 +276,6 @@ def settings() -> Settings:
         invitation_ttl_days=_env_int("INVITATION_TTL_DAYS", 14),
         invitations_per_structure_per_day=_env_int("INVITATIONS_PER_STRUCTURE_PER_DAY", 30),
         expose_diagnostics=_env_bool("EXPOSE_DIAGNOSTICS", False),
-        store_wire=_env_bool("STORE_WIRE", True),
         measure_store_capacity=_env_bool("STORE_MEASURE_CAPACITY", False),
         function_name=_env("FUNCTION_NAME"),
     )

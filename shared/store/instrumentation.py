@@ -13,7 +13,7 @@ from __future__ import annotations
 from pynamodb.connection.base import Connection
 
 from ..config import settings
-from . import wire, writes
+from . import writes
 
 
 # The counter lives with the request's budget, outside the store: shared.http reads
@@ -23,6 +23,7 @@ from ..budget import calls  # noqa: E402
 
 _WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"})
 _READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"})
+_ITEM_OPERATIONS = (_WRITES | _READS) - {"Scan"}
 _dispatch = Connection.dispatch
 
 
@@ -37,7 +38,7 @@ def _counted_dispatch(self, operation_name, operation_kwargs):
     calls.operations.append(operation_name)
     if settings().measure_store_capacity and (operation_name in _READS or operation_name in _WRITES):
         return _measured_dispatch(self, operation_name, operation_kwargs)
-    if operation_name in wire.OPERATIONS:
+    if operation_name in _ITEM_OPERATIONS:
         return _direct(self, operation_name, operation_kwargs)
     return _dispatch(self, operation_name, operation_kwargs)
 
