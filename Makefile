@@ -108,7 +108,7 @@ $(VENV)/.bench-deps: bench/requirements.lock $(VENV)/.deps
 	$(PY) -m pip install -q --require-hashes -r bench/requirements.lock
 	touch $@
 
-# Figures for DESIGN.md §7, never part of `make test` (docs/performance.md):
+# Figures against docs/performance.md's targets, never part of `make test` (docs/performance.md):
 # `make bench`, `make bench BENCH_ARGS=--quick` (~2 minutes), `BENCH_ARGS="--profile --quick"`.
 bench: deps java $(VENV)/.bench-deps
 	$(PY) -m bench $(BENCH_ARGS)

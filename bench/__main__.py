@@ -1,4 +1,4 @@
-"""``make bench`` / ``python -m bench``: figures for DESIGN.md §7, never pass/fail.
+"""``make bench`` / ``python -m bench``: figures against docs/performance.md's targets, never pass/fail.
 
 Starts its own local stacks (``local.launcher``, free loopback ports, temporary state)
 and runs, against the identity provider:

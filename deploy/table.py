@@ -9,7 +9,7 @@ recovery, encryption with a KMS key, deletion protection.
 
 The template also holds the IAM policies (least privilege). ``FunctionsPolicy``, for
 the functions that serve requests: item reads and writes on the table and its
-indexes, no ``Scan`` (DESIGN.md §2: no scan on a request path), the journal
+indexes, no ``Scan`` (docs/architecture.md §4: no Scan on a request path), the journal
 append-only (``UpdateItem`` and ``DeleteItem`` denied on every item whose partition
 key starts with ``JOURNAL#``, ``dynamodb:LeadingKeys``), and no write at all to the
 seals of the journal (``JOURNAL#SEALS``). ``JournalSealPolicy``, for the

@@ -1,6 +1,6 @@
 """Demo data, created idempotently: ``python -m local seed --json``.
 
-Each step creates what is missing and returns its part of the JSON that DESIGN.md §4
+Each step creates what is missing and returns its part of the JSON that docs/architecture.md §6
 describes. Later capabilities add their own step to ``STEPS``.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""An SMTP server that keeps every message as an ``.eml`` file (DESIGN.md §4).
+"""An SMTP server that keeps every message as an ``.eml`` file (docs/architecture.md §6).
 
     python -m local.smtp_sink --port 1025 --dir .local/mail
 """

@@ -39,7 +39,7 @@ class Route:
 @dataclass
 class Function:
     name: str  # the deployed name (DNS-safe, with hyphens)
-    folder: str  # functions/<folder>, with underscores, as DESIGN.md names it
+    folder: str  # functions/<folder>, with underscores, as the repository names it
     spec: dict
     routes: list[Route] = field(default_factory=list)
 

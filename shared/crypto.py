@@ -1,7 +1,7 @@
 """Random tokens, their keyed hashes, and sealing of stored TOTP seeds.
 
 Tokens, codes, links and client secrets are random with 256 bits of entropy, so
-they are stored as HMAC-SHA-256 under a server-side key (DESIGN.md §2): nobody can
+they are stored as HMAC-SHA-256 under a server-side key (docs/architecture.md §4): nobody can
 guess them, and a leaked table gives nothing usable without the key. A password hash
 would cost ~0.15 s of CPU per request and protect nothing more.
 

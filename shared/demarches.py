@@ -1,4 +1,4 @@
-"""The ten démarche categories (DESIGN.md §1). Keys are stable identifiers."""
+"""The ten démarche categories (docs/architecture.md §1). Keys are stable identifiers."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -33,7 +33,7 @@ from .config import secret, settings
 
 log = logging.getLogger("aidants_connect.franceconnect")
 
-# The identité pivot (DESIGN.md §1).
+# The identité pivot (docs/architecture.md §1).
 SCOPES = ("openid given_name family_name birthdate gender birthplace birthcountry email "
           "preferred_username")
 ACR = "eidas1"

@@ -3,7 +3,7 @@
 A code is accepted once. pyotp tells which time step a code matched; the device
 remembers the last accepted step and the new one is stored with a conditional write
 ``last_step < step``, so two concurrent requests carrying the same code cannot both
-pass (DESIGN.md §6). Replay is never keyed on the code string itself.
+pass (docs/architecture.md §8). Replay is never keyed on the code string itself.
 """
 from __future__ import annotations
 

@@ -53,7 +53,7 @@ def handler_for(app: Callable, sandbox_only: bool = True) -> Handler:
                 chunks.close()
         headers = [(k, v) for k, v in captured["headers"] if k.lower() not in ("content-length", "content-type")]
         content_type = next((v for k, v in captured["headers"] if k.lower() == "content-type"), None)
-        # Text, never bytes: the template would send str(bytes), "b'…'" (DESIGN.md §6).
+        # Text, never bytes: the template would send str(bytes), "b'…'" (docs/architecture.md §8).
         return Response(status=int(captured["status"].split()[0]), body=body.decode("utf-8", "replace"),
                         headers=headers, content_type=content_type)
 

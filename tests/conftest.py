@@ -169,7 +169,7 @@ class Stack:
 
     def otp(self, email_address: str, offset_steps: int = 0) -> str:
         """The aidant's TOTP code now (or ``offset_steps`` steps later: a fresh step
-        without waiting, as DESIGN.md §6 suggests)."""
+        without waiting, as docs/architecture.md §8 suggests)."""
         self.use_store()
         from shared import accounts, otp
         aidant = accounts.find_aidant_by_email(email_address)

@@ -98,7 +98,7 @@ def accept_invitation(request):
 def switch_structure(request):
     caller = sessions.authenticate(request)
     data = request.json()
-    # "structure" is the contract's name (DESIGN.md §8); "structure_id" was the first one.
+    # "structure" is the contract's name (openapi.yaml); "structure_id" was the first one.
     answer, session, token = referent.switch_structure(caller, data.get("structure", data.get("structure_id")))
     response = json_response(answer)
     sessions.set_cookie(response, token, session)

@@ -7,7 +7,7 @@ project's client (``shared.franceconnect``) talks to it exactly as to FranceConn
   registered redirect URI, ``response_type=code``, ``openid`` scope, ``state``,
   ``nonce``, ``acr_values``), then shows a page to pick a test identity, with a
   cancel link that answers ``error=access_denied``. With ``login_hint=<identity
-  key>`` it redirects back at once (DESIGN.md §3: lets scripts skip the page; only
+  key>`` it redirects back at once (lets scripts skip the page; only
   the stand-in accepts it);
 * ``/franceconnect/token`` (``client_secret_post`` or ``client_secret_basic``):
   single-use codes, ID tokens signed RS256 with a ``kid``, ``nonce`` echoed,

@@ -18,7 +18,7 @@ log = logging.getLogger("aidants_connect.drafts")
 
 USAGER_IDENTIFIED = "usager_identified"
 
-# Front-end pages (DESIGN.md §3).
+# Front-end pages (openapi.yaml).
 DRAFT_PAGE = "/mandats/nouveau/"
 RECAP_PAGE = "/mandats/recapitulatif/"
 

@@ -1,4 +1,4 @@
-"""The OpenID Connect identity provider FranceConnect uses (DESIGN.md §1, §3).
+"""The OpenID Connect identity provider FranceConnect uses (docs/architecture.md §1, openapi.yaml).
 
 Modules are named after what they hold and the spec they follow: ``server`` wires
 Authlib's authorization server; ``authorize`` (request checks), ``transactions``

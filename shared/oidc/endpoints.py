@@ -1,4 +1,4 @@
-"""What the OIDC functions call: one entry point per public route (DESIGN.md §3).
+"""What the OIDC functions call: one entry point per public route (openapi.yaml).
 Each takes our :class:`~shared.http.Request` and returns a
 :class:`~shared.http.Response`; protocol errors are answered here, other errors by
 ``shared.http``'s router."""

@@ -1,4 +1,4 @@
-"""Public statistics (DESIGN.md §8 "Public statistics", ``GET /api/stats``).
+"""Public statistics (``GET /api/stats`` in openapi.yaml).
 
 Counted as the events happen: each event adds its deltas to the counters in its own
 transaction (``counters``: what each figure counts, and when it moves); the figures

@@ -1,7 +1,7 @@
 """What each event adds to the public figures, as one operation of the event's own
 transaction (``shared/store/stats.py``: the shard items, and why they are shards).
 
-The figures (DESIGN.md §8, docs/performance.md "Public statistics"):
+The figures (openapi.yaml, docs/performance.md "Public statistics"):
 
 * ``structures``: structures open (created, less those closed);
 * ``aidants_active``: aidant accounts active (``Aidant.is_active``): +1 when an account

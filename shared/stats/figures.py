@@ -1,5 +1,5 @@
 """The public figures (``GET /api/stats``): every counter read with one BatchGetItem
-of the shard items, summed, and shaped as DESIGN.md §8 says. Aggregates only: no
+of the shard items, summed, and shaped as openapi.yaml describes. Aggregates only: no
 name, no id, nothing about anyone.
 
 The answer is kept ``STATS_CACHE_SECONDS`` per process (0: read at every request),

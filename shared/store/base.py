@@ -303,7 +303,7 @@ def _transaction_connection() -> Connection:
 
     A pynamodb ``Connection`` builds its botocore client on first use (~0.1 s of CPU);
     one per transaction would cost more than a whole identity-provider flow
-    (DESIGN.md §7). botocore clients are thread-safe, so waitress's threads share it."""
+    (docs/performance.md). botocore clients are thread-safe, so waitress's threads share it."""
     kwargs = transaction_kwargs()
     key = tuple(sorted(kwargs.items()))  # tests point the store elsewhere between cases
     found = _tx_connections.get(key)

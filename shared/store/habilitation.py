@@ -23,7 +23,7 @@ class HabilitationRequest(Item, discriminator="habilitation_request"):
     the request and its thread are one Query.
 
     The requester (the future référent) has no account: ``access_hash`` is the keyed
-    hash of the random token of the link e-mailed at creation (DESIGN.md §2).
+    hash of the random token of the link e-mailed at creation (docs/architecture.md §4).
 
     gsi1 ``HABILITATIONS#<status>`` / ``<updated iso>#<id>``: staff's queue per
     status, moved in the same write that changes the status.

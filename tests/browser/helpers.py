@@ -24,7 +24,7 @@ ANGELA = {"given_name": "Angela Claire Louise", "family_name": "DUBOIS", "birthd
 class Aidant:
     """A fresh aidant alone in a fresh structure, so lists only show this test's data.
 
-    A TOTP time step is accepted once per device (DESIGN.md §6): rather than wait for
+    A TOTP time step is accepted once per device (docs/architecture.md §8): rather than wait for
     the next step, the aidant gets one more device whenever both steps the server
     accepts now (current and next) are used on every device it has."""
     stack: object

@@ -307,7 +307,7 @@ def test_the_image_runs_the_locked_flask_and_waitress(installed):
 
 
 def test_the_entry_point_behaves_as_the_template(installed, tmp_path):
-    """Body and header shaping of index.py (DESIGN.md §6), on a throwaway handler."""
+    """Body and header shaping of index.py (docs/architecture.md §8), on a throwaway handler."""
     home, python = installed[SELECTED[0]]
     app = tmp_path / "app"
     (app / "function").mkdir(parents=True)

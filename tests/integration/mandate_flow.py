@@ -1,7 +1,7 @@
 """Helpers for the mandate tests: an aidant that can confirm as many actions as a
 test needs, and the FranceConnect round trip a browser makes.
 
-Each TOTP time step is accepted once per device (DESIGN.md §6). Rather than sleep
+Each TOTP time step is accepted once per device (docs/architecture.md §8). Rather than sleep
 until the next step, an aidant gets one more TOTP device (written in the store)
 whenever its devices have used both steps the server accepts right now.
 """

@@ -1,4 +1,4 @@
-"""Faults and races, on loopback, bounded in time and count (DESIGN.md §5).
+"""Faults and races, on loopback, bounded in time and count (docs/architecture.md §7).
 
 * the store hung, then restarted (SIGTERM: ``local up`` starts it again), in the
   middle of a load run: fast 503s, then recovery by itself, every acknowledged write
