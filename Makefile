@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STORE ?= dynamodb-local
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-.PHONY: up sandbox sandbox-reset sandbox-stack test deps deps-test unit integration browser deploy-check otp seed reset clean bench java chromium \
+.PHONY: up sandbox sandbox-reset sandbox-stack test lint deps deps-test unit integration browser deploy-check otp seed reset clean bench java chromium \
 	lock requirements frontend
 
 # Exactly what the lock says, every file checked against its hash (README, "Adding or
@@ -92,8 +92,13 @@ chromium:
 
 deps-test: deps java chromium
 
-test: deps-test
+test: deps-test lint
 	$(PY) -m pytest -q tests
+
+# ruff (lint, and the format check: `ruff format .` fixes it); settings in pyproject.toml.
+lint: deps
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 unit: deps
 	$(PY) -m pytest -q tests/unit

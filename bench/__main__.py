@@ -22,6 +22,7 @@ the stack (bench/procs.py), and writes ``bench/results/<name>.json`` and ``.png`
     python -m bench ab --root OTHER      # alternating A/B runs of the flow against another checkout (bench/ab.py)
     python -m bench capacity --peak 10   # a capacity plan from the newest results (bench/capacity.py)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,12 @@ PROFILED = HOT + ("notify",)  # the usager's e-mail, sent per token
 # per-client bound (OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE) that production keeps.
 # STORE_MEASURE_CAPACITY: every DynamoDB call returns its ConsumedCapacity, summed per
 # request (X-Store-Units, and the access lines) for `python -m bench capacity`.
-STACK_ENV = {"LOCAL_CRON_SECONDS": "0", "EXPOSE_DIAGNOSTICS": "true", "STORE_MEASURE_CAPACITY": "true",
-             "OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE": "1000000"}
+STACK_ENV = {
+    "LOCAL_CRON_SECONDS": "0",
+    "EXPOSE_DIAGNOSTICS": "true",
+    "STORE_MEASURE_CAPACITY": "true",
+    "OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE": "1000000",
+}
 
 
 def _options(argv):
@@ -64,8 +69,12 @@ def _options(argv):
     parser.add_argument("--workers", help="worker processes per hot function, comma-separated (default 1,2,4)")
     parser.add_argument("--usagers", type=int, default=30, help="usagers under mandate in the bench structure")
     parser.add_argument("--profile", action="store_true", help="py-spy profiles during the flow phase")
-    parser.add_argument("--only", choices=["flow", "endpoints", "sizes", "workers", "coldstart"], action="append",
-                        help="run only these parts (repeatable)")
+    parser.add_argument(
+        "--only",
+        choices=["flow", "endpoints", "sizes", "workers", "coldstart"],
+        action="append",
+        help="run only these parts (repeatable)",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     args.clients = args.clients or (4 if quick else 8)
@@ -86,8 +95,9 @@ def _git_commit() -> str:
     """HEAD, marked ``-dirty`` when the run measured uncommitted changes."""
     try:
         head = subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True).strip()
-        changed = subprocess.check_output(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                                          text=True).strip()
+        changed = subprocess.check_output(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, text=True
+        ).strip()
     except (OSError, subprocess.CalledProcessError):
         return "?"
     return head + ("-dirty" if changed else "")
@@ -114,12 +124,14 @@ def main_stack(args, result: dict) -> None:
             load.flows("warmup", stack.url, pid, w, args.clients, args.warmup)
         if "flow" in args.parts:
             _say(f"one client, {args.low}s (latency at low load)")
-            result["low_load"] = load.flows("low-load", stack.url, pid, w, 1, args.low,
-                                            logs=stack.state / "logs").as_json()
+            result["low_load"] = load.flows(
+                "low-load", stack.url, pid, w, 1, args.low, logs=stack.state / "logs"
+            ).as_json()
             running = profile.start(pid, PROFILED, RESULTS, args.name, args.duration) if args.profile else []
             _say(f"{args.clients} concurrent clients, {args.duration}s")
-            result["flow"] = load.flows("flow", stack.url, pid, w, args.clients, args.duration,
-                                        logs=stack.state / "logs").as_json()
+            result["flow"] = load.flows(
+                "flow", stack.url, pid, w, args.clients, args.duration, logs=stack.state / "logs"
+            ).as_json()
             if running:
                 result["profile"] = profile.finish(running)
         if "endpoints" in args.parts:
@@ -159,8 +171,9 @@ def worker_stacks(args, result: dict) -> None:
             w = world.build(usagers=args.usagers)
             load.flows("warmup", stack.url, stack.process.pid, w, args.clients, args.warmup)
             _say(f"{args.clients} clients, {args.worker_seconds}s, {count} worker(s)")
-            phase = load.flows(f"workers-{count}", stack.url, stack.process.pid, w, args.clients,
-                               args.worker_seconds).as_json()
+            phase = load.flows(
+                f"workers-{count}", stack.url, stack.process.pid, w, args.clients, args.worker_seconds
+            ).as_json()
             phase["workers"] = count
             result["workers"].append(phase)
         finally:
@@ -172,9 +185,13 @@ def worker_stacks(args, result: dict) -> None:
 
 # -- report -------------------------------------------------------------------------------
 
+
 def _table(rows: list[list], header: list[str]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    line = lambda r: "  ".join(str(x).rjust(w) if i else str(x).ljust(w) for i, (x, w) in enumerate(zip(r, widths)))
+
+    def line(r):
+        return "  ".join(str(x).rjust(w) if i else str(x).ljust(w) for i, (x, w) in enumerate(zip(r, widths)))
+
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
@@ -184,8 +201,7 @@ def _endpoint_rows(endpoints: dict, order, cpu: dict | None = None) -> list[list
         e = endpoints.get(step)
         if not e:
             continue
-        row = [step, e["requests"], e["rps"], e["p50_ms"], e["p95_ms"], e["p99_ms"], e["errors"],
-               e["store_calls_mean"]]
+        row = [step, e["requests"], e["rps"], e["p50_ms"], e["p95_ms"], e["p99_ms"], e["errors"], e["store_calls_mean"]]
         if cpu is not None:
             row.append(cpu.get(step, ""))
         rows.append(row)
@@ -193,55 +209,97 @@ def _endpoint_rows(endpoints: dict, order, cpu: dict | None = None) -> list[list
 
 
 def report(result: dict) -> str:
-    out = [f"# bench {result['name']} — commit {result['commit']}, {result['machine']['cpus']} cores, "
-           f"load average at start {result['machine']['loadavg_start']}"]
+    out = [
+        f"# bench {result['name']} — commit {result['commit']}, {result['machine']['cpus']} cores, "
+        f"load average at start {result['machine']['loadavg_start']}"
+    ]
     header = ["endpoint", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "store calls"]
     for key, title in (("low_load", "one client (low load)"), ("flow", "concurrent clients")):
         phase = result.get(key)
         if not phase:
             continue
-        out += ["", f"## whole flow, {title}: {phase['clients']} client(s), {phase['wall_seconds']} s, "
-                    f"{phase['units']} flows = {phase['units_per_second']} flows/s, errors {phase['errors']}, "
-                    f"load {phase['loadavg_before'][0]}→{phase['loadavg_after'][0]}",
-                _table(_endpoint_rows(phase["endpoints"], FLOW_STEPS), header),
-                f"CPU per flow, every process of the stack: {phase['cpu_ms_per_unit']} ms "
-                f"= {phase['units_per_cpu_second']} flows/s per core",
-                "  " + ", ".join(f"{k} {v}" for k, v in sorted(phase["cpu_ms_per_unit_by_process"].items(),
-                                                             key=lambda kv: -kv[1]))]
+        out += [
+            "",
+            f"## whole flow, {title}: {phase['clients']} client(s), {phase['wall_seconds']} s, "
+            f"{phase['units']} flows = {phase['units_per_second']} flows/s, errors {phase['errors']}, "
+            f"load {phase['loadavg_before'][0]}→{phase['loadavg_after'][0]}",
+            _table(_endpoint_rows(phase["endpoints"], FLOW_STEPS), header),
+            f"CPU per flow, every process of the stack: {phase['cpu_ms_per_unit']} ms "
+            f"= {phase['units_per_cpu_second']} flows/s per core",
+            "  "
+            + ", ".join(
+                f"{k} {v}" for k, v in sorted(phase["cpu_ms_per_unit_by_process"].items(), key=lambda kv: -kv[1])
+            ),
+        ]
     alone = result.get("endpoints_alone")
     if alone:
         rows = []
         for step, phase in alone.items():
             e = phase["endpoints"].get(step, {})
-            rows.append([step, e.get("requests", 0), e.get("rps", 0), e.get("p50_ms"), e.get("p95_ms"),
-                         e.get("p99_ms"), e.get("errors"), e.get("store_calls_mean"), phase["cpu_ms_per_unit"]])
+            rows.append(
+                [
+                    step,
+                    e.get("requests", 0),
+                    e.get("rps", 0),
+                    e.get("p50_ms"),
+                    e.get("p95_ms"),
+                    e.get("p99_ms"),
+                    e.get("errors"),
+                    e.get("store_calls_mean"),
+                    phase["cpu_ms_per_unit"],
+                ]
+            )
         out += ["", "## each endpoint alone", _table(rows, header + ["CPU ms/req"])]
     if result.get("sizes"):
         rows = []
         for phase in result["sizes"]:
             e = phase["endpoints"]
-            rows.append([phase["background_usagers"], phase["load_seconds"]]
-                        + [f"{e.get(s, {}).get('p95_ms')}/{e.get(s, {}).get('store_calls_mean')}" for s in FLOW_STEPS]
-                        + [phase["cpu_ms_per_unit"]])
-        out += ["", "## growth with data (one client): p95 ms / DynamoDB calls per request",
-                _table(rows, ["usagers", "load s", "authorize", "txn GET", "txn POST", "token", "userinfo",
-                              "CPU ms/flow"])]
+            rows.append(
+                [phase["background_usagers"], phase["load_seconds"]]
+                + [f"{e.get(s, {}).get('p95_ms')}/{e.get(s, {}).get('store_calls_mean')}" for s in FLOW_STEPS]
+                + [phase["cpu_ms_per_unit"]]
+            )
+        out += [
+            "",
+            "## growth with data (one client): p95 ms / DynamoDB calls per request",
+            _table(rows, ["usagers", "load s", "authorize", "txn GET", "txn POST", "token", "userinfo", "CPU ms/flow"]),
+        ]
     if result.get("workers"):
-        rows = [[w["workers"], w["clients"], w["units"], w["units_per_second"], w["speedup"], w["errors"],
-                 w["cpu_ms_per_unit"], f"{w['loadavg_before'][0]}→{w['loadavg_after'][0]}"]
-                for w in result["workers"]]
-        out += ["", "## worker processes per hot function",
-                _table(rows, ["workers", "clients", "flows", "flows/s", "× one", "errors", "CPU ms/flow", "load"])]
+        rows = [
+            [
+                w["workers"],
+                w["clients"],
+                w["units"],
+                w["units_per_second"],
+                w["speedup"],
+                w["errors"],
+                w["cpu_ms_per_unit"],
+                f"{w['loadavg_before'][0]}→{w['loadavg_after'][0]}",
+            ]
+            for w in result["workers"]
+        ]
+        out += [
+            "",
+            "## worker processes per hot function",
+            _table(rows, ["workers", "clients", "flows", "flows/s", "× one", "errors", "CPU ms/flow", "load"]),
+        ]
     if result.get("coldstart"):
-        rows = [[fn, c["request"], c["status"], c["ms_to_first_answer"], c["cpu_ms"], c["loadavg"]]
-                for fn, c in sorted(result["coldstart"].items(), key=lambda kv: -kv[1]["ms_to_first_answer"])]
-        out += ["", "## cold start: process start to first answer (median)",
-                _table(rows, ["function", "first request", "status", "ms", "CPU ms", "load"])]
+        rows = [
+            [fn, c["request"], c["status"], c["ms_to_first_answer"], c["cpu_ms"], c["loadavg"]]
+            for fn, c in sorted(result["coldstart"].items(), key=lambda kv: -kv[1]["ms_to_first_answer"])
+        ]
+        out += [
+            "",
+            "## cold start: process start to first answer (median)",
+            _table(rows, ["function", "first request", "status", "ms", "CPU ms", "load"]),
+        ]
     if result.get("profile"):
         out += ["", "## py-spy: where the CPU goes (share of non-idle samples)"]
         for label, summary in result["profile"].items():
-            out.append(f"{label} ({summary['samples']} samples) by library: "
-                       + ", ".join(f"{f} {p}%" for f, p in summary["by_library"][:10]))
+            out.append(
+                f"{label} ({summary['samples']} samples) by library: "
+                + ", ".join(f"{f} {p}%" for f, p in summary["by_library"][:10])
+            )
             out.append("    inclusive: " + "; ".join(f"{f} {p}%" for f, p in summary["inclusive"][:8]))
             out.append("    self: " + "; ".join(f"{f} {p}%" for f, p in summary["self"][:6]))
     return "\n".join(out)
@@ -251,19 +309,28 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["outbox"]:
         from . import outbox
+
         return outbox.main(argv[1:])
     if argv[:1] == ["ab"]:
         from . import ab
+
         return ab.main(argv[1:])
     if argv[:1] == ["capacity"]:
         from . import capacity
+
         return capacity.main(argv[1:])
     args = _options(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     result = {
-        "name": args.name, "commit": _git_commit(), "started_at": datetime.now(timezone.utc).isoformat(),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "loadavg_start": [round(x, 2) for x in os.getloadavg()]},
+        "name": args.name,
+        "commit": _git_commit(),
+        "started_at": datetime.now(timezone.utc).isoformat(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+        },
         "options": {k: (sorted(v) if isinstance(v, set) else v) for k, v in vars(args).items()},
     }
     started = time.monotonic()
@@ -278,8 +345,11 @@ def main(argv=None) -> int:
     text = report(result)
     print("\n" + text)
     png = plot.write(result, RESULTS / f"{args.name}.png") if "flow" in result else None
-    print(f"\nwrote {path.relative_to(ROOT)}" + (f" and {png.relative_to(ROOT)}" if png else "")
-          + f" in {result['seconds']} s")
+    print(
+        f"\nwrote {path.relative_to(ROOT)}"
+        + (f" and {png.relative_to(ROOT)}" if png else "")
+        + f" in {result['seconds']} s"
+    )
     return 0
 
 

@@ -13,6 +13,7 @@ Each side runs its own ``bench`` (its own stack code and flow); results stay in
 each checkout's ``bench/results/ab-<A|B>-<n>.json`` and are summed up in
 ``bench/results/<name>.json`` here.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,25 +27,32 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Processes grouped as docs/performance.md reports them.
-GROUPS = {"OIDC functions": ("fn:oidc_authorize", "fn:oidc_token", "fn:oidc_userinfo"),
-          "notify": ("fn:notify",), "DynamoDB Local": ("dynamodb-local",), "gateway": ("gateway",),
-          "SMTP sink": ("smtp-sink",)}
+GROUPS = {
+    "OIDC functions": ("fn:oidc_authorize", "fn:oidc_token", "fn:oidc_userinfo"),
+    "notify": ("fn:notify",),
+    "DynamoDB Local": ("dynamodb-local",),
+    "gateway": ("gateway",),
+    "SMTP sink": ("smtp-sink",),
+}
 
 
 def _run(root: Path, name: str, extra: list[str]) -> dict:
     args = [sys.executable, "-m", "bench", "--only", "flow", "--name", name, *(extra or ["--quick"])]
-    subprocess.run(args, cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(args, cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, check=True, stdout=subprocess.DEVNULL)
     return json.loads((root / "bench" / "results" / f"{name}.json").read_text())
 
 
 def summary(result: dict) -> dict:
     flow = result["flow"]
     by = flow["cpu_ms_per_unit_by_process"]
-    out = {"commit": result["commit"], "load": [flow["loadavg_before"][0], flow["loadavg_after"][0]],
-           "flows_per_s": flow["units_per_second"], "cpu_ms_per_flow": flow["cpu_ms_per_unit"],
-           "store_calls_per_flow": round(sum(e.get("store_calls_mean") or 0 for e in flow["endpoints"].values()), 2),
-           "errors": flow["errors"]}
+    out = {
+        "commit": result["commit"],
+        "load": [flow["loadavg_before"][0], flow["loadavg_after"][0]],
+        "flows_per_s": flow["units_per_second"],
+        "cpu_ms_per_flow": flow["cpu_ms_per_unit"],
+        "store_calls_per_flow": round(sum(e.get("store_calls_mean") or 0 for e in flow["endpoints"].values()), 2),
+        "errors": flow["errors"],
+    }
     for group, names in GROUPS.items():
         out[group] = round(sum(by.get(n, 0) for n in names), 2)
     out["by_process"] = by
@@ -64,10 +72,12 @@ def main(argv=None) -> int:
         for label, root in sides.items():
             row = {"side": label, "run": run, **summary(_run(root, f"ab-{label}-{run}", args.bench_args))}
             rows.append(row)
-            print(f"{label}{run} {row['commit']} load {row['load'][0]}→{row['load'][1]}: "
-                  f"{row['cpu_ms_per_flow']} ms CPU/flow, {row['flows_per_s']} flows/s, "
-                  f"{row['store_calls_per_flow']} calls/flow, "
-                  + ", ".join(f"{g} {row[g]}" for g in GROUPS), flush=True)
+            print(
+                f"{label}{run} {row['commit']} load {row['load'][0]}→{row['load'][1]}: "
+                f"{row['cpu_ms_per_flow']} ms CPU/flow, {row['flows_per_s']} flows/s, "
+                f"{row['store_calls_per_flow']} calls/flow, " + ", ".join(f"{g} {row[g]}" for g in GROUPS),
+                flush=True,
+            )
     for label in sides:
         mine = [r["cpu_ms_per_flow"] for r in rows if r["side"] == label]
         print(f"{label}: CPU ms per flow median {statistics.median(mine)} (runs {mine})")

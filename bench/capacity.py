@@ -23,6 +23,7 @@ and sizes production for a given rate of FranceConnect flows (authorize → tran
 Every figure the run did not measure is a parameter with its default printed.
 docs/capacity.md explains the assumptions of a normal day and a tax-season peak.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,11 +76,16 @@ class Assumptions:
         if rate >= self.peak:
             return (self.logins_per_hour + self.mandates_per_hour) / 3600
         scale = rate / self.peak if self.peak else 0.0
-        logins = self.normal_logins_per_hour if self.normal_logins_per_hour is not None \
-            else self.logins_per_hour * scale
-        mandates = self.normal_mandates_per_hour if self.normal_mandates_per_hour is not None \
+        logins = (
+            self.normal_logins_per_hour if self.normal_logins_per_hour is not None else self.logins_per_hour * scale
+        )
+        mandates = (
+            self.normal_mandates_per_hour
+            if self.normal_mandates_per_hour is not None
             else self.mandates_per_hour * scale
+        )
         return (logins + mandates) / 3600
+
     smtp_seconds: float = 0.5  # one delivery: connect, STARTTLS, AUTH, send, quit
     queue_inflight: int = 1  # OpenFaaS queue-worker max_inflight (its default)
     read_price: float = READ_PRICE
@@ -109,6 +115,7 @@ class FunctionPlan:
 @dataclass
 class IdleFunction:
     """A function the flow does not use: no CPU figure, its memory from the run."""
+
     name: str
     rss_mb: float | None
     memory_request_mb: int | None
@@ -147,6 +154,7 @@ class Plan:
 
 # -- reading a run ------------------------------------------------------------------------
 
+
 def newest_results(folder: Path = RESULTS) -> Path:
     found = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime)
     if not found:
@@ -178,8 +186,9 @@ def _memory(rss_mb: float | None) -> tuple[int | None, int | None]:
     return request, 2 * request
 
 
-def plan(result: dict, assumptions: Assumptions, functions: dict[str, stack.Function] | None = None,
-         source: str = "") -> Plan:
+def plan(
+    result: dict, assumptions: Assumptions, functions: dict[str, stack.Function] | None = None, source: str = ""
+) -> Plan:
     functions = functions if functions is not None else stack.functions()
     phase = result.get("flow")
     if not phase or not phase.get("units"):
@@ -206,8 +215,14 @@ def plan(result: dict, assumptions: Assumptions, functions: dict[str, stack.Func
             service[name] = max(service.get(name, 0.0), p50)
     a = assumptions
     notify = _notify_name(functions)
-    loaded_rss = max((rss.get(folder, 0.0) for folder in cpu if (requests.get(by_folder[folder].name) or 0) > 0
-                      and folder in by_folder), default=0.0)
+    loaded_rss = max(
+        (
+            rss.get(folder, 0.0)
+            for folder in cpu
+            if (requests.get(by_folder[folder].name) or 0) > 0 and folder in by_folder
+        ),
+        default=0.0,
+    )
     planned, idle = [], []
     for folder, cpu_ms in sorted(cpu.items(), key=lambda kv: -kv[1]):
         fn = by_folder.get(folder)
@@ -222,7 +237,7 @@ def plan(result: dict, assumptions: Assumptions, functions: dict[str, stack.Func
         if is_notify:
             svc = a.smtp_seconds * 1000  # an asynchronous delivery holds a thread for its SMTP exchange
 
-        def replicas(rate: float) -> int:
+        def replicas(rate: float, per_flow=per_flow, is_notify=is_notify, per_request=per_request, svc=svc) -> int:
             # notify also sends the login links and mandate confirmations.
             requests_per_second = rate * per_flow + (a.other_emails(rate) if is_notify else 0.0)
             cpu_bound = requests_per_second * per_request / 1000 / (a.target_utilisation * a.cpu_request)
@@ -236,18 +251,28 @@ def plan(result: dict, assumptions: Assumptions, functions: dict[str, stack.Func
         labels = fn.labels
         current_max = int(labels.get("com.openfaas.scale.max", 1))
         memory = _memory(max(rss.get(folder, 0.0), loaded_rss))
-        planned.append(FunctionPlan(
-            name=fn.name, requests_per_flow=round(per_flow, 3), cpu_ms_per_flow=round(cpu_ms, 2),
-            cpu_ms_per_request=round(per_request, 2),
-            service_ms=round(svc, 1) if svc else None, rss_mb=rss.get(folder),
-            cores_at_peak=round((a.peak * per_flow + (a.other_emails(a.peak) if is_notify else 0.0))
-                                * per_request / 1000, 3), replicas_normal=normal,
-            replicas_peak=peak,
-            scale_min=scale_min, scale_max=scale_max,
-            rps_per_replica=int(a.target_utilisation * a.cpu_request * 1000 / per_request),
-            memory_request_mb=memory[0], memory_limit_mb=memory[1],
-            current={k.rsplit(".", 1)[1]: v for k, v in labels.items() if k.startswith("com.openfaas.scale.")},
-            saturates_at=round(current_max * a.cpu_limit * 1000 / cpu_ms, 1) if cpu_ms else None))
+        planned.append(
+            FunctionPlan(
+                name=fn.name,
+                requests_per_flow=round(per_flow, 3),
+                cpu_ms_per_flow=round(cpu_ms, 2),
+                cpu_ms_per_request=round(per_request, 2),
+                service_ms=round(svc, 1) if svc else None,
+                rss_mb=rss.get(folder),
+                cores_at_peak=round(
+                    (a.peak * per_flow + (a.other_emails(a.peak) if is_notify else 0.0)) * per_request / 1000, 3
+                ),
+                replicas_normal=normal,
+                replicas_peak=peak,
+                scale_min=scale_min,
+                scale_max=scale_max,
+                rps_per_replica=int(a.target_utilisation * a.cpu_request * 1000 / per_request),
+                memory_request_mb=memory[0],
+                memory_limit_mb=memory[1],
+                current={k.rsplit(".", 1)[1]: v for k, v in labels.items() if k.startswith("com.openfaas.scale.")},
+                saturates_at=round(current_max * a.cpu_limit * 1000 / cpu_ms, 1) if cpu_ms else None,
+            )
+        )
     reads = sum(entry.get("read_units_per_unit") or 0 for entry in server.values())
     writes = sum(entry.get("write_units_per_unit") or 0 for entry in server.values())
     unmeasured = sum(entry.get("unmeasured_calls", 0) for entry in server.values()) / flows
@@ -259,39 +284,65 @@ def plan(result: dict, assumptions: Assumptions, functions: dict[str, stack.Func
     for fn in functions.values():
         if fn.name not in measured:
             own = rss.get(fn.folder)
-            idle.append(IdleFunction(fn.name, own, *_memory(max(own or 0.0, loaded_rss)),
-                                     current={k.rsplit(".", 1)[1]: v for k, v in fn.labels.items()
-                                              if k.startswith("com.openfaas.scale.")}))
+            idle.append(
+                IdleFunction(
+                    fn.name,
+                    own,
+                    *_memory(max(own or 0.0, loaded_rss)),
+                    current={
+                        k.rsplit(".", 1)[1]: v for k, v in fn.labels.items() if k.startswith("com.openfaas.scale.")
+                    },
+                )
+            )
     others = a.other_emails(a.peak)
     async_capacity = a.queue_inflight / a.smtp_seconds
-    bottlenecks = [(f"{p.name} CPU at its max of {p.current.get('max', '?')} replicas", p.saturates_at)
-                   for p in planned if p.saturates_at]
+    bottlenecks = [
+        (f"{p.name} CPU at its max of {p.current.get('max', '?')} replicas", p.saturates_at)
+        for p in planned
+        if p.saturates_at
+    ]
     if emails_per_flow:
-        bottlenecks.append((f"e-mail: queue-worker max_inflight {a.queue_inflight} × one SMTP delivery "
-                            f"of {a.smtp_seconds} s", round(max(0.0, async_capacity - others) / emails_per_flow, 1)))
+        bottlenecks.append(
+            (
+                f"e-mail: queue-worker max_inflight {a.queue_inflight} × one SMTP delivery of {a.smtp_seconds} s",
+                round(max(0.0, async_capacity - others) / emails_per_flow, 1),
+            )
+        )
     if writes:
-        bottlenecks.append(("DynamoDB: a new on-demand table's first 4,000 write units/s",
-                            round(ON_DEMAND_INITIAL_WRITES / writes, 1)))
+        bottlenecks.append(
+            ("DynamoDB: a new on-demand table's first 4,000 write units/s", round(ON_DEMAND_INITIAL_WRITES / writes, 1))
+        )
     if reads:
-        bottlenecks.append(("DynamoDB: a new on-demand table's first 12,000 read units/s",
-                            round(ON_DEMAND_INITIAL_READS / reads, 1)))
+        bottlenecks.append(
+            ("DynamoDB: a new on-demand table's first 12,000 read units/s", round(ON_DEMAND_INITIAL_READS / reads, 1))
+        )
     authorize = next((fn for fn in functions.values() if any(r.path == "/oidc/authorize" for r in fn.routes)), None)
     if authorize is not None:
         limit = int(authorize.environment.get("OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE", AUTHORIZE_PER_CLIENT_PER_MINUTE))
-        bottlenecks.append((f"OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE {limit} (FranceConnect is one client)",
-                            round(limit / 60, 1)))
+        bottlenecks.append(
+            (f"OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE {limit} (FranceConnect is one client)", round(limit / 60, 1))
+        )
     bottlenecks.sort(key=lambda b: b[1])
     return Plan(
-        source=source, commit=str(result.get("commit", "?")), assumptions=a, measured_flows=flows,
-        measured_flows_per_second=phase.get("units_per_second", 0.0), functions=planned,
-        read_units_per_flow=round(reads, 3), write_units_per_flow=round(writes, 3),
-        unmeasured_calls_per_flow=round(unmeasured, 3), emails_per_flow=round(emails_per_flow, 3),
+        source=source,
+        commit=str(result.get("commit", "?")),
+        assumptions=a,
+        measured_flows=flows,
+        measured_flows_per_second=phase.get("units_per_second", 0.0),
+        functions=planned,
+        read_units_per_flow=round(reads, 3),
+        write_units_per_flow=round(writes, 3),
+        unmeasured_calls_per_flow=round(unmeasured, 3),
+        emails_per_flow=round(emails_per_flow, 3),
         email_rate_normal=round(a.normal * emails_per_flow + a.other_emails(a.normal), 2),
         email_rate_peak=round(a.peak * emails_per_flow + others, 2),
         email_async_capacity=round(async_capacity, 2),
-        queue_inflight_needed=max(1, _ceil((a.peak * emails_per_flow + others) * a.smtp_seconds
-                                           / a.target_utilisation)),
-        bottlenecks=bottlenecks, idle_functions=idle)
+        queue_inflight_needed=max(
+            1, _ceil((a.peak * emails_per_flow + others) * a.smtp_seconds / a.target_utilisation)
+        ),
+        bottlenecks=bottlenecks,
+        idle_functions=idle,
+    )
 
 
 def _notify_name(functions: dict[str, stack.Function]) -> str:
@@ -300,52 +351,105 @@ def _notify_name(functions: dict[str, stack.Function]) -> str:
 
 # -- the report ---------------------------------------------------------------------------
 
+
 def _table(rows: list[list], header: list[str]) -> str:
     cells = [[("" if x is None else str(x)) for x in row] for row in [header] + rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    line = lambda r: "  ".join(x.rjust(w) if i else x.ljust(w) for i, (x, w) in enumerate(zip(r, widths)))
+
+    def line(r):
+        return "  ".join(x.rjust(w) if i else x.ljust(w) for i, (x, w) in enumerate(zip(r, widths)))
+
     return "\n".join([line(cells[0]), line(["-" * w for w in widths])] + [line(r) for r in cells[1:]])
 
 
 def report(p: Plan) -> str:
     a = p.assumptions
-    out = [f"# capacity plan from {p.source or 'a bench run'} (commit {p.commit}): "
-           f"{p.measured_flows} flows measured at {p.measured_flows_per_second} flows/s",
-           f"peak {a.peak} flows/s, normal {a.normal} flows/s; a replica: {a.cpu_request} core requested, "
-           f"{a.cpu_limit} core limit, {a.threads} threads, added at {round(a.target_utilisation * 100)} % of its "
-           f"request; max = peak replicas × {a.headroom}",
-           "", "## functions"]
-    rows = [[f.name, f.requests_per_flow, f.cpu_ms_per_flow, f.cpu_ms_per_request, f.service_ms, f.cores_at_peak,
-             f.replicas_normal, f.replicas_peak,
-             f"{f.scale_min}/{f.scale_max} (now {f.current.get('min', '?')}/{f.current.get('max', '?')})",
-             f.rps_per_replica, f.rss_mb, f"{f.memory_request_mb}/{f.memory_limit_mb}" if f.memory_request_mb else None]
-            for f in p.functions]
-    out.append(_table(rows, ["function", "req/flow", "CPU ms/flow", "CPU ms/req", "service ms", "cores@peak",
-                             "repl normal", "repl peak", "scale min/max", "rps/replica", "RSS MiB",
-                             "mem req/limit MiB"]))
-    out.append(f"our functions' CPU at the peak: {p.cores_at_peak} cores (the OpenFaaS gateway, the ingress "
-               f"and the queue-worker come on top: not measured here)")
+    out = [
+        f"# capacity plan from {p.source or 'a bench run'} (commit {p.commit}): "
+        f"{p.measured_flows} flows measured at {p.measured_flows_per_second} flows/s",
+        f"peak {a.peak} flows/s, normal {a.normal} flows/s; a replica: {a.cpu_request} core requested, "
+        f"{a.cpu_limit} core limit, {a.threads} threads, added at {round(a.target_utilisation * 100)} % of its "
+        f"request; max = peak replicas × {a.headroom}",
+        "",
+        "## functions",
+    ]
+    rows = [
+        [
+            f.name,
+            f.requests_per_flow,
+            f.cpu_ms_per_flow,
+            f.cpu_ms_per_request,
+            f.service_ms,
+            f.cores_at_peak,
+            f.replicas_normal,
+            f.replicas_peak,
+            f"{f.scale_min}/{f.scale_max} (now {f.current.get('min', '?')}/{f.current.get('max', '?')})",
+            f.rps_per_replica,
+            f.rss_mb,
+            f"{f.memory_request_mb}/{f.memory_limit_mb}" if f.memory_request_mb else None,
+        ]
+        for f in p.functions
+    ]
+    out.append(
+        _table(
+            rows,
+            [
+                "function",
+                "req/flow",
+                "CPU ms/flow",
+                "CPU ms/req",
+                "service ms",
+                "cores@peak",
+                "repl normal",
+                "repl peak",
+                "scale min/max",
+                "rps/replica",
+                "RSS MiB",
+                "mem req/limit MiB",
+            ],
+        )
+    )
+    out.append(
+        f"our functions' CPU at the peak: {p.cores_at_peak} cores (the OpenFaaS gateway, the ingress "
+        f"and the queue-worker come on top: not measured here)"
+    )
     if p.idle_functions:
         out += ["", "not in the flow (no CPU figure: sized by their labels; memory as the loaded functions')"]
-        out.append(_table([[f.name, f.rss_mb, f"{f.memory_request_mb}/{f.memory_limit_mb}",
-                            f"{f.current.get('min', '?')}/{f.current.get('max', '?')}"] for f in p.idle_functions],
-                          ["function", "RSS MiB idle", "mem req/limit MiB", "scale min/max now"]))
-    out += ["", "## DynamoDB (on-demand)",
-            f"per flow: {p.read_units_per_flow} read units, {p.write_units_per_flow} write units "
-            f"(ReturnConsumedCapacity=TOTAL; {p.unmeasured_calls_per_flow} failed calls per flow not counted)",
-            f"at the peak: {round(a.peak * p.read_units_per_flow, 1)} read units/s, "
-            f"{round(a.peak * p.write_units_per_flow, 1)} write units/s",
-            f"cost per million flows: ${p.cost_per_million_flows:.2f} "
-            f"(${a.read_price} per million read units, ${a.write_price} per million write units: {PRICE_SOURCE})",
-            "", "## e-mail",
-            f"{p.emails_per_flow} e-mails per flow (notify's invocations); plus, at the peak, "
-            f"{a.logins_per_hour:g} logins and {a.mandates_per_hour:g} mandates an hour "
-            f"({round(a.other_emails(a.normal) * 3600)} an hour on the normal day)",
-            f"rate: {p.email_rate_normal}/s normal, {p.email_rate_peak}/s at the peak "
-            f"({round(p.email_rate_peak * 3600)}/h); the asynchronous path delivers {p.email_async_capacity}/s "
-            f"(queue-worker max_inflight {a.queue_inflight} / {a.smtp_seconds} s per delivery); the peak needs "
-            f"max_inflight {p.queue_inflight_needed}",
-            "", "## first bottleneck (flows/s at which each saturates)"]
+        out.append(
+            _table(
+                [
+                    [
+                        f.name,
+                        f.rss_mb,
+                        f"{f.memory_request_mb}/{f.memory_limit_mb}",
+                        f"{f.current.get('min', '?')}/{f.current.get('max', '?')}",
+                    ]
+                    for f in p.idle_functions
+                ],
+                ["function", "RSS MiB idle", "mem req/limit MiB", "scale min/max now"],
+            )
+        )
+    out += [
+        "",
+        "## DynamoDB (on-demand)",
+        f"per flow: {p.read_units_per_flow} read units, {p.write_units_per_flow} write units "
+        f"(ReturnConsumedCapacity=TOTAL; {p.unmeasured_calls_per_flow} failed calls per flow not counted)",
+        f"at the peak: {round(a.peak * p.read_units_per_flow, 1)} read units/s, "
+        f"{round(a.peak * p.write_units_per_flow, 1)} write units/s",
+        f"cost per million flows: ${p.cost_per_million_flows:.2f} "
+        f"(${a.read_price} per million read units, ${a.write_price} per million write units: {PRICE_SOURCE})",
+        "",
+        "## e-mail",
+        f"{p.emails_per_flow} e-mails per flow (notify's invocations); plus, at the peak, "
+        f"{a.logins_per_hour:g} logins and {a.mandates_per_hour:g} mandates an hour "
+        f"({round(a.other_emails(a.normal) * 3600)} an hour on the normal day)",
+        f"rate: {p.email_rate_normal}/s normal, {p.email_rate_peak}/s at the peak "
+        f"({round(p.email_rate_peak * 3600)}/h); the asynchronous path delivers {p.email_async_capacity}/s "
+        f"(queue-worker max_inflight {a.queue_inflight} / {a.smtp_seconds} s per delivery); the peak needs "
+        f"max_inflight {p.queue_inflight_needed}",
+        "",
+        "## first bottleneck (flows/s at which each saturates)",
+    ]
     out.append(_table([[name, rate] for name, rate in p.bottlenecks], ["resource", "flows/s"]))
     return "\n".join(out)
 
@@ -356,16 +460,23 @@ def main(argv=None) -> int:
     parser.add_argument("--normal", type=float, help="flows per second on a normal day (default: peak / 10)")
     parser.add_argument("--results", help="a results file (default: the newest in bench/results/)")
     defaults = Assumptions(peak=0, normal=0)
-    for name, help_text in (("target_utilisation", "of a replica's CPU request"),
-                            ("cpu_request", "cores requested per replica"), ("cpu_limit", "cores per replica at most"),
-                            ("headroom", "scale.max over the peak's replicas"), ("threads", "waitress threads"),
-                            ("logins_per_hour", "login links e-mailed"), ("mandates_per_hour", "mandates signed"),
-                            ("smtp_seconds", "one SMTP delivery"), ("queue_inflight", "queue-worker max_inflight"),
-                            ("read_price", "USD per million read units"),
-                            ("write_price", "USD per million write units")):
+    for name, help_text in (
+        ("target_utilisation", "of a replica's CPU request"),
+        ("cpu_request", "cores requested per replica"),
+        ("cpu_limit", "cores per replica at most"),
+        ("headroom", "scale.max over the peak's replicas"),
+        ("threads", "waitress threads"),
+        ("logins_per_hour", "login links e-mailed"),
+        ("mandates_per_hour", "mandates signed"),
+        ("smtp_seconds", "one SMTP delivery"),
+        ("queue_inflight", "queue-worker max_inflight"),
+        ("read_price", "USD per million read units"),
+        ("write_price", "USD per million write units"),
+    ):
         default = getattr(defaults, name)
-        parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
-                            help=f"{help_text} (default {default})")
+        parser.add_argument(
+            "--" + name.replace("_", "-"), type=type(default), default=default, help=f"{help_text} (default {default})"
+        )
     parser.add_argument("--normal-logins-per-hour", type=float, help="default: the peak's, scaled as the flows")
     parser.add_argument("--normal-mandates-per-hour", type=float, help="default: the peak's, scaled as the flows")
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")

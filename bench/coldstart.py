@@ -9,6 +9,7 @@ first use (the store's client, the signing keys, the discovery document); for th
 other functions a path they do not serve (404): their imports and the template's
 app, no more.
 """
+
 from __future__ import annotations
 
 import base64
@@ -29,10 +30,17 @@ FIRST_REQUEST = {
     "oidc_metadata": ("GET", "/.well-known/openid-configuration", {}),
     # Unknown client: one GetItem (the store's client is built), an error page.
     "oidc_authorize": ("GET", f"/oidc/authorize?client_id={_UNKNOWN_CLIENT}&response_type=code", {}),
-    "oidc_token": ("POST", "/oidc/token", {
-        "headers": {"Authorization": "Basic " + base64.b64encode(f"{_UNKNOWN_CLIENT}:x".encode()).decode(),
-                    "Content-Type": "application/x-www-form-urlencoded"},
-        "data": "grant_type=authorization_code&code=x"}),
+    "oidc_token": (
+        "POST",
+        "/oidc/token",
+        {
+            "headers": {
+                "Authorization": "Basic " + base64.b64encode(f"{_UNKNOWN_CLIENT}:x".encode()).decode(),
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+            "data": "grant_type=authorization_code&code=x",
+        },
+    ),
     # A named token nobody holds: the token and the autorisation in one BatchGet.
     "oidc_userinfo": ("GET", "/oidc/userinfo", {"headers": {"Authorization": "Bearer m.papiers." + "x" * 43}}),
 }
@@ -52,6 +60,7 @@ def _first_answer(url: str, method: str, kwargs: dict, process: subprocess.Popen
 def measure(env: dict, rounds: int = 3, only: tuple[str, ...] | None = None) -> dict[str, dict]:
     from local import stack
     from local.launcher import free_port
+
     out = {}
     for name, fn in stack.functions().items():
         if only and fn.folder not in only:
@@ -63,8 +72,11 @@ def measure(env: dict, rounds: int = 3, only: tuple[str, ...] | None = None) -> 
             started = time.monotonic()
             process = subprocess.Popen(
                 [sys.executable, "-m", "local.runtime", "--function", fn.folder, "--port", str(port)],
-                cwd=ROOT, env={**fn.environment, **env, "HOSTNAME": name}, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL)
+                cwd=ROOT,
+                env={**fn.environment, **env, "HOSTNAME": name},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             try:
                 answer = _first_answer(f"http://127.0.0.1:{port}{path}", method, kwargs, process)
                 times.append((time.monotonic() - started) * 1000)
@@ -73,7 +85,12 @@ def measure(env: dict, rounds: int = 3, only: tuple[str, ...] | None = None) -> 
             finally:
                 process.terminate()
                 process.wait(10)
-        out[fn.folder] = {"request": f"{method} {path.split('?')[0]}", "status": status,
-                          "ms_to_first_answer": round(statistics.median(times)), "cpu_ms": round(statistics.median(cpu)),
-                          "runs_ms": [round(t) for t in times], "loadavg": round(os.getloadavg()[0], 2)}
+        out[fn.folder] = {
+            "request": f"{method} {path.split('?')[0]}",
+            "status": status,
+            "ms_to_first_answer": round(statistics.median(times)),
+            "cpu_ms": round(statistics.median(cpu)),
+            "runs_ms": [round(t) for t in times],
+            "loadavg": round(os.getloadavg()[0], 2),
+        }
     return out

@@ -7,6 +7,7 @@ loop) so that the generator spends as little CPU as it can: on a 2-core machine 
 competes with the stack it measures. The integration tests drive the same flow
 through Authlib's client and check every answer (tests/integration/test_oidc_flow.py).
 """
+
 from __future__ import annotations
 
 import base64
@@ -68,8 +69,14 @@ class FlowClient:
         elapsed = time.perf_counter() - started
         calls = response.headers.get("X-Store-Calls")
         good = response.status_code in ok
-        self.recorder.record(step, elapsed, response.status_code, int(calls) if calls else None, good,
-                             store_units(response.headers.get("X-Store-Units")))
+        self.recorder.record(
+            step,
+            elapsed,
+            response.status_code,
+            int(calls) if calls else None,
+            good,
+            store_units(response.headers.get("X-Store-Units")),
+        )
         if not good:
             raise StepFailed(f"{step}: {response.status_code} {response.text[:200]}")
         return response
@@ -79,10 +86,17 @@ class FlowClient:
         """FranceConnect sends the browser here; returns (txn, code_verifier)."""
         verifier = secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
-        params = {"response_type": "code", "client_id": self.world.client_id,
-                  "redirect_uri": self.world.redirect_uri, "scope": SCOPE, "state": secrets.token_urlsafe(16),
-                  "nonce": secrets.token_urlsafe(16), "acr_values": "eidas1", "code_challenge": challenge,
-                  "code_challenge_method": "S256"}
+        params = {
+            "response_type": "code",
+            "client_id": self.world.client_id,
+            "redirect_uri": self.world.redirect_uri,
+            "scope": SCOPE,
+            "state": secrets.token_urlsafe(16),
+            "nonce": secrets.token_urlsafe(16),
+            "acr_values": "eidas1",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
         r = self._call(AUTHORIZE, self.browser, "GET", f"{self.base}/oidc/authorize?{urlencode(params)}", ok=(302,))
         location = urlsplit(r.headers["Location"])
         return parse_qs(location.query)["txn"][0], verifier
@@ -101,17 +115,32 @@ class FlowClient:
         return parse_qs(urlsplit(r.json()["redirect_to"]).query)["code"][0]
 
     def token(self, code: str, verifier: str) -> str:
-        r = self._call(TOKEN, self.backchannel, "POST", f"{self.base}/oidc/token",
-                       auth=(self.world.client_id, self.world.client_secret), data={"grant_type": "authorization_code", "code": code,
-                             "redirect_uri": self.world.redirect_uri, "code_verifier": verifier})
+        r = self._call(
+            TOKEN,
+            self.backchannel,
+            "POST",
+            f"{self.base}/oidc/token",
+            auth=(self.world.client_id, self.world.client_secret),
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": self.world.redirect_uri,
+                "code_verifier": verifier,
+            },
+        )
         body = r.json()
         if "id_token" not in body:
             raise StepFailed("token: no id_token")
         return body["access_token"]
 
     def userinfo(self, access_token: str) -> dict:
-        r = self._call(USERINFO, self.backchannel, "GET", f"{self.base}/oidc/userinfo",
-                       headers={"Authorization": f"Bearer {access_token}"})
+        r = self._call(
+            USERINFO,
+            self.backchannel,
+            "GET",
+            f"{self.base}/oidc/userinfo",
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
         return r.json()
 
     def discovery(self) -> None:

@@ -1,5 +1,6 @@
 """Load phases: N client threads for a bounded time (and count), with the stack's
 CPU read from /proc before and after."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import procs
-from .flow import (AUTHORIZE, DISCOVERY, JWKS, TOKEN, TXN_GET, TXN_POST, USERINFO, FlowClient, StepFailed)
+from .flow import AUTHORIZE, DISCOVERY, JWKS, TOKEN, TXN_GET, TXN_POST, USERINFO, FlowClient, StepFailed
 from .stats import Recorder
 from .world import BenchWorld
 
@@ -66,8 +67,10 @@ def server_summary(lines: list[dict], units: int) -> dict:
     """Per function: requests, DynamoDB calls and capacity units, per unit of work."""
     out: dict[str, dict] = {}
     for line in lines:
-        entry = out.setdefault(line.get("function") or "?", {"requests": 0, "store_calls": 0, "read_units": 0.0,
-                                                              "write_units": 0.0, "unmeasured_calls": 0})
+        entry = out.setdefault(
+            line.get("function") or "?",
+            {"requests": 0, "store_calls": 0, "read_units": 0.0, "write_units": 0.0, "unmeasured_calls": 0},
+        )
         entry["requests"] += 1
         entry["store_calls"] += line.get("store_calls") or 0
         entry["read_units"] += line.get("read_units") or 0
@@ -100,24 +103,40 @@ class Phase:
         return sum(self.cpu_seconds.values())
 
     def as_json(self) -> dict:
-        per_unit = {k: round(v * 1000 / self.units, 2) for k, v in sorted(self.cpu_seconds.items())
-                    if v > 0} if self.units else {}
+        per_unit = (
+            {k: round(v * 1000 / self.units, 2) for k, v in sorted(self.cpu_seconds.items()) if v > 0}
+            if self.units
+            else {}
+        )
         cpu_ms = round(self.cpu_total * 1000 / self.units, 2) if self.units else None
         return {
-            "phase": self.name, "clients": self.clients, "wall_seconds": round(self.wall_seconds, 2),
-            "units": self.units, "units_per_second": round(self.units / self.wall_seconds, 2) if self.wall_seconds else 0,
-            "cpu_ms_per_unit": cpu_ms, "cpu_ms_per_unit_by_process": per_unit,
+            "phase": self.name,
+            "clients": self.clients,
+            "wall_seconds": round(self.wall_seconds, 2),
+            "units": self.units,
+            "units_per_second": round(self.units / self.wall_seconds, 2) if self.wall_seconds else 0,
+            "cpu_ms_per_unit": cpu_ms,
+            "cpu_ms_per_unit_by_process": per_unit,
             "units_per_cpu_second": round(1000 / cpu_ms, 2) if cpu_ms else None,
             "errors": sum(self.recorder.errors.values()),
             "endpoints": self.recorder.summary(self.wall_seconds),
             "loadavg_before": [round(x, 2) for x in self.load_before],
             "loadavg_after": [round(x, 2) for x in self.load_after],
-            "server": server_summary(self.server, self.units), "rss_mb_by_process": self.rss_mb, **self.extra,
+            "server": server_summary(self.server, self.units),
+            "rss_mb_by_process": self.rss_mb,
+            **self.extra,
         }
 
 
-def _run_threads(name: str, root_pid: int, clients: list[FlowClient], work, duration: float,
-                 recorder: Recorder, logs: Path | None = None) -> Phase:
+def _run_threads(
+    name: str,
+    root_pid: int,
+    clients: list[FlowClient],
+    work,
+    duration: float,
+    recorder: Recorder,
+    logs: Path | None = None,
+) -> Phase:
     """Each client calls ``work(client)`` in a loop for ``duration``: True counts one
     unit done, False stops that client, anything else goes on. Closes the clients."""
     stop_at = time.monotonic() + duration
@@ -159,12 +178,23 @@ def _run_threads(name: str, root_pid: int, clients: list[FlowClient], work, dura
     rss = rss_by_process(root_pid)
     if logs is not None:
         time.sleep(1)  # the last asynchronous invocations (notify) finish and log
-    return Phase(name, len(clients), wall, units[0], recorder, cpu, load_before, load_after,
-                 server=access_lines(logs, offsets), rss_mb=rss)
+    return Phase(
+        name,
+        len(clients),
+        wall,
+        units[0],
+        recorder,
+        cpu,
+        load_before,
+        load_after,
+        server=access_lines(logs, offsets),
+        rss_mb=rss,
+    )
 
 
-def flows(name: str, base: str, root_pid: int, world: BenchWorld, clients: int, duration: float,
-          logs: Path | None = None) -> Phase:
+def flows(
+    name: str, base: str, root_pid: int, world: BenchWorld, clients: int, duration: float, logs: Path | None = None
+) -> Phase:
     """N clients each running the whole flow in a loop. ``logs``: the stack's log folder,
     to count what each function served (its access lines)."""
     recorder = Recorder()
@@ -173,6 +203,7 @@ def flows(name: str, base: str, root_pid: int, world: BenchWorld, clients: int, 
 
 
 # -- each endpoint alone -----------------------------------------------------------------
+
 
 def _prepare(pool: list[FlowClient], make, seconds: float, per_client: int) -> list[queue.Queue]:
     """Inputs for single-use steps (transactions, codes), made before the timed part."""
@@ -203,7 +234,7 @@ def endpoint(step: str, base: str, root_pid: int, world: BenchWorld, clients: in
     queues = None
     per_client = max(50, int(duration * 60 / max(1, clients)))
     if step == TXN_GET:
-        for i, c in enumerate(pool):
+        for c in pool:
             c.recorder = Recorder()
             inputs[id(c)] = c.authorize()[0]
     elif step == USERINFO:
@@ -218,6 +249,7 @@ def endpoint(step: str, base: str, root_pid: int, world: BenchWorld, clients: in
         def make_code(c):
             txn, verifier = c.authorize()
             return c.choose(txn), verifier
+
         queues = _prepare(pool, make_code, min(duration, 25), per_client)
     by_client = {id(c): (queues[i] if queues else None) for i, c in enumerate(pool)}
 

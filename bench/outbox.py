@@ -25,6 +25,7 @@ JSON in ``bench/results/outbox-<time>.json``.
     python -m bench outbox                   # ~4 minutes
     python -m bench outbox --trigger now     # a run at once on SMTP's return, as if the tick came then
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,18 +54,31 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 # Shares of the backlog (after an outage in working hours): most e-mails tell a usager
 # that a démarche was carried out in their name; login links are one in seven.
-MIX = (("demarche_done", 0.55), ("login_link", 0.15), ("mandate_created", 0.12),
-       ("mandate_revoked", 0.08), ("expiry_reminder", 0.10))
+MIX = (
+    ("demarche_done", 0.55),
+    ("login_link", 0.15),
+    ("mandate_created", 0.12),
+    ("mandate_revoked", 0.08),
+    ("expiry_reminder", 0.10),
+)
 
 
 def _options(argv):
     parser = argparse.ArgumentParser(prog="python -m bench outbox", description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=1700, help="e-mails written during the outage")
     parser.add_argument("--outage-minutes", type=float, default=20, help="how long SMTP was down")
-    parser.add_argument("--trigger", choices=["schedule", "now"], default="schedule",
-                        help="wait for the schedule's next tick (default), or run notify at once")
-    parser.add_argument("--fresh-links", type=float, default=1.0,
-                        help="login links per second written while the backlog drains (each kind)")
+    parser.add_argument(
+        "--trigger",
+        choices=["schedule", "now"],
+        default="schedule",
+        help="wait for the schedule's next tick (default), or run notify at once",
+    )
+    parser.add_argument(
+        "--fresh-links",
+        type=float,
+        default=1.0,
+        help="login links per second written while the backlog drains (each kind)",
+    )
     parser.add_argument("--name", help="results file name (default outbox-<time>)")
     args = parser.parse_args(argv)
     args.name = args.name or f"outbox-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
@@ -76,6 +90,7 @@ def _say(text: str) -> None:
 
 
 # -- the SMTP sink ----------------------------------------------------------------------
+
 
 def _listening(port: int) -> bool:
     try:
@@ -110,9 +125,20 @@ def stop_sink(stack: launcher.RunningStack) -> None:
 
 
 def start_sink(stack: launcher.RunningStack) -> subprocess.Popen:
-    sink = subprocess.Popen([sys.executable, "-m", "local.smtp_sink", "--port", str(stack.ports["smtp"]),
-                             "--dir", str(stack.state / "mail")], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sink = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "local.smtp_sink",
+            "--port",
+            str(stack.ports["smtp"]),
+            "--dir",
+            str(stack.state / "mail"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 20
     while not _listening(stack.ports["smtp"]):
         if time.time() > deadline or sink.poll() is not None:
@@ -123,45 +149,71 @@ def start_sink(stack: launcher.RunningStack) -> subprocess.Popen:
 
 # -- the backlog ------------------------------------------------------------------------
 
+
 class People:
     """Who the e-mails are for: a structure, an aidant, usagers, one signed mandate."""
 
     def __init__(self):
         from shared import accounts, crypto, mandates
         from shared.store import Structure
+
         tag = crypto.new_id(6).lower()
-        structure = accounts.new_structure(f"France Services du banc {tag}", "9" * 14,
-                                           "1 rue du Banc, 02200 Soissons", structure_id=f"bench-{tag}")
+        structure = accounts.new_structure(
+            f"France Services du banc {tag}", "9" * 14, "1 rue du Banc, 02200 Soissons", structure_id=f"bench-{tag}"
+        )
         structure.save()
         self.structure = Structure.get(*Structure.key(structure.id))
-        self.aidant, _ = accounts.create_aidant(f"banc-{tag}@bench.aidantsconnect.fr", "Camille", "Banc",
-                                                [structure.id])
-        self.usagers = [mandates.upsert_usager(f"bench-out-{tag}-{i}", {
-            "given_name": "Usager", "family_name": f"Banc{i:02d}", "birthdate": "1970-01-01",
-            "email": f"usager{i}-{tag}@example.fr"}) for i in range(20)]
-        self.mandate = mandates.create(mandates.NewMandate(
-            structure_id=structure.id, usager=self.usagers[0], demarches=["papiers", "argent", "social"],
-            duration="long", is_remote=False, remote_consent=None, aidant_id=self.aidant.id,
-            aidant_name="Camille Banc", text_snapshot="Mandat du banc"))
+        self.aidant, _ = accounts.create_aidant(
+            f"banc-{tag}@bench.aidantsconnect.fr", "Camille", "Banc", [structure.id]
+        )
+        self.usagers = [
+            mandates.upsert_usager(
+                f"bench-out-{tag}-{i}",
+                {
+                    "given_name": "Usager",
+                    "family_name": f"Banc{i:02d}",
+                    "birthdate": "1970-01-01",
+                    "email": f"usager{i}-{tag}@example.fr",
+                },
+            )
+            for i in range(20)
+        ]
+        self.mandate = mandates.create(
+            mandates.NewMandate(
+                structure_id=structure.id,
+                usager=self.usagers[0],
+                demarches=["papiers", "argent", "social"],
+                duration="long",
+                is_remote=False,
+                remote_consent=None,
+                aidant_id=self.aidant.id,
+                aidant_name="Camille Banc",
+                text_snapshot="Mandat du banc",
+            )
+        )
 
     def item(self, kind: str, written: int):
         from shared import notifications
+
         usager = random.choice(self.usagers)
         if kind == "login_link":
-            return notifications.login_link_item(self.aidant, f"{self._settings().issuer}/api/login/bench-not-a-token",
-                                                 written + self._settings().login_link_ttl_seconds)
+            return notifications.login_link_item(
+                self.aidant,
+                f"{self._settings().issuer}/api/login/bench-not-a-token",
+                written + self._settings().login_link_ttl_seconds,
+            )
         if kind == "mandate_created":
             return notifications.mandate_created_item(self.mandate, usager, self.structure)
         if kind == "mandate_revoked":
             return notifications.revoked_item(self.mandate, usager, self.structure, demarches=["social"])
         if kind == "expiry_reminder":
-            return notifications.expiry_reminder_item(self.aidant, [self.mandate],
-                                                      {self.structure.id: self.structure})
+            return notifications.expiry_reminder_item(self.aidant, [self.mandate], {self.structure.id: self.structure})
         return notifications.demarche_done_item(usager, self.structure, random.choice(["papiers", "argent"]))
 
     @staticmethod
     def _settings():
         from shared.config import settings
+
         return settings()
 
 
@@ -170,6 +222,7 @@ def _as_written_at(item, written: int, tried: bool):
     delivery failed once (connection refused), so it is due again when notify's
     retry rule says (``notifications.retry_after``)."""
     from shared import notifications
+
     item.created_at = datetime.fromtimestamp(written, timezone.utc)
     if tried:
         item.attempts = 1
@@ -183,6 +236,7 @@ def _as_written_at(item, written: int, tried: bool):
 def write_backlog(people: People, count: int, outage_seconds: float) -> list:
     from shared import notifications
     from shared.store import transaction
+
     now = int(time.time())
     kinds = random.choices([k for k, _ in MIX], weights=[w for _, w in MIX], k=count)
     items = []
@@ -191,7 +245,7 @@ def write_backlog(people: People, count: int, outage_seconds: float) -> list:
         items.append(_as_written_at(people.item(kind, written), written, tried=True))
     for start in range(0, count, 100):
         with transaction() as tx:
-            for item in items[start:start + 100]:
+            for item in items[start : start + 100]:
                 tx.save(item, condition=notifications.save_condition())
     return items
 
@@ -209,6 +263,7 @@ class FreshLogins(threading.Thread):
     def run(self) -> None:
         from shared import notifications
         from shared.store import transaction
+
         if self.pause is None:
             return
         while not self.stopping.wait(self.pause):
@@ -224,6 +279,7 @@ class FreshLogins(threading.Thread):
 
 # -- reading the outcome ------------------------------------------------------------------
 
+
 def arrivals(mail_dir: Path) -> dict[str, float]:
     """Outbox item id -> when the sink received its first copy (epoch seconds)."""
     found: dict[str, float] = {}
@@ -236,7 +292,7 @@ def arrivals(mail_dir: Path) -> dict[str, float]:
                 if raw.lower().startswith(b"message-id:"):
                     value = raw.split(b":", 1)[1].strip().decode()
                     if value.startswith("<outbox-"):
-                        found.setdefault(value[len("<outbox-"):].split("@")[0], received)
+                        found.setdefault(value[len("<outbox-") :].split("@")[0], received)
                     break
     return found
 
@@ -248,9 +304,10 @@ def copies(mail_dir: Path) -> int:
 def _stored(items) -> list:
     """The items as the store has them now (BatchGet, 100 at a time)."""
     from shared.store import OutboxItem
+
     found = []
     for start in range(0, len(items), 100):
-        found += OutboxItem.batch_get([OutboxItem.key(i.id) for i in items[start:start + 100]])
+        found += OutboxItem.batch_get([OutboxItem.key(i.id) for i in items[start : start + 100]])
     return found
 
 
@@ -351,10 +408,13 @@ def measure(args) -> dict:
     windows = [(r["started"], r["started"] + r["seconds"]) for r in cron.runs if r.get("seconds")]
     lost_in_run = delays([(i, w) for i, w in fresh.lost if any(a <= w <= b - 1 for a, b in windows)])
     return {
-        "items": args.items, "outage_minutes": args.outage_minutes, "trigger": args.trigger,
+        "items": args.items,
+        "outage_minutes": args.outage_minutes,
+        "trigger": args.trigger,
         "kinds": dict(Counter(i.template for i in backlog)),
         "statuses_after": dict(statuses),
-        "sent": sent, "copies_received": total_copies,
+        "sent": sent,
+        "copies_received": total_copies,
         "seconds_restore_to_first_email": round(backlog_times[0] - restored, 1) if backlog_times else None,
         "seconds_restore_to_empty": round(backlog_times[-1] - restored, 1) if backlog_times else None,
         "runs": runs,
@@ -362,7 +422,8 @@ def measure(args) -> dict:
         "drain_per_second": round(run_sent / run_seconds, 1) if run_seconds else None,
         "cpu_ms_per_email": round(cpu * 1000 / total_copies, 1) if total_copies else None,
         "login_links": {
-            "in_backlog": len(links), "still_valid_at_restore": len(alive_links),
+            "in_backlog": len(links),
+            "still_valid_at_restore": len(alive_links),
             "expired_not_sent": sum(1 for i in links if status_of.get(i.id) == "expired" and i.id not in received),
             "valid_sent": len(link_delays),
             "max_seconds_from_restore": round(max(link_delays), 1) if link_delays else None,
@@ -388,8 +449,12 @@ def report(result: dict) -> str:
         f"SMTP back → first e-mail {result['seconds_restore_to_first_email']} s, → backlog empty "
         f"{result['seconds_restore_to_empty']} s, in {result['runs_sending']} scheduled run(s) draining "
         f"{result['drain_per_second']} e-mails/s; {result['cpu_ms_per_email']} ms of CPU per e-mail (all processes)",
-        "runs: " + "; ".join(f"+{r['started']} s: {r.get('sent')} sent, {r.get('expired', 0)} expired in "
-                             f"{r.get('seconds')} s, more {r.get('more')}" for r in result["runs"]),
+        "runs: "
+        + "; ".join(
+            f"+{r['started']} s: {r.get('sent')} sent, {r.get('expired', 0)} expired in "
+            f"{r.get('seconds')} s, more {r.get('more')}"
+            for r in result["runs"]
+        ),
         f"login links in the backlog: {links['in_backlog']}, still valid when SMTP came back "
         f"{links['still_valid_at_restore']}, sent {links['valid_sent']} (the last "
         f"{links['max_seconds_from_restore']} s after SMTP's return), expired unsent {links['expired_not_sent']}",
@@ -405,8 +470,12 @@ def main(argv=None) -> int:
     args = _options(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    result = {"name": args.name, "started_at": datetime.now(timezone.utc).isoformat(),
-              "cpus": os.cpu_count(), "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
+    result = {
+        "name": args.name,
+        "started_at": datetime.now(timezone.utc).isoformat(),
+        "cpus": os.cpu_count(),
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+    }
     result.update(measure(args))
     result["seconds"] = round(time.monotonic() - started, 1)
     path = RESULTS / f"{args.name}.json"

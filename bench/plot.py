@@ -1,5 +1,6 @@
 """One PNG per run: latency per endpoint, CPU per flow by process, cost against the
 table's size, throughput against worker processes."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,21 +9,29 @@ from .flow import FLOW_STEPS
 
 
 def _short(step: str) -> str:
-    return (step.replace("/api/fi/transactions/{txn}", "txn").replace("/oidc/", "").replace("GET ", "")
-            .replace("POST ", "POST ").replace("/.well-known/openid-configuration", "discovery"))
+    return (
+        step.replace("/api/fi/transactions/{txn}", "txn")
+        .replace("/oidc/", "")
+        .replace("GET ", "")
+        .replace("POST ", "POST ")
+        .replace("/.well-known/openid-configuration", "discovery")
+    )
 
 
 def write(result: dict, path: Path) -> Path | None:
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         print("matplotlib is not installed (bench/requirements.lock, make bench): no plot")
         return None
     fig, axes = plt.subplots(2, 2, figsize=(13, 9))
-    fig.suptitle(f"Aidants Connect on OpenFaaS — bench {result['name']} "
-                 f"({result['machine']['cpus']} cores, load {result['machine']['loadavg_start'][0]})")
+    fig.suptitle(
+        f"Aidants Connect on OpenFaaS — bench {result['name']} "
+        f"({result['machine']['cpus']} cores, load {result['machine']['loadavg_start'][0]})"
+    )
 
     # 1. latency per endpoint under the flow load
     ax = axes[0][0]
@@ -43,8 +52,10 @@ def write(result: dict, path: Path) -> Path | None:
     ax.barh(names, [by[n] for n in names])
     ax.invert_yaxis()
     ax.set_xlabel("CPU ms per complete flow")
-    ax.set_title(f"CPU per flow: {result['flow']['cpu_ms_per_unit']} ms "
-                 f"({result['flow']['units_per_cpu_second']} flows/s per core)")
+    ax.set_title(
+        f"CPU per flow: {result['flow']['cpu_ms_per_unit']} ms "
+        f"({result['flow']['units_per_cpu_second']} flows/s per core)"
+    )
 
     # 3. growth with data
     ax = axes[1][0]
@@ -52,8 +63,7 @@ def write(result: dict, path: Path) -> Path | None:
     if sizes:
         xs = [s["background_usagers"] for s in sizes]
         for step in steps:
-            ax.plot(xs, [s["endpoints"].get(step, {}).get("p95_ms", 0) for s in sizes], marker="o",
-                    label=_short(step))
+            ax.plot(xs, [s["endpoints"].get(step, {}).get("p95_ms", 0) for s in sizes], marker="o", label=_short(step))
         ax.set_xscale("log")
         ax.set_xlabel("background usagers and mandates in the table")
         ax.set_ylabel("p95 ms (1 client)")

@@ -1,5 +1,6 @@
 """CPU time of every process of a local stack (gateway, functions, DynamoDB Local,
 SMTP sink): read from /proc, so "CPU per flow" sums all of them, as docs/performance.md's targets count it."""
+
 from __future__ import annotations
 
 import os

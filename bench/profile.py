@@ -3,6 +3,7 @@ runs: ``python -m bench --profile``. Writes one collapsed-stack file per process
 (``bench/results/<name>-<process>.txt``, the input of any flame-graph tool) and
 prints where the samples fall (only threads holding the GIL: CPU, not waits): the frames that hold the CPU themselves (self) and
 the frames that include the most samples (inclusive)."""
+
 from __future__ import annotations
 
 import re
@@ -16,8 +17,9 @@ from . import procs
 
 
 def py_spy() -> str | None:
-    return shutil.which("py-spy") or (str(Path(sys.executable).parent / "py-spy")
-                                      if (Path(sys.executable).parent / "py-spy").exists() else None)
+    return shutil.which("py-spy") or (
+        str(Path(sys.executable).parent / "py-spy") if (Path(sys.executable).parent / "py-spy").exists() else None
+    )
 
 
 def targets(root_pid: int, functions: tuple[str, ...]) -> dict[str, int]:
@@ -44,9 +46,26 @@ def start(root_pid: int, functions: tuple[str, ...], out_dir: Path, name: str, s
     running = []
     for label, pid in targets(root_pid, functions).items():
         path = out_dir / f"{name}-{label}.txt"
-        process = subprocess.Popen([exe, "record", "--pid", str(pid), "--duration", str(int(seconds)),
-                                    "--rate", "200", "--format", "raw", "--nonblocking", "--gil", "-o", str(path)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [
+                exe,
+                "record",
+                "--pid",
+                str(pid),
+                "--duration",
+                str(int(seconds)),
+                "--rate",
+                "200",
+                "--format",
+                "raw",
+                "--nonblocking",
+                "--gil",
+                "-o",
+                str(path),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         running.append((label, path, process))
     return running
 
@@ -66,9 +85,28 @@ def _short(frame: str) -> str:
 
 
 # Where a sample's innermost frame lives, by library: the CPU each one costs.
-_LIBRARIES = ("botocore", "pynamodb", "urllib3", "authlib", "joserfc", "cryptography", "jinja2", "waitress",
-              "flask", "werkzeug", "shared", "functions", "local", "http/client", "email", "json", "socket",
-              "threading", "re", "uuid")
+_LIBRARIES = (
+    "botocore",
+    "pynamodb",
+    "urllib3",
+    "authlib",
+    "joserfc",
+    "cryptography",
+    "jinja2",
+    "waitress",
+    "flask",
+    "werkzeug",
+    "shared",
+    "functions",
+    "local",
+    "http/client",
+    "email",
+    "json",
+    "socket",
+    "threading",
+    "re",
+    "uuid",
+)
 _PLUMBING = ("threading", "waitress/", "flask/", "werkzeug/", "local/runtime", "<module>")
 
 
@@ -97,11 +135,14 @@ def summarise(path: Path, top: int = 12) -> dict:
         for frame in set(frames):
             inclusive[frame] += n
     pct = (lambda c: round(100 * c / total, 1)) if total else (lambda c: 0)
-    return {"samples": total,
-            "by_library": [(name, pct(c)) for name, c in libraries.most_common()],
-            "self": [(f, pct(c)) for f, c in own.most_common(top)],
-            "inclusive": [(f, pct(c)) for f, c in inclusive.most_common(top * 6)
-                          if not any(p in f for p in _PLUMBING)][:top]}
+    return {
+        "samples": total,
+        "by_library": [(name, pct(c)) for name, c in libraries.most_common()],
+        "self": [(f, pct(c)) for f, c in own.most_common(top)],
+        "inclusive": [(f, pct(c)) for f, c in inclusive.most_common(top * 6) if not any(p in f for p in _PLUMBING)][
+            :top
+        ],
+    }
 
 
 def finish(running) -> dict:

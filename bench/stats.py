@@ -1,4 +1,5 @@
 """Latency, throughput and DynamoDB calls, per endpoint."""
+
 from __future__ import annotations
 
 import statistics
@@ -26,8 +27,15 @@ class Recorder:
         self.errors: dict[str, int] = defaultdict(int)
         self.statuses: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
 
-    def record(self, endpoint: str, seconds: float, status: int, store_calls: int | None, ok: bool,
-               store_units: tuple[float, float] | None = None) -> None:
+    def record(
+        self,
+        endpoint: str,
+        seconds: float,
+        status: int,
+        store_calls: int | None,
+        ok: bool,
+        store_units: tuple[float, float] | None = None,
+    ) -> None:
         with self._lock:
             self.latencies[endpoint].append(seconds * 1000)
             self.statuses[endpoint][status] += 1

@@ -9,6 +9,7 @@ fast as they can, the signal after ``--seconds``, DynamoDB Local started again o
 same folder, then a Scan: how many acknowledged transactions are missing, and
 whether any is there by half. A property of the local store, not of the service.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,10 +31,16 @@ TABLE = "durability"
 
 
 def _client(port: int):
-    return boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="eu-west-3",
-                        aws_access_key_id="local", aws_secret_access_key="local",
-                        config=botocore.config.Config(retries={"max_attempts": 0}, read_timeout=5,
-                                                      connect_timeout=1, max_pool_connections=20))
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="eu-west-3",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=botocore.config.Config(
+            retries={"max_attempts": 0}, read_timeout=5, connect_timeout=1, max_pool_connections=20
+        ),
+    )
 
 
 def trial(sig: int, seconds: float, threads: int, log: Path) -> tuple[int, int, int]:
@@ -43,9 +50,12 @@ def trial(sig: int, seconds: float, threads: int, log: Path) -> tuple[int, int, 
     process = dynamodb.start("dynamodb-local", port, log, data_dir=folder)
     try:
         client = _client(port)
-        client.create_table(TableName=TABLE, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                            BillingMode="PAY_PER_REQUEST")
+        client.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
         acknowledged: list[str] = []
         stop = threading.Event()
 
@@ -55,9 +65,12 @@ def trial(sig: int, seconds: float, threads: int, log: Path) -> tuple[int, int, 
                 i += 1
                 key = f"{n}-{i}"
                 try:
-                    client.transact_write_items(TransactItems=[
-                        {"Put": {"TableName": TABLE, "Item": {"pk": {"S": key + "/a"}}}},
-                        {"Put": {"TableName": TABLE, "Item": {"pk": {"S": key + "/b"}}}}])
+                    client.transact_write_items(
+                        TransactItems=[
+                            {"Put": {"TableName": TABLE, "Item": {"pk": {"S": key + "/a"}}}},
+                            {"Put": {"TableName": TABLE, "Item": {"pk": {"S": key + "/b"}}}},
+                        ]
+                    )
                 except Exception:  # the store is gone: this one was not acknowledged
                     return
                 acknowledged.append(key)
@@ -105,8 +118,11 @@ def main(argv=None) -> None:
             result = trial(sig, args.seconds, args.threads, log)
             totals = [a + b for a, b in zip(totals, result)]
             with_loss += result[1] > 0
-        print(f"{sig.name}: {args.trials} trials, {totals[0]} transactions acknowledged, {totals[1]} of them "
-              f"missing after the restart ({with_loss} trials with a loss), {totals[2]} present by half", flush=True)
+        print(
+            f"{sig.name}: {args.trials} trials, {totals[0]} transactions acknowledged, {totals[1]} of them "
+            f"missing after the restart ({with_loss} trials with a loss), {totals[2]} present by half",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """python -m deploy <command> — see deploy/__init__.py and docs/deploy.md."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,9 +17,11 @@ def _stack(args) -> Path | None:
 
 def cmd_build_context(args) -> int:
     from . import context
+
     names = args.function or []
     if args.all:
         from local import stack
+
         names = list(stack.functions(_stack(args)))
     if not names:
         print("name a function, or --all", file=sys.stderr)
@@ -35,8 +38,14 @@ def cmd_build_context(args) -> int:
 
 def cmd_ingress(args) -> int:
     from . import ingress
-    overrides = {"server_name": args.server_name, "upstream": args.upstream, "static_root": args.static_root,
-                 "cluster_issuer": args.cluster_issuer, "router_image": args.router_image}
+
+    overrides = {
+        "server_name": args.server_name,
+        "upstream": args.upstream,
+        "static_root": args.static_root,
+        "cluster_issuer": args.cluster_issuer,
+        "router_image": args.router_image,
+    }
     options = ingress.default_options(stack_path=_stack(args), **overrides)
     if args.kind == "nginx" and args.no_tls:
         options = ingress.Options(**{**options.__dict__, "tls": False})
@@ -56,9 +65,9 @@ def cmd_ingress(args) -> int:
 
 
 def cmd_requirements(args) -> int:
-    from local import stack
 
     from . import requirements
+
     try:
         if args.check:
             lock = requirements.load()
@@ -76,6 +85,7 @@ def cmd_requirements(args) -> int:
 
 def cmd_table(args) -> int:
     from . import table
+
     if args.cloudformation:
         print(table.cloudformation_json(args.table_name))
         return 0
@@ -86,6 +96,7 @@ def cmd_table(args) -> int:
 
 def cmd_secrets(args) -> int:
     from . import secrets
+
     if args.generate:
         try:
             sys.stdout.write(secrets.generate(args.generate, sandbox=args.sandbox))
@@ -103,9 +114,16 @@ def cmd_secrets(args) -> int:
 
 def cmd_oidc_client(args) -> int:
     from . import clients
+
     try:
-        done = clients.register(args.client_id, args.name, args.redirect_uri, id_token_alg=args.id_token_alg,
-                                userinfo_alg=args.userinfo_alg, endpoint=args.endpoint)
+        done = clients.register(
+            args.client_id,
+            args.name,
+            args.redirect_uri,
+            id_token_alg=args.id_token_alg,
+            userinfo_alg=args.userinfo_alg,
+            endpoint=args.endpoint,
+        )
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -116,6 +134,7 @@ def cmd_oidc_client(args) -> int:
 
 def cmd_keys(args) -> int:
     from . import keys
+
     path = Path(args.file) if args.file else keys.default_path()
     try:
         if args.action == "add":
@@ -133,6 +152,7 @@ def cmd_keys(args) -> int:
 
 def cmd_journal(args) -> int:
     from . import journal
+
     try:
         ok, lines = journal.verify(endpoint=args.endpoint, table_name=args.table_name, anchor=args.anchor)
     except ValueError as err:
@@ -145,12 +165,16 @@ def cmd_journal(args) -> int:
 def cmd_sandbox_stack(args) -> int:
     """stack.sandbox.yml: stack.yml with deploy/sandbox.yml's differences."""
     from local import stack
+
     text = stack.sandbox_stack_text()
     if args.check:
         current = stack.SANDBOX_STACK.read_text() if stack.SANDBOX_STACK.is_file() else ""
         if current != text:
-            print(f"{stack.SANDBOX_STACK.name} is not what stack.yml and deploy/sandbox.yml give: "
-                  "python -m deploy sandbox-stack --write", file=sys.stderr)
+            print(
+                f"{stack.SANDBOX_STACK.name} is not what stack.yml and deploy/sandbox.yml give: "
+                "python -m deploy sandbox-stack --write",
+                file=sys.stderr,
+            )
             return 1
         return 0
     if args.write:
@@ -163,14 +187,17 @@ def cmd_sandbox_stack(args) -> int:
 
 def cmd_template(args) -> int:
     from . import template_pin
+
     pin = template_pin.load()
     if args.action == "source":
         print(pin.source)
         return 0
     folder = Path(args.folder) if args.folder else template_pin.checkout()
     if folder is None:
-        print(f"error: no {template_pin.PULLED.relative_to(ROOT)}: run `faas-cli template pull stack` first",
-              file=sys.stderr)
+        print(
+            f"error: no {template_pin.PULLED.relative_to(ROOT)}: run `faas-cli template pull stack` first",
+            file=sys.stderr,
+        )
         return 2
     problems = template_pin.verify(folder, pin)
     for problem in problems:
@@ -182,15 +209,18 @@ def cmd_template(args) -> int:
 
 def cmd_status(args) -> int:
     from . import status
+
     print("\n".join(status.status(endpoint=args.endpoint, table_name=args.table_name, limit=args.limit)))
     return 0
 
 
 def cmd_stats(args) -> int:
     from . import stats
+
     try:
-        ok, lines = stats.backfill(args.check, since=args.since, settle=args.settle, endpoint=args.endpoint,
-                                   table_name=args.table_name)
+        ok, lines = stats.backfill(
+            args.check, since=args.since, settle=args.settle, endpoint=args.endpoint, table_name=args.table_name
+        )
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -270,8 +300,11 @@ def main(argv=None) -> int:
     p.set_defaults(fn=cmd_journal)
 
     p = sub.add_parser("template", help="the python3-http template pinned in stack.yml")
-    p.add_argument("action", choices=["verify", "source"],
-                   help="verify: a pulled template folder is the pinned commit's; source: print stack.yml's source")
+    p.add_argument(
+        "action",
+        choices=["verify", "source"],
+        help="verify: a pulled template folder is the pinned commit's; source: print stack.yml's source",
+    )
     p.add_argument("folder", nargs="?", help="default: ./template/python3-http (faas-cli template pull stack)")
     p.set_defaults(fn=cmd_template)
 
@@ -283,6 +316,7 @@ def main(argv=None) -> int:
 
     p = sub.add_parser("stats", help="the public statistics' counters recomputed from the data: drift, backfill")
     from . import stats
+
     stats.add_arguments(p)
     p.add_argument("--endpoint", help="a DynamoDB endpoint (default: AWS, from AWS_REGION)")
     p.add_argument("--table-name", help="the table (default: TABLE_NAME, or aidants-connect)")

@@ -7,6 +7,7 @@ needs the same key as the deployed functions. It reads it the way they do
 commands filled. The clear secret is printed once, to be given to FranceConnect in
 its partner space, and is stored nowhere.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,20 +22,39 @@ class Registered:
     userinfo_signed_response_alg: str | None
 
 
-def register(client_id: str, name: str, redirect_uris: list[str], *, id_token_alg: str | None = None,
-             userinfo_alg: str | None = None, endpoint: str | None = None) -> Registered:
+def register(
+    client_id: str,
+    name: str,
+    redirect_uris: list[str],
+    *,
+    id_token_alg: str | None = None,
+    userinfo_alg: str | None = None,
+    endpoint: str | None = None,
+) -> Registered:
     import os
 
     from shared import config, store
+
     if endpoint:
         os.environ["DYNAMODB_HOST"] = endpoint
         config.reset_caches()
     store.configure()
     from shared.oidc import clients
+
     for uri in redirect_uris:
         if not uri.startswith("https://"):
             raise ValueError(f"redirect URI {uri!r} is not https")
-    item, secret = clients.register(client_id, name, redirect_uris, id_token_signed_response_alg=id_token_alg,
-                                    userinfo_signed_response_alg=userinfo_alg)
-    return Registered(item.client_id, secret, list(item.redirect_uris), item.id_token_signed_response_alg,
-                      item.userinfo_signed_response_alg)
+    item, secret = clients.register(
+        client_id,
+        name,
+        redirect_uris,
+        id_token_signed_response_alg=id_token_alg,
+        userinfo_signed_response_alg=userinfo_alg,
+    )
+    return Registered(
+        item.client_id,
+        secret,
+        list(item.redirect_uris),
+        item.id_token_signed_response_alg,
+        item.userinfo_signed_response_alg,
+    )

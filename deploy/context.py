@@ -10,6 +10,7 @@ faas-cli takes the template from its git source; we take our stand-in
 (``deploy/template/python3-http``, see its IMAGE.md), which behaves as the template
 does. :func:`assemble` then lays a context out as the image's ``/home/app``.
 """
+
 from __future__ import annotations
 
 import shutil

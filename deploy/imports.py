@@ -6,6 +6,7 @@ Used to check each function's ``requirements.txt``: every third-party package th
 code imports must be listed or come with a listed one, and nothing listed may go
 unused (images carry only what their function needs).
 """
+
 from __future__ import annotations
 
 import ast
@@ -80,8 +81,7 @@ def third_party_imports(handler_dir: Path, root: Path | None = None) -> set[str]
                     visit_shared(dotted)
                     for name in names:  # `from shared import store` imports a module
                         visit_shared(f"{dotted}.{name}")
-                elif top and top not in sys.stdlib_module_names and top not in local_names \
-                        and top != "__future__":
+                elif top and top not in sys.stdlib_module_names and top not in local_names and top != "__future__":
                     found.add(top)
     return found
 
@@ -142,8 +142,9 @@ def check(fn: stack.Function, root: Path | None = None) -> list[str]:
             continue
         imported_dists |= dists
         if not dists & installed:
-            problems.append(f"{fn.name}: imports {module} ({', '.join(sorted(dists))}) "
-                            f"but its requirements.txt does not bring it")
+            problems.append(
+                f"{fn.name}: imports {module} ({', '.join(sorted(dists))}) but its requirements.txt does not bring it"
+            )
     needed = set().union(*(_dependencies(d) for d in imported_dists | set(TEMPLATE_RUNTIME)))
     for name in sorted(listed - needed):
         problems.append(f"{fn.name}: requirements.txt lists {name}, which its code never imports")

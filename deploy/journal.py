@@ -6,14 +6,17 @@ table and its indexes (the ops credentials in the environment, botocore's defaul
 chain), and no secret: the seals are plain SHA-256, checkable by anyone who can read
 the table. The table is ``TABLE_NAME`` (or ``--table-name``) in ``AWS_REGION``.
 """
+
 from __future__ import annotations
 
 import os
 
 
-def verify(endpoint: str | None = None, table_name: str | None = None,
-           anchor: str | None = None) -> tuple[bool, list[str]]:
+def verify(
+    endpoint: str | None = None, table_name: str | None = None, anchor: str | None = None
+) -> tuple[bool, list[str]]:
     from shared import config, store
+
     if endpoint:
         os.environ["DYNAMODB_HOST"] = endpoint
     if table_name:
@@ -21,6 +24,7 @@ def verify(endpoint: str | None = None, table_name: str | None = None,
     config.reset_caches()
     store.configure()
     from shared import seals
+
     parsed = seals.parse_anchor(anchor) if anchor else None
     report = seals.verify(parsed)
     return report.ok, report.lines()

@@ -14,6 +14,7 @@ A rotation that never breaks a FranceConnect login has three steps, each followe
 Every change is checked with ``shared.oidc.keys.from_jwks`` (the functions' own
 loader) before the file is replaced, so a set they would refuse is never written.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,6 +25,7 @@ from pathlib import Path
 
 def default_path() -> Path:
     from shared.oidc import keys
+
     return Path(os.environ.get("SECRETS_DIR", "/var/openfaas/secrets")) / keys.SECRET_NAME
 
 
@@ -33,6 +35,7 @@ def _load(path: Path) -> dict:
 
 def _save(path: Path, jwks: dict) -> dict:
     from shared.oidc import keys
+
     keys.from_jwks(json.loads(json.dumps(jwks)))  # refuse what the functions would refuse
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(jwks, indent=2))
@@ -43,20 +46,25 @@ def _save(path: Path, jwks: dict) -> dict:
 
 def _kids(jwks: dict) -> list[str]:
     from shared.oidc import keys
+
     return [key.kid for key in keys.from_jwks(json.loads(json.dumps(jwks))).key_set.keys]
 
 
 def describe(path: Path) -> list[dict]:
     from shared.oidc import keys
+
     jwks = _load(path)
     loaded = keys.from_jwks(json.loads(json.dumps(jwks)))
     signers = {alg: loaded.signing_key(alg).kid for alg in loaded.algorithms}
-    return [{"kid": kid, "alg": raw.get("alg"), "iat": raw.get("iat"), "signs": signers.get(raw.get("alg")) == kid}
-            for kid, raw in zip(_kids(jwks), jwks["keys"])]
+    return [
+        {"kid": kid, "alg": raw.get("alg"), "iat": raw.get("iat"), "signs": signers.get(raw.get("alg")) == kid}
+        for kid, raw in zip(_kids(jwks), jwks["keys"])
+    ]
 
 
 def add(path: Path, alg: str) -> str:
     from shared.oidc import keys
+
     jwks = _load(path)
     key = keys.new_key(alg)
     _save(path, {"keys": jwks["keys"] + [{**key.as_dict(private=True), "iat": int(time.time())}]})

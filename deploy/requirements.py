@@ -17,6 +17,7 @@ dependencies listed too.
 ``--check`` and :func:`check` say where a file disagrees with the lock or misses
 an import (tests/deploy/test_requirements.py).
 """
+
 from __future__ import annotations
 
 import re
@@ -71,8 +72,13 @@ def parse(text: str) -> dict[str, Pin]:
 
     def close() -> None:
         if current is not None:
-            pins[current["name"]] = Pin(current["name"], current["version"], tuple(current["hashes"]),
-                                        current["marker"], frozenset(current["via"]))
+            pins[current["name"]] = Pin(
+                current["name"],
+                current["version"],
+                tuple(current["hashes"]),
+                current["marker"],
+                frozenset(current["via"]),
+            )
 
     for raw in text.splitlines():
         line = raw.rstrip()
@@ -103,18 +109,26 @@ def parse(text: str) -> dict[str, Pin]:
             match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s=]+)", spec)
             if match is None:
                 raise LockError(f"not an exact pin: {stripped!r}")
-            current = {"name": normalize(match.group(1)), "version": match.group(2), "hashes": [],
-                       "marker": marker.strip().split(" --hash")[0].strip(), "via": set()}
+            current = {
+                "name": normalize(match.group(1)),
+                "version": match.group(2),
+                "hashes": [],
+                "marker": marker.strip().split(" --hash")[0].strip(),
+                "via": set(),
+            }
         elif current is None:
             raise LockError(f"continuation without a requirement: {stripped!r}")
         for word in words:
             if word.startswith("--hash="):
-                current["hashes"].append(word[len("--hash="):])
+                current["hashes"].append(word[len("--hash=") :])
     close()
     # "-r requirements.in", "-c requirements.lock": the input files, not distributions.
-    return {name: Pin(p.name, p.version, p.hashes, p.marker,
-                      frozenset(normalize(v) for v in p.via if not v.startswith("-")))
-            for name, p in pins.items()}
+    return {
+        name: Pin(
+            p.name, p.version, p.hashes, p.marker, frozenset(normalize(v) for v in p.via if not v.startswith("-"))
+        )
+        for name, p in pins.items()
+    }
 
 
 def load(path: Path | None = None) -> dict[str, Pin]:
@@ -151,8 +165,10 @@ def imported_distributions(handler_dir: Path, lock: dict[str, Pin], root: Path |
         candidates = {normalize(d) for d in providers.get(module, [])} | {normalize(module)}
         locked = sorted(candidates & set(lock))
         if not locked:
-            raise LockError(f"{handler_dir.name} imports {module}, which {LOCK} does not provide: "
-                            f"add its distribution to requirements.in, then `make lock`")
+            raise LockError(
+                f"{handler_dir.name} imports {module}, which {LOCK} does not provide: "
+                f"add its distribution to requirements.in, then `make lock`"
+            )
         found[module] = locked[0]
     return found
 
@@ -185,14 +201,17 @@ def check(fn: stack.Function, lock: dict[str, Pin] | None = None, root: Path | N
     want = parse(want_text)
     problems = []
     for name in sorted(set(want) - set(listed)):
-        problems.append(f"{fn.name}: requirements.txt misses {name}=={want[name].version}, "
-                        f"which its code imports or an import needs")
+        problems.append(
+            f"{fn.name}: requirements.txt misses {name}=={want[name].version}, "
+            f"which its code imports or an import needs"
+        )
     for name in sorted(set(listed) - set(want)):
         problems.append(f"{fn.name}: requirements.txt lists {name}, which its code does not need")
     for name in sorted(set(listed) & set(want)):
         if listed[name].version != want[name].version:
-            problems.append(f"{fn.name}: requirements.txt pins {name}=={listed[name].version}, "
-                            f"{LOCK} has {want[name].version}")
+            problems.append(
+                f"{fn.name}: requirements.txt pins {name}=={listed[name].version}, {LOCK} has {want[name].version}"
+            )
         elif set(listed[name].hashes) != set(want[name].hashes):
             problems.append(f"{fn.name}: requirements.txt has other hashes for {name} than {LOCK}")
     if not problems and path.read_text() != want_text:

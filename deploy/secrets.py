@@ -8,6 +8,7 @@ history, never regenerated over an existing one. Values we make ourselves come f
 ``python -m deploy secrets --generate NAME``; values a third party gives us (SMTP,
 FranceConnect) are typed in at a silent prompt.
 """
+
 from __future__ import annotations
 
 import base64
@@ -25,6 +26,7 @@ def _random_key() -> str:
 
 def _signing_keys() -> str:
     from shared.oidc import keys
+
     return json.dumps(keys.new_jwks())
 
 
@@ -37,31 +39,44 @@ class Secret:
     rotation: str = ""
 
 
-KNOWN = {s.name: s for s in [
-    Secret("token-hmac-key",
-           "HMAC-SHA-256 key under which every token, code, session, login link and client "
-           "secret is stored (32 random bytes, base64).",
-           _random_key,
-           rotation="Rotating it invalidates every open session, login link, authorization code, "
-                    "access token and stored client secret: plan it, then re-register the clients."),
-    Secret("totp-seal-key",
-           "AES-256-GCM key sealing the stored TOTP seeds (32 random bytes, base64).",
-           _random_key,
-           rotation="Never replace it without re-sealing every TOTP device: a lost key loses every "
-                    "aidant's OTP card and app. Keep an offline copy."),
-    Secret("oidc-signing-keys",
-           "Private JWK Set signing our ID tokens (identity provider for FranceConnect): one ES256 "
-           "and one RS256 key (OpenID Connect requires RS256); the first key of an algorithm signs.",
-           _signing_keys,
-           rotation="Put a new key first, keep the old one published at /oidc/jwks until every token "
-                    "it signed has expired, then remove it (docs/deploy.md, Keys)."),
-    Secret("smtp-password",
-           "Password of the SMTP account (SMTP_USER in stack.yml) that sends mail to aidants and usagers.",
-           source="the mail provider's console (SMTP credentials of the sending account)"),
-    Secret("franceconnect-client-secret",
-           "Client secret FranceConnect gave us as a service provider (FS: mandate creation).",
-           source="FranceConnect's partner space, with FRANCECONNECT_CLIENT_ID"),
-]}
+KNOWN = {
+    s.name: s
+    for s in [
+        Secret(
+            "token-hmac-key",
+            "HMAC-SHA-256 key under which every token, code, session, login link and client "
+            "secret is stored (32 random bytes, base64).",
+            _random_key,
+            rotation="Rotating it invalidates every open session, login link, authorization code, "
+            "access token and stored client secret: plan it, then re-register the clients.",
+        ),
+        Secret(
+            "totp-seal-key",
+            "AES-256-GCM key sealing the stored TOTP seeds (32 random bytes, base64).",
+            _random_key,
+            rotation="Never replace it without re-sealing every TOTP device: a lost key loses every "
+            "aidant's OTP card and app. Keep an offline copy.",
+        ),
+        Secret(
+            "oidc-signing-keys",
+            "Private JWK Set signing our ID tokens (identity provider for FranceConnect): one ES256 "
+            "and one RS256 key (OpenID Connect requires RS256); the first key of an algorithm signs.",
+            _signing_keys,
+            rotation="Put a new key first, keep the old one published at /oidc/jwks until every token "
+            "it signed has expired, then remove it (docs/deploy.md, Keys).",
+        ),
+        Secret(
+            "smtp-password",
+            "Password of the SMTP account (SMTP_USER in stack.yml) that sends mail to aidants and usagers.",
+            source="the mail provider's console (SMTP credentials of the sending account)",
+        ),
+        Secret(
+            "franceconnect-client-secret",
+            "Client secret FranceConnect gave us as a service provider (FS: mandate creation).",
+            source="FranceConnect's partner space, with FRANCECONNECT_CLIENT_ID",
+        ),
+    ]
+}
 
 
 def declared(stack_path=None) -> dict[str, list[str]]:
@@ -107,9 +122,13 @@ def commands(stack_path=None, gateway: str | None = None) -> str:
     sandbox = is_sandbox(stack_path)
     default_dir = "$HOME/aidants-connect-sandbox-secrets" if sandbox else "$HOME/aidants-connect-secrets"
     lines = [
-        ("# OpenFaaS secrets of the training sandbox: its own OpenFaaS, its own values, never\n"
-         "# production's (python -m deploy secrets --stack stack.sandbox.yml).\n" if sandbox else "") +
-        "# OpenFaaS secrets for every function in stack.yml (python -m deploy secrets).",
+        (
+            "# OpenFaaS secrets of the training sandbox: its own OpenFaaS, its own values, never\n"
+            "# production's (python -m deploy secrets --stack stack.sandbox.yml).\n"
+            if sandbox
+            else ""
+        )
+        + "# OpenFaaS secrets for every function in stack.yml (python -m deploy secrets).",
         "# Values are written once to SECRETS_DIR (a private folder: keep it in the team's vault,",
         "# never in git; totp-seal-key in particular must never be lost), then given to faas-cli",
         "# from there: never on a command line, never in the shell history. The same folder",

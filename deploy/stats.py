@@ -10,15 +10,22 @@ created before the statistics, then ``--check`` whenever in doubt. It needs
 ``dynamodb:Query``, ``BatchGetItem``, ``GetItem``, ``DescribeTable``, and, to write,
 ``UpdateItem`` (the counters, the marks); no secret.
 """
+
 from __future__ import annotations
 
 import os
 from datetime import date
 
 
-def backfill(check_only: bool, since: str | None = None, settle: float = 2.0, endpoint: str | None = None,
-             table_name: str | None = None) -> tuple[bool, list[str]]:
+def backfill(
+    check_only: bool,
+    since: str | None = None,
+    settle: float = 2.0,
+    endpoint: str | None = None,
+    table_name: str | None = None,
+) -> tuple[bool, list[str]]:
     from shared import config, store
+
     if endpoint:
         os.environ["DYNAMODB_HOST"] = endpoint
     if table_name:
@@ -26,15 +33,22 @@ def backfill(check_only: bool, since: str | None = None, settle: float = 2.0, en
     config.reset_caches()
     store.configure()
     from shared.stats import backfill as recompute
-    report = recompute.run(check_only=check_only, since=date.fromisoformat(since) if since else None,
-                           settle=settle)
+
+    report = recompute.run(check_only=check_only, since=date.fromisoformat(since) if since else None, settle=settle)
     return report.ok if check_only else not report.unsettled, report.lines()
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("action", choices=["backfill"])
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 on drift")
-    parser.add_argument("--since", metavar="YYYY-MM-DD",
-                        help="read the journal from this UTC day (default: the day the table was created)")
-    parser.add_argument("--settle", type=float, default=2.0,
-                        help="seconds between the first read of the counters and the data (index lag)")
+    parser.add_argument(
+        "--since",
+        metavar="YYYY-MM-DD",
+        help="read the journal from this UTC day (default: the day the table was created)",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=2.0,
+        help="seconds between the first read of the counters and the data (index lag)",
+    )

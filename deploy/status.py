@@ -7,6 +7,7 @@ shards × 2 priorities), one Query for the oldest due item of each, one for the
 failed items. It needs ``dynamodb:Query`` on the table's indexes, no secret (the
 items' contexts stay sealed; only their template, attempts and last error are shown).
 """
+
 from __future__ import annotations
 
 import os
@@ -24,6 +25,7 @@ class Backlog:
 def backlog(now: int | None = None) -> Backlog:
     from shared.store import OutboxItem
     from shared.store.outbox import PENDING_SHARDS, pending_partition
+
     now = now or int(time.time())
     counts = {True: 0, False: 0}
     oldest = None
@@ -40,13 +42,21 @@ def backlog(now: int | None = None) -> Backlog:
 
 def report(limit: int = 20) -> list[str]:
     from shared import notifications
+
     pending = backlog()
-    lines = [f"outbox: {pending.urgent + pending.ordinary} e-mails due ({pending.urgent} login links), "
-             + (f"the oldest waiting {pending.oldest_due_seconds} s" if pending.oldest_due_seconds is not None
-                else "none waiting")]
+    lines = [
+        f"outbox: {pending.urgent + pending.ordinary} e-mails due ({pending.urgent} login links), "
+        + (
+            f"the oldest waiting {pending.oldest_due_seconds} s"
+            if pending.oldest_due_seconds is not None
+            else "none waiting"
+        )
+    ]
     failed = notifications.failed_items(limit)
-    lines.append(f"failed e-mails: {len(failed)}{'+' if len(failed) == limit else ''}"
-                 + (" (newest first; requeue one with notifications.requeue(id))" if failed else ""))
+    lines.append(
+        f"failed e-mails: {len(failed)}{'+' if len(failed) == limit else ''}"
+        + (" (newest first; requeue one with notifications.requeue(id))" if failed else "")
+    )
     for item in failed:
         lines.append(f"  {item.id}  {item.template}  attempts {item.attempts}  {(item.last_error or '')[:120]}")
     return lines
@@ -54,6 +64,7 @@ def report(limit: int = 20) -> list[str]:
 
 def status(endpoint: str | None = None, table_name: str | None = None, limit: int = 20) -> list[str]:
     from shared import config, store
+
     if endpoint:
         os.environ["DYNAMODB_HOST"] = endpoint
     if table_name:

@@ -23,6 +23,7 @@ and the functions must put entries (inside their transactions). The seals cover
 that: an entry overwritten after its seal no longer has the hash its seal lists
 (``python -m deploy journal verify``), and the request functions cannot touch seals.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,9 +33,14 @@ from shared.store.journal import JOURNAL_PREFIX, SEALS_PARTITION
 # Actions the functions need: pynamodb's get/batch_get/query/conditional writes and
 # TransactWriteItems (authorised per item as Put/Update/Delete/ConditionCheck).
 FUNCTION_ACTIONS = [
-    "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
-    "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-    "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DescribeTable",
 ]
 JOURNAL_LEADING_KEY = JOURNAL_PREFIX + "*"
 APPEND_ONLY_DENIED = ["dynamodb:UpdateItem", "dynamodb:DeleteItem"]
@@ -45,6 +51,7 @@ SEAL_READS = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:DescribeTable"]
 
 def _model():
     from shared.store import Item  # registers every model
+
     return Item
 
 
@@ -57,9 +64,9 @@ def description(table_name: str | None = None) -> dict:
         "AttributeDefinitions": schema["attribute_definitions"],
         "KeySchema": schema["key_schema"],
         "GlobalSecondaryIndexes": [
-            {"IndexName": index["index_name"], "KeySchema": index["key_schema"],
-             "Projection": index["projection"]}
-            for index in schema["global_secondary_indexes"]],
+            {"IndexName": index["index_name"], "KeySchema": index["key_schema"], "Projection": index["projection"]}
+            for index in schema["global_secondary_indexes"]
+        ],
         "BillingMode": item.Meta.billing_mode,
         "TimeToLive": {"AttributeName": item.ttl.attr_name, "Enabled": True},
         "PointInTimeRecovery": True,
@@ -94,14 +101,26 @@ def cloudformation(table_name: str | None = None) -> dict:
             "PolicyDocument": {
                 "Version": "2012-10-17",
                 "Statement": [
-                    {"Sid": "Items", "Effect": "Allow", "Action": FUNCTION_ACTIONS,
-                     "Resource": [table_arn, {"Fn::Sub": "${Table.Arn}/index/*"}]},
-                    {"Sid": "JournalIsAppendOnly", "Effect": "Deny", "Action": APPEND_ONLY_DENIED,
-                     "Resource": table_arn,
-                     "Condition": {"ForAnyValue:StringLike": {"dynamodb:LeadingKeys": [JOURNAL_LEADING_KEY]}}},
-                    {"Sid": "OnlyTheSealerWritesSeals", "Effect": "Deny", "Action": ["dynamodb:PutItem"],
-                     "Resource": table_arn,
-                     "Condition": {"ForAnyValue:StringEquals": {"dynamodb:LeadingKeys": [SEALS_LEADING_KEY]}}},
+                    {
+                        "Sid": "Items",
+                        "Effect": "Allow",
+                        "Action": FUNCTION_ACTIONS,
+                        "Resource": [table_arn, {"Fn::Sub": "${Table.Arn}/index/*"}],
+                    },
+                    {
+                        "Sid": "JournalIsAppendOnly",
+                        "Effect": "Deny",
+                        "Action": APPEND_ONLY_DENIED,
+                        "Resource": table_arn,
+                        "Condition": {"ForAnyValue:StringLike": {"dynamodb:LeadingKeys": [JOURNAL_LEADING_KEY]}},
+                    },
+                    {
+                        "Sid": "OnlyTheSealerWritesSeals",
+                        "Effect": "Deny",
+                        "Action": ["dynamodb:PutItem"],
+                        "Resource": table_arn,
+                        "Condition": {"ForAnyValue:StringEquals": {"dynamodb:LeadingKeys": [SEALS_LEADING_KEY]}},
+                    },
                 ],
             },
         },
@@ -113,11 +132,19 @@ def cloudformation(table_name: str | None = None) -> dict:
             "PolicyDocument": {
                 "Version": "2012-10-17",
                 "Statement": [
-                    {"Sid": "ReadTheJournal", "Effect": "Allow", "Action": SEAL_READS,
-                     "Resource": [table_arn, {"Fn::Sub": "${Table.Arn}/index/*"}]},
-                    {"Sid": "AppendSeals", "Effect": "Allow", "Action": ["dynamodb:PutItem"],
-                     "Resource": table_arn,
-                     "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [SEALS_LEADING_KEY]}}},
+                    {
+                        "Sid": "ReadTheJournal",
+                        "Effect": "Allow",
+                        "Action": SEAL_READS,
+                        "Resource": [table_arn, {"Fn::Sub": "${Table.Arn}/index/*"}],
+                    },
+                    {
+                        "Sid": "AppendSeals",
+                        "Effect": "Allow",
+                        "Action": ["dynamodb:PutItem"],
+                        "Resource": table_arn,
+                        "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [SEALS_LEADING_KEY]}},
+                    },
                 ],
             },
         },
@@ -125,15 +152,19 @@ def cloudformation(table_name: str | None = None) -> dict:
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "Aidants Connect: the one DynamoDB table (generated by `python -m deploy table "
-                       "--cloudformation` from shared/store; do not edit).",
+        "--cloudformation` from shared/store; do not edit).",
         "Parameters": {"TableName": {"Type": "String", "Default": desc["TableName"]}},
         "Resources": {"Table": table, "FunctionsPolicy": policy, "JournalSealPolicy": seal_policy},
         "Outputs": {
             "TableArn": {"Value": table_arn},
-            "FunctionsPolicyArn": {"Value": {"Ref": "FunctionsPolicy"},
-                                   "Description": "Attach to the role or user the functions run as."},
-            "JournalSealPolicyArn": {"Value": {"Ref": "JournalSealPolicy"},
-                                     "Description": "Attach to the journal-seal function's own role, only."},
+            "FunctionsPolicyArn": {
+                "Value": {"Ref": "FunctionsPolicy"},
+                "Description": "Attach to the role or user the functions run as.",
+            },
+            "JournalSealPolicyArn": {
+                "Value": {"Ref": "JournalSealPolicy"},
+                "Description": "Attach to the journal-seal function's own role, only.",
+            },
         },
     }
 
@@ -162,8 +193,10 @@ def create(endpoint: str | None = None, table_name: str | None = None, region: s
         client.describe_table(TableName=name)
         done.append(f"table {name} already exists")
     except client.exceptions.ResourceNotFoundException:
-        kwargs = {k: desc[k] for k in ("TableName", "AttributeDefinitions", "KeySchema",
-                                        "GlobalSecondaryIndexes", "BillingMode")}
+        kwargs = {
+            k: desc[k]
+            for k in ("TableName", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
+        }
         if endpoint is None:
             kwargs["SSESpecification"] = {"Enabled": True, "SSEType": "KMS"}
             kwargs["DeletionProtectionEnabled"] = True
@@ -176,6 +209,7 @@ def create(endpoint: str | None = None, table_name: str | None = None, region: s
         done.append(f"enabled TTL on {desc['TimeToLive']['AttributeName']}")
     if endpoint is None:
         client.update_continuous_backups(
-            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
         done.append("enabled point-in-time recovery")
     return done

@@ -15,6 +15,7 @@ each of its files. Two things follow from the record:
 
 The template's own code is never copied into this repository: only its blob ids.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -51,8 +52,14 @@ class Pin:
 
 def load(path: Path = PIN_FILE) -> Pin:
     raw = json.loads(path.read_text())
-    return Pin(raw["repository"], raw["template"], raw["commit"], dict(raw["files"]),
-               tuple(raw["same_bytes"]), tuple(raw["same_behaviour"]))
+    return Pin(
+        raw["repository"],
+        raw["template"],
+        raw["commit"],
+        dict(raw["files"]),
+        tuple(raw["same_bytes"]),
+        tuple(raw["same_behaviour"]),
+    )
 
 
 def blob_id(data: bytes) -> str:

@@ -1,14 +1,15 @@
 """Local commands.
 
-    python -m local up [--store dynamodb-local|moto] [--gateway-port 8080] [--in-memory] ...
-    python -m local up --sandbox        # the training sandbox: http://127.0.0.1:8090/bac-a-sable/
-    python -m local reset
-    python -m local seed [--json]
-    python -m local otp EMAIL
-    python -m local create-table
-    python -m local journal seal|verify [--anchor SEQ:HASH]
-    python -m local stats backfill [--check] [--since YYYY-MM-DD]
+python -m local up [--store dynamodb-local|moto] [--gateway-port 8080] [--in-memory] ...
+python -m local up --sandbox        # the training sandbox: http://127.0.0.1:8090/bac-a-sable/
+python -m local reset
+python -m local seed [--json]
+python -m local otp EMAIL
+python -m local create-table
+python -m local journal seal|verify [--anchor SEQ:HASH]
+python -m local stats backfill [--check] [--since YYYY-MM-DD]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,11 @@ DEFAULT_STATE = ROOT / ".local"
 # The training sandbox beside `make up`: its own state, ports and table, so both run
 # at once (README, "Training sandbox").
 SANDBOX_STATE = DEFAULT_STATE / "sandbox"
-SANDBOX_PORTS = {"gateway": ("SANDBOX_GATEWAY_PORT", 8090), "dynamodb": ("SANDBOX_DYNAMODB_PORT", 8010),
-                 "smtp": ("SANDBOX_SMTP_PORT", 1035)}
+SANDBOX_PORTS = {
+    "gateway": ("SANDBOX_GATEWAY_PORT", 8090),
+    "dynamodb": ("SANDBOX_DYNAMODB_PORT", 8010),
+    "smtp": ("SANDBOX_SMTP_PORT", 1035),
+}
 SANDBOX_TABLE = "aidants-connect-bac-a-sable"
 SANDBOX_FRANCECONNECT_CLIENT_ID = "aidants-connect-bac-a-sable"
 
@@ -92,15 +96,25 @@ def stack_env(args, state: Path) -> dict:
     if sandbox:
         # The training profile (shared/config.py): its own FranceConnect client at its
         # stand-in, no e-mail (a right code opens the session).
-        env.update({"FRANCECONNECT_CLIENT_ID": SANDBOX_FRANCECONNECT_CLIENT_ID,
-                    "LOGIN_LINK_ENABLED": "false"})
-        for name in ("SANDBOX_TRAINEE_DAYS", "SANDBOX_SIGNUPS_PER_EMAIL_PER_DAY", "SANDBOX_SIGNUPS_PER_HOUR",
-                     "PRODUCTION_TABLE_NAMES", "PRODUCTION_ISSUERS"):
+        env.update({"FRANCECONNECT_CLIENT_ID": SANDBOX_FRANCECONNECT_CLIENT_ID, "LOGIN_LINK_ENABLED": "false"})
+        for name in (
+            "SANDBOX_TRAINEE_DAYS",
+            "SANDBOX_SIGNUPS_PER_EMAIL_PER_DAY",
+            "SANDBOX_SIGNUPS_PER_HOUR",
+            "PRODUCTION_TABLE_NAMES",
+            "PRODUCTION_ISSUERS",
+        ):
             if os.environ.get(name):
                 env[name] = os.environ[name]
-    for name in ("LOGIN_LINK_ENABLED", "SESSION_IDLE_SECONDS", "LOGIN_LINK_TTL_SECONDS",
-                 "OTP_MAX_FAILURES", "OTP_LOCKOUT_SECONDS", "STORE_TIMEOUT_SECONDS",
-                 "OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE"):
+    for name in (
+        "LOGIN_LINK_ENABLED",
+        "SESSION_IDLE_SECONDS",
+        "LOGIN_LINK_TTL_SECONDS",
+        "OTP_MAX_FAILURES",
+        "OTP_LOCKOUT_SECONDS",
+        "STORE_TIMEOUT_SECONDS",
+        "OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE",
+    ):
         if os.environ.get(name) and not (sandbox and name == "LOGIN_LINK_ENABLED"):
             env[name] = os.environ[name]
     return env
@@ -110,6 +124,7 @@ def profile_problem(env: dict) -> str | None:
     """What the functions would refuse to serve with (shared/config.py), asked before
     anything starts: `local up --sandbox` against the production table exits."""
     from shared import config
+
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     try:
@@ -133,14 +148,20 @@ def load_running_env(sandbox: bool = False) -> None:
             os.environ.setdefault(key, value)
 
 
-PORTS = {"gateway": ("the gateway", "GATEWAY_PORT"), "dynamodb": ("DynamoDB Local", "DYNAMODB_PORT"),
-         "smtp": ("the SMTP sink", "SMTP_PORT")}
+PORTS = {
+    "gateway": ("the gateway", "GATEWAY_PORT"),
+    "dynamodb": ("DynamoDB Local", "DYNAMODB_PORT"),
+    "smtp": ("the SMTP sink", "SMTP_PORT"),
+}
 
 
 def _already_running(state: Path, pid: int | None) -> None:
     info = json.loads((state / "stack.json").read_text()) if (state / "stack.json").exists() else {}
-    print(f"The local stack is already running (pid {pid or '?'}) at {info.get('url', '?')}.\n"
-          f"Stop it with Ctrl-C in its terminal (or kill {pid or 'it'}) first.", file=sys.stderr)
+    print(
+        f"The local stack is already running (pid {pid or '?'}) at {info.get('url', '?')}.\n"
+        f"Stop it with Ctrl-C in its terminal (or kill {pid or 'it'}) first.",
+        file=sys.stderr,
+    )
 
 
 def _stop_leftovers(state: Path) -> None:
@@ -148,16 +169,22 @@ def _stop_leftovers(state: Path) -> None:
     them, so that they neither hold the ports nor keep running unseen. Only the
     processes it recorded, each checked to be that very process (local/processes.py)."""
     from . import processes
+
     owner, found = processes.leftovers(state / "processes.json")
     if found:
-        print(f"Stopping {len(found)} processes left running by a previous `local up` (pid {owner}) that did "
-              f"not stop them: {processes.describe(found)}.", file=sys.stderr, flush=True)
+        print(
+            f"Stopping {len(found)} processes left running by a previous `local up` (pid {owner}) that did "
+            f"not stop them: {processes.describe(found)}.",
+            file=sys.stderr,
+            flush=True,
+        )
         processes.stop(found)
     (state / "processes.json").unlink(missing_ok=True)
 
 
 def _ports_free(args) -> bool:
     from . import processes
+
     for name, port in (("gateway", args.gateway_port), ("dynamodb", args.dynamodb_port), ("smtp", args.smtp_port)):
         if (name == "smtp" and (args.external_smtp or args.sandbox)) or (name == "dynamodb" and args.store_url):
             continue  # served by another program, on purpose; the sandbox has no SMTP
@@ -166,10 +193,13 @@ def _ports_free(args) -> bool:
             what, variable = PORTS[name]
             if args.sandbox:
                 variable = SANDBOX_PORTS[name][0]
-            print(f"Cannot start: port {port} (for {what}) is already in use{' by ' + holder if holder else ''}, "
-                  f"not by a process this folder's `local up` started.\n"
-                  f"Stop that program, or choose another port: {variable}=<port> make "
-                  f"{'sandbox' if args.sandbox else 'up'}", file=sys.stderr)
+            print(
+                f"Cannot start: port {port} (for {what}) is already in use{' by ' + holder if holder else ''}, "
+                f"not by a process this folder's `local up` started.\n"
+                f"Stop that program, or choose another port: {variable}=<port> make "
+                f"{'sandbox' if args.sandbox else 'up'}",
+                file=sys.stderr,
+            )
             return False
     return True
 
@@ -186,14 +216,18 @@ def _resolve_ports(args) -> None:
 
 def cmd_up(args) -> int:
     from . import processes
+
     _resolve_ports(args)
     state = state_dir(args.sandbox)
     if args.sandbox:
         problem = profile_problem(stack_env(args, state))
         if problem:
-            print(f"Refusing to start the training sandbox: {problem}.\n"
-                  "The sandbox must never run against production's table or issuer (shared/config.py); "
-                  "unset TABLE_NAME to use its own, aidants-connect-bac-a-sable.", file=sys.stderr)
+            print(
+                f"Refusing to start the training sandbox: {problem}.\n"
+                "The sandbox must never run against production's table or issuer (shared/config.py); "
+                "unset TABLE_NAME to use its own, aidants-connect-bac-a-sable.",
+                file=sys.stderr,
+            )
             return 2
     for sub in ("logs", "mail", "secrets"):
         (state / sub).mkdir(parents=True, exist_ok=True)
@@ -225,7 +259,9 @@ def _ensure_table() -> None:
     request is a 503 (an outage) until someone notices."""
     from shared import store as store_module
     from shared.store import Item
+
     from . import seed
+
     if Item.exists():
         return
     store_module.create_table()
@@ -237,7 +273,9 @@ def _build_frontend(sandbox: bool = False) -> bool:
     """The pages the gateway serves, rendered from their templates (fast: a file is
     rewritten only when it changed); the sandbox's variant in a folder of its own."""
     import jinja2
+
     from frontend import build
+
     try:
         print(f"Front-end: {build.build(sandbox=sandbox)}", flush=True)
     except (jinja2.TemplateError, build.BuildError, OSError) as exc:
@@ -248,6 +286,7 @@ def _build_frontend(sandbox: bool = False) -> bool:
 
 def _run_stack(args, state: Path, registry) -> int:
     from . import dynamodb, processes
+
     gateway = None
     services: list[processes.Service] = []
     supervisor = None
@@ -268,16 +307,29 @@ def _run_stack(args, state: Path, registry) -> int:
         data_dir = _store_data(args, state)
         # --store-url: a store someone else runs (the hang tests put a relay in front
         # of their own DynamoDB Local); it is neither started nor supervised here.
-        store = None if args.store_url else processes.Service(
-            "DynamoDB Local" if args.store == "dynamodb-local" else "moto's server",
-            lambda: dynamodb.spawn(args.store, args.dynamodb_port, logs / "dynamodb.log", data_dir=data_dir),
-            args.dynamodb_port, ready_timeout=60, after_restart=_ensure_table)
+        store = (
+            None
+            if args.store_url
+            else processes.Service(
+                "DynamoDB Local" if args.store == "dynamodb-local" else "moto's server",
+                lambda: dynamodb.spawn(args.store, args.dynamodb_port, logs / "dynamodb.log", data_dir=data_dir),
+                args.dynamodb_port,
+                ready_timeout=60,
+                after_restart=_ensure_table,
+            )
+        )
         sink = processes.Service(
             "the SMTP sink",
-            lambda: subprocess.Popen([sys.executable, "-m", "local.smtp_sink", "--port", str(args.smtp_port),
-                                      "--dir", str(state / "mail")], cwd=ROOT, env=env,
-                                     stdout=open(logs / "smtp.log", "ab"), stderr=subprocess.STDOUT),
-            args.smtp_port, ready_timeout=20)
+            lambda: subprocess.Popen(
+                [sys.executable, "-m", "local.smtp_sink", "--port", str(args.smtp_port), "--dir", str(state / "mail")],
+                cwd=ROOT,
+                env=env,
+                stdout=open(logs / "smtp.log", "ab"),
+                stderr=subprocess.STDOUT,
+            ),
+            args.smtp_port,
+            ready_timeout=20,
+        )
         # The sandbox sends no e-mail (shared/sandbox/inbox.py): no SMTP sink to start.
         no_sink = args.external_smtp or args.sandbox
         services = ([store] if store else []) + ([] if no_sink else [sink])
@@ -288,36 +340,63 @@ def _run_stack(args, state: Path, registry) -> int:
                 print(f"Cannot start the store: {exc} (see {logs / 'dynamodb.log'})", file=sys.stderr)
                 return 2
         from shared import store as store_module
+
         from . import seed
+
         store_module.create_table()
         demo = seed.run()
         if not no_sink:
             sink.start(registry)
 
         from waitress.server import create_server
+
         from frontend import build
+
         from .gateway import Gateway
+
         workers = dict(w.split("=") for w in args.workers) if args.workers else {}
-        gateway = Gateway(env, logs, state / "mail", {k: int(v) for k, v in workers.items()},
-                          threads=args.function_threads,
-                          on_start=lambda name, process: registry.add(f"function {name}", process),
-                          profile=_profile(args), frontend=build.SANDBOX_OUT if args.sandbox else build.OUT)
+        gateway = Gateway(
+            env,
+            logs,
+            state / "mail",
+            {k: int(v) for k, v in workers.items()},
+            threads=args.function_threads,
+            on_start=lambda name, process: registry.add(f"function {name}", process),
+            profile=_profile(args),
+            frontend=build.SANDBOX_OUT if args.sandbox else build.OUT,
+        )
         if not args.sandbox:
             # The sandbox runs these two as functions of its stack, as it deploys them.
             _mount_local_apps(gateway)
         gateway.start()
-        server = create_server(gateway, host="127.0.0.1", port=args.gateway_port, threads=args.gateway_threads,
-                               ident="aidants-connect-local", channel_timeout=60)
+        server = create_server(
+            gateway,
+            host="127.0.0.1",
+            port=args.gateway_port,
+            threads=args.gateway_threads,
+            ident="aidants-connect-local",
+            channel_timeout=60,
+        )
         supervisor = processes.Supervisor(registry, services, check=_ensure_table)
         supervisor.start()
         url = f"http://127.0.0.1:{args.gateway_port}"
-        (state / "stack.json").write_text(json.dumps({"url": url, "pid": os.getpid(), "env": stack_env(args, state),
-                                                      "profile": _profile(args), "store": args.store,
-                                                      "store_data": str(data_dir) if data_dir else "memory"},
-                                                     indent=2))
+        (state / "stack.json").write_text(
+            json.dumps(
+                {
+                    "url": url,
+                    "pid": os.getpid(),
+                    "env": stack_env(args, state),
+                    "profile": _profile(args),
+                    "store": args.store,
+                    "store_data": str(data_dir) if data_dir else "memory",
+                },
+                indent=2,
+            )
+        )
         (_print_sandbox_banner if args.sandbox else _print_banner)(url, demo, args, data_dir)
 
         from . import scheduler
+
         scheduler.start(url, _profile(args))  # the cron-connector's schedules (stack.yml annotations)
         (state / "ready").write_text(url)
         try:
@@ -341,7 +420,9 @@ def cmd_reset(args) -> int:
     """Wipe the local data (DynamoDB Local's files, the mail received); the keys and
     the logs stay. The next ``make up`` starts from the demo data again."""
     import shutil
+
     from . import processes
+
     state = state_dir(args.sandbox)
     if not state.exists():
         print(f"Nothing to reset: {state} does not exist.")
@@ -356,8 +437,10 @@ def cmd_reset(args) -> int:
         for sub in ("dynamodb", "mail"):
             shutil.rmtree(state / sub, ignore_errors=True)
         (state / "stack.json").unlink(missing_ok=True)
-        print(f"Wiped the local data in {state} (dynamodb/, mail/); keys and logs are kept. "
-              "`make up` seeds the demo data again.")
+        print(
+            f"Wiped the local data in {state} (dynamodb/, mail/); keys and logs are kept. "
+            "`make up` seeds the demo data again."
+        )
         return 0
     finally:
         (state / "up.pid").unlink(missing_ok=True)
@@ -369,6 +452,7 @@ def _mount_local_apps(gateway) -> None:
     stand-in (identity provider for mandate creation) and the demo service that plays
     FranceConnect as a client of our identity provider."""
     import importlib
+
     for prefix, module in (("/franceconnect", "local.franceconnect"), ("/demo", "local.fi_demo")):
         try:
             app_module = importlib.import_module(module)
@@ -381,7 +465,8 @@ def _mount_local_apps(gateway) -> None:
 
 def _print_sandbox_banner(url: str, demo: dict, args, data_dir: Path | None) -> None:
     kept = f"data kept in {data_dir}: make sandbox-reset wipes it" if data_dir else "data in memory"
-    print(f"""
+    print(
+        f"""
 The Aidants Connect training sandbox runs locally ({args.store}, {kept}).
 Fictitious data only; no e-mail leaves it (each trainee reads theirs on the inbox page).
 
@@ -389,33 +474,38 @@ Fictitious data only; no e-mail leaves it (each trainee reads theirs on the inbo
   Virtual OTP card {url}/bac-a-sable/carte/
   Demo site        {url}/demo/   (FranceConnect-enabled, plays our identity provider's client)
   FranceConnect    {url}/franceconnect/   (the sandbox's stand-in)
-  Logs             {state_dir(True) / 'logs'}
+  Logs             {state_dir(True) / "logs"}
 
 A trainee signs up with a name and an e-mail, then logs in with the code of the
 virtual card (or of a phone application): no e-mailed link in the sandbox.
 
 Ctrl-C stops everything.
-""", flush=True)
+""",
+        flush=True,
+    )
 
 
 def _print_banner(url: str, demo: dict, args, data_dir: Path | None) -> None:
     aidant = demo.get("aidant") or {}
     kept = f"data kept in {data_dir}: make reset wipes it" if data_dir else "data in memory"
-    print(f"""
+    print(
+        f"""
 Aidants Connect runs locally ({args.store}, {kept}).
 
   Front-end        {url}/
   Mail received    {url}/_local/mail/
   OIDC discovery   {url}/.well-known/openid-configuration
-  Logs             {state_dir() / 'logs'}
+  Logs             {state_dir() / "logs"}
 
 Log in as the demo aidant:
-  e-mail           {aidant.get('email')}
-  6-digit code     python -m local otp {aidant.get('email')}   (or: make otp)
+  e-mail           {aidant.get("email")}
+  6-digit code     python -m local otp {aidant.get("email")}   (or: make otp)
   then open the link e-mailed to you at {url}/_local/mail/
 
 Ctrl-C stops everything.
-""", flush=True)
+""",
+        flush=True,
+    )
 
 
 def _store_is_local() -> bool:
@@ -435,9 +525,13 @@ def cmd_seed(args) -> int:
         print("Refusing: `seed` only writes to a local store (DYNAMODB_HOST on loopback).", file=sys.stderr)
         return 2
     from . import seed
+
     demo = seed.run()
-    print(json.dumps(demo, indent=2, ensure_ascii=False) if args.json else
-          f"Demo data ready: aidant {demo['aidant']['email']}")
+    print(
+        json.dumps(demo, indent=2, ensure_ascii=False)
+        if args.json
+        else f"Demo data ready: aidant {demo['aidant']['email']}"
+    )
     return 0
 
 
@@ -447,6 +541,7 @@ def cmd_otp(args) -> int:
         print("Refusing: `otp` only reads a local store (DYNAMODB_HOST on loopback).", file=sys.stderr)
         return 2
     from shared import accounts, otp
+
     aidant = accounts.find_aidant_by_email(args.email)
     if aidant is None:
         print(f"No aidant with e-mail {args.email}", file=sys.stderr)
@@ -462,6 +557,7 @@ def cmd_otp(args) -> int:
 def cmd_status(args) -> int:
     load_running_env()
     from deploy import status
+
     print("\n".join(status.report()))
     return 0
 
@@ -469,6 +565,7 @@ def cmd_status(args) -> int:
 def cmd_create_table(args) -> int:
     load_running_env()
     from shared import store
+
     print("created" if store.create_table() else "table already exists")
     return 0
 
@@ -476,14 +573,19 @@ def cmd_create_table(args) -> int:
 def cmd_journal(args) -> int:
     load_running_env()
     if not _store_is_local():
-        print("Refusing: `journal` works on a local store (DYNAMODB_HOST on loopback); "
-              "for a deployed table: python -m deploy journal verify.", file=sys.stderr)
+        print(
+            "Refusing: `journal` works on a local store (DYNAMODB_HOST on loopback); "
+            "for a deployed table: python -m deploy journal verify.",
+            file=sys.stderr,
+        )
         return 2
     if args.action == "seal":
         from shared import seals
+
         print(seals.seal_now().line())
         return 0
     from shared import seals
+
     try:
         anchor = seals.parse_anchor(args.anchor) if args.anchor else None
     except ValueError as err:
@@ -497,10 +599,14 @@ def cmd_journal(args) -> int:
 def cmd_stats(args) -> int:
     load_running_env()
     if not _store_is_local():
-        print("Refusing: `stats` works on a local store (DYNAMODB_HOST on loopback); "
-              "for a deployed table: python -m deploy stats backfill.", file=sys.stderr)
+        print(
+            "Refusing: `stats` works on a local store (DYNAMODB_HOST on loopback); "
+            "for a deployed table: python -m deploy stats backfill.",
+            file=sys.stderr,
+        )
         return 2
     from deploy import stats
+
     try:
         ok, lines = stats.backfill(args.check, since=args.since, settle=args.settle)
     except ValueError as err:
@@ -515,23 +621,42 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run the whole stack on this machine")
     up.add_argument("--store", default=os.environ.get("STORE", "dynamodb-local"), choices=["dynamodb-local", "moto"])
-    up.add_argument("--sandbox", action="store_true",
-                    help="the training sandbox (bac à sable): its own table, ports (8090, 8010) and .local/sandbox/")
-    up.add_argument("--gateway-port", type=int, help="default GATEWAY_PORT or 8080 (sandbox: SANDBOX_GATEWAY_PORT or 8090)")
-    up.add_argument("--dynamodb-port", type=int, help="default DYNAMODB_PORT or 8000 (sandbox: SANDBOX_DYNAMODB_PORT or 8010)")
+    up.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="the training sandbox (bac à sable): its own table, ports (8090, 8010) and .local/sandbox/",
+    )
+    up.add_argument(
+        "--gateway-port", type=int, help="default GATEWAY_PORT or 8080 (sandbox: SANDBOX_GATEWAY_PORT or 8090)"
+    )
+    up.add_argument(
+        "--dynamodb-port", type=int, help="default DYNAMODB_PORT or 8000 (sandbox: SANDBOX_DYNAMODB_PORT or 8010)"
+    )
     up.add_argument("--smtp-port", type=int, help="default SMTP_PORT or 1025 (the sandbox starts no SMTP sink)")
     up.add_argument("--workers", nargs="*", help="replicas per function, e.g. oidc_token=2")
     up.add_argument("--gateway-threads", type=int, default=32)
     up.add_argument("--function-threads", type=int, default=4)
     data = up.add_mutually_exclusive_group()
-    data.add_argument("--store-data", metavar="DIR",
-                      help="keep DynamoDB Local's data in DIR (default: .local/dynamodb; make reset wipes it)")
-    data.add_argument("--in-memory", action="store_true",
-                      help="keep DynamoDB Local's data in memory: lost when it stops (the tests' stacks)")
-    up.add_argument("--external-smtp", action="store_true",
-                    help="start no SMTP sink: mail goes to 127.0.0.1:SMTP_PORT, served by another program")
-    data.add_argument("--store-url", metavar="URL",
-                      help="use a store already running at URL (loopback), neither started nor stopped here")
+    data.add_argument(
+        "--store-data",
+        metavar="DIR",
+        help="keep DynamoDB Local's data in DIR (default: .local/dynamodb; make reset wipes it)",
+    )
+    data.add_argument(
+        "--in-memory",
+        action="store_true",
+        help="keep DynamoDB Local's data in memory: lost when it stops (the tests' stacks)",
+    )
+    up.add_argument(
+        "--external-smtp",
+        action="store_true",
+        help="start no SMTP sink: mail goes to 127.0.0.1:SMTP_PORT, served by another program",
+    )
+    data.add_argument(
+        "--store-url",
+        metavar="URL",
+        help="use a store already running at URL (loopback), neither started nor stopped here",
+    )
     up.set_defaults(fn=cmd_up)
     seed = sub.add_parser("seed", help="create the demo data (idempotent)")
     seed.add_argument("--json", action="store_true")
@@ -542,15 +667,18 @@ def main(argv=None) -> int:
     otp.add_argument("--sandbox", action="store_true", help="a trainee of the running training sandbox")
     otp.set_defaults(fn=cmd_otp)
     sub.add_parser("create-table", help="create the table if missing").set_defaults(fn=cmd_create_table)
-    sub.add_parser("status", help="the outbox's backlog and failed e-mails (as python -m deploy status)"
-                   ).set_defaults(fn=cmd_status)
+    sub.add_parser("status", help="the outbox's backlog and failed e-mails (as python -m deploy status)").set_defaults(
+        fn=cmd_status
+    )
     journal = sub.add_parser("journal", help="seal the journal now, or verify it against its seals")
     journal.add_argument("action", choices=["seal", "verify"])
     journal.add_argument("--anchor", metavar="SEQ:HASH", help="verify: a seal hash kept outside the table")
     journal.set_defaults(fn=cmd_journal)
-    stats_parser = sub.add_parser("stats", help="the public statistics' counters recomputed from the data "
-                                                "(as python -m deploy stats)")
+    stats_parser = sub.add_parser(
+        "stats", help="the public statistics' counters recomputed from the data (as python -m deploy stats)"
+    )
     from deploy import stats as stats_command
+
     stats_command.add_arguments(stats_parser)
     stats_parser.set_defaults(fn=cmd_stats)
     reset = sub.add_parser("reset", help="wipe the local data (.local/dynamodb, .local/mail)")

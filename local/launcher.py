@@ -3,6 +3,7 @@
 Used by the test fixtures and the benchmarks: the same ``python -m local up`` a person
 runs, on free ports and its own state folder, so several can run side by side.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,7 @@ class RunningStack:
     def seed(self) -> dict:
         # This stack's own store, whatever another stack put in this process's environment.
         env = {**os.environ, **self.env, "LOCAL_STATE_DIR": str(self.state)}
-        return json.loads(subprocess.check_output([sys.executable, "-m", "local", "seed", "--json"],
-                                                  cwd=ROOT, env=env))
+        return json.loads(subprocess.check_output([sys.executable, "-m", "local", "seed", "--json"], cwd=ROOT, env=env))
 
     def stop(self) -> None:
         try:
@@ -48,8 +48,14 @@ class RunningStack:
             os.killpg(self.process.pid, signal.SIGKILL)
 
 
-def start(state: Path, extra_args: list[str] = (), env: dict | None = None, timeout: float = 120,
-          ports: dict | None = None, in_memory: bool = True) -> RunningStack:
+def start(
+    state: Path,
+    extra_args: list[str] = (),
+    env: dict | None = None,
+    timeout: float = 120,
+    ports: dict | None = None,
+    in_memory: bool = True,
+) -> RunningStack:
     """``in_memory``: DynamoDB Local keeps its data in memory (the tests' and the
     benchmarks' stacks: faster, and thrown away anyway) unless ``extra_args`` give
     ``--store-data``; ``make up`` keeps it on disk. ``ports``: the ports of an
@@ -62,9 +68,25 @@ def start(state: Path, extra_args: list[str] = (), env: dict | None = None, time
     child_env = {**os.environ, **(env or {}), "LOCAL_STATE_DIR": str(state), "PYTHONUNBUFFERED": "1"}
     log = open(state / "up.out", "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "local", "up", "--gateway-port", str(ports["gateway"]),
-         "--dynamodb-port", str(ports["dynamodb"]), "--smtp-port", str(ports["smtp"]), *extra_args],
-        cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "local",
+            "up",
+            "--gateway-port",
+            str(ports["gateway"]),
+            "--dynamodb-port",
+            str(ports["dynamodb"]),
+            "--smtp-port",
+            str(ports["smtp"]),
+            *extra_args,
+        ],
+        cwd=ROOT,
+        env=child_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.time() + timeout
     while not (state / "ready").exists():
         if process.poll() is not None or time.time() > deadline:

@@ -12,6 +12,7 @@
   die, as the gateway restarts function replicas (and Kubernetes a container), and
   run a check (the table exists) every few seconds.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -27,8 +28,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-
 # -- /proc ----------------------------------------------------------------------------------
+
 
 def start_time(pid: int) -> int | None:
     """When ``pid`` started (clock ticks since boot), None once it is gone. With the
@@ -76,6 +77,7 @@ class Recorded:
 
 # -- the lock -------------------------------------------------------------------------------
 
+
 class AlreadyRunning(RuntimeError):
     def __init__(self, pid: int | None):
         super().__init__(pid)
@@ -99,6 +101,7 @@ def lock(state: Path):
 
 
 # -- what a local up started ------------------------------------------------------------------
+
 
 class Registry:
     """``processes.json``: the children of this ``local up`` still running."""
@@ -166,6 +169,7 @@ def describe(records: list[Recorded]) -> str:
 
 # -- ports ----------------------------------------------------------------------------------
 
+
 def port_taken(port: int) -> bool:
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
@@ -205,12 +209,19 @@ def holder_of(port: int) -> str | None:
 
 # -- supervision ------------------------------------------------------------------------------
 
+
 class Service:
     """A child ``local up`` keeps running: ``spawn`` starts it, it is ready when it
     accepts connections on ``port``; ``after_start`` runs after each restart."""
 
-    def __init__(self, name: str, spawn: Callable[[], subprocess.Popen], port: int, ready_timeout: float,
-                 after_restart: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        name: str,
+        spawn: Callable[[], subprocess.Popen],
+        port: int,
+        ready_timeout: float,
+        after_restart: Callable[[], None] | None = None,
+    ):
         self.name, self.spawn, self.port, self.ready_timeout = name, spawn, port, ready_timeout
         self.after_restart = after_restart
         self.process: subprocess.Popen | None = None
@@ -261,8 +272,14 @@ class Supervisor:
     when a restart fails (a port taken meanwhile: retried, never a busy loop), and
     runs ``check`` every ``check_interval`` seconds."""
 
-    def __init__(self, registry: Registry, services: list[Service], check: Callable[[], None] | None = None,
-                 interval: float = 0.25, check_interval: float = 2.0):
+    def __init__(
+        self,
+        registry: Registry,
+        services: list[Service],
+        check: Callable[[], None] | None = None,
+        interval: float = 0.25,
+        check_interval: float = 2.0,
+    ):
         self.registry, self.services, self.check = registry, services, check
         self.interval, self.check_interval = interval, check_interval
         self._stopping = threading.Event()

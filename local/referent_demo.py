@@ -8,6 +8,7 @@
   from their serials (demo only: real seeds come from the supplier's file), each
   written with its journal entry.
 """
+
 from __future__ import annotations
 
 import base64
@@ -18,8 +19,7 @@ import pyotp
 from shared import accounts, cards, crypto, errors, journal, otp
 from shared.store import Aidant, OtpCard, Structure, Training, now, transaction
 
-STAFF_STRUCTURE = ("demo-equipe", "Équipe Aidants Connect (ANCT)", "13002603200016",
-                   "20 avenue de Ségur, 75007 Paris")
+STAFF_STRUCTURE = ("demo-equipe", "Équipe Aidants Connect (ANCT)", "13002603200016", "20 avenue de Ségur, 75007 Paris")
 STAFF = ("demo-staff", "equipe@demo.aidantsconnect.fr", "Estelle", "Équipe")
 TRAINED = ("demo-aidant", "demo-referent", "demo-aidant-b", "demo-aidant-ab")
 CARD_STRUCTURE = "demo-structure-a"
@@ -27,8 +27,11 @@ CARD_SERIALS = ("DEMO0000000001", "DEMO0000000002", "DEMO0000000003")
 
 
 def demo_seed(serial: str) -> str:
-    return base64.b32encode(hashlib.sha256(f"aidants-connect-demo-card:{serial}".encode()).digest()[:20]
-                            ).decode().rstrip("=")
+    return (
+        base64.b32encode(hashlib.sha256(f"aidants-connect-demo-card:{serial}".encode()).digest()[:20])
+        .decode()
+        .rstrip("=")
+    )
 
 
 def card_code(serial: str) -> str:
@@ -48,9 +51,15 @@ def _stock_demo_card(serial: str, actor_id: str) -> None:
     try:
         with transaction(errors.Conflict()) as tx:
             tx.save(cards.stock_card(serial, demo_seed(serial), CARD_STRUCTURE), condition=OtpCard.pk.does_not_exist())
-            tx.save(journal.entry(cards.CARDS_IMPORTED, aidant_id=actor_id, structure_id=CARD_STRUCTURE,
-                                  details={"imported": 1, "duplicates": 0, "invalid": 0, "serials": serial}),
-                    condition=journal.append_condition())
+            tx.save(
+                journal.entry(
+                    cards.CARDS_IMPORTED,
+                    aidant_id=actor_id,
+                    structure_id=CARD_STRUCTURE,
+                    details={"imported": 1, "duplicates": 0, "invalid": 0, "serials": serial},
+                ),
+                condition=journal.append_condition(),
+            )
     except errors.Conflict:
         pass  # another seed stocked it meanwhile
 
@@ -60,8 +69,9 @@ def seed(out: dict) -> None:
     try:
         Structure.get(*Structure.key(sid))
     except Structure.DoesNotExist:
-        accounts.ensure_structure(accounts.new_structure(name, siret, address, structure_id=sid,
-                                                         structure_type="service_public"))
+        accounts.ensure_structure(
+            accounts.new_structure(name, siret, address, structure_id=sid, structure_type="service_public")
+        )
     aid, email, first, last = STAFF
     try:
         staff = Aidant.get(*Aidant.key(aid))
@@ -71,8 +81,9 @@ def seed(out: dict) -> None:
         staff.update(actions=[Aidant.is_staff.set(True)])
     for aidant_id in TRAINED + (aid,):
         pk, sk = Training.key(aidant_id)
-        Training(pk, sk, aidant_id=aidant_id, trained_on="2024-01-15", pix_passed=True, marked_by=aid,
-                 created_at=now()).save()
+        Training(
+            pk, sk, aidant_id=aidant_id, trained_on="2024-01-15", pix_passed=True, marked_by=aid, created_at=now()
+        ).save()
     for serial in CARD_SERIALS:
         if cards.get_card(serial) is None:
             _stock_demo_card(serial, aid)

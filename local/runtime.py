@@ -12,6 +12,7 @@ starts one container.
     python -m local.runtime --function otp_verify --port 5001
     python -m local.runtime --handler-dir path/to/folder --port 5001
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,14 +50,19 @@ def main(argv=None) -> None:
     target.add_argument("--function", help="a folder of functions/ (otp_verify)")
     target.add_argument("--handler-dir", help="any handler folder (tests)")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--threads", type=int, default=WAITRESS_DEFAULT_THREADS,
-                        help="waitress threads (the template runs waitress's default, 4)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=WAITRESS_DEFAULT_THREADS,
+        help="waitress threads (the template runs waitress's default, 4)",
+    )
     args = parser.parse_args(argv)
     # What PYTHONPATH=/home/app/function does in the image: `import shared`.
     sys.path.insert(0, str(ROOT))
     handler_dir = Path(args.handler_dir).resolve() if args.handler_dir else ROOT / "functions" / args.function
     index = load_entry_point(handler_dir)
     from waitress import serve
+
     options = {} if args.threads == WAITRESS_DEFAULT_THREADS else {"threads": args.threads}
     # The template binds 0.0.0.0:5000 behind its watchdog; here the gateway is on loopback.
     serve(index.app, host="127.0.0.1", port=args.port, **options)

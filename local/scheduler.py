@@ -14,6 +14,7 @@ are in UTC, as the connector runs them.
 ``LOCAL_CRON_SECONDS=N`` invokes every scheduled function every N seconds instead
 (tests use it to run the schedule quickly); ``LOCAL_CRON_SECONDS=0`` turns it off.
 """
+
 from __future__ import annotations
 
 import logging

@@ -1,7 +1,8 @@
 """An SMTP server that keeps every message as an ``.eml`` file (docs/architecture.md §6).
 
-    python -m local.smtp_sink --port 1025 --dir .local/mail
+python -m local.smtp_sink --port 1025 --dir .local/mail
 """
+
 from __future__ import annotations
 
 import argparse

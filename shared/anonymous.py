@@ -9,6 +9,7 @@ expire (``shared.otp.Throttle``, ``shared.ratelimit``). Nothing secret goes into
 line: no code, no token, no cookie, no address in clear (``email_ref`` is a keyed
 hash, enough to see that one address is being tried again and again).
 """
+
 from __future__ import annotations
 
 import json

@@ -8,6 +8,7 @@ a write starts only with time left (``shared.store.writes``, docs/reliability.md
 503 means nothing happened"). Waitress serves one request per thread, so both are
 thread-locals.
 """
+
 from __future__ import annotations
 
 import threading

@@ -12,6 +12,7 @@ Confirmation codes are checked here rather than by ``otp.consume`` (which only
 knows confirmed devices), with the same replay rule (a strictly greater time step,
 conditional write) and a brute-force throttle per device.
 """
+
 from __future__ import annotations
 
 import base64
@@ -41,6 +42,7 @@ DEVICE_CONFIRMATION_FAILED = "otp_device_confirmation_failed"
 
 
 # -- import ---------------------------------------------------------------------------
+
 
 def normalise_serial(value: object) -> str:
     if not isinstance(value, str):
@@ -77,8 +79,9 @@ def parse_csv(text: str) -> list[dict]:
         if not any(cells):
             continue
         if len(cells) < 2:
-            raise errors.BadRequest(f"Ligne incomplète dans le fichier : « {delimiter.join(cells)[:40]} ».",
-                                    code=codes.INVALID_FILE)
+            raise errors.BadRequest(
+                f"Ligne incomplète dans le fichier : « {delimiter.join(cells)[:40]} ».", code=codes.INVALID_FILE
+            )
         if not rows and any(word in cells[0].lower() for word in ("serial", "série", "serie", "numéro", "numero")):
             continue  # header
         rows.append({"serial": cells[0], "seed": cells[1]})
@@ -98,8 +101,9 @@ class ImportResult:
 def stock_card(serial: str, seed_base32: str, structure_id: str | None, at=None) -> OtpCard:
     """A card in stock, its seed sealed, not yet written (``serial`` normalised)."""
     sealed = crypto.seal(seed_base32, OtpCard.key(serial)[0])
-    return OtpCard.new_in_stock(serial, sealed_seed=sealed, structure_id=structure_id, last_step=0,
-                                created_at=at or now())
+    return OtpCard.new_in_stock(
+        serial, sealed_seed=sealed, structure_id=structure_id, last_step=0, created_at=at or now()
+    )
 
 
 def import_cards(rows: list[dict], *, encoding: str, structure_id: str | None, actor_id: str) -> ImportResult:
@@ -127,9 +131,16 @@ def import_cards(rows: list[dict], *, encoding: str, structure_id: str | None, a
             result.imported.append(serial)
         else:
             result.duplicates.append(serial)
-    journal.record(CARDS_IMPORTED, aidant_id=actor_id, structure_id=structure_id,
-                   details={"imported": len(result.imported), "duplicates": len(result.duplicates),
-                            "invalid": len(result.invalid)})
+    journal.record(
+        CARDS_IMPORTED,
+        aidant_id=actor_id,
+        structure_id=structure_id,
+        details={
+            "imported": len(result.imported),
+            "duplicates": len(result.duplicates),
+            "invalid": len(result.invalid),
+        },
+    )
     return result
 
 
@@ -138,11 +149,17 @@ def in_stock(limit: int = 100, lost: bool = False) -> list[OtpCard]:
 
 
 def card_view(card: OtpCard) -> dict:
-    return {"serial": card.serial, "status": card.status, "structure_id": card.structure_id,
-            "aidant_id": card.aidant_id, "confirmed": card.confirmed_at is not None}
+    return {
+        "serial": card.serial,
+        "status": card.status,
+        "structure_id": card.structure_id,
+        "aidant_id": card.aidant_id,
+        "confirmed": card.confirmed_at is not None,
+    }
 
 
 # -- linking ---------------------------------------------------------------------------
+
 
 def get_card(serial: str) -> OtpCard | None:
     return OtpCard.find(serial)
@@ -156,8 +173,7 @@ def linkable_card(serial: str, structure_id: str) -> OtpCard:
     if card is None or (card.structure_id and card.structure_id != structure_id):
         raise errors.NotFound("Aucune carte disponible ne porte ce numéro de série.", code=codes.UNKNOWN_CARD)
     if card.status == "lost":
-        raise errors.Conflict("Cette carte a été déclarée perdue : elle ne peut plus être liée.",
-                              code=codes.CARD_LOST)
+        raise errors.Conflict("Cette carte a été déclarée perdue : elle ne peut plus être liée.", code=codes.CARD_LOST)
     if card.status != "stock":
         raise errors.Conflict("Cette carte est déjà liée à un aidant.", code=codes.CARD_TAKEN)
     return card
@@ -172,22 +188,34 @@ def new_card_device(card: OtpCard, aidant_id: str) -> TotpDevice:
 
 def link_actions(card: OtpCard, device: TotpDevice, structure_id: str):
     """The card's side of a link, for the caller's transaction: only from stock."""
-    actions = [OtpCard.status.set("assigned"), OtpCard.aidant_id.set(device.aidant_id),
-               OtpCard.device_id.set(device.device_id), OtpCard.linked_in.set(structure_id),
-               OtpCard.assigned_at.set(now()), *OtpCard.off_shelf_actions()]
+    actions = [
+        OtpCard.status.set("assigned"),
+        OtpCard.aidant_id.set(device.aidant_id),
+        OtpCard.device_id.set(device.device_id),
+        OtpCard.linked_in.set(structure_id),
+        OtpCard.assigned_at.set(now()),
+        *OtpCard.off_shelf_actions(),
+    ]
     return actions, (OtpCard.status == "stock")
 
 
 def unlink_actions(card: OtpCard, device: TotpDevice | None, lost: bool):
     last_step = max(int(card.last_step or 0), int(device.last_step or 0) if device else 0)
-    actions = [OtpCard.status.set("lost" if lost else "stock"), OtpCard.aidant_id.remove(),
-               OtpCard.device_id.remove(), OtpCard.linked_in.remove(), OtpCard.assigned_at.remove(),
-               OtpCard.confirmed_at.remove(), OtpCard.last_step.set(last_step),
-               *OtpCard.on_shelf_actions(card.serial, lost)]
+    actions = [
+        OtpCard.status.set("lost" if lost else "stock"),
+        OtpCard.aidant_id.remove(),
+        OtpCard.device_id.remove(),
+        OtpCard.linked_in.remove(),
+        OtpCard.assigned_at.remove(),
+        OtpCard.confirmed_at.remove(),
+        OtpCard.last_step.set(last_step),
+        *OtpCard.on_shelf_actions(card.serial, lost),
+    ]
     return actions, (OtpCard.status == "assigned") & (OtpCard.aidant_id == card.aidant_id)
 
 
 # -- confirming a device (card or app) ---------------------------------------------------
+
 
 def _digits(code: object) -> str | None:
     if not isinstance(code, str):
@@ -211,16 +239,18 @@ def confirmation_step(device: TotpDevice, code: object, *, actor_id: str, struct
     step = None
     if digits is not None:
         try:
-            step = otp.totp_for(device).verify_and_get_timecode(
-                digits, valid_window=settings().otp_valid_window)
+            step = otp.totp_for(device).verify_and_get_timecode(digits, valid_window=settings().otp_valid_window)
         except pyotp.exceptions.OTPVerificationError:
             step = None
     if step is None or step <= int(device.last_step or 0):
         throttle.record_failure(attempt)
-        journal.record(DEVICE_CONFIRMATION_FAILED, aidant_id=actor_id, structure_id=structure_id,
-                       details={"target_aidant": device.aidant_id, "kind": device.device_kind})
-        raise errors.Forbidden("Le code à 6 chiffres est incorrect ou a déjà été utilisé.",
-                               code=codes.INVALID_OTP)
+        journal.record(
+            DEVICE_CONFIRMATION_FAILED,
+            aidant_id=actor_id,
+            structure_id=structure_id,
+            details={"target_aidant": device.aidant_id, "kind": device.device_kind},
+        )
+        raise errors.Forbidden("Le code à 6 chiffres est incorrect ou a déjà été utilisé.", code=codes.INVALID_OTP)
     throttle.clear()
     return step
 
@@ -228,7 +258,6 @@ def confirmation_step(device: TotpDevice, code: object, *, actor_id: str, struct
 def confirm_actions(device: TotpDevice, step: int):
     """The device's side of a confirmation: only an unconfirmed device, only a step
     after the last one used (a concurrent confirmation with the same code loses)."""
-    actions = [TotpDevice.confirmed.set(True), TotpDevice.last_step.set(step),
-               TotpDevice.last_used_at.set(now())]
+    actions = [TotpDevice.confirmed.set(True), TotpDevice.last_step.set(step), TotpDevice.last_used_at.set(now())]
     condition = TotpDevice.pk.exists() & (TotpDevice.confirmed == False) & (TotpDevice.last_step < step)  # noqa: E712
     return actions, condition

@@ -12,6 +12,7 @@ every aidant again, since what they accepted is compared with the version in for
 Acceptance is a conditional update of the aidant and its journal entry (with the
 version) in one transaction.
 """
+
 from __future__ import annotations
 
 from . import config, errors, journal
@@ -29,8 +30,12 @@ def current_version() -> str:
 
 def status(aidant: Aidant) -> dict:
     """What ``GET /api/me`` says of the terms."""
-    return {"accepted_version": aidant.cgu_version or None, "current_version": current_version(),
-            "accepted": has_accepted(aidant), "url": TERMS_PAGE}
+    return {
+        "accepted_version": aidant.cgu_version or None,
+        "current_version": current_version(),
+        "accepted": has_accepted(aidant),
+        "url": TERMS_PAGE,
+    }
 
 
 def has_accepted(aidant: Aidant) -> bool:
@@ -45,8 +50,11 @@ def require_accepted(aidant: Aidant) -> None:
             "Avant de créer, signer, révoquer ou utiliser un mandat, lisez et acceptez les conditions "
             f"générales d'utilisation d'Aidants Connect (version {current_version()}).",
             code=codes.CGU_NOT_ACCEPTED,
-            extra={"cgu": {"accepted_version": aidant.cgu_version or None, "current_version": current_version()},
-                   "terms_url": TERMS_PAGE})
+            extra={
+                "cgu": {"accepted_version": aidant.cgu_version or None, "current_version": current_version()},
+                "terms_url": TERMS_PAGE,
+            },
+        )
 
 
 def accept(aidant: Aidant, version: object, structure_id: str | None) -> dict:
@@ -54,13 +62,18 @@ def accept(aidant: Aidant, version: object, structure_id: str | None) -> dict:
     which must be the one in force (a page left open across a new version is not
     taken as agreement to the new text)."""
     if not isinstance(version, str) or not version or len(version) > _MAX_VERSION:
-        raise errors.BadRequest("Indiquez la version des conditions générales d'utilisation acceptée.",
-                                code=codes.INVALID_REQUEST, field="version")
+        raise errors.BadRequest(
+            "Indiquez la version des conditions générales d'utilisation acceptée.",
+            code=codes.INVALID_REQUEST,
+            field="version",
+        )
     if version != current_version():
         raise errors.Conflict(
             f"Les conditions générales d'utilisation ont changé : relisez la version {current_version()} "
-            "avant de l'accepter.", code=codes.CGU_VERSION_OUTDATED,
-            extra={"cgu": {"accepted_version": aidant.cgu_version or None, "current_version": current_version()}})
+            "avant de l'accepter.",
+            code=codes.CGU_VERSION_OUTDATED,
+            extra={"cgu": {"accepted_version": aidant.cgu_version or None, "current_version": current_version()}},
+        )
     if not has_accepted(aidant):
         record_acceptance(aidant, version, structure_id=structure_id)
     return status(aidant)
@@ -73,8 +86,13 @@ def record_acceptance(aidant: Aidant, version: str, *, structure_id: str | None,
     at = now()
     details = {"version": version, "previous": previous, **({"via": via} if via else {})}
     with transaction(errors.Conflict("Ce compte n'existe plus.", code=codes.CONFLICT)) as tx:
-        tx.update(aidant, actions=[Aidant.cgu_version.set(version), Aidant.cgu_accepted_at.set(at)],
-                  condition=Aidant.pk.exists())
-        tx.save(journal.entry(CGU_ACCEPTED, aidant_id=aidant.id, structure_id=structure_id, details=details),
-                condition=journal.append_condition())
+        tx.update(
+            aidant,
+            actions=[Aidant.cgu_version.set(version), Aidant.cgu_accepted_at.set(at)],
+            condition=Aidant.pk.exists(),
+        )
+        tx.save(
+            journal.entry(CGU_ACCEPTED, aidant_id=aidant.id, structure_id=structure_id, details=details),
+            condition=journal.append_condition(),
+        )
     aidant.cgu_version, aidant.cgu_accepted_at = version, at

@@ -10,6 +10,7 @@ is used: the ``LOCAL_SECRETS_DIR`` folder that ``make up`` fills (``.local/secre
 and finally an environment variable ``SECRET_<NAME>``. Production sets neither, so a
 missing secret there is an error, not a silent default.
 """
+
 from __future__ import annotations
 
 import functools
@@ -211,8 +212,10 @@ class Settings:
         if self.issuer in self.production_issuers or self.frontend_url in self.production_issuers:
             return f"the sandbox's ISSUER {self.issuer!r} is a production issuer"
         if not self.franceconnect_url.startswith(self.issuer + "/"):
-            return (f"the sandbox's FRANCECONNECT_URL {self.franceconnect_url!r} is not its own stand-in "
-                    f"(under {self.issuer}/): the sandbox never calls real FranceConnect")
+            return (
+                f"the sandbox's FRANCECONNECT_URL {self.franceconnect_url!r} is not its own stand-in "
+                f"(under {self.issuer}/): the sandbox never calls real FranceConnect"
+            )
         return None
 
 

@@ -9,6 +9,7 @@ TOTP seeds must be read back to compute codes, so they are encrypted
 (AES-256-GCM) rather than hashed; the item id is bound as associated data so a sealed
 seed copied onto another device item does not open.
 """
+
 from __future__ import annotations
 
 import base64

@@ -2,6 +2,7 @@
 mandate as the text the usager agreed to), and the printable mandate and revocation
 attestation the usager takes home (Jinja2, ``shared/templates/mandates/``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,7 +10,8 @@ from datetime import datetime
 
 from . import crypto, errors
 from . import error_codes as codes
-from .demarches import DEMARCHES, as_json as demarche_json
+from .demarches import DEMARCHES
+from .demarches import as_json as demarche_json
 from .mandates import expiry_for, load_for_structure, status_of, usager_and_structure
 from .store import Aidant, Autorisation, Mandate, MandateDraft, Structure, Usager, now
 from .templates import environment, french_date
@@ -24,8 +26,7 @@ _OBLIGATIONS = (
     "le mandat ou à celles qui s'y rattachent ;",
     "vous informer et demander votre autorisation avant d'effectuer d'autres démarches que "
     "celles listées dans le mandat ;",
-    "mettre à jour et supprimer l'ensemble de vos informations personnelles lorsqu'elles ne "
-    "sont plus utiles ;",
+    "mettre à jour et supprimer l'ensemble de vos informations personnelles lorsqu'elles ne sont plus utiles ;",
     "s'interdire de rendre publiques vos informations personnelles ;",
     "prendre toutes les précautions pour assurer la sécurité de vos informations personnelles.",
 )
@@ -49,9 +50,11 @@ def mentions(structure_name: str) -> dict:
         "title": MENTIONS_TITLE,
         "intro": f"Les aidants habilités par {structure_name} doivent :",
         "obligations": list(_OBLIGATIONS),
-        "conclusion": (f"À partir du moment où un aidant habilité par {structure_name} réalise à "
-                       "votre place une des démarches listées dans le mandat, il accepte de le faire "
-                       "dans les conditions décrites dans le mandat."),
+        "conclusion": (
+            f"À partir du moment où un aidant habilité par {structure_name} réalise à "
+            "votre place une des démarches listées dans le mandat, il accepte de le faire "
+            "dans les conditions décrites dans le mandat."
+        ),
     }
 
 
@@ -73,8 +76,7 @@ def parse_mentions(text: str) -> dict:
             conclusion.append(line)
         else:
             intro.append(line)
-    return {"title": title, "intro": " ".join(intro), "obligations": obligations,
-            "conclusion": " ".join(conclusion)}
+    return {"title": title, "intro": " ".join(intro), "obligations": obligations, "conclusion": " ".join(conclusion)}
 
 
 def verification_reference(mandate_id: str) -> str:
@@ -86,47 +88,68 @@ def verification_reference(mandate_id: str) -> str:
 
 
 def demarche_details(keys) -> list[dict]:
-    return [{"key": k, "title": DEMARCHES[k].title, "description": DEMARCHES[k].description}
-            for k in keys if k in DEMARCHES]
+    return [
+        {"key": k, "title": DEMARCHES[k].title, "description": DEMARCHES[k].description} for k in keys if k in DEMARCHES
+    ]
 
 
 def _usager_context(usager: Usager | None, mandate: Mandate) -> dict:
     if usager is None:
-        return {"full_name": mandate.usager_name or "", "birthdate": None, "birthplace": None,
-                "birthcountry": None, "email": None, "gender": None}
+        return {
+            "full_name": mandate.usager_name or "",
+            "birthdate": None,
+            "birthplace": None,
+            "birthcountry": None,
+            "email": None,
+            "gender": None,
+        }
     birthdate = None
     if usager.birthdate:
         try:
             birthdate = french_date(datetime.fromisoformat(usager.birthdate + "T12:00:00+00:00"))
         except ValueError:
             birthdate = usager.birthdate
-    return {"full_name": usager.full_name, "birthdate": birthdate, "birthplace": usager.birthplace,
-            "birthcountry": usager.birthcountry, "email": usager.email, "gender": usager.gender}
+    return {
+        "full_name": usager.full_name,
+        "birthdate": birthdate,
+        "birthplace": usager.birthplace,
+        "birthcountry": usager.birthcountry,
+        "email": usager.email,
+        "gender": usager.gender,
+    }
 
 
 def render_mandate(mandate: Mandate, usager: Usager | None, structure: Structure | None) -> str:
     structure_name = structure.name if structure else ""
     consent = mandate.remote_consent.as_dict() if mandate.remote_consent else None
-    return environment().get_template("mandates/print.html").render(
-        mandate=mandate,
-        status=status_of(mandate),
-        usager=_usager_context(usager, mandate),
-        structure={"name": structure_name, "siret": structure.siret if structure else "",
-                   "address": (structure.address or "") if structure else ""},
-        demarches=demarche_details(mandate.demarches),
-        duration_label=DURATION_LABELS.get(mandate.duration, mandate.duration),
-        consent_method=CONSENT_METHODS.get((consent or {}).get("method"), ""),
-        consent_reference=(consent or {}).get("reference", ""),
-        mentions=parse_mentions(mandate.text_snapshot or mentions_text(structure_name)),
-        reference=verification_reference(mandate.id),
-        printed_at=now(),
-        draft=False,
+    return (
+        environment()
+        .get_template("mandates/print.html")
+        .render(
+            mandate=mandate,
+            status=status_of(mandate),
+            usager=_usager_context(usager, mandate),
+            structure={
+                "name": structure_name,
+                "siret": structure.siret if structure else "",
+                "address": (structure.address or "") if structure else "",
+            },
+            demarches=demarche_details(mandate.demarches),
+            duration_label=DURATION_LABELS.get(mandate.duration, mandate.duration),
+            consent_method=CONSENT_METHODS.get((consent or {}).get("method"), ""),
+            consent_reference=(consent or {}).get("reference", ""),
+            mentions=parse_mentions(mandate.text_snapshot or mentions_text(structure_name)),
+            reference=verification_reference(mandate.id),
+            printed_at=now(),
+            draft=False,
+        )
     )
 
 
 @dataclass
 class _DraftAsPrinted:
     """What the printable mandate reads of a mandate, for a draft not yet signed."""
+
     id: str
     usager_name: str
     signed_by_name: str
@@ -136,54 +159,85 @@ class _DraftAsPrinted:
 
 
 def render_draft(draft: MandateDraft, usager: Usager, structure: Structure | None, aidant_name: str) -> str:
-    """"Voir le projet de mandat": the mandate as it will be printed once signed, from
+    """ "Voir le projet de mandat": the mandate as it will be printed once signed, from
     the draft (the end date if it were signed now), marked on every page as a draft
     that is not signed. It carries no verification reference: only a signed mandate
     has one."""
     structure_name = structure.name if structure else ""
     consent = draft.remote_consent.as_dict() if draft.remote_consent else None
-    preview = _DraftAsPrinted(id=draft.id, usager_name=usager.full_name, signed_by_name=aidant_name,
-                              is_remote=bool(draft.is_remote), expires_at=expiry_for(draft.duration, now()))
-    return environment().get_template("mandates/print.html").render(
-        mandate=preview,
-        status="draft",
-        usager=_usager_context(usager, preview),
-        structure={"name": structure_name, "siret": structure.siret if structure else "",
-                   "address": (structure.address or "") if structure else ""},
-        demarches=demarche_details(draft.demarches),
-        duration_label=DURATION_LABELS.get(draft.duration, draft.duration),
-        consent_method=CONSENT_METHODS.get((consent or {}).get("method"), ""),
-        consent_reference=(consent or {}).get("reference", ""),
-        mentions=mentions(structure_name),
-        reference=None,
-        printed_at=now(),
-        draft=True,
+    preview = _DraftAsPrinted(
+        id=draft.id,
+        usager_name=usager.full_name,
+        signed_by_name=aidant_name,
+        is_remote=bool(draft.is_remote),
+        expires_at=expiry_for(draft.duration, now()),
+    )
+    return (
+        environment()
+        .get_template("mandates/print.html")
+        .render(
+            mandate=preview,
+            status="draft",
+            usager=_usager_context(usager, preview),
+            structure={
+                "name": structure_name,
+                "siret": structure.siret if structure else "",
+                "address": (structure.address or "") if structure else "",
+            },
+            demarches=demarche_details(draft.demarches),
+            duration_label=DURATION_LABELS.get(draft.duration, draft.duration),
+            consent_method=CONSENT_METHODS.get((consent or {}).get("method"), ""),
+            consent_reference=(consent or {}).get("reference", ""),
+            mentions=mentions(structure_name),
+            reference=None,
+            printed_at=now(),
+            draft=True,
+        )
     )
 
 
-def render_revocation(mandate: Mandate, autorisations: list[Autorisation], usager: Usager | None,
-                      structure: Structure | None, aidant_names: dict[str, str]) -> str:
-    revoked = [a for a in sorted(autorisations, key=lambda a: a.demarche)
-               if a.revoked_at is not None and not a.replaced_by]
-    rows = [{"title": DEMARCHES[a.demarche].title if a.demarche in DEMARCHES else a.demarche,
-             "description": DEMARCHES[a.demarche].description if a.demarche in DEMARCHES else "",
-             "revoked_at": a.revoked_at, "revoked_by": aidant_names.get(a.revoked_by or "", "")}
-            for a in revoked]
-    return environment().get_template("mandates/revocation.html").render(
-        mandate=mandate,
-        usager=_usager_context(usager, mandate),
-        structure={"name": structure.name if structure else "", "siret": structure.siret if structure else "",
-                   "address": (structure.address or "") if structure else ""},
-        revoked=rows,
-        whole=mandate.revoked_at is not None,
-        revoked_by=aidant_names.get(mandate.revoked_by or "", ""),
-        reference=verification_reference(mandate.id),
-        printed_at=now(),
-        draft=False,
+def render_revocation(
+    mandate: Mandate,
+    autorisations: list[Autorisation],
+    usager: Usager | None,
+    structure: Structure | None,
+    aidant_names: dict[str, str],
+) -> str:
+    revoked = [
+        a for a in sorted(autorisations, key=lambda a: a.demarche) if a.revoked_at is not None and not a.replaced_by
+    ]
+    rows = [
+        {
+            "title": DEMARCHES[a.demarche].title if a.demarche in DEMARCHES else a.demarche,
+            "description": DEMARCHES[a.demarche].description if a.demarche in DEMARCHES else "",
+            "revoked_at": a.revoked_at,
+            "revoked_by": aidant_names.get(a.revoked_by or "", ""),
+        }
+        for a in revoked
+    ]
+    return (
+        environment()
+        .get_template("mandates/revocation.html")
+        .render(
+            mandate=mandate,
+            usager=_usager_context(usager, mandate),
+            structure={
+                "name": structure.name if structure else "",
+                "siret": structure.siret if structure else "",
+                "address": (structure.address or "") if structure else "",
+            },
+            revoked=rows,
+            whole=mandate.revoked_at is not None,
+            revoked_by=aidant_names.get(mandate.revoked_by or "", ""),
+            reference=verification_reference(mandate.id),
+            printed_at=now(),
+            draft=False,
+        )
     )
 
 
 # -- what mandate_read serves ------------------------------------------------------------
+
 
 def printable_mandate(structure_id: str, mandate_id: str) -> str:
     mandate, _ = load_for_structure(mandate_id, structure_id)

@@ -16,14 +16,15 @@ lower case) and the local part in lower case. Mail servers treat local parts
 case-insensitively in practice; without this, ``Remi@…`` and ``remi@…`` would be two
 accounts and two allowances of the rate limit.
 """
+
 from __future__ import annotations
 
 import unicodedata
 
 from email_validator import EmailNotValidError, validate_email
 
-from . import errors
 from . import error_codes as codes
+from . import errors
 
 MAX_LENGTH = 254  # RFC 3696 errata / RFC 5321 §4.5.3.1.3 (path minus the brackets)
 
@@ -38,9 +39,15 @@ def _validated(address: object):
         # No DNS query: a request must not wait on (or leak to) a resolver, and an
         # address with no MX today may be right tomorrow. Local parts stay ASCII: not
         # every SMTP relay speaks SMTPUTF8, and an address we cannot write to is no use.
-        return validate_email(text, check_deliverability=False, allow_smtputf8=False,
-                              allow_quoted_local=False, allow_domain_literal=False,
-                              allow_display_name=False, allow_empty_local=False)
+        return validate_email(
+            text,
+            check_deliverability=False,
+            allow_smtputf8=False,
+            allow_quoted_local=False,
+            allow_domain_literal=False,
+            allow_display_name=False,
+            allow_empty_local=False,
+        )
     except EmailNotValidError:
         return None
 
@@ -54,7 +61,9 @@ def normalize(address: object, *, field: str = "email", label: str = "adresse e-
     if valid is None:
         raise errors.BadRequest(
             f"Le champ « {label} » doit contenir une seule adresse e-mail valide, par exemple nom@domaine.fr.",
-            code=codes.INVALID_EMAIL, field=field)
+            code=codes.INVALID_EMAIL,
+            field=field,
+        )
     return unicodedata.normalize("NFC", valid.normalized.lower())
 
 

@@ -8,6 +8,7 @@ An error about one input also names it in ``field`` (a path into the request bod
 e.g. ``referent.email`` or ``aidants.0.email``), so the form can show the message
 next to that input.
 """
+
 from __future__ import annotations
 
 from . import error_codes as codes
@@ -23,8 +24,15 @@ class ApiError(Exception):
         if "description" not in cls.__dict__:  # the catalogue's, for the class's own code
             cls.description = codes.message(cls.code)
 
-    def __init__(self, description: str | None = None, *, code: str | None = None,
-                 headers: dict | None = None, field: str | None = None, extra: dict | None = None):
+    def __init__(
+        self,
+        description: str | None = None,
+        *,
+        code: str | None = None,
+        headers: dict | None = None,
+        field: str | None = None,
+        extra: dict | None = None,
+    ):
         super().__init__(description or self.description)
         self.extra = extra or {}
         if description:
@@ -54,6 +62,7 @@ class Unauthorized(ApiError):
 class DuplicateCookie(Unauthorized):
     """Two values for one cookie: one of them was planted (a sibling site, or a script
     over plain http), and the server must not guess which one the browser meant."""
+
     code = codes.DUPLICATE_COOKIE
 
 

@@ -12,6 +12,7 @@ long-lived): one fetch at the first login, not one per request. An ID token sign
 with an unknown ``kid`` triggers one JWKS refresh (key rotation), at most once a
 minute.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,8 +22,8 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import requests
-from authlib.integrations.requests_client import OAuth2Session
 from authlib.common.errors import AuthlibBaseError
+from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
@@ -34,8 +35,7 @@ from .config import secret, settings
 log = logging.getLogger("aidants_connect.franceconnect")
 
 # The identité pivot (docs/architecture.md §1).
-SCOPES = ("openid given_name family_name birthdate gender birthplace birthcountry email "
-          "preferred_username")
+SCOPES = "openid given_name family_name birthdate gender birthplace birthcountry email preferred_username"
 ACR = "eidas1"
 ACCEPTED_ACR = ("eidas1", "eidas2", "eidas3")
 ALGORITHMS = ["RS256", "ES256"]
@@ -68,6 +68,7 @@ class Identity:
 
 
 # -- discovery and keys, cached per process ---------------------------------------
+
 
 class _Provider:
     def __init__(self) -> None:
@@ -135,23 +136,30 @@ def _client(**kwargs) -> OAuth2Session:
     # One OAuth2Session per login: requests sessions are not meant to be shared
     # between threads, and waitress serves four at once.
     cfg = settings()
-    return OAuth2Session(client_id=cfg.franceconnect_client_id, client_secret=secret(CLIENT_SECRET),
-                         scope=SCOPES, redirect_uri=redirect_uri(),
-                         token_endpoint_auth_method="client_secret_post",
-                         # FranceConnect's access tokens live 60 s; Authlib's default
-                         # 60 s leeway would call a fresh one expired before userinfo.
-                         leeway=0, **kwargs)
+    return OAuth2Session(
+        client_id=cfg.franceconnect_client_id,
+        client_secret=secret(CLIENT_SECRET),
+        scope=SCOPES,
+        redirect_uri=redirect_uri(),
+        token_endpoint_auth_method="client_secret_post",
+        # FranceConnect's access tokens live 60 s; Authlib's default
+        # 60 s leeway would call a fresh one expired before userinfo.
+        leeway=0,
+        **kwargs,
+    )
 
 
 def authorization_url(state: str, nonce: str) -> str:
     metadata = provider.metadata()
     with _client() as client:
-        url, _ = client.create_authorization_url(metadata["authorization_endpoint"], state=state,
-                                                 nonce=nonce, acr_values=ACR)
+        url, _ = client.create_authorization_url(
+            metadata["authorization_endpoint"], state=state, nonce=nonce, acr_values=ACR
+        )
     return url
 
 
 # -- the callback -----------------------------------------------------------------------
+
 
 def _decode(token: str, what: str) -> jwt.Token:
     try:
@@ -173,8 +181,11 @@ def verify_id_token(id_token: object, nonce_hash: str) -> dict:
         leeway=CLOCK_LEEWAY,
         iss={"essential": True, "value": provider.metadata()["issuer"]},
         aud={"essential": True, "value": settings().franceconnect_client_id},
-        sub={"essential": True}, exp={"essential": True}, iat={"essential": True},
-        nonce={"essential": True}, acr={"essential": True, "values": list(ACCEPTED_ACR)},
+        sub={"essential": True},
+        exp={"essential": True},
+        iat={"essential": True},
+        nonce={"essential": True},
+        acr={"essential": True, "values": list(ACCEPTED_ACR)},
     )
     claims = token.claims
     try:
@@ -185,7 +196,8 @@ def verify_id_token(id_token: object, nonce_hash: str) -> dict:
     if isinstance(aud, list) and len(aud) > 1 and claims.get("azp") != settings().franceconnect_client_id:
         raise FranceConnectError(FAILED, "id_token azp is not our client")
     if not isinstance(claims["nonce"], str) or not crypto.constant_time_equal(
-            crypto.keyed_hash(claims["nonce"], "fc_nonce"), nonce_hash):
+        crypto.keyed_hash(claims["nonce"], "fc_nonce"), nonce_hash
+    ):
         # The ID token was not issued for the login we started: a replayed or
         # injected token (OIDC Core §15.5.2).
         raise FranceConnectError(FAILED, "nonce mismatch")
@@ -205,8 +217,10 @@ def _userinfo(client: OAuth2Session, endpoint: str) -> dict:
     if content_type == "application/jwt":
         claims = _decode(response.text.strip(), "userinfo")
         registry = jwt.JWTClaimsRegistry(
-            leeway=CLOCK_LEEWAY, iss={"essential": True, "value": provider.metadata()["issuer"]},
-            aud={"essential": True, "value": settings().franceconnect_client_id})
+            leeway=CLOCK_LEEWAY,
+            iss={"essential": True, "value": provider.metadata()["issuer"]},
+            aud={"essential": True, "value": settings().franceconnect_client_id},
+        )
         try:
             registry.validate(claims.claims)
         except JoseError as exc:
@@ -226,8 +240,9 @@ def complete_login(code: str, nonce_hash: str) -> Identity:
     metadata = provider.metadata()
     with _client() as client:
         try:
-            token = client.fetch_token(metadata["token_endpoint"], grant_type="authorization_code",
-                                       code=code, timeout=HTTP_TIMEOUT)
+            token = client.fetch_token(
+                metadata["token_endpoint"], grant_type="authorization_code", code=code, timeout=HTTP_TIMEOUT
+            )
         except requests.RequestException as exc:
             raise FranceConnectError(UNAVAILABLE, f"token endpoint unreachable: {exc}") from exc
         except (AuthlibBaseError, ValueError, KeyError) as exc:
@@ -254,6 +269,5 @@ def logout_url(id_token: str, post_logout_redirect_uri: str, state: str) -> str 
         return None
     if not endpoint:
         return None
-    query = urlencode({"id_token_hint": id_token, "state": state,
-                       "post_logout_redirect_uri": post_logout_redirect_uri})
+    query = urlencode({"id_token_hint": id_token, "state": state, "post_logout_redirect_uri": post_logout_redirect_uri})
     return endpoint + ("&" if "?" in endpoint else "?") + query

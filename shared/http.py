@@ -8,6 +8,7 @@ comes back, or whatever typed error is raised, into that dict. Handlers stay glu
 Bodies are always encoded here (the template would ``str()`` bytes) and headers are
 returned as a list of pairs so that several ``Set-Cookie`` can be sent.
 """
+
 from __future__ import annotations
 
 import json
@@ -152,8 +153,8 @@ class Request:
             raise errors.UnsupportedMediaType()
         try:
             data = json.loads(self.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):  # deep nesting: bad input, not a crash
-            raise errors.BadRequest("Le corps de la requête n'est pas un JSON valide.")
+        except (UnicodeDecodeError, ValueError, RecursionError) as err:  # deep nesting: bad input, not a crash
+            raise errors.BadRequest("Le corps de la requête n'est pas un JSON valide.") from err
         if not isinstance(data, dict):
             raise errors.BadRequest("Le corps de la requête doit être un objet JSON.")
         return data
@@ -164,11 +165,12 @@ class Request:
             return {}
         if self.content_type() != FORM_TYPE:
             raise errors.UnsupportedMediaType(
-                "Le corps de la requête doit être encodé en application/x-www-form-urlencoded.")
+                "Le corps de la requête doit être encodé en application/x-www-form-urlencoded."
+            )
         try:
             return dict(parse_qsl(self.body.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
-        except UnicodeDecodeError:
-            raise errors.BadRequest("Le corps de la requête n'est pas de l'UTF-8 valide.")
+        except UnicodeDecodeError as err:
+            raise errors.BadRequest("Le corps de la requête n'est pas de l'UTF-8 valide.") from err
 
     # -- cookies --------------------------------------------------------------
     def cookie(self, base: str) -> str | None:
@@ -184,8 +186,7 @@ class Request:
         # it is the sign of a planted cookie.
         planted = self._cookies.get(base, []) if name != base else []
         if len(values) > 1 or (values and planted):
-            anonymous.log_event("duplicate_cookie", cookie_name=base, count=len(values) + len(planted),
-                                path=self.path)
+            anonymous.log_event("duplicate_cookie", cookie_name=base, count=len(values) + len(planted), path=self.path)
             # A plain one set by this host (a version before the prefix) goes with the
             # answer; one planted for a parent domain stays until it expires.
             raise errors.DuplicateCookie(headers={"Set-Cookie": _expired(base)} if planted else None)
@@ -198,8 +199,10 @@ class Request:
 
 # -- field validation -----------------------------------------------------------
 
-def require_str(data: dict, name: str, *, max_len: int = 256, pattern: re.Pattern | None = None,
-                message: str | None = None) -> str:
+
+def require_str(
+    data: dict, name: str, *, max_len: int = 256, pattern: re.Pattern | None = None, message: str | None = None
+) -> str:
     value = data.get(name)
     if not isinstance(value, str) or not value.strip():
         raise errors.BadRequest(message or f"Le champ « {name} » est obligatoire.")
@@ -211,6 +214,7 @@ def require_str(data: dict, name: str, *, max_len: int = 256, pattern: re.Patter
 
 # -- responses ------------------------------------------------------------------
 
+
 @dataclass
 class Response:
     status: int = 200
@@ -218,8 +222,9 @@ class Response:
     headers: list[tuple[str, str]] = field(default_factory=list)
     content_type: str | None = None
 
-    def set_cookie(self, base: str, value: str, *, max_age: int | None, path: str = "/",
-                   same_site: str = "Lax") -> "Response":
+    def set_cookie(
+        self, base: str, value: str, *, max_age: int | None, path: str = "/", same_site: str = "Lax"
+    ) -> "Response":
         """Set the cookie ``cookie_name(base)``; never with a ``Domain`` (host-only)."""
         name = cookie_name(base)
         if name.startswith(HOST_PREFIX) and path != "/":
@@ -262,8 +267,9 @@ def json_response(data: dict | list, status: int = 200) -> Response:
 
 def html_response(html: str, status: int = 200) -> Response:
     """A page rendered by a function (printable mandate, authorize error page)."""
-    return Response(status=status, body=html, content_type="text/html; charset=utf-8",
-                    headers=list(PAGE_SECURITY_HEADERS))
+    return Response(
+        status=status, body=html, content_type="text/html; charset=utf-8", headers=list(PAGE_SECURITY_HEADERS)
+    )
 
 
 def redirect(location: str, status: int = 302) -> Response:
@@ -296,7 +302,10 @@ def _budget_left(event: Any) -> float:
         if 0 <= waited <= budget:
             return budget - waited
     return budget
+
+
 # -- cross-site requests ------------------------------------------------------------
+
 
 def check_state_change(request: Request) -> None:
     """Every state-changing ``/api/`` request must come from our front-end (CSRF).
@@ -337,8 +346,9 @@ def refuse_misconfigured_profile() -> None:
     if problem not in _reported:
         _reported.add(problem)
         log.error("refusing every request: %s", problem)
-    raise errors.ServiceUnavailable("Ce service est mal configuré : il refuse de fonctionner.",
-                                    code=codes.MISCONFIGURED)
+    raise errors.ServiceUnavailable(
+        "Ce service est mal configuré : il refuse de fonctionner.", code=codes.MISCONFIGURED
+    )
 
 
 # -- routing --------------------------------------------------------------------
@@ -359,8 +369,7 @@ class Router:
         self._prefixes.append((prefix.rstrip("/"), handler))
 
     def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
-        regex = re.compile(
-            "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[A-Za-z0-9_\\-]{1,128})", pattern.rstrip("/")) + "/?$")
+        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[A-Za-z0-9_\\-]{1,128})", pattern.rstrip("/")) + "/?$")
 
         def decorator(fn: Handler) -> Handler:
             for m in method.split(","):
@@ -408,7 +417,8 @@ class Router:
             else:
                 log.error("unhandled error\n%s", traceback.format_exc())
                 response = json_response(
-                    {"error": codes.SERVER_ERROR, "error_description": "Erreur interne du service."}, 500)
+                    {"error": codes.SERVER_ERROR, "error_description": "Erreur interne du service."}, 500
+                )
         budget.clear_budget()
         elapsed_ms = (time.perf_counter() - started) * 1000
         access_log(event, request, response.status, elapsed_ms)
@@ -453,10 +463,19 @@ def access_log(event: Any, request: Request | None, status: int, elapsed_ms: flo
         return
     headers = request.headers if request is not None else Headers(getattr(event, "headers", None) or {})
     call_id = headers.get("x-call-id") or ""
-    line = {"function": settings().function_name, "method": request.method if request else None,
-            "route": getattr(request, "route", None), "status": status, "ms": round(elapsed_ms, 1),
-            "store_calls": budget.calls.count, "call_id": call_id if _CALL_ID.fullmatch(call_id) else None}
+    line = {
+        "function": settings().function_name,
+        "method": request.method if request else None,
+        "route": getattr(request, "route", None),
+        "status": status,
+        "ms": round(elapsed_ms, 1),
+        "store_calls": budget.calls.count,
+        "call_id": call_id if _CALL_ID.fullmatch(call_id) else None,
+    }
     if settings().measure_store_capacity:  # benchmarks: the async functions' units too (bench/load.py)
-        line.update(read_units=round(budget.calls.read_units, 2), write_units=round(budget.calls.write_units, 2),
-                    unmeasured_calls=budget.calls.unmeasured)
+        line.update(
+            read_units=round(budget.calls.read_units, 2),
+            write_units=round(budget.calls.write_units, 2),
+            unmeasured_calls=budget.calls.unmeasured,
+        )
     _access.info(json.dumps(line, separators=(",", ":")))

@@ -8,6 +8,7 @@ describes; ``record()`` writes one on its own. Both write with
 its gsi3 key (its UTC day and a shard), so that ``shared.journal_seal`` can read a
 time range by key and seal it: no extra store call on the request path.
 """
+
 from __future__ import annotations
 
 import time
@@ -36,19 +37,36 @@ def new_entry_id(ms: int | None = None) -> str:
     return f"{_now_ms() if ms is None else ms:013d}{crypto.new_id(6)}"
 
 
-def entry(action: str, *, aidant_id: str | None = None, structure_id: str | None = None,
-          usager_id: str | None = None, mandate_id: str | None = None, demarche: str | None = None,
-          client_id: str | None = None, reason: str | None = None,
-          details: dict[str, Any] | None = None) -> JournalEntry:
+def entry(
+    action: str,
+    *,
+    aidant_id: str | None = None,
+    structure_id: str | None = None,
+    usager_id: str | None = None,
+    mandate_id: str | None = None,
+    demarche: str | None = None,
+    client_id: str | None = None,
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> JournalEntry:
     # One clock reading for the id, ``at`` and the index keys: the seal run places an
     # entry in time by its id, and reads it where ``at`` puts it.
     ms = _now_ms()
     entry_id = new_entry_id(ms)
     at = datetime.fromtimestamp(ms / 1000, timezone.utc)
     return JournalEntry.new(
-        entry_id, iso_ms(ms), action=action, aidant_id=aidant_id, structure_id=structure_id, usager_id=usager_id,
-        mandate_id=mandate_id, demarche=demarche, client_id=client_id, reason=reason,
-        details={k: str(v) for k, v in (details or {}).items()} or None, created_at=at,
+        entry_id,
+        iso_ms(ms),
+        action=action,
+        aidant_id=aidant_id,
+        structure_id=structure_id,
+        usager_id=usager_id,
+        mandate_id=mandate_id,
+        demarche=demarche,
+        client_id=client_id,
+        reason=reason,
+        details={k: str(v) for k, v in (details or {}).items()} or None,
+        created_at=at,
     )
 
 

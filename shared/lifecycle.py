@@ -16,12 +16,13 @@ or nothing. Ending sessions is not one of them: an aidant may have more sessions
 than a transaction holds items, and ``authenticate`` refuses them from the moment
 the deactivation commits, so deleting them right after only makes it immediate.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import errors, journal, stats
 from . import error_codes as codes
+from . import errors, journal, stats
 from .store import Aidant, Membership, Operation, Session, TotpDevice, Training
 
 AIDANT_ACTIVATED = "aidant_activated"
@@ -36,6 +37,7 @@ BLOCKER_TEXT = {
 @dataclass
 class AidantFile:
     """An aidant with everything on their partition: devices and training."""
+
     aidant: Aidant
     devices: list[TotpDevice]
     training: Training | None
@@ -49,15 +51,16 @@ class AidantFile:
         return any(d.confirmed for d in self.devices)
 
     def blockers(self) -> list[str]:
-        return [name for name, ok in (("training", self.trained), ("device", self.has_confirmed_device))
-                if not ok]
+        return [name for name, ok in (("training", self.trained), ("device", self.has_confirmed_device)) if not ok]
 
     def require_ready(self) -> None:
         """409 ``not_ready`` naming what is missing before the account may be active."""
         blockers = self.blockers()
         if blockers:
-            raise errors.Conflict("Impossible d'activer cet accès : " + " ; ".join(BLOCKER_TEXT[b] for b in blockers)
-                                  + ".", code=codes.NOT_READY)
+            raise errors.Conflict(
+                "Impossible d'activer cet accès : " + " ; ".join(BLOCKER_TEXT[b] for b in blockers) + ".",
+                code=codes.NOT_READY,
+            )
 
     def active_in(self, structure_id: str) -> bool:
         return bool(self.aidant.is_active) and structure_id in (self.aidant.structure_ids or ())
@@ -75,14 +78,16 @@ def read_file(aidant_id: str) -> AidantFile | None:
     return AidantFile(aidant, devices, training) if aidant is not None else None
 
 
-def _entry(action: str, aidant: Aidant, actor_id: str, structure_id: str | None, details: dict,
-           reason: str | None) -> Operation:
+def _entry(
+    action: str, aidant: Aidant, actor_id: str, structure_id: str | None, details: dict, reason: str | None
+) -> Operation:
     details = {"target_aidant": aidant.id, **details, **({"reason": reason} if reason else {})}
     return journal.operation(journal.entry(action, aidant_id=actor_id, structure_id=structure_id, details=details))
 
 
-def activation(aidant: Aidant, *, actor_id: str, structure_id: str | None, reason: str | None = None,
-               joins: bool = True) -> list[Operation]:
+def activation(
+    aidant: Aidant, *, actor_id: str, structure_id: str | None, reason: str | None = None, joins: bool = True
+) -> list[Operation]:
     """The operations that make the account active, journaled in ``structure_id``
     as done by ``actor_id``. ``joins``: it works for ``structure_id`` from now on
     (the référent's activation), else it becomes active in the structures it has."""
@@ -91,9 +96,11 @@ def activation(aidant: Aidant, *, actor_id: str, structure_id: str | None, reaso
         actions.append(Aidant.structure_ids.add({structure_id}))
         if not aidant.current_structure_id:
             actions.append(Aidant.current_structure_id.set(structure_id))
-    return [("update", aidant, {"actions": actions, "condition": Aidant.pk.exists() & _as_read(aidant)}),
-            _entry(AIDANT_ACTIVATED, aidant, actor_id, structure_id, {}, reason),
-            *_counted(aidant, True)]
+    return [
+        ("update", aidant, {"actions": actions, "condition": Aidant.pk.exists() & _as_read(aidant)}),
+        _entry(AIDANT_ACTIVATED, aidant, actor_id, structure_id, {}, reason),
+        *_counted(aidant, True),
+    ]
 
 
 def _as_read(aidant: Aidant):
@@ -117,10 +124,18 @@ def joining(aidant: Aidant, *, structure_id: str, reason: str) -> list[Operation
     journaled there as their own activation. Only while the account is active: a
     deactivation racing the acceptance (a training mark corrected, say) wins, and
     this fails its condition rather than bring the account back."""
-    return [("update", aidant, {"actions": [Aidant.structure_ids.add({structure_id})],
-                                "condition": Aidant.pk.exists() & (Aidant.is_active == True)}),  # noqa: E712
-            ("save", Membership.new(structure_id, aidant.id), {}),
-            _entry(AIDANT_ACTIVATED, aidant, aidant.id, structure_id, {}, reason)]
+    return [
+        (
+            "update",
+            aidant,
+            {
+                "actions": [Aidant.structure_ids.add({structure_id})],
+                "condition": Aidant.pk.exists() & (Aidant.is_active == True),  # noqa: E712 (a condition, not a test)
+            },
+        ),
+        ("save", Membership.new(structure_id, aidant.id), {}),
+        _entry(AIDANT_ACTIVATED, aidant, aidant.id, structure_id, {}, reason),
+    ]
 
 
 @dataclass
@@ -135,8 +150,9 @@ class Deactivation:
         return end_sessions(self.aidant_id, None if self.whole_account else self.structure_id)
 
 
-def deactivation(aidant: Aidant, *, actor_id: str, structure_id: str | None, reason: str | None = None,
-                 leaves: bool = True) -> Deactivation:
+def deactivation(
+    aidant: Aidant, *, actor_id: str, structure_id: str | None, reason: str | None = None, leaves: bool = True
+) -> Deactivation:
     """The operations that stop the aidant acting, journaled in ``structure_id``.
     ``leaves``: for ``structure_id`` only (the référent's deactivation; their
     Membership stays, so the référent still lists them and may reactivate them), and
@@ -144,23 +160,42 @@ def deactivation(aidant: Aidant, *, actor_id: str, structure_id: str | None, rea
     condition of being active no longer holds). Mandates belong to the structure and
     are not touched."""
     if not leaves:
-        return Deactivation(aidant.id, [
-            ("update", aidant, {"actions": [Aidant.is_active.set(False)],
-                                "condition": Aidant.pk.exists() & _as_read(aidant)}),
-            _entry(AIDANT_DEACTIVATED, aidant, actor_id, structure_id, {}, reason),
-            *_counted(aidant, False)], True, structure_id)
+        return Deactivation(
+            aidant.id,
+            [
+                (
+                    "update",
+                    aidant,
+                    {"actions": [Aidant.is_active.set(False)], "condition": Aidant.pk.exists() & _as_read(aidant)},
+                ),
+                _entry(AIDANT_DEACTIVATED, aidant, actor_id, structure_id, {}, reason),
+                *_counted(aidant, False),
+            ],
+            True,
+            structure_id,
+        )
     remaining = set(aidant.structure_ids or ()) - {structure_id}
     actions = [Aidant.structure_ids.delete({structure_id})]
     if not remaining:
         actions.append(Aidant.is_active.set(False))
     if aidant.current_structure_id == structure_id:
-        actions.append(Aidant.current_structure_id.set(sorted(remaining)[0]) if remaining
-                       else Aidant.current_structure_id.remove())
-    return Deactivation(aidant.id, [
-        ("update", aidant, {"actions": actions,
-                            "condition": Aidant.structure_ids.contains(structure_id) & _as_read(aidant)}),
-        _entry(AIDANT_DEACTIVATED, aidant, actor_id, structure_id, {"last_structure": not remaining}, reason),
-        *_counted(aidant, bool(aidant.is_active) and bool(remaining))], not remaining, structure_id)
+        actions.append(
+            Aidant.current_structure_id.set(sorted(remaining)[0]) if remaining else Aidant.current_structure_id.remove()
+        )
+    return Deactivation(
+        aidant.id,
+        [
+            (
+                "update",
+                aidant,
+                {"actions": actions, "condition": Aidant.structure_ids.contains(structure_id) & _as_read(aidant)},
+            ),
+            _entry(AIDANT_DEACTIVATED, aidant, actor_id, structure_id, {"last_structure": not remaining}, reason),
+            *_counted(aidant, bool(aidant.is_active) and bool(remaining)),
+        ],
+        not remaining,
+        structure_id,
+    )
 
 
 def end_sessions(aidant_id: str, structure_id: str | None = None) -> int:

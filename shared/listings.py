@@ -7,6 +7,7 @@ Status filters are applied to what the Queries return (the status depends on the
 time of the request, so it cannot be indexed); a page may then come back shorter
 than asked, with a cursor to go on, rather than reading without bound.
 """
+
 from __future__ import annotations
 
 import base64
@@ -16,9 +17,10 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from . import errors
 from . import error_codes as codes
-from .demarches import DEMARCHES, as_json as demarche_json
+from . import errors
+from .demarches import DEMARCHES
+from .demarches import as_json as demarche_json
 from .documents import DURATION_LABELS
 from .mandates import iso, load_for_structure, mandate_json, status_of, usager_json
 from .store import Mandate, Usager, now
@@ -47,10 +49,14 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         mandate_id, sort_key = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, RecursionError):
-        raise errors.BadRequest("Le curseur de pagination n'est pas valide.", code=codes.INVALID_CURSOR)
-    if not (isinstance(mandate_id, str) and isinstance(sort_key, str) and _CURSOR_PART.fullmatch(mandate_id)
-            and _CURSOR_PART.fullmatch(sort_key)):
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, RecursionError) as err:
+        raise errors.BadRequest("Le curseur de pagination n'est pas valide.", code=codes.INVALID_CURSOR) from err
+    if not (
+        isinstance(mandate_id, str)
+        and isinstance(sort_key, str)
+        and _CURSOR_PART.fullmatch(mandate_id)
+        and _CURSOR_PART.fullmatch(sort_key)
+    ):
         raise errors.BadRequest("Le curseur de pagination n'est pas valide.", code=codes.INVALID_CURSOR)
     return mandate_id, sort_key
 
@@ -60,8 +66,9 @@ def parse_limit(value: str | None, default: int = DEFAULT_LIMIT, maximum: int = 
         return default
     # isascii: "²".isdigit() is True but int("²") fails.
     if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= maximum:
-        raise errors.BadRequest(f"Le paramètre « limit » doit être un entier entre 1 et {maximum}.",
-                                code=codes.INVALID_LIMIT)
+        raise errors.BadRequest(
+            f"Le paramètre « limit » doit être un entier entre 1 et {maximum}.", code=codes.INVALID_LIMIT
+        )
     return int(value)
 
 
@@ -69,14 +76,21 @@ def parse_status(value: str | None) -> str | None:
     if value in (None, ""):
         return None
     if value not in STATUSES:
-        raise errors.BadRequest("Le paramètre « status » doit valoir active, expired, revoked ou replaced.",
-                                code=codes.INVALID_STATUS)
+        raise errors.BadRequest(
+            "Le paramètre « status » doit valoir active, expired, revoked ou replaced.", code=codes.INVALID_STATUS
+        )
     return value
 
 
-def mandates_of_structure(structure_id: str, *, usager_id: str | None = None, status: str | None = None,
-                          limit: int = DEFAULT_LIMIT, cursor: str | None = None,
-                          keep=None) -> Page:
+def mandates_of_structure(
+    structure_id: str,
+    *,
+    usager_id: str | None = None,
+    status: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+    keep=None,
+) -> Page:
     """A page of the structure's mandates (or of one usager's with it), newest first."""
     after = _decode_cursor(cursor) if cursor else None
     at = now()
@@ -117,8 +131,9 @@ def name_matches(query: str | None):
     return lambda mandate: all(w in _fold(mandate.usager_name or "") for w in words)
 
 
-def usagers_of_structure(structure_id: str, *, query: str | None = None, cursor: str | None = None,
-                         limit: int = MAX_LIMIT) -> dict:
+def usagers_of_structure(
+    structure_id: str, *, query: str | None = None, cursor: str | None = None, limit: int = MAX_LIMIT
+) -> dict:
     """The structure's usagers, derived from its mandates (newest first), each with
     the mandates seen on this page. A usager with many mandates may appear on two
     pages: the front-end merges by ``id``."""
@@ -126,15 +141,23 @@ def usagers_of_structure(structure_id: str, *, query: str | None = None, cursor:
     at = now()
     usagers: dict[str, dict] = {}
     for mandate in page.items:
-        entry = usagers.setdefault(mandate.usager_id, {
-            "id": mandate.usager_id, "name": mandate.usager_name, "active_demarches": set(),
-            "mandates": []})
+        entry = usagers.setdefault(
+            mandate.usager_id,
+            {"id": mandate.usager_id, "name": mandate.usager_name, "active_demarches": set(), "mandates": []},
+        )
         state = status_of(mandate, at)
         if state == "active":
             entry["active_demarches"].update(mandate.active_demarches or ())
-        entry["mandates"].append({"id": mandate.id, "status": state, "demarches": list(mandate.demarches),
-                                  "active_demarches": sorted(mandate.active_demarches or ()),
-                                  "created_at": iso(mandate.created_at), "expires_at": iso(mandate.expires_at)})
+        entry["mandates"].append(
+            {
+                "id": mandate.id,
+                "status": state,
+                "demarches": list(mandate.demarches),
+                "active_demarches": sorted(mandate.active_demarches or ()),
+                "created_at": iso(mandate.created_at),
+                "expires_at": iso(mandate.expires_at),
+            }
+        )
     listed = []
     for entry in usagers.values():
         entry["active_demarches"] = sorted(entry["active_demarches"])

@@ -7,6 +7,7 @@ never tells whether an e-mail belongs to an aidant. A refused attempt is anonymo
 items by typing addresses. The journal keeps what an aidant did: a right code (the
 link sent), a login.
 """
+
 from __future__ import annotations
 
 import time
@@ -33,8 +34,14 @@ def _refused() -> errors.Unauthorized:
 
 def safe_next_path(value: object) -> str | None:
     """Only a path on our own site: an open redirect would hand the session to anyone."""
-    if isinstance(value, str) and value.startswith("/") and not value.startswith("//") \
-            and "\\" not in value and len(value) <= 512 and value.isprintable():
+    if (
+        isinstance(value, str)
+        and value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+        and len(value) <= 512
+        and value.isprintable()
+    ):
         return value
     return None
 
@@ -68,8 +75,7 @@ def start(email: str, code: object, response: Response, next_path: str | None = 
     try:
         attempt = throttle.admit("Trop de codes incorrects. Votre connexion est bloquée pendant 15 minutes.")
     except errors.TooManyRequests:
-        anonymous.log_event("login_refused", reason="locked", aidant_id=aidant_id,
-                            email_ref=anonymous.email_ref(email))
+        anonymous.log_event("login_refused", reason="locked", aidant_id=aidant_id, email_ref=anonymous.email_ref(email))
         raise
 
     # An unknown e-mail reads an empty partition, so that it costs the same store calls
@@ -91,15 +97,22 @@ def start(email: str, code: object, response: Response, next_path: str | None = 
 
     if reason is not None:
         locked = throttle.record_failure(attempt)
-        anonymous.log_event("login_refused", reason=reason, aidant_id=aidant_id,
-                            email_ref=anonymous.email_ref(email), attempt=attempt, locked=locked)
+        anonymous.log_event(
+            "login_refused",
+            reason=reason,
+            aidant_id=aidant_id,
+            email_ref=anonymous.email_ref(email),
+            attempt=attempt,
+            locked=locked,
+        )
         raise _refused()
 
     throttle.clear()
     if not settings().login_link_enabled:
         open_session(aidant, structure_id, response)
-        journal.record(journal.LOGIN_SUCCEEDED, aidant_id=aidant.id, structure_id=structure_id,
-                       details={"method": "otp"})
+        journal.record(
+            journal.LOGIN_SUCCEEDED, aidant_id=aidant.id, structure_id=structure_id, details={"method": "otp"}
+        )
         return LoginStarted(link_sent=False, session_opened=True)
 
     send_link(aidant, structure_id, next_path)
@@ -112,15 +125,16 @@ def send_link(aidant: Aidant, structure_id: str, next_path: str | None) -> None:
     now_s = int(time.time())
     expires_at = now_s + cfg.login_link_ttl_seconds
     pk, sk = LoginLink.key(crypto.keyed_hash(token, "login-link"))
-    link = LoginLink(pk=pk, sk=sk, aidant_id=aidant.id, expires_at=expires_at, ttl=expires_at,
-                     next_path=next_path)
+    link = LoginLink(pk=pk, sk=sk, aidant_id=aidant.id, expires_at=expires_at, ttl=expires_at, next_path=next_path)
     # The e-mail goes through the outbox, written with the link (shared.notifications).
     message = notifications.login_link_item(aidant, f"{cfg.issuer}/api/login/{token}", expires_at)
     with transaction() as tx:
         tx.save(link, condition=LoginLink.pk.does_not_exist())
         tx.save(message, condition=notifications.save_condition())
-        tx.save(journal.entry(journal.LOGIN_LINK_SENT, aidant_id=aidant.id, structure_id=structure_id),
-                condition=journal.append_condition())
+        tx.save(
+            journal.entry(journal.LOGIN_LINK_SENT, aidant_id=aidant.id, structure_id=structure_id),
+            condition=journal.append_condition(),
+        )
     notifications.kick(message)
 
 
@@ -140,8 +154,9 @@ def consume_link(token: str, response: Response) -> str:
     now_s = int(time.time())
     if link.used_at is not None or link.expires_at <= now_s:
         # Whoever holds a used or expired link is nobody yet: a log line, no item.
-        anonymous.log_event("login_link_refused", aidant_id=link.aidant_id,
-                            reason="link_reused" if link.used_at else "link_expired")
+        anonymous.log_event(
+            "login_link_refused", aidant_id=link.aidant_id, reason="link_reused" if link.used_at else "link_expired"
+        )
         raise errors.Gone()
     aidant = Aidant.find(link.aidant_id)
     if aidant is None:
@@ -153,11 +168,21 @@ def consume_link(token: str, response: Response) -> str:
     session, cookie = new_session(aidant.id, structure_id)
     L = LoginLink
     with transaction(errors.Gone()) as tx:  # used by a concurrent click, or expired meanwhile
-        tx.update(L(*L.key(link_hash)), actions=[L.used_at.set(now_s)],
-                  condition=L.pk.exists() & L.used_at.does_not_exist() & (L.expires_at > now_s))
+        tx.update(
+            L(*L.key(link_hash)),
+            actions=[L.used_at.set(now_s)],
+            condition=L.pk.exists() & L.used_at.does_not_exist() & (L.expires_at > now_s),
+        )
         tx.save(session, condition=Session.pk.does_not_exist())
-        tx.save(journal.entry(journal.LOGIN_SUCCEEDED, aidant_id=aidant.id, structure_id=structure_id,
-                              details={"method": "otp+email_link"}), condition=journal.append_condition())
+        tx.save(
+            journal.entry(
+                journal.LOGIN_SUCCEEDED,
+                aidant_id=aidant.id,
+                structure_id=structure_id,
+                details={"method": "otp+email_link"},
+            ),
+            condition=journal.append_condition(),
+        )
     set_cookie(response, cookie, session)
     return landing(aidant, link.next_path or "/espace-aidant/")
 

@@ -8,6 +8,7 @@ So the first request a function serves sets the ``aidants_connect`` loggers to I
 and gives the root logger a stderr handler if nobody did (the of-watchdog forwards
 the process's stderr to the container log). Other libraries keep the root's WARNING.
 """
+
 from __future__ import annotations
 
 import logging

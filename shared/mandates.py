@@ -6,10 +6,12 @@ entry (and whatever the caller adds, e.g. consuming the draft), so a mandate is 
 half-written. Renewal closes the usager's active autorisations of the same démarches
 in the same structure in that same transaction.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time as dtime, timedelta
+from datetime import datetime, timedelta
+from datetime import time as dtime
 from typing import Callable, Iterable
 
 from pynamodb.expressions.condition import size
@@ -68,22 +70,24 @@ def covers_condition(structure_id: str, usager_id: str, at: datetime | None = No
     return Autorisation.covers_condition(structure_id, usager_id, at or now())
 
 
-def is_active_for(autorisation, structure_id: str, usager_id: str, demarche: str,
-                  at: datetime | None = None) -> bool:
+def is_active_for(autorisation, structure_id: str, usager_id: str, demarche: str, at: datetime | None = None) -> bool:
     """What :func:`covers_condition` checks, on an item already read."""
-    return isinstance(autorisation, Autorisation) and autorisation.covers(structure_id, usager_id, demarche,
-                                                                         at or now())
+    return isinstance(autorisation, Autorisation) and autorisation.covers(
+        structure_id, usager_id, demarche, at or now()
+    )
 
 
 # -- queries the identity provider and the lists use ------------------------------
+
 
 def active_autorisations_of_structure(structure_id: str, at: datetime | None = None) -> list[Autorisation]:
     """Unexpired, unrevoked autorisations of a structure: one Query on the sparse index."""
     return Autorisation.active_of_structure(structure_id, at or now())
 
 
-def active_autorisation_values(structure_id: str, names: list[str], at: datetime | None = None,
-                               as_stored: frozenset[str] = frozenset()) -> list[dict]:
+def active_autorisation_values(
+    structure_id: str, names: list[str], at: datetime | None = None, as_stored: frozenset[str] = frozenset()
+) -> list[dict]:
     """The same Query, as the values of ``names`` only and no model instances
     (``store.query_values``): the identity provider's offer reads every active
     autorisation of the structure at each request."""
@@ -96,8 +100,9 @@ def iso_of_stored(stored: str) -> str:
     return stored[:19] + "+00:00"
 
 
-def active_autorisations_of_usager(structure_id: str, usager_id: str,
-                                   demarche: str | None = None) -> list[Autorisation]:
+def active_autorisations_of_usager(
+    structure_id: str, usager_id: str, demarche: str | None = None
+) -> list[Autorisation]:
     return Autorisation.active_of_usager(structure_id, usager_id, demarche)
 
 
@@ -125,6 +130,7 @@ def load_for_structure(mandate_id: str, structure_id: str) -> tuple[Mandate, lis
 
 # -- creation -----------------------------------------------------------------------
 
+
 @dataclass
 class NewMandate:
     structure_id: str
@@ -142,8 +148,11 @@ class NewMandate:
     signed_at: datetime | None = None
 
 
-def create(spec: NewMandate, extra: Iterable[Operation] | Callable[[Mandate], Iterable[Operation]] = (),
-           conflict: Exception | None = None) -> Mandate:
+def create(
+    spec: NewMandate,
+    extra: Iterable[Operation] | Callable[[Mandate], Iterable[Operation]] = (),
+    conflict: Exception | None = None,
+) -> Mandate:
     """Sign a mandate: mandate, autorisations, renewal of overlapping ones, journal.
 
     ``extra`` holds more operations for the same transaction (``store.Operation``,
@@ -159,8 +168,9 @@ def create(spec: NewMandate, extra: Iterable[Operation] | Callable[[Mandate], It
     active = active_autorisations_of_usager(spec.structure_id, spec.usager.id)
     first_for_usager = spec.usager.accompanied_at is None
     try:
-        _write_signature(spec, mandate, active, extra, first_for_usager,
-                         _UsagerCountedMeanwhile() if first_for_usager else conflict)
+        _write_signature(
+            spec, mandate, active, extra, first_for_usager, _UsagerCountedMeanwhile() if first_for_usager else conflict
+        )
     except _UsagerCountedMeanwhile:
         # Read without a first mandate, and refused: maybe because another signature
         # (another structure, or a stale read) counted the usager first. Nothing was
@@ -179,43 +189,77 @@ def _accompanied(usager_id: str) -> bool:
     return usager is not None and usager.accompanied_at is not None
 
 
-def _write_signature(spec: NewMandate, mandate: Mandate, active: list[Autorisation], extra: list[Operation],
-                     first_for_usager: bool, conflict: Exception | None) -> None:
+def _write_signature(
+    spec: NewMandate,
+    mandate: Mandate,
+    active: list[Autorisation],
+    extra: list[Operation],
+    first_for_usager: bool,
+    conflict: Exception | None,
+) -> None:
     demarches = list(mandate.demarches)
     renewed = [a for a in active if a.demarche in demarches]
     renewal, ended = _renewal(active, renewed, mandate, spec.aidant_id)
     with transaction(conflict) as tx:
         tx.save(mandate, condition=Mandate.pk.does_not_exist())
         for demarche in demarches:
-            tx.save(Autorisation.new(mandate.id, demarche, structure_id=spec.structure_id, usager_id=spec.usager.id,
-                                     expires_at=mandate.expires_at, created_at=mandate.created_at
-                                     ).copy_usager(spec.usager),
-                    condition=Autorisation.pk.does_not_exist())
+            tx.save(
+                Autorisation.new(
+                    mandate.id,
+                    demarche,
+                    structure_id=spec.structure_id,
+                    usager_id=spec.usager.id,
+                    expires_at=mandate.expires_at,
+                    created_at=mandate.created_at,
+                ).copy_usager(spec.usager),
+                condition=Autorisation.pk.does_not_exist(),
+            )
         tx.include(renewal)
         if first_for_usager:
             tx.include([Usager.accompanied_operation(spec.usager.id, mandate.created_at)])
         tx.include(stats.mandate_signed(mandate.created_at, first_for_usager, ended).operations(mandate.id))
-        tx.save(journal.entry(MANDATE_CREATED, aidant_id=spec.aidant_id, structure_id=spec.structure_id,
-                              usager_id=spec.usager.id, mandate_id=mandate.id,
-                              details={"demarches": ",".join(demarches), "duration": spec.duration,
-                                       "is_remote": spec.is_remote,
-                                       "renewed": ",".join(sorted({a.mandate_id for a in renewed}))}),
-                condition=journal.append_condition())
+        tx.save(
+            journal.entry(
+                MANDATE_CREATED,
+                aidant_id=spec.aidant_id,
+                structure_id=spec.structure_id,
+                usager_id=spec.usager.id,
+                mandate_id=mandate.id,
+                details={
+                    "demarches": ",".join(demarches),
+                    "duration": spec.duration,
+                    "is_remote": spec.is_remote,
+                    "renewed": ",".join(sorted({a.mandate_id for a in renewed})),
+                },
+            ),
+            condition=journal.append_condition(),
+        )
         tx.include(extra)
 
 
 def _new_mandate(spec: NewMandate, demarches: list[str]) -> Mandate:
     signed_at = spec.signed_at or now()
     return Mandate.new(
-        crypto.new_id(), structure_id=spec.structure_id, usager_id=spec.usager.id,
-        demarches=demarches, active_demarches=set(demarches), duration=spec.duration,
-        expires_at=expiry_for(spec.duration, signed_at), is_remote=spec.is_remote,
-        remote_consent=spec.remote_consent, signed_by=spec.aidant_id, signed_by_name=spec.aidant_name,
-        usager_name=spec.usager.full_name, text_snapshot=spec.text_snapshot, created_at=signed_at)
+        crypto.new_id(),
+        structure_id=spec.structure_id,
+        usager_id=spec.usager.id,
+        demarches=demarches,
+        active_demarches=set(demarches),
+        duration=spec.duration,
+        expires_at=expiry_for(spec.duration, signed_at),
+        is_remote=spec.is_remote,
+        remote_consent=spec.remote_consent,
+        signed_by=spec.aidant_id,
+        signed_by_name=spec.aidant_name,
+        usager_name=spec.usager.full_name,
+        text_snapshot=spec.text_snapshot,
+        created_at=signed_at,
+    )
 
 
-def _renewal(active: list[Autorisation], renewed: list[Autorisation], mandate: Mandate,
-             aidant_id: str) -> tuple[list[Operation], int]:
+def _renewal(
+    active: list[Autorisation], renewed: list[Autorisation], mandate: Mandate, aidant_id: str
+) -> tuple[list[Operation], int]:
     """The usager's active autorisations of the new mandate's démarches, closed as
     replaced by it, and their mandates' ``active_demarches`` shrunk; with how many of
     those mandates are left no démarche (they stop being in force: ``shared.stats``)."""
@@ -224,9 +268,16 @@ def _renewal(active: list[Autorisation], renewed: list[Autorisation], mandate: M
     for old in renewed:
         # Conditional: if a concurrent revocation closed it first, the whole
         # signature fails instead of silently re-activating anything.
-        operations.append(("update", old, {
-            "actions": Autorisation.closing_actions(mandate.created_at, aidant_id, replaced_by=mandate.id),
-            "condition": Autorisation.still_active()}))
+        operations.append(
+            (
+                "update",
+                old,
+                {
+                    "actions": Autorisation.closing_actions(mandate.created_at, aidant_id, replaced_by=mandate.id),
+                    "condition": Autorisation.still_active(),
+                },
+            )
+        )
         by_old_mandate.setdefault(old.mandate_id, set()).add(old.demarche)
     ended = 0
     for old_id, closed in by_old_mandate.items():
@@ -245,6 +296,7 @@ def _renewal(active: list[Autorisation], renewed: list[Autorisation], mandate: M
 
 # -- usagers ------------------------------------------------------------------------
 
+
 def usager_id_for(fc_sub: str, structure_id: str | None = None) -> str:
     """The usager FranceConnect identifies by ``fc_sub``. In the training sandbox
     every trainee's structure has usagers of its own: all trainees log the same test
@@ -256,10 +308,17 @@ def usager_id_for(fc_sub: str, structure_id: str | None = None) -> str:
 
 
 def usager_json(usager: Usager) -> dict:
-    return {"id": usager.id, "given_name": usager.given_name, "family_name": usager.family_name,
-            "preferred_username": usager.preferred_username, "birthdate": usager.birthdate,
-            "gender": usager.gender, "birthplace": usager.birthplace, "birthcountry": usager.birthcountry,
-            "email": usager.email}
+    return {
+        "id": usager.id,
+        "given_name": usager.given_name,
+        "family_name": usager.family_name,
+        "preferred_username": usager.preferred_username,
+        "birthdate": usager.birthdate,
+        "gender": usager.gender,
+        "birthplace": usager.birthplace,
+        "birthcountry": usager.birthcountry,
+        "email": usager.email,
+    }
 
 
 def upsert_usager(fc_sub: str, claims: dict, structure_id: str | None = None) -> Usager:
@@ -273,10 +332,18 @@ def upsert_usager(fc_sub: str, claims: dict, structure_id: str | None = None) ->
     if not given_name or not family_name:
         raise errors.BadRequest("FranceConnect n'a pas transmis l'identité de l'usager.", code=codes.INVALID_IDENTITY)
     usager = Usager.refresh(
-        usager_id, now(), fc_sub=fc_sub, given_name=given_name, family_name=family_name,
-        preferred_username=claims.get("preferred_username") or None, birthdate=claims.get("birthdate") or None,
-        gender=claims.get("gender") or None, birthplace=claims.get("birthplace") or None,
-        birthcountry=claims.get("birthcountry") or None, email=claims.get("email") or None)
+        usager_id,
+        now(),
+        fc_sub=fc_sub,
+        given_name=given_name,
+        family_name=family_name,
+        preferred_username=claims.get("preferred_username") or None,
+        birthdate=claims.get("birthdate") or None,
+        gender=claims.get("gender") or None,
+        birthplace=claims.get("birthplace") or None,
+        birthcountry=claims.get("birthcountry") or None,
+        email=claims.get("email") or None,
+    )
     sync_autorisations(usager)
     return usager
 
@@ -305,21 +372,36 @@ def usager_and_structure(usager_id: str | None, structure_id: str) -> tuple[Usag
 
 def mandate_json(mandate: Mandate, autorisations: list[Autorisation] | None = None) -> dict:
     body = {
-        "id": mandate.id, "structure_id": mandate.structure_id, "usager_id": mandate.usager_id,
-        "usager_name": mandate.usager_name, "demarches": list(mandate.demarches),
-        "active_demarches": sorted(mandate.active_demarches or ()), "duration": mandate.duration,
-        "created_at": iso(mandate.created_at), "expires_at": iso(mandate.expires_at),
+        "id": mandate.id,
+        "structure_id": mandate.structure_id,
+        "usager_id": mandate.usager_id,
+        "usager_name": mandate.usager_name,
+        "demarches": list(mandate.demarches),
+        "active_demarches": sorted(mandate.active_demarches or ()),
+        "duration": mandate.duration,
+        "created_at": iso(mandate.created_at),
+        "expires_at": iso(mandate.expires_at),
         "is_remote": mandate.is_remote,
         "remote_consent": dict(mandate.remote_consent.as_dict()) if mandate.remote_consent else None,
-        "signed_by": mandate.signed_by_name, "status": status_of(mandate),
+        "signed_by": mandate.signed_by_name,
+        "status": status_of(mandate),
         "revoked_at": iso(mandate.revoked_at) if mandate.revoked_at else None,
     }
     if autorisations is not None:
-        body["autorisations"] = [{
-            "demarche": a.demarche, "expires_at": iso(a.expires_at),
-            "revoked_at": iso(a.revoked_at) if a.revoked_at else None,
-            "replaced_by": a.replaced_by,
-            "status": "revoked" if a.revoked_at and not a.replaced_by else
-                      "replaced" if a.replaced_by else "expired" if a.expires_at <= now() else "active",
-        } for a in sorted(autorisations, key=lambda a: a.demarche)]
+        body["autorisations"] = [
+            {
+                "demarche": a.demarche,
+                "expires_at": iso(a.expires_at),
+                "revoked_at": iso(a.revoked_at) if a.revoked_at else None,
+                "replaced_by": a.replaced_by,
+                "status": "revoked"
+                if a.revoked_at and not a.replaced_by
+                else "replaced"
+                if a.replaced_by
+                else "expired"
+                if a.expires_at <= now()
+                else "active",
+            }
+            for a in sorted(autorisations, key=lambda a: a.demarche)
+        ]
     return body

@@ -5,6 +5,7 @@ remembers the last accepted step and the new one is stored with a conditional wr
 ``last_step < step``, so two concurrent requests carrying the same code cannot both
 pass (docs/architecture.md §8). Replay is never keyed on the code string itself.
 """
+
 from __future__ import annotations
 
 import time
@@ -29,8 +30,9 @@ def _digits_only(code: object) -> str | None:
     return code if len(code) == 6 and code.isascii() and code.isdigit() else None
 
 
-def new_device(aidant_id: str, kind: str, secret: str | None = None, serial: str | None = None,
-               confirmed: bool = True) -> tuple[TotpDevice, str]:
+def new_device(
+    aidant_id: str, kind: str, secret: str | None = None, serial: str | None = None, confirmed: bool = True
+) -> tuple[TotpDevice, str]:
     """Build (not save) a device; returns it with the clear seed, which the caller
     may show once (app enrolment) and must then forget."""
     if kind not in ("card", "app"):
@@ -39,9 +41,17 @@ def new_device(aidant_id: str, kind: str, secret: str | None = None, serial: str
     device_id = crypto.new_id()
     pk, sk = TotpDevice.key(aidant_id, device_id)
     device = TotpDevice(
-        pk=pk, sk=sk, device_id=device_id, aidant_id=aidant_id, device_kind=kind, serial=serial,
-        sealed_secret=crypto.seal(secret, sk), interval=CARD_INTERVAL if kind == "card" else APP_INTERVAL,
-        confirmed=confirmed, last_step=0, created_at=now(),
+        pk=pk,
+        sk=sk,
+        device_id=device_id,
+        aidant_id=aidant_id,
+        device_kind=kind,
+        serial=serial,
+        sealed_secret=crypto.seal(secret, sk),
+        interval=CARD_INTERVAL if kind == "card" else APP_INTERVAL,
+        confirmed=confirmed,
+        last_step=0,
+        created_at=now(),
     )
     return device, secret
 
@@ -68,14 +78,16 @@ def consume(devices: list[TotpDevice], code: object) -> TotpDevice | None:
         step = _matching_step(device, code)
         if step is None:
             continue
-        if not writes.update(device, [TotpDevice.last_step.set(step), TotpDevice.last_used_at.set(now())],
-                             TotpDevice.last_step < step):
+        if not writes.update(
+            device, [TotpDevice.last_step.set(step), TotpDevice.last_used_at.set(now())], TotpDevice.last_step < step
+        ):
             return None  # this step (or a later one) was already used: a replay
         return device
     return None
 
 
 # -- brute-force throttling ----------------------------------------------------
+
 
 @dataclass
 class Throttle:
@@ -144,14 +156,18 @@ class Throttle:
                 # discriminator must be written too, or it would read back as a bare Item.
                 if step == "count":
                     counted = writes.update_counter(
-                        item, [T.failures.add(1), T.kind.set(T), T.ttl.set(expires)],
+                        item,
+                        [T.failures.add(1), T.kind.set(T), T.ttl.set(expires)],
                         (T.locked_until.does_not_exist() | (T.locked_until <= now_s))
                         & (T.failures.does_not_exist() | (T.failures < cfg.otp_max_failures))
-                        & (T.ttl.does_not_exist() | (T.ttl > now_s)))
+                        & (T.ttl.does_not_exist() | (T.ttl > now_s)),
+                    )
                 else:
                     counted = writes.update_counter(
-                        item, [T.failures.set(1), T.kind.set(T), T.ttl.set(expires), T.locked_until.remove()],
-                        T.ttl.exists() & (T.ttl <= now_s))
+                        item,
+                        [T.failures.set(1), T.kind.set(T), T.ttl.set(expires), T.locked_until.remove()],
+                        T.ttl.exists() & (T.ttl <= now_s),
+                    )
                 if counted:
                     self.failures = int(item.failures)
                     return self.failures
@@ -169,9 +185,11 @@ class Throttle:
         self.locked_until = int(time.time()) + cfg.otp_lockout_seconds
         # Only if the count still exists: a right code in flight may have cleared it
         # meanwhile (a double-click), and this write must not recreate a bare item.
-        if not writes.update_counter(LoginThrottle(*self.item_key), [
-                LoginThrottle.failures.set(0), LoginThrottle.locked_until.set(self.locked_until)],
-                LoginThrottle.pk.exists()):
+        if not writes.update_counter(
+            LoginThrottle(*self.item_key),
+            [LoginThrottle.failures.set(0), LoginThrottle.locked_until.set(self.locked_until)],
+            LoginThrottle.pk.exists(),
+        ):
             self.locked_until = None
             return False
         return True
@@ -199,9 +217,12 @@ def check_code_for(aidant_id: str, code: object, *, action: str = "confirm") -> 
     device = consume(devices, code)
     if device is None:
         locked = throttle.record_failure(attempt)
-        journal.record(journal.OTP_REFUSED, aidant_id=aidant_id, reason="wrong_or_replayed_code",
-                       details={"action": action, "locked": locked})
-        raise errors.Forbidden("Le code à 6 chiffres est incorrect ou a déjà été utilisé.",
-                               code=codes.INVALID_OTP)
+        journal.record(
+            journal.OTP_REFUSED,
+            aidant_id=aidant_id,
+            reason="wrong_or_replayed_code",
+            details={"action": action, "locked": locked},
+        )
+        raise errors.Forbidden("Le code à 6 chiffres est incorrect ou a déjà été utilisé.", code=codes.INVALID_OTP)
     throttle.clear()
     return device

@@ -5,6 +5,7 @@ A use is taken with one conditional write, so concurrent requests cannot oversho
 the limit; a window that has ended is restarted by the next use. (TOTP guesses have
 their own lock, :class:`shared.otp.Throttle`.)
 """
+
 from __future__ import annotations
 
 import time
@@ -42,9 +43,16 @@ def take(name: str, limit: int, window_seconds: int, message: str) -> None:
         if attempt == "count":
             taken = writes.update_counter(counter, [C.count.add(1)], (C.window_ends > now_s) & (C.count < limit))
         else:
-            taken = writes.update_counter(counter, [C.count.set(1), C.window_ends.set(now_s + window_seconds),
-                                                    C.kind.set(C), C.ttl.set(now_s + 2 * window_seconds)],
-                                          C.pk.does_not_exist() | (C.window_ends <= now_s))
+            taken = writes.update_counter(
+                counter,
+                [
+                    C.count.set(1),
+                    C.window_ends.set(now_s + window_seconds),
+                    C.kind.set(C),
+                    C.ttl.set(now_s + 2 * window_seconds),
+                ],
+                C.pk.does_not_exist() | (C.window_ends <= now_s),
+            )
         if taken:
             return
     current = C.find(name)

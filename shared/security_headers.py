@@ -6,6 +6,7 @@ gateway (the static front-end, ``local/gateway.py``) and the production edge
 (``deploy/ingress.py`` writes them into the nginx configuration). So a page has
 the same policy in the local stack, the tests and production.
 """
+
 from __future__ import annotations
 
 
@@ -18,12 +19,25 @@ def _policy(*directives: str) -> str:
 FRAME_ANCESTORS = "frame-ancestors 'none'"
 # The static front-end (frontend/, the DSFR): its own scripts, styles and images,
 # the DSFR's inline styles, data: icons; forms post to us only.
-STATIC_CSP = _policy("default-src 'self'", "img-src 'self' data:", "style-src 'self' 'unsafe-inline'",
-                     FRAME_ANCESTORS, "base-uri 'none'", "form-action 'self'")
+STATIC_CSP = _policy(
+    "default-src 'self'",
+    "img-src 'self' data:",
+    "style-src 'self' 'unsafe-inline'",
+    FRAME_ANCESTORS,
+    "base-uri 'none'",
+    "form-action 'self'",
+)
 # A page rendered by a function (printable mandate, authorize error page): its own
 # inline styles (print CSS), the static front-end's print script, nothing else.
-PAGE_CSP = _policy("default-src 'none'", "style-src 'unsafe-inline'", "img-src 'self' data:", "script-src 'self'",
-                   FRAME_ANCESTORS, "base-uri 'none'", "form-action 'none'")
+PAGE_CSP = _policy(
+    "default-src 'none'",
+    "style-src 'unsafe-inline'",
+    "img-src 'self' data:",
+    "script-src 'self'",
+    FRAME_ANCESTORS,
+    "base-uri 'none'",
+    "form-action 'none'",
+)
 # What the edge adds to every answer of the functions: a browser enforces every
 # policy it is sent, so a second one only adds restrictions and this one is safe over
 # a page's own full policy.

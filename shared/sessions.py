@@ -9,6 +9,7 @@ the session, the aidant and the structure are then read in one BatchGet instead 
 two in a row. The names are only where to look: the HMAC covers the whole cookie,
 so changing them finds no session, and what the session item says is what counts.
 """
+
 from __future__ import annotations
 
 import re
@@ -33,6 +34,7 @@ _NAMED = re.compile(rf"({_ID})\.({_ID})\.[A-Za-z0-9_-]{{43}}")
 @dataclass
 class Caller:
     """The logged-in aidant acting through this request."""
+
     aidant: Aidant
     structure_id: str
     session: Session
@@ -50,8 +52,13 @@ def new_session(aidant_id: str, structure_id: str, expires_at: int | None = None
     token = crypto.new_token()
     if re.fullmatch(_ID, aidant_id) and re.fullmatch(_ID, structure_id or ""):
         token = f"{aidant_id}.{structure_id}.{token}"
-    session = Session.new(crypto.keyed_hash(token, "session"), aidant_id=aidant_id, structure_id=structure_id,
-                          expires_at=expires_at or now_s + cfg.session_ttl_seconds, now_s=now_s)
+    session = Session.new(
+        crypto.keyed_hash(token, "session"),
+        aidant_id=aidant_id,
+        structure_id=structure_id,
+        expires_at=expires_at or now_s + cfg.session_ttl_seconds,
+        now_s=now_s,
+    )
     return session, token
 
 
@@ -93,8 +100,9 @@ def authenticate_with(request: Request, *keys: Key, acting: bool = False) -> tup
             raise _expired()
     if acting:
         cgu.require_accepted(aidant)
-    return Caller(aidant=aidant, structure_id=session.structure_id, session=session, structure=structure), \
-        {key: found[key] for key in keys if key in found}
+    return Caller(aidant=aidant, structure_id=session.structure_id, session=session, structure=structure), {
+        key: found[key] for key in keys if key in found
+    }
 
 
 def _expired() -> errors.Unauthorized:
@@ -106,8 +114,9 @@ def _read(token: str, keys: tuple[Key, ...]) -> tuple[Session, dict[Key, Item]]:
     aidant and structure: one BatchGet, or one GetItem when there is only the session."""
     session_key = Session.key(crypto.keyed_hash(token, "session"))
     named = _NAMED.fullmatch(token)
-    wanted = list(dict.fromkeys([session_key, *keys, *(
-        [Aidant.key(named[1]), Structure.key(named[2])] if named else [])]))
+    wanted = list(
+        dict.fromkeys([session_key, *keys, *([Aidant.key(named[1]), Structure.key(named[2])] if named else [])])
+    )
     found: dict[Key, Item] = {}
     if len(wanted) > 1:
         found = read(wanted, consistent=True)
@@ -130,8 +139,12 @@ def _acting_aidant(session: Session, found: dict[Key, Item]) -> tuple[Aidant, St
         aidant, structure = (again.get(k) for k in keys)
     if not isinstance(aidant, Aidant):
         raise errors.Unauthorized()
-    if not aidant.is_active or session.structure_id not in (aidant.structure_ids or set()) \
-            or not isinstance(structure, Structure) or not structure.is_active:
+    if (
+        not aidant.is_active
+        or session.structure_id not in (aidant.structure_ids or set())
+        or not isinstance(structure, Structure)
+        or not structure.is_active
+    ):
         raise errors.Unauthorized("Votre accès a été désactivé.", code=codes.SESSION_REVOKED)
     if expired(aidant) or expired(structure):
         # A sandbox trainee's account past its end (production accounts carry no

@@ -1,4 +1,5 @@
 """The Jinja2 environment for e-mails and printable pages (``shared/templates/``)."""
+
 from __future__ import annotations
 
 import functools
@@ -9,8 +10,20 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 PARIS = ZoneInfo("Europe/Paris")
-_MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
-           "septembre", "octobre", "novembre", "décembre"]
+_MONTHS = [
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+]
 
 
 def french_date(value: datetime | str, with_time: bool = False) -> str:

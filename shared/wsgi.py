@@ -3,6 +3,7 @@
 diagnostics headers): how the training sandbox deploys its FranceConnect stand-in
 and its demo site, which ``make up`` runs inside the local gateway instead
 (``local/franceconnect``, ``local/fi_demo``)."""
+
 from __future__ import annotations
 
 import io
@@ -18,12 +19,21 @@ from .http import Handler, Request, Response
 def environ_for(request: Request) -> dict:
     issuer = urlsplit(settings().issuer)
     environ = {
-        "REQUEST_METHOD": request.method, "PATH_INFO": request.path, "SCRIPT_NAME": "",
-        "QUERY_STRING": urlencode(request.query), "SERVER_NAME": issuer.hostname or "localhost",
+        "REQUEST_METHOD": request.method,
+        "PATH_INFO": request.path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": urlencode(request.query),
+        "SERVER_NAME": issuer.hostname or "localhost",
         "SERVER_PORT": str(issuer.port or (443 if issuer.scheme == "https" else 80)),
-        "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.version": (1, 0), "wsgi.url_scheme": issuer.scheme or "http",
-        "wsgi.input": io.BytesIO(request.body), "wsgi.errors": sys.stderr, "wsgi.multithread": True,
-        "wsgi.multiprocess": True, "wsgi.run_once": False, "CONTENT_LENGTH": str(len(request.body)),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": issuer.scheme or "http",
+        "wsgi.input": io.BytesIO(request.body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "CONTENT_LENGTH": str(len(request.body)),
     }
     for name in ("content-type", "cookie", "authorization", "accept", "accept-language", "user-agent"):
         value = request.headers.get(name)
@@ -54,7 +64,11 @@ def handler_for(app: Callable, sandbox_only: bool = True) -> Handler:
         headers = [(k, v) for k, v in captured["headers"] if k.lower() not in ("content-length", "content-type")]
         content_type = next((v for k, v in captured["headers"] if k.lower() == "content-type"), None)
         # Text, never bytes: the template would send str(bytes), "b'…'" (docs/architecture.md §8).
-        return Response(status=int(captured["status"].split()[0]), body=body.decode("utf-8", "replace"),
-                        headers=headers, content_type=content_type)
+        return Response(
+            status=int(captured["status"].split()[0]),
+            body=body.decode("utf-8", "replace"),
+            headers=headers,
+            content_type=content_type,
+        )
 
     return handler

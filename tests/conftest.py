@@ -6,6 +6,7 @@
   per test session. Integration and browser tests talk to it over HTTP and may use
   the store directly for set-up (``stack.use_store()``).
 """
+
 from __future__ import annotations
 
 import base64
@@ -28,16 +29,34 @@ sys.path.insert(0, str(ROOT))
 
 def _reset_shared_caches():
     from shared import config, crypto, store
+
     config.reset_caches()
     crypto.reset_caches()
     store.configure()
 
 
 # What Stack.use_store() puts in this process's environment for integration tests.
-STACK_ENVIRONMENT = ("DYNAMODB_HOST", "ISSUER", "FRONTEND_URL", "GATEWAY_URL", "FRANCECONNECT_URL",
-                     "FRANCECONNECT_CLIENT_ID", "LOGIN_LINK_ENABLED", "SMTP_HOST", "SMTP_PORT", "SMTP_STARTTLS",
-                     "SMTP_SSL", "SMTP_USER", "LOCAL_STATE_DIR", "LOCAL_SECRETS_DIR", "SECRETS_DIR", "TABLE_NAME",
-                     "EXPOSE_DIAGNOSTICS", "STORE_TIMEOUT_SECONDS", "PROFILE")
+STACK_ENVIRONMENT = (
+    "DYNAMODB_HOST",
+    "ISSUER",
+    "FRONTEND_URL",
+    "GATEWAY_URL",
+    "FRANCECONNECT_URL",
+    "FRANCECONNECT_CLIENT_ID",
+    "LOGIN_LINK_ENABLED",
+    "SMTP_HOST",
+    "SMTP_PORT",
+    "SMTP_STARTTLS",
+    "SMTP_SSL",
+    "SMTP_USER",
+    "LOCAL_STATE_DIR",
+    "LOCAL_SECRETS_DIR",
+    "SECRETS_DIR",
+    "TABLE_NAME",
+    "EXPOSE_DIAGNOSTICS",
+    "STORE_TIMEOUT_SECONDS",
+    "PROFILE",
+)
 
 
 @contextmanager
@@ -47,6 +66,7 @@ def stack_of_its_own(state: Path, extra_args: list[str]):
     sandbox would rightly refuse a production table); the environment is given back
     afterwards."""
     from local import launcher
+
     saved_env = dict(os.environ)
     for name in STACK_ENVIRONMENT:
         os.environ.pop(name, None)
@@ -65,6 +85,7 @@ def _no_request_budget_left_over():
     """A budget is per thread (store/writes.py): one a test set, directly or through a
     handler, must not make a later test's writes look late."""
     from shared.store import writes
+
     writes.clear_budget()
     yield
     writes.clear_budget()
@@ -83,6 +104,7 @@ def clean_environment(monkeypatch):
 
 def _reset_config():
     from shared import config
+
     config.reset_caches()
 
 
@@ -90,6 +112,7 @@ def _reset_config():
 def moto_store(monkeypatch, clean_environment):
     """An empty table in moto, with local secrets, for one test."""
     from moto import mock_aws
+
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_REGION", "eu-west-3")
@@ -102,6 +125,7 @@ def moto_store(monkeypatch, clean_environment):
     with mock_aws():
         _reset_shared_caches()
         from shared import store
+
         store.create_table()
         yield store
     _reset_shared_caches()
@@ -151,8 +175,12 @@ class Stack:
     def new_structure(self, name: str = "Structure de test") -> str:
         self.use_store()
         from shared import accounts, crypto
-        structure = accounts.create_structure(accounts.new_structure(
-            name, "1" * 14, "1 rue de la Paix, 75002 Paris", structure_id="t-" + crypto.new_id(6)))
+
+        structure = accounts.create_structure(
+            accounts.new_structure(
+                name, "1" * 14, "1 rue de la Paix, 75002 Paris", structure_id="t-" + crypto.new_id(6)
+            )
+        )
         return structure.id
 
     def new_aidant(self, structure_id: str | None = None, **kwargs) -> str:
@@ -161,10 +189,16 @@ class Stack:
         (``cgu_version=None``: one who has not, for the tests of that rule)."""
         self.use_store()
         from shared import accounts, cgu, crypto
+
         email_address = f"aidant-{crypto.new_id(6).lower()}@test.aidantsconnect.fr"
         kwargs.setdefault("cgu_version", cgu.current_version())
-        accounts.create_aidant(email_address, kwargs.pop("first_name", "Test"), kwargs.pop("last_name", "Aidant"),
-                               [structure_id or self.seed["structure"]["id"]], **kwargs)
+        accounts.create_aidant(
+            email_address,
+            kwargs.pop("first_name", "Test"),
+            kwargs.pop("last_name", "Aidant"),
+            [structure_id or self.seed["structure"]["id"]],
+            **kwargs,
+        )
         return email_address
 
     def otp(self, email_address: str, offset_steps: int = 0) -> str:
@@ -172,6 +206,7 @@ class Stack:
         without waiting, as docs/architecture.md §8 suggests)."""
         self.use_store()
         from shared import accounts, otp
+
         aidant = accounts.find_aidant_by_email(email_address)
         _, devices = otp.devices_of(aidant.id)
         totp = otp.totp_for(devices[0])
@@ -186,7 +221,7 @@ class Stack:
         marker = "aidants_connect.anonymous:"
         path = self.state / "logs" / f"{function}.log"
         found = []
-        for line in (path.read_text(errors="replace").splitlines() if path.exists() else []):
+        for line in path.read_text(errors="replace").splitlines() if path.exists() else []:
             if marker in line:
                 data = json.loads(line.split(marker, 1)[1].strip())
                 if event is None or data.get("event") == event:
@@ -196,8 +231,9 @@ class Stack:
     def login(self, session: requests.Session, email_address: str, offset_steps: int = 0) -> requests.Session:
         """Log in exactly as a browser does: code, then the e-mailed link."""
         before = self.mail.count()
-        r = session.post(self.url + "/api/login", json={"email": email_address,
-                                                         "otp": self.otp(email_address, offset_steps)})
+        r = session.post(
+            self.url + "/api/login", json={"email": email_address, "otp": self.otp(email_address, offset_steps)}
+        )
         assert r.status_code == 200, r.text
         message = self.mail.wait_for(email_address, "connexion", after=before)
         link = extract_link(Mailbox.text(message), "/api/login/")
@@ -216,6 +252,7 @@ def extract_link(text: str, marker: str) -> str:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     from local import launcher
+
     running = launcher.start(tmp_path_factory.mktemp("stack"))
     try:
         yield Stack(running.url, running.state, running.env, running.process, running.seed())

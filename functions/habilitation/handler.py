@@ -1,6 +1,7 @@
 """habilitation: a structure's accreditation request (public, reached by the link
 e-mailed at creation) and the staff's side: decisions, messages, OTP card import,
 training marks."""
+
 from shared import cards, errors, habilitation, sessions
 from shared import error_codes as codes
 from shared.http import Router, json_response
@@ -80,8 +81,9 @@ def staff_message(request):
     caller = _staff(request)
     text = habilitation.message_text(request.json())
     req, _ = habilitation.load(request.params["request"])
-    habilitation.post_message(req, "staff", f"{caller.aidant.first_name} (équipe Aidants Connect)", text,
-                              actor_id=caller.aidant_id)
+    habilitation.post_message(
+        req, "staff", f"{caller.aidant.first_name} (équipe Aidants Connect)", text, actor_id=caller.aidant_id
+    )
     return json_response(habilitation.staff_view(request.params["request"]), 201)
 
 
@@ -97,8 +99,9 @@ def import_cards(request):
     structure_id = data.get("structure_id")
     if structure_id is not None and (not isinstance(structure_id, str) or not 0 < len(structure_id) <= 64):
         raise errors.BadRequest("« structure_id » n'est pas valide.", code=codes.INVALID_FIELD)
-    result = cards.import_cards(rows, encoding=data.get("seed_encoding", "hex"), structure_id=structure_id,
-                                actor_id=caller.aidant_id)
+    result = cards.import_cards(
+        rows, encoding=data.get("seed_encoding", "hex"), structure_id=structure_id, actor_id=caller.aidant_id
+    )
     return json_response(result.as_dict(), 201 if result.imported else 200)
 
 

@@ -3,6 +3,7 @@
 POST {"run": "scheduled"} or an empty body: the cron-connector (stack.yml schedule).
 Not a public route: only the gateway reaches it.
 """
+
 import json
 
 from shared import errors, seals
@@ -18,8 +19,8 @@ def seal(request):
     if request.body.strip():
         try:
             data = json.loads(request.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise errors.BadRequest("Le corps de la requête n'est pas un JSON valide.")
+        except (UnicodeDecodeError, ValueError) as err:
+            raise errors.BadRequest("Le corps de la requête n'est pas un JSON valide.") from err
         if not isinstance(data, dict):
             raise errors.BadRequest("Le corps de la requête doit être un objet JSON.")
     if data.get("run", "scheduled") != "scheduled":

@@ -1,4 +1,5 @@
 """mandate_create: draft, FranceConnect identification of the usager, signature."""
+
 from shared import drafts, sessions
 from shared.http import Router, html_response, json_response, redirect
 

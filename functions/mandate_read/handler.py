@@ -1,5 +1,6 @@
 """mandate_read: the structure's mandates and usagers, one mandate, printable pages,
 and the démarches catalogue the front-end shows."""
+
 from shared import documents, errors, listings, mandates, sessions
 from shared.http import Router, html_response, json_response
 
@@ -10,11 +11,13 @@ router = Router()
 def list_mandates(request):
     caller = sessions.authenticate(request)
     page = listings.mandates_of_structure(
-        caller.structure_id, usager_id=request.query.get("usager") or None,
+        caller.structure_id,
+        usager_id=request.query.get("usager") or None,
         status=listings.parse_status(request.query.get("status")),
-        limit=listings.parse_limit(request.query.get("limit")), cursor=request.query.get("cursor") or None)
-    return json_response({"mandates": [mandates.mandate_json(m) for m in page.items],
-                          "next_cursor": page.cursor})
+        limit=listings.parse_limit(request.query.get("limit")),
+        cursor=request.query.get("cursor") or None,
+    )
+    return json_response({"mandates": [mandates.mandate_json(m) for m in page.items], "next_cursor": page.cursor})
 
 
 @router.route("GET", "/api/mandates/{id}")
@@ -38,9 +41,14 @@ def print_revocation(request):
 @router.route("GET", "/api/usagers")
 def list_usagers(request):
     caller = sessions.authenticate(request)
-    return json_response(listings.usagers_of_structure(
-        caller.structure_id, query=request.query.get("q") or None, cursor=request.query.get("cursor") or None,
-        limit=listings.parse_limit(request.query.get("limit"), default=listings.MAX_LIMIT)))
+    return json_response(
+        listings.usagers_of_structure(
+            caller.structure_id,
+            query=request.query.get("q") or None,
+            cursor=request.query.get("cursor") or None,
+            limit=listings.parse_limit(request.query.get("limit"), default=listings.MAX_LIMIT),
+        )
+    )
 
 
 @router.route("GET", "/api/demarches")

@@ -4,6 +4,7 @@ POST {"item": id}          from /async-function/notify after a change was commit
 POST {"run": "scheduled"}  or an empty body: the cron-connector (stack.yml schedule)
 Not a public route: only the gateway reaches it.
 """
+
 import json
 
 from shared import errors, notifications
@@ -18,8 +19,8 @@ def _body(request) -> dict:
         return {}
     try:
         data = json.loads(request.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise errors.BadRequest("Le corps de la requête n'est pas un JSON valide.")
+    except (UnicodeDecodeError, ValueError) as err:
+        raise errors.BadRequest("Le corps de la requête n'est pas un JSON valide.") from err
     if not isinstance(data, dict):
         raise errors.BadRequest("Le corps de la requête doit être un objet JSON.")
     return data

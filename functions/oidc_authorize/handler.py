@@ -1,5 +1,6 @@
 """oidc_authorize: FranceConnect's authorization request, then the aidant's choice
 of usager and démarche, which issues the code."""
+
 from shared.http import Router
 from shared.oidc import endpoints
 

@@ -1,6 +1,7 @@
 """oidc_metadata: OpenID Connect discovery and the public signing keys. Two JSON
 documents built once per process: it imports neither the store nor Jinja2 nor the
 mandates (``shared.oidc.metadata``), so a new replica answers sooner."""
+
 from shared.http import Router
 from shared.oidc import metadata
 

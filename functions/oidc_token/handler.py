@@ -1,4 +1,5 @@
 """oidc_token: the token endpoint (FranceConnect's back channel)."""
+
 from shared.http import Router
 from shared.oidc import endpoints
 

@@ -1,4 +1,5 @@
 """oidc_userinfo: the usager's identity, to the bearer of an access token."""
+
 from shared.http import Router
 from shared.oidc import endpoints
 

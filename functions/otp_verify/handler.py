@@ -1,5 +1,6 @@
 """otp_verify: aidant login (e-mail + TOTP, e-mailed link), session, logout, what the
 aidant sees of themselves (structures, invitations, terms of use)."""
+
 from shared import accounts, cgu, emails, errors, invitations, login, sessions
 from shared.http import Response, Router, json_response, redirect, require_str
 

@@ -1,5 +1,6 @@
 """referent: the Espace Responsable (structures, aidants, OTP cards and apps,
 invitations) and an aidant's structures (accepting an invitation, switching)."""
+
 from shared import invitations, referent, sessions
 from shared.http import Router, json_response
 

@@ -1,5 +1,6 @@
 """sandbox: the training sandbox's own routes (shared/sandbox/). Deployed only with
 the sandbox profile; outside it, every route answers 404, as if it did not exist."""
+
 from shared import errors, sessions
 from shared.config import settings
 from shared.http import Response, Router, json_response

@@ -5,6 +5,7 @@ POST {"run": "scheduled"}  or an empty body: the cron-connector (stack.yml sched
                            expired mandates out of "in force" (shared.stats.expiry).
                            Not a public route: only the gateway reaches it.
 """
+
 import json
 
 from shared import errors, stats
@@ -25,8 +26,8 @@ def expiry_run(request):
     if request.body.strip():
         try:
             data = json.loads(request.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise errors.BadRequest("Le corps de la requête n'est pas un JSON valide.")
+        except (UnicodeDecodeError, ValueError) as err:
+            raise errors.BadRequest("Le corps de la requête n'est pas un JSON valide.") from err
         if not isinstance(data, dict):
             raise errors.BadRequest("Le corps de la requête doit être un objet JSON.")
     if data.get("run", "scheduled") != "scheduled":

@@ -23,6 +23,7 @@ that it is a training environment with fictitious data, and registers itself as 
 client of the sandbox's identity provider at its first login (its secret derives
 from the stack's own HMAC key, so nobody has to copy it anywhere).
 """
+
 from __future__ import annotations
 
 import secrets as _secrets
@@ -63,6 +64,7 @@ def redirect_uri(issuer: str | None = None) -> str:
 def register_client() -> dict:
     """Register (or refresh) the demo client; what ``seed --json`` prints as ``client``."""
     from shared.oidc import clients
+
     clients.register(CLIENT_ID, CLIENT_NAME, [redirect_uri()], client_secret=client_secret())
     return {"client_id": CLIENT_ID, "client_secret": client_secret(), "redirect_uri": redirect_uri()}
 
@@ -72,13 +74,15 @@ def register_client() -> dict:
 _pending: dict[str, dict] = {}
 _lock = threading.Lock()
 
-_STYLE = ("body{font-family:Marianne,Arial,sans-serif;margin:0;color:#161616}"
-          "header{border-bottom:1px solid #ddd;padding:1rem 2rem}main{max-width:44rem;margin:2rem auto;padding:0 1rem}"
-          ".fc{display:inline-block;background:#000091;color:#fff;padding:.8rem 1.4rem;text-decoration:none;"
-          "font-weight:bold}.muted{color:#666}table{border-collapse:collapse}td,th{border:1px solid #ddd;"
-          "padding:.3rem .6rem;text-align:left}.idp{display:inline-block;border:1px solid #ddd;padding:1rem;"
-          "margin:.3rem;width:9rem;color:#595959}footer{margin-top:3rem;border-top:1px solid #ddd;padding-top:1rem}"
-          ".training{background:#fff4f3;border-bottom:2px solid #ce0500;padding:.5rem 2rem;margin:0}")
+_STYLE = (
+    "body{font-family:Marianne,Arial,sans-serif;margin:0;color:#161616}"
+    "header{border-bottom:1px solid #ddd;padding:1rem 2rem}main{max-width:44rem;margin:2rem auto;padding:0 1rem}"
+    ".fc{display:inline-block;background:#000091;color:#fff;padding:.8rem 1.4rem;text-decoration:none;"
+    "font-weight:bold}.muted{color:#666}table{border-collapse:collapse}td,th{border:1px solid #ddd;"
+    "padding:.3rem .6rem;text-align:left}.idp{display:inline-block;border:1px solid #ddd;padding:1rem;"
+    "margin:.3rem;width:9rem;color:#595959}footer{margin-top:3rem;border-top:1px solid #ddd;padding-top:1rem}"
+    ".training{background:#fff4f3;border-bottom:2px solid #ce0500;padding:.5rem 2rem;margin:0}"
+)
 
 
 TRAINING = "Environnement de formation – données fictives"
@@ -87,18 +91,22 @@ TRAINING = "Environnement de formation – données fictives"
 def _training_notice() -> str:
     if not settings().sandbox:
         return ""
-    return (f"<section class='training' aria-label='{TRAINING}'><p><strong>{TRAINING}</strong> : "
-            "ce site de démarches est une démonstration du bac à sable Aidants Connect. Aucune démarche "
-            "réelle n'y est faite.</p></section>")
+    return (
+        f"<section class='training' aria-label='{TRAINING}'><p><strong>{TRAINING}</strong> : "
+        "ce site de démarches est une démonstration du bac à sable Aidants Connect. Aucune démarche "
+        "réelle n'y est faite.</p></section>"
+    )
 
 
 def _page(title: str, body: str, status: str = "200 OK"):
     suffix = " (bac à sable de formation)" if settings().sandbox else ""
-    html = (f"<!doctype html><html lang='fr'><meta charset='utf-8'><title>{escape(title)}{suffix}</title>"
-            f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{_STYLE}</style>"
-            f"{_training_notice()}"
-            f"<header><strong>{escape(SERVICE)}</strong> <span class='muted'>— service de démonstration, "
-            f"client de FranceConnect</span></header><main>{body}</main></html>")
+    html = (
+        f"<!doctype html><html lang='fr'><meta charset='utf-8'><title>{escape(title)}{suffix}</title>"
+        f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{_STYLE}</style>"
+        f"{_training_notice()}"
+        f"<header><strong>{escape(SERVICE)}</strong> <span class='muted'>— service de démonstration, "
+        f"client de FranceConnect</span></header><main>{body}</main></html>"
+    )
     return status, [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")], html.encode()
 
 
@@ -116,29 +124,44 @@ def _metadata() -> dict:
 
 
 def _session(state: str | None = None) -> OAuth2Session:
-    return OAuth2Session(CLIENT_ID, client_secret(), scope=SCOPE, redirect_uri=redirect_uri(), state=state,
-                         code_challenge_method="S256", token_endpoint_auth_method="client_secret_basic")
+    return OAuth2Session(
+        CLIENT_ID,
+        client_secret(),
+        scope=SCOPE,
+        redirect_uri=redirect_uri(),
+        state=state,
+        code_challenge_method="S256",
+        token_endpoint_auth_method="client_secret_basic",
+    )
 
 
 def home(environ):
-    return _page(SERVICE, f"""
+    return _page(
+        SERVICE,
+        f"""
 <h1>Demander une carte grise</h1>
 <p>Pour continuer, identifiez-vous.</p>
 <p><a class="fc" href="{PREFIX}/franceconnect">S'identifier avec FranceConnect</a></p>
 <p class="muted">Qu'est-ce que FranceConnect ? Le service qui vous permet de vous connecter avec un compte
-que vous possédez déjà.</p>""")
+que vous possédez déjà.</p>""",
+    )
 
 
 def chooser(environ):
-    idps = "".join(f"<span class='idp'>{escape(name)}</span>" for name in
-                   ("impots.gouv.fr", "ameli.fr", "l'Identité Numérique La Poste", "MSA", "Yris", "France Identité"))
-    return _page("FranceConnect", f"""
+    idps = "".join(
+        f"<span class='idp'>{escape(name)}</span>"
+        for name in ("impots.gouv.fr", "ameli.fr", "l'Identité Numérique La Poste", "MSA", "Yris", "France Identité")
+    )
+    return _page(
+        "FranceConnect",
+        f"""
 <h1>FranceConnect</h1>
 <p>Je choisis un compte pour me connecter sur : <strong>{escape(SERVICE)}</strong></p>
 <p>{idps}</p>
 <p class="muted">(Les comptes ci-dessus ne sont pas disponibles dans cette démonstration.)</p>
 <footer>En savoir plus sur FranceConnect | CGU | Foire aux questions |
-<a href="{PREFIX}/login"><strong>Vous êtes un aidant professionnel</strong></a></footer>""")
+<a href="{PREFIX}/login"><strong>Vous êtes un aidant professionnel</strong></a></footer>""",
+    )
 
 
 _registered: set[str] = set()
@@ -155,9 +178,13 @@ def _ensure_registered() -> None:
 
 
 def _unreachable(exc: Exception):
-    return _page("Erreur", "<h1>Aidants Connect ne répond pas</h1><p>Le fournisseur d'identité n'a pas pu "
-                 f"être joint : <code>{escape(type(exc).__name__)}</code>.</p><p><a href='{PREFIX}/'>Recommencer"
-                 "</a></p>", "502 Bad Gateway")
+    return _page(
+        "Erreur",
+        "<h1>Aidants Connect ne répond pas</h1><p>Le fournisseur d'identité n'a pas pu "
+        f"être joint : <code>{escape(type(exc).__name__)}</code>.</p><p><a href='{PREFIX}/'>Recommencer"
+        "</a></p>",
+        "502 Bad Gateway",
+    )
 
 
 def login(environ):
@@ -168,7 +195,8 @@ def login(environ):
         return _unreachable(exc)
     nonce, verifier = _secrets.token_urlsafe(24), _secrets.token_urlsafe(48)
     url, state = _session().create_authorization_url(
-        meta["authorization_endpoint"], nonce=nonce, code_verifier=verifier, acr_values="eidas1")
+        meta["authorization_endpoint"], nonce=nonce, code_verifier=verifier, acr_values="eidas1"
+    )
     key = _secrets.token_urlsafe(24)
     with _lock:
         now = time.time()
@@ -185,41 +213,57 @@ def callback(environ):
         pending = _pending.pop(key, None) if key else None
     query = environ.get("QUERY_STRING", "")
     if pending is None:
-        return _page("Erreur", "<h1>Session expirée</h1><p>Recommencez depuis "
-                     f"<a href='{PREFIX}/'>la page du service</a>.</p>", "400 Bad Request")
+        return _page(
+            "Erreur",
+            f"<h1>Session expirée</h1><p>Recommencez depuis <a href='{PREFIX}/'>la page du service</a>.</p>",
+            "400 Bad Request",
+        )
     params = {k: v[0] for k, v in parse_qs(query).items()}
     if "error" in params:
-        return _page("Erreur", f"<h1>Connexion refusée</h1><p><code>{escape(params['error'])}</code> : "
-                     f"{escape(params.get('error_description', ''))}</p><p><a href='{PREFIX}/'>Recommencer</a></p>",
-                     "400 Bad Request")
+        return _page(
+            "Erreur",
+            f"<h1>Connexion refusée</h1><p><code>{escape(params['error'])}</code> : "
+            f"{escape(params.get('error_description', ''))}</p><p><a href='{PREFIX}/'>Recommencer</a></p>",
+            "400 Bad Request",
+        )
     try:
         meta = _metadata()
     except requests.RequestException as exc:
         return _unreachable(exc)
     session = _session(state=pending["state"])
     try:
-        token = session.fetch_token(meta["token_endpoint"],
-                                    authorization_response=redirect_uri() + "?" + query,
-                                    code_verifier=pending["verifier"])
+        token = session.fetch_token(
+            meta["token_endpoint"],
+            authorization_response=redirect_uri() + "?" + query,
+            code_verifier=pending["verifier"],
+        )
         claims = verify_id_token(token, meta, pending["nonce"])
         userinfo = session.get(meta["userinfo_endpoint"], timeout=5)
         userinfo.raise_for_status()
         identity = userinfo.json()
     except Exception as exc:  # a demo page: show what went wrong instead of a 500
-        return _page("Erreur", f"<h1>Échec de la connexion</h1><p><code>{escape(str(exc))}</code></p>"
-                     f"<p><a href='{PREFIX}/'>Recommencer</a></p>", "502 Bad Gateway")
+        return _page(
+            "Erreur",
+            f"<h1>Échec de la connexion</h1><p><code>{escape(str(exc))}</code></p>"
+            f"<p><a href='{PREFIX}/'>Recommencer</a></p>",
+            "502 Bad Gateway",
+        )
     rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in identity.items())
-    id_rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>"
-                      for k, v in claims.items() if k not in identity)
+    id_rows = "".join(
+        f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in claims.items() if k not in identity
+    )
     name = f"{identity.get('given_name', '')} {identity.get('family_name', '')}".strip()
-    return _page(SERVICE, f"""
-<h1>Bonjour {escape(name or identity.get('sub', ''))}</h1>
+    return _page(
+        SERVICE,
+        f"""
+<h1>Bonjour {escape(name or identity.get("sub", ""))}</h1>
 <p>Vous êtes connecté(e) via FranceConnect. Un aidant professionnel agit pour vous avec
-Aidants Connect (niveau <code>{escape(str(claims.get('acr')))}</code>).</p>
+Aidants Connect (niveau <code>{escape(str(claims.get("acr")))}</code>).</p>
 <h2>Identité transmise par FranceConnect (userinfo)</h2><table>{rows}</table>
-<h2>Jeton d'identité vérifié (signature {escape(claims.header.get('alg', ''))}, kid
-<code>{escape(str(claims.header.get('kid')))}</code>)</h2><table>{id_rows}</table>
-<p><a href="{PREFIX}/">Revenir au service</a></p>""")
+<h2>Jeton d'identité vérifié (signature {escape(claims.header.get("alg", ""))}, kid
+<code>{escape(str(claims.header.get("kid")))}</code>)</h2><table>{id_rows}</table>
+<p><a href="{PREFIX}/">Revenir au service</a></p>""",
+    )
 
 
 def verify_id_token(token: dict, meta: dict, nonce: str) -> CodeIDToken:
@@ -229,8 +273,12 @@ def verify_id_token(token: dict, meta: dict, nonce: str) -> CodeIDToken:
     keys = KeySet.import_key_set(requests.get(meta["jwks_uri"], timeout=5).json())
     asymmetric = [a for a in meta["id_token_signing_alg_values_supported"] if not a.startswith("HS")]
     decoded = jwt.decode(token["id_token"], keys, algorithms=asymmetric)
-    claims = CodeIDToken(decoded.claims, decoded.header, {"iss": {"values": [meta["issuer"]]}},
-                         {"nonce": nonce, "client_id": CLIENT_ID, "access_token": token["access_token"]})
+    claims = CodeIDToken(
+        decoded.claims,
+        decoded.header,
+        {"iss": {"values": [meta["issuer"]]}},
+        {"nonce": nonce, "client_id": CLIENT_ID, "access_token": token["access_token"]},
+    )
     claims.validate(leeway=60)
     return claims
 
@@ -240,7 +288,7 @@ ROUTES = {"/": home, "": home, "/franceconnect": chooser, "/login": login, "/cal
 
 def make_app():
     def app(environ, start_response):
-        path = environ.get("PATH_INFO", "")[len(PREFIX):]
+        path = environ.get("PATH_INFO", "")[len(PREFIX) :]
         handler = ROUTES.get(path)
         if handler is None or environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
             status, headers, body = _page("Introuvable", "<h1>Page introuvable</h1>", "404 Not Found")
@@ -257,6 +305,7 @@ def seed(out: dict) -> None:
     gives it to that client (FranceConnect's own ``sub`` is kept as ``fc_sub``).
     Reuses the demo usager and mandate when an earlier step made them."""
     from shared.oidc import claims
+
     out["client"] = register_client()
     if out.get("usager") is None:
         out.update(_demo_usager_with_mandate())
@@ -268,12 +317,35 @@ def seed(out: dict) -> None:
 
 def _demo_usager_with_mandate() -> dict:
     from shared import mandates
-    usager = mandates.upsert_usager("fi-demo-usager", {
-        "given_name": "Angela Claire Louise", "family_name": "DUBOIS", "birthdate": "1962-08-24",
-        "gender": "female", "birthplace": "75107", "birthcountry": "99100", "email": "angela.dubois@example.fr"})
+
+    usager = mandates.upsert_usager(
+        "fi-demo-usager",
+        {
+            "given_name": "Angela Claire Louise",
+            "family_name": "DUBOIS",
+            "birthdate": "1962-08-24",
+            "gender": "female",
+            "birthplace": "75107",
+            "birthcountry": "99100",
+            "email": "angela.dubois@example.fr",
+        },
+    )
     active = mandates.active_autorisations_of_usager("demo-structure-a", usager.id)
-    mandate_id = active[0].mandate_id if active else mandates.create(mandates.NewMandate(
-        structure_id="demo-structure-a", usager=usager, demarches=["papiers", "social", "argent"],
-        duration="long", is_remote=False, remote_consent=None, aidant_id="demo-aidant",
-        aidant_name="Camille Fwolk", text_snapshot="Mandat de démonstration")).id
+    mandate_id = (
+        active[0].mandate_id
+        if active
+        else mandates.create(
+            mandates.NewMandate(
+                structure_id="demo-structure-a",
+                usager=usager,
+                demarches=["papiers", "social", "argent"],
+                duration="long",
+                is_remote=False,
+                remote_consent=None,
+                aidant_id="demo-aidant",
+                aidant_name="Camille Fwolk",
+                text_snapshot="Mandat de démonstration",
+            )
+        ).id
+    )
     return {"usager": {"id": usager.id, "sub": "fi-demo-usager"}, "mandate": {"id": mandate_id}}

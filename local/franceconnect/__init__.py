@@ -26,6 +26,7 @@ gateway process, and a restart of the stack starts afresh. The training sandbox 
 it as a function of its own stack (``functions/sandbox_franceconnect``, one
 replica), where every page says it is a training environment with fictitious data.
 """
+
 from __future__ import annotations
 
 import base64
@@ -56,13 +57,20 @@ CLIENT_SECRET = "franceconnect-client-secret"
 
 def _json(status: str, body: dict, extra: list | None = None):
     data = json.dumps(body, ensure_ascii=False).encode()
-    return status, [("Content-Type", "application/json; charset=utf-8"), ("Cache-Control", "no-store"),
-                    ("Pragma", "no-cache")] + (extra or []), data
+    return (
+        status,
+        [("Content-Type", "application/json; charset=utf-8"), ("Cache-Control", "no-store"), ("Pragma", "no-cache")]
+        + (extra or []),
+        data,
+    )
 
 
 def _html(status: str, body: str):
-    return status, [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store"),
-                    ("X-Frame-Options", "DENY")], body.encode()
+    return (
+        status,
+        [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store"), ("X-Frame-Options", "DENY")],
+        body.encode(),
+    )
 
 
 def _redirect(location: str, extra: list | None = None):
@@ -86,8 +94,10 @@ TRAINING = "Environnement de formation – données fictives"
 
 def _banner() -> str:
     if settings().sandbox:
-        return (f'<section class="bandeau" aria-label="{TRAINING}"><strong>{TRAINING}</strong> : FranceConnect '
-                "simulé du bac à sable Aidants Connect, avec des identités de test.</section>")
+        return (
+            f'<section class="bandeau" aria-label="{TRAINING}"><strong>{TRAINING}</strong> : FranceConnect '
+            "simulé du bac à sable Aidants Connect, avec des identités de test.</section>"
+        )
     return '<div class="bandeau">FranceConnect — simulation locale (aucune donnée réelle)</div>'
 
 
@@ -160,15 +170,17 @@ class StandIn:
             status, headers, body = self.dispatch(environ)
         except Exception:  # the stand-in must never take the gateway down
             import logging
+
             logging.getLogger("franceconnect").exception("stand-in error")
-            status, headers, body = _json("500 Internal Server Error",
-                                          {"error": "server_error", "error_description": "Erreur du simulateur."})
+            status, headers, body = _json(
+                "500 Internal Server Error", {"error": "server_error", "error_description": "Erreur du simulateur."}
+            )
         start_response(status, headers + [("Content-Length", str(len(body)))])
         return [body]
 
     def dispatch(self, environ):
         path = environ.get("PATH_INFO", "")
-        sub = path[len(PREFIX):] if path.startswith(PREFIX) else path
+        sub = path[len(PREFIX) :] if path.startswith(PREFIX) else path
         method = environ["REQUEST_METHOD"].upper()
         query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
         if sub == "/.well-known/openid-configuration" and method in ("GET", "HEAD"):
@@ -203,25 +215,46 @@ class StandIn:
     # -- endpoints ----------------------------------------------------------------------
     def discovery(self):
         issuer = self.issuer()
-        return _json("200 OK", {
-            "issuer": issuer,
-            "authorization_endpoint": issuer + "/authorize",
-            "token_endpoint": issuer + "/token",
-            "userinfo_endpoint": issuer + "/userinfo",
-            "jwks_uri": issuer + "/jwks",
-            "end_session_endpoint": issuer + "/session/end",
-            "response_types_supported": ["code"],
-            "grant_types_supported": ["authorization_code"],
-            "subject_types_supported": ["public"],
-            "scopes_supported": ["openid", "given_name", "family_name", "birthdate", "gender", "birthplace",
-                                 "birthcountry", "email", "preferred_username"],
-            "claims_supported": ["sub", "given_name", "family_name", "birthdate", "gender", "birthplace",
-                                 "birthcountry", "email", "preferred_username"],
-            "acr_values_supported": list(ACR_VALUES),
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "userinfo_signing_alg_values_supported": ["RS256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-        })
+        return _json(
+            "200 OK",
+            {
+                "issuer": issuer,
+                "authorization_endpoint": issuer + "/authorize",
+                "token_endpoint": issuer + "/token",
+                "userinfo_endpoint": issuer + "/userinfo",
+                "jwks_uri": issuer + "/jwks",
+                "end_session_endpoint": issuer + "/session/end",
+                "response_types_supported": ["code"],
+                "grant_types_supported": ["authorization_code"],
+                "subject_types_supported": ["public"],
+                "scopes_supported": [
+                    "openid",
+                    "given_name",
+                    "family_name",
+                    "birthdate",
+                    "gender",
+                    "birthplace",
+                    "birthcountry",
+                    "email",
+                    "preferred_username",
+                ],
+                "claims_supported": [
+                    "sub",
+                    "given_name",
+                    "family_name",
+                    "birthdate",
+                    "gender",
+                    "birthplace",
+                    "birthcountry",
+                    "email",
+                    "preferred_username",
+                ],
+                "acr_values_supported": list(ACR_VALUES),
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "userinfo_signing_alg_values_supported": ["RS256"],
+                "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+            },
+        )
 
     def _error_back(self, redirect_uri: str, state: str | None, error: str, description: str):
         params = {"error": error, "error_description": description}
@@ -233,11 +266,19 @@ class StandIn:
         client_id, redirect_uri = query.get("client_id"), query.get("redirect_uri")
         if client_id != self.client_id():
             # Never redirect to an unverified client (RFC 6749 §4.1.2.1).
-            return _html("400 Bad Request", _page("Erreur", "<h1>Fournisseur de service inconnu</h1>"
-                                                  f"<p>client_id « {escape(str(client_id))} » non enregistré.</p>"))
+            return _html(
+                "400 Bad Request",
+                _page(
+                    "Erreur",
+                    "<h1>Fournisseur de service inconnu</h1>"
+                    f"<p>client_id « {escape(str(client_id))} » non enregistré.</p>",
+                ),
+            )
         if redirect_uri not in self.redirect_uris():
-            return _html("400 Bad Request", _page("Erreur", "<h1>Adresse de retour non enregistrée</h1>"
-                                                  f"<p>{escape(str(redirect_uri))}</p>"))
+            return _html(
+                "400 Bad Request",
+                _page("Erreur", f"<h1>Adresse de retour non enregistrée</h1><p>{escape(str(redirect_uri))}</p>"),
+            )
         state = query.get("state")
         if query.get("response_type") != "code":
             return self._error_back(redirect_uri, state, "unsupported_response_type", "response_type=code attendu")
@@ -250,14 +291,26 @@ class StandIn:
         acr = next((a for a in acr_values if a in ACR_VALUES), None)
         if acr is None:
             return self._error_back(redirect_uri, state, "invalid_request", "acr_values non supporté")
-        request = {"client_id": client_id, "redirect_uri": redirect_uri, "state": state, "nonce": query["nonce"],
-                   "scopes": scopes, "acr": acr}
+        request = {
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "state": state,
+            "nonce": query["nonce"],
+            "scopes": scopes,
+            "acr": acr,
+        }
         hint = query.get("login_hint")
         if hint:
             if hint not in IDENTITIES:
-                return _html("400 Bad Request", _page("Erreur", "<h1>Identité de test inconnue</h1>"
-                                                      f"<p>login_hint « {escape(hint)} » : identités disponibles "
-                                                      f"{escape(', '.join(IDENTITIES))}.</p>"))
+                return _html(
+                    "400 Bad Request",
+                    _page(
+                        "Erreur",
+                        "<h1>Identité de test inconnue</h1>"
+                        f"<p>login_hint « {escape(hint)} » : identités disponibles "
+                        f"{escape(', '.join(IDENTITIES))}.</p>",
+                    ),
+                )
             return self._issue_code(request, hint, new_session=True)
         with self._lock:
             self._purge()
@@ -279,11 +332,15 @@ class StandIn:
                 f"{escape(identity['birthdate'])} · compte {escape(identity['idp'])} · identité « {escape(key)} »"
                 f"</span></span><form method='post' action='{PREFIX}/interaction/{interaction}'>"
                 f"<input type='hidden' name='identity' value='{escape(key)}'>"
-                f"<button type='submit'>Se connecter</button></form></li>")
-        return _page("Connexion", f"""<h1>Je choisis un compte pour me connecter sur : Aidants Connect</h1>
+                f"<button type='submit'>Se connecter</button></form></li>"
+            )
+        return _page(
+            "Connexion",
+            f"""<h1>Je choisis un compte pour me connecter sur : Aidants Connect</h1>
 <p>Choisissez l'identité de test avec laquelle l'usager se connecte.</p>
-<ul>{''.join(rows)}</ul>
-<p><a href="{PREFIX}/interaction/{interaction}/cancel">← Annuler et revenir sur Aidants Connect</a></p>""")
+<ul>{"".join(rows)}</ul>
+<p><a href="{PREFIX}/interaction/{interaction}/cancel">← Annuler et revenir sur Aidants Connect</a></p>""",
+        )
 
     def _pop_interaction(self, interaction: str) -> dict | None:
         with self._lock:
@@ -293,8 +350,10 @@ class StandIn:
     def login(self, interaction: str, form: dict):
         request = self._pop_interaction(interaction)
         if request is None:
-            return _html("400 Bad Request", _page("Erreur", "<h1>Cette connexion a expiré</h1>"
-                                                  "<p>Recommencez depuis Aidants Connect.</p>"))
+            return _html(
+                "400 Bad Request",
+                _page("Erreur", "<h1>Cette connexion a expiré</h1><p>Recommencez depuis Aidants Connect.</p>"),
+            )
         key = form.get("identity")
         if key not in IDENTITIES:
             return _html("400 Bad Request", _page("Erreur", "<h1>Identité de test inconnue</h1>"))
@@ -304,22 +363,23 @@ class StandIn:
         request = self._pop_interaction(interaction)
         if request is None:
             return _html("400 Bad Request", _page("Erreur", "<h1>Cette connexion a expiré</h1>"))
-        return self._error_back(request["redirect_uri"], request["state"], "access_denied",
-                                "L'usager a annulé la connexion.")
+        return self._error_back(
+            request["redirect_uri"], request["state"], "access_denied", "L'usager a annulé la connexion."
+        )
 
     def _issue_code(self, request: dict, identity: str, new_session: bool = False):
         code = secrets.token_urlsafe(32)
         extra = []
         with self._lock:
             self._purge()
-            self._codes[code] = dict(request, identity=identity, auth_time=int(time.time()),
-                                     expires_at=time.time() + CODE_TTL)
+            self._codes[code] = dict(
+                request, identity=identity, auth_time=int(time.time()), expires_at=time.time() + CODE_TTL
+            )
             if new_session:
                 session_id = secrets.token_urlsafe(24)
                 self._sessions[session_id] = {"identity": identity, "expires_at": time.time() + SESSION_TTL}
                 extra.append(_session_cookie(session_id, SESSION_TTL))
-        return _redirect(request["redirect_uri"] + "?" + urlencode({"code": code, "state": request["state"]}),
-                         extra)
+        return _redirect(request["redirect_uri"] + "?" + urlencode({"code": code, "state": request["state"]}), extra)
 
     def _client_authenticated(self, environ, form: dict) -> bool:
         client_id, client_secret = form.get("client_id"), form.get("client_secret")
@@ -336,8 +396,11 @@ class StandIn:
 
     def token(self, environ, form: dict):
         if not self._client_authenticated(environ, form):
-            return _json("401 Unauthorized", {"error": "invalid_client", "error_description": "client inconnu"},
-                         [("WWW-Authenticate", 'Basic realm="franceconnect"')])
+            return _json(
+                "401 Unauthorized",
+                {"error": "invalid_client", "error_description": "client inconnu"},
+                [("WWW-Authenticate", 'Basic realm="franceconnect"')],
+            )
         if form.get("grant_type") != "authorization_code":
             return _json("400 Bad Request", {"error": "unsupported_grant_type"})
         with self._lock:
@@ -348,16 +411,36 @@ class StandIn:
         now = int(time.time())
         access_token = secrets.token_urlsafe(32)
         with self._lock:
-            self._tokens[access_token] = {"identity": grant["identity"], "scopes": grant["scopes"],
-                                          "client_id": grant["client_id"], "expires_at": now + TOKEN_TTL}
-        id_token = self._sign({
-            "iss": self.issuer(), "sub": sub_for(grant["identity"], grant["client_id"]),
-            "aud": grant["client_id"], "exp": now + TOKEN_TTL, "iat": now, "auth_time": grant["auth_time"],
-            "nonce": grant["nonce"], "acr": grant["acr"], "amr": ["pwd"],
-            "idp": IDENTITIES[grant["identity"]]["idp"],
-        })
-        return _json("200 OK", {"access_token": access_token, "token_type": "Bearer", "expires_in": TOKEN_TTL,
-                                "id_token": id_token, "scope": " ".join(sorted(grant["scopes"]))})
+            self._tokens[access_token] = {
+                "identity": grant["identity"],
+                "scopes": grant["scopes"],
+                "client_id": grant["client_id"],
+                "expires_at": now + TOKEN_TTL,
+            }
+        id_token = self._sign(
+            {
+                "iss": self.issuer(),
+                "sub": sub_for(grant["identity"], grant["client_id"]),
+                "aud": grant["client_id"],
+                "exp": now + TOKEN_TTL,
+                "iat": now,
+                "auth_time": grant["auth_time"],
+                "nonce": grant["nonce"],
+                "acr": grant["acr"],
+                "amr": ["pwd"],
+                "idp": IDENTITIES[grant["identity"]]["idp"],
+            }
+        )
+        return _json(
+            "200 OK",
+            {
+                "access_token": access_token,
+                "token_type": "Bearer",
+                "expires_in": TOKEN_TTL,
+                "id_token": id_token,
+                "scope": " ".join(sorted(grant["scopes"])),
+            },
+        )
 
     def userinfo(self, environ):
         header = environ.get("HTTP_AUTHORIZATION", "")
@@ -366,12 +449,20 @@ class StandIn:
             self._purge()
             grant = self._tokens.get(token)
         if grant is None:
-            return _json("401 Unauthorized", {"error": "invalid_token"},
-                         [("WWW-Authenticate", 'Bearer error="invalid_token"')])
+            return _json(
+                "401 Unauthorized", {"error": "invalid_token"}, [("WWW-Authenticate", 'Bearer error="invalid_token"')]
+            )
         now = int(time.time())
         claims = claims_for(grant["identity"], grant["scopes"])
-        claims.update({"sub": sub_for(grant["identity"], grant["client_id"]), "iss": self.issuer(),
-                       "aud": grant["client_id"], "iat": now, "exp": now + TOKEN_TTL})
+        claims.update(
+            {
+                "sub": sub_for(grant["identity"], grant["client_id"]),
+                "iss": self.issuer(),
+                "aud": grant["client_id"],
+                "iat": now,
+                "exp": now + TOKEN_TTL,
+            }
+        )
         body = self._sign(claims).encode()
         return "200 OK", [("Content-Type", "application/jwt"), ("Cache-Control", "no-store")], body
 
@@ -388,8 +479,10 @@ class StandIn:
             except Exception:  # noqa: BLE001 - any undecodable hint is refused the same way
                 claims = {}
             if claims.get("aud") != self.client_id() or target not in self.post_logout_redirect_uris():
-                return _html("400 Bad Request", _page("Erreur", "<h1>Déconnexion refusée</h1>"
-                                                      "<p>id_token_hint ou adresse de retour invalide.</p>"))
+                return _html(
+                    "400 Bad Request",
+                    _page("Erreur", "<h1>Déconnexion refusée</h1><p>id_token_hint ou adresse de retour invalide.</p>"),
+                )
             params = {"state": query["state"]} if query.get("state") else {}
             return _redirect(target + (("?" + urlencode(params)) if params else ""), cleared)
         status, headers, body = _html("200 OK", _page("Déconnexion", "<h1>Vous êtes déconnecté de FranceConnect.</h1>"))

@@ -15,6 +15,7 @@
 * ``callback``: step 2;
 * ``signature``: steps 3 and 4.
 """
+
 from .callback import CallbackOutcome, identify
 from .draft import create, load, start_identification
 from .signature import printable, recap, sign

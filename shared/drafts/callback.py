@@ -2,6 +2,7 @@
 completed and verified, the usager is created or refreshed and attached to the
 draft, as named steps in a fixed order: the first that refuses says why
 (:class:`Refused`), and the browser goes back to the draft page with it."""
+
 from __future__ import annotations
 
 import logging
@@ -77,8 +78,13 @@ def identify(query: dict, authenticate) -> CallbackOutcome:
         if refusal.forget_draft:
             outcome.draft_id = None
         return outcome
-    journal.record(USAGER_IDENTIFIED, aidant_id=caller.aidant_id, structure_id=caller.structure_id,
-                   usager_id=usager.id, details={"draft": state.draft_id})
+    journal.record(
+        USAGER_IDENTIFIED,
+        aidant_id=caller.aidant_id,
+        structure_id=caller.structure_id,
+        usager_id=usager.id,
+        details={"draft": state.draft_id},
+    )
     return outcome
 
 
@@ -96,8 +102,8 @@ def _state_of(query: dict) -> FranceConnectState:
 def _caller_of(state: FranceConnectState, authenticate) -> Caller:
     try:
         caller = authenticate()
-    except errors.ApiError:
-        raise Refused(codes.SESSION_EXPIRED)
+    except errors.ApiError as err:
+        raise Refused(codes.SESSION_EXPIRED) from err
     if caller.aidant_id != state.aidant_id:
         raise Refused(franceconnect.FAILED, forget_draft=True)
     return caller
@@ -105,8 +111,11 @@ def _caller_of(state: FranceConnectState, authenticate) -> Caller:
 
 def _consume(state: FranceConnectState) -> None:
     now_s = int(time.time())
-    if not writes.update(state, [FranceConnectState.used_at.set(now_s)],
-                         FranceConnectState.used_at.does_not_exist() & (FranceConnectState.expires_at > now_s)):
+    if not writes.update(
+        state,
+        [FranceConnectState.used_at.set(now_s)],
+        FranceConnectState.used_at.does_not_exist() & (FranceConnectState.expires_at > now_s),
+    ):
         raise Refused(codes.FRANCECONNECT_EXPIRED)  # replayed callback or login too slow
 
 
@@ -125,9 +134,9 @@ def _complete_login(query: dict, state: FranceConnectState) -> franceconnect.Ide
         return franceconnect.complete_login(query["code"], state.nonce_hash)
     except franceconnect.FranceConnectError as exc:
         log.warning("FranceConnect login refused: %s", exc.reason)
-        raise Refused(exc.code)
-    except errors.BadRequest:
-        raise Refused(franceconnect.FAILED)
+        raise Refused(exc.code) from exc
+    except errors.BadRequest as err:
+        raise Refused(franceconnect.FAILED) from err
 
 
 def _usager_of(identity: franceconnect.Identity, structure_id: str) -> Usager:
@@ -135,15 +144,18 @@ def _usager_of(identity: franceconnect.Identity, structure_id: str) -> Usager:
     only: every trainee's structure has usagers of its own)."""
     try:
         return mandates.upsert_usager(identity.sub, identity.claims, structure_id)
-    except errors.BadRequest:  # FranceConnect sent no name
-        raise Refused(franceconnect.FAILED)
+    except errors.BadRequest as err:  # FranceConnect sent no name
+        raise Refused(franceconnect.FAILED) from err
 
 
 def _attach(state: FranceConnectState, usager: Usager, caller: Caller) -> None:
     """The usager on the draft, unless it was signed or expired meanwhile."""
     now_s = int(time.time())
-    if not writes.update(MandateDraft(*MandateDraft.key(state.draft_id)),
-                         [MandateDraft.usager_id.set(usager.id), MandateDraft.identified_at.set(now())],
-                         MandateDraft.signed_at.does_not_exist() & (MandateDraft.expires_at > now_s)
-                         & (MandateDraft.aidant_id == caller.aidant_id)):
+    if not writes.update(
+        MandateDraft(*MandateDraft.key(state.draft_id)),
+        [MandateDraft.usager_id.set(usager.id), MandateDraft.identified_at.set(now())],
+        MandateDraft.signed_at.does_not_exist()
+        & (MandateDraft.expires_at > now_s)
+        & (MandateDraft.aidant_id == caller.aidant_id),
+    ):
         raise Refused(codes.DRAFT_EXPIRED)

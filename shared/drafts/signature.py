@@ -3,6 +3,7 @@ it will be printed), then the signature: the
 aidant's TOTP, then the mandate in one ``TransactWrite`` that also marks the draft
 signed (condition: not signed yet, not expired, same usager), so a draft gives one
 mandate even under concurrent signatures."""
+
 from __future__ import annotations
 
 import time
@@ -17,14 +18,15 @@ from .draft import check_open, load
 
 
 def printable(caller: Caller, draft: MandateDraft) -> str:
-    """"Voir le projet de mandat" (``GET /api/mandates/drafts/{draft}/print``): from
+    """ "Voir le projet de mandat" (``GET /api/mandates/drafts/{draft}/print``): from
     the recap, the aidant and the usager read the mandate as it will be printed,
     marked as a draft not yet signed (``documents.render_draft``). Only an open draft
     whose usager FranceConnect identified: a signed one has its real mandate."""
     check_open(draft)
     if draft.usager_id is None:
-        raise errors.Conflict("L'usager ne s'est pas encore identifié avec FranceConnect.",
-                              code=codes.USAGER_NOT_IDENTIFIED)
+        raise errors.Conflict(
+            "L'usager ne s'est pas encore identifié avec FranceConnect.", code=codes.USAGER_NOT_IDENTIFIED
+        )
     usager, structure = mandates.usager_and_structure(draft.usager_id, draft.structure_id)
     if usager is None:
         raise errors.Conflict("L'usager de ce projet de mandat n'existe plus.", code=codes.DRAFT_INVALID)
@@ -35,8 +37,15 @@ def recap(caller: Caller, draft: MandateDraft) -> dict:
     usager, structure = mandates.usager_and_structure(draft.usager_id, draft.structure_id)
     structure_name = structure.name if structure else ""
     expired = draft.expires_at <= time.time()
-    status = ("signed" if draft.signed_at is not None else "expired" if expired else
-              "ready" if usager is not None else "awaiting_identification")
+    status = (
+        "signed"
+        if draft.signed_at is not None
+        else "expired"
+        if expired
+        else "ready"
+        if usager is not None
+        else "awaiting_identification"
+    )
     consent = draft.remote_consent.as_dict() if draft.remote_consent else None
     return {
         "draft": draft.id,
@@ -70,10 +79,16 @@ def sign(caller: Caller, data: dict) -> mandates.Mandate:
     otp.check_code_for(caller.aidant_id, code, action="sign_mandate")
     consent = draft.remote_consent.as_dict() if draft.remote_consent else None
     spec = mandates.NewMandate(
-        structure_id=draft.structure_id, usager=usager, demarches=list(draft.demarches),
-        duration=draft.duration, is_remote=bool(draft.is_remote), remote_consent=consent,
-        aidant_id=caller.aidant_id, aidant_name=caller.aidant.full_name,
-        text_snapshot=documents.mentions_text(structure.name))
+        structure_id=draft.structure_id,
+        usager=usager,
+        demarches=list(draft.demarches),
+        duration=draft.duration,
+        is_remote=bool(draft.is_remote),
+        remote_consent=consent,
+        aidant_id=caller.aidant_id,
+        aidant_name=caller.aidant.full_name,
+        text_snapshot=documents.mentions_text(structure.name),
+    )
     notice = None
 
     def in_the_same_transaction(mandate: mandates.Mandate) -> list[Operation]:
@@ -84,9 +99,14 @@ def sign(caller: Caller, data: dict) -> mandates.Mandate:
         notice = notifications.mandate_created_item(mandate, usager, structure)
         return [_consumption(draft, mandate, caller)] + ([notifications.operation(notice)] if notice else [])
 
-    mandate = mandates.create(spec, extra=in_the_same_transaction, conflict=errors.Conflict(
-        "Ce mandat a déjà été signé, ou il a changé pendant la signature. Rechargez la page.",
-        code=codes.DRAFT_ALREADY_SIGNED))
+    mandate = mandates.create(
+        spec,
+        extra=in_the_same_transaction,
+        conflict=errors.Conflict(
+            "Ce mandat a déjà été signé, ou il a changé pendant la signature. Rechargez la page.",
+            code=codes.DRAFT_ALREADY_SIGNED,
+        ),
+    )
     notifications.kick(notice)
     return mandate
 
@@ -105,18 +125,22 @@ def _signable(draft: MandateDraft, data: dict) -> tuple[Usager, Structure]:
     """The draft's usager and structure, once everything the signature needs is there."""
     check_open(draft)
     if draft.usager_id is None:
-        raise errors.Conflict("L'usager ne s'est pas encore identifié avec FranceConnect.",
-                              code=codes.USAGER_NOT_IDENTIFIED)
-    _must_be_true(data, "usager_informed", "Confirmez avoir informé l'usager (case à cocher).",
-                  "usager_not_informed")
+        raise errors.Conflict(
+            "L'usager ne s'est pas encore identifié avec FranceConnect.", code=codes.USAGER_NOT_IDENTIFIED
+        )
+    _must_be_true(data, "usager_informed", "Confirmez avoir informé l'usager (case à cocher).", "usager_not_informed")
     if draft.is_remote:
-        _must_be_true(data, "remote_consent_kept",
-                      "Confirmez avoir obtenu et conservé le consentement écrit de l'usager (case à cocher).",
-                      "remote_consent_not_kept")
+        _must_be_true(
+            data,
+            "remote_consent_kept",
+            "Confirmez avoir obtenu et conservé le consentement écrit de l'usager (case à cocher).",
+            "remote_consent_not_kept",
+        )
     usager, structure = mandates.usager_and_structure(draft.usager_id, draft.structure_id)
     if usager is None or structure is None:
-        raise errors.Conflict("L'usager ou la structure de ce projet de mandat n'existe plus.",
-                              code=codes.DRAFT_INVALID)
+        raise errors.Conflict(
+            "L'usager ou la structure de ce projet de mandat n'existe plus.", code=codes.DRAFT_INVALID
+        )
     return usager, structure
 
 
@@ -124,8 +148,14 @@ def _consumption(draft: MandateDraft, mandate: mandates.Mandate, caller: Caller)
     """The draft marked signed by ``mandate``: only once, unexpired, for the usager and
     the aidant it was read with."""
     now_s = int(time.time())
-    return ("update", MandateDraft(*MandateDraft.key(draft.id)), {
-        "actions": [MandateDraft.signed_at.set(now()), MandateDraft.mandate_id.set(mandate.id)],
-        "condition": MandateDraft.signed_at.does_not_exist() & (MandateDraft.expires_at > now_s) &
-        (MandateDraft.usager_id == draft.usager_id) & (MandateDraft.aidant_id == caller.aidant_id),
-    })
+    return (
+        "update",
+        MandateDraft(*MandateDraft.key(draft.id)),
+        {
+            "actions": [MandateDraft.signed_at.set(now()), MandateDraft.mandate_id.set(mandate.id)],
+            "condition": MandateDraft.signed_at.does_not_exist()
+            & (MandateDraft.expires_at > now_s)
+            & (MandateDraft.usager_id == draft.usager_id)
+            & (MandateDraft.aidant_id == caller.aidant_id),
+        },
+    )

@@ -45,16 +45,54 @@ référent gives it a confirmed card or app (``shared.lifecycle``, ``shared.refe
 * ``workflow``: status changes and the thread of messages;
 * ``staff``: the queue, decisions, the accounts of an accepted request, training.
 """
+
 from .forms import Form, message_text, parse_form, parse_training
 from .requests import as_requester, bearer_token, create, expired, follow_link, load, request_view, update
-from .rules import (ACCEPTEE, BROUILLON, DECISIONS, EDITABLE, EN_ATTENTE, ENVOYEE, MODIFICATIONS, REFUSEE,
-                    STATUS_LABELS, STRUCTURE_TYPES)
+from .rules import (
+    ACCEPTEE,
+    BROUILLON,
+    DECISIONS,
+    EDITABLE,
+    EN_ATTENTE,
+    ENVOYEE,
+    MODIFICATIONS,
+    REFUSEE,
+    STATUS_LABELS,
+    STRUCTURE_TYPES,
+)
 from .staff import accounts_view, create_accounts, decide, mark_trained, queue, require_staff, staff_view
 from .workflow import post_message, submit
 
 __all__ = [
-    "ACCEPTEE", "BROUILLON", "DECISIONS", "EDITABLE", "EN_ATTENTE", "ENVOYEE", "MODIFICATIONS", "REFUSEE",
-    "STATUS_LABELS", "STRUCTURE_TYPES", "Form", "accounts_view", "as_requester", "bearer_token", "create",
-    "create_accounts", "decide", "expired", "follow_link", "load", "mark_trained", "message_text", "parse_form",
-    "parse_training", "post_message", "queue", "request_view", "require_staff", "staff_view", "submit", "update",
+    "ACCEPTEE",
+    "BROUILLON",
+    "DECISIONS",
+    "EDITABLE",
+    "EN_ATTENTE",
+    "ENVOYEE",
+    "MODIFICATIONS",
+    "REFUSEE",
+    "STATUS_LABELS",
+    "STRUCTURE_TYPES",
+    "Form",
+    "accounts_view",
+    "as_requester",
+    "bearer_token",
+    "create",
+    "create_accounts",
+    "decide",
+    "expired",
+    "follow_link",
+    "load",
+    "mark_trained",
+    "message_text",
+    "parse_form",
+    "parse_training",
+    "post_message",
+    "queue",
+    "request_view",
+    "require_staff",
+    "staff_view",
+    "submit",
+    "update",
 ]

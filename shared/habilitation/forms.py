@@ -1,5 +1,6 @@
 """What the accreditation pages send, checked: the request's form, a message, a
 training mark. Every error names the input it is about (``field``)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,8 +12,9 @@ from ..store.habilitation import Person
 from .rules import MAX_AIDANTS, MAX_MESSAGE, SIRET_RE, STRUCTURE_TYPES
 
 
-def _text(data: dict, name: str, label: str, max_len: int = 200, required: bool = True,
-          path: str | None = None) -> str | None:
+def _text(
+    data: dict, name: str, label: str, max_len: int = 200, required: bool = True, path: str | None = None
+) -> str | None:
     """``path``: where ``data`` sits in the body, so the error names the input."""
     field = f"{path}.{name}" if path else name
     value = data.get(name)
@@ -28,15 +30,15 @@ def _text(data: dict, name: str, label: str, max_len: int = 200, required: bool 
 def _person(data: object, who: str, path: str, with_phone: bool = False) -> Person:
     if not isinstance(data, dict):
         raise errors.BadRequest(f"Merci de renseigner {who}.", code=codes.INVALID_FIELD, field=path)
-    return Person(first_name=_text(data, "first_name", f"prénom ({who})", 100, path=path),
-                  last_name=_text(data, "last_name", f"nom ({who})", 100, path=path),
-                  # Each of these addresses is e-mailed (the référent now, every
-                  # person on acceptance): one mailbox each, in its normal form.
-                  email=emails.normalize(data.get("email"), field=f"{path}.email",
-                                         label=f"adresse e-mail ({who})"),
-                  profession=_text(data, "profession", f"fonction ({who})", 150, path=path),
-                  phone=_text(data, "phone", f"téléphone ({who})", 30, required=False, path=path)
-                  if with_phone else None)
+    return Person(
+        first_name=_text(data, "first_name", f"prénom ({who})", 100, path=path),
+        last_name=_text(data, "last_name", f"nom ({who})", 100, path=path),
+        # Each of these addresses is e-mailed (the référent now, every
+        # person on acceptance): one mailbox each, in its normal form.
+        email=emails.normalize(data.get("email"), field=f"{path}.email", label=f"adresse e-mail ({who})"),
+        profession=_text(data, "profession", f"fonction ({who})", 150, path=path),
+        phone=_text(data, "phone", f"téléphone ({who})", 30, required=False, path=path) if with_phone else None,
+    )
 
 
 @dataclass
@@ -56,29 +58,43 @@ def parse_form(data: dict) -> Form:
         raise errors.BadRequest("Le SIRET doit comporter 14 chiffres.", code=codes.INVALID_FIELD, field="siret")
     structure_type = data.get("structure_type")
     if not isinstance(structure_type, str) or structure_type not in STRUCTURE_TYPES:
-        raise errors.BadRequest("Merci de choisir le type de la structure.", code=codes.INVALID_FIELD,
-                                field="structure_type")
+        raise errors.BadRequest(
+            "Merci de choisir le type de la structure.", code=codes.INVALID_FIELD, field="structure_type"
+        )
     referent = _person(data.get("referent"), "le référent", "referent", with_phone=True)
     raw_aidants = data.get("aidants", [])
     if not isinstance(raw_aidants, list) or len(raw_aidants) > MAX_AIDANTS:
-        raise errors.BadRequest(f"La liste des aidants doit compter au plus {MAX_AIDANTS} personnes.",
-                                code=codes.INVALID_FIELD, field="aidants")
+        raise errors.BadRequest(
+            f"La liste des aidants doit compter au plus {MAX_AIDANTS} personnes.",
+            code=codes.INVALID_FIELD,
+            field="aidants",
+        )
     aidants = [_person(a, f"l'aidant n°{i + 1}", f"aidants.{i}") for i, a in enumerate(raw_aidants)]
     referent_is_aidant = data.get("referent_is_aidant", False)
     if not isinstance(referent_is_aidant, bool):
-        raise errors.BadRequest("« referent_is_aidant » doit valoir true ou false.", code=codes.INVALID_FIELD,
-                                field="referent_is_aidant")
+        raise errors.BadRequest(
+            "« referent_is_aidant » doit valoir true ou false.", code=codes.INVALID_FIELD, field="referent_is_aidant"
+        )
     # Compared in normal form: "Alice@x.fr" and "alice@x.fr" are one person.
     seen = set() if referent_is_aidant else {referent.email}
     for i, person in enumerate(aidants):
         if person.email in seen:
-            raise errors.BadRequest("Chaque personne doit avoir sa propre adresse e-mail.", code=codes.DUPLICATE_EMAIL,
-                                    field=f"aidants.{i}.email")
+            raise errors.BadRequest(
+                "Chaque personne doit avoir sa propre adresse e-mail.",
+                code=codes.DUPLICATE_EMAIL,
+                field=f"aidants.{i}.email",
+            )
         seen.add(person.email)
     aidants = [p for p in aidants if p.email != referent.email]  # the référent, listed once
-    return Form(siret, _text(data, "name", "nom de la structure", 200),
-                _text(data, "address", "adresse", 500), structure_type, referent,
-                referent_is_aidant, aidants)
+    return Form(
+        siret,
+        _text(data, "name", "nom de la structure", 200),
+        _text(data, "address", "adresse", 500),
+        structure_type,
+        referent,
+        referent_is_aidant,
+        aidants,
+    )
 
 
 def message_text(data: dict, required: bool = True) -> str | None:
@@ -99,8 +115,9 @@ def parse_training(data: dict) -> tuple[str, bool]:
     except ValueError:
         day = None
     if day is None or day > date.today():
-        raise errors.BadRequest("Indiquez la date de la formation (AAAA-MM-JJ, pas dans le futur).",
-                                code=codes.INVALID_FIELD)
+        raise errors.BadRequest(
+            "Indiquez la date de la formation (AAAA-MM-JJ, pas dans le futur).", code=codes.INVALID_FIELD
+        )
     pix = data.get("pix_passed")
     if not isinstance(pix, bool):
         raise errors.BadRequest("Indiquez si le test PIX est réussi (true ou false).", code=codes.INVALID_FIELD)

@@ -1,5 +1,6 @@
 """An accreditation request as its requester files, reads and edits it, and how
 staff and requester read it: one Query on its partition (``load``), a view of it."""
+
 from __future__ import annotations
 
 import time
@@ -10,13 +11,27 @@ from ..config import settings
 from ..store import HabilitationMessage, HabilitationRequest, now, transaction, writes
 from ..store.habilitation import Person
 from .forms import Form
-from .rules import (BROUILLON, DECISIONS, EDITABLE, MAIL_CREATED, REQUEST_CREATED, REQUEST_UPDATED, STATUS_LABELS,
-                    STRUCTURE_TYPES)
+from .rules import (
+    BROUILLON,
+    DECISIONS,
+    EDITABLE,
+    MAIL_CREATED,
+    REQUEST_CREATED,
+    REQUEST_UPDATED,
+    STATUS_LABELS,
+    STRUCTURE_TYPES,
+)
 
 
 def _person_view(p: Person) -> dict:
-    return {"first_name": p.first_name, "last_name": p.last_name, "email": p.email,
-            "profession": p.profession, "phone": p.phone, "aidant_id": p.aidant_id}
+    return {
+        "first_name": p.first_name,
+        "last_name": p.last_name,
+        "email": p.email,
+        "profession": p.profession,
+        "phone": p.phone,
+        "aidant_id": p.aidant_id,
+    }
 
 
 def iso(moment) -> str | None:
@@ -25,17 +40,24 @@ def iso(moment) -> str | None:
 
 def request_view(req: HabilitationRequest, messages: list[HabilitationMessage], for_staff: bool) -> dict:
     view = {
-        "id": req.id, "status": req.status, "status_label": STATUS_LABELS[req.status],
-        "siret": req.siret, "name": req.name, "address": req.address,
-        "structure_type": req.structure_type, "structure_type_label": STRUCTURE_TYPES.get(req.structure_type),
-        "referent": _person_view(req.referent), "referent_is_aidant": bool(req.referent_is_aidant),
+        "id": req.id,
+        "status": req.status,
+        "status_label": STATUS_LABELS[req.status],
+        "siret": req.siret,
+        "name": req.name,
+        "address": req.address,
+        "structure_type": req.structure_type,
+        "structure_type_label": STRUCTURE_TYPES.get(req.structure_type),
+        "referent": _person_view(req.referent),
+        "referent_is_aidant": bool(req.referent_is_aidant),
         "aidants": [_person_view(p) for p in req.aidants or []],
         "structure_id": req.structure_id,
-        "created_at": iso(req.created_at), "submitted_at": iso(req.submitted_at),
-        "updated_at": iso(req.updated_at), "decided_at": iso(req.decided_at),
+        "created_at": iso(req.created_at),
+        "submitted_at": iso(req.submitted_at),
+        "updated_at": iso(req.updated_at),
+        "decided_at": iso(req.decided_at),
         "editable": req.status in EDITABLE,
-        "messages": [{"author": m.author, "author_name": m.author_name, "text": m.text, "at": m.at}
-                     for m in messages],
+        "messages": [{"author": m.author, "author_name": m.author_name, "text": m.text, "at": m.at} for m in messages],
     }
     if for_staff:
         view["decisions"] = [name for name, (sources, _, _) in DECISIONS.items() if req.status in sources]
@@ -61,26 +83,29 @@ def load(request_id: str) -> tuple[HabilitationRequest, list[HabilitationMessage
     if req is None:
         raise errors.NotFound("Demande introuvable.")
     if expired(req):
-        raise errors.Gone(f"Ce brouillon a expiré : il n'a pas été envoyé dans les "
-                          f"{settings().habilitation_draft_ttl_days} jours qui ont suivi sa dernière modification. "
-                          "Déposez une nouvelle demande.", code=codes.DRAFT_EXPIRED)
+        raise errors.Gone(
+            f"Ce brouillon a expiré : il n'a pas été envoyé dans les "
+            f"{settings().habilitation_draft_ttl_days} jours qui ont suivi sa dernière modification. "
+            "Déposez une nouvelle demande.",
+            code=codes.DRAFT_EXPIRED,
+        )
     return req, messages
 
 
 # -- requester ----------------------------------------------------------------------
 
+
 def bearer_token(authorization: str | None) -> str | None:
     if not authorization or not authorization.startswith("Bearer "):
         return None
-    token = authorization[len("Bearer "):].strip()
+    token = authorization[len("Bearer ") :].strip()
     return token if 0 < len(token) <= 128 else None
 
 
 def as_requester(request_id: str, token: str | None) -> tuple[HabilitationRequest, list[HabilitationMessage]]:
     """The request the link opens; a wrong token answers like an unknown request."""
     if not token:
-        raise errors.Unauthorized("Ouvrez le lien reçu par e-mail pour suivre votre demande.",
-                                  code=codes.MISSING_TOKEN)
+        raise errors.Unauthorized("Ouvrez le lien reçu par e-mail pour suivre votre demande.", code=codes.MISSING_TOKEN)
     req, messages = load(request_id)
     if not crypto.constant_time_equal(crypto.keyed_hash(token, "habilitation"), req.access_hash):
         raise errors.NotFound("Demande introuvable.")
@@ -97,13 +122,30 @@ def follow_link(req: HabilitationRequest) -> str:
     return f"{settings().frontend_url}/habilitation/suivi/?demande={req.id}#{token}"
 
 
-def mail(template: str, req: HabilitationRequest, link: str, *, ttl: int | None = None,
-         deliver_by: int | None = None, **context):
+def mail(
+    template: str,
+    req: HabilitationRequest,
+    link: str,
+    *,
+    ttl: int | None = None,
+    deliver_by: int | None = None,
+    **context,
+):
     """The outbox item of an e-mail to the requester, for the caller's transaction."""
-    return notifications.new_item(template, req.referent.email, {
-        "first_name": req.referent.first_name, "structure_name": req.name, "link": link,
-        "status": req.status, "status_label": STATUS_LABELS[req.status], **context},
-        ttl=ttl, deliver_by=deliver_by)
+    return notifications.new_item(
+        template,
+        req.referent.email,
+        {
+            "first_name": req.referent.first_name,
+            "structure_name": req.name,
+            "link": link,
+            "status": req.status,
+            "status_label": STATUS_LABELS[req.status],
+            **context,
+        },
+        ttl=ttl,
+        deliver_by=deliver_by,
+    )
 
 
 def _take_mail_allowance(email: str) -> None:
@@ -112,8 +154,12 @@ def _take_mail_allowance(email: str) -> None:
     ``email`` is in normal form (``shared.emails``): its variants share one allowance."""
     cfg = settings()
     busy = "Trop de demandes ont été déposées{}. Réessayez plus tard."
-    ratelimit.take("habilitation-mail:" + crypto.keyed_hash(email, "habilitation-mail"),
-                   cfg.habilitation_requests_per_email_per_day, 24 * 3600, busy.format(" pour cette adresse e-mail"))
+    ratelimit.take(
+        "habilitation-mail:" + crypto.keyed_hash(email, "habilitation-mail"),
+        cfg.habilitation_requests_per_email_per_day,
+        24 * 3600,
+        busy.format(" pour cette adresse e-mail"),
+    )
     ratelimit.take("habilitation-mail:all", cfg.habilitation_requests_per_hour, 3600, busy.format(""))
 
 
@@ -127,15 +173,34 @@ def create(form: Form) -> dict:
     at = now()
     ttl = _draft_ttl()
     req = HabilitationRequest(
-        pk=pk, sk=sk, id=request_id, status=BROUILLON, access_hash=crypto.keyed_hash(token, "habilitation"),
-        sealed_token=crypto.seal(token, pk), siret=form.siret, name=form.name, address=form.address,
-        structure_type=form.structure_type, referent=form.referent, referent_is_aidant=form.referent_is_aidant,
-        aidants=form.aidants, created_at=at, updated_at=at, version=0, ttl=ttl)
+        pk=pk,
+        sk=sk,
+        id=request_id,
+        status=BROUILLON,
+        access_hash=crypto.keyed_hash(token, "habilitation"),
+        sealed_token=crypto.seal(token, pk),
+        siret=form.siret,
+        name=form.name,
+        address=form.address,
+        structure_type=form.structure_type,
+        referent=form.referent,
+        referent_is_aidant=form.referent_is_aidant,
+        aidants=form.aidants,
+        created_at=at,
+        updated_at=at,
+        version=0,
+        ttl=ttl,
+    )
     req.enqueue(BROUILLON, at)
     # The link is also in the answer (the page goes straight on to the request), so
     # an e-mail still undelivered after two days is dropped rather than sent late.
-    message = mail(MAIL_CREATED, req, f"{settings().frontend_url}/habilitation/suivi/?demande={request_id}#{token}",
-                   ttl=ttl, deliver_by=int(time.time()) + 2 * 24 * 3600)
+    message = mail(
+        MAIL_CREATED,
+        req,
+        f"{settings().frontend_url}/habilitation/suivi/?demande={request_id}#{token}",
+        ttl=ttl,
+        deliver_by=int(time.time()) + 2 * 24 * 3600,
+    )
     with transaction(stale()) as tx:
         tx.save(req, condition=HabilitationRequest.pk.does_not_exist())
         tx.save(message, condition=notifications.save_condition())
@@ -154,14 +219,21 @@ def update(req: HabilitationRequest, form: Form) -> None:
     # A draft being worked on lives on; a submitted request (sent back for changes)
     # has no TTL and keeps none.
     keep_alive = [HabilitationRequest.ttl.set(_draft_ttl())] if req.status == BROUILLON else []
-    if not writes.update(req, keep_alive + [
-            HabilitationRequest.siret.set(form.siret), HabilitationRequest.name.set(form.name),
+    if not writes.update(
+        req,
+        keep_alive
+        + [
+            HabilitationRequest.siret.set(form.siret),
+            HabilitationRequest.name.set(form.name),
             HabilitationRequest.address.set(form.address),
             HabilitationRequest.structure_type.set(form.structure_type),
             HabilitationRequest.referent.set(form.referent),
             HabilitationRequest.referent_is_aidant.set(form.referent_is_aidant),
-            HabilitationRequest.aidants.set(form.aidants), HabilitationRequest.updated_at.set(at),
-            HabilitationRequest.version.add(1)],
-            HabilitationRequest.status.is_in(*EDITABLE) & (HabilitationRequest.version == req.version)):
+            HabilitationRequest.aidants.set(form.aidants),
+            HabilitationRequest.updated_at.set(at),
+            HabilitationRequest.version.add(1),
+        ],
+        HabilitationRequest.status.is_in(*EDITABLE) & (HabilitationRequest.version == req.version),
+    ):
         raise stale()
     anonymous.log_event(REQUEST_UPDATED, request=req.id, status=req.status)

@@ -1,5 +1,6 @@
 """The accreditation request's statuses and who moves them, structure types, limits,
 and the names of what it journals and e-mails."""
+
 from __future__ import annotations
 
 import re
@@ -7,8 +8,12 @@ import re
 BROUILLON, ENVOYEE, EN_ATTENTE = "brouillon", "envoyee", "en_attente"
 ACCEPTEE, REFUSEE, MODIFICATIONS = "acceptee", "refusee", "modifications_demandees"
 STATUS_LABELS = {
-    BROUILLON: "Brouillon", ENVOYEE: "Envoyée", EN_ATTENTE: "En attente",
-    ACCEPTEE: "Acceptée", REFUSEE: "Refusée", MODIFICATIONS: "Modifications demandées",
+    BROUILLON: "Brouillon",
+    ENVOYEE: "Envoyée",
+    EN_ATTENTE: "En attente",
+    ACCEPTEE: "Acceptée",
+    REFUSEE: "Refusée",
+    MODIFICATIONS: "Modifications demandées",
 }
 EDITABLE = {BROUILLON, MODIFICATIONS}
 # staff decision → (statuses it may follow, new status, message required)

@@ -1,6 +1,7 @@
 """Staff's side of accreditation: the queue, decisions, the accounts an accepted
 request creates, and training marks (which may make an account active or inactive:
 ``shared.lifecycle``)."""
+
 from __future__ import annotations
 
 from .. import accounts, errors, journal, lifecycle
@@ -9,8 +10,17 @@ from ..sessions import Caller
 from ..store import HabilitationRequest, Training, now, transaction
 from ..store.habilitation import Person
 from .requests import expired, iso, load, request_view, stale
-from .rules import (ACCEPTEE, ACCOUNTS_CREATED, AIDANT_TRAINED, DECISIONS, EN_ATTENTE, ENVOYEE,
-                    EXISTING_ACCOUNT_NOT_ATTACHED, MODIFICATIONS, STATUS_LABELS)
+from .rules import (
+    ACCEPTEE,
+    ACCOUNTS_CREATED,
+    AIDANT_TRAINED,
+    DECISIONS,
+    EN_ATTENTE,
+    ENVOYEE,
+    EXISTING_ACCOUNT_NOT_ATTACHED,
+    MODIFICATIONS,
+    STATUS_LABELS,
+)
 from .workflow import move
 
 
@@ -29,10 +39,19 @@ def queue(status: str | None, limit: int = 50) -> list[dict]:
         for req in HabilitationRequest.in_queue(s, limit):
             if expired(req):
                 continue
-            out.append({"id": req.id, "name": req.name, "siret": req.siret, "status": req.status,
-                        "status_label": STATUS_LABELS[req.status], "updated_at": iso(req.updated_at),
-                        "referent": f"{req.referent.first_name} {req.referent.last_name}",
-                        "aidants": len(req.aidants or []), "last_message_by": req.last_message_by})
+            out.append(
+                {
+                    "id": req.id,
+                    "name": req.name,
+                    "siret": req.siret,
+                    "status": req.status,
+                    "status_label": STATUS_LABELS[req.status],
+                    "updated_at": iso(req.updated_at),
+                    "referent": f"{req.referent.first_name} {req.referent.last_name}",
+                    "aidants": len(req.aidants or []),
+                    "last_message_by": req.last_message_by,
+                }
+            )
     return out
 
 
@@ -52,19 +71,28 @@ def accounts_view(req: HabilitationRequest) -> list[dict]:
         file = lifecycle.read_file(person.aidant_id)
         if file is None:
             continue
-        out.append({"aidant_id": person.aidant_id, "role": role, "name": file.aidant.full_name,
-                    "email": file.aidant.email, "is_active": file.active_in(req.structure_id),
-                    "trained_on": file.training.trained_on if file.training else None,
-                    "pix_passed": bool(file.training and file.training.pix_passed),
-                    "has_confirmed_device": file.has_confirmed_device, "blockers": file.blockers()})
+        out.append(
+            {
+                "aidant_id": person.aidant_id,
+                "role": role,
+                "name": file.aidant.full_name,
+                "email": file.aidant.email,
+                "is_active": file.active_in(req.structure_id),
+                "trained_on": file.training.trained_on if file.training else None,
+                "pix_passed": bool(file.training and file.training.pix_passed),
+                "has_confirmed_device": file.has_confirmed_device,
+                "blockers": file.blockers(),
+            }
+        )
     return out
 
 
 def decide(caller: Caller, request_id: str, decision: object, text: str | None) -> dict:
     require_staff(caller)
     if not isinstance(decision, str) or decision not in DECISIONS:
-        raise errors.BadRequest("Décision inconnue (hold, request_changes, accept ou refuse).",
-                                code=codes.INVALID_DECISION)
+        raise errors.BadRequest(
+            "Décision inconnue (hold, request_changes, accept ou refuse).", code=codes.INVALID_DECISION
+        )
     sources, target, needs_message = DECISIONS[decision]
     if needs_message and not text:
         raise errors.BadRequest("Dites au demandeur ce qu'il doit modifier.", code=codes.INVALID_FIELD)
@@ -75,17 +103,29 @@ def decide(caller: Caller, request_id: str, decision: object, text: str | None) 
     author_name = f"{caller.aidant.first_name} (équipe Aidants Connect)"
     extra_actions, extra_operations = [], []
     if decision in ("accept", "refuse"):
-        extra_actions += [HabilitationRequest.decided_at.set(now()),
-                          HabilitationRequest.decided_by.set(caller.aidant_id)]
+        extra_actions += [
+            HabilitationRequest.decided_at.set(now()),
+            HabilitationRequest.decided_by.set(caller.aidant_id),
+        ]
     if decision == "accept":
         structure_id = "h" + req.id  # one request, one structure, even if accepted twice
-        structure = accounts.new_structure(req.name, req.siret, req.address, structure_id=structure_id,
-                                           structure_type=req.structure_type)
+        structure = accounts.new_structure(
+            req.name, req.siret, req.address, structure_id=structure_id, structure_type=req.structure_type
+        )
         extra_actions.append(HabilitationRequest.structure_id.set(structure_id))
         extra_operations += accounts.structure_operations(structure)
         req.structure_id = structure_id
-    move(req, sources, target, actor_id=caller.aidant_id, message_text=text, author="staff",
-          author_name=author_name, extra_actions=extra_actions, extra_operations=extra_operations)
+    move(
+        req,
+        sources,
+        target,
+        actor_id=caller.aidant_id,
+        message_text=text,
+        author="staff",
+        author_name=author_name,
+        extra_actions=extra_actions,
+        extra_operations=extra_operations,
+    )
     if decision == "accept":
         create_accounts(caller, req)
     return staff_view(request_id)
@@ -97,13 +137,19 @@ def _ensure_account(person: Person, structure_id: str, is_referent: bool) -> str
     aidant (and their card or app) to a new structure's référent. Such an aidant joins
     another structure only with their own agreement, through the staff (journaled)."""
     if accounts.find_aidant_by_email(person.email) is not None:
-        journal.record(EXISTING_ACCOUNT_NOT_ATTACHED, structure_id=structure_id,
-                       details={"email": person.email})
+        journal.record(EXISTING_ACCOUNT_NOT_ATTACHED, structure_id=structure_id, details={"email": person.email})
         return None
     try:
         aidant, _ = accounts.create_aidant(
-            person.email, person.first_name, person.last_name, [structure_id], profession=person.profession,
-            referent_of=[structure_id] if is_referent else [], is_active=False, device_kind=None)
+            person.email,
+            person.first_name,
+            person.last_name,
+            [structure_id],
+            profession=person.profession,
+            referent_of=[structure_id] if is_referent else [],
+            is_active=False,
+            device_kind=None,
+        )
         return aidant.id
     except errors.Conflict:
         return None  # created concurrently by a second acceptance: theirs stands
@@ -118,10 +164,15 @@ def create_accounts(caller: Caller, req: HabilitationRequest) -> None:
             if person.aidant_id:
                 created.append(person.aidant_id)
     if created:
-        req.update(actions=[HabilitationRequest.referent.set(req.referent),
-                            HabilitationRequest.aidants.set(req.aidants)])
-        journal.record(ACCOUNTS_CREATED, aidant_id=caller.aidant_id, structure_id=req.structure_id,
-                       details={"request": req.id, "accounts": len(created)})
+        req.update(
+            actions=[HabilitationRequest.referent.set(req.referent), HabilitationRequest.aidants.set(req.aidants)]
+        )
+        journal.record(
+            ACCOUNTS_CREATED,
+            aidant_id=caller.aidant_id,
+            structure_id=req.structure_id,
+            details={"request": req.id, "accounts": len(created)},
+        )
 
 
 def mark_trained(caller: Caller, aidant_id: str, trained_on: str, pix_passed: bool) -> dict:
@@ -135,30 +186,51 @@ def mark_trained(caller: Caller, aidant_id: str, trained_on: str, pix_passed: bo
     file = lifecycle.read_file(aidant_id)
     if file is None:
         raise errors.NotFound("Aidant introuvable.")
-    training = Training(*Training.key(aidant_id), aidant_id=aidant_id, trained_on=trained_on, pix_passed=pix_passed,
-                        marked_by=caller.aidant_id, created_at=now())
-    activates = (training.complete and file.has_confirmed_device and not file.aidant.is_active
-                 and bool(file.aidant.structure_ids))
+    training = Training(
+        *Training.key(aidant_id),
+        aidant_id=aidant_id,
+        trained_on=trained_on,
+        pix_passed=pix_passed,
+        marked_by=caller.aidant_id,
+        created_at=now(),
+    )
+    activates = (
+        training.complete
+        and file.has_confirmed_device
+        and not file.aidant.is_active
+        and bool(file.aidant.structure_ids)
+    )
     deactivates = not training.complete and bool(file.aidant.is_active)
     if deactivates and aidant_id == caller.aidant_id:
         raise errors.Conflict("Vous ne pouvez pas désactiver votre propre accès.", code=codes.SELF_DEACTIVATION)
     structure_id = sorted(file.aidant.structure_ids or [None])[0]
     who = dict(actor_id=caller.aidant_id, structure_id=structure_id)
     activation = lifecycle.activation(file.aidant, reason="trained", joins=False, **who) if activates else []
-    deactivation = (lifecycle.deactivation(file.aidant, reason="training_incomplete", leaves=False, **who)
-                    if deactivates else None)
+    deactivation = (
+        lifecycle.deactivation(file.aidant, reason="training_incomplete", leaves=False, **who) if deactivates else None
+    )
     with transaction(stale()) as tx:
         tx.save(training)
         tx.include(activation + (deactivation.operations if deactivation else []))
-        tx.save(journal.entry(AIDANT_TRAINED, aidant_id=caller.aidant_id, structure_id=structure_id,
-                              details={"target_aidant": aidant_id, "trained_on": trained_on,
-                                       "pix_passed": pix_passed}),
-                condition=journal.append_condition())
+        tx.save(
+            journal.entry(
+                AIDANT_TRAINED,
+                aidant_id=caller.aidant_id,
+                structure_id=structure_id,
+                details={"target_aidant": aidant_id, "trained_on": trained_on, "pix_passed": pix_passed},
+            ),
+            condition=journal.append_condition(),
+        )
     file.training = training
     if activates or deactivates:
         file.aidant.is_active = activates
     if deactivation:
         deactivation.end_sessions()
-    return {"aidant_id": aidant_id, "trained_on": trained_on, "pix_passed": pix_passed,
-            "complete": training.complete, "is_active": bool(file.aidant.is_active),
-            "blockers": file.blockers()}
+    return {
+        "aidant_id": aidant_id,
+        "trained_on": trained_on,
+        "pix_passed": pix_passed,
+        "complete": training.complete,
+        "is_active": bool(file.aidant.is_active),
+        "blockers": file.blockers(),
+    }

@@ -27,22 +27,85 @@ second copy.
 
 Settings: ``OUTBOX_*``, ``REMINDER_*``, ``NOTIFY_*`` in ``shared.config``.
 """
-from .delivery import (EXPIRED, FAILED, MISSING, RETRY, SENT, SKIPPED, UNREACHABLE, deliver, deliver_item,
-                       drive_pending, kick, pending_due, run_scheduled)
-from .items import (DEMARCHE_DONE, EXPIRY_REMINDER, INVITATION, LOGIN_LINK, MANDATE_CREATED, MANDATE_REVOKED,
-                    demarche_done_item, expiry_reminder_item, invitation_item, login_link_item,
-                    mandate_created_item, revoked_item)
+
+from .delivery import (
+    EXPIRED,
+    FAILED,
+    MISSING,
+    RETRY,
+    SENT,
+    SKIPPED,
+    UNREACHABLE,
+    deliver,
+    deliver_item,
+    drive_pending,
+    kick,
+    pending_due,
+    run_scheduled,
+)
+from .items import (
+    DEMARCHE_DONE,
+    EXPIRY_REMINDER,
+    INVITATION,
+    LOGIN_LINK,
+    MANDATE_CREATED,
+    MANDATE_REVOKED,
+    demarche_done_item,
+    expiry_reminder_item,
+    invitation_item,
+    login_link_item,
+    mandate_created_item,
+    revoked_item,
+)
 from .messages import render
 from .ops import failed_items, requeue
-from .outbox import (URGENT_UNREACHABLE_RETRY_SECONDS, context_of, new_item, operation, retry_after,
-                     retry_delay, save_condition)
+from .outbox import (
+    URGENT_UNREACHABLE_RETRY_SECONDS,
+    context_of,
+    new_item,
+    operation,
+    retry_after,
+    retry_delay,
+    save_condition,
+)
 from .reminders import compute_reminders, expiring_mandates
 
 __all__ = [
-    "DEMARCHE_DONE", "EXPIRED", "EXPIRY_REMINDER", "FAILED", "INVITATION", "invitation_item", "LOGIN_LINK", "MANDATE_CREATED", "MANDATE_REVOKED",
-    "MISSING", "RETRY", "SENT", "SKIPPED", "UNREACHABLE", "URGENT_UNREACHABLE_RETRY_SECONDS",
-    "compute_reminders", "context_of", "deliver", "deliver_item", "demarche_done_item", "drive_pending",
-    "expiring_mandates", "expiry_reminder_item", "failed_items", "kick", "login_link_item",
-    "mandate_created_item", "new_item", "operation", "pending_due", "render", "requeue", "retry_after",
-    "retry_delay", "revoked_item", "run_scheduled", "save_condition",
+    "DEMARCHE_DONE",
+    "EXPIRED",
+    "EXPIRY_REMINDER",
+    "FAILED",
+    "INVITATION",
+    "invitation_item",
+    "LOGIN_LINK",
+    "MANDATE_CREATED",
+    "MANDATE_REVOKED",
+    "MISSING",
+    "RETRY",
+    "SENT",
+    "SKIPPED",
+    "UNREACHABLE",
+    "URGENT_UNREACHABLE_RETRY_SECONDS",
+    "compute_reminders",
+    "context_of",
+    "deliver",
+    "deliver_item",
+    "demarche_done_item",
+    "drive_pending",
+    "expiring_mandates",
+    "expiry_reminder_item",
+    "failed_items",
+    "kick",
+    "login_link_item",
+    "mandate_created_item",
+    "new_item",
+    "operation",
+    "pending_due",
+    "render",
+    "requeue",
+    "retry_after",
+    "retry_delay",
+    "revoked_item",
+    "run_scheduled",
+    "save_condition",
 ]

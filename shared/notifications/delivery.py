@@ -6,6 +6,7 @@ Delivery is at-most-once per item in every ordinary case (``outbox``): claimed,
 rendered, sent, marked sent at once; see the package docstring for the one way an
 e-mail goes twice.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,7 +31,14 @@ from .messages import render
 log = logging.getLogger("aidants_connect.notifications")
 
 SENT, RETRY, UNREACHABLE, FAILED, EXPIRED, SKIPPED, MISSING = (
-    "sent", "retry", "unreachable", "failed", "expired", "skipped", "missing")
+    "sent",
+    "retry",
+    "unreachable",
+    "failed",
+    "expired",
+    "skipped",
+    "missing",
+)
 KICK_ATTEMPTS = 3
 KICK_PAUSES_SECONDS = (0.1, 0.3)  # before the second and the third attempt
 SMTP_GRACE_SECONDS = 3  # the last exchange of a run ends this long after its budget, at most
@@ -54,8 +62,7 @@ def ask_notify(url: str, item_id: str, deadline: float) -> tuple[int, str | None
         if remaining <= 0:
             break
         attempt += 1
-        request = urllib.request.Request(url, data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
         try:
             with _no_proxy.open(request, timeout=remaining) as response:
                 response.read()
@@ -89,11 +96,16 @@ def kick(*items: OutboxItem | None) -> None:
             continue
         attempts, failure = ask_notify(url, item.id, deadline)
         if failure:
-            log.warning("outbox %s: async notify not invoked after %d attempt(s) (%s); "
-                        "the scheduled run will send it", item.id, attempts, failure)
+            log.warning(
+                "outbox %s: async notify not invoked after %d attempt(s) (%s); the scheduled run will send it",
+                item.id,
+                attempts,
+                failure,
+            )
 
 
 # -- one item --------------------------------------------------------------------------------
+
 
 def deliver(item_id: str) -> str:
     """Deliver one item if it is pending and due (the async path, one call per
@@ -168,14 +180,14 @@ def _send_claimed(item: OutboxItem, at: int, owner: str, mailer: smtp.Mailer) ->
 
 # -- everything due ----------------------------------------------------------------------------
 
+
 def pending_due(at: int | None = None, limit: int = 100) -> list[OutboxItem]:
     """Up to ``limit`` items due now, urgent ones (login links) first, each kind
     oldest first: one Query per shard of the sparse pending index, of each kind."""
     return list(islice(DueItems(at, page=limit), limit))
 
 
-def drive_pending(at: int | None = None, deadline: float | None = None,
-                  smtp_deadline: float | None = None) -> Counter:
+def drive_pending(at: int | None = None, deadline: float | None = None, smtp_deadline: float | None = None) -> Counter:
     """Deliver what is due until nothing is, or ``deadline`` (``time.monotonic()``)
     has passed: urgent items first, all over one SMTP connection. Stops at the first
     sign that SMTP is unreachable: the rest stays due, no attempt spent on it.
@@ -212,7 +224,13 @@ def run_scheduled(at: datetime | None = None) -> dict:
     # an exec_timeout above NOTIFY_RUN_SECONDS + SMTP_GRACE_SECONDS + 1.
     with writes.budget(budget + SMTP_GRACE_SECONDS + 1):
         written = reminders.compute_reminders(at, deadline=started + budget * 0.4)
-        outcomes = drive_pending(int(at.timestamp()) if at else None, deadline=started + budget,
-                                 smtp_deadline=started + budget + SMTP_GRACE_SECONDS)
-    return {"reminders": len(written), "seconds": round(time.monotonic() - started, 3),
-            **{k: outcomes[k] for k in sorted(outcomes)}}
+        outcomes = drive_pending(
+            int(at.timestamp()) if at else None,
+            deadline=started + budget,
+            smtp_deadline=started + budget + SMTP_GRACE_SECONDS,
+        )
+    return {
+        "reminders": len(written),
+        "seconds": round(time.monotonic() - started, 3),
+        **{k: outcomes[k] for k in sorted(outcomes)},
+    }

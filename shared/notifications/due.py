@@ -1,5 +1,6 @@
 """The items due now, in delivery order: the sharded pending index walked login
 links first, a page at a time, never a Scan (``shared.store.outbox``)."""
+
 from __future__ import annotations
 
 import time

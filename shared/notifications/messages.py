@@ -1,6 +1,7 @@
 """From an outbox item to the e-mail that leaves: its stored context turned into
 what the templates show (Jinja2, French, text and HTML parts), and the message
 with its headers, the item's own Message-ID among them."""
+
 from __future__ import annotations
 
 import base64
@@ -18,14 +19,12 @@ from .items import EXPIRY_REMINDER
 from .outbox import context_of
 
 CONTACT = "contact@aidantsconnect.beta.gouv.fr"
-DURATIONS = {"short": "courte (jusqu'à la fin de la journée de demain)",
-             "six_months": "6 mois", "long": "12 mois"}
+DURATIONS = {"short": "courte (jusqu'à la fin de la journée de demain)", "six_months": "6 mois", "long": "12 mois"}
 
 
 def _demarche_view(key: str) -> dict:
     known = DEMARCHES.get(key)
-    return {"key": key, "title": known.title if known else key,
-            "description": known.description if known else ""}
+    return {"key": key, "title": known.title if known else key, "description": known.description if known else ""}
 
 
 def _view(template: str, context: dict) -> dict:
@@ -40,9 +39,10 @@ def _view(template: str, context: dict) -> dict:
         view["duration_label"] = DURATIONS.get(view["duration"], view["duration"])
     if template == EXPIRY_REMINDER:
         # ``ends_today``: items written before short mandates were reminded lack it.
-        view["mandates"] = [dict(m, demarches=[_demarche_view(k) for k in m["demarches"]],
-                                 ends_today=bool(m.get("ends_today")))
-                            for m in view["mandates"]]
+        view["mandates"] = [
+            dict(m, demarches=[_demarche_view(k) for k in m["demarches"]], ends_today=bool(m.get("ends_today")))
+            for m in view["mandates"]
+        ]
     return view
 
 
@@ -63,8 +63,9 @@ def _templates(template: str) -> tuple:
     key = (id(env), template)
     found = _compiled.get(key)
     if found is None:
-        found = _compiled[key] = tuple(env.get_template(f"mail/{template}{suffix}")
-                                       for suffix in (".subject.txt", ".txt", ".html"))
+        found = _compiled[key] = tuple(
+            env.get_template(f"mail/{template}{suffix}") for suffix in (".subject.txt", ".txt", ".html")
+        )
     return found
 
 
@@ -104,8 +105,13 @@ class Mail:
         lines = [f"{name}: {_header_value(name, value)}" for name, value in self.headers]
         lines += ["MIME-Version: 1.0", f'Content-Type: multipart/alternative; boundary="{boundary}"', ""]
         for subtype, content in (("plain", self.text), ("html", self.html)):
-            lines += [f"--{boundary}", f'Content-Type: text/{subtype}; charset="utf-8"',
-                      "Content-Transfer-Encoding: base64", "", _base64_lines(content)]
+            lines += [
+                f"--{boundary}",
+                f'Content-Type: text/{subtype}; charset="utf-8"',
+                "Content-Transfer-Encoding: base64",
+                "",
+                _base64_lines(content),
+            ]
         lines += [f"--{boundary}--", ""]
         return "\r\n".join(lines).encode("ascii")
 
@@ -122,7 +128,7 @@ def _base64_lines(text: str) -> str:
     # RFC 2045 §6.8: lines of 76 characters; 7-bit whatever the relay supports, and
     # the text decodes to exactly what was rendered (as the ``email`` package wrote it).
     encoded = base64.b64encode(text.encode("utf-8")).decode("ascii")
-    return "\r\n".join(encoded[i:i + 76] for i in range(0, len(encoded), 76))
+    return "\r\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
 
 
 def _encoded_words(text: str) -> str:
@@ -159,8 +165,17 @@ def build(to: str, subject: str, text: str, html: str, message_id: str) -> Mail 
     sender = settings().mail_from
     if not (to.isascii() and parseaddr(sender)[1].isascii()):
         return _build_with_email_package(to, subject, text, html, message_id)
-    return Mail([("From", sender), ("To", to), ("Subject", subject), ("Message-ID", message_id),
-                 ("Date", formatdate(usegmt=True))], text, html)
+    return Mail(
+        [
+            ("From", sender),
+            ("To", to),
+            ("Subject", subject),
+            ("Message-ID", message_id),
+            ("Date", formatdate(usegmt=True)),
+        ],
+        text,
+        html,
+    )
 
 
 def _build_with_email_package(to: str, subject: str, text: str, html: str, message_id: str) -> EmailMessage:

@@ -1,4 +1,5 @@
 """For ops: the items given up on, and a fresh start for one of them."""
+
 from __future__ import annotations
 
 import time

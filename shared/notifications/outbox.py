@@ -6,6 +6,7 @@ Every write here is conditional (``shared.store.outbox``): only a pending, due,
 unleased item is claimed, and only the lease holder marks what became of it, so two
 concurrent deliveries send one e-mail.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,17 @@ REASON_CHARS = 500  # of an error, kept on the item
 
 # -- a new item ------------------------------------------------------------------------
 
-def new_item(template: str, recipient: str, context: dict, *, deliver_by: int | None = None,
-             max_attempts: int | None = None, ttl: int | None = None, inbox: str | None = None) -> OutboxItem:
+
+def new_item(
+    template: str,
+    recipient: str,
+    context: dict,
+    *,
+    deliver_by: int | None = None,
+    max_attempts: int | None = None,
+    ttl: int | None = None,
+    inbox: str | None = None,
+) -> OutboxItem:
     """A pending outbox item, due now, to write in the caller's transaction. One with
     a ``deliver_by`` (useless after it) goes to the urgent partitions, read first.
     ``ttl`` for an item an anonymous request writes: even failed, it does not stay
@@ -38,15 +48,22 @@ def new_item(template: str, recipient: str, context: dict, *, deliver_by: int | 
     pk, _ = OutboxItem.key(item_id)
     if settings().sandbox:
         from ..sandbox.inbox import NO_INBOX
+
         attributes = {"inbox": inbox or NO_INBOX}
     else:
         attributes = {}
     return OutboxItem.pending(
-        item_id, int(time.time()), template=template, recipient=recipient,
-        sealed_context=crypto.seal(json.dumps(context, ensure_ascii=False, separators=(",", ":")),
-                                   f"outbox:{pk}"),
-        max_attempts=max_attempts or settings().outbox_max_attempts, deliver_by=deliver_by,
-        created_at=now(), ttl=ttl, **attributes)
+        item_id,
+        int(time.time()),
+        template=template,
+        recipient=recipient,
+        sealed_context=crypto.seal(json.dumps(context, ensure_ascii=False, separators=(",", ":")), f"outbox:{pk}"),
+        max_attempts=max_attempts or settings().outbox_max_attempts,
+        deliver_by=deliver_by,
+        created_at=now(),
+        ttl=ttl,
+        **attributes,
+    )
 
 
 def save_condition():
@@ -63,6 +80,7 @@ def context_of(item: OutboxItem) -> dict:
 
 
 # -- claimed by one delivery ---------------------------------------------------------------
+
 
 def claim(item: OutboxItem, at: int, owner: str) -> bool:
     """Take the item for one delivery attempt: only if still pending, due, and not
@@ -87,8 +105,13 @@ def _expiry_reason(item: OutboxItem, at: int) -> str:
 def _log_expired(item: OutboxItem, at: int) -> None:
     # Not an error for ops: nothing to requeue (the link is dead); the aidant, told
     # the link lasts five minutes, asks for another, which goes out first.
-    log.warning("outbox %s (%s) not sent: its link expired %d s before it could be sent (attempts %d)",
-                item.id, item.template, at - item.deliver_by, item.attempts)
+    log.warning(
+        "outbox %s (%s) not sent: its link expired %d s before it could be sent (attempts %d)",
+        item.id,
+        item.template,
+        at - item.deliver_by,
+        item.attempts,
+    )
 
 
 def expire_claimed(item: OutboxItem, at: int, owner: str) -> None:
@@ -109,11 +132,11 @@ def expire(item: OutboxItem, at: int) -> bool:
 def give_up(item: OutboxItem, owner: str, status: str, reason: str) -> None:
     if _held(item, item.give_up(owner, status, reason[:REASON_CHARS])):
         # Ops find it with failed_items(); the recipient's address stays out of the logs.
-        log.error("outbox %s (%s) %s after %d attempt(s): %s", item.id, item.template, status,
-                  item.attempts, reason)
+        log.error("outbox %s (%s) %s after %d attempt(s): %s", item.id, item.template, status, item.attempts, reason)
 
 
 # -- retries -------------------------------------------------------------------------------
+
 
 def retry_delay(attempts: int) -> int:
     cfg = settings()
@@ -139,5 +162,11 @@ def retry(item: OutboxItem, at: int, owner: str, exc: Exception, unreachable: bo
         return
     due = at + retry_after(item, unreachable)
     if _held(item, item.reschedule(owner, due, reason[:REASON_CHARS])):
-        log.warning("outbox %s (%s) attempt %d failed, next in %d s: %s", item.id, item.template,
-                    item.attempts, due - at, reason)
+        log.warning(
+            "outbox %s (%s) attempt %d failed, next in %d s: %s",
+            item.id,
+            item.template,
+            item.attempts,
+            due - at,
+            reason,
+        )

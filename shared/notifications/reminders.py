@@ -10,12 +10,14 @@ signed it only (the one who helped the usager, and who would finish the démarch
 create a new mandate with them before the evening); to every active aidant of the
 structure if that aidant no longer acts for it. Short mandates are common, and the
 rest of the team has no use for one e-mail each."""
+
 from __future__ import annotations
 
 import logging
 import time
 from collections import defaultdict
-from datetime import datetime, time as dtime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
+from datetime import time as dtime
 from typing import Iterable
 
 from pynamodb.exceptions import TransactWriteError
@@ -53,15 +55,23 @@ def expiring_mandates(at: datetime, days: int) -> list[Mandate]:
     while day <= end.astimezone(timezone.utc).date():
         found.extend(Mandate.ending_on(day, low, high, unreminded=True))
         day += timedelta(days=1)
-    return [m for m in found if isinstance(m, Mandate) and m.revoked_at is None and m.reminded_at is None
-            and m.active_demarches and at < m.expires_at <= end
-            and (not is_short(m, days) or m.expires_at <= tonight)]
+    return [
+        m
+        for m in found
+        if isinstance(m, Mandate)
+        and m.revoked_at is None
+        and m.reminded_at is None
+        and m.active_demarches
+        and at < m.expires_at <= end
+        and (not is_short(m, days) or m.expires_at <= tonight)
+    ]
 
 
 def is_short(mandate: Mandate, days: int) -> bool:
     """Signed for no longer than the reminder window: reminded on its last day only."""
     return mandate.duration == "short" or (
-        mandate.created_at is not None and mandate.expires_at - mandate.created_at <= timedelta(days=days))
+        mandate.created_at is not None and mandate.expires_at - mandate.created_at <= timedelta(days=days)
+    )
 
 
 def _recipients(mandate: Mandate, everyone: list[Aidant], days: int) -> list[Aidant]:
@@ -78,9 +88,14 @@ def _active_aidants(structure_ids: Iterable[str]) -> dict[str, list[Aidant]]:
         members[sid] = Membership.aidants_of(sid)
     wanted = sorted({aid for ids in members.values() for aid in ids})
     aidants = {a.id: a for a in Aidant.batch_get([Aidant.key(aid) for aid in wanted])} if wanted else {}
-    return {sid: [aidants[aid] for aid in ids if aid in aidants and aidants[aid].is_active
-                  and sid in (aidants[aid].structure_ids or ())]
-            for sid, ids in members.items()}
+    return {
+        sid: [
+            aidants[aid]
+            for aid in ids
+            if aid in aidants and aidants[aid].is_active and sid in (aidants[aid].structure_ids or ())
+        ]
+        for sid, ids in members.items()
+    }
 
 
 def _linked_structures(structure_ids: list[str], aidants_of: dict[str, list[Aidant]]) -> list[list[str]]:
@@ -106,8 +121,9 @@ def _linked_structures(structure_ids: list[str], aidants_of: dict[str, list[Aida
     return list(groups.values())
 
 
-def _remind(mandates: list[Mandate], aidants_of: dict[str, list[Aidant]],
-            structures: dict[str, Structure], at: datetime) -> list[OutboxItem]:
+def _remind(
+    mandates: list[Mandate], aidants_of: dict[str, list[Aidant]], structures: dict[str, Structure], at: datetime
+) -> list[OutboxItem]:
     """One transaction: each mandate marked reminded (only if still unreminded and
     unrevoked) with every aidant's e-mail. A concurrent run or a revocation makes the
     whole transaction fail, and the next run starts again from the index."""
@@ -116,14 +132,20 @@ def _remind(mandates: list[Mandate], aidants_of: dict[str, list[Aidant]],
     for mandate in mandates:
         for aidant in _recipients(mandate, aidants_of[mandate.structure_id], days):
             per_aidant.setdefault(aidant.id, (aidant, []))[1].append(mandate)
-    items = [expiry_reminder_item(aidant, found, structures, ends_today_before=window_end(at, 0))
-             for aidant, found in per_aidant.values()]
+    items = [
+        expiry_reminder_item(aidant, found, structures, ends_today_before=window_end(at, 0))
+        for aidant, found in per_aidant.values()
+    ]
     try:
         with transaction() as tx:
             for mandate in mandates:
-                tx.update(Mandate(*Mandate.key(mandate.id)), actions=[Mandate.reminded_at.set(at)],
-                          condition=Mandate.pk.exists() & Mandate.reminded_at.does_not_exist()
-                          & Mandate.revoked_at.does_not_exist())
+                tx.update(
+                    Mandate(*Mandate.key(mandate.id)),
+                    actions=[Mandate.reminded_at.set(at)],
+                    condition=Mandate.pk.exists()
+                    & Mandate.reminded_at.does_not_exist()
+                    & Mandate.revoked_at.does_not_exist(),
+                )
             for item in items:
                 tx.save(item, condition=save_condition())
     except TransactWriteError as exc:
@@ -134,9 +156,13 @@ def _remind(mandates: list[Mandate], aidants_of: dict[str, list[Aidant]],
     return items
 
 
-def _remind_group(group: list[str], by_structure: dict[str, list[Mandate]],
-                  aidants_of: dict[str, list[Aidant]], structures: dict[str, Structure],
-                  at: datetime) -> list[OutboxItem]:
+def _remind_group(
+    group: list[str],
+    by_structure: dict[str, list[Mandate]],
+    aidants_of: dict[str, list[Aidant]],
+    structures: dict[str, Structure],
+    at: datetime,
+) -> list[OutboxItem]:
     """The reminders of structures that share aidants: one transaction when it fits."""
     # A structure without an active aidant has nobody to remind: its mandates stay
     # unreminded, so an aidant activated within the window still hears of them.
@@ -153,11 +179,12 @@ def _remind_group(group: list[str], by_structure: dict[str, list[Mandate]],
     for sid in group:
         room = TRANSACTION_MAX_ITEMS - len(aidants_of[sid])
         if room < 1:
-            log.error("structure %s has %d active aidants: too many for one reminder transaction",
-                      sid, len(aidants_of[sid]))
+            log.error(
+                "structure %s has %d active aidants: too many for one reminder transaction", sid, len(aidants_of[sid])
+            )
             continue
         for start in range(0, len(by_structure[sid]), room):
-            written += _remind(by_structure[sid][start:start + room], aidants_of, structures, at)
+            written += _remind(by_structure[sid][start : start + room], aidants_of, structures, at)
     return written
 
 
@@ -174,8 +201,9 @@ def compute_reminders(at: datetime | None = None, deadline: float | None = None)
     by_structure: dict[str, list[Mandate]] = defaultdict(list)
     for mandate in mandates:
         by_structure[mandate.structure_id].append(mandate)
-    structures = {s.id: s for s in Structure.batch_get([Structure.key(sid) for sid in sorted(by_structure)])
-                  if s.is_active}
+    structures = {
+        s.id: s for s in Structure.batch_get([Structure.key(sid) for sid in sorted(by_structure)]) if s.is_active
+    }
     sids = [sid for sid in sorted(by_structure) if sid in structures]
     aidants_of = _active_aidants(sids)
     written: list[OutboxItem] = []

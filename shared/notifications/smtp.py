@@ -1,6 +1,7 @@
 """The SMTP relay: one connection per delivery run (``Mailer``), the envelope of a
 message, and what an SMTP error means for the item (refused for good, or the relay
 out of reach)."""
+
 from __future__ import annotations
 
 import smtplib
@@ -8,9 +9,9 @@ import ssl
 import threading
 import time
 from contextlib import contextmanager
-from typing import Iterator
 from email.message import EmailMessage
 from email.utils import parseaddr
+from typing import Iterator
 
 from .. import emails
 from ..config import MissingSecret, secret, settings
@@ -32,8 +33,7 @@ def connect(timeout: float = TIMEOUT_SECONDS) -> smtplib.SMTP:
         # its SMTP settings say.
         raise RuntimeError("the sandbox profile never connects to an SMTP relay")
     if cfg.smtp_ssl:
-        client = smtplib.SMTP_SSL(cfg.smtp_host, cfg.smtp_port, timeout=timeout,
-                                  context=ssl.create_default_context())
+        client = smtplib.SMTP_SSL(cfg.smtp_host, cfg.smtp_port, timeout=timeout, context=ssl.create_default_context())
     else:
         client = smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=timeout)
     try:
@@ -66,6 +66,7 @@ def transmit(client: smtplib.SMTP, message, recipient: str) -> None:
 
 # -- what an SMTP error means -------------------------------------------------------
 
+
 def permanent(exc: Exception) -> bool:
     """The relay refused this message for good (5xx on the recipient or the data).
     Authentication and connection errors are ours to fix: those are retried. A
@@ -95,6 +96,7 @@ def _dropped(exc: Exception) -> bool:
 
 
 # -- one connection per run ------------------------------------------------------------
+
 
 class Mailer:
     """Sends a run's messages over one SMTP connection, opened at the first message
@@ -142,8 +144,12 @@ class Mailer:
         smtplib closes the socket itself when the answer was a 421."""
         if isinstance(exc, ValueError):
             return self._client is not None  # refused before anything was sent (not one mailbox)
-        return (isinstance(exc, smtplib.SMTPException) and not isinstance(exc, smtplib.SMTPServerDisconnected)
-                and self._client is not None and getattr(self._client, "sock", None) is not None)
+        return (
+            isinstance(exc, smtplib.SMTPException)
+            and not isinstance(exc, smtplib.SMTPServerDisconnected)
+            and self._client is not None
+            and getattr(self._client, "sock", None) is not None
+        )
 
     def send(self, message: EmailMessage, recipient: str) -> None:
         """Returns once the relay has accepted the message (its 250 to the DATA)."""
@@ -183,6 +189,7 @@ class Mailer:
 
 
 # -- kept between async deliveries --------------------------------------------------
+
 
 class _Kept:
     """Mailers of this process whose connection stays open between async deliveries

@@ -15,16 +15,26 @@ in registration order too, ``grants.OrderedHooks``).
 The parameters come from the query (GET) or the form body (POST, OpenID Connect
 Core §3.1.2.1 "Form Serialization"), never from both.
 """
+
 from __future__ import annotations
 
 from typing import Callable
 from urllib.parse import parse_qsl
 
-from authlib.oauth2.rfc6749.errors import (InvalidClientError, InvalidRequestError, InvalidScopeError,
-                                           OAuth2Error, UnsupportedResponseTypeError)
+from authlib.oauth2.rfc6749.errors import (
+    InvalidClientError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Error,
+    UnsupportedResponseTypeError,
+)
 from authlib.oauth2.rfc6749.util import scope_to_list
-from authlib.oidc.core.errors import (InteractionRequiredError, LoginRequiredError, RequestNotSupportedError,
-                                      RequestURINotSupportedError)
+from authlib.oidc.core.errors import (
+    InteractionRequiredError,
+    LoginRequiredError,
+    RequestNotSupportedError,
+    RequestURINotSupportedError,
+)
 
 from .. import errors as api_errors
 from ..config import settings
@@ -34,9 +44,23 @@ from .errors import fr
 
 MAX_STATE = MAX_NONCE = 512
 MAX_LOGIN_HINT = 256
-_SINGLE = ("response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge",
-           "code_challenge_method", "acr_values", "prompt", "login_hint", "max_age", "request", "request_uri",
-           "response_mode")
+_SINGLE = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "acr_values",
+    "prompt",
+    "login_hint",
+    "max_age",
+    "request",
+    "request_uri",
+    "response_mode",
+)
 MAX_MAX_AGE_DIGITS = 9
 
 
@@ -57,16 +81,18 @@ def read_parameters(request: Request) -> tuple[dict[str, str], set[str]]:
         raise api_errors.PayloadTooLarge()
     if request.body and request.content_type() != FORM_TYPE:
         raise api_errors.UnsupportedMediaType(
-            "Le corps de la requête doit être encodé en application/x-www-form-urlencoded.")
+            "Le corps de la requête doit être encodé en application/x-www-form-urlencoded."
+        )
     try:
         pairs = parse_qsl(request.body.decode("utf-8"), keep_blank_values=True)
-    except UnicodeDecodeError:
-        raise api_errors.BadRequest("Le corps de la requête n'est pas de l'UTF-8 valide.")
+    except UnicodeDecodeError as err:
+        raise api_errors.BadRequest("Le corps de la requête n'est pas de l'UTF-8 valide.") from err
     names = [name for name, _ in pairs]
     return dict(pairs), {name for name in names if names.count(name) > 1}
 
 
 # -- before the redirect URI is trusted -------------------------------------------------
+
 
 def check_parameters_not_repeated(repeated: set[str]) -> None:
     """RFC 6749 §3.1: parameters MUST NOT be included more than once."""
@@ -91,8 +117,9 @@ def check_redirect_uri(params: dict, client: clients.Client) -> str:
     if not redirect_uri:
         raise _before_redirect(InvalidRequestError, "Paramètre redirect_uri manquant.")
     if not client.check_redirect_uri(redirect_uri):
-        raise _before_redirect(InvalidRequestError,
-                               "L'adresse de retour (redirect_uri) n'est pas enregistrée pour ce service.")
+        raise _before_redirect(
+            InvalidRequestError, "L'adresse de retour (redirect_uri) n'est pas enregistrée pour ce service."
+        )
     return redirect_uri
 
 
@@ -103,6 +130,7 @@ def check_before_redirect(params: dict, repeated: set[str]) -> tuple[clients.Cli
 
 
 # -- once it is: errors are redirected with error, state and iss ---------------------------
+
 
 def check_no_request_object(data: dict) -> None:
     """Request objects are not supported: say so (OpenID Connect Core §6.1, §6.2)
@@ -156,15 +184,15 @@ def check_acr_values(data: dict) -> None:
     cannot be satisfied here."""
     requested = data.get("acr_values")
     if requested and claims.ACR not in requested.split():
-        raise InvalidRequestError(fr(f"Niveau d'authentification non pris en charge : seul {claims.ACR} "
-                                     "est proposé."))
+        raise InvalidRequestError(fr(f"Niveau d'authentification non pris en charge : seul {claims.ACR} est proposé."))
 
 
 def check_pkce_is_s256(data: dict) -> None:
     """PKCE is optional; when used, S256 only and stated (RFC 7636 §4.3 would
     otherwise default to ``plain``)."""
-    if (data.get("code_challenge") or data.get("code_challenge_method")) \
-            and data.get("code_challenge_method") != "S256":
+    if (data.get("code_challenge") or data.get("code_challenge_method")) and data.get(
+        "code_challenge_method"
+    ) != "S256":
         raise InvalidRequestError(fr("Seule la méthode PKCE S256 est acceptée."))
 
 
@@ -177,8 +205,9 @@ def check_max_age(data: dict) -> None:
     """A number of seconds (OpenID Connect Core §3.1.2.1); honoured when the aidant
     chooses (``transactions.choose``)."""
     value = data.get("max_age") or None  # sent empty is omitted (RFC 6749 §3.1)
-    if value is not None and not (str(value).isascii() and str(value).isdigit()
-                                  and len(str(value)) <= MAX_MAX_AGE_DIGITS):
+    if value is not None and not (
+        str(value).isascii() and str(value).isdigit() and len(str(value)) <= MAX_MAX_AGE_DIGITS
+    ):
         raise InvalidRequestError(fr("Paramètre max_age invalide : un nombre de secondes est attendu."))
 
 
@@ -202,14 +231,24 @@ def check_prompt(data: dict, aidant_logged_in: Callable[[], bool]) -> None:
     if len(prompts) > 1:
         raise InvalidRequestError(fr("prompt=none ne se combine avec aucune autre valeur."))
     if aidant_logged_in():
-        raise InteractionRequiredError(fr("L'aidant doit choisir l'usager et la démarche : "
-                                          "une connexion sans interaction est impossible."))
+        raise InteractionRequiredError(
+            fr("L'aidant doit choisir l'usager et la démarche : une connexion sans interaction est impossible.")
+        )
     raise LoginRequiredError(fr("Aucun aidant n'est connecté dans ce navigateur."))
 
 
-AFTER_REDIRECT = (check_no_request_object, check_response_type, check_scope_has_openid, check_state,
-                  check_nonce, check_acr_values, check_pkce_is_s256, check_login_hint, check_max_age,
-                  check_response_mode)
+AFTER_REDIRECT = (
+    check_no_request_object,
+    check_response_type,
+    check_scope_has_openid,
+    check_state,
+    check_nonce,
+    check_acr_values,
+    check_pkce_is_s256,
+    check_login_hint,
+    check_max_age,
+    check_response_mode,
+)
 
 
 def check_after_redirect(data: dict, redirect_uri: str, aidant_logged_in: Callable[[], bool]) -> None:

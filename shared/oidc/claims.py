@@ -6,15 +6,15 @@ name, or for groups of them (``profile``, ``birth``). ``sub`` is pairwise: the s
 usager gets a different, stable ``sub`` at each client, so two clients cannot link
 their users through us (OpenID Connect Core §8.1).
 """
+
 from __future__ import annotations
 
 import json
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oidc.core import UserInfo
-
-from typing import TYPE_CHECKING
 
 from .. import crypto
 
@@ -23,8 +23,22 @@ if TYPE_CHECKING:  # a type only: claims are computed in functions that never re
 
 # The supported scopes and claims are constants of their own (discovery reads them
 # without importing the store): here under their usual names.
-from .profile import (ACR, ACR_VALUES_SUPPORTED, CLAIMS_SUPPORTED, IDENTITY_CLAIMS, SCOPE_CLAIMS,  # noqa: E402,F401
-                      SCOPES_SUPPORTED)
+from .profile import (  # noqa: E402 (after the TYPE_CHECKING block); re-exported: claims.ACR…
+    ACR as ACR,
+)
+from .profile import (
+    ACR_VALUES_SUPPORTED as ACR_VALUES_SUPPORTED,
+)
+from .profile import (
+    CLAIMS_SUPPORTED as CLAIMS_SUPPORTED,
+)
+from .profile import (
+    IDENTITY_CLAIMS,
+    SCOPE_CLAIMS,
+)
+from .profile import (
+    SCOPES_SUPPORTED as SCOPES_SUPPORTED,
+)
 
 
 def subject_for(usager_id: str, client_id: str) -> str:
@@ -51,8 +65,11 @@ class Identity(SimpleNamespace):
 
 def identity_json(usager: Usager) -> str:
     """The usager's id and identity claims, for the code item (``grants.issue_code``)."""
-    return json.dumps({"id": usager.id, **{claim: getattr(usager, claim, None) for claim in IDENTITY_CLAIMS}},
-                      ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(
+        {"id": usager.id, **{claim: getattr(usager, claim, None) for claim in IDENTITY_CLAIMS}},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
 
 
 def identity_from(stored: str) -> Identity:

@@ -5,6 +5,7 @@ A registration is read on almost every OIDC request and changes rarely, so each
 process keeps it for :data:`CACHE_SECONDS`; a change or a deactivation takes effect
 within that delay. Unknown ids are not cached (so random ids cannot fill memory).
 """
+
 from __future__ import annotations
 
 import threading
@@ -17,7 +18,6 @@ from pynamodb.exceptions import DoesNotExist
 from .. import crypto
 from ..store import OidcClient, now
 from . import claims
-
 from .profile import AUTH_METHODS, LEGACY_ALG  # noqa: E402,F401  (their names here too)
 
 CACHE_SECONDS = 60
@@ -115,24 +115,40 @@ def forget_cache() -> None:
         _cache.clear()
 
 
-def register(client_id: str, name: str, redirect_uris: list[str], *, client_secret: str | None = None,
-             legacy_hs256: bool = False, id_token_signed_response_alg: str | None = None,
-             userinfo_signed_response_alg: str | None = None,
-             scopes: list[str] | None = None) -> tuple[OidcClient, str]:
+def register(
+    client_id: str,
+    name: str,
+    redirect_uris: list[str],
+    *,
+    client_secret: str | None = None,
+    legacy_hs256: bool = False,
+    id_token_signed_response_alg: str | None = None,
+    userinfo_signed_response_alg: str | None = None,
+    scopes: list[str] | None = None,
+) -> tuple[OidcClient, str]:
     """Create or replace a registration; returns it and the clear secret (shown once
     to whoever registers the client, never stored in clear)."""
     asymmetric = (None, "ES256", "RS256")
-    if id_token_signed_response_alg not in asymmetric or \
-            userinfo_signed_response_alg not in asymmetric + ((LEGACY_ALG,) if legacy_hs256 else ()):
+    if id_token_signed_response_alg not in asymmetric or userinfo_signed_response_alg not in asymmetric + (
+        (LEGACY_ALG,) if legacy_hs256 else ()
+    ):
         # HS256 needs the clear secret: only legacy registrations keep it (sealed).
         raise ValueError("unsupported signing algorithm for this registration")
     client_secret = client_secret or crypto.new_token()
     pk, sk = OidcClient.key(client_id)
-    item = OidcClient(pk=pk, sk=sk, client_id=client_id, name=name, redirect_uris=list(redirect_uris),
-                      secret_hash=_secret_hash(client_id, client_secret), scopes=scopes,
-                      id_token_signed_response_alg=LEGACY_ALG if legacy_hs256 else id_token_signed_response_alg,
-                      userinfo_signed_response_alg=userinfo_signed_response_alg,
-                      is_active=True, created_at=now())
+    item = OidcClient(
+        pk=pk,
+        sk=sk,
+        client_id=client_id,
+        name=name,
+        redirect_uris=list(redirect_uris),
+        secret_hash=_secret_hash(client_id, client_secret),
+        scopes=scopes,
+        id_token_signed_response_alg=LEGACY_ALG if legacy_hs256 else id_token_signed_response_alg,
+        userinfo_signed_response_alg=userinfo_signed_response_alg,
+        is_active=True,
+        created_at=now(),
+    )
     if legacy_hs256:
         item.sealed_secret = crypto.seal(client_secret, pk)
     item.save()

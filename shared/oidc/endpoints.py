@@ -2,18 +2,22 @@
 Each takes our :class:`~shared.http.Request` and returns a
 :class:`~shared.http.Response`; protocol errors are answered here, other errors by
 ``shared.http``'s router."""
+
 from __future__ import annotations
 
 import base64
 
 from authlib.oauth2 import OAuth2Error
 
-from .. import errors as api_errors, sessions
 from .. import error_codes as codes
-from ..http import Request, Response, error_response as api_error_response, json_response, redirect
-from . import authorize as checks, errors, events, metadata, tokens, transactions, userinfo as userinfo_endpoint
+from .. import errors as api_errors
+from .. import sessions
+from ..http import Request, Response, json_response, redirect
+from ..http import error_response as api_error_response
+from . import authorize as checks
+from . import errors, events, metadata, tokens, transactions
+from . import userinfo as userinfo_endpoint
 from .server import FunctionRequest, server
-
 
 # Served by oidc_metadata from ``metadata`` itself (no store import there).
 discovery = metadata.discovery_response
@@ -32,17 +36,20 @@ def authorize(request: Request) -> Response:
         grant = server().get_consent_grant(FunctionRequest(request.method, request.path, request.headers, params))
         txn, browser_token = transactions.open_transaction(grant)
     except OAuth2Error as error:
-        events.refused_anonymous("/oidc/authorize", error.error, description=error.get_error_description(),
-                                 client_id=params.get("client_id"))
+        events.refused_anonymous(
+            "/oidc/authorize", error.error, description=error.get_error_description(), client_id=params.get("client_id")
+        )
         if error.redirect_uri:
             return errors.error_response(error)  # back to the client, with error, state and iss
-        return errors.error_page(error, getattr(error, "human", error.get_error_description()),
-                                 wants_html="text/html" in (request.headers.get("accept") or ""))
+        return errors.error_page(
+            error,
+            getattr(error, "human", error.get_error_description()),
+            wants_html="text/html" in (request.headers.get("accept") or ""),
+        )
     response = redirect(transactions.frontend_url(txn))
     # Lax: sent with the front-end's own requests, and set although FranceConnect's
     # redirect is a cross-site navigation (top-level navigations may set cookies).
-    response.set_cookie(transactions.browser_cookie_name(txn.id), browser_token,
-                        max_age=transactions.TRANSACTION_TTL)
+    response.set_cookie(transactions.browser_cookie_name(txn.id), browser_token, max_age=transactions.TRANSACTION_TTL)
     return response
 
 
@@ -71,15 +78,17 @@ def choose(request: Request) -> Response:
     # The choice names the usager and the mandate (the offer gave its id): their items
     # are read in the session's BatchGet. Only where to look: ``transactions.choose``
     # checks the body, and what the items say, after the session.
-    caller, read = sessions.authenticate_with(request, transactions.T.key(txn_id),
-                                              *transactions.choice_keys(request), acting=True)
+    caller, read = sessions.authenticate_with(
+        request, transactions.T.key(txn_id), *transactions.choice_keys(request), acting=True
+    )
     browser = request.cookie(transactions.browser_cookie_name(txn_id))
     body = request.json()
 
     def respond(txn, choice) -> Response:
         oauth_request = FunctionRequest("GET", "/oidc/authorize", {}, transactions.authorization_params(txn))
         answer = server().create_authorization_response(
-            oauth_request, grant_user=choice, grant=server().get_authorization_grant(oauth_request))
+            oauth_request, grant_user=choice, grant=server().get_authorization_grant(oauth_request)
+        )
         location = dict(answer.headers).get("Location")
         if answer.status == 302 and location:
             # The front-end navigates there: the code (or a protocol error) goes back
@@ -110,8 +119,9 @@ def _token(request: Request) -> Response:
     if basic and not _basic_credentials_readable(header):
         # Authlib would fail decoding them (a 500); RFC 6749 §5.2 says invalid_client.
         events.refused_anonymous("/oidc/token", "invalid_client", description="unreadable Basic credentials")
-        response = json_response({"error": codes.INVALID_CLIENT,
-                                  "error_description": "Authentification du client invalide."}, 401)
+        response = json_response(
+            {"error": codes.INVALID_CLIENT, "error_description": "Authentification du client invalide."}, 401
+        )
         response.headers.append(("WWW-Authenticate", 'Basic realm="aidantsconnect"'))
         return response
     if basic:
@@ -122,13 +132,23 @@ def _token(request: Request) -> Response:
             # ("utilizes more than one mechanism for authenticating the client"), not
             # invalid_client (no authentication failed: the request is malformed).
             # Refused before either is checked: which one would count is not ours to pick.
-            events.refused_anonymous("/oidc/token", "invalid_request", client_id=form.get("client_id"),
-                                     description="more than one client authentication method")
-            return json_response({"error": codes.INVALID_REQUEST,
-                                  "error_description": "Le client doit s'authentifier d'une seule facon : "
-                                                       "en-tete Basic ou client_secret dans le corps, pas les deux."},
-                                 400)
+            events.refused_anonymous(
+                "/oidc/token",
+                "invalid_request",
+                client_id=form.get("client_id"),
+                description="more than one client authentication method",
+            )
+            return json_response(
+                {
+                    "error": codes.INVALID_REQUEST,
+                    "error_description": "Le client doit s'authentifier d'une seule facon : "
+                    "en-tete Basic ou client_secret dans le corps, pas les deux.",
+                },
+                400,
+            )
     return server().create_token_response(request)
+
+
 def _basic_credentials_readable(header: str | None) -> bool:
     if not header or not header[:6].lower() == "basic ":
         return True

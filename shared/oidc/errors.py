@@ -7,6 +7,7 @@ without ``"`` or ``\\`` (RFC 6749 §5.2), so our French texts are folded to ASCI
 :func:`fr`; the error page a person may see before the redirect URI is trusted
 keeps the accents.
 """
+
 from __future__ import annotations
 
 import unicodedata
@@ -33,6 +34,7 @@ def fr(text: str) -> str:
 class TemporarilyUnavailableError(OAuth2Error):
     """RFC 6749 §4.1.2.1: the authorization endpoint's 503, which a redirect cannot
     carry as a status."""
+
     error = codes.TEMPORARILY_UNAVAILABLE
     status_code = 503
 
@@ -71,15 +73,18 @@ def error_page(error: OAuth2Error, human_text: str, wants_html: bool) -> Respons
     """An authorization error we must not redirect (RFC 6749 §4.1.2.1): shown to the
     person whose browser FranceConnect sent here."""
     if not wants_html:
-        return json_response({"error": error.error, "error_description": error.get_error_description()},
-                             error.status_code)
-    page = ("<!doctype html><html lang='fr'><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            "<title>Connexion impossible – Aidants Connect</title>"
-            "<main style='font-family:Marianne,Arial,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem'>"
-            "<h1>Connexion impossible</h1>"
-            f"<p>{escape(human_text)}</p>"
-            "<p>Revenez sur le site de la démarche et recommencez. Si le problème persiste, "
-            "signalez-le au service qui vous a envoyé ici.</p>"
-            f"<p><small>Code d'erreur : {escape(error.error)}</small></p></main></html>")
+        return json_response(
+            {"error": error.error, "error_description": error.get_error_description()}, error.status_code
+        )
+    page = (
+        "<!doctype html><html lang='fr'><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        "<title>Connexion impossible – Aidants Connect</title>"
+        "<main style='font-family:Marianne,Arial,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem'>"
+        "<h1>Connexion impossible</h1>"
+        f"<p>{escape(human_text)}</p>"
+        "<p>Revenez sur le site de la démarche et recommencez. Si le problème persiste, "
+        "signalez-le au service qui vous a envoyé ici.</p>"
+        f"<p><small>Code d'erreur : {escape(error.error)}</small></p></main></html>"
+    )
     return html_response(page, error.status_code)

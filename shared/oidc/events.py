@@ -10,6 +10,7 @@ A request with neither an aidant session nor client authentication writes nothin
 permanent: anybody can send those, as many as they like, and the journal is never
 deleted. Their refusals are one JSON log line each (:func:`refused_anonymous`).
 """
+
 from __future__ import annotations
 
 from .. import anonymous, journal
@@ -25,23 +26,34 @@ _MAX_CLIENT_ID = 128
 _MAX_DESCRIPTION = 300
 
 
-def refused(endpoint: str, reason: str, *, description: str | None = None, client_id: str | None = None,
-            **fields) -> None:
+def refused(
+    endpoint: str, reason: str, *, description: str | None = None, client_id: str | None = None, **fields
+) -> None:
     """A refusal met by an authenticated party: journaled."""
     details = {"endpoint": endpoint}
     if description:
         details["description"] = description[:_MAX_DESCRIPTION]
     # Values below may come from the attacker: bounded before they reach the journal.
-    journal.record(REFUSED, client_id=(client_id or None) and client_id[:_MAX_CLIENT_ID], reason=reason[:100],
-                   details=details, **fields)
+    journal.record(
+        REFUSED,
+        client_id=(client_id or None) and client_id[:_MAX_CLIENT_ID],
+        reason=reason[:100],
+        details=details,
+        **fields,
+    )
 
 
-def refused_anonymous(endpoint: str, error: str, *, description: str | None = None,
-                      client_id: str | None = None) -> None:
+def refused_anonymous(
+    endpoint: str, error: str, *, description: str | None = None, client_id: str | None = None
+) -> None:
     """A refusal of a request nobody authenticated: one JSON log line
     (``shared.anonymous``), nothing stored. It names the endpoint, the OAuth error
     and our reason, and the client id the request claimed (bounded); never a token,
     code, secret or state, which the caller does not pass here."""
-    anonymous.log_event(REFUSED, endpoint=endpoint, error=str(error)[:100],
-                        client_id=(client_id or None) and str(client_id)[:_MAX_CLIENT_ID],
-                        reason=(description or "")[:_MAX_DESCRIPTION])
+    anonymous.log_event(
+        REFUSED,
+        endpoint=endpoint,
+        error=str(error)[:100],
+        client_id=(client_id or None) and str(client_id)[:_MAX_CLIENT_ID],
+        reason=(description or "")[:_MAX_DESCRIPTION],
+    )

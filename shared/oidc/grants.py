@@ -7,6 +7,7 @@ transaction yields at most one code. It is redeemed by one conditional update th
 checks, in the same write, that it is unused, unexpired and issued to this client.
 A second redemption revokes the token issued by the first (RFC 6749 §4.1.2).
 """
+
 from __future__ import annotations
 
 import time
@@ -21,11 +22,22 @@ from authlib.oidc.core import grants as oidc_grants
 from authlib.oidc.core.models import AuthorizationCodeMixin
 from pynamodb.exceptions import DoesNotExist
 
-from .. import crypto, errors as api_errors, journal, mandates
+from .. import crypto, journal, mandates
 from .. import error_codes as codes
+from .. import errors as api_errors
 from ..config import settings
-from ..store import (Autorisation, AuthorizationCode, AuthorizationTransaction, Mandate, Structure, Usager, now,
-                     read, transaction, writes)
+from ..store import (
+    AuthorizationCode,
+    AuthorizationTransaction,
+    Autorisation,
+    Mandate,
+    Structure,
+    Usager,
+    now,
+    read,
+    transaction,
+    writes,
+)
 from . import claims, clients, events, tokens
 from .errors import fr, with_iss
 
@@ -36,6 +48,7 @@ CODE_PURPOSE = "oidc-code"
 class Choice:
     """What the aidant decided at ``POST /api/fi/transactions/{txn}``: Authlib's
     ``grant_user`` when the code is issued."""
+
     txn: AuthorizationTransaction
     aidant_id: str
     structure_id: str
@@ -51,6 +64,7 @@ class Choice:
 class Represented:
     """The usager an aidant acts for, as the token endpoint finds them: Authlib's
     ``user`` when the ID token is made."""
+
     usager: Usager | claims.Identity
     client_id: str
     code: AuthorizationCode
@@ -151,8 +165,12 @@ class OpenIDCode(oidc_grants.OpenIDCode):
 
     def get_client_claims(self, client):
         issued = int(time.time())
-        return {"iss": settings().issuer, "aud": client.get_client_id(), "iat": issued,
-                "exp": issued + tokens.ID_TOKEN_TTL}
+        return {
+            "iss": settings().issuer,
+            "aud": client.get_client_id(),
+            "iat": issued,
+            "exp": issued + tokens.ID_TOKEN_TTL,
+        }
 
     def generate_user_info(self, user: Represented, scope):
         return claims.user_info(user.usager, user.client_id, scope)
@@ -160,10 +178,12 @@ class OpenIDCode(oidc_grants.OpenIDCode):
 
 class CodeChallenge(_CodeChallenge):
     """PKCE with S256 only: ``plain`` protects nothing against a leaked request."""
+
     SUPPORTED_CODE_CHALLENGE_METHOD = ("S256",)
 
 
 # -- issuing -----------------------------------------------------------------------
+
 
 def issue_code(code: str, request) -> AuthorizationCode:
     """The code, the transaction's completion and the journal entries, in one
@@ -176,53 +196,96 @@ def issue_code(code: str, request) -> AuthorizationCode:
     pk, sk = AuthorizationCode.key(crypto.keyed_hash(code, CODE_PURPOSE))
     structure = choice.structure
     item = AuthorizationCode(
-        pk=pk, sk=sk, client_id=request.client.get_client_id(), redirect_uri=request.payload.redirect_uri,
-        scope=request.scope, nonce=txn.nonce, acr=txn.acr, auth_time=choice.auth_time,
-        code_challenge=txn.code_challenge, code_challenge_method=txn.code_challenge_method,
-        txn_id=txn.id, aidant_id=choice.aidant_id, structure_id=choice.structure_id,
-        usager_id=choice.usager_id, demarche=choice.demarche, mandate_id=choice.mandate_id,
+        pk=pk,
+        sk=sk,
+        client_id=request.client.get_client_id(),
+        redirect_uri=request.payload.redirect_uri,
+        scope=request.scope,
+        nonce=txn.nonce,
+        acr=txn.acr,
+        auth_time=choice.auth_time,
+        code_challenge=txn.code_challenge,
+        code_challenge_method=txn.code_challenge_method,
+        txn_id=txn.id,
+        aidant_id=choice.aidant_id,
+        structure_id=choice.structure_id,
+        usager_id=choice.usager_id,
+        demarche=choice.demarche,
+        mandate_id=choice.mandate_id,
         expires_at=now_s + tokens.CODE_TTL,
         usager_claims=claims.identity_json(choice.usager) if choice.usager is not None else None,
         structure_name=structure.name if structure is not None else None,
         structure_address=(structure.address or "") if structure is not None else None,
         # Outlives the code so that a replay can still revoke the token (see module doc).
-        ttl=now_s + tokens.CODE_TTL + tokens.ACCESS_TOKEN_TTL + 60, created_at=now())
-    who = dict(aidant_id=choice.aidant_id, structure_id=choice.structure_id, usager_id=choice.usager_id,
-               mandate_id=choice.mandate_id, demarche=choice.demarche, client_id=item.client_id)
+        ttl=now_s + tokens.CODE_TTL + tokens.ACCESS_TOKEN_TTL + 60,
+        created_at=now(),
+    )
+    who = dict(
+        aidant_id=choice.aidant_id,
+        structure_id=choice.structure_id,
+        usager_id=choice.usager_id,
+        mandate_id=choice.mandate_id,
+        demarche=choice.demarche,
+        client_id=item.client_id,
+    )
     T = AuthorizationTransaction
     autorisation_key = Autorisation.key(choice.mandate_id, choice.demarche)
     # Another request completed it first (or it expired meanwhile): 409.
-    completed = api_errors.Conflict("Cette demande de connexion a déjà été utilisée ou a expiré.",
-                                    code=codes.TRANSACTION_COMPLETED)
+    completed = api_errors.Conflict(
+        "Cette demande de connexion a déjà été utilisée ou a expiré.", code=codes.TRANSACTION_COMPLETED
+    )
     try:
         with transaction(completed) as tx:
-            tx.condition_check(Autorisation, *autorisation_key,
-                               condition=mandates.covers_condition(choice.structure_id, choice.usager_id))
-            tx.update(T(*T.key(txn.id)),
-                      actions=[T.completed_at.set(now_s), T.aidant_id.set(choice.aidant_id),
-                               T.usager_id.set(choice.usager_id), T.demarche.set(choice.demarche),
-                               T.mandate_id.set(choice.mandate_id)],
-                      condition=T.pk.exists() & T.completed_at.does_not_exist() & (T.expires_at > now_s))
+            tx.condition_check(
+                Autorisation,
+                *autorisation_key,
+                condition=mandates.covers_condition(choice.structure_id, choice.usager_id),
+            )
+            tx.update(
+                T(*T.key(txn.id)),
+                actions=[
+                    T.completed_at.set(now_s),
+                    T.aidant_id.set(choice.aidant_id),
+                    T.usager_id.set(choice.usager_id),
+                    T.demarche.set(choice.demarche),
+                    T.mandate_id.set(choice.mandate_id),
+                ],
+                condition=T.pk.exists() & T.completed_at.does_not_exist() & (T.expires_at > now_s),
+            )
             tx.save(item, condition=AuthorizationCode.pk.does_not_exist())
-            tx.save(journal.entry(events.USAGER_CHOSEN, **who, details={"transaction": txn.id}),
-                    condition=journal.append_condition())
-            tx.save(journal.entry(events.CODE_ISSUED, **who,
-                                  details={"transaction": txn.id, "expires_in": tokens.CODE_TTL}),
-                    condition=journal.append_condition())
+            tx.save(
+                journal.entry(events.USAGER_CHOSEN, **who, details={"transaction": txn.id}),
+                condition=journal.append_condition(),
+            )
+            tx.save(
+                journal.entry(
+                    events.CODE_ISSUED, **who, details={"transaction": txn.id, "expires_in": tokens.CODE_TTL}
+                ),
+                condition=journal.append_condition(),
+            )
     except api_errors.Conflict as err:
         refused = writes.refused_keys(tx, err.__cause__) if err is completed else set()
         if autorisation_key in refused and T.key(txn.id) not in refused:
             # Revoked (or renewed) between the choice's read and this write.
-            events.refused("/api/fi/transactions", "not_covered_by_mandate", aidant_id=choice.aidant_id,
-                           structure_id=choice.structure_id, usager_id=choice.usager_id,
-                           demarche=choice.demarche, client_id=item.client_id)
-            raise api_errors.Forbidden("Aucun mandat actif de votre structure ne couvre cette démarche pour cet "
-                                       "usager.", code=codes.NO_ACTIVE_MANDATE) from err
+            events.refused(
+                "/api/fi/transactions",
+                "not_covered_by_mandate",
+                aidant_id=choice.aidant_id,
+                structure_id=choice.structure_id,
+                usager_id=choice.usager_id,
+                demarche=choice.demarche,
+                client_id=item.client_id,
+            )
+            raise api_errors.Forbidden(
+                "Aucun mandat actif de votre structure ne couvre cette démarche pour cet usager.",
+                code=codes.NO_ACTIVE_MANDATE,
+            ) from err
         raise
     return item
 
 
 # -- redeeming ---------------------------------------------------------------------
+
 
 def redeem_code(code: str, client) -> Code:
     """The code, if it may be redeemed by ``client`` now. Nothing is written here: the
@@ -233,8 +296,8 @@ def redeem_code(code: str, client) -> Code:
     code_hash = crypto.keyed_hash(code, CODE_PURPOSE)
     try:
         item = AuthorizationCode.get(*AuthorizationCode.key(code_hash), consistent_read=True)
-    except DoesNotExist:
-        raise InvalidGrantError(fr("Code d'autorisation inconnu."))
+    except DoesNotExist as err:
+        raise InvalidGrantError(fr("Code d'autorisation inconnu.")) from err
     if not redeemable(item, client):
         refuse_redemption(code_hash, client, item)
     return Code(item, code_hash)
@@ -247,8 +310,13 @@ def redeemable(item: AuthorizationCode, client) -> bool:
 def redeem_condition(client):
     """What ``redeemable`` checks, as the condition of the write that consumes the code."""
     C = AuthorizationCode
-    return (C.pk.exists() & C.used_at.does_not_exist() & C.replayed_at.does_not_exist()
-            & (C.expires_at > int(time.time())) & (C.client_id == client.get_client_id()))
+    return (
+        C.pk.exists()
+        & C.used_at.does_not_exist()
+        & C.replayed_at.does_not_exist()
+        & (C.expires_at > int(time.time()))
+        & (C.client_id == client.get_client_id())
+    )
 
 
 def refuse_redemption(code_hash: str, client, item: AuthorizationCode | None = None) -> None:
@@ -257,15 +325,19 @@ def refuse_redemption(code_hash: str, client, item: AuthorizationCode | None = N
     if item is None:
         try:
             item = AuthorizationCode.get(*AuthorizationCode.key(code_hash), consistent_read=True)
-        except DoesNotExist:
-            raise InvalidGrantError(fr("Code d'autorisation inconnu."))
+        except DoesNotExist as err:
+            raise InvalidGrantError(fr("Code d'autorisation inconnu.")) from err
     if item.client_id != client.get_client_id():
         # Not consumed: the code stays usable by the client it was issued to.
         raise InvalidGrantError(fr("Ce code d'autorisation a été émis pour un autre client."))
     if item.used_at is not None:
         revoked = _revoke_after_replay(item)
-        raise InvalidGrantError(fr("Ce code d'autorisation a déjà été utilisé"
-                                   + (" ; le jeton émis avec lui est révoqué." if revoked else ".")))
+        raise InvalidGrantError(
+            fr(
+                "Ce code d'autorisation a déjà été utilisé"
+                + (" ; le jeton émis avec lui est révoqué." if revoked else ".")
+            )
+        )
     raise InvalidGrantError(fr("Ce code d'autorisation a expiré."))
 
 
@@ -275,9 +347,16 @@ def _revoke_after_replay(item: AuthorizationCode) -> bool:
     consume the code (``redeem_condition``), so no token survives."""
     item.update(actions=[AuthorizationCode.replayed_at.set(int(time.time()))])
     revoked = bool(item.access_token_hash) and tokens.revoke(item.access_token_hash)
-    journal.record(events.CODE_REPLAYED, aidant_id=item.aidant_id, structure_id=item.structure_id,
-                   usager_id=item.usager_id, mandate_id=item.mandate_id, demarche=item.demarche,
-                   client_id=item.client_id, details={"token_revoked": revoked})
+    journal.record(
+        events.CODE_REPLAYED,
+        aidant_id=item.aidant_id,
+        structure_id=item.structure_id,
+        usager_id=item.usager_id,
+        mandate_id=item.mandate_id,
+        demarche=item.demarche,
+        client_id=item.client_id,
+        details={"token_revoked": revoked},
+    )
     return revoked
 
 
@@ -286,8 +365,13 @@ def covers(autorisation, grant, mandate_revoked: bool = False) -> bool:
     structure of ``grant`` (a code or an access token) act for its usager on its
     démarche. A whole mandate's revocation revokes each of its autorisations in the
     same write, so the autorisation alone tells (the mandate is read when at hand)."""
-    if (isinstance(autorisation, Autorisation) and not mandate_revoked and autorisation.revoked_at is None
-            and autorisation.expires_at > now() and autorisation.structure_id == grant.structure_id):
+    if (
+        isinstance(autorisation, Autorisation)
+        and not mandate_revoked
+        and autorisation.revoked_at is None
+        and autorisation.expires_at > now()
+        and autorisation.structure_id == grant.structure_id
+    ):
         return True
     if isinstance(autorisation, Autorisation) and autorisation.replaced_by:
         # Renewed meanwhile: the new mandate may cover the same démarche.
@@ -305,21 +389,34 @@ def still_represented(code: Code, client) -> Represented:
     mandate, autorisation, usager and structure in one strongly consistent BatchGet."""
     item = code.item
     if item.usager_claims:
-        structure = SimpleNamespace(id=item.structure_id, name=item.structure_name or "",
-                                    address=item.structure_address or "")
-        return Represented(usager=claims.identity_from(item.usager_claims), client_id=client.get_client_id(),
-                           code=item, structure=structure,
-                           autorisation_key=Autorisation.key(item.mandate_id, item.demarche))
-    keys = [Mandate.key(item.mandate_id), Autorisation.key(item.mandate_id, item.demarche),
-            Usager.key(item.usager_id), Structure.key(item.structure_id)]
+        structure = SimpleNamespace(
+            id=item.structure_id, name=item.structure_name or "", address=item.structure_address or ""
+        )
+        return Represented(
+            usager=claims.identity_from(item.usager_claims),
+            client_id=client.get_client_id(),
+            code=item,
+            structure=structure,
+            autorisation_key=Autorisation.key(item.mandate_id, item.demarche),
+        )
+    keys = [
+        Mandate.key(item.mandate_id),
+        Autorisation.key(item.mandate_id, item.demarche),
+        Usager.key(item.usager_id),
+        Structure.key(item.structure_id),
+    ]
     found = read(keys, consistent=True)
     mandate, autorisation, usager, structure = (found.get(k) for k in keys)
     mandate_revoked = not isinstance(mandate, Mandate) or mandate.revoked_at is not None
     if not covers(autorisation, item, mandate_revoked) or not isinstance(usager, Usager):
         raise mandate_no_longer_covers()
-    return Represented(usager=usager, client_id=client.get_client_id(), code=item,
-                       structure=structure if isinstance(structure, Structure) else None,
-                       autorisation_key=covering_key(autorisation, item))
+    return Represented(
+        usager=usager,
+        client_id=client.get_client_id(),
+        code=item,
+        structure=structure if isinstance(structure, Structure) else None,
+        autorisation_key=covering_key(autorisation, item),
+    )
 
 
 def mandate_no_longer_covers() -> InvalidGrantError:

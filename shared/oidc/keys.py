@@ -23,6 +23,7 @@ move it before the signer and roll out again.
 OpenID Connect Discovery makes RS256 mandatory for ID tokens, so a set without an
 RS256 key is refused; ES256 is the usual default (cheaper to sign).
 """
+
 from __future__ import annotations
 
 import functools
@@ -108,6 +109,7 @@ def reset_caches() -> None:
 
 
 # -- making keys (local runs, rotation, tests) -------------------------------------
+
 
 def new_key(alg: str) -> Key:
     if alg == "ES256":

@@ -8,6 +8,7 @@ that relying parties would refuse fails loudly instead of being served.
 the constants (``profile``) and the keys, never the store, Jinja2 or the mandates
 (its cold start is reported in docs/performance.md).
 """
+
 from __future__ import annotations
 
 import functools
@@ -23,34 +24,36 @@ from . import keys, profile
 def discovery() -> dict:
     issuer = settings().issuer
     signing = keys.current().algorithms
-    metadata = OpenIDProviderMetadata({
-        "issuer": issuer,
-        "authorization_endpoint": f"{issuer}/oidc/authorize",
-        "token_endpoint": f"{issuer}/oidc/token",
-        "userinfo_endpoint": f"{issuer}/oidc/userinfo",
-        "jwks_uri": f"{issuer}/oidc/jwks",
-        "scopes_supported": profile.SCOPES_SUPPORTED,
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code"],
-        "token_endpoint_auth_methods_supported": list(profile.AUTH_METHODS),
-        "subject_types_supported": ["pairwise"],
-        # HS256 only for clients registered in the legacy mode (signed with their secret).
-        "id_token_signing_alg_values_supported": signing + [profile.LEGACY_ALG],
-        "userinfo_signing_alg_values_supported": signing + [profile.LEGACY_ALG],
-        "acr_values_supported": profile.ACR_VALUES_SUPPORTED,
-        "claims_supported": profile.CLAIMS_SUPPORTED,
-        "claim_types_supported": ["normal"],
-        "claims_parameter_supported": False,
-        "request_parameter_supported": False,
-        "request_uri_parameter_supported": False,
-        "code_challenge_methods_supported": ["S256"],
-        "prompt_values_supported": ["none", "login", "consent", "select_account"],
-        # RFC 9207: authorization responses (code or error) carry ``iss``.
-        "authorization_response_iss_parameter_supported": True,
-        "ui_locales_supported": ["fr-FR"],
-        "claims_locales_supported": ["fr-FR"],
-    })
+    metadata = OpenIDProviderMetadata(
+        {
+            "issuer": issuer,
+            "authorization_endpoint": f"{issuer}/oidc/authorize",
+            "token_endpoint": f"{issuer}/oidc/token",
+            "userinfo_endpoint": f"{issuer}/oidc/userinfo",
+            "jwks_uri": f"{issuer}/oidc/jwks",
+            "scopes_supported": profile.SCOPES_SUPPORTED,
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code"],
+            "token_endpoint_auth_methods_supported": list(profile.AUTH_METHODS),
+            "subject_types_supported": ["pairwise"],
+            # HS256 only for clients registered in the legacy mode (signed with their secret).
+            "id_token_signing_alg_values_supported": signing + [profile.LEGACY_ALG],
+            "userinfo_signing_alg_values_supported": signing + [profile.LEGACY_ALG],
+            "acr_values_supported": profile.ACR_VALUES_SUPPORTED,
+            "claims_supported": profile.CLAIMS_SUPPORTED,
+            "claim_types_supported": ["normal"],
+            "claims_parameter_supported": False,
+            "request_parameter_supported": False,
+            "request_uri_parameter_supported": False,
+            "code_challenge_methods_supported": ["S256"],
+            "prompt_values_supported": ["none", "login", "consent", "select_account"],
+            # RFC 9207: authorization responses (code or error) carry ``iss``.
+            "authorization_response_iss_parameter_supported": True,
+            "ui_locales_supported": ["fr-FR"],
+            "claims_locales_supported": ["fr-FR"],
+        }
+    )
     metadata.validate()
     return dict(metadata)
 

@@ -6,6 +6,7 @@ a request, how to send a response, where clients and tokens live. One server per
 process, built on first use; it keeps no per-request state, so waitress's threads
 share it.
 """
+
 from __future__ import annotations
 
 import functools
@@ -57,14 +58,18 @@ class Server(AuthorizationServer):
     def __init__(self) -> None:
         super().__init__(scopes_supported=claims.SCOPES_SUPPORTED)
         self._hooks = grants.ordered_hooks()
-        self.register_token_generator("default", BearerTokenGenerator(
-            tokens.new_access_token, expires_generator=tokens.ACCESS_TOKEN_TTL))
+        self.register_token_generator(
+            "default", BearerTokenGenerator(tokens.new_access_token, expires_generator=tokens.ACCESS_TOKEN_TTL)
+        )
         # Our own checks of an authentication request run before Authlib's, in a
         # fixed order (``authorize.check_after_redirect``).
-        self.register_grant(grants.AuthorizationCodeGrant, [
-            grants.OpenIDCode(require_nonce=True),
-            grants.CodeChallenge(required=False),
-        ])
+        self.register_grant(
+            grants.AuthorizationCodeGrant,
+            [
+                grants.OpenIDCode(require_nonce=True),
+                grants.CodeChallenge(required=False),
+            ],
+        )
 
     def validate_requested_scope(self, scope):
         """OpenID Connect Core §5.4: scope values the provider does not understand
@@ -105,11 +110,16 @@ class Server(AuthorizationServer):
             # The aidant's choice (``endpoints.choose``, behind a session), or the token
             # endpoint once the client is authenticated: journaled.
             claimed = client or getattr(request, "client", None)
-            events.refused(path, error.error, description=error.get_error_description(),
-                           client_id=claimed.client_id if claimed else request.payload.client_id)
+            events.refused(
+                path,
+                error.error,
+                description=error.get_error_description(),
+                client_id=claimed.client_id if claimed else request.payload.client_id,
+            )
         else:
-            events.refused_anonymous(path, error.error, description=error.get_error_description(),
-                                     client_id=request.payload.client_id)
+            events.refused_anonymous(
+                path, error.error, description=error.get_error_description(), client_id=request.payload.client_id
+            )
         return errors.error_response(error)
 
 

@@ -5,6 +5,7 @@ usager, scope and client they were issued for, a ``ttl`` and an ``expires_at`` t
 is checked on every use. Authlib's default lifetime for an authorization-code token
 is ten days; ours is minutes, as FranceConnect calls userinfo right after the token.
 """
+
 from __future__ import annotations
 
 import re
@@ -16,8 +17,9 @@ from authlib.oauth2.rfc6750 import InsufficientScopeError, InvalidTokenError
 from joserfc.jwk import Key, OctKey
 from pynamodb.exceptions import DoesNotExist
 
-from .. import crypto, errors as api_errors, journal, mandates, notifications, stats
+from .. import crypto, journal, mandates, notifications, stats
 from .. import error_codes as codes
+from .. import errors as api_errors
 from ..store import AccessToken, AuthorizationCode, Autorisation, Structure, now, read, transaction, writes
 from . import claims, clients, events, keys
 from .errors import fr
@@ -35,7 +37,7 @@ def read_form(request) -> dict[str, str]:
     try:
         return request.form()
     except api_errors.ApiError as err:
-        raise api_errors.BadRequest(fr(err.description), code=codes.INVALID_REQUEST)
+        raise api_errors.BadRequest(fr(err.description), code=codes.INVALID_REQUEST) from err
 
 
 # -- access tokens -------------------------------------------------------------------
@@ -75,33 +77,56 @@ def save(token: dict, request) -> AccessToken:
     token_hash = crypto.keyed_hash(token["access_token"], TOKEN_PURPOSE)
     source = code.item
     pk, sk = AccessToken.key(token_hash)
-    item = AccessToken(pk=pk, sk=sk, client_id=source.client_id, scope=token.get("scope") or source.scope,
-                       usager_id=user.usager.id, aidant_id=source.aidant_id, structure_id=source.structure_id,
-                       mandate_id=source.mandate_id, demarche=source.demarche, code_hash=code.code_hash,
-                       usager_claims=source.usager_claims,
-                       expires_at=now_s + expires_in, ttl=now_s + expires_in, created_at=now())
+    item = AccessToken(
+        pk=pk,
+        sk=sk,
+        client_id=source.client_id,
+        scope=token.get("scope") or source.scope,
+        usager_id=user.usager.id,
+        aidant_id=source.aidant_id,
+        structure_id=source.structure_id,
+        mandate_id=source.mandate_id,
+        demarche=source.demarche,
+        code_hash=code.code_hash,
+        usager_claims=source.usager_claims,
+        expires_at=now_s + expires_in,
+        ttl=now_s + expires_in,
+        created_at=now(),
+    )
     C = AuthorizationCode
-    notice = _demarche_done_notice(user.usager, source, getattr(request, "client", None),
-                                   getattr(user, "structure", None))
-    issued = journal.entry(events.TOKEN_ISSUED, aidant_id=source.aidant_id, structure_id=source.structure_id,
-                           usager_id=source.usager_id, mandate_id=source.mandate_id, demarche=source.demarche,
-                           client_id=source.client_id,
-                           details={"scope": item.scope, "expires_in": expires_in,
-                                    # What the ID token (and userinfo, not journaled) discloses.
-                                    "claims": ",".join(sorted(claims.user_info(user.usager, source.client_id,
-                                                                               item.scope)))})
+    notice = _demarche_done_notice(
+        user.usager, source, getattr(request, "client", None), getattr(user, "structure", None)
+    )
+    issued = journal.entry(
+        events.TOKEN_ISSUED,
+        aidant_id=source.aidant_id,
+        structure_id=source.structure_id,
+        usager_id=source.usager_id,
+        mandate_id=source.mandate_id,
+        demarche=source.demarche,
+        client_id=source.client_id,
+        details={
+            "scope": item.scope,
+            "expires_in": expires_in,
+            # What the ID token (and userinfo, not journaled) discloses.
+            "claims": ",".join(sorted(claims.user_info(user.usager, source.client_id, item.scope))),
+        },
+    )
     checked = getattr(user, "autorisation_key", None) or Autorisation.key(source.mandate_id, source.demarche)
     for attempt in range(2):
         replayed = InvalidGrantError(fr("Ce code d'autorisation a été rejoué : aucun jeton n'est délivré."))
         try:
             with transaction(replayed) as tx:
-                tx.condition_check(Autorisation, *checked,
-                                   condition=mandates.covers_condition(source.structure_id, source.usager_id))
+                tx.condition_check(
+                    Autorisation, *checked, condition=mandates.covers_condition(source.structure_id, source.usager_id)
+                )
                 tx.save(item, condition=AccessToken.pk.does_not_exist())
                 # The code is consumed here, with the token, or not at all.
-                tx.update(C(*C.key(code.code_hash)),
-                          actions=[C.used_at.set(now_s), C.access_token_hash.set(token_hash)],
-                          condition=code.redeem_condition(request.client))
+                tx.update(
+                    C(*C.key(code.code_hash)),
+                    actions=[C.used_at.set(now_s), C.access_token_hash.set(token_hash)],
+                    condition=code.redeem_condition(request.client),
+                )
                 tx.save(issued, condition=journal.append_condition())
                 stats.count_demarche_done(tx, issued)  # the public figures (shared.stats): one more operation
                 if notice is not None:
@@ -116,8 +141,9 @@ def save(token: dict, request) -> AccessToken:
                 # mandate may cover the démarche (checked the same way, once).
                 checked = _covering_now(source) if attempt == 0 else None
                 if checked is None:
-                    raise InvalidGrantError(fr("Le mandat ne couvre plus cette démarche pour cet usager "
-                                               "(révoqué ou expiré).")) from err
+                    raise InvalidGrantError(
+                        fr("Le mandat ne couvre plus cette démarche pour cet usager (révoqué ou expiré).")
+                    ) from err
                 continue
             # Redeemed by a concurrent request, expired or replayed meanwhile.
             code.refuse(request.client)
@@ -128,6 +154,7 @@ def save(token: dict, request) -> AccessToken:
 
 def _covering_now(source: AuthorizationCode) -> tuple[str, str] | None:
     from .grants import covering_key  # grants imports this module
+
     try:
         autorisation = Autorisation.get(*Autorisation.key(source.mandate_id, source.demarche), consistent_read=True)
     except DoesNotExist:
@@ -147,14 +174,16 @@ def _demarche_done_notice(usager, source: AuthorizationCode, client, structure=N
             structure = Structure.get(*Structure.key(source.structure_id))
         except DoesNotExist:
             return None
-    return notifications.demarche_done_item(usager, structure, source.demarche,
-                                            service=getattr(client, "name", None))
+    return notifications.demarche_done_item(usager, structure, source.demarche, service=getattr(client, "name", None))
 
 
 def revoke(token_hash: str) -> bool:
     """False when the token is already gone (ttl): nothing left to revoke."""
-    return writes.update(AccessToken(*AccessToken.key(token_hash)), [AccessToken.revoked_at.set(int(time.time()))],
-                         AccessToken.pk.exists())
+    return writes.update(
+        AccessToken(*AccessToken.key(token_hash)),
+        [AccessToken.revoked_at.set(int(time.time()))],
+        AccessToken.pk.exists(),
+    )
 
 
 class Bearer:
@@ -228,6 +257,7 @@ class BearerTokenValidator(_BearerTokenValidator):
 
 
 # -- signing what we issue -----------------------------------------------------------
+
 
 def signing_alg(client, registered: str | None) -> str:
     """The client's registered algorithm, or the server's default (newest key)."""

@@ -15,6 +15,7 @@ Storing a transaction is the one lasting cost an anonymous request can cause (it
 lives :data:`TRANSACTION_TTL`, and is not journaled): it is bounded per client and
 minute (``OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE``).
 """
+
 from __future__ import annotations
 
 import json
@@ -28,10 +29,11 @@ from pynamodb.exceptions import DoesNotExist
 from .. import crypto, errors, mandates, ratelimit
 from .. import error_codes as codes
 from ..config import settings
-from ..demarches import DEMARCHES, as_json as demarche_json
+from ..demarches import DEMARCHES
+from ..demarches import as_json as demarche_json
 from ..http import Request, require_str
 from ..sessions import Caller
-from ..store import Autorisation, AuthorizationTransaction, Usager, epoch, now, transaction, writes
+from ..store import AuthorizationTransaction, Autorisation, Usager, epoch, now, transaction, writes
 from . import claims, events
 from .errors import TemporarilyUnavailableError, fr
 from .grants import Choice
@@ -63,14 +65,27 @@ def open_transaction(grant) -> tuple[AuthorizationTransaction, str]:
     txn_id = crypto.new_id(16)
     browser_token = crypto.new_token()
     pk, sk = T.key(txn_id)
-    txn = T(pk=pk, sk=sk, id=txn_id, client_id=client_id, client_name=request.client.name,
-            redirect_uri=grant.redirect_uri, scope=request.scope, state=data["state"], nonce=data["nonce"],
-            acr=claims.ACR, code_challenge=data.get("code_challenge") or None,
-            code_challenge_method=data.get("code_challenge_method") or None,
-            prompt=data.get("prompt") or None, login_hint=data.get("login_hint") or None,
-            max_age=int(data["max_age"]) if data.get("max_age") else None,
-            browser_hash=crypto.keyed_hash(browser_token, _BROWSER_PURPOSE),
-            expires_at=now_s + TRANSACTION_TTL, ttl=now_s + TRANSACTION_TTL, created_at=now())
+    txn = T(
+        pk=pk,
+        sk=sk,
+        id=txn_id,
+        client_id=client_id,
+        client_name=request.client.name,
+        redirect_uri=grant.redirect_uri,
+        scope=request.scope,
+        state=data["state"],
+        nonce=data["nonce"],
+        acr=claims.ACR,
+        code_challenge=data.get("code_challenge") or None,
+        code_challenge_method=data.get("code_challenge_method") or None,
+        prompt=data.get("prompt") or None,
+        login_hint=data.get("login_hint") or None,
+        max_age=int(data["max_age"]) if data.get("max_age") else None,
+        browser_hash=crypto.keyed_hash(browser_token, _BROWSER_PURPOSE),
+        expires_at=now_s + TRANSACTION_TTL,
+        ttl=now_s + TRANSACTION_TTL,
+        created_at=now(),
+    )
     # Not journaled: the request is anonymous (events module doc). The connection is
     # journaled when an aidant completes it (``grants.issue_code``).
     allowance = _allowance_name(client_id)
@@ -101,13 +116,18 @@ def _take_allowance(client_id: str, redirect_uri: str, state: str) -> None:
     counter that expires), or ``temporarily_unavailable`` back to the client (RFC 6749
     §4.1.2.1: the error code stands for the 503 a redirect cannot carry)."""
     try:
-        ratelimit.take(_allowance_name(client_id), settings().oidc_authorize_per_client_per_minute, 60,
-                       "Trop de demandes de connexion pour ce service.")
-    except errors.TooManyRequests:
-        error = TemporarilyUnavailableError(fr("Trop de demandes de connexion pour ce service en ce moment : "
-                                               "réessayez dans une minute."))
+        ratelimit.take(
+            _allowance_name(client_id),
+            settings().oidc_authorize_per_client_per_minute,
+            60,
+            "Trop de demandes de connexion pour ce service.",
+        )
+    except errors.TooManyRequests as err:
+        error = TemporarilyUnavailableError(
+            fr("Trop de demandes de connexion pour ce service en ce moment : réessayez dans une minute.")
+        )
         error.redirect_uri, error.state = redirect_uri, state
-        raise error
+        raise error from err
 
 
 def frontend_url(txn: AuthorizationTransaction) -> str:
@@ -116,8 +136,15 @@ def frontend_url(txn: AuthorizationTransaction) -> str:
 
 def authorization_params(txn: AuthorizationTransaction) -> dict[str, str]:
     """The request as FranceConnect sent it, for Authlib to check again and answer."""
-    params = {"response_type": "code", "client_id": txn.client_id, "redirect_uri": txn.redirect_uri,
-              "scope": txn.scope, "state": txn.state, "nonce": txn.nonce, "acr_values": txn.acr}
+    params = {
+        "response_type": "code",
+        "client_id": txn.client_id,
+        "redirect_uri": txn.redirect_uri,
+        "scope": txn.scope,
+        "state": txn.state,
+        "nonce": txn.nonce,
+        "acr_values": txn.acr,
+    }
     if txn.code_challenge:
         params.update(code_challenge=txn.code_challenge, code_challenge_method=txn.code_challenge_method)
     return params
@@ -138,12 +165,16 @@ def load_open(txn_id: str, browser_token: str | None, read: dict | None = None) 
         raise errors.NotFound("Cette demande de connexion est introuvable.", code=codes.TRANSACTION_NOT_FOUND)
     if txn.expires_at <= int(time.time()):
         # Before the browser check: the cookie lives as long as the transaction.
-        raise errors.Gone("Cette demande de connexion a expiré. Recommencez depuis le site de la démarche.",
-                          code=codes.TRANSACTION_EXPIRED)
+        raise errors.Gone(
+            "Cette demande de connexion a expiré. Recommencez depuis le site de la démarche.",
+            code=codes.TRANSACTION_EXPIRED,
+        )
     if not _same_browser(txn, browser_token):
-        raise errors.Forbidden("Cette demande de connexion a été ouverte dans un autre navigateur. Recommencez "
-                               "depuis le site de la démarche, dans ce navigateur-ci.",
-                               code=codes.TRANSACTION_OTHER_BROWSER)
+        raise errors.Forbidden(
+            "Cette demande de connexion a été ouverte dans un autre navigateur. Recommencez "
+            "depuis le site de la démarche, dans ce navigateur-ci.",
+            code=codes.TRANSACTION_OTHER_BROWSER,
+        )
     if txn.completed_at is not None:
         raise errors.Conflict("Cette demande de connexion a déjà été utilisée.", code=codes.TRANSACTION_COMPLETED)
     return txn
@@ -162,16 +193,26 @@ def _load_for(caller: Caller, txn_id: str, browser_token: str | None, read: dict
         return load_open(txn_id, browser_token, read)
     except errors.ApiError as err:
         found = (read or {}).get(T.key(txn_id))
-        events.refused("/api/fi/transactions", err.code, description=err.description,
-                       aidant_id=caller.aidant_id, structure_id=caller.structure_id,
-                       client_id=found.client_id if isinstance(found, T) else None)
+        events.refused(
+            "/api/fi/transactions",
+            err.code,
+            description=err.description,
+            aidant_id=caller.aidant_id,
+            structure_id=caller.structure_id,
+            client_id=found.client_id if isinstance(found, T) else None,
+        )
         raise
 
 
 # What the offer shows, and nothing more: a structure may follow hundreds of usagers,
 # and every attribute read is parsed on the request path.
-_OFFER_AUTORISATION = ["usager_id", "demarche", "mandate_id", "expires_at",
-                       *(mine for mine, _ in Autorisation.USAGER_COPY)]
+_OFFER_AUTORISATION = [
+    "usager_id",
+    "demarche",
+    "mandate_id",
+    "expires_at",
+    *(mine for mine, _ in Autorisation.USAGER_COPY),
+]
 _OFFER_USAGER = ["pk", "sk", "kind", "id", "given_name", "family_name", "preferred_username", "birthdate"]
 _SHOWN = [theirs for _, theirs in Autorisation.USAGER_COPY]
 
@@ -184,8 +225,9 @@ def offer(caller: Caller, txn_id: str, browser_token: str | None, read: dict | N
     txn = _load_for(caller, txn_id, browser_token, read)
     covered: dict[str, dict[str, dict]] = defaultdict(dict)
     shown: dict[str, dict] = {}
-    for autorisation in mandates.active_autorisation_values(caller.structure_id, _OFFER_AUTORISATION,
-                                                            as_stored=frozenset({"expires_at"})):
+    for autorisation in mandates.active_autorisation_values(
+        caller.structure_id, _OFFER_AUTORISATION, as_stored=frozenset({"expires_at"})
+    ):
         uid = autorisation["usager_id"]
         covered[uid][autorisation["demarche"]] = autorisation
         if autorisation["usager_family_name"] is not None and uid not in shown:
@@ -195,18 +237,30 @@ def offer(caller: Caller, txn_id: str, browser_token: str | None, read: dict | N
         for usager in Usager.batch_get([Usager.key(uid) for uid in missing], attributes_to_get=_OFFER_USAGER):
             shown[usager.id] = {"id": usager.id, **{name: getattr(usager, name) for name in _SHOWN}}
     listed = []
-    for usager in sorted(shown.values(), key=lambda u: ((u["family_name"] or "").lower(),
-                                                        (u["given_name"] or "").lower(), u["id"])):
-        listed.append({
-            **usager,
-            "demarches": [{**demarche_json(key), "mandate": a["mandate_id"],
-                           "expires_at": mandates.iso_of_stored(a["expires_at"])}
-                          for key, a in sorted(covered[usager["id"]].items()) if key in DEMARCHES],
-        })
+    for usager in sorted(
+        shown.values(), key=lambda u: ((u["family_name"] or "").lower(), (u["given_name"] or "").lower(), u["id"])
+    ):
+        listed.append(
+            {
+                **usager,
+                "demarches": [
+                    {
+                        **demarche_json(key),
+                        "mandate": a["mandate_id"],
+                        "expires_at": mandates.iso_of_stored(a["expires_at"]),
+                    }
+                    for key, a in sorted(covered[usager["id"]].items())
+                    if key in DEMARCHES
+                ],
+            }
+        )
     return {
-        "transaction": {"id": txn.id, "expires_at": mandates.iso(datetime.fromtimestamp(txn.expires_at, timezone.utc)),
-                        "prompt": txn.prompt,
-                        "login_hint": txn.login_hint},
+        "transaction": {
+            "id": txn.id,
+            "expires_at": mandates.iso(datetime.fromtimestamp(txn.expires_at, timezone.utc)),
+            "prompt": txn.prompt,
+            "login_hint": txn.login_hint,
+        },
         "client": {"id": txn.client_id, "name": txn.client_name},
         # The structure whose mandates these are: the page shows it, and sends it back
         # with the choice (see ``choose``).
@@ -237,8 +291,9 @@ def choice_keys(request: Request) -> list[tuple[str, str]]:
     return keys
 
 
-def choose(caller: Caller, txn_id: str, browser_token: str | None, body: dict, respond,
-           read: dict | None = None) -> str:
+def choose(
+    caller: Caller, txn_id: str, browser_token: str | None, body: dict, respond, read: dict | None = None
+) -> str:
     """Check the aidant's choice against the structure's mandates, then let
     ``respond(txn, choice)`` (Authlib) issue the code; returns where the browser goes.
 
@@ -261,15 +316,20 @@ def choose(caller: Caller, txn_id: str, browser_token: str | None, body: dict, r
         # (in another tab, say) since it was shown. Acting now would use the current
         # structure's mandate for a choice made among the other's.
         events.refused("/api/fi/transactions", "structure_switched", **who)
-        raise errors.Conflict("Vous agissez maintenant pour une autre structure que celle de cette liste d'usagers. "
-                              "La liste a été mise à jour : choisissez à nouveau.", code=codes.STRUCTURE_SWITCHED,
-                              extra={"structure": {"id": caller.structure_id,
-                                                   "name": caller.structure.name if caller.structure else None}})
+        raise errors.Conflict(
+            "Vous agissez maintenant pour une autre structure que celle de cette liste d'usagers. "
+            "La liste a été mise à jour : choisissez à nouveau.",
+            code=codes.STRUCTURE_SWITCHED,
+            extra={
+                "structure": {"id": caller.structure_id, "name": caller.structure.name if caller.structure else None}
+            },
+        )
     auth_time = _authenticated_at(caller)
     if not _login_recent_enough(txn, auth_time):
         events.refused("/api/fi/transactions", "login_required", **who)
-        raise errors.Unauthorized("Le service demande une nouvelle connexion : reconnectez-vous.",
-                                  code=codes.LOGIN_REQUIRED)
+        raise errors.Unauthorized(
+            "Le service demande une nouvelle connexion : reconnectez-vous.", code=codes.LOGIN_REQUIRED
+        )
     autorisation = None
     if demarche in DEMARCHES:
         autorisation = read.get(Autorisation.key(mandate_id, demarche)) if mandate_id else None
@@ -286,15 +346,24 @@ def choose(caller: Caller, txn_id: str, browser_token: str | None, body: dict, r
         # or expired mandate: all look the same from here, and all are journaled.
         events.refused("/api/fi/transactions", "not_covered_by_mandate", **who)
         raise no_active_mandate()
-    choice = Choice(txn=txn, aidant_id=caller.aidant_id, structure_id=caller.structure_id,
-                    usager_id=usager_id, demarche=demarche, mandate_id=autorisation.mandate_id,
-                    auth_time=auth_time, usager=usager, structure=caller.structure)
+    choice = Choice(
+        txn=txn,
+        aidant_id=caller.aidant_id,
+        structure_id=caller.structure_id,
+        usager_id=usager_id,
+        demarche=demarche,
+        mandate_id=autorisation.mandate_id,
+        auth_time=auth_time,
+        usager=usager,
+        structure=caller.structure,
+    )
     return respond(txn, choice)
 
 
 def no_active_mandate() -> errors.ApiError:
-    return errors.Forbidden("Aucun mandat actif de votre structure ne couvre cette démarche pour cet usager.",
-                            code=codes.NO_ACTIVE_MANDATE)
+    return errors.Forbidden(
+        "Aucun mandat actif de votre structure ne couvre cette démarche pour cet usager.", code=codes.NO_ACTIVE_MANDATE
+    )
 
 
 def _login_recent_enough(txn: AuthorizationTransaction, auth_time: int) -> bool:

@@ -16,6 +16,7 @@ is journaled with who it was issued for. An answer is not journaled: the token's
 issuance was, with the names of the claims its ID token carried, which are the ones
 served here.
 """
+
 from __future__ import annotations
 
 import re
@@ -49,8 +50,9 @@ class BearerError(Exception):
         if self.error:
             # Our descriptions are folded to RFC 6749's ASCII subset: no quote, no backslash.
             challenge += [f'error="{self.error}"', f'error_description="{self.description}"']
-        response = json_response({"error": self.error or codes.INVALID_TOKEN, "error_description": self.description},
-                                 self.status)
+        response = json_response(
+            {"error": self.error or codes.INVALID_TOKEN, "error_description": self.description}, self.status
+        )
         response.headers.append(("WWW-Authenticate", "Bearer " + ", ".join(challenge)))
         return response
 
@@ -76,10 +78,13 @@ def access_token(request: Request) -> str:
         if len(request.body) > settings().max_body_bytes:
             raise _invalid_request("Requête trop volumineuse.")
         try:
-            sent = [value for name, value in parse_qsl(request.body.decode("utf-8"), keep_blank_values=True)
-                    if name == "access_token"]
-        except UnicodeDecodeError:
-            raise _invalid_request("Le corps de la requête n'est pas de l'UTF-8 valide.")
+            sent = [
+                value
+                for name, value in parse_qsl(request.body.decode("utf-8"), keep_blank_values=True)
+                if name == "access_token"
+            ]
+        except UnicodeDecodeError as err:
+            raise _invalid_request("Le corps de la requête n'est pas de l'UTF-8 valide.") from err
         if len(sent) > 1:
             raise _invalid_request("Paramètre access_token répété.")
         if sent:
@@ -103,8 +108,9 @@ def represented_usager(bearer: tokens.Bearer):
     token = bearer.item
     autorisation = bearer.autorisation
     usager = claims.identity_from(token.usager_claims) if token.usager_claims else None
-    keys = ([] if usager is not None else [Usager.key(token.usager_id)]) + \
-        ([Autorisation.key(token.mandate_id, token.demarche)] if autorisation is tokens.NOT_READ else [])
+    keys = ([] if usager is not None else [Usager.key(token.usager_id)]) + (
+        [Autorisation.key(token.mandate_id, token.demarche)] if autorisation is tokens.NOT_READ else []
+    )
     if keys:
         found = read(keys, consistent=True)
         if usager is None:
@@ -115,8 +121,9 @@ def represented_usager(bearer: tokens.Bearer):
     if usager is None:
         raise InvalidTokenError(fr("L'usager de ce jeton n'existe plus."), realm=tokens.REALM)
     if not grants.covers(autorisation, token):
-        raise InvalidTokenError(fr("Le mandat ne couvre plus cette démarche pour cet usager (révoqué ou expiré)."),
-                                realm=tokens.REALM)
+        raise InvalidTokenError(
+            fr("Le mandat ne couvre plus cette démarche pour cet usager (révoqué ou expiré)."), realm=tokens.REALM
+        )
     return usager
 
 
@@ -135,13 +142,23 @@ def respond(request: Request) -> Response:
         return refusal.response()
     except OAuth2Error as error:
         # Unknown, expired or revoked: nobody is authenticated.
-        events.refused_anonymous(ENDPOINT, error.error, description=error.get_error_description(),
-                                 client_id=bearer.client_id if bearer is not None else None)
+        events.refused_anonymous(
+            ENDPOINT,
+            error.error,
+            description=error.get_error_description(),
+            client_id=bearer.client_id if bearer is not None else None,
+        )
         return _refusal(error).response()
 
     token = bearer.item
-    who = dict(aidant_id=token.aidant_id, structure_id=token.structure_id, usager_id=token.usager_id,
-               mandate_id=token.mandate_id, demarche=token.demarche, client_id=token.client_id)
+    who = dict(
+        aidant_id=token.aidant_id,
+        structure_id=token.structure_id,
+        usager_id=token.usager_id,
+        mandate_id=token.mandate_id,
+        demarche=token.demarche,
+        client_id=token.client_id,
+    )
     try:
         client = clients.find(bearer.client_id)
         if client is None:
@@ -159,7 +176,10 @@ def respond(request: Request) -> Response:
     alg = client.userinfo_signed_response_alg
     if not alg:
         return json_response(dict(info))
-    signed = jwt.encode(tokens.jws_header(client, alg),
-                        {**info, "iss": settings().issuer, "aud": client.get_client_id()},
-                        tokens.signing_key(client, alg), algorithms=[alg])
+    signed = jwt.encode(
+        tokens.jws_header(client, alg),
+        {**info, "iss": settings().issuer, "aud": client.get_client_id()},
+        tokens.signing_key(client, alg),
+        algorithms=[alg],
+    )
     return Response(status=200, body=signed, content_type="application/jwt")

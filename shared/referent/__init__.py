@@ -22,18 +22,48 @@ condition (a double click, a second référent) is a 409, never a half-write.
 * ``devices``: OTP cards and phone apps (link, validate, unlink);
 * ``switching``: an aidant of several structures acting for another one.
 """
+
 from ..lifecycle import AIDANT_ACTIVATED, AIDANT_DEACTIVATED, AidantFile, read_file
 from .access import Target, managed_aidant, managed_structure, require_device_authority, require_referent
 from .activation import activate, deactivate
-from .devices import (APP_ENROLMENT_STARTED, APP_UNLINKED, confirm_app, link_card, start_app, unlink_app,
-                      unlink_card, validate_card)
+from .devices import (
+    APP_ENROLMENT_STARTED,
+    APP_UNLINKED,
+    confirm_app,
+    link_card,
+    start_app,
+    unlink_app,
+    unlink_card,
+    validate_card,
+)
 from .switching import STRUCTURE_SWITCHED, switch_structure
 from .views import aidant_view, device_view, my_structures, structure_detail, structure_view
 
 __all__ = [
-    "AIDANT_ACTIVATED", "AIDANT_DEACTIVATED", "APP_ENROLMENT_STARTED", "APP_UNLINKED", "STRUCTURE_SWITCHED",
-    "AidantFile", "Target", "activate", "aidant_view", "confirm_app", "deactivate", "device_view", "link_card",
-    "managed_aidant", "managed_structure", "my_structures", "read_file", "require_device_authority",
-    "require_referent", "start_app", "structure_detail", "structure_view", "switch_structure", "unlink_app",
-    "unlink_card", "validate_card",
+    "AIDANT_ACTIVATED",
+    "AIDANT_DEACTIVATED",
+    "APP_ENROLMENT_STARTED",
+    "APP_UNLINKED",
+    "STRUCTURE_SWITCHED",
+    "AidantFile",
+    "Target",
+    "activate",
+    "aidant_view",
+    "confirm_app",
+    "deactivate",
+    "device_view",
+    "link_card",
+    "managed_aidant",
+    "managed_structure",
+    "my_structures",
+    "read_file",
+    "require_device_authority",
+    "require_referent",
+    "start_app",
+    "structure_detail",
+    "structure_view",
+    "switch_structure",
+    "unlink_app",
+    "unlink_card",
+    "validate_card",
 ]

@@ -1,10 +1,11 @@
 """Who may act in the référent's space, on which structure and which aidant."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import errors, journal
 from .. import error_codes as codes
+from .. import errors, journal
 from ..lifecycle import AidantFile, read_file
 from ..sessions import Caller
 from ..store import Aidant, Membership, Structure
@@ -36,8 +37,12 @@ class Target:
         return self.file.aidant
 
     def entry(self, action: str, **details) -> object:
-        return journal.entry(action, aidant_id=self.caller.aidant_id, structure_id=self.structure.id,
-                             details={"target_aidant": self.aidant.id, **details})
+        return journal.entry(
+            action,
+            aidant_id=self.caller.aidant_id,
+            structure_id=self.structure.id,
+            details={"target_aidant": self.aidant.id, **details},
+        )
 
 
 def managed_aidant(caller: Caller, structure_id: str, aidant_id: str) -> Target:
@@ -59,9 +64,11 @@ def require_device_authority(target: Target) -> None:
     if caller.is_staff:
         return
     if not set(target.aidant.structure_ids or ()) <= set(caller.referent_of or ()):
-        raise errors.Forbidden("Cet aidant travaille aussi pour une autre structure : seule l'équipe "
-                               "Aidants Connect peut modifier sa carte ou son application.",
-                               code=codes.SHARED_AIDANT)
+        raise errors.Forbidden(
+            "Cet aidant travaille aussi pour une autre structure : seule l'équipe "
+            "Aidants Connect peut modifier sa carte ou son application.",
+            code=codes.SHARED_AIDANT,
+        )
 
 
 def changed() -> errors.Conflict:

@@ -1,4 +1,5 @@
 """An aidant of several structures acting for another of them."""
+
 from __future__ import annotations
 
 from .. import errors, journal, sessions
@@ -25,10 +26,27 @@ def switch_structure(caller: Caller, structure_id: object) -> tuple[dict, Sessio
     with transaction(changed()) as tx:
         tx.delete(caller.session, condition=Session.pk.exists())
         tx.save(session, condition=Session.pk.does_not_exist())
-        tx.update(caller.aidant, actions=[Aidant.current_structure_id.set(structure_id)],
-                  condition=Aidant.structure_ids.contains(structure_id))
-        tx.save(journal.entry(STRUCTURE_SWITCHED, aidant_id=caller.aidant_id, structure_id=structure_id,
-                              details={"from": previous}), condition=journal.append_condition())
+        tx.update(
+            caller.aidant,
+            actions=[Aidant.current_structure_id.set(structure_id)],
+            condition=Aidant.structure_ids.contains(structure_id),
+        )
+        tx.save(
+            journal.entry(
+                STRUCTURE_SWITCHED, aidant_id=caller.aidant_id, structure_id=structure_id, details={"from": previous}
+            ),
+            condition=journal.append_condition(),
+        )
     caller.structure_id, caller.session = structure_id, session
-    return {"structure": {"id": structure.id, "name": structure.name, "siret": structure.siret,
-                          "address": structure.address}}, session, token
+    return (
+        {
+            "structure": {
+                "id": structure.id,
+                "name": structure.name,
+                "siret": structure.siret,
+                "address": structure.address,
+            }
+        },
+        session,
+        token,
+    )

@@ -9,6 +9,7 @@ names no trainee's inbox (the public accreditation form's) goes nowhere: it is
 marked sent and logged. ``shared.notifications.smtp`` refuses to connect at all in
 the sandbox profile, so no code path can reach a relay.
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,14 +35,29 @@ def deliver(item: OutboxItem, message: EmailMessage) -> None:
     """Write the message to its inbox (idempotent: keyed by the outbox item)."""
     written = item.created_at or now()
     part = message.get_body(("plain",))
-    InboxMessage(*InboxMessage.key(item.inbox, written, item.id), outbox_id=item.id, template=item.template,
-                 recipient=item.recipient, subject=str(message["Subject"] or ""),
-                 text=part.get_content() if part is not None else "", written_at=written,
-                 created_at=now(), ttl=item.ttl or default_ttl()).save()
+    InboxMessage(
+        *InboxMessage.key(item.inbox, written, item.id),
+        outbox_id=item.id,
+        template=item.template,
+        recipient=item.recipient,
+        subject=str(message["Subject"] or ""),
+        text=part.get_content() if part is not None else "",
+        written_at=written,
+        created_at=now(),
+        ttl=item.ttl or default_ttl(),
+    ).save()
 
 
 def messages_of(structure_id: str, limit: int = PAGE) -> list[dict]:
     """The structure's e-mails, newest first, as the inbox page shows them."""
-    return [{"id": m.outbox_id, "to": m.recipient, "subject": m.subject, "text": m.text,
-             "template": m.template, "written_at": m.written_at.isoformat(timespec="seconds")}
-            for m in InboxMessage.of_structure(structure_id, limit)]
+    return [
+        {
+            "id": m.outbox_id,
+            "to": m.recipient,
+            "subject": m.subject,
+            "text": m.text,
+            "template": m.template,
+            "written_at": m.written_at.isoformat(timespec="seconds"),
+        }
+        for m in InboxMessage.of_structure(structure_id, limit)
+    ]

@@ -10,6 +10,7 @@ Two of them were signed by a fictitious colleague months ago (the guide's "manda
 existant au sein de la structure"). No e-mail is written for them: the trainee's
 inbox starts empty.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ COLLEAGUE_NAME = "Dominique LEROY (collègue fictif)"
 @dataclass(frozen=True)
 class Start:
     """A mandate the situation starts with."""
+
     demarches: tuple[str, ...]
     duration: str
     signed_days_ago: int
@@ -52,11 +54,23 @@ class Situation:
         return mandates.usager_id_for(sub_for(self.person, settings().franceconnect_client_id), structure_id)
 
     def describe(self) -> dict:
-        return {"key": self.person, "number": self.number, "title": self.title, "story": self.story,
-                "todo": self.todo, "person": {"key": self.person, "full_name": self.full_name},
-                "starts_with": None if self.start is None else
-                ("revoked_mandate" if self.start.revoked else
-                 "expiring_mandate" if _ends_within_days(self.start, 7) else "mandate")}
+        return {
+            "key": self.person,
+            "number": self.number,
+            "title": self.title,
+            "story": self.story,
+            "todo": self.todo,
+            "person": {"key": self.person, "full_name": self.full_name},
+            "starts_with": None
+            if self.start is None
+            else (
+                "revoked_mandate"
+                if self.start.revoked
+                else "expiring_mandate"
+                if _ends_within_days(self.start, 7)
+                else "mandate"
+            ),
+        }
 
 
 def _ends_within_days(start: Start, days: int) -> bool:
@@ -66,49 +80,66 @@ def _ends_within_days(start: Start, days: int) -> bool:
 
 SITUATIONS: tuple[Situation, ...] = (
     Situation(
-        "angela", "7", "Créer un mandat et réaliser une démarche",
+        "angela",
+        "7",
+        "Créer un mandat et réaliser une démarche",
         "Angela a fait l'acquisition d'un nouveau véhicule. Elle doit obtenir une carte grise. La préfecture "
         "l'a dirigée vers la démarche en ligne mais elle ne parvient pas à la réaliser seule. Elle amène ses "
         "papiers et vous utilisez votre ordinateur pour l'accompagner dans sa démarche.",
         "Créez un mandat « Transports - Mobilité » avec Angela : elle se connecte avec FranceConnect (identité "
         "« Angela Claire Louise DUBOIS »). Réalisez ensuite sa démarche sur le site de démonstration "
         "(« S'identifier avec FranceConnect », puis « Vous êtes un aidant professionnel »). Enfin, révoquez "
-        "le mandat et imprimez l'attestation de révocation."),
+        "le mandat et imprimez l'attestation de révocation.",
+    ),
     Situation(
-        "jimmy", "3", "Créer un mandat",
+        "jimmy",
+        "3",
+        "Créer un mandat",
         "Jimmy est un jeune majeur, il vit en zone rurale éloignée. Sans aides d'aucune part, il doit "
         "rapidement toucher des aides au logement pour ne pas se retrouver à la rue. Il ne sait pas comment "
         "s'y prendre.",
         "La situation est urgente : créez un mandat « Logement » avec Jimmy, qui se connecte avec "
-        "FranceConnect (identité « Jimmy ROUX »)."),
+        "FranceConnect (identité « Jimmy ROUX »).",
+    ),
     Situation(
-        "rosalie", "2", "Renouveler un mandat et ajouter un périmètre",
+        "rosalie",
+        "2",
+        "Renouveler un mandat et ajouter un périmètre",
         "À 62 ans, Rosalie est à l'aube de sa retraite et doit urgemment se créer un compte auprès de la "
         "CARSAT. Elle a déjà un mandat concernant son logement, qui arrive à échéance dans quelques jours.",
         "Renouvelez son mandat depuis « Mes mandats » en ajoutant « Travail - Formation » (la retraite).",
-        Start(("logement",), "six_months", 179)),
+        Start(("logement",), "six_months", 179),
+    ),
     Situation(
-        "michel", "5", "Utiliser un mandat existant au sein de la structure",
+        "michel",
+        "5",
+        "Utiliser un mandat existant au sein de la structure",
         "Michel souhaite être accompagné pour continuer à remplir son dossier de retraite. Il l'a déjà "
         "commencé avec l'un de vos collègues habilité Aidants Connect, mais celui-ci est en congé.",
         "Le mandat de votre structure couvre déjà ce périmètre : réalisez la démarche « Travail - Formation » "
         "de Michel sur le site de démonstration, sans créer de nouveau mandat.",
-        Start(("travail",), "long", 60)),
+        Start(("travail",), "long", 60),
+    ),
     Situation(
-        "jordy", "8", "Révoquer un mandat",
+        "jordy",
+        "8",
+        "Révoquer un mandat",
         "Jordy, un jeune homme que vous accompagnez depuis quelque temps pour les démarches concernant son "
         "insertion professionnelle, vous annonce qu'il déménage et souhaite se faire accompagner par une "
         "nouvelle structure sur les mêmes démarches.",
         "Les mandats sont établis au nom d'une structure : révoquez le mandat de Jordy et imprimez "
         "l'attestation de révocation à lui remettre.",
-        Start(("travail", "social"), "long", 120)),
+        Start(("travail", "social"), "long", 120),
+    ),
     Situation(
-        "florence", "4", "Consulter un mandat révoqué",
+        "florence",
+        "4",
+        "Consulter un mandat révoqué",
         "Florence avait signé un mandat pour que l'on gère avec elle son compte Ameli. Elle a depuis choisi "
         "de recevoir ses relevés par courrier et a demandé la fin du mandat, qui a été révoqué.",
-        "Retrouvez le mandat révoqué de Florence dans « Mes mandats » et imprimez son attestation de "
-        "révocation.",
-        Start(("social",), "six_months", 40, revoked=True)),
+        "Retrouvez le mandat révoqué de Florence dans « Mes mandats » et imprimez son attestation de révocation.",
+        Start(("social",), "six_months", 40, revoked=True),
+    ),
 )
 
 
@@ -128,10 +159,20 @@ def install(structure: Structure) -> None:
         identity = IDENTITIES[situation.person]
         usager = mandates.upsert_usager(sub_for(situation.person, client_id), identity, structure.id)
         start = situation.start
-        mandate = mandates.create(mandates.NewMandate(
-            structure_id=structure.id, usager=usager, demarches=list(start.demarches), duration=start.duration,
-            is_remote=False, remote_consent=None, aidant_id=COLLEAGUE_ID, aidant_name=COLLEAGUE_NAME,
-            text_snapshot=text, signed_at=now() - timedelta(days=start.signed_days_ago)))
+        mandate = mandates.create(
+            mandates.NewMandate(
+                structure_id=structure.id,
+                usager=usager,
+                demarches=list(start.demarches),
+                duration=start.duration,
+                is_remote=False,
+                remote_consent=None,
+                aidant_id=COLLEAGUE_ID,
+                aidant_name=COLLEAGUE_NAME,
+                text_snapshot=text,
+                signed_at=now() - timedelta(days=start.signed_days_ago),
+            )
+        )
         if start.revoked:
             loaded, autorisations = mandates.load(mandate.id)
             revocation.apply(revocation.plan(loaded, autorisations, None), COLLEAGUE_ID, structure.id)

@@ -25,6 +25,7 @@ transaction (the aidant's structure, the old structure closed, the session
 replaced), rather than deleting what they did: a bounded number of writes whatever
 they created, and the old structure's items, unreachable, expire with the account.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -33,13 +34,13 @@ from datetime import datetime, timezone
 
 import pyotp
 import segno
+
 from .. import accounts, cgu, crypto, emails, errors, journal, listings, mandates, otp, ratelimit
 from .. import error_codes as codes
 from ..config import settings
 from ..http import Response
 from ..sessions import Caller, new_session, set_cookie
-from ..store import (Aidant, EmailClaim, Membership, Session, Structure, expired, expiring, now, transaction,
-                     writes)
+from ..store import Aidant, EmailClaim, Membership, Session, Structure, expired, expiring, now, transaction, writes
 from . import identities, situations
 
 TRAINEE_CREATED = "sandbox_trainee_created"
@@ -67,15 +68,20 @@ def _iso(epoch: int | float | None) -> str | None:
 def _new_structure(first_name: str, last_name: str) -> Structure:
     # A SIRET-shaped number that no real structure has (zeros first).
     fictitious_siret = "00000" + "".join(secrets.choice("0123456789") for _ in range(9))
-    return accounts.new_structure(f"Structure d'entraînement de {first_name} {last_name}", fictitious_siret,
-                                  ADDRESS, structure_type="sandbox")
+    return accounts.new_structure(
+        f"Structure d'entraînement de {first_name} {last_name}", fictitious_siret, ADDRESS, structure_type="sandbox"
+    )
 
 
 def _take_allowance(email: str) -> None:
     cfg = settings()
     busy = "Trop d'inscriptions au bac à sable{}. Réessayez plus tard."
-    ratelimit.take("sandbox-signup:" + crypto.keyed_hash(email, "sandbox-signup"),
-                   cfg.sandbox_signups_per_email_per_day, 24 * 3600, busy.format(" pour cette adresse e-mail"))
+    ratelimit.take(
+        "sandbox-signup:" + crypto.keyed_hash(email, "sandbox-signup"),
+        cfg.sandbox_signups_per_email_per_day,
+        24 * 3600,
+        busy.format(" pour cette adresse e-mail"),
+    )
     ratelimit.take("sandbox-signup:all", cfg.sandbox_signups_per_hour, 3600, busy.format(""))
 
 
@@ -87,8 +93,12 @@ def _email_taken(email: str, now_s: int) -> bool:
 
 
 def _taken() -> errors.Conflict:
-    return errors.Conflict("Cette adresse e-mail est déjà inscrite au bac à sable : connectez-vous avec votre "
-                           "code, ou inscrivez-vous avec une autre adresse.", code=codes.EMAIL_TAKEN, field="email")
+    return errors.Conflict(
+        "Cette adresse e-mail est déjà inscrite au bac à sable : connectez-vous avec votre "
+        "code, ou inscrivez-vous avec une autre adresse.",
+        code=codes.EMAIL_TAKEN,
+        field="email",
+    )
 
 
 def enrolment(email: str, secret: str) -> dict:
@@ -96,8 +106,12 @@ def enrolment(email: str, secret: str) -> dict:
     its otpauth URI and a QR code of it (SVG, no imaging library)."""
     uri = pyotp.TOTP(secret, interval=otp.APP_INTERVAL).provisioning_uri(name=email, issuer_name=ISSUER_NAME)
     qr = segno.make(uri, error="m", micro=False)
-    return {"totp_secret": secret, "otpauth_uri": uri, "interval": otp.APP_INTERVAL,
-            "qr_svg_data_uri": qr.svg_data_uri(scale=5, border=2, dark="#000000", light="#ffffff")}
+    return {
+        "totp_secret": secret,
+        "otpauth_uri": uri,
+        "interval": otp.APP_INTERVAL,
+        "qr_svg_data_uri": qr.svg_data_uri(scale=5, border=2, dark="#000000", light="#ffffff"),
+    }
 
 
 def sign_up(data: dict) -> dict:
@@ -115,12 +129,23 @@ def sign_up(data: dict) -> dict:
         writes.put_new(structure)
         situations.install(structure)
         aidant_id = crypto.new_id()
-        aidant = Aidant(*Aidant.key(aidant_id), id=aidant_id, email=email, first_name=first_name,
-                        last_name=last_name, profession=PROFESSION, structure_ids={structure.id},
-                        current_structure_id=structure.id, referent_of=set(), is_active=True, created_at=now(),
-                        # The exercises are about mandates: a trainee starts with the terms of use
-                        # accepted (they read them at /cgu/ like anyone).
-                        cgu_version=cgu.current_version(), cgu_accepted_at=now())
+        aidant = Aidant(
+            *Aidant.key(aidant_id),
+            id=aidant_id,
+            email=email,
+            first_name=first_name,
+            last_name=last_name,
+            profession=PROFESSION,
+            structure_ids={structure.id},
+            current_structure_id=structure.id,
+            referent_of=set(),
+            is_active=True,
+            created_at=now(),
+            # The exercises are about mandates: a trainee starts with the terms of use
+            # accepted (they read them at /cgu/ like anyone).
+            cgu_version=cgu.current_version(),
+            cgu_accepted_at=now(),
+        )
         device, secret = otp.new_device(aidant_id, "app")
         claim = EmailClaim(*EmailClaim.key(email), aidant_id=aidant_id)
         with transaction(_taken()) as tx:  # a concurrent sign-up with the same address won
@@ -128,11 +153,16 @@ def sign_up(data: dict) -> dict:
             tx.save(claim, condition=EmailClaim.pk.does_not_exist() | (EmailClaim.ttl < now_s))
             tx.save(Membership.new(structure.id, aidant_id))
             tx.save(device)
-            tx.save(journal.entry(TRAINEE_CREATED, aidant_id=aidant_id, structure_id=structure.id),
-                    condition=journal.append_condition())
-    return {"aidant": {"id": aidant_id, "email": email, "first_name": first_name, "last_name": last_name},
-            "structure": {"id": structure.id, "name": structure.name},
-            "expires_at": _iso(end), **enrolment(email, secret)}
+            tx.save(
+                journal.entry(TRAINEE_CREATED, aidant_id=aidant_id, structure_id=structure.id),
+                condition=journal.append_condition(),
+            )
+    return {
+        "aidant": {"id": aidant_id, "email": email, "first_name": first_name, "last_name": last_name},
+        "structure": {"id": structure.id, "name": structure.name},
+        "expires_at": _iso(end),
+        **enrolment(email, secret),
+    }
 
 
 def account(caller: Caller) -> dict:
@@ -143,20 +173,33 @@ def account(caller: Caller) -> dict:
     page = listings.mandates_of_structure(structure_id, limit=listings.MAX_LIMIT)
     at = now()
     for mandate in page.items:
-        by_usager.setdefault(mandate.usager_id, []).append({
-            "id": mandate.id, "status": mandates.status_of(mandate, at), "demarches": list(mandate.demarches),
-            "active_demarches": sorted(mandate.active_demarches or ()),
-            "expires_at": mandates.iso(mandate.expires_at), "created_at": mandates.iso(mandate.created_at)})
+        by_usager.setdefault(mandate.usager_id, []).append(
+            {
+                "id": mandate.id,
+                "status": mandates.status_of(mandate, at),
+                "demarches": list(mandate.demarches),
+                "active_demarches": sorted(mandate.active_demarches or ()),
+                "expires_at": mandates.iso(mandate.expires_at),
+                "created_at": mandates.iso(mandate.created_at),
+            }
+        )
     structure = Structure.find(structure_id)
     aidant = caller.aidant
     return {
-        "aidant": {"id": aidant.id, "email": aidant.email, "first_name": aidant.first_name,
-                   "last_name": aidant.last_name},
+        "aidant": {
+            "id": aidant.id,
+            "email": aidant.email,
+            "first_name": aidant.first_name,
+            "last_name": aidant.last_name,
+        },
         "structure": {"id": structure.id, "name": structure.name},
         "expires_at": _iso(aidant.ttl),
-        "situations": [dict(s.describe(), usager_id=s.usager_id(structure_id),
-                            mandates=by_usager.get(s.usager_id(structure_id), []))
-                       for s in situations.SITUATIONS],
+        "situations": [
+            dict(
+                s.describe(), usager_id=s.usager_id(structure_id), mandates=by_usager.get(s.usager_id(structure_id), [])
+            )
+            for s in situations.SITUATIONS
+        ],
     }
 
 
@@ -172,19 +215,28 @@ def reset(caller: Caller, response: Response) -> dict:
         situations.install(structure)
         session, cookie = new_session(aidant.id, structure.id, expires_at=int(caller.session.expires_at))
         A = Aidant
-        changed = errors.Conflict("Votre bac à sable vient d'être réinitialisé. Rechargez la page.",
-                                  code=codes.ALREADY_RESET)
+        changed = errors.Conflict(
+            "Votre bac à sable vient d'être réinitialisé. Rechargez la page.", code=codes.ALREADY_RESET
+        )
         with transaction(changed) as tx:  # two clicks: one reset, the other told so
-            tx.update(A(*A.key(aidant.id)), actions=[A.structure_ids.set({structure.id}),
-                                                     A.current_structure_id.set(structure.id)],
-                      condition=A.current_structure_id == old_id)
+            tx.update(
+                A(*A.key(aidant.id)),
+                actions=[A.structure_ids.set({structure.id}), A.current_structure_id.set(structure.id)],
+                condition=A.current_structure_id == old_id,
+            )
             tx.save(Membership.new(structure.id, aidant.id))
             tx.update(Structure(*Structure.key(old_id)), actions=[Structure.is_active.set(False)])
             tx.delete(Session(caller.session.pk, caller.session.sk))
             tx.save(session, condition=Session.pk.does_not_exist())
-            tx.save(journal.entry(TRAINEE_RESET, aidant_id=aidant.id, structure_id=structure.id,
-                                  details={"previous_structure": old_id}),
-                    condition=journal.append_condition())
+            tx.save(
+                journal.entry(
+                    TRAINEE_RESET,
+                    aidant_id=aidant.id,
+                    structure_id=structure.id,
+                    details={"previous_structure": old_id},
+                ),
+                condition=journal.append_condition(),
+            )
     set_cookie(response, cookie, session)
     return {"structure": {"id": structure.id, "name": structure.name}, "expires_at": _iso(end)}
 
@@ -192,6 +244,11 @@ def reset(caller: Caller, response: Response) -> dict:
 def public() -> dict:
     """GET /api/sandbox: what the sandbox is, for its pages (no session)."""
     cfg = settings()
-    return {"sandbox": True, "trainee_days": cfg.sandbox_trainee_days,
-            "signup": "/bac-a-sable/", "demo_site": "/demo/",
-            "franceconnect_identities": list(identities.IDENTITIES), "situations": situations.describe()}
+    return {
+        "sandbox": True,
+        "trainee_days": cfg.sandbox_trainee_days,
+        "signup": "/bac-a-sable/",
+        "demo_site": "/demo/",
+        "franceconnect_identities": list(identities.IDENTITIES),
+        "situations": situations.describe(),
+    }

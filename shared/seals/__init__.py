@@ -12,9 +12,24 @@ that an entry altered, removed or slipped in after its seal is detected
 
 Settings: ``JOURNAL_SEAL_*`` in ``shared.config``.
 """
+
 from .chain import GENESIS_HASH, Seal, Sealed, entry_digest, seals
 from .sealing import Outcome, run_scheduled, scheduled_until, seal, seal_now
 from .verification import Problem, Report, parse_anchor, verify
 
-__all__ = ["GENESIS_HASH", "Outcome", "Problem", "Report", "Seal", "Sealed", "entry_digest", "parse_anchor",
-           "run_scheduled", "scheduled_until", "seal", "seal_now", "seals", "verify"]
+__all__ = [
+    "GENESIS_HASH",
+    "Outcome",
+    "Problem",
+    "Report",
+    "Seal",
+    "Sealed",
+    "entry_digest",
+    "parse_anchor",
+    "run_scheduled",
+    "scheduled_until",
+    "seal",
+    "seal_now",
+    "seals",
+    "verify",
+]

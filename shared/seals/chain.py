@@ -8,6 +8,7 @@ changing anything sealed changes a listed hash or breaks the chain. A seal is
 written with ``attribute_not_exists``: two concurrent runs cannot both write seal
 n (:class:`ChainMoved`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,6 +38,7 @@ def entry_digest(raw: dict) -> str:
 @dataclass(frozen=True, order=True)
 class Sealed:
     """One entry as a seal lists it; orders by time, then id (the order of the ids)."""
+
     ms: int
     id: str
     digest: str
@@ -69,10 +71,17 @@ class Seal:
 
     def body(self) -> dict:
         """What the hash covers: every field the chain relies on."""
-        return {"seq": self.seq, "from_ms": self.from_ms, "to_ms": self.to_ms,
-                "recheck_from_ms": self.recheck_from_ms, "started_ms": self.started_ms,
-                "rechecked": self.rechecked, "prev_hash": self.prev_hash,
-                "entries": self.entries_text, "late": self.late_text}
+        return {
+            "seq": self.seq,
+            "from_ms": self.from_ms,
+            "to_ms": self.to_ms,
+            "recheck_from_ms": self.recheck_from_ms,
+            "started_ms": self.started_ms,
+            "rechecked": self.rechecked,
+            "prev_hash": self.prev_hash,
+            "entries": self.entries_text,
+            "late": self.late_text,
+        }
 
     def computed_hash(self) -> str:
         return hashlib.sha256(SEAL_DOMAIN + canonical(self.body())).hexdigest()
@@ -95,21 +104,31 @@ class Seal:
         """A seal as read from the table (raw attribute values); ValueError when an
         attribute the chain needs is missing or of the wrong type."""
         try:
+
             def number(name):
                 return int(raw[name]["N"])
 
             def text(name):
                 return raw[name]["S"] if name in raw else ""
 
-            return cls(seq=number("seq"), from_ms=number("from_ms"), to_ms=number("to_ms"),
-                       recheck_from_ms=number("recheck_from_ms"), started_ms=number("started_ms"),
-                       rechecked=bool(raw["rechecked"]["BOOL"]), prev_hash=raw["prev_hash"]["S"],
-                       seal_hash=raw["seal_hash"]["S"], entries_text=text("entries"), late_text=text("late"))
+            return cls(
+                seq=number("seq"),
+                from_ms=number("from_ms"),
+                to_ms=number("to_ms"),
+                recheck_from_ms=number("recheck_from_ms"),
+                started_ms=number("started_ms"),
+                rechecked=bool(raw["rechecked"]["BOOL"]),
+                prev_hash=raw["prev_hash"]["S"],
+                seal_hash=raw["seal_hash"]["S"],
+                entries_text=text("entries"),
+                late_text=text("late"),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"unreadable seal {raw.get('sk', {}).get('S', '?')}: {exc!r}") from None
 
 
 # -- reading the chain ----------------------------------------------------------------
+
 
 def seals(*, newest_first: bool = False) -> Iterator[Seal]:
     """The chain, strongly consistent (a run must see the seal the previous run wrote).
@@ -120,23 +139,52 @@ def seals(*, newest_first: bool = False) -> Iterator[Seal]:
 
 # -- appending a link ---------------------------------------------------------------------
 
+
 class ChainMoved(Exception):
     """Another run wrote the seal this run was about to write."""
 
 
-def append(prev: Seal | None, from_ms: int, to_ms: int, entries: list[Sealed], late: list[Sealed],
-           recheck_from_ms: int, started_ms: int, rechecked: bool) -> Seal:
+def append(
+    prev: Seal | None,
+    from_ms: int,
+    to_ms: int,
+    entries: list[Sealed],
+    late: list[Sealed],
+    recheck_from_ms: int,
+    started_ms: int,
+    rechecked: bool,
+) -> Seal:
     """Write the seal after ``prev`` (the first one when None); ChainMoved if another
     run wrote that seal number first."""
-    seal = Seal(seq=prev.seq + 1 if prev else 1, from_ms=from_ms, to_ms=to_ms, recheck_from_ms=recheck_from_ms,
-                started_ms=started_ms, rechecked=rechecked, prev_hash=prev.seal_hash if prev else GENESIS_HASH,
-                seal_hash="", entries_text=lines(entries), late_text=lines(late))
+    seal = Seal(
+        seq=prev.seq + 1 if prev else 1,
+        from_ms=from_ms,
+        to_ms=to_ms,
+        recheck_from_ms=recheck_from_ms,
+        started_ms=started_ms,
+        rechecked=rechecked,
+        prev_hash=prev.seal_hash if prev else GENESIS_HASH,
+        seal_hash="",
+        entries_text=lines(entries),
+        late_text=lines(late),
+    )
     digest = seal.computed_hash()
-    item = JournalSeal(*JournalSeal.key(seal.seq), seq=seal.seq, from_ms=from_ms, to_ms=to_ms,
-                       recheck_from_ms=recheck_from_ms, started_ms=started_ms, rechecked=rechecked,
-                       prev_hash=seal.prev_hash, seal_hash=digest, entries=seal.entries_text or None,
-                       late=seal.late_text or None, entry_count=len(entries), late_count=len(late),
-                       created_at=now())
+    item = JournalSeal(
+        *JournalSeal.key(seal.seq),
+        seq=seal.seq,
+        from_ms=from_ms,
+        to_ms=to_ms,
+        recheck_from_ms=recheck_from_ms,
+        started_ms=started_ms,
+        rechecked=rechecked,
+        prev_hash=seal.prev_hash,
+        seal_hash=digest,
+        entries=seal.entries_text or None,
+        late=seal.late_text or None,
+        entry_count=len(entries),
+        late_count=len(late),
+        created_at=now(),
+    )
     # attribute_not_exists, except for a re-sent copy of this very write (store/writes.py).
     if not writes.put_new(item):
         raise ChainMoved()

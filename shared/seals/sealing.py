@@ -15,6 +15,7 @@ at its range and listed all it found (``rechecked``): no late entry can commit a
 that. ``recheck_from_ms`` records where a run looked from: every seal before it is
 settled, so a run only reads the seals back to its head's ``recheck_from_ms``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,20 +43,25 @@ class Outcome:
 
     def summary(self) -> dict:
         head = self.head
-        return {"sealed": len(self.written),
-                "entries": sum(len(s.entries) for s in self.written),
-                "late": sum(len(s.late) for s in self.written),
-                "head": head.seq if head else None,
-                "head_hash": head.seal_hash if head else None,
-                "sealed_until": iso_ms(head.to_ms) if head else None}
+        return {
+            "sealed": len(self.written),
+            "entries": sum(len(s.entries) for s in self.written),
+            "late": sum(len(s.late) for s in self.written),
+            "head": head.seq if head else None,
+            "head_hash": head.seal_hash if head else None,
+            "sealed_until": iso_ms(head.to_ms) if head else None,
+        }
 
     def line(self) -> str:
         s = self.summary()
         if self.head is None:
             return "no seal written: nothing to seal before the chain's start (JOURNAL_SEAL_SINCE)"
         first = self.written[0].seq if self.written else None
-        done = (f"wrote {s['sealed']} seal(s) #{first}..#{s['head']}: {s['entries']} entries, {s['late']} late"
-                if self.written else "nothing new to seal")
+        done = (
+            f"wrote {s['sealed']} seal(s) #{first}..#{s['head']}: {s['entries']} entries, {s['late']} late"
+            if self.written
+            else "nothing new to seal"
+        )
         return f"{done}; sealed until {s['sealed_until']}; head #{s['head']} sha256:{s['head_hash']}"
 
 
@@ -78,7 +84,8 @@ def _oldest_unsettled(trail: list[Seal], margin_ms: int) -> int | None:
         newer = trail[:i]
         settled = not seal.at_risk(margin_ms) or any(
             m.rechecked and m.recheck_from_ms <= seal.from_ms and m.started_ms >= seal.started_ms + margin_ms
-            for m in newer)
+            for m in newer
+        )
         if not settled:
             oldest = seal.from_ms
     return oldest

@@ -16,13 +16,13 @@ What it cannot see (docs/reliability.md): an entry changed before it was sealed;
 rewrite of entries together with every later seal (unless ``anchor`` names a seal
 hash kept elsewhere); seals cut off at the end of the chain (same).
 """
+
 from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
 
-from ..store.journal import iso_ms
-from ..store.journal import raw_entry, raw_seals
+from ..store.journal import iso_ms, raw_entry, raw_seals
 from . import windows
 from .chain import GENESIS_HASH, Seal, Sealed, entry_digest
 from .windows import DAY_MS, day_start, read_day
@@ -66,13 +66,15 @@ class Report:
             lines = [f"journal NOT intact: {ordered[0].line()}"]
             if len(ordered) > 1:
                 lines.append(f"{len(ordered) - 1} more problem(s):")
-                lines.extend(f"  {p.line()}" for p in ordered[1:1 + MAX_LISTED])
+                lines.extend(f"  {p.line()}" for p in ordered[1 : 1 + MAX_LISTED])
             return lines
         if self.head is None:
             return ["journal intact: no seal yet, nothing to verify"]
-        return [f"journal intact: {self.seals} seal(s) from {iso_ms(self.first_from)} to {iso_ms(self.head.to_ms)}, "
-                f"{self.entries} entries ({self.late} sealed late), {self.unsealed} newer not sealed yet; "
-                f"head #{self.head.seq} sha256:{self.head.seal_hash}"]
+        return [
+            f"journal intact: {self.seals} seal(s) from {iso_ms(self.first_from)} to {iso_ms(self.head.to_ms)}, "
+            f"{self.entries} entries ({self.late} sealed late), {self.unsealed} newer not sealed yet; "
+            f"head #{self.head.seq} sha256:{self.head.seal_hash}"
+        ]
 
 
 def parse_anchor(text: str) -> tuple[int, str]:
@@ -109,8 +111,12 @@ class _Verifier:
             if stored is None:
                 self.problem(listed.ms, seal.seq, listed.id, f"removed after seal #{seal.seq}")
             elif entry_digest(stored) != listed.digest:
-                self.problem(listed.ms, seal.seq, listed.id,
-                             f"altered after seal #{seal.seq} (its index keys too: it left its window)")
+                self.problem(
+                    listed.ms,
+                    seal.seq,
+                    listed.id,
+                    f"altered after seal #{seal.seq} (its index keys too: it left its window)",
+                )
         elif found.digest != listed.digest:
             self.problem(listed.ms, seal.seq, listed.id, f"altered after seal #{seal.seq}")
 
@@ -138,8 +144,12 @@ class _Verifier:
             self.match(listed, seal)
         for listed in seal.late:
             if not seal.recheck_from_ms <= listed.ms < seal.from_ms:
-                self.problem(listed.ms, seal.seq, listed.id, f"listed late by seal #{seal.seq} outside "
-                                                             "the range it looked at again")
+                self.problem(
+                    listed.ms,
+                    seal.seq,
+                    listed.id,
+                    f"listed late by seal #{seal.seq} outside the range it looked at again",
+                )
             self.match(listed, seal)
 
     def check_seal(self, seal: Seal, prev: Seal | None) -> None:
@@ -182,8 +192,12 @@ class _Verifier:
             self.check_seal(seal, prev)
             prev = seal
         if self.anchor and (prev is None or prev.seq < self.anchor[0]):
-            self.problem(prev.to_ms if prev else 0, self.anchor[0], None,
-                         "removed: the chain ends before the anchor kept outside the table")
+            self.problem(
+                prev.to_ms if prev else 0,
+                self.anchor[0],
+                None,
+                "removed: the chain ends before the anchor kept outside the table",
+            )
         if prev is not None:
             self.check_unlisted(prev.to_ms)
         return self.report

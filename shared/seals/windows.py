@@ -1,6 +1,7 @@
 """The journal's entries by time: every entry has a gsi3 key (its UTC day and one of
 ``JOURNAL_SHARDS`` shards, sort key ``<iso time>#<id>``), so the entries of a range
 are one Query per day and shard, merged in time order, never a Scan."""
+
 from __future__ import annotations
 
 import heapq
@@ -8,8 +9,7 @@ import time
 from datetime import datetime
 from typing import Iterator
 
-from ..store.journal import (JOURNAL_SHARDS, entry_ms, iso_ms, raw_entries_of_day, raw_entry_id,
-                             raw_position)
+from ..store.journal import JOURNAL_SHARDS, entry_ms, iso_ms, raw_entries_of_day, raw_entry_id, raw_position
 from .chain import Sealed, entry_digest
 
 DAY_MS = 86_400_000
@@ -48,8 +48,10 @@ def read_day(day_ms: int, lo: int | None = None, hi: int | None = None) -> Itera
     hi = day_ms + DAY_MS if hi is None else hi
     day = iso_ms(day_ms)[:10]
     # "<iso>#<id>" sorts after "<iso>": the range is [lo, hi] by time.
-    shards = [((raw_position(raw), raw) for raw in raw_entries_of_day(day, shard, iso_ms(lo), iso_ms(hi)))
-              for shard in range(JOURNAL_SHARDS)]
+    shards = [
+        ((raw_position(raw), raw) for raw in raw_entries_of_day(day, shard, iso_ms(lo), iso_ms(hi)))
+        for shard in range(JOURNAL_SHARDS)
+    ]
     for _, raw in heapq.merge(*shards, key=lambda pair: pair[0]):
         yield Sealed(_ms_of(raw, lo), entry_id_of(raw), entry_digest(raw)), raw
 
@@ -63,4 +65,3 @@ def read_range(from_ms: int, to_ms: int) -> Iterator[Sealed]:
             if lo <= entry.ms < hi:
                 yield entry
         day += DAY_MS
-

@@ -30,6 +30,7 @@ force that no live event counted out (revoked, renewed or expired before the
 statistics existed, or on a day the expiry run has passed), so that nothing counts
 them out again; the expiry run's cursor, if there is none.
 """
+
 from __future__ import annotations
 
 import time
@@ -52,6 +53,7 @@ _NAMES_PER_UPDATE = 40
 @dataclass
 class Data:
     """What the data says each counter should be, and the marks it lacks."""
+
     values: dict[str, int] = field(default_factory=dict)
     structures_unlisted: list[str] = field(default_factory=list)
     mandates_unmarked: list[str] = field(default_factory=list)  # ended, never counted out
@@ -77,18 +79,25 @@ class Report:
 
     def lines(self) -> list[str]:
         verb = "would be" if self.check_only else "were"
-        out = [f"statistics backfill ({'check only' if self.check_only else 'written'}), journal read from "
-               f"{self.since}, {self.counters} counters compared in {self.passes} pass(es)"]
+        out = [
+            f"statistics backfill ({'check only' if self.check_only else 'written'}), journal read from "
+            f"{self.since}, {self.counters} counters compared in {self.passes} pass(es)"
+        ]
         for name, (counter, data) in sorted(self.drift.items()):
-            out.append(f"  drift {name}: counter {counter}, data {data} ({data - counter:+d})"
-                       + ("" if self.check_only else ", corrected"))
+            out.append(
+                f"  drift {name}: counter {counter}, data {data} ({data - counter:+d})"
+                + ("" if self.check_only else ", corrected")
+            )
         for name in self.unsettled:
             out.append(f"  not settled {name}: it moved while the data was read (live traffic); run again")
         for what, count in sorted(self.marks.items()):
             if count:
                 out.append(f"  {count} {what} {verb} marked")
-        out.append("no drift" if not self.drift and not self.unsettled else
-                   f"{len(self.drift)} counters drifted" + (", corrected" if not self.check_only else ""))
+        out.append(
+            "no drift"
+            if not self.drift and not self.unsettled
+            else f"{len(self.drift)} counters drifted" + (", corrected" if not self.check_only else "")
+        )
         return out
 
 
@@ -122,8 +131,10 @@ def read_data(since: date, at: datetime, cursor: date | None) -> Data:
     first_mandate: dict[str, datetime] = {}
     members = set()
     for structure in structures:
-        for m in Mandate.of_structure_values(structure.id, ["id", "usager_id", "created_at", "expires_at",
-                                                             "revoked_at", "active_demarches", "stats_ended_at"]):
+        for m in Mandate.of_structure_values(
+            structure.id,
+            ["id", "usager_id", "created_at", "expires_at", "revoked_at", "active_demarches", "stats_ended_at"],
+        ):
             for name, amount in counters.mandate_signed(m["created_at"], False).items():
                 if name != counters.MANDATES_ACTIVE:
                     data.add(name, amount)
@@ -135,11 +146,11 @@ def read_data(since: date, at: datetime, cursor: date | None) -> Data:
                 first_mandate[m["usager_id"]] = m["created_at"]
         members.update(Membership.aidants_of(structure.id))
     data.values[counters.USAGERS] = len(first_mandate)
-    data.values[counters.AIDANTS_ACTIVE] = sum(1 for a in Aidant.many(members)
-                                               if isinstance(a, Aidant) and a.is_active)
+    data.values[counters.AIDANTS_ACTIVE] = sum(1 for a in Aidant.many(members) if isinstance(a, Aidant) and a.is_active)
     usagers = read(Usager.key(uid) for uid in first_mandate).values()
-    data.usagers_unmarked = {u.id: first_mandate[u.id] for u in usagers
-                             if isinstance(u, Usager) and u.accompanied_at is None}
+    data.usagers_unmarked = {
+        u.id: first_mandate[u.id] for u in usagers if isinstance(u, Usager) and u.accompanied_at is None
+    }
     return data
 
 
@@ -154,16 +165,16 @@ def counted_in_force(mandate: dict, at: datetime, pending_from: date) -> bool:
 
 def _write_marks(data: Data, at: datetime, report: Report) -> None:
     report.marks["structures (list key)"] = sum(Structure.add_list_keys(sid) for sid in data.structures_unlisted)
-    report.marks["usagers (accompanied)"] = sum(Usager.mark_accompanied(uid, first)
-                                                for uid, first in data.usagers_unmarked.items())
-    report.marks["mandates (no longer in force)"] = sum(Mandate.mark_ended(mid, at)
-                                                        for mid in data.mandates_unmarked)
+    report.marks["usagers (accompanied)"] = sum(
+        Usager.mark_accompanied(uid, first) for uid, first in data.usagers_unmarked.items()
+    )
+    report.marks["mandates (no longer in force)"] = sum(Mandate.mark_ended(mid, at) for mid in data.mandates_unmarked)
 
 
 def _correct(drift: dict[str, int]) -> None:
     names = sorted(drift)
     for index, start in enumerate(range(0, len(names), _NAMES_PER_UPDATE)):
-        chunk = {name: drift[name] for name in names[start:start + _NAMES_PER_UPDATE]}
+        chunk = {name: drift[name] for name in names[start : start + _NAMES_PER_UPDATE]}
         with transaction() as tx:
             tx.update(StatsShard(*shard_key(index % STATS_SHARDS)), actions=StatsShard.add_actions(chunk))
 
@@ -185,9 +196,11 @@ def run(check_only: bool = True, since: date | None = None, settle: float = 2.0,
         data = read_data(since, now(), cursor)
         if attempt == 0:
             if check_only:
-                report.marks = {"structures (list key)": len(data.structures_unlisted),
-                                "usagers (accompanied)": len(data.usagers_unmarked),
-                                "mandates (no longer in force)": len(data.mandates_unmarked)}
+                report.marks = {
+                    "structures (list key)": len(data.structures_unlisted),
+                    "usagers (accompanied)": len(data.usagers_unmarked),
+                    "mandates (no longer in force)": len(data.mandates_unmarked),
+                }
             else:
                 _write_marks(data, now(), report)
         after = totals(consistent=True)
@@ -196,8 +209,11 @@ def run(check_only: bool = True, since: date | None = None, settle: float = 2.0,
             report.counters = len(names)
             todo = names
         moved = {n for n in names if before.get(n, 0) != after.get(n, 0)}
-        found = {n: (after.get(n, 0), data.values.get(n, 0)) for n in todo - moved
-                 if after.get(n, 0) != data.values.get(n, 0)}
+        found = {
+            n: (after.get(n, 0), data.values.get(n, 0))
+            for n in todo - moved
+            if after.get(n, 0) != data.values.get(n, 0)
+        }
         report.drift.update(found)
         if found and not check_only:
             _correct({n: expected - counted for n, (counted, expected) in found.items()})

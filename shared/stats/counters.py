@@ -24,6 +24,7 @@ The figures (openapi.yaml, docs/performance.md "Public statistics"):
 Every delta of one event goes to one shard item in one update (``Delta.write``),
 so an event costs its transaction one more operation, never one per counter.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -85,6 +86,7 @@ class Delta(dict):
 
 
 # -- events -----------------------------------------------------------------------
+
 
 def structure_opened() -> Delta:
     return Delta().add(STRUCTURES)

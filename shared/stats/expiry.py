@@ -16,6 +16,7 @@ run goes on from there (the mandates it did count are filtered out by the index
 Query). A table without a cursor starts yesterday (``python -m deploy stats
 backfill`` sets one for a table older than the statistics).
 """
+
 from __future__ import annotations
 
 import time

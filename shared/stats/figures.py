@@ -6,6 +6,7 @@ The answer is kept ``STATS_CACHE_SECONDS`` per process (0: read at every request
 so a public page that many open costs the store one read per process and period;
 concurrent requests of a process share one read.
 """
+
 from __future__ import annotations
 
 import threading
@@ -41,15 +42,21 @@ def shape(summed: dict[str, int], at: datetime) -> dict:
     and every month from the first one counted to the current one, zeros included,
     so a chart has no hole."""
     current = counters.month_of(at)
-    counted = sorted({name[len(counters.MONTH_PREFIX):][:7] for name in summed
-                      if name.startswith(counters.MONTH_PREFIX)})
+    counted = sorted(
+        {name[len(counters.MONTH_PREFIX) :][:7] for name in summed if name.startswith(counters.MONTH_PREFIX)}
+    )
     months = _months(min(counted[0], current) if counted else current, current)
     return {
         "updated_at": at.astimezone(timezone.utc).isoformat(timespec="seconds"),
         "totals": {name: summed.get(name, 0) for name in counters.TOTALS},
         "demarches_done_by_category": {key: summed.get(counters.category(key), 0) for key in DEMARCHES},
-        "monthly": [{"month": month, **{series: summed.get(counters.monthly(month, series), 0)
-                                        for series in counters.MONTHLY_SERIES}} for month in months],
+        "monthly": [
+            {
+                "month": month,
+                **{series: summed.get(counters.monthly(month, series), 0) for series in counters.MONTHLY_SERIES},
+            }
+            for month in months
+        ],
     }
 
 

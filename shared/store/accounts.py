@@ -1,10 +1,16 @@
 """Structures, aidants, their TOTP devices, sessions and login links."""
+
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from pynamodb.attributes import (BooleanAttribute, NumberAttribute, UnicodeAttribute,
-                                 UnicodeSetAttribute, UTCDateTimeAttribute)
+from pynamodb.attributes import (
+    BooleanAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+)
 
 from .base import Item, first, now, partition, query_values
 from .habilitation import Training
@@ -15,6 +21,7 @@ class Structure(Item, discriminator="structure"):
     ``STRUCTURES`` / ``<id>``: every structure, for what must list them all (the
     statistics' backfill), never on a request path. Structures created before that
     key existed get it from the backfill (``shared.stats.backfill``)."""
+
     LIST_PARTITION = "STRUCTURES"
 
     id = UnicodeAttribute()
@@ -31,9 +38,16 @@ class Structure(Item, discriminator="structure"):
     @classmethod
     def new(cls, structure_id: str, **attributes) -> "Structure":
         """A structure (not saved), on the SIRET index and the list of structures."""
-        return cls(*cls.key(structure_id), id=structure_id, gsi1pk=f"SIRET#{attributes['siret']}",
-                   gsi1sk="STRUCTURE", gsi2pk=cls.LIST_PARTITION, gsi2sk=structure_id, created_at=now(),
-                   **attributes)
+        return cls(
+            *cls.key(structure_id),
+            id=structure_id,
+            gsi1pk=f"SIRET#{attributes['siret']}",
+            gsi1sk="STRUCTURE",
+            gsi2pk=cls.LIST_PARTITION,
+            gsi2sk=structure_id,
+            created_at=now(),
+            **attributes,
+        )
 
     @classmethod
     def many(cls, structure_ids) -> list["Structure"]:
@@ -50,14 +64,18 @@ class Structure(Item, discriminator="structure"):
     def add_list_keys(cls, structure_id: str) -> bool:
         """The list key for a structure created before it existed; False if it has it."""
         from . import writes
-        return writes.update(cls(*cls.key(structure_id)), [cls.gsi2pk.set(cls.LIST_PARTITION),
-                                                           cls.gsi2sk.set(structure_id)],
-                             cls.pk.exists() & cls.gsi2pk.does_not_exist())
+
+        return writes.update(
+            cls(*cls.key(structure_id)),
+            [cls.gsi2pk.set(cls.LIST_PARTITION), cls.gsi2sk.set(structure_id)],
+            cls.pk.exists() & cls.gsi2pk.does_not_exist(),
+        )
 
 
 class Aidant(Item, discriminator="aidant"):
     """pk ``AIDANT#<id>`` sk ``AIDANT``. The e-mail's uniqueness is held by
     :class:`EmailClaim`; structures by :class:`Membership` items."""
+
     id = UnicodeAttribute()
     email = UnicodeAttribute()
     first_name = UnicodeAttribute()
@@ -96,6 +114,7 @@ class EmailClaim(Item, discriminator="email_claim"):
     """pk ``EMAIL#<e-mail in its normal form>`` (``shared.emails.normalize``) sk
     ``EMAIL``: written with ``attribute_not_exists`` in the same transaction as the
     aidant, so two aidants can never share an e-mail."""
+
     aidant_id = UnicodeAttribute()
 
     @staticmethod
@@ -105,6 +124,7 @@ class EmailClaim(Item, discriminator="email_claim"):
 
 class Membership(Item, discriminator="membership"):
     """pk ``STRUCTURE#<sid>`` sk ``AIDANT#<aid>``: lists a structure's aidants."""
+
     structure_id = UnicodeAttribute()
     aidant_id = UnicodeAttribute()
 
@@ -131,6 +151,7 @@ class TotpDevice(Item, discriminator="totp_device"):
     item never carries a usable seed. ``last_step`` is the last accepted time step;
     a code is accepted only for a strictly greater step (conditional write).
     """
+
     device_id = UnicodeAttribute()
     aidant_id = UnicodeAttribute()
     device_kind = UnicodeAttribute()  # "card" | "app"
@@ -149,6 +170,7 @@ class TotpDevice(Item, discriminator="totp_device"):
 class Session(Item, discriminator="session"):
     """pk ``SESSION#<keyed hash of the cookie>`` sk ``SESSION``; gsi1
     ``AIDANT#<aid>#SESSIONS`` so that all of an aidant's sessions can be ended."""
+
     aidant_id = UnicodeAttribute()
     structure_id = UnicodeAttribute(null=True)
     expires_at = NumberAttribute()  # absolute end, epoch seconds
@@ -159,11 +181,18 @@ class Session(Item, discriminator="session"):
         return f"SESSION#{token_hash}", "SESSION"
 
     @classmethod
-    def new(cls, token_hash: str, *, aidant_id: str, structure_id: str, expires_at: int,
-            now_s: int) -> "Session":
+    def new(cls, token_hash: str, *, aidant_id: str, structure_id: str, expires_at: int, now_s: int) -> "Session":
         """A session (not saved), on its aidant's index of sessions."""
-        return cls(*cls.key(token_hash), aidant_id=aidant_id, structure_id=structure_id, expires_at=expires_at,
-                   last_seen=now_s, ttl=expires_at, gsi1pk=f"AIDANT#{aidant_id}#SESSIONS", gsi1sk=str(now_s))
+        return cls(
+            *cls.key(token_hash),
+            aidant_id=aidant_id,
+            structure_id=structure_id,
+            expires_at=expires_at,
+            last_seen=now_s,
+            ttl=expires_at,
+            gsi1pk=f"AIDANT#{aidant_id}#SESSIONS",
+            gsi1sk=str(now_s),
+        )
 
     @classmethod
     def of_aidant(cls, aidant_id: str) -> list["Session"]:
@@ -174,6 +203,7 @@ class Session(Item, discriminator="session"):
 class LoginLink(Item, discriminator="login_link"):
     """pk ``LOGINLINK#<keyed hash of the token>`` sk ``LOGINLINK``; consumed once by a
     conditional update on ``used_at``."""
+
     aidant_id = UnicodeAttribute()
     expires_at = NumberAttribute()
     used_at = NumberAttribute(null=True)
@@ -189,6 +219,7 @@ class LoginThrottle(Item, discriminator="login_throttle"):
 
     Counted per e-mail typed, whether or not an aidant has it, so that a lockout
     reveals nothing about which e-mails exist."""
+
     failures = NumberAttribute(default=0)
     locked_until = NumberAttribute(null=True)
 
@@ -200,6 +231,7 @@ class LoginThrottle(Item, discriminator="login_throttle"):
 class RateCounter(Item, discriminator="rate_counter"):
     """pk ``RATE#<name>`` sk ``RATE``: uses of something costly to others (an
     e-mail sent to an address nobody has verified) in a fixed window."""
+
     count = NumberAttribute(default=0)
     window_ends = NumberAttribute(default=0)
 
@@ -210,6 +242,7 @@ class RateCounter(Item, discriminator="rate_counter"):
 
 class AidantPartition(NamedTuple):
     """What the aidant's partition holds (:meth:`Aidant.partition`)."""
+
     aidant: Aidant | None
     devices: list[TotpDevice]
     training: Training | None

@@ -9,6 +9,7 @@ Reads: :meth:`Item.find` (GetItem), :func:`read` (BatchGetItem), :func:`partitio
 (a Query of one partition, grouped by model), :func:`query_values`. Writes:
 ``store/writes.py`` for single items, :func:`transaction` for several.
 """
+
 from __future__ import annotations
 
 import threading
@@ -19,8 +20,7 @@ from datetime import datetime, timezone
 from typing import Iterable, Iterator, TypeVar
 
 import botocore.exceptions
-from pynamodb.attributes import (NumberAttribute, UnicodeAttribute, DiscriminatorAttribute,
-                                 UTCDateTimeAttribute)
+from pynamodb.attributes import DiscriminatorAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.connection.base import Connection
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, TableError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -52,8 +52,13 @@ def iso(moment: datetime) -> str:
 
 
 _OUTAGE_CODES = {
-    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-    "InternalServerError", "ServiceUnavailable", "InternalFailure", "ResourceNotFoundException",
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "InternalFailure",
+    "ResourceNotFoundException",
 }
 
 
@@ -62,17 +67,26 @@ def is_outage(exc: BaseException) -> bool:
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        if isinstance(exc, (writes.BudgetExhausted, botocore.exceptions.EndpointConnectionError,
-                            botocore.exceptions.ConnectionError,
-                            botocore.exceptions.ReadTimeoutError,
-                            botocore.exceptions.ConnectTimeoutError,
-                            botocore.exceptions.NoCredentialsError,
-                            ConnectionError, TimeoutError)):
+        if isinstance(
+            exc,
+            (
+                writes.BudgetExhausted,
+                botocore.exceptions.EndpointConnectionError,
+                botocore.exceptions.ConnectionError,
+                botocore.exceptions.ReadTimeoutError,
+                botocore.exceptions.ConnectTimeoutError,
+                botocore.exceptions.NoCredentialsError,
+                ConnectionError,
+                TimeoutError,
+            ),
+        ):
             return True
         if isinstance(exc, PynamoDBException) and getattr(exc, "cause_response_code", None) in _OUTAGE_CODES:
             return True
-        if isinstance(exc, botocore.exceptions.ClientError) and \
-                exc.response.get("Error", {}).get("Code") in _OUTAGE_CODES:
+        if (
+            isinstance(exc, botocore.exceptions.ClientError)
+            and exc.response.get("Error", {}).get("Code") in _OUTAGE_CODES
+        ):
             return True
         exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
     return False
@@ -113,6 +127,7 @@ class _Expiry(threading.local):
     (:func:`expiring`, set by ``shared.sessions`` from the session's structure and
     by the sign-up), otherwise ``days`` from now (the identity provider's back
     channel, the e-mail delivery)."""
+
     days: int | None = None
     at: int | None = None  # epoch seconds: the trainee's end, for this request (thread)
 
@@ -241,8 +256,14 @@ def first(items: list[M]) -> M | None:
     return items[0] if items else None
 
 
-def query_values(model: type[Item], index: GlobalSecondaryIndex, hash_key: str, range_key_condition,
-                 names: list[str], as_stored: frozenset[str] = frozenset()) -> list[dict]:
+def query_values(
+    model: type[Item],
+    index: GlobalSecondaryIndex,
+    hash_key: str,
+    range_key_condition,
+    names: list[str],
+    as_stored: frozenset[str] = frozenset(),
+) -> list[dict]:
     """A Query on ``index`` that returns, for each item, only the attributes ``names``
     as Python values (a missing one is None), without building model instances;
     those in ``as_stored`` as stored (a date's string, not a datetime parsed only to
@@ -253,12 +274,19 @@ def query_values(model: type[Item], index: GlobalSecondaryIndex, hash_key: str, 
     the identity provider's offer (every active autorisation of a structure)."""
     attributes = model.get_attributes()
     connection = model._get_connection()
-    decode = [(name, attributes[name].attr_type,
-               (lambda value: value) if name in as_stored else attributes[name].deserialize) for name in names]
+    decode = [
+        (name, attributes[name].attr_type, (lambda value: value) if name in as_stored else attributes[name].deserialize)
+        for name in names
+    ]
     found, start = [], None
     while True:
-        page = connection.query(hash_key, range_key_condition=range_key_condition, attributes_to_get=names,
-                                index_name=index.Meta.index_name, exclusive_start_key=start)
+        page = connection.query(
+            hash_key,
+            range_key_condition=range_key_condition,
+            attributes_to_get=names,
+            index_name=index.Meta.index_name,
+            exclusive_start_key=start,
+        )
         for raw in page.get("Items", []):
             found.append({name: (convert(raw[name][kind]) if name in raw else None) for name, kind, convert in decode})
         start = page.get("LastEvaluatedKey")
@@ -289,9 +317,13 @@ def configure() -> None:
 
 def transaction_kwargs() -> dict:
     cfg = settings()
-    return {"region": cfg.aws_region, "host": cfg.dynamodb_host,
-            "connect_timeout_seconds": 1, "read_timeout_seconds": cfg.store_timeout_seconds,
-            "max_retry_attempts": 1}
+    return {
+        "region": cfg.aws_region,
+        "host": cfg.dynamodb_host,
+        "connect_timeout_seconds": 1,
+        "read_timeout_seconds": cfg.store_timeout_seconds,
+        "max_retry_attempts": 1,
+    }
 
 
 _tx_lock = threading.Lock()
@@ -312,7 +344,7 @@ def _transaction_connection() -> Connection:
             found = _tx_connections.get(key)
             if found is None:
                 found = Connection(**kwargs)
-                found.client  # build it now, once, under the lock
+                _ = found.client  # build it now, once, under the lock
                 _tx_connections[key] = found
     return found
 

@@ -16,6 +16,7 @@ version a warning is logged and botocore is left as it is: slower, never wrong.
 Moving botocore means checking these two against its source, then moving
 :data:`WRITTEN_FOR`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,7 +26,6 @@ import botocore
 import botocore.context
 import botocore.parsers
 from pynamodb.connection.base import Connection
-
 
 log = logging.getLogger("aidants_connect.store")
 
@@ -40,9 +40,20 @@ class _ItemResponseParser(botocore.parsers.JSONParser):
     botocore would return; a body that does carry a blob, errors and every other
     operation still go through botocore's own parsing."""
 
-    _ITEM_OUTPUTS = frozenset(f"{op}Output" for op in (
-        "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchGetItem", "BatchWriteItem",
-        "TransactWriteItems", "TransactGetItems"))
+    _ITEM_OUTPUTS = frozenset(
+        f"{op}Output"
+        for op in (
+            "GetItem",
+            "PutItem",
+            "UpdateItem",
+            "DeleteItem",
+            "Query",
+            "BatchGetItem",
+            "BatchWriteItem",
+            "TransactWriteItems",
+            "TransactGetItems",
+        )
+    )
     _BLOB_KEY = re.compile(rb'"BS?"\s*:')
 
     def _handle_json_body(self, raw_body, shape):
@@ -101,8 +112,12 @@ def apply(version: str | None = None) -> bool:
     keep what they were built with."""
     version = botocore.__version__ if version is None else version
     if version != WRITTEN_FOR:
-        log.warning("botocore %s is not %s, the version the store's botocore speed-ups were written "
-                    "for: they are left out (shared/store/botocore_patches.py)", version, WRITTEN_FOR)
+        log.warning(
+            "botocore %s is not %s, the version the store's botocore speed-ups were written "
+            "for: they are left out (shared/store/botocore_patches.py)",
+            version,
+            WRITTEN_FOR,
+        )
         Connection.client = ORIGINAL_CLIENT
         return False
     Connection.client = PATCHED_CLIENT

@@ -1,4 +1,5 @@
 """Physical OTP cards, from the supplier's file to an aidant's pocket."""
+
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
@@ -29,6 +30,7 @@ class OtpCard(Item, discriminator="otp_card"):
     the last time step used by a previous holder so that a card relinked to someone
     else never accepts an old code again.
     """
+
     serial = UnicodeAttribute()
     sealed_seed = UnicodeAttribute()
     status = UnicodeAttribute(default="stock")
@@ -47,8 +49,7 @@ class OtpCard(Item, discriminator="otp_card"):
     @classmethod
     def new_in_stock(cls, serial: str, **attributes) -> "OtpCard":
         """A card in stock (not saved), on the stock partition of gsi1."""
-        return cls(*cls.key(serial), serial=serial, status="stock", gsi1pk=STOCK_PARTITION, gsi1sk=serial,
-                   **attributes)
+        return cls(*cls.key(serial), serial=serial, status="stock", gsi1pk=STOCK_PARTITION, gsi1sk=serial, **attributes)
 
     @classmethod
     def shelf(cls, lost: bool = False, limit: int = 100) -> list["OtpCard"]:

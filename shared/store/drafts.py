@@ -1,8 +1,15 @@
 """Short-lived items of mandate creation: the draft and the FranceConnect login state."""
+
 from __future__ import annotations
 
-from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute,
-                                 UnicodeAttribute, UTCDateTimeAttribute)
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
 
 from .base import Item
 
@@ -16,6 +23,7 @@ class MandateDraft(Item, discriminator="mandate_draft"):
     ``TransactWrite``, so a draft gives at most one mandate. Ephemeral: ``ttl`` for
     DynamoDB and ``expires_at`` (epoch seconds) checked in code and in that condition.
     """
+
     id = UnicodeAttribute()
     aidant_id = UnicodeAttribute()
     structure_id = UnicodeAttribute()
@@ -41,6 +49,7 @@ class FranceConnectState(Item, discriminator="fc_state"):
     the callback to a draft and its aidant; ``nonce_hash`` is compared with the ID
     token's ``nonce`` (OIDC Core §3.1.3.7). Consumed once (``used_at``) by a
     conditional update, so a replayed callback URL is refused."""
+
     draft_id = UnicodeAttribute()
     aidant_id = UnicodeAttribute()
     nonce_hash = UnicodeAttribute()

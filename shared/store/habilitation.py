@@ -1,10 +1,17 @@
 """Accreditation requests of structures, their messages, and aidants' training."""
+
 from __future__ import annotations
 
-from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, NumberAttribute,
-                                 UnicodeAttribute, UTCDateTimeAttribute)
-
 from datetime import datetime
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
 
 from .base import Item, first, partition
 
@@ -28,6 +35,7 @@ class HabilitationRequest(Item, discriminator="habilitation_request"):
     gsi1 ``HABILITATIONS#<status>`` / ``<updated iso>#<id>``: staff's queue per
     status, moved in the same write that changes the status.
     """
+
     id = UnicodeAttribute()
     status = UnicodeAttribute()
     access_hash = UnicodeAttribute()
@@ -70,8 +78,10 @@ class HabilitationRequest(Item, discriminator="habilitation_request"):
     @staticmethod
     def queue_actions(status: str, at: datetime, request_id: str) -> list:
         """Update actions moving a request to the queue of ``status``."""
-        return [HabilitationRequest.gsi1pk.set(_queue(status)),
-                HabilitationRequest.gsi1sk.set(_queue_position(at, request_id))]
+        return [
+            HabilitationRequest.gsi1pk.set(_queue(status)),
+            HabilitationRequest.gsi1sk.set(_queue_position(at, request_id)),
+        ]
 
 
 def _queue(status: str) -> str:
@@ -84,6 +94,7 @@ def _queue_position(at: datetime, request_id: str) -> str:
 
 class HabilitationMessage(Item, discriminator="habilitation_message"):
     """pk ``HABILITATION#<id>`` sk ``MESSAGE#<iso time>#<random>``: append-only."""
+
     request_id = UnicodeAttribute()
     author = UnicodeAttribute()  # "requester" | "staff"
     author_name = UnicodeAttribute()
@@ -99,6 +110,7 @@ class HabilitationMessage(Item, discriminator="habilitation_message"):
 class Training(Item, discriminator="training"):
     """pk ``AIDANT#<aid>`` sk ``TRAINING``: on the aidant's partition, so the one Query
     that reads an aidant and their devices also tells whether they were trained."""
+
     aidant_id = UnicodeAttribute()
     trained_on = UnicodeAttribute(null=True)  # ISO date of the training
     pix_passed = BooleanAttribute(default=False)

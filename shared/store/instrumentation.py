@@ -8,18 +8,17 @@ it consumed, summed per request (``X-Store-Units``; ``python -m bench capacity``
 :func:`install` patches pynamodb's ``Connection.dispatch`` (``store.base`` calls it on
 import), whatever the versions: the budget check is a guarantee, not an optimisation.
 """
+
 from __future__ import annotations
 
 from pynamodb.connection.base import Connection
-
-from ..config import settings
-from . import writes
-
 
 # The counter lives with the request's budget, outside the store: shared.http reads
 # it for every request, and a function that never talks to the store (oidc_metadata)
 # does not import botocore for it.
 from ..budget import calls  # noqa: E402
+from ..config import settings
+from . import writes
 
 _WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"})
 _READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"})
@@ -62,8 +61,9 @@ def _measured_dispatch(self, operation_name, operation_kwargs):
         calls.unmeasured += 1
         raise
     consumed = (data or {}).get("ConsumedCapacity") or []
-    units = sum(float(entry.get("CapacityUnits") or 0)
-                for entry in (consumed if isinstance(consumed, list) else [consumed]))
+    units = sum(
+        float(entry.get("CapacityUnits") or 0) for entry in (consumed if isinstance(consumed, list) else [consumed])
+    )
     if operation_name in _READS:
         calls.read_units += units
     else:

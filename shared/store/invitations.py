@@ -1,4 +1,5 @@
 """Invitations of a person to join a structure."""
+
 from __future__ import annotations
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
@@ -23,6 +24,7 @@ class Invitation(Item, discriminator="invitation"):
     it is used once. ``expires_at`` (epoch seconds) is checked in code and in that
     condition; ``ttl`` lets DynamoDB delete it later.
     """
+
     id = UnicodeAttribute()
     structure_id = UnicodeAttribute()
     structure_name = UnicodeAttribute()
@@ -55,20 +57,33 @@ class Invitation(Item, discriminator="invitation"):
     @classmethod
     def pending_for_email(cls, email: str, limit: int = 20) -> list["Invitation"]:
         """One Query on gsi1 (newest first); expired ones are the caller's to skip."""
-        return [i for i in cls.gsi1.query(cls.email_partition(email), scan_index_forward=False, limit=limit)
-                if isinstance(i, Invitation)]
+        return [
+            i
+            for i in cls.gsi1.query(cls.email_partition(email), scan_index_forward=False, limit=limit)
+            if isinstance(i, Invitation)
+        ]
 
     @classmethod
     def pending_of_structure(cls, structure_id: str, limit: int = 100) -> list["Invitation"]:
         """One Query on gsi2 (newest first)."""
-        return [i for i in cls.gsi2.query(cls.structure_partition(structure_id), scan_index_forward=False,
-                                          limit=limit) if isinstance(i, Invitation)]
+        return [
+            i
+            for i in cls.gsi2.query(cls.structure_partition(structure_id), scan_index_forward=False, limit=limit)
+            if isinstance(i, Invitation)
+        ]
 
     @classmethod
     def ending_actions(cls, status: str, at, by: str, aidant_id: str | None = None) -> list:
         """Ends a pending invitation: its status, and out of both indexes."""
-        actions = [cls.status.set(status), cls.ended_at.set(at), cls.ended_by.set(by),
-                   cls.gsi1pk.remove(), cls.gsi1sk.remove(), cls.gsi2pk.remove(), cls.gsi2sk.remove()]
+        actions = [
+            cls.status.set(status),
+            cls.ended_at.set(at),
+            cls.ended_by.set(by),
+            cls.gsi1pk.remove(),
+            cls.gsi1sk.remove(),
+            cls.gsi2pk.remove(),
+            cls.gsi2sk.remove(),
+        ]
         if aidant_id:
             actions.append(cls.aidant_id.set(aidant_id))
         return actions

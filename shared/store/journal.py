@@ -1,4 +1,5 @@
 """The append-only journal and the seals that make tampering with it detectable."""
+
 from __future__ import annotations
 
 import zlib
@@ -43,6 +44,7 @@ class JournalEntry(Item, discriminator="journal"):
     the seal run and verify) ``JOURNAL#<utc day>#<shard>`` / ``<iso time>#<id>``.
     Written only with ``attribute_not_exists(pk)`` and never updated or deleted by
     the code (and, in production, by IAM policy)."""
+
     id = UnicodeAttribute()
     action = UnicodeAttribute()
     at = UnicodeAttribute()  # ISO 8601 UTC, the same millisecond as the id
@@ -99,6 +101,7 @@ class JournalSeal(Item, discriminator="journal_seal"):
     of earlier ranges that committed after those ranges were sealed (``late``), and
     carries the previous seal's hash. Written once, with ``attribute_not_exists(pk)``
     (two runs cannot both write seal n: the chain cannot fork); never updated."""
+
     sandbox_permanent = True
     seq = NumberAttribute()
     from_ms = NumberAttribute()
@@ -122,13 +125,28 @@ class JournalSeal(Item, discriminator="journal_seal"):
 # The seals hash an entry as DynamoDB stores it (every attribute with its type): a
 # model would drop or convert what it does not know. Read by key only.
 
-def _raw_query(hash_key: str, condition=None, *, index: str | None = None, forward: bool = True,
-               consistent: bool = False, page_size: int | None = None) -> Iterator[dict]:
+
+def _raw_query(
+    hash_key: str,
+    condition=None,
+    *,
+    index: str | None = None,
+    forward: bool = True,
+    consistent: bool = False,
+    page_size: int | None = None,
+) -> Iterator[dict]:
     connection = Item._get_connection()
     start = None
     while True:
-        page = connection.query(hash_key, range_key_condition=condition, index_name=index, limit=page_size,
-                                exclusive_start_key=start, scan_index_forward=forward, consistent_read=consistent)
+        page = connection.query(
+            hash_key,
+            range_key_condition=condition,
+            index_name=index,
+            limit=page_size,
+            exclusive_start_key=start,
+            scan_index_forward=forward,
+            consistent_read=consistent,
+        )
         yield from page.get("Items", [])
         start = page.get("LastEvaluatedKey")
         if not start:
@@ -159,5 +177,6 @@ def raw_entry_id(raw: dict) -> str:
 def raw_seals(*, newest_first: bool = False, page_size: int | None = None) -> Iterator[dict]:
     """The seal chain as stored, strongly consistent (a run must see the seal the
     previous run wrote); newest first reads only what it needs, a page at a time."""
-    return _raw_query(SEALS_PARTITION, Item.sk.startswith("SEAL#"), forward=not newest_first, consistent=True,
-                      page_size=page_size)
+    return _raw_query(
+        SEALS_PARTITION, Item.sk.startswith("SEAL#"), forward=not newest_first, consistent=True, page_size=page_size
+    )

@@ -1,11 +1,18 @@
 """Usagers, mandates and their autorisations (one per démarche)."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Iterator
 
-from pynamodb.attributes import (BooleanAttribute, ListAttribute, MapAttribute, UnicodeAttribute,
-                                 UnicodeSetAttribute, UTCDateTimeAttribute)
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+)
 from pynamodb.expressions.operand import Path
 
 from .base import Item, default_ttl, first, iso, now, partition, query_values
@@ -15,6 +22,7 @@ class Usager(Item, discriminator="usager"):
     """pk ``USAGER#<id>`` sk ``USAGER``. The id is a keyed hash of the FranceConnect
     ``sub``, so finding a usager by ``sub`` is a GetItem and two logins of the same
     person can never create two usagers."""
+
     id = UnicodeAttribute()
     fc_sub = UnicodeAttribute()
     given_name = UnicodeAttribute()
@@ -42,25 +50,41 @@ class Usager(Item, discriminator="usager"):
         kind = Path(["kind"])
         usager = cls(*cls.key(usager_id))
         ttl = default_ttl()  # the sandbox's expiry (an update skips the save path that sets it)
-        usager.update(actions=[kind.set(kind | "usager"), cls.id.set(usager_id),
-                               *(getattr(cls, name).set(value) for name, value in identity.items()),
-                               cls.created_at.set(cls.created_at | at), cls.updated_at.set(at),
-                               *([cls.ttl.set(cls.ttl | ttl)] if ttl is not None else [])])
+        usager.update(
+            actions=[
+                kind.set(kind | "usager"),
+                cls.id.set(usager_id),
+                *(getattr(cls, name).set(value) for name, value in identity.items()),
+                cls.created_at.set(cls.created_at | at),
+                cls.updated_at.set(at),
+                *([cls.ttl.set(cls.ttl | ttl)] if ttl is not None else []),
+            ]
+        )
         return usager
 
     @classmethod
     def accompanied_operation(cls, usager_id: str, at: datetime) -> tuple:
         """Their first mandate signed (in its transaction): refused if already marked."""
-        return ("update", cls(*cls.key(usager_id)), {"actions": [cls.accompanied_at.set(at)],
-                                                     "condition": cls.pk.exists() & cls.accompanied_at.does_not_exist()})
+        return (
+            "update",
+            cls(*cls.key(usager_id)),
+            {
+                "actions": [cls.accompanied_at.set(at)],
+                "condition": cls.pk.exists() & cls.accompanied_at.does_not_exist(),
+            },
+        )
 
     @classmethod
     def mark_accompanied(cls, usager_id: str, since: datetime) -> bool:
         """``accompanied_at`` for a usager whose mandates predate it (the statistics'
         backfill); False if already set (or no such usager)."""
         from . import writes
-        return writes.update(cls(*cls.key(usager_id)), [cls.accompanied_at.set(since)],
-                             cls.pk.exists() & cls.accompanied_at.does_not_exist())
+
+        return writes.update(
+            cls(*cls.key(usager_id)),
+            [cls.accompanied_at.set(since)],
+            cls.pk.exists() & cls.accompanied_at.does_not_exist(),
+        )
 
     @property
     def full_name(self) -> str:
@@ -79,6 +103,7 @@ class Mandate(Item, discriminator="mandate"):
     renewal, so the mandate's status is known without reading its autorisations.
     Never deleted and never given a TTL: mandates are kept for years after they end.
     """
+
     id = UnicodeAttribute()
     structure_id = UnicodeAttribute()
     usager_id = UnicodeAttribute()
@@ -121,8 +146,11 @@ class Mandate(Item, discriminator="mandate"):
         """Mandates ending on the UTC ``day`` (a date), between the index positions
         ``low`` and ``high`` (``<expires iso>#<id>``): one Query on the sparse gsi3
         (revoked mandates leave it); ``unreminded``: those not yet reminded."""
-        found = cls.gsi3.query(cls.expiry_partition(day), cls.gsi3sk.between(low, high),
-                               filter_condition=cls.reminded_at.does_not_exist() if unreminded else None)
+        found = cls.gsi3.query(
+            cls.expiry_partition(day),
+            cls.gsi3sk.between(low, high),
+            filter_condition=cls.reminded_at.does_not_exist() if unreminded else None,
+        )
         return [m for m in found if isinstance(m, Mandate)]
 
     @classmethod
@@ -132,8 +160,9 @@ class Mandate(Item, discriminator="mandate"):
         return first(found[Mandate]), found[Autorisation]
 
     @classmethod
-    def of_structure(cls, structure_id: str, usager_id: str | None = None, *, limit: int,
-                     after: tuple[str, str] | None = None):
+    def of_structure(
+        cls, structure_id: str, usager_id: str | None = None, *, limit: int, after: tuple[str, str] | None = None
+    ):
         """A structure's mandates (or one usager's with it), newest first: one Query
         of at most ``limit`` items on gsi1 (gsi2), after the mandate ``after`` (its id
         and :attr:`list_position`). The result iterates over the mandates; its
@@ -154,8 +183,12 @@ class Mandate(Item, discriminator="mandate"):
     @staticmethod
     def revocation_actions(at: datetime, by: str) -> list:
         """A mandate revoked as a whole: no reminder of its end any more."""
-        return [Mandate.revoked_at.set(at), Mandate.revoked_by.set(by), Mandate.gsi3pk.remove(),
-                Mandate.gsi3sk.remove()]
+        return [
+            Mandate.revoked_at.set(at),
+            Mandate.revoked_by.set(by),
+            Mandate.gsi3pk.remove(),
+            Mandate.gsi3sk.remove(),
+        ]
 
     @staticmethod
     def expiry_partition(day: date) -> str:
@@ -166,18 +199,30 @@ class Mandate(Item, discriminator="mandate"):
         """``stats_ended_at`` for a mandate no longer in force that was never counted
         out (older than the statistics: the backfill); False if already set."""
         from . import writes
-        return writes.update(cls(*cls.key(mandate_id)), [cls.stats_ended_at.set(at)],
-                             cls.pk.exists() & cls.stats_ended_at.does_not_exist())
+
+        return writes.update(
+            cls(*cls.key(mandate_id)),
+            [cls.stats_ended_at.set(at)],
+            cls.pk.exists() & cls.stats_ended_at.does_not_exist(),
+        )
 
     @classmethod
     def expiry_counted_operation(cls, mandate_id: str, at: datetime) -> tuple:
         """An expired mandate taken out of "in force" (the statistics' expiry run), in
         the transaction of the -1: refused unless it is still counted, really expired
         and neither revoked nor left without démarches (those were counted out then)."""
-        return ("update", cls(*cls.key(mandate_id)), {
-            "actions": [cls.stats_ended_at.set(at)],
-            "condition": cls.pk.exists() & cls.stats_ended_at.does_not_exist() & cls.revoked_at.does_not_exist()
-            & cls.active_demarches.exists() & (cls.expires_at <= at)})
+        return (
+            "update",
+            cls(*cls.key(mandate_id)),
+            {
+                "actions": [cls.stats_ended_at.set(at)],
+                "condition": cls.pk.exists()
+                & cls.stats_ended_at.does_not_exist()
+                & cls.revoked_at.does_not_exist()
+                & cls.active_demarches.exists()
+                & (cls.expires_at <= at),
+            },
+        )
 
     @classmethod
     def of_structure_values(cls, structure_id: str, names: list[str]) -> list[dict]:
@@ -189,9 +234,13 @@ class Mandate(Item, discriminator="mandate"):
         """Mandates ending on UTC ``day`` before ``at`` and still counted in force
         (the statistics' expiry run): one Query on gsi3, paged. Revoked mandates have
         left the index; those whose every démarche was renewed are already counted."""
-        return cls.gsi3.query(cls.expiry_partition(day), cls.gsi3sk < at.isoformat(timespec="seconds"),
-                              filter_condition=cls.stats_ended_at.does_not_exist()
-                              & cls.revoked_at.does_not_exist() & cls.active_demarches.exists())
+        return cls.gsi3.query(
+            cls.expiry_partition(day),
+            cls.gsi3sk < at.isoformat(timespec="seconds"),
+            filter_condition=cls.stats_ended_at.does_not_exist()
+            & cls.revoked_at.does_not_exist()
+            & cls.active_demarches.exists(),
+        )
 
 
 def _list_partition(structure_id: str, usager_id: str | None) -> str:
@@ -217,6 +266,7 @@ class Autorisation(Item, discriminator="autorisation"):
     ``mandates.upsert_usager``): the offer is then one Query, not a Query and a
     BatchGet of every usager. Autorisations signed before the copy existed have
     neither these fields nor the gsi3 key; the offer reads their usagers."""
+
     mandate_id = UnicodeAttribute()
     structure_id = UnicodeAttribute()
     usager_id = UnicodeAttribute()
@@ -231,8 +281,12 @@ class Autorisation(Item, discriminator="autorisation"):
     usager_birthdate = UnicodeAttribute(null=True)
 
     # The usager's fields copied onto the autorisation: (autorisation, usager) names.
-    USAGER_COPY = (("usager_given_name", "given_name"), ("usager_family_name", "family_name"),
-                   ("usager_preferred_username", "preferred_username"), ("usager_birthdate", "birthdate"))
+    USAGER_COPY = (
+        ("usager_given_name", "given_name"),
+        ("usager_family_name", "family_name"),
+        ("usager_preferred_username", "preferred_username"),
+        ("usager_birthdate", "birthdate"),
+    )
 
     @staticmethod
     def key(mandate_id: str, demarche: str) -> tuple[str, str]:
@@ -257,10 +311,13 @@ class Autorisation(Item, discriminator="autorisation"):
 
     def usager_copy_actions(self, usager: "Usager") -> list:
         """Update actions bringing the copy in line with ``usager``; empty when it is."""
-        return [getattr(Autorisation, mine).set(getattr(usager, theirs)) if getattr(usager, theirs)
-                else getattr(Autorisation, mine).remove()
-                for mine, theirs in self.USAGER_COPY
-                if (getattr(self, mine) or None) != (getattr(usager, theirs) or None)]
+        return [
+            getattr(Autorisation, mine).set(getattr(usager, theirs))
+            if getattr(usager, theirs)
+            else getattr(Autorisation, mine).remove()
+            for mine, theirs in self.USAGER_COPY
+            if (getattr(self, mine) or None) != (getattr(usager, theirs) or None)
+        ]
 
     @classmethod
     def active_of_usager_everywhere(cls, usager_id: str) -> list["Autorisation"]:
@@ -278,22 +335,36 @@ class Autorisation(Item, discriminator="autorisation"):
         """It still lets ``structure_id`` act for ``usager_id`` at ``at``: the
         ``ConditionCheck`` of the transaction that acts on it (the code, the token),
         so that a revocation between the read and the write stops the write."""
-        return ((Autorisation.gsi2pk == _active_of_usager(structure_id, usager_id))
-                & Autorisation.revoked_at.does_not_exist() & (Autorisation.expires_at > at))
+        return (
+            (Autorisation.gsi2pk == _active_of_usager(structure_id, usager_id))
+            & Autorisation.revoked_at.does_not_exist()
+            & (Autorisation.expires_at > at)
+        )
 
     def covers(self, structure_id: str, usager_id: str, demarche: str, at: datetime) -> bool:
         """What :meth:`covers_condition` checks, on the item as read."""
-        return (self.revoked_at is None and self.gsi2pk == _active_of_usager(structure_id, usager_id)
-                and self.structure_id == structure_id and self.usager_id == usager_id
-                and self.demarche == demarche and self.expires_at > at)
+        return (
+            self.revoked_at is None
+            and self.gsi2pk == _active_of_usager(structure_id, usager_id)
+            and self.structure_id == structure_id
+            and self.usager_id == usager_id
+            and self.demarche == demarche
+            and self.expires_at > at
+        )
 
     @staticmethod
     def closing_actions(at: datetime, by: str, replaced_by: str | None = None) -> list:
         """Update actions that end an autorisation: it leaves the active indexes at once."""
-        actions = [Autorisation.revoked_at.set(at), Autorisation.revoked_by.set(by),
-                   Autorisation.gsi1pk.remove(), Autorisation.gsi1sk.remove(),
-                   Autorisation.gsi2pk.remove(), Autorisation.gsi2sk.remove(),
-                   Autorisation.gsi3pk.remove(), Autorisation.gsi3sk.remove()]
+        actions = [
+            Autorisation.revoked_at.set(at),
+            Autorisation.revoked_by.set(by),
+            Autorisation.gsi1pk.remove(),
+            Autorisation.gsi1sk.remove(),
+            Autorisation.gsi2pk.remove(),
+            Autorisation.gsi2sk.remove(),
+            Autorisation.gsi3pk.remove(),
+            Autorisation.gsi3sk.remove(),
+        ]
         if replaced_by:
             actions.append(Autorisation.replaced_by.set(replaced_by))
         return actions
@@ -309,22 +380,20 @@ class Autorisation(Item, discriminator="autorisation"):
         return list(cls.gsi1.query(_active_of_structure(structure_id), cls.gsi1sk > iso(at)))
 
     @classmethod
-    def active_values_of_structure(cls, structure_id: str, names: list[str], at: datetime,
-                                   as_stored: frozenset[str] = frozenset()) -> list[dict]:
+    def active_values_of_structure(
+        cls, structure_id: str, names: list[str], at: datetime, as_stored: frozenset[str] = frozenset()
+    ) -> list[dict]:
         """The same Query, as the values of ``names`` only (``store.query_values``;
         those in ``as_stored`` as stored)."""
-        return query_values(cls, cls.gsi1, _active_of_structure(structure_id), cls.gsi1sk > iso(at), names,
-                            as_stored)
+        return query_values(cls, cls.gsi1, _active_of_structure(structure_id), cls.gsi1sk > iso(at), names, as_stored)
 
     @classmethod
-    def active_of_usager(cls, structure_id: str, usager_id: str, demarche: str | None = None
-                         ) -> list["Autorisation"]:
+    def active_of_usager(cls, structure_id: str, usager_id: str, demarche: str | None = None) -> list["Autorisation"]:
         """A usager's unexpired, unrevoked autorisations in a structure (for one
         démarche, or all): one Query on the sparse gsi2."""
         at = now()
         condition = cls.gsi2sk == demarche if demarche else None
-        return [a for a in cls.gsi2.query(_active_of_usager(structure_id, usager_id), condition)
-                if a.expires_at > at]
+        return [a for a in cls.gsi2.query(_active_of_usager(structure_id, usager_id), condition) if a.expires_at > at]
 
 
 def _active_everywhere(usager_id: str) -> str:

@@ -9,10 +9,10 @@ DynamoDB may keep an expired item for days.
 Plain pynamodb models: the Authlib-facing adapters live in ``shared.oidc`` so that a
 function that never speaks OIDC does not need Authlib installed.
 """
+
 from __future__ import annotations
 
-from pynamodb.attributes import (BooleanAttribute, ListAttribute, NumberAttribute,
-                                 UnicodeAttribute)
+from pynamodb.attributes import BooleanAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
 
 from .base import Item
 
@@ -27,6 +27,7 @@ class OidcClient(Item, discriminator="oidc_client"):
     (``shared.crypto.seal``, bound to this item's key) instead.
 
     Kept in the training sandbox too: its demo site is a client registered once."""
+
     sandbox_permanent = True
     client_id = UnicodeAttribute()
     name = UnicodeAttribute()
@@ -49,6 +50,7 @@ class AuthorizationTransaction(Item, discriminator="oidc_transaction"):
     write on ``completed_at`` (in the same transaction that stores the code).
     ``browser_hash`` is the keyed hash of the cookie set in the browser FranceConnect
     sent: only that browser may complete it."""
+
     id = UnicodeAttribute()
     browser_hash = UnicodeAttribute(null=True)
     client_id = UnicodeAttribute()
@@ -89,6 +91,7 @@ class AuthorizationCode(Item, discriminator="oidc_code"):
     endpoint needs besides the code: it reads nothing else, and re-checks the mandate
     in its own transaction. Codes written before these existed have none: the token
     endpoint then reads the usager and the structure."""
+
     client_id = UnicodeAttribute()
     redirect_uri = UnicodeAttribute()
     scope = UnicodeAttribute()
@@ -123,6 +126,7 @@ class AccessToken(Item, discriminator="oidc_access_token"):
     The token's value names its autorisation (``<mandate>.<démarche>.<random>``,
     ``shared.oidc.tokens``), so userinfo reads the token and the autorisation in one
     BatchGet; ``usager_claims`` (copied from the code) is the identity it serves."""
+
     client_id = UnicodeAttribute()
     scope = UnicodeAttribute()
     usager_id = UnicodeAttribute()

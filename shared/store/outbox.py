@@ -5,6 +5,7 @@ Every write of an item's delivery state and every read of the index is a method
 here, so the key and index layout stays in this module; the rules (when to claim,
 retry, give up) are ``shared.notifications``'s.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -58,6 +59,7 @@ class OutboxItem(Item, discriminator="outbox"):
     (``shared.crypto.seal``, bound to the item's key): a login link is as good as a
     session for five minutes and must not sit in clear in the table.
     """
+
     id = UnicodeAttribute()
     template = UnicodeAttribute()  # shared/templates/mail/<template>.{subject.txt,txt,html}
     recipient = UnicodeAttribute()
@@ -112,8 +114,7 @@ class OutboxItem(Item, discriminator="outbox"):
     def due_page(cls, partition: str, at: int, limit: int, after: dict | None = None) -> list["OutboxItem"]:
         """Up to ``limit`` items of one pending partition due at ``at``, oldest first,
         after the index position ``after`` (``index_position``)."""
-        return list(cls.gsi1.query(partition, cls.gsi1sk <= due_key(at, "~"), limit=limit,
-                                   last_evaluated_key=after))
+        return list(cls.gsi1.query(partition, cls.gsi1sk <= due_key(at, "~"), limit=limit, last_evaluated_key=after))
 
     @classmethod
     def due_count(cls, partition: str, at: int) -> int:
@@ -123,8 +124,7 @@ class OutboxItem(Item, discriminator="outbox"):
     def index_position(self) -> dict:
         """Where a Query of the pending index resumes after this item (as read: a
         delivery rewrites the sort key on the object)."""
-        return {"pk": {"S": self.pk}, "sk": {"S": self.sk},
-                "gsi1pk": {"S": self.gsi1pk}, "gsi1sk": {"S": self.gsi1sk}}
+        return {"pk": {"S": self.pk}, "sk": {"S": self.sk}, "gsi1pk": {"S": self.gsi1pk}, "gsi1sk": {"S": self.gsi1sk}}
 
     @property
     def due_position(self) -> str:
@@ -156,28 +156,42 @@ class OutboxItem(Item, discriminator="outbox"):
         """A lease for one attempt: only if still pending, due (within ``skew``), and
         not leased by a live delivery. Its sort key moves to the lease's end."""
         return self._update(
-            [OutboxItem.attempts.add(1), OutboxItem.sending_until.set(lease_end),
-             OutboxItem.lease_owner.set(owner), OutboxItem.gsi1sk.set(due_key(lease_end, self.id))],
-            OutboxItem.pk.exists() & (OutboxItem.status == "pending")
-            & (OutboxItem.next_attempt_at <= at + skew) & self._unleased(at))
+            [
+                OutboxItem.attempts.add(1),
+                OutboxItem.sending_until.set(lease_end),
+                OutboxItem.lease_owner.set(owner),
+                OutboxItem.gsi1sk.set(due_key(lease_end, self.id)),
+            ],
+            OutboxItem.pk.exists()
+            & (OutboxItem.status == "pending")
+            & (OutboxItem.next_attempt_at <= at + skew)
+            & self._unleased(at),
+        )
 
     def _release(self, owner: str, actions: list) -> bool:
         """A write only the lease holder may make."""
-        return self._update(actions + [OutboxItem.sending_until.remove(), OutboxItem.lease_owner.remove()],
-                            OutboxItem.lease_owner == owner)
+        return self._update(
+            actions + [OutboxItem.sending_until.remove(), OutboxItem.lease_owner.remove()],
+            OutboxItem.lease_owner == owner,
+        )
 
     def _done(self, status: str, keep_until: int) -> list:
         """Out of the index, its context gone (a login link must not outlive its sending)."""
-        return [OutboxItem.status.set(status), OutboxItem.sealed_context.remove(),
-                OutboxItem.gsi1pk.remove(), OutboxItem.gsi1sk.remove(), OutboxItem.ttl.set(keep_until)]
+        return [
+            OutboxItem.status.set(status),
+            OutboxItem.sealed_context.remove(),
+            OutboxItem.gsi1pk.remove(),
+            OutboxItem.gsi1sk.remove(),
+            OutboxItem.ttl.set(keep_until),
+        ]
 
     def mark_sent(self, owner: str, keep_until: int) -> bool:
-        return self._release(owner, self._done("sent", keep_until)
-                             + [OutboxItem.sent_at.set(now()), OutboxItem.last_error.remove()])
+        return self._release(
+            owner, self._done("sent", keep_until) + [OutboxItem.sent_at.set(now()), OutboxItem.last_error.remove()]
+        )
 
     def _expired(self, reason: str, keep_until: int) -> list:
-        return self._done("expired", keep_until) + [OutboxItem.failed_at.set(now()),
-                                                     OutboxItem.last_error.set(reason)]
+        return self._done("expired", keep_until) + [OutboxItem.failed_at.set(now()), OutboxItem.last_error.set(reason)]
 
     def expire_claimed(self, owner: str, reason: str, keep_until: int) -> bool:
         """A link that died while this delivery held it."""
@@ -186,28 +200,47 @@ class OutboxItem(Item, discriminator="outbox"):
     def expire(self, at: int, reason: str, keep_until: int) -> bool:
         """A dead link found in the index, unclaimed: only if still pending and not
         held by a live delivery."""
-        return self._update(self._expired(reason, keep_until),
-                            (OutboxItem.status == "pending") & (OutboxItem.deliver_by < at + 1)
-                            & self._unleased(at))
+        return self._update(
+            self._expired(reason, keep_until),
+            (OutboxItem.status == "pending") & (OutboxItem.deliver_by < at + 1) & self._unleased(at),
+        )
 
     def reschedule(self, owner: str, due: int, reason: str) -> bool:
         """The lease holder's failed attempt: due again at ``due``."""
-        return self._release(owner, [OutboxItem.next_attempt_at.set(due), OutboxItem.gsi1sk.set(due_key(due, self.id)),
-                                     OutboxItem.last_error.set(reason)])
+        return self._release(
+            owner,
+            [
+                OutboxItem.next_attempt_at.set(due),
+                OutboxItem.gsi1sk.set(due_key(due, self.id)),
+                OutboxItem.last_error.set(reason),
+            ],
+        )
 
     def give_up(self, owner: str, status: str, reason: str) -> bool:
         """The lease holder's last word: into the failed partition, for ops."""
         moment = now()
         stamp = moment.astimezone(timezone.utc).isoformat(timespec="seconds")
-        return self._release(owner, [OutboxItem.status.set(status), OutboxItem.failed_at.set(moment),
-                                     OutboxItem.last_error.set(reason), OutboxItem.gsi1pk.set(FAILED_PARTITION),
-                                     OutboxItem.gsi1sk.set(f"{stamp}#{self.id}")])
+        return self._release(
+            owner,
+            [
+                OutboxItem.status.set(status),
+                OutboxItem.failed_at.set(moment),
+                OutboxItem.last_error.set(reason),
+                OutboxItem.gsi1pk.set(FAILED_PARTITION),
+                OutboxItem.gsi1sk.set(f"{stamp}#{self.id}"),
+            ],
+        )
 
     def requeue(self, due: int) -> bool:
         """A failed item, pending again with a fresh set of attempts, due at ``due``."""
         return self._update(
-            [OutboxItem.status.set("pending"), OutboxItem.attempts.set(0), OutboxItem.next_attempt_at.set(due),
-             OutboxItem.failed_at.remove(),
-             OutboxItem.gsi1pk.set(pending_partition(_shard(self.id), urgent=self.deliver_by is not None)),
-             OutboxItem.gsi1sk.set(due_key(due, self.id))],
-            OutboxItem.status == "failed")
+            [
+                OutboxItem.status.set("pending"),
+                OutboxItem.attempts.set(0),
+                OutboxItem.next_attempt_at.set(due),
+                OutboxItem.failed_at.remove(),
+                OutboxItem.gsi1pk.set(pending_partition(_shard(self.id), urgent=self.deliver_by is not None)),
+                OutboxItem.gsi1sk.set(due_key(due, self.id)),
+            ],
+            OutboxItem.status == "failed",
+        )

@@ -1,4 +1,5 @@
 """The training sandbox's own items (shared/sandbox/): what replaces e-mail there."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -14,6 +15,7 @@ class InboxMessage(Item, discriminator="sandbox_inbox"):
     mailbox. Keyed by the outbox item it comes from, so a delivery done twice (a
     lease that ran out) writes the same message, not a second one. Carries the
     ``ttl`` of what it reports (the trainee's end)."""
+
     outbox_id = UnicodeAttribute()
     template = UnicodeAttribute()
     recipient = UnicodeAttribute()
@@ -28,5 +30,6 @@ class InboxMessage(Item, discriminator="sandbox_inbox"):
     @classmethod
     def of_structure(cls, structure_id: str, limit: int) -> list["InboxMessage"]:
         """The structure's messages, newest first: one Query."""
-        return list(cls.query(f"INBOX#{structure_id}", cls.sk.startswith("MESSAGE#"),
-                              scan_index_forward=False, limit=limit))
+        return list(
+            cls.query(f"INBOX#{structure_id}", cls.sk.startswith("MESSAGE#"), scan_index_forward=False, limit=limit)
+        )

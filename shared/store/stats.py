@@ -17,6 +17,7 @@ the number of counters it moves (a token: the total, its category, its month), a
 reading every figure is one BatchGet of ``STATS_SHARDS`` keys, whatever the number of
 months.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -56,8 +57,9 @@ class StatsShard(Item, discriminator=_KIND):
         """Update actions adding ``deltas`` (name → amount, negative to subtract), and
         the discriminator on the item's first write (every item of the table has one)."""
         kind = Path(["kind"])
-        return [kind.set(kind | _KIND)] + [Path([name]).add(amount) for name, amount in sorted(deltas.items())
-                                            if amount]
+        return [kind.set(kind | _KIND)] + [
+            Path([name]).add(amount) for name, amount in sorted(deltas.items()) if amount
+        ]
 
     @classmethod
     def for_event(cls, event_id: str) -> "StatsShard":
@@ -80,6 +82,7 @@ class ExpiryCursor(Item, discriminator="stats_expiry_cursor"):
     """pk ``STATS#EXPIRY`` sk ``STATS``: the last UTC day whose expired mandates the
     scheduled run has all counted (``shared.stats.expiry``). Only moved forward
     (conditional write), so a late run cannot move it back."""
+
     done_through = UnicodeAttribute()  # yyyy-mm-dd
 
     @staticmethod
@@ -98,17 +101,22 @@ class ExpiryCursor(Item, discriminator="stats_expiry_cursor"):
         """Record that every mandate expiring on or before ``day`` is counted; False if
         the cursor is already there or further."""
         from . import writes
+
         value = day.isoformat()
         item = cls(*cls.key(), done_through=value)
         kind = Path(["kind"])
-        return writes.update(item, [cls.done_through.set(value), kind.set(kind | "stats_expiry_cursor")],
-                             cls.done_through.does_not_exist() | (cls.done_through < value))
+        return writes.update(
+            item,
+            [cls.done_through.set(value), kind.set(kind | "stats_expiry_cursor")],
+            cls.done_through.does_not_exist() | (cls.done_through < value),
+        )
 
 
 def table_created_on() -> date:
     """The UTC day the table was created: nothing in it is older (the backfill reads
     the journal from there)."""
     from datetime import datetime, timezone
+
     created = Item._get_connection().describe_table().get("CreationDateTime")
     if isinstance(created, (int, float)):
         created = datetime.fromtimestamp(created, timezone.utc)

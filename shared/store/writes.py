@@ -36,6 +36,7 @@ never answered → 503 (:class:`BudgetExhausted`), and the caller's retry runs a
 an untouched item, unless the store applies the buffered copy after the budget: what
 that leaves behind is listed in docs/reliability.md.
 """
+
 from __future__ import annotations
 
 import random
@@ -48,6 +49,12 @@ import botocore.exceptions
 from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
+# The request's time budget lives in ``shared.budget`` (no botocore there: ``shared.http``
+# starts it for every function); its names are this module's too, as callers use them.
+from ..budget import BudgetExhausted, check_budget, remaining
+from ..budget import budget as budget
+from ..budget import clear_budget as clear_budget
+from ..budget import start_budget as start_budget
 from ..config import settings
 
 # Errors after which a write may or may not have been applied: it was sent, and the
@@ -55,14 +62,14 @@ from ..config import settings
 # did not reach it, and the caller gets its 503 at once.)
 _UNKNOWN_OUTCOME = (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectionClosedError)
 # Answers after which the same write may simply be sent again.
-_RETRY_CODES = {"TransactionInProgressException", "InternalServerError", "ServiceUnavailable",
-                "ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"}
-
-
-# The request's time budget lives in ``shared.budget`` (no botocore there: ``shared.http``
-# starts it for every function); its names are this module's too, as callers use them.
-from ..budget import (BudgetExhausted, budget, check_budget, clear_budget, remaining,  # noqa: E402,F401
-                      start_budget)
+_RETRY_CODES = {
+    "TransactionInProgressException",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+}
 
 
 def _one_call_fits() -> bool:
@@ -71,6 +78,7 @@ def _one_call_fits() -> bool:
 
 
 # -- errors ---------------------------------------------------------------------------------
+
 
 def _code(exc: BaseException) -> str | None:
     cause = getattr(exc, "cause", None) or exc.__cause__
@@ -93,8 +101,7 @@ def _outcome_unknown(exc: BaseException) -> bool:
 def is_condition_failure(exc: BaseException) -> bool:
     """A write refused by its condition, or a transaction cancelled by one of its
     conditions or by a concurrent transaction on the same item (not an outage)."""
-    return _code(exc) in (
-        "ConditionalCheckFailedException", "TransactionCanceledException")
+    return _code(exc) in ("ConditionalCheckFailedException", "TransactionCanceledException")
 
 
 def _send(call):
@@ -112,6 +119,7 @@ def _send(call):
 
 
 # -- single-item writes ---------------------------------------------------------------------
+
 
 def _attempt() -> str:
     return uuid.uuid4().hex
@@ -159,6 +167,7 @@ def put_new(item) -> bool:
 
 
 # -- transactions ---------------------------------------------------------------------------
+
 
 def _only_conflicts(exc: BaseException) -> bool:
     """A transaction cancelled only because another transaction was writing one of

@@ -8,6 +8,7 @@
   if the page threw an uncaught error or broke the Content-Security-Policy.
 * ``snap``: ``snap("recap")`` saves ``<test>--recap.png`` for the steps in between.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "tests" / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 
 
 def _slug(text: str) -> str:
@@ -33,6 +41,7 @@ def axe_report():
     (the tests fail on serious and critical ones; minor ones are listed here)."""
     yield
     from tests.browser.helpers import AXE_LOG
+
     if AXE_LOG:
         SCREENSHOTS.parent.mkdir(parents=True, exist_ok=True)
         (SCREENSHOTS.parent / "axe-report.json").write_text(json.dumps(AXE_LOG, indent=2, ensure_ascii=False))
@@ -41,6 +50,7 @@ def axe_report():
 @pytest.fixture(scope="session")
 def playwright_instance():
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         yield p
 
@@ -56,8 +66,9 @@ def browser(playwright_instance):
 
 @pytest.fixture
 def context(browser, stack):
-    context = browser.new_context(base_url=stack.url, locale="fr-FR", timezone_id="Europe/Paris",
-                                  viewport={"width": 1280, "height": 900})
+    context = browser.new_context(
+        base_url=stack.url, locale="fr-FR", timezone_id="Europe/Paris", viewport={"width": 1280, "height": 900}
+    )
     context.set_default_timeout(15_000)
     yield context
     context.close()
@@ -68,8 +79,14 @@ def page(context, request):
     page = context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(f"uncaught error: {exc}"))
-    page.on("console", lambda msg: problems.append(f"console: {msg.text}")
-            if msg.type == "error" and "Content Security Policy" in msg.text else None)
+    page.on(
+        "console",
+        lambda msg: (
+            problems.append(f"console: {msg.text}")
+            if msg.type == "error" and "Content Security Policy" in msg.text
+            else None
+        ),
+    )
     page.problems = problems
     yield page
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -84,6 +101,6 @@ def page(context, request):
 def snap(page, request):
     def save(step: str) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{_slug(request.node.name)}--{_slug(step)}.png"),
-                        full_page=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{_slug(request.node.name)}--{_slug(step)}.png"), full_page=True)
+
     return save

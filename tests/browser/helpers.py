@@ -1,5 +1,6 @@
 """What several browser journeys do: a fresh aidant in a fresh structure, log in
 through the page, mandates written straight to the store, accessibility checks."""
+
 from __future__ import annotations
 
 import secrets
@@ -15,9 +16,15 @@ from tests.conftest import Mailbox, extract_link
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 INTERVAL = 30  # app devices (shared.otp.APP_INTERVAL)
 
-ANGELA = {"given_name": "Angela Claire Louise", "family_name": "DUBOIS", "birthdate": "1962-08-24",
-          "gender": "female", "birthplace": "75107", "birthcountry": "99100",
-          "email": "angela.dubois@example.fr"}
+ANGELA = {
+    "given_name": "Angela Claire Louise",
+    "family_name": "DUBOIS",
+    "birthdate": "1962-08-24",
+    "gender": "female",
+    "birthplace": "75107",
+    "birthcountry": "99100",
+    "email": "angela.dubois@example.fr",
+}
 
 
 @dataclass
@@ -27,6 +34,7 @@ class Aidant:
     A TOTP time step is accepted once per device (docs/architecture.md §8): rather than wait for
     the next step, the aidant gets one more device whenever both steps the server
     accepts now (current and next) are used on every device it has."""
+
     stack: object
     email: str
     id: str
@@ -48,35 +56,48 @@ class Aidant:
     def add_device(self) -> None:
         self.stack.use_store()
         from shared import otp
+
         device, secret = otp.new_device(self.id, "app")
         device.save()
         self.secrets.append(secret)
         self.last_steps.append(0)
 
 
-def new_aidant(stack, first_name: str = "Camille", referent: bool = False,
-               structure_name: str = "France Services de test") -> Aidant:
+def new_aidant(
+    stack, first_name: str = "Camille", referent: bool = False, structure_name: str = "France Services de test"
+) -> Aidant:
     structure_id = stack.new_structure(structure_name)
-    email = stack.new_aidant(structure_id, first_name=first_name,
-                             referent_of=[structure_id] if referent else [])
+    email = stack.new_aidant(structure_id, first_name=first_name, referent_of=[structure_id] if referent else [])
     stack.use_store()
     from shared import accounts, crypto, otp
+
     aidant = accounts.find_aidant_by_email(email)
     _, devices = otp.devices_of(aidant.id)
     seeds = [crypto.unseal(d.sealed_secret, d.sk) for d in devices]
     return Aidant(stack, email, aidant.id, structure_id, first_name, seeds, [0] * len(seeds))
 
 
-def new_mandate(stack, aidant: Aidant, demarches=("papiers", "argent"), identity: dict | None = None,
-                duration: str = "long") -> tuple[str, str]:
+def new_mandate(
+    stack, aidant: Aidant, demarches=("papiers", "argent"), identity: dict | None = None, duration: str = "long"
+) -> tuple[str, str]:
     """A usager and a signed mandate for the aidant's structure; (usager id, mandate id)."""
     stack.use_store()
     from shared import mandates
+
     usager = mandates.upsert_usager("fc-" + secrets.token_hex(8), identity or ANGELA)
-    mandate = mandates.create(mandates.NewMandate(
-        structure_id=aidant.structure_id, usager=usager, demarches=list(demarches), duration=duration,
-        is_remote=False, remote_consent=None, aidant_id=aidant.id, aidant_name="Camille Test",
-        text_snapshot=""))
+    mandate = mandates.create(
+        mandates.NewMandate(
+            structure_id=aidant.structure_id,
+            usager=usager,
+            demarches=list(demarches),
+            duration=duration,
+            is_remote=False,
+            remote_consent=None,
+            aidant_id=aidant.id,
+            aidant_name="Camille Test",
+            text_snapshot="",
+        )
+    )
     return usager.id, mandate.id
 
 
@@ -122,5 +143,6 @@ def assert_accessible(page: Page, impacts: tuple[str, ...] = ("serious", "critic
     AXE_LOG.append({"url": page.url, "title": page.title(), "violations": result})
     bad = [v for v in result if v["impact"] in impacts]
     assert not bad, f"axe violations on {page.url}:\n" + "\n".join(
-        f"- [{v['impact']}] {v['id']}: {v['help']} → {v['nodes']}" for v in bad)
+        f"- [{v['impact']}] {v['id']}: {v['help']} → {v['nodes']}" for v in bad
+    )
     return result

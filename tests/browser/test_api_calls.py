@@ -1,5 +1,6 @@
 """js/api.js, the front-end's one door to the API, as the accreditation requester
 uses it: no session, only the token of the link e-mailed to them."""
+
 import re
 
 CALL = """async ([path, options]) => {
@@ -39,8 +40,7 @@ def test_an_anonymous_call_shows_a_401_where_a_session_call_goes_to_login(page):
 
 def test_an_error_about_one_input_names_it(page, stack):
     page.goto("/habilitation/")
-    body = {"siret": "123", "name": "", "address": "", "structure_type": "mairie", "referent": {},
-            "aidants": []}
+    body = {"siret": "123", "name": "", "address": "", "structure_type": "mairie", "referent": {}, "aidants": []}
     error = page.evaluate(CALL, ["/api/habilitation/requests", {"anonymous": True, "method": "POST", "body": body}])
     assert error["status"] == 400
     assert error["field"] and error["field"] == error["details"]["field"]

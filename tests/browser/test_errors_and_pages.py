@@ -1,6 +1,7 @@
 """Errors as people understand them, and the pages around the journeys: login
 mistakes, expired links and sessions (back where the aidant was), network and server
 failures, logout, 404, keyboard access, and axe on every static page."""
+
 import json
 import re
 
@@ -75,17 +76,27 @@ def test_network_and_server_failures_are_explained(page, stack, snap):
     page.route("**/api/usagers*", lambda route: route.abort("internetdisconnected"))
     page.goto("/mandats/")
     expect(page.get_by_role("alert")).to_contain_text(
-        "Impossible de joindre Aidants Connect. Vérifiez votre connexion à Internet, puis réessayez.")
+        "Impossible de joindre Aidants Connect. Vérifiez votre connexion à Internet, puis réessayez."
+    )
     snap("reseau")
     page.unroute("**/api/usagers*")
     page.route("**/api/usagers*", lambda route: route.fulfill(status=502, body="<html>Bad gateway</html>"))
     page.reload()
     expect(page.get_by_role("alert")).to_contain_text("Le service rencontre un problème momentané.")
     page.unroute("**/api/usagers*")
-    page.route("**/api/usagers*", lambda route: route.fulfill(
-        status=503, content_type="application/json",
-        body=json.dumps({"error": "temporarily_unavailable",
-                         "error_description": "La fonction redémarre. Réessayez dans quelques instants."})))
+    page.route(
+        "**/api/usagers*",
+        lambda route: route.fulfill(
+            status=503,
+            content_type="application/json",
+            body=json.dumps(
+                {
+                    "error": "temporarily_unavailable",
+                    "error_description": "La fonction redémarre. Réessayez dans quelques instants.",
+                }
+            ),
+        ),
+    )
     page.reload()
     expect(page.get_by_role("alert")).to_contain_text("La fonction redémarre. Réessayez dans quelques instants.")
 
@@ -119,12 +130,15 @@ def test_unknown_address_shows_the_404_page(page):
     assert_accessible(page)
 
 
-@pytest.mark.parametrize("path, heading", [
-    ("/connexion/", "Connectez-vous"),
-    ("/connexion/verifiez-vos-mails/", "Vérifiez votre boîte mail"),
-    ("/ressources/", "Ressources : j'ai besoin d'aide"),
-    ("/accessibilite/", "Déclaration d'accessibilité"),
-])
+@pytest.mark.parametrize(
+    "path, heading",
+    [
+        ("/connexion/", "Connectez-vous"),
+        ("/connexion/verifiez-vos-mails/", "Vérifiez votre boîte mail"),
+        ("/ressources/", "Ressources : j'ai besoin d'aide"),
+        ("/accessibilite/", "Déclaration d'accessibilité"),
+    ],
+)
 def test_public_pages_are_accessible_in_french(page, path, heading):
     page.goto(path)
     expect(page.locator("html")).to_have_attribute("lang", "fr")

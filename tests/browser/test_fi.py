@@ -1,6 +1,7 @@
 """The identity-provider pages: a government service (the local demo, playing
 FranceConnect as our client) → /oidc/authorize → /fi/ → the aidant logs in, picks
 the usager and the démarche → back to the service, logged in as the usager."""
+
 import re
 
 from playwright.sync_api import expect
@@ -27,14 +28,18 @@ def test_franceconnect_to_aidant_to_usager_and_demarche_then_back_to_the_service
     start_from_the_service(page)
     expect(page).to_have_url(re.compile(r"/connexion/\?next=%2Ffi%2F%3Ftxn%3D"))
     expect(page.get_by_role("status").or_(page.get_by_role("alert")).first).to_contain_text(
-        "Un site de démarches en ligne demande une connexion avec Aidants Connect")
+        "Un site de démarches en ligne demande une connexion avec Aidants Connect"
+    )
     snap("connexion")
     login_through_page(page, stack, aidant, start=None)
     expect(page).to_have_url(re.compile(r"/fi/\?txn="))
 
     expect(page.get_by_role("heading", level=1)).to_have_text(CHOOSE_USAGER)
-    expect(page.get_by_text("Seuls les usagers avec un mandat en cours auprès de France Services de test sont "
-                            "affichés ici.")).to_be_visible()
+    expect(
+        page.get_by_text(
+            "Seuls les usagers avec un mandat en cours auprès de France Services de test sont affichés ici."
+        )
+    ).to_be_visible()
     expect(page.get_by_text("Connexion demandée par : FranceConnect (démo locale)")).to_be_visible()
     expect(page.locator("#usagers button")).to_have_count(2)
     assert_accessible(page)
@@ -87,8 +92,7 @@ def test_no_usager_with_a_mandate_in_force_gets_a_clear_page(page, stack, snap):
     login_through_page(page, stack, aidant)
     page.goto("/demo/login")
     expect(page.get_by_role("heading", level=1)).to_have_text("Aucun usager à FranceConnecter")
-    expect(page.locator("main")).to_contain_text(
-        "il se peut que vous n'ayez pas de mandat ou que le mandat a expiré")
+    expect(page.locator("main")).to_contain_text("il se peut que vous n'ayez pas de mandat ou que le mandat a expiré")
     expect(page.get_by_role("link", name="Créer un mandat").last).to_be_visible()
     assert_accessible(page)
 
@@ -104,6 +108,7 @@ def test_unknown_or_used_transaction_says_to_start_again_from_the_service(page, 
 
 def test_a_transaction_opened_in_another_browser_is_refused_with_a_clear_message(page, stack):
     import requests
+
     aidant = new_aidant(stack)
     login_through_page(page, stack, aidant)
     # The demo service sends *another* browser to /oidc/authorize: it holds the cookie.

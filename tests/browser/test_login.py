@@ -1,4 +1,5 @@
 """An aidant logs in from the browser: e-mail + code, link by e-mail, Espace Aidant."""
+
 import re
 
 from playwright.sync_api import expect

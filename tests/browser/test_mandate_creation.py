@@ -1,5 +1,6 @@
 """Créer un mandat: démarches and duration → the usager logs in with FranceConnect
 (the local stand-in) → Récapitulatif du mandat → the aidant's code → print."""
+
 import re
 
 from playwright.sync_api import expect
@@ -67,7 +68,9 @@ def test_create_a_remote_mandate_through_franceconnect_sign_it_and_print_it(page
     expect(summary).to_contain_text("pour une durée de 1 an.")
     expect(summary).to_contain_text("Mandat réalisé à distance")
     expect(summary).to_contain_text("SMS du 06 12 34 56 78, 10 h 02")
-    expect(page.get_by_role("checkbox", name=re.compile("Avoir obtenu et conservé un consentement écrit"))).to_be_visible()
+    expect(
+        page.get_by_role("checkbox", name=re.compile("Avoir obtenu et conservé un consentement écrit"))
+    ).to_be_visible()
     assert_accessible(page)
     snap("recapitulatif")
 
@@ -84,8 +87,9 @@ def test_create_a_remote_mandate_through_franceconnect_sign_it_and_print_it(page
 
     expect(page).to_have_url(re.compile(r"/mandats/enregistre/\?id="))
     expect(page.get_by_role("heading", level=1)).to_have_text("Le mandat a été enregistré")
-    expect(page.locator("#resume")).to_contain_text("Mandat de Angela Claire Louise DUBOIS pour : "
-                                                    "Papiers - Citoyenneté - Élections, Transports - Mobilité")
+    expect(page.locator("#resume")).to_contain_text(
+        "Mandat de Angela Claire Louise DUBOIS pour : Papiers - Citoyenneté - Élections, Transports - Mobilité"
+    )
     mandate_id = page.url.split("id=")[1]
     print_link = page.get_by_role("link", name="Imprimer le mandat")
     expect(print_link).to_have_attribute("href", f"/api/mandates/{mandate_id}/print")

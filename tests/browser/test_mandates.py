@@ -1,20 +1,36 @@
 """Mes mandats: the structure's usagers and mandates, search, detail, renew, revoke
 one démarche or all (dialog + TOTP), print the mandate and the revocation attestation."""
+
 import re
 
 from playwright.sync_api import expect
 
-from tests.browser.helpers import (assert_accessible, login_through_page, new_aidant, new_mandate)
+from tests.browser.helpers import assert_accessible, login_through_page, new_aidant, new_mandate
 
-PIERRE = {"given_name": "Pierre", "family_name": "MERCIER", "birthdate": "1969-03-17", "gender": "male",
-          "birthplace": "02691", "birthcountry": "99100", "email": "pierre.mercier@example.fr"}
-ELOISE = {"given_name": "Éloïse Marie-Thérèse", "family_name": "LEFÈVRE-N'DIAYE", "birthdate": "1948-02-29",
-          "gender": "female", "birthplace": "02408", "birthcountry": "99100", "email": "eloise@example.fr"}
+PIERRE = {
+    "given_name": "Pierre",
+    "family_name": "MERCIER",
+    "birthdate": "1969-03-17",
+    "gender": "male",
+    "birthplace": "02691",
+    "birthcountry": "99100",
+    "email": "pierre.mercier@example.fr",
+}
+ELOISE = {
+    "given_name": "Éloïse Marie-Thérèse",
+    "family_name": "LEFÈVRE-N'DIAYE",
+    "birthdate": "1948-02-29",
+    "gender": "female",
+    "birthplace": "02408",
+    "birthcountry": "99100",
+    "email": "eloise@example.fr",
+}
 
 
 def revoke_in_store(stack, aidant, mandate_id, demarche=None):
     stack.use_store()
     from shared import revocation
+
     revocation.revoke(aidant.structure_id, aidant.id, mandate_id, aidant.code(), demarche=demarche)
 
 
@@ -91,8 +107,9 @@ def test_revoke_one_demarche_then_the_whole_mandate_with_the_code(page, stack, s
     dialog.get_by_label("Entrez le code à 6 chiffres").fill(aidant.code())
     dialog.get_by_role("button", name="Confirmer la révocation").click()
     expect(dialog).to_be_hidden()
-    expect(page.get_by_role("alert").or_(page.get_by_role("status")).filter(has_text="Révocation enregistrée")).to_contain_text(
-        "La démarche « Argent - Impôts - Consommation » a été révoquée.")
+    expect(
+        page.get_by_role("alert").or_(page.get_by_role("status")).filter(has_text="Révocation enregistrée")
+    ).to_contain_text("La démarche « Argent - Impôts - Consommation » a été révoquée.")
     argent = page.locator("#autorisations tr", has_text="Argent")
     expect(argent).to_contain_text("Révoqué")
     expect(page.locator("#autorisations tr", has_text="Justice")).to_contain_text("En cours")

@@ -1,5 +1,6 @@
 """The référent's main journey in the browser: Espace Responsable, the aidants table,
 linking then validating a physical card; and the QR code enrolment page."""
+
 import re
 import time
 
@@ -12,10 +13,12 @@ from tests.browser.helpers import assert_accessible, login_through_page, new_aid
 def new_card(stack):
     stack.use_store()
     from shared import cards, crypto
+
     serial = "B" + crypto.new_id(8).upper()
     seed = pyotp.random_base32(32)
-    assert cards.import_cards([{"serial": serial, "seed": seed}], encoding="base32", structure_id=None,
-                              actor_id="test").imported == [serial]
+    assert cards.import_cards(
+        [{"serial": serial, "seed": seed}], encoding="base32", structure_id=None, actor_id="test"
+    ).imported == [serial]
     return serial, pyotp.TOTP(seed, interval=60)
 
 
@@ -64,6 +67,7 @@ def test_the_referent_links_and_validates_a_card_for_an_aidant(page, stack, snap
     # The card now opens Anne's session.
     stack.use_store()
     from shared import accounts, otp
+
     _, devices = otp.devices_of(accounts.find_aidant_by_email(anne).id)
     assert [(d.device_kind, d.serial, d.confirmed) for d in devices] == [("card", serial, True)]
 
@@ -138,19 +142,39 @@ def test_a_structure_requests_accreditation_and_follows_it(page, stack, snap):
 
 def test_staff_accept_a_request_and_mark_training(page, stack, snap):
     import requests
+
     suffix = str(time.time_ns())[-8:]
-    body = {"siret": "80204022000019", "name": f"Mairie {suffix}", "address": "1 place de l'Hôtel de Ville",
-            "structure_type": "mairie", "referent_is_aidant": False,
-            "referent": {"first_name": "Léa", "last_name": "Roux", "email": f"lea-{suffix}@test.aidantsconnect.fr",
-                         "profession": "Secrétaire générale"},
-            "aidants": [{"first_name": "Marc", "last_name": "Petit", "email": f"marc-{suffix}@test.aidantsconnect.fr",
-                         "profession": "Agent d'accueil"}]}
+    body = {
+        "siret": "80204022000019",
+        "name": f"Mairie {suffix}",
+        "address": "1 place de l'Hôtel de Ville",
+        "structure_type": "mairie",
+        "referent_is_aidant": False,
+        "referent": {
+            "first_name": "Léa",
+            "last_name": "Roux",
+            "email": f"lea-{suffix}@test.aidantsconnect.fr",
+            "profession": "Secrétaire générale",
+        },
+        "aidants": [
+            {
+                "first_name": "Marc",
+                "last_name": "Petit",
+                "email": f"marc-{suffix}@test.aidantsconnect.fr",
+                "profession": "Agent d'accueil",
+            }
+        ],
+    }
     created = requests.post(stack.url + "/api/habilitation/requests", json=body).json()
-    requests.post(f"{stack.url}/api/habilitation/requests/{created['id']}/submit", json={},
-                  headers={"Authorization": "Bearer " + created["token"]})
+    requests.post(
+        f"{stack.url}/api/habilitation/requests/{created['id']}/submit",
+        json={},
+        headers={"Authorization": "Bearer " + created["token"]},
+    )
     estelle = new_aidant(stack, first_name="Estelle")
     stack.use_store()
     from shared.store import Aidant
+
     Aidant(*Aidant.key(estelle.id)).update(actions=[Aidant.is_staff.set(True)])
     login_through_page(page, stack, estelle)
     page.goto("/staff/")

@@ -3,6 +3,7 @@ with the virtual OTP card → create a mandate with Angela (FranceConnect stand-
 use it on the demo site → revoke → print, the inbox, the situations and the reset;
 axe-core on every new page state. The sandbox stack is started here (`local up
 --sandbox`); the production stack (the shared ``stack`` fixture) refuses it all."""
+
 from __future__ import annotations
 
 import os
@@ -33,14 +34,21 @@ def trainee_page(browser, sandbox, request):
     and keeps a screenshot of the last page. This process's environment is restored
     afterwards (an extra TOTP device is written through the sandbox's store)."""
     saved_env = dict(os.environ)
-    context = browser.new_context(base_url=sandbox.url, locale="fr-FR", timezone_id="Europe/Paris",
-                                  viewport={"width": 1280, "height": 900})
+    context = browser.new_context(
+        base_url=sandbox.url, locale="fr-FR", timezone_id="Europe/Paris", viewport={"width": 1280, "height": 900}
+    )
     context.set_default_timeout(15_000)
     page = context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(f"uncaught error: {exc}"))
-    page.on("console", lambda msg: problems.append(f"console: {msg.text}")
-            if msg.type == "error" and "Content Security Policy" in msg.text else None)
+    page.on(
+        "console",
+        lambda msg: (
+            problems.append(f"console: {msg.text}")
+            if msg.type == "error" and "Content Security Policy" in msg.text
+            else None
+        ),
+    )
     yield page
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     try:
@@ -84,7 +92,8 @@ def card_code(page) -> str:
 
 
 def test_a_trainees_whole_session_sign_up_log_in_mandate_with_angela_demo_site_revoke_print(
-        trainee_page, sandbox, request):
+    trainee_page, sandbox, request
+):
     page = trainee_page
     email = f"camille.{int(time.time() * 1000)}@formation.example.fr"
 
@@ -163,7 +172,8 @@ def test_a_trainees_whole_session_sign_up_log_in_mandate_with_angela_demo_site_r
     page.get_by_role("link", name="S'identifier avec FranceConnect").click()
     page.get_by_role("link", name="Vous êtes un aidant professionnel").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(
-        "Sélectionnez l'utilisateur que vous souhaitez FranceConnecter")
+        "Sélectionnez l'utilisateur que vous souhaitez FranceConnecter"
+    )
     expect_training_notice(page)
     page.get_by_role("button", name="Angela Claire Louise DUBOIS").click()
     page.get_by_role("button", name="Transports - Mobilité").click()
@@ -236,9 +246,11 @@ def test_a_sandbox_request_against_the_production_profile_is_refused(page, stack
     page.goto("/bac-a-sable/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Page introuvable")
     expect(page.get_by_text(TRAINING)).to_have_count(0)
-    refused = page.request.post("/api/sandbox/trainees", data={"email": "refus@example.fr", "first_name": "R",
-                                                               "last_name": "Efus"},
-                                headers={"Content-Type": "application/json"})
+    refused = page.request.post(
+        "/api/sandbox/trainees",
+        data={"email": "refus@example.fr", "first_name": "R", "last_name": "Efus"},
+        headers={"Content-Type": "application/json"},
+    )
     assert refused.status == 404 and refused.json()["error"] == "not_found"
     assert page.request.get("/api/sandbox").status == 404
     page.goto("/connexion/")

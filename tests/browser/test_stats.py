@@ -1,6 +1,7 @@
 """The public statistics page: no session, French, a chart per series each followed
 by the table of its values, the figures of /api/stats, axe-clean (also on a small
 screen and when the figures cannot be loaded)."""
+
 import re
 
 import requests
@@ -42,8 +43,12 @@ def test_the_statistics_page_shows_each_figure_with_a_chart_and_its_table(page, 
 
 
 def test_the_statistics_page_says_when_the_figures_cannot_be_loaded(page):
-    page.route("**/api/stats", lambda route: route.fulfill(status=503, content_type="application/json",
-                                                           body='{"error": "temporarily_unavailable"}'))
+    page.route(
+        "**/api/stats",
+        lambda route: route.fulfill(
+            status=503, content_type="application/json", body='{"error": "temporarily_unavailable"}'
+        ),
+    )
     page.goto("/stats/")
     expect(page.get_by_role("alert")).to_contain_text("Les statistiques n'ont pas pu être chargées")
     expect(page.locator("#chiffres-cles")).to_be_hidden()

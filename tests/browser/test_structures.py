@@ -3,6 +3,7 @@ browser: the header's structure and its one-click switch (and a switch made in
 another tab), an invitation accepted with the code, the référent's invitations, the
 terms to accept before acting, « Voir le projet de mandat », and the identity
 provider's page when the structure changes under it. axe-core on each new state."""
+
 from __future__ import annotations
 
 import re
@@ -22,6 +23,7 @@ def also_in(stack, aidant, structure_id: str) -> None:
     """The aidant works for this structure too (as an accepted invitation leaves it)."""
     stack.use_store()
     from shared.store import Aidant, Membership
+
     Membership.new(structure_id, aidant.id).save()
     Aidant(*Aidant.key(aidant.id)).update(actions=[Aidant.structure_ids.add({structure_id})])
 
@@ -164,6 +166,7 @@ def test_the_terms_of_use_are_read_and_accepted_before_acting_on_a_mandate(page,
     aidant = new_aidant(stack, first_name="Clara", structure_name=HOME)
     stack.use_store()
     from shared.store import Aidant
+
     Aidant(*Aidant.key(aidant.id)).update(actions=[Aidant.cgu_version.remove()])
     login_through_page(page, stack, aidant)
     expect(page.get_by_text("Nous vous prions de bien vouloir")).to_be_visible()
@@ -201,7 +204,8 @@ def test_the_terms_of_use_are_read_and_accepted_before_acting_on_a_mandate(page,
 
 
 def test_the_recap_shows_the_draft_as_printed_and_a_draft_of_another_structure_is_not_signed_here(
-        page, context, stack, snap):
+    page, context, stack, snap
+):
     aidant, other = two_places(stack)
     log_in_and_pick(page, stack, aidant)
     page.goto("/mandats/nouveau/")
@@ -244,10 +248,21 @@ def test_the_identity_provider_page_follows_a_switch_made_in_another_tab(page, c
     new_mandate(stack, aidant, ("papiers",))
     stack.use_store()
     from shared import mandates
+
     pierre = mandates.upsert_usager("fc-pierre-" + aidant.id, PIERRE)
-    mandates.create(mandates.NewMandate(
-        structure_id=other, usager=pierre, demarches=["transports"], duration="long", is_remote=False,
-        remote_consent=None, aidant_id=aidant.id, aidant_name="Camille Test", text_snapshot=""))
+    mandates.create(
+        mandates.NewMandate(
+            structure_id=other,
+            usager=pierre,
+            demarches=["transports"],
+            duration="long",
+            is_remote=False,
+            remote_consent=None,
+            aidant_id=aidant.id,
+            aidant_name="Camille Test",
+            text_snapshot="",
+        )
+    )
     log_in_and_pick(page, stack, aidant)
     page.goto("/demo/")
     page.get_by_role("link", name="S'identifier avec FranceConnect").click()

@@ -13,6 +13,7 @@ The wheels are downloaded once for all functions, then the virtualenvs are built
 from them, one per distinct set of requirement files (two at a time, on tmpfs when
 there is one); ``DEPLOY_FUNCTIONS=a,b`` limits the run to some functions.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -51,18 +52,22 @@ def _free_port() -> int:
 
 def _clean_env(**extra) -> dict[str, str]:
     """No PYTHONPATH, no virtualenv of ours, no AWS settings leaking in."""
-    env = {k: v for k, v in os.environ.items()
-           if k in ("PATH", "LANG", "LC_ALL", "TMPDIR") or k.startswith("PIP_")}
-    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
-                                  if not p.startswith(str(ROOT / ".venv")))
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TMPDIR") or k.startswith("PIP_")}
+    env["PATH"] = os.pathsep.join(
+        p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(str(ROOT / ".venv"))
+    )
     env.update(extra)
     return env
 
 
 def _pip(*args: str) -> None:
-    pip = subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
-                         env=_clean_env(HOME=os.environ.get("HOME", "/root")), capture_output=True, text=True,
-                         check=False)
+    pip = subprocess.run(
+        [sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
+        env=_clean_env(HOME=os.environ.get("HOME", "/root")),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert pip.returncode == 0, f"pip {' '.join(args)}\n{pip.stdout}\n{pip.stderr}"
 
 
@@ -102,8 +107,18 @@ def _install(requirement_set: tuple[str, ...], env_dir: Path, wheels: Path) -> P
     for i, text in enumerate(requirement_set):
         listing = env_dir / f"requirements-{i}.txt"
         listing.write_text(text)
-        _pip("--python", str(python), "install", "-q", "--no-compile", "--no-index", "--find-links", str(wheels),
-             "-r", str(listing))
+        _pip(
+            "--python",
+            str(python),
+            "install",
+            "-q",
+            "--no-compile",
+            "--no-index",
+            "--find-links",
+            str(wheels),
+            "-r",
+            str(listing),
+        )
     return python
 
 
@@ -128,19 +143,24 @@ def installed():
             groups.setdefault(_requirement_set(name), []).append(name)
         pythons = {}
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            futures = {pool.submit(_install, requirement_set, base / f"venv{i}", wheels): requirement_set
-                       for i, requirement_set in enumerate(groups)}
+            futures = {
+                pool.submit(_install, requirement_set, base / f"venv{i}", wheels): requirement_set
+                for i, requirement_set in enumerate(groups)
+            }
             for future in concurrent.futures.as_completed(futures):
                 pythons[futures[future]] = future.result()
         results = {}
         for requirement_set, names in groups.items():
             for name in names:
                 stack_file = stack.SANDBOX_STACK if name in SANDBOX_ONLY else None
-                home = context.assemble(context.build_context(name, base / name / "context", stack_file),
-                                        base / name / "home")
+                home = context.assemble(
+                    context.build_context(name, base / name / "context", stack_file), base / name / "home"
+                )
                 results[name] = (home, pythons[requirement_set])
-        print(f"\nwheels in {download:.1f}s; {len(groups)} fresh virtualenvs for {len(SELECTED)} functions "
-              f"and their build contexts in {time.perf_counter() - started - download:.1f}s")
+        print(
+            f"\nwheels in {download:.1f}s; {len(groups)} fresh virtualenvs for {len(SELECTED)} functions "
+            f"and their build contexts in {time.perf_counter() - started - download:.1f}s"
+        )
         yield results
 
 
@@ -152,10 +172,18 @@ def store(tmp_path_factory):
     process = dynamodb.start("moto", port, logs / "moto.log")
     endpoint = f"http://127.0.0.1:{port}"
     for table_name in sorted({FUNCTIONS[name].environment.get("TABLE_NAME", "aidants-connect") for name in SELECTED}):
-        subprocess.run([sys.executable, "-m", "deploy", "table", "--create", "--endpoint", endpoint,
-                        "--table-name", table_name], cwd=ROOT, check=True, capture_output=True,
-                       env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_REGION": "eu-west-3"})
+        subprocess.run(
+            [sys.executable, "-m", "deploy", "table", "--create", "--endpoint", endpoint, "--table-name", table_name],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            env={
+                **os.environ,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_REGION": "eu-west-3",
+            },
+        )
     yield endpoint
     process.terminate()
     process.wait(10)
@@ -178,26 +206,36 @@ class Running:
         closed = _free_port()  # nothing listens there: no mail, no FranceConnect, no gateway
         env = _clean_env(HOME=str(workdir))
         env.update(context.image_environment(fn, home))
-        env.update({
-            "HOSTNAME": fn.name,
-            "INDEX_HOST": "127.0.0.1", "INDEX_PORT": str(self.port),
-            "DYNAMODB_HOST": store, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "SECRETS_DIR": str(_secrets_dir(fn, workdir / "secrets")),
-            "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(closed),
-            "GATEWAY_URL": f"http://127.0.0.1:{closed}",
-            "FRANCECONNECT_URL": f"http://127.0.0.1:{closed}/franceconnect",
-            # The sandbox's stand-ins must be its own (shared/config.py): its issuer is
-            # the closed port too, so the demo site reaches nobody either.
-            **({"ISSUER": f"http://127.0.0.1:{closed}", "FRONTEND_URL": f"http://127.0.0.1:{closed}"}
-               if fn.environment.get("PROFILE") == "sandbox" else {}),
-            # Diagnostics on: X-Store-Calls proves an answer went through shared.http.
-            "EXPOSE_DIAGNOSTICS": "true",
-        })
+        env.update(
+            {
+                "HOSTNAME": fn.name,
+                "INDEX_HOST": "127.0.0.1",
+                "INDEX_PORT": str(self.port),
+                "DYNAMODB_HOST": store,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "SECRETS_DIR": str(_secrets_dir(fn, workdir / "secrets")),
+                "SMTP_HOST": "127.0.0.1",
+                "SMTP_PORT": str(closed),
+                "GATEWAY_URL": f"http://127.0.0.1:{closed}",
+                "FRANCECONNECT_URL": f"http://127.0.0.1:{closed}/franceconnect",
+                # The sandbox's stand-ins must be its own (shared/config.py): its issuer is
+                # the closed port too, so the demo site reaches nobody either.
+                **(
+                    {"ISSUER": f"http://127.0.0.1:{closed}", "FRONTEND_URL": f"http://127.0.0.1:{closed}"}
+                    if fn.environment.get("PROFILE") == "sandbox"
+                    else {}
+                ),
+                # Diagnostics on: X-Store-Calls proves an answer went through shared.http.
+                "EXPOSE_DIAGNOSTICS": "true",
+            }
+        )
         self.env = env
         self.log = workdir / "function.log"
         with open(self.log, "wb") as out:  # the child keeps its own descriptor
-            self.process = subprocess.Popen([str(python), "index.py"], cwd=home, env=env,
-                                            stdout=out, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [str(python), "index.py"], cwd=home, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.time() + 60
         while True:
@@ -206,9 +244,9 @@ class Running:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
                 break
-            except OSError:
+            except OSError as err:
                 if time.time() > deadline:
-                    raise AssertionError(f"{fn.name} did not start:\n{self.log.read_text()}")
+                    raise AssertionError(f"{fn.name} did not start:\n{self.log.read_text()}") from err
                 time.sleep(0.1)
 
     def stop(self) -> str:
@@ -236,8 +274,7 @@ def running(installed, store, tmp_path):
 def _probes(fn: stack.Function) -> list[tuple[str, str]]:
     if not fn.routes:  # reached by the gateway only (async, cron): its root
         return [("POST", "/")]
-    return [(method, re.sub(r"\{\w+\}", "probe0123", route.path))
-            for route in fn.routes for method in route.methods]
+    return [(method, re.sub(r"\{\w+\}", "probe0123", route.path)) for route in fn.routes for method in route.methods]
 
 
 def _check_answer(fn: stack.Function, method: str, path: str, resp: requests.Response) -> None:
@@ -259,8 +296,7 @@ def test_function_answers_every_route_from_its_build_context(name, running):
         # A malformed body on writes: every function must answer it with a 4xx, never a 500.
         body = b"{not json" if method in ("POST", "PUT", "PATCH") else None
         headers = {"Content-Type": "application/json", "Accept": "application/json"} if body else {}
-        resp = requests.request(method, run.url + path, data=body, headers=headers,
-                                allow_redirects=False, timeout=20)
+        resp = requests.request(method, run.url + path, data=body, headers=headers, allow_redirects=False, timeout=20)
         _check_answer(fn, method, path, resp)
     log = run.stop()
     assert "Traceback" not in log, log
@@ -268,8 +304,10 @@ def test_function_answers_every_route_from_its_build_context(name, running):
 
 
 def test_metadata_is_served_from_the_build_context(running):
-    name = next((n for n, fn in FUNCTIONS.items()
-                 if any(r.path == "/.well-known/openid-configuration" for r in fn.routes)), None)
+    name = next(
+        (n for n, fn in FUNCTIONS.items() if any(r.path == "/.well-known/openid-configuration" for r in fn.routes)),
+        None,
+    )
     if name is None or name not in SELECTED:
         pytest.skip("no discovery function selected")
     run = running(name)
@@ -282,13 +320,16 @@ def test_metadata_is_served_from_the_build_context(running):
 
 
 def test_login_refuses_a_malformed_body_from_the_build_context(running):
-    name = next((n for n, fn in FUNCTIONS.items()
-                 if any(r.path == "/api/login" and "POST" in r.methods for r in fn.routes)), None)
+    name = next(
+        (n for n, fn in FUNCTIONS.items() if any(r.path == "/api/login" and "POST" in r.methods for r in fn.routes)),
+        None,
+    )
     if name is None or name not in SELECTED:
         pytest.skip("no login function selected")
     run = running(name)
-    resp = requests.post(run.url + "/api/login", data=b"{not json",
-                         headers={"Content-Type": "application/json"}, timeout=10)
+    resp = requests.post(
+        run.url + "/api/login", data=b"{not json", headers={"Content-Type": "application/json"}, timeout=10
+    )
     assert resp.status_code == 400
     assert resp.json()["error"] == "invalid_request"
     resp = requests.post(run.url + "/api/login", json={"email": "nobody@example.org", "otp": "000000"}, timeout=10)
@@ -299,10 +340,18 @@ def test_the_image_runs_the_locked_flask_and_waitress(installed):
     """The template installs flask and waitress unpinned (and tox 3); the function's
     requirements.txt, installed after it, brings the lock's versions back."""
     lock = requirements.load()
-    for name, (home, python) in installed.items():
-        versions = subprocess.run([str(python), "-c", "from importlib import metadata as m; "
-                                   "print(m.version('flask'), m.version('waitress'))"],
-                                  env=_clean_env(), capture_output=True, text=True, check=True).stdout.split()
+    for name, (_home, python) in installed.items():
+        versions = subprocess.run(
+            [
+                str(python),
+                "-c",
+                "from importlib import metadata as m; print(m.version('flask'), m.version('waitress'))",
+            ],
+            env=_clean_env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
         assert versions == [lock["flask"].version, lock["waitress"].version], name
 
 
@@ -325,11 +374,16 @@ def test_the_entry_point_behaves_as_the_template(installed, tmp_path):
         "        return {'body': b'raw'}\n"
         "    if kind == 'none':\n"
         "        return None\n"
-        "    return {'statusCode': 418, 'body': 'text', 'headers': {'X-Header': event.headers.get('x-in')}}\n")
+        "    return {'statusCode': 418, 'body': 'text', 'headers': {'X-Header': event.headers.get('x-in')}}\n"
+    )
     port = _free_port()
-    process = subprocess.Popen([str(python), "index.py"], cwd=app,
-                               env=_clean_env(INDEX_HOST="127.0.0.1", INDEX_PORT=str(port)),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [str(python), "index.py"],
+        cwd=app,
+        env=_clean_env(INDEX_HOST="127.0.0.1", INDEX_PORT=str(port)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         for _ in range(100):

@@ -3,6 +3,7 @@
 The nginx configuration is parsed and its routing table run in Python, request by
 request, against the local gateway's own dispatch; where an nginx binary is
 installed, `nginx -t` checks each output too."""
+
 from __future__ import annotations
 
 import json
@@ -26,6 +27,7 @@ METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 # -- a small nginx parser ---------------------------------------------------------
+
 
 def _tokens(text: str):
     i, n = 0, len(text)
@@ -97,12 +99,14 @@ class NginxRouter:
     def __init__(self, text: str):
         self.tree = parse_nginx(text)
         (routing_map,) = find(self.tree, "map", "$request_method:$uri", "$aidants_function")
-        self.table = [(re.compile(key[1:]), args[0]) for key, args, _ in routing_map[2]
-                      if key != "default"]
+        self.table = [(re.compile(key[1:]), args[0]) for key, args, _ in routing_map[2] if key != "default"]
         assert all(key.startswith("~") for key, _, _ in routing_map[2] if key != "default")
-        self.servers = [s for s in find(self.tree, "server") if s[2] is not None
-                        and not any(d[0] == "location" and d[1] == ["/"] and
-                                   any(x[0] == "return" for x in d[2]) for d in s[2])]
+        self.servers = [
+            s
+            for s in find(self.tree, "server")
+            if s[2] is not None
+            and not any(d[0] == "location" and d[1] == ["/"] and any(x[0] == "return" for x in d[2]) for d in s[2])
+        ]
         (server,) = self.servers
         # nginx tries regex locations in the order written: control characters, then routes.
         self.refused, self.api = [d for d in server[2] if d[0] == "location" and d[1][0] == "~"]
@@ -121,14 +125,18 @@ class NginxRouter:
 
 
 def local_choice(gw, method: str, path: str) -> str | None:
-    status, _, body = gw.dispatch({"PATH_INFO": path, "REQUEST_METHOD": method, "QUERY_STRING": "",
-                                   "wsgi.input": None, "CONTENT_LENGTH": "0"})
+    status, _, body = gw.dispatch(
+        {"PATH_INFO": path, "REQUEST_METHOD": method, "QUERY_STRING": "", "wsgi.input": None, "CONTENT_LENGTH": "0"}
+    )
     if status.startswith("299 "):
         return body.decode()
     if status.startswith("405"):
         return "405"
-    if status.startswith("404") and body.startswith(b"{") and \
-            json.loads(body)["error_description"] == "Adresse inconnue.":
+    if (
+        status.startswith("404")
+        and body.startswith(b"{")
+        and json.loads(body)["error_description"] == "Adresse inconnue."
+    ):
         return "404"  # refused before any route (a control character in the path)
     return None
 
@@ -144,8 +152,15 @@ def gw(tmp_path_factory):
 
 # The local gateway also plays OpenFaaS's gateway (/function/<name>/...); the edge
 # never exposes those forms, which the next test checks.
-PROBES = ingress._probe_paths(ROUTES) + ["/", "/connexion/", "/system/functions", "/api/unknown",
-                                         "/api/login/abc\ndef", "/oidc/userinfo\n", "/fi/\r.html"]
+PROBES = ingress._probe_paths(ROUTES) + [
+    "/",
+    "/connexion/",
+    "/system/functions",
+    "/api/unknown",
+    "/api/login/abc\ndef",
+    "/oidc/userinfo\n",
+    "/fi/\r.html",
+]
 
 
 def test_a_path_with_a_control_character_is_refused_as_json_at_the_edge_and_locally(gw):
@@ -199,8 +214,7 @@ def test_kubernetes_routes_through_the_same_nginx_table():
     conf = by_kind["ConfigMap"]["data"]["default.conf"]
     router = NginxRouter(conf)
     assert [f for _, f in router.table] == [r.function for r in ROUTES]
-    assert find(router.tree, "upstream", "openfaas_gateway")[0][2][0][1] == \
-        ["gateway.openfaas.svc.cluster.local:8080"]
+    assert find(router.tree, "upstream", "openfaas_gateway")[0][2][0][1] == ["gateway.openfaas.svc.cluster.local:8080"]
     deployment, service, ing = by_kind["Deployment"], by_kind["Service"], by_kind["Ingress"]
     pod = deployment["spec"]["template"]
     assert deployment["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
@@ -219,17 +233,34 @@ def test_function_ingresses_keep_the_public_path_or_refuse(tmp_path):
     """FunctionIngress cannot route on the method: with the mandates' GET/POST on one
     path it refuses; on routes it can express, the operator's rewrite
     (/function/<fn>/$1) gives each handler its public path."""
-    split = any(len({ingress.resolve(ROUTES, m, re.sub(r"\{\w+\}", "x1", r.path)) for m in METHODS} - {"405"}) > 1
-                for r in ROUTES)
+    split = any(
+        len({ingress.resolve(ROUTES, m, re.sub(r"\{\w+\}", "x1", r.path)) for m in METHODS} - {"405"}) > 1
+        for r in ROUTES
+    )
     if split:
         with pytest.raises(ingress.NotRepresentable):
             ingress.generate("functioningress")
     simple = tmp_path / "stack.yml"
-    simple.write_text(yaml.safe_dump({"functions": {
-        "otp-verify": {"handler": "./functions/otp_verify", "annotations": {
-            stack.ROUTES_ANNOTATION: "POST /api/login\nGET /api/login/{token}\nGET /api/me\n"}},
-        "oidc-metadata": {"handler": "./functions/oidc_metadata", "annotations": {
-            stack.ROUTES_ANNOTATION: "GET /.well-known/openid-configuration\nGET /oidc/jwks\n"}}}}))
+    simple.write_text(
+        yaml.safe_dump(
+            {
+                "functions": {
+                    "otp-verify": {
+                        "handler": "./functions/otp_verify",
+                        "annotations": {
+                            stack.ROUTES_ANNOTATION: "POST /api/login\nGET /api/login/{token}\nGET /api/me\n"
+                        },
+                    },
+                    "oidc-metadata": {
+                        "handler": "./functions/oidc_metadata",
+                        "annotations": {
+                            stack.ROUTES_ANNOTATION: "GET /.well-known/openid-configuration\nGET /oidc/jwks\n"
+                        },
+                    },
+                }
+            }
+        )
+    )
     routes = stack.routes(simple)
     docs = [d for d in yaml.safe_load_all(ingress.generate("functioningress", ingress.default_options(), simple)) if d]
     assert len(docs) == len(routes)
@@ -242,17 +273,28 @@ def test_function_ingresses_keep_the_public_path_or_refuse(tmp_path):
 
 
 def test_the_command_writes_the_generated_files(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "deploy", "ingress", "--kind", "nginx", "--no-tls",
-                          "--server-name", "example.test"], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "deploy", "ingress", "--kind", "nginx", "--no-tls", "--server-name", "example.test"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "server_name example.test;" in out.stdout and "ssl_certificate" not in out.stdout
     parse_nginx(out.stdout)
-    listing = subprocess.run([sys.executable, "-m", "deploy", "ingress", "--kind", "k8s", "--write"],
-                             cwd=ROOT, capture_output=True, text=True, check=True)
+    listing = subprocess.run(
+        [sys.executable, "-m", "deploy", "ingress", "--kind", "k8s", "--write"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     written = Path(listing.stdout.strip())
     assert written == ROOT / "deploy" / "generated" / "k8s.yaml" and written.is_file()
 
 
 # -- issue 14: rate limits of anonymous routes, no framing ---------------------------
+
 
 def _site_server(text: str) -> list:
     (server,) = NginxRouter(text).servers
@@ -269,7 +311,7 @@ def _zone_of(tree: list, method: str, path: str) -> set[str]:
         for key, args, _ in directive[2]:
             if key != "default" and re.match(key[1:], f"{method}:{path}"):
                 assert args == ["$binary_remote_addr"]
-                zones.add(variable[1:-len("_key")])
+                zones.add(variable[1 : -len("_key")])
                 break
     return zones
 
@@ -277,8 +319,9 @@ def _zone_of(tree: list, method: str, path: str) -> set[str]:
 CONFIGURATIONS = {
     "nginx-tls": lambda: ingress.generate("nginx"),
     "nginx-plain": lambda: ingress.nginx_conf(ROUTES, ingress.default_options(tls=False)),
-    "k8s": lambda: next(d for d in yaml.safe_load_all(ingress.generate("k8s"))
-                        if d and d["kind"] == "ConfigMap")["data"]["default.conf"],
+    "k8s": lambda: next(d for d in yaml.safe_load_all(ingress.generate("k8s")) if d and d["kind"] == "ConfigMap")[
+        "data"
+    ]["default.conf"],
 }
 
 
@@ -286,9 +329,12 @@ CONFIGURATIONS = {
 def test_the_routes_anonymous_callers_reach_are_rate_limited_per_address(name):
     tree = parse_nginx(CONFIGURATIONS[name]())
     expected = {
-        ("POST", "/api/login"): "ac_login", ("GET", "/api/login/x1"): "ac_login",
-        ("GET", "/oidc/authorize"): "ac_oidc_browser", ("HEAD", "/oidc/authorize"): "ac_oidc_browser",
-        ("POST", "/oidc/token"): "ac_oidc_backchannel", ("GET", "/oidc/userinfo"): "ac_oidc_backchannel",
+        ("POST", "/api/login"): "ac_login",
+        ("GET", "/api/login/x1"): "ac_login",
+        ("GET", "/oidc/authorize"): "ac_oidc_browser",
+        ("HEAD", "/oidc/authorize"): "ac_oidc_browser",
+        ("POST", "/oidc/token"): "ac_oidc_backchannel",
+        ("GET", "/oidc/userinfo"): "ac_oidc_backchannel",
         ("POST", "/oidc/userinfo"): "ac_oidc_backchannel",
         ("POST", "/api/habilitation/requests"): "ac_habilitation",
         ("PUT", "/api/habilitation/requests/x1"): "ac_habilitation",
@@ -298,9 +344,15 @@ def test_the_routes_anonymous_callers_reach_are_rate_limited_per_address(name):
     for (method, path), zone in expected.items():
         assert _zone_of(tree, method, path) == {zone}, (method, path)
     # A session's requests, and reading one's own request by its link, are not counted.
-    for method, path in [("GET", "/api/me"), ("POST", "/api/logout"), ("POST", "/api/mandates"),
-                         ("GET", "/api/habilitation/requests/x1"), ("GET", "/oidc/jwks"),
-                         ("POST", "/api/staff/habilitation/requests/x1/messages"), ("GET", "/")]:
+    for method, path in [
+        ("GET", "/api/me"),
+        ("POST", "/api/logout"),
+        ("POST", "/api/mandates"),
+        ("GET", "/api/habilitation/requests/x1"),
+        ("GET", "/oidc/jwks"),
+        ("POST", "/api/staff/habilitation/requests/x1/messages"),
+        ("GET", "/"),
+    ]:
         assert _zone_of(tree, method, path) == set(), (method, path)
     zones = {d[1][1].split("=")[1].split(":")[0]: d[1] for d in find(tree, "limit_req_zone")}
     production_limits = [limit for limit in ingress.RATE_LIMITS if not limit.sandbox]  # the sandbox's: its stack
@@ -325,8 +377,11 @@ def test_behind_ingress_nginx_the_client_address_is_the_forwarded_one():
 
 
 def test_a_rate_limit_on_a_route_stack_yml_does_not_declare_is_an_error(monkeypatch):
-    monkeypatch.setattr(ingress, "RATE_LIMITS", ingress.RATE_LIMITS + (
-        ingress.RateLimit("ac_typo", "1r/s", 1, ("POST /api/logn",), "typo"),))
+    monkeypatch.setattr(
+        ingress,
+        "RATE_LIMITS",
+        ingress.RATE_LIMITS + (ingress.RateLimit("ac_typo", "1r/s", 1, ("POST /api/logn",), "typo"),),
+    )
     with pytest.raises(ValueError, match="not a route"):
         ingress.generate("nginx")
 
@@ -353,6 +408,7 @@ def test_no_answer_of_the_site_can_be_framed(name):
 
 # -- nginx itself, where it is installed (apt-get install nginx-light) ----------------
 
+
 def _self_signed(folder: Path, host: str) -> None:
     """A certificate where certbot would put one, for `nginx -t` to load."""
     import datetime
@@ -365,14 +421,21 @@ def _self_signed(folder: Path, host: str) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now)
-            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     folder.mkdir(parents=True)
     (folder / "fullchain.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "privkey.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                           serialization.PrivateFormat.PKCS8,
-                                                           serialization.NoEncryption()))
+    (folder / "privkey.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
 
 
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="no nginx binary (apt-get install nginx-light)")
@@ -390,7 +453,22 @@ def test_nginx_accepts_the_generated_configuration(name, tmp_path):
     (tmp_path / "site.conf").write_text(text)
     (tmp_path / "nginx.conf").write_text(
         f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
-        f"http {{\n    include {tmp_path}/site.conf;\n}}\n")
-    check = subprocess.run(["nginx", "-t", "-q", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"),
-                            "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True, timeout=30)
+        f"http {{\n    include {tmp_path}/site.conf;\n}}\n"
+    )
+    check = subprocess.run(
+        [
+            "nginx",
+            "-t",
+            "-q",
+            "-p",
+            str(tmp_path),
+            "-e",
+            str(tmp_path / "error.log"),
+            "-c",
+            str(tmp_path / "nginx.conf"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert check.returncode == 0, check.stderr

@@ -5,6 +5,7 @@ requirements.in / requirements-dev.in / bench/requirements.in are edited by hand
 `make lock` writes the .lock files; `make requirements` writes the functions' files
 (deploy/requirements.py). These tests fail when one of them was edited without the
 command that follows from it."""
+
 from __future__ import annotations
 
 import shutil
@@ -21,8 +22,11 @@ from local import stack
 
 ROOT = stack.ROOT
 FUNCTIONS = stack.functions()
-LOCKS = {"requirements.in": "requirements.lock", "requirements-dev.in": "requirements-dev.lock",
-         "bench/requirements.in": "bench/requirements.lock"}
+LOCKS = {
+    "requirements.in": "requirements.lock",
+    "requirements-dev.in": "requirements-dev.lock",
+    "bench/requirements.in": "bench/requirements.lock",
+}
 
 
 def _inputs(path: Path) -> list[Requirement]:
@@ -43,8 +47,9 @@ def test_each_function_lists_the_locked_pins_of_what_it_imports(name):
 
 
 def test_the_command_checks_every_function_file():
-    check = subprocess.run([sys.executable, "-m", "deploy", "requirements", "--check"], cwd=ROOT,
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, "-m", "deploy", "requirements", "--check"], cwd=ROOT, capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stderr
 
 
@@ -55,8 +60,9 @@ def test_every_lock_pins_what_its_input_asks_with_hashes(source):
     for wanted in _inputs(ROOT / source):
         pin = lock.get(requirements.normalize(wanted.name))
         assert pin is not None, f"{wanted} is not in {LOCKS[source]}: run `make lock`"
-        assert wanted.specifier.contains(pin.version, prereleases=True), \
+        assert wanted.specifier.contains(pin.version, prereleases=True), (
             f"{LOCKS[source]} has {pin.name}=={pin.version}, {source} asks {wanted}: run `make lock`"
+        )
 
 
 def test_the_dev_and_bench_locks_keep_the_runtime_versions():
@@ -90,7 +96,7 @@ def test_the_lock_parser_reads_pip_compile_and_uv_output():
     text = (
         "# header\n"
         "Foo_Bar==1.0 \\\n    --hash=sha256:aa \\\n    --hash=sha256:bb\n    # via -r requirements.in\n"
-        "baz==2.0 ; python_version < \"3.12\" \\\n    --hash=sha256:cc\n"
+        'baz==2.0 ; python_version < "3.12" \\\n    --hash=sha256:cc\n'
         "    # via\n    #   -c requirements.lock\n    #   foo-bar\n    #   qux\n"
         "qux[extra]==3 --hash=sha256:dd\n"
     )
@@ -106,16 +112,20 @@ def test_the_lock_parser_reads_pip_compile_and_uv_output():
 
 # -- a function folder of our own, to see each kind of disagreement caught -----------
 
+
 @pytest.fixture
 def project(tmp_path):
     """A one-function project importing yaml (PyYAML) and requests, with the real lock."""
     shutil.copy(ROOT / "requirements.lock", tmp_path / "requirements.lock")
     handler = tmp_path / "functions" / "probe"
     handler.mkdir(parents=True)
-    (handler / "handler.py").write_text("import json\nimport yaml\n\n\ndef handle(event, context):\n"
-                                        "    import requests\n    return requests, yaml, json\n")
-    (tmp_path / "stack.yml").write_text(yaml.safe_dump({"functions": {
-        "probe": {"lang": "python3-http", "handler": "./functions/probe"}}}))
+    (handler / "handler.py").write_text(
+        "import json\nimport yaml\n\n\ndef handle(event, context):\n"
+        "    import requests\n    return requests, yaml, json\n"
+    )
+    (tmp_path / "stack.yml").write_text(
+        yaml.safe_dump({"functions": {"probe": {"lang": "python3-http", "handler": "./functions/probe"}}})
+    )
     fn = stack.functions(tmp_path / "stack.yml")["probe"]
     requirements.write_all(tmp_path)
     return tmp_path, fn, handler / "requirements.txt"
@@ -149,10 +159,12 @@ def test_a_pin_or_hash_other_than_the_lock_is_caught(project):
     requests_pin = lock["requests"]
     path.write_text(text.replace(f"requests=={requests_pin.version}", "requests==2.0.0"))
     assert requirements.check(fn, root=root) == [
-        f"probe: requirements.txt pins requests==2.0.0, requirements.lock has {requests_pin.version}"]
+        f"probe: requirements.txt pins requests==2.0.0, requirements.lock has {requests_pin.version}"
+    ]
     path.write_text(text.replace(requests_pin.hashes[0], "sha256:" + "0" * 64))
-    assert requirements.check(fn, root=root) == ["probe: requirements.txt has other hashes for requests "
-                                                 "than requirements.lock"]
+    assert requirements.check(fn, root=root) == [
+        "probe: requirements.txt has other hashes for requests than requirements.lock"
+    ]
 
 
 def test_an_unused_or_unlocked_entry_is_caught(project):

@@ -1,6 +1,7 @@
 """stack.yml deploys with `faas-cli up -f stack.yml`: every function is declared,
 complete, built from the pinned template, scaled and sized as docs/capacity.md's plan
 says, and reachable by routes that cannot collide."""
+
 from __future__ import annotations
 
 import ast
@@ -31,11 +32,13 @@ def _is_oidc(fn: stack.Function) -> bool:
 def test_every_function_folder_is_declared_in_the_stack():
     """In stack.yml, or (the training sandbox's own) in its stack (deploy/sandbox.yml)."""
     folders = {p.name for p in (ROOT / "functions").iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
-    declared = {Path(fn.spec["handler"]).name
-                for fn in [*FUNCTIONS.values(), *stack.functions(profile="sandbox").values()]}
+    declared = {
+        Path(fn.spec["handler"]).name for fn in [*FUNCTIONS.values(), *stack.functions(profile="sandbox").values()]
+    }
     assert folders - declared == set(), "functions/ folders missing from stack.yml and deploy/sandbox.yml"
-    sandbox_only = {Path(fn.spec["handler"]).name for fn in stack.functions(profile="sandbox").values()} - \
-        {Path(fn.spec["handler"]).name for fn in FUNCTIONS.values()}
+    sandbox_only = {Path(fn.spec["handler"]).name for fn in stack.functions(profile="sandbox").values()} - {
+        Path(fn.spec["handler"]).name for fn in FUNCTIONS.values()
+    }
     assert sandbox_only == {"sandbox", "sandbox_franceconnect", "sandbox_demo"}
 
 
@@ -133,8 +136,11 @@ def _capacity_table() -> dict[str, dict[str, str]]:
     """docs/capacity.md, "What each function needs": the plan `python -m bench capacity` printed."""
     text = (ROOT / "docs" / "capacity.md").read_text()
     section = text.split("## What each function needs", 1)[1].split("\n## ", 1)[0]
-    rows = [line.strip().strip("|").split("|") for line in section.splitlines()
-            if line.startswith("|") and not re.fullmatch(r"[|\-\s]+", line)]
+    rows = [
+        line.strip().strip("|").split("|")
+        for line in section.splitlines()
+        if line.startswith("|") and not re.fullmatch(r"[|\-\s]+", line)
+    ]
     header = [cell.strip() for cell in rows[0]]
     return {row[0].split()[0]: dict(zip(header, (cell.strip() for cell in row))) for row in rows[1:]}
 
@@ -169,8 +175,9 @@ def test_routes_do_not_collide():
     owners: dict[tuple[str, str], str] = {}
     for route in stack.routes():
         assert route.path.startswith("/") and " " not in route.path
-        assert not route.path.startswith(("/function/", "/async-function/", "/system/")), \
+        assert not route.path.startswith(("/function/", "/async-function/", "/system/")), (
             "those paths belong to the OpenFaaS gateway"
+        )
         shape = re.sub(r"\{\w+\}", "{}", route.path.rstrip("/"))
         for method in route.methods:
             assert method in ("GET", "POST", "PUT", "PATCH", "DELETE"), f"{method} {route.path}"
@@ -210,11 +217,11 @@ def test_build_context_is_laid_out_as_faas_cli_does(name, tmp_path):
     fn = FUNCTIONS[name]
     assert (out / "index.py").is_file() and (out / "requirements.txt").is_file()
     assert (out / "function" / "handler.py").read_bytes() == (_handler_dir(fn) / "handler.py").read_bytes()
-    assert (out / "function" / "requirements.txt").read_bytes() == \
-        (_handler_dir(fn) / "requirements.txt").read_bytes()
+    assert (out / "function" / "requirements.txt").read_bytes() == (_handler_dir(fn) / "requirements.txt").read_bytes()
     shared_files = sorted(p.relative_to(ROOT / "shared") for p in (ROOT / "shared").rglob("*") if p.is_file())
-    copied = sorted(p.relative_to(out / "function" / "shared")
-                    for p in (out / "function" / "shared").rglob("*") if p.is_file())
+    copied = sorted(
+        p.relative_to(out / "function" / "shared") for p in (out / "function" / "shared").rglob("*") if p.is_file()
+    )
     assert copied == shared_files
 
 

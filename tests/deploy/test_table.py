@@ -1,6 +1,7 @@
 """The table is described once (the pynamodb models) and created from that
 description everywhere: `make up` (shared.store.create_table), CloudFormation, and
 `python -m deploy table --create`. Also the documented secrets commands."""
+
 from __future__ import annotations
 
 import base64
@@ -27,15 +28,24 @@ def _shape(described: dict) -> dict:
     return {
         "keys": _key_schema(described["KeySchema"]),
         "attributes": {a["AttributeName"]: a["AttributeType"] for a in described["AttributeDefinitions"]},
-        "indexes": {i["IndexName"]: (_key_schema(i["KeySchema"]), i["Projection"]["ProjectionType"])
-                    for i in described["GlobalSecondaryIndexes"]},
+        "indexes": {
+            i["IndexName"]: (_key_schema(i["KeySchema"]), i["Projection"]["ProjectionType"])
+            for i in described["GlobalSecondaryIndexes"]
+        },
         "billing": described.get("BillingMode") or described["BillingModeSummary"]["BillingMode"],
     }
 
 
 def test_cloudformation_template_describes_the_table():
-    template = json.loads(subprocess.run([sys.executable, "-m", "deploy", "table", "--cloudformation"],
-                                         cwd=ROOT, capture_output=True, text=True, check=True).stdout)
+    template = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "deploy", "table", "--cloudformation"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     resource = template["Resources"]["Table"]
     props = resource["Properties"]
     assert resource["Type"] == "AWS::DynamoDB::Table"
@@ -74,6 +84,7 @@ def test_the_functions_policy_keeps_the_journal_append_only_and_grants_no_scan()
     assert seals["Condition"] == {"ForAnyValue:StringEquals": {"dynamodb:LeadingKeys": ["JOURNAL#SEALS"]}}
     from shared import journal
     from shared.store import JournalSeal
+
     assert journal.entry("mandate_created").pk.startswith("JOURNAL#"), "the key the deny is written for"
     assert JournalSeal.key(1)[0] == "JOURNAL#SEALS"
 
@@ -94,11 +105,17 @@ def test_the_sealer_policy_reads_and_appends_seals_and_nothing_else():
 @pytest.fixture
 def aws(monkeypatch):
     from moto import mock_aws
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_REGION": "eu-west-3", "AWS_DEFAULT_REGION": "eu-west-3"}.items():
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "eu-west-3",
+        "AWS_DEFAULT_REGION": "eu-west-3",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("DYNAMODB_HOST", raising=False)
     from shared import config
+
     config.reset_caches()
     with mock_aws():
         yield boto3.client("dynamodb", region_name="eu-west-3")
@@ -107,8 +124,10 @@ def aws(monkeypatch):
 
 def test_make_up_and_deploy_create_the_same_table(aws, monkeypatch):
     from shared import store
+
     monkeypatch.setenv("TABLE_NAME", "made-by-make-up")
     from shared import config
+
     config.reset_caches()
     assert store.create_table() is True  # what `make up` runs against DynamoDB Local
     done = table.create(table_name="made-by-deploy")
@@ -123,30 +142,48 @@ def test_make_up_and_deploy_create_the_same_table(aws, monkeypatch):
     backups = aws.describe_continuous_backups(TableName="made-by-deploy")["ContinuousBackupsDescription"]
     assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
     assert deployed.get("SSEDescription", {}).get("Status") == "ENABLED"
-    assert table.create(table_name="made-by-deploy") == ["table made-by-deploy already exists",
-                                                          "enabled point-in-time recovery"]
+    assert table.create(table_name="made-by-deploy") == [
+        "table made-by-deploy already exists",
+        "enabled point-in-time recovery",
+    ]
     config.reset_caches()
     store.configure()
 
 
 def test_generated_secret_values_are_what_the_code_reads():
     for name in ("token-hmac-key", "totp-seal-key"):
-        value = subprocess.run([sys.executable, "-m", "deploy", "secrets", "--generate", name], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout
+        value = subprocess.run(
+            [sys.executable, "-m", "deploy", "secrets", "--generate", name],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         assert len(base64.b64decode(value, validate=True)) == 32
     from shared.oidc import keys
+
     signing = keys.from_jwks(json.loads(secrets.generate("oidc-signing-keys")))
     assert "RS256" in signing.algorithms
-    refused = subprocess.run([sys.executable, "-m", "deploy", "secrets", "--generate", "smtp-password"],
-                             cwd=ROOT, capture_output=True, text=True, check=False)
+    refused = subprocess.run(
+        [sys.executable, "-m", "deploy", "secrets", "--generate", "smtp-password"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert refused.returncode == 2 and "mail provider" in refused.stderr
 
 
 def test_secrets_commands_fill_a_folder_once_then_create_from_files(tmp_path):
     """Run the printed commands with faas-cli replaced by a recorder: each secret is
     written once, never on a command line, and an existing value is never replaced."""
-    printed = subprocess.run([sys.executable, "-m", "deploy", "secrets", "--gateway", "http://gw"], cwd=ROOT,
-                             capture_output=True, text=True, check=True).stdout
+    printed = subprocess.run(
+        [sys.executable, "-m", "deploy", "secrets", "--gateway", "http://gw"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     commands = [line for line in printed.splitlines() if line.startswith("faas-cli secret create")]
     assert len(commands) == len(secrets.declared())
     assert all("--from-literal" not in line and "--from-file" in line for line in commands)
@@ -155,8 +192,13 @@ def test_secrets_commands_fill_a_folder_once_then_create_from_files(tmp_path):
     (bin_dir / "faas-cli").write_text('#!/bin/sh\necho "$@" >> "$RECORD"\n')
     (bin_dir / "faas-cli").chmod(0o755)
     folder = tmp_path / "secrets"
-    env = {"PATH": f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path),
-           "SECRETS_DIR": str(folder), "RECORD": str(tmp_path / "record"), "PYTHONPATH": str(ROOT)}
+    env = {
+        "PATH": f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "SECRETS_DIR": str(folder),
+        "RECORD": str(tmp_path / "record"),
+        "PYTHONPATH": str(ROOT),
+    }
     third_party = [n for n in secrets.declared() if not (secrets.KNOWN.get(n) and secrets.KNOWN[n].generate)]
     typed = "".join(f"value-of-{n}\n" for n in sorted(secrets.declared()) if n in third_party)
     for _ in range(2):  # the second run must leave every value as it is
@@ -174,13 +216,16 @@ def test_secrets_commands_fill_a_folder_once_then_create_from_files(tmp_path):
 
 def test_franceconnect_is_registered_with_a_secret_shown_once(aws, monkeypatch, tmp_path):
     from shared import config, store
+
     (tmp_path / "token-hmac-key").write_text(secrets.generate("token-hmac-key"))
     monkeypatch.setenv("SECRETS_DIR", str(tmp_path))
     config.reset_caches()
     store.create_table()
     from deploy import clients
+
     done = clients.register("franceconnect", "FranceConnect", ["https://fc.example/callback"], id_token_alg="RS256")
     from shared.oidc import clients as oidc_clients
+
     oidc_clients.forget_cache()
     found = oidc_clients.find("franceconnect")
     assert found.check_client_secret(done.client_secret) and not found.check_client_secret("guess")
@@ -197,6 +242,7 @@ def test_signing_keys_rotate_without_a_gap(tmp_path):
     functions' own loader accepts the set at every step."""
     from deploy import keys as rotation
     from shared.oidc import keys
+
     path = tmp_path / keys.SECRET_NAME
     path.write_text(secrets.generate(keys.SECRET_NAME))
     before = {e["alg"]: e["kid"] for e in rotation.describe(path) if e["signs"]}
@@ -221,6 +267,7 @@ def test_deploy_journal_verify_checks_a_deployed_table_read_only(aws, monkeypatc
     intact, then one entry deleted behind the application's back."""
     from deploy.__main__ import main
     from shared import config, journal, seals, store
+
     monkeypatch.setenv("TABLE_NAME", "deployed-journal")
     config.reset_caches()
     table.create(table_name="deployed-journal")

@@ -2,6 +2,7 @@
 (deploy/template/python3-http, what build contexts and local.runtime carry) answers
 for each of that commit's files: the same bytes, the same behaviour
 (tests/unit/test_template_contract.py), or a file only the Docker build reads."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,14 @@ from local import stack
 
 PIN = template_pin.load()
 # Read by `docker build` only (IMAGE.md describes what it does); never run by a handler.
-BUILD_ONLY = {"Dockerfile", "template.yml", "function/handler.py", "function/handler_test.py",
-              "function/requirements.txt", "function/tox.ini"}
+BUILD_ONLY = {
+    "Dockerfile",
+    "template.yml",
+    "function/handler.py",
+    "function/handler_test.py",
+    "function/requirements.txt",
+    "function/tox.ini",
+}
 OUR_NOTES = {"IMAGE.md", "pin.json"}
 
 
@@ -27,8 +34,11 @@ def test_every_file_of_the_pinned_template_is_accounted_for():
 
 
 def test_the_stand_in_carries_the_same_bytes_or_its_own_equivalent():
-    carried = {p.relative_to(template_pin.STAND_IN).as_posix() for p in template_pin.STAND_IN.rglob("*")
-               if p.is_file() and "__pycache__" not in p.parts}
+    carried = {
+        p.relative_to(template_pin.STAND_IN).as_posix()
+        for p in template_pin.STAND_IN.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
     assert carried == set(PIN.same_bytes) | set(PIN.same_behaviour) | OUR_NOTES
     for name in PIN.same_bytes:
         assert template_pin.blob_id((template_pin.STAND_IN / name).read_bytes()) == PIN.files[name], name
@@ -63,8 +73,12 @@ def test_verify_names_what_differs_from_the_pinned_commit(tmp_path):
     assert "Dockerfile: missing" in problems and "extra.py: not in the pinned template" in problems
     assert not any(p.startswith("requirements.txt") for p in problems)
     assert any(p.startswith("meta.json: faas-cli pulled 0000") for p in problems)
-    done = subprocess.run([sys.executable, "-m", "deploy", "template", "verify", str(folder)], cwd=stack.ROOT,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "deploy", "template", "verify", str(folder)],
+        cwd=stack.ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 1 and "Dockerfile: missing" in done.stderr
 
 

@@ -5,6 +5,7 @@ Each TOTP time step is accepted once per device (docs/architecture.md §8). Rath
 until the next step, an aidant gets one more TOTP device (written in the store)
 whenever its devices have used both steps the server accepts right now.
 """
+
 from __future__ import annotations
 
 import time
@@ -57,6 +58,7 @@ class Aidant:
     def add_device(self) -> Device:
         self.stack.use_store()
         from shared import otp
+
         device, secret = otp.new_device(self.id, "app")
         device.save()
         self.devices.append(Device(secret))
@@ -129,6 +131,7 @@ def new_aidant(stack, structure_id: str | None = None) -> Aidant:
     session = stack.login(requests.Session(), email)
     stack.use_store()
     from shared import accounts, crypto, otp
+
     aidant = accounts.find_aidant_by_email(email)
     _, devices = otp.devices_of(aidant.id)
     secret = crypto.unseal(devices[0].sealed_secret, devices[0].sk)

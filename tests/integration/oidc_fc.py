@@ -6,6 +6,7 @@ joserfc with Authlib's ID-token claim checks (signature against the published JW
 iss, aud, exp, nonce, at_hash). Set-up data (clients, usagers, mandates) goes
 through ``shared`` against the stack's DynamoDB Local.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -24,6 +25,7 @@ SCOPE = "openid profile birth email"
 @dataclass
 class Pending:
     """One authorization request as the client remembers it."""
+
     state: str | None
     nonce: str | None
     verifier: str | None
@@ -59,12 +61,19 @@ class FranceConnect:
         return self._metadata
 
     def session(self, state: str | None = None, secret: str | None = None) -> OAuth2Session:
-        return OAuth2Session(self.client_id, secret or self.client_secret, scope=SCOPE,
-                             redirect_uri=self.redirect_uri, state=state, code_challenge_method="S256",
-                             token_endpoint_auth_method=self.auth_method)
+        return OAuth2Session(
+            self.client_id,
+            secret or self.client_secret,
+            scope=SCOPE,
+            redirect_uri=self.redirect_uri,
+            state=state,
+            code_challenge_method="S256",
+            token_endpoint_auth_method=self.auth_method,
+        )
 
-    def authorization_url(self, *, pkce: bool = True, drop: tuple[str, ...] = (),
-                          **params) -> tuple[str, str, str, str | None]:
+    def authorization_url(
+        self, *, pkce: bool = True, drop: tuple[str, ...] = (), **params
+    ) -> tuple[str, str, str, str | None]:
         """(url, state, nonce, code_verifier) of a request built by Authlib's client."""
         nonce = secrets.token_urlsafe(16)
         verifier = secrets.token_urlsafe(48) if pkce else None
@@ -78,36 +87,55 @@ class FranceConnect:
             url = parts._replace(query="&".join(kept)).geturl()
         return url, state, nonce, verifier
 
-    def authorize(self, browser: requests.Session, *, pkce: bool = True, drop: tuple[str, ...] = (),
-                  method: str = "GET", **params) -> Pending:
+    def authorize(
+        self, browser: requests.Session, *, pkce: bool = True, drop: tuple[str, ...] = (), method: str = "GET", **params
+    ) -> Pending:
         """The browser follows FranceConnect to our /oidc/authorize (not further): a
         GET with the query, or a POST of the same parameters as a form."""
         url, state, nonce, verifier = self.authorization_url(pkce=pkce, drop=drop, **params)
         if method == "POST":
             parts = urlsplit(url)
-            response = browser.post(parts._replace(query="").geturl(), data=parse_qsl(parts.query),
-                                    allow_redirects=False, timeout=10)
+            response = browser.post(
+                parts._replace(query="").geturl(), data=parse_qsl(parts.query), allow_redirects=False, timeout=10
+            )
         else:
             response = browser.get(url, allow_redirects=False, timeout=10)
-        return Pending(state=None if "state" in drop else state, nonce=None if "nonce" in drop else nonce,
-                       verifier=verifier, response=response)
+        return Pending(
+            state=None if "state" in drop else state,
+            nonce=None if "nonce" in drop else nonce,
+            verifier=verifier,
+            response=response,
+        )
 
-    def fetch_token(self, pending: Pending, redirect_to: str, *, verifier: str | None = None,
-                    secret: str | None = None) -> dict:
+    def fetch_token(
+        self, pending: Pending, redirect_to: str, *, verifier: str | None = None, secret: str | None = None
+    ) -> dict:
         """Authlib checks the state and sends the code; raises on an error answer."""
         return self.session(state=pending.state, secret=secret).fetch_token(
-            self.metadata["token_endpoint"], authorization_response=redirect_to,
-            code_verifier=verifier or pending.verifier)
+            self.metadata["token_endpoint"],
+            authorization_response=redirect_to,
+            code_verifier=verifier or pending.verifier,
+        )
 
-    def token_request(self, code: str, *, redirect_uri: str | None = None, verifier: str | None = None,
-                      client_id: str | None = None, secret: str | None = None) -> requests.Response:
+    def token_request(
+        self,
+        code: str,
+        *,
+        redirect_uri: str | None = None,
+        verifier: str | None = None,
+        client_id: str | None = None,
+        secret: str | None = None,
+    ) -> requests.Response:
         """A raw token request, to look at error answers exactly."""
-        data = {"grant_type": "authorization_code", "code": code,
-                "redirect_uri": redirect_uri or self.redirect_uri}
+        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri or self.redirect_uri}
         if verifier:
             data["code_verifier"] = verifier
-        return requests.post(self.metadata["token_endpoint"], data=data, timeout=10,
-                             auth=(client_id or self.client_id, secret or self.client_secret))
+        return requests.post(
+            self.metadata["token_endpoint"],
+            data=data,
+            timeout=10,
+            auth=(client_id or self.client_id, secret or self.client_secret),
+        )
 
     def jwks(self) -> KeySet:
         return KeySet.import_key_set(requests.get(self.metadata["jwks_uri"], timeout=10).json())
@@ -120,8 +148,12 @@ class FranceConnect:
             key = self.jwks()
             algorithms = [a for a in self.metadata["id_token_signing_alg_values_supported"] if a != "HS256"]
         decoded = jwt.decode(token["id_token"], key, algorithms=algorithms)
-        claims = CodeIDToken(decoded.claims, decoded.header, {"iss": {"values": [self.metadata["issuer"]]}},
-                             {"nonce": nonce, "client_id": self.client_id, "access_token": token["access_token"]})
+        claims = CodeIDToken(
+            decoded.claims,
+            decoded.header,
+            {"iss": {"values": [self.metadata["issuer"]]}},
+            {"nonce": nonce, "client_id": self.client_id, "access_token": token["access_token"]},
+        )
         claims.validate(leeway=5)
         return claims
 
@@ -131,8 +163,12 @@ class FranceConnect:
         url = self.metadata["userinfo_endpoint"]
         if how == "post-body":
             return requests.post(url, data={"access_token": access_token}, timeout=10)
-        return requests.request("POST" if how == "post-header" else "GET", url, timeout=10,
-                                headers={"Authorization": f"Bearer {access_token}"})
+        return requests.request(
+            "POST" if how == "post-header" else "GET",
+            url,
+            timeout=10,
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
 
 
 def code_of(redirect_to: str) -> str:
@@ -145,15 +181,23 @@ def query_of(location: str) -> dict[str, str]:
 
 # -- set-up data ---------------------------------------------------------------------
 
-ANGELA = {"given_name": "Angela Claire Louise", "family_name": "DUBOIS", "birthdate": "1962-08-24",
-          "gender": "female", "birthplace": "75107", "birthcountry": "99100",
-          "email": "angela.dubois@example.fr", "preferred_username": ""}
+ANGELA = {
+    "given_name": "Angela Claire Louise",
+    "family_name": "DUBOIS",
+    "birthdate": "1962-08-24",
+    "gender": "female",
+    "birthplace": "75107",
+    "birthcountry": "99100",
+    "email": "angela.dubois@example.fr",
+    "preferred_username": "",
+}
 
 
 @dataclass
 class World:
     """A structure with a logged-in aidant, a usager under an active mandate for
     ``papiers`` and ``argent``, and a registered FranceConnect client."""
+
     stack: object
     structure_id: str
     aidant_email: str
@@ -170,8 +214,9 @@ class World:
     def offer(self, txn: str) -> requests.Response:
         return self.browser.get(f"{self.stack.url}/api/fi/transactions/{txn}", timeout=10)
 
-    def choose(self, txn: str, usager: str | None = None, demarche: str = "papiers",
-               mandate: str | None = None) -> requests.Response:
+    def choose(
+        self, txn: str, usager: str | None = None, demarche: str = "papiers", mandate: str | None = None
+    ) -> requests.Response:
         """The choice as the front-end sends it: with the mandate the offer gave for
         the démarche (this world's own usager), or without one (then looked up)."""
         body = {"usager": usager or self.usager_id, "demarche": demarche}
@@ -194,35 +239,53 @@ class World:
         """Log this browser in again, with a code no other test used (each time step is
         accepted once per device: a new device each time)."""
         import pyotp
+
         from tests.conftest import Mailbox, extract_link
+
         self.stack.use_store()
         from shared import otp
+
         device, secret = otp.new_device(self.aidant_id, "app")
         device.save()
         before = self.stack.mail.count()
-        r = self.browser.post(self.stack.url + "/api/login", timeout=10,
-                              json={"email": self.aidant_email, "otp": pyotp.TOTP(secret, interval=30).now()})
+        r = self.browser.post(
+            self.stack.url + "/api/login",
+            timeout=10,
+            json={"email": self.aidant_email, "otp": pyotp.TOTP(secret, interval=30).now()},
+        )
         assert r.status_code == 200, r.text
         message = self.stack.mail.wait_for(self.aidant_email, "connexion", after=before)
         link = extract_link(Mailbox.text(message), "/api/login/")
         assert self.browser.get(link, allow_redirects=False, timeout=10).status_code == 302
 
 
-def new_usager_with_mandate(stack, structure_id: str, aidant_id: str, demarches=("papiers", "argent"),
-                            identity: dict | None = None) -> tuple[str, str]:
+def new_usager_with_mandate(
+    stack, structure_id: str, aidant_id: str, demarches=("papiers", "argent"), identity: dict | None = None
+) -> tuple[str, str]:
     stack.use_store()
     from shared import mandates
+
     usager = mandates.upsert_usager("fc-" + secrets.token_hex(8), identity or ANGELA)
-    mandate = mandates.create(mandates.NewMandate(
-        structure_id=structure_id, usager=usager, demarches=list(demarches), duration="long",
-        is_remote=False, remote_consent=None, aidant_id=aidant_id, aidant_name="Test Aidant",
-        text_snapshot="Mandat de test"))
+    mandate = mandates.create(
+        mandates.NewMandate(
+            structure_id=structure_id,
+            usager=usager,
+            demarches=list(demarches),
+            duration="long",
+            is_remote=False,
+            remote_consent=None,
+            aidant_id=aidant_id,
+            aidant_name="Test Aidant",
+            text_snapshot="Mandat de test",
+        )
+    )
     return usager.id, mandate.id
 
 
 def register_client(stack, **kwargs) -> FranceConnect:
     stack.use_store()
     from shared.oidc import clients
+
     client_id = "fc-test-" + secrets.token_hex(4)
     redirect_uri = f"https://{client_id}.franceconnect.test/callback"
     auth_method = kwargs.pop("auth_method", "client_secret_basic")
@@ -235,6 +298,7 @@ def make_world(stack) -> World:
     email = stack.new_aidant(structure_id)
     stack.use_store()
     from shared import accounts
+
     aidant_id = accounts.find_aidant_by_email(email).id
     usager_id, mandate_id = new_usager_with_mandate(stack, structure_id, aidant_id)
     browser = stack.login(requests.Session(), email)

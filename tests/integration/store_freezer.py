@@ -8,6 +8,7 @@ SIGSTOP for the chosen time and resumed with SIGCONT: the write sits in the stor
 socket, unanswered, and is applied when the store resumes, exactly what a store that
 hangs does to a request in flight. Everything else is relayed untouched.
 """
+
 from __future__ import annotations
 
 import os
@@ -49,8 +50,7 @@ class FreezingProxy:
         """Freeze the store for ``seconds`` right after the next matching request."""
         fired = threading.Event()
         with self._lock:
-            self._trigger = Trigger(operation, marker.encode() if isinstance(marker, str) else marker,
-                                    seconds, fired)
+            self._trigger = Trigger(operation, marker.encode() if isinstance(marker, str) else marker, seconds, fired)
         return fired
 
     def disarm(self) -> None:

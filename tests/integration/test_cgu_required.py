@@ -1,6 +1,7 @@
 """The terms of use (CGU): until the version in force is accepted an aidant logs in
 and reads, but cannot create, sign, revoke or use a mandate (identity provider
 included); the acceptance is journaled with its version; a new version asks again."""
+
 from __future__ import annotations
 
 import requests
@@ -16,6 +17,7 @@ def aidant_without_terms(stack) -> Aidant:
     session = stack.login(requests.Session(), email)
     stack.use_store()
     from shared import accounts, crypto, otp
+
     aidant = accounts.find_aidant_by_email(email)
     _, devices = otp.devices_of(aidant.id)
     secret = crypto.unseal(devices[0].sealed_secret, devices[0].sk)
@@ -29,18 +31,24 @@ def refused(r: requests.Response) -> bool:
 
 def test_until_the_terms_are_accepted_an_aidant_reads_but_cannot_act_on_a_mandate(stack):
     from shared import cgu
+
     aidant = aidant_without_terms(stack)
     _, mandate_id = new_usager_with_mandate(stack, aidant.structure_id, aidant.id)
     me = aidant.get("/api/me").json()
-    assert me["cgu"] == {"accepted_version": None, "current_version": cgu.current_version(), "accepted": False,
-                         "url": "/cgu/"}
+    assert me["cgu"] == {
+        "accepted_version": None,
+        "current_version": cgu.current_version(),
+        "accepted": False,
+        "url": "/cgu/",
+    }
     # Reading is allowed.
     assert aidant.get("/api/mandates").status_code == 200
     assert aidant.get(f"/api/mandates/{mandate_id}").status_code == 200
     assert aidant.get(f"/api/mandates/{mandate_id}/print").status_code == 200
     # Creating, revoking, using through the identity provider are not.
-    assert refused(aidant.post("/api/mandates/drafts", {"demarches": ["papiers"], "duration": "long",
-                                                        "is_remote": False}))
+    assert refused(
+        aidant.post("/api/mandates/drafts", {"demarches": ["papiers"], "duration": "long", "is_remote": False})
+    )
     assert refused(aidant.revoke(mandate_id))
     fc = register_client(stack)
     txn = fc.authorize(aidant.session).txn
@@ -57,18 +65,21 @@ def test_until_the_terms_are_accepted_an_aidant_reads_but_cannot_act_on_a_mandat
     assert aidant.new_draft(["papiers"])["draft"]
     stack.use_store()
     from shared import journal
+
     entries = [e for e in journal.for_aidant(aidant.id) if e.action == "cgu_accepted"]
     assert [e.details["version"] for e in entries] == [cgu.current_version()]
 
 
 def test_a_new_version_asks_again_even_for_a_draft_already_under_way(stack):
     from shared import cgu
+
     aidant = new_aidant(stack)  # accepted the terms in force, as the test helpers do
     draft = aidant.new_draft(["papiers"])
     aidant.identify(draft["franceconnect_url"])
     # The terms change (this aidant accepted only the previous version).
     stack.use_store()
     from shared.store import Aidant as Stored
+
     Stored(*Stored.key(aidant.id)).update(actions=[Stored.cgu_version.set("2000-01")])
     assert aidant.get("/api/me").json()["cgu"]["accepted"] is False
     assert refused(aidant.sign(draft["draft"]))
@@ -83,8 +94,12 @@ def test_malformed_acceptances_are_4xx(stack):
     for body in ({}, {"version": None}, {"version": 1}, {"version": ["x"]}, {"version": "v" * 100}):
         r = aidant.post("/api/me/cgu", body)
         assert r.status_code == 400 and r.json()["field"] == "version", r.text
-    r = aidant.session.post(stack.url + "/api/me/cgu", data="version=1", timeout=10,
-                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = aidant.session.post(
+        stack.url + "/api/me/cgu",
+        data="version=1",
+        timeout=10,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 415
     assert requests.post(stack.url + "/api/me/cgu", json={"version": "x"}, timeout=10).status_code == 401
     assert aidant.get("/api/me").json()["cgu"]["accepted"] is False
@@ -94,6 +109,7 @@ def test_the_demo_accounts_have_accepted_the_terms_in_force(stack):
     stack.use_store()
     from shared import cgu
     from shared.store import Aidant as Stored
+
     assert stack.seed["cgu_version"] == cgu.current_version()
     for account in (stack.seed["aidant"], stack.seed["referent"], stack.seed["aidant_of_both_structures"]):
         assert Stored.get(*Stored.key(account["id"])).cgu_version == cgu.current_version()

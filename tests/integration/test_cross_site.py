@@ -5,6 +5,7 @@ foreign page can make a browser do.
   once): a foreign page could end an aidant's session with a ``<form>``;
 * a request carrying two session cookies is refused, not resolved last-wins;
 * no page of ours, static or rendered by a function, may be framed."""
+
 import pytest
 import requests
 
@@ -24,15 +25,18 @@ def still_logged_in(stack, session) -> bool:
 
 # -- origin and content type ----------------------------------------------------------
 
+
 def test_a_logout_from_a_foreign_page_is_refused_and_the_session_lives_on(stack, logged_in):
     r = logged_in.post(stack.url + "/api/logout", json={}, headers={"Origin": FOREIGN})
     assert r.status_code == 403 and r.json()["error"] == "cross_origin"
     assert still_logged_in(stack, logged_in)
     # What a foreign <form> can send (no JSON content type), with or without Origin.
-    for headers, data in (({"Content-Type": "text/plain"}, "{}"),
-                          ({"Content-Type": "application/x-www-form-urlencoded"}, "a=b"),
-                          ({"Content-Type": "multipart/form-data; boundary=x"}, "--x--"),
-                          ({}, None)):
+    for headers, data in (
+        ({"Content-Type": "text/plain"}, "{}"),
+        ({"Content-Type": "application/x-www-form-urlencoded"}, "a=b"),
+        ({"Content-Type": "multipart/form-data; boundary=x"}, "--x--"),
+        ({}, None),
+    ):
         r = logged_in.post(stack.url + "/api/logout", data=data, headers=headers)
         assert r.status_code == 415 and r.json()["error"] == "unsupported_media_type", headers
         assert still_logged_in(stack, logged_in)
@@ -47,6 +51,7 @@ def test_a_body_less_referent_action_must_be_declared_json(stack):
     colleague = stack.new_aidant(sid, first_name="Colette")
     stack.use_store()
     from shared import accounts
+
     url = f"{stack.url}/api/referent/structures/{sid}/aidants/{accounts.find_aidant_by_email(colleague).id}"
     for headers in ({}, {"Content-Type": "text/plain"}):
         r = referent.post(url + "/deactivate", headers=headers)
@@ -59,26 +64,36 @@ def test_a_body_less_referent_action_must_be_declared_json(stack):
 
 
 def test_anonymous_state_changes_are_checked_too(stack):
-    r = requests.post(stack.url + "/api/login", json={"email": "a@test.fr", "otp": "123456"},
-                      headers={"Origin": FOREIGN})
+    r = requests.post(
+        stack.url + "/api/login", json={"email": "a@test.fr", "otp": "123456"}, headers={"Origin": FOREIGN}
+    )
     assert r.status_code == 403 and r.json()["error"] == "cross_origin"
-    r = requests.post(stack.url + "/api/habilitation/requests", data='{"siret": "1"}',
-                      headers={"Content-Type": "text/plain"})
+    r = requests.post(
+        stack.url + "/api/habilitation/requests", data='{"siret": "1"}', headers={"Content-Type": "text/plain"}
+    )
     assert r.status_code == 415
 
 
 def test_the_token_endpoint_keeps_taking_forms_from_franceconnect(stack):
-    r = requests.post(stack.url + "/oidc/token", data={"grant_type": "authorization_code", "code": "x"},
-                      auth=("unknown-client", "secret"), headers={"Origin": FOREIGN})
+    r = requests.post(
+        stack.url + "/oidc/token",
+        data={"grant_type": "authorization_code", "code": "x"},
+        auth=("unknown-client", "secret"),
+        headers={"Origin": FOREIGN},
+    )
     assert r.status_code in (400, 401) and r.json()["error"] in ("invalid_client", "invalid_grant")
 
 
 # -- duplicated session cookies ---------------------------------------------------------
 
+
 def test_two_session_cookies_are_refused_not_resolved(stack, logged_in):
     token = logged_in.cookies["ac_session"]
-    for header in (f"ac_session={token}; ac_session=planted", f"ac_session=planted; ac_session={token}",
-                   f"ac_session={token}; ac_session={token}"):
+    for header in (
+        f"ac_session={token}; ac_session=planted",
+        f"ac_session=planted; ac_session={token}",
+        f"ac_session={token}; ac_session={token}",
+    ):
         r = requests.get(stack.url + "/api/me", headers={"Cookie": header}, timeout=10)
         assert r.status_code == 401 and r.json()["error"] == "duplicate_cookie", header
         assert "cookie" in r.json()["error_description"]
@@ -88,6 +103,7 @@ def test_two_session_cookies_are_refused_not_resolved(stack, logged_in):
 
 
 # -- framing -------------------------------------------------------------------------------
+
 
 def assert_unframeable(response, what):
     assert response.headers.get("X-Frame-Options") == "DENY", what
@@ -111,14 +127,29 @@ def test_the_printable_pages_cannot_be_framed(stack):
 
 
 def test_the_authorize_error_page_cannot_be_framed(stack):
-    r = requests.get(stack.url + "/oidc/authorize", params={"client_id": "nobody", "response_type": "code"},
-                     headers={"Accept": "text/html"}, allow_redirects=False)
+    r = requests.get(
+        stack.url + "/oidc/authorize",
+        params={"client_id": "nobody", "response_type": "code"},
+        headers={"Accept": "text/html"},
+        allow_redirects=False,
+    )
     assert 400 <= r.status_code < 500 and r.headers["Content-Type"].startswith("text/html")
     assert_unframeable(r, "authorize error page")
 
 
-@pytest.mark.parametrize("path", ["/", "/connexion/", "/habilitation/suivi/", "/js/api.js", "/css/app.css",
-                                  "/dsfr/dsfr.min.css", "/page-qui-n-existe-pas/", "/connexion"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/connexion/",
+        "/habilitation/suivi/",
+        "/js/api.js",
+        "/css/app.css",
+        "/dsfr/dsfr.min.css",
+        "/page-qui-n-existe-pas/",
+        "/connexion",
+    ],
+)
 def test_the_static_pages_cannot_be_framed(stack, path):
     r = requests.get(stack.url + path, allow_redirects=False)
     assert r.status_code in (200, 301, 404), path

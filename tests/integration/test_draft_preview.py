@@ -1,5 +1,6 @@
 """'Voir le projet de mandat': the printable draft the aidant and the usager read from
 the recap before signing (GET /api/mandates/drafts/{draft}/print)."""
+
 from __future__ import annotations
 
 import re
@@ -27,12 +28,21 @@ def test_the_draft_reads_as_the_mandate_will_be_printed_marked_as_not_signed(sta
     assert '<body class="is-draft">' in r.text  # the watermark on every printed page
     text = _text(r.text)
     for expected in (
-        "Projet de mandat Aidants Connect", "Projet de mandat, non signé", "non signé",
-        "Angela Claire Louise DUBOIS", "24 août 1962",
-        "Maison France Services de Test", "Social - Santé", "Papiers - Citoyenneté - Élections",
-        "Durée 6 mois", "s'il est signé aujourd'hui", "Mandat réalisé à distance", "SMS reçu le 3 mars à 10h12",
+        "Projet de mandat Aidants Connect",
+        "Projet de mandat, non signé",
+        "non signé",
+        "Angela Claire Louise DUBOIS",
+        "24 août 1962",
+        "Maison France Services de Test",
+        "Social - Santé",
+        "Papiers - Citoyenneté - Élections",
+        "Durée 6 mois",
+        "s'il est signé aujourd'hui",
+        "Mandat réalisé à distance",
+        "SMS reçu le 3 mars à 10h12",
         "Les aidants habilités par Maison France Services de Test doivent",
-        "Aidant qui signera Test Aidant", f"Projet n° {draft['draft']}",
+        "Aidant qui signera Test Aidant",
+        f"Projet n° {draft['draft']}",
         "Ce document n'est pas un mandat",
     ):
         assert expected in text, expected
@@ -62,7 +72,7 @@ def test_only_the_aidants_own_identified_open_draft_can_be_previewed(stack):
     assert aidant.get("/api/mandates/drafts/nope/print").status_code == 404
     stack.use_store()
     from shared.store import MandateDraft
-    MandateDraft(*MandateDraft.key(draft["draft"])).update(
-        actions=[MandateDraft.expires_at.set(int(time.time()) - 1)])
+
+    MandateDraft(*MandateDraft.key(draft["draft"])).update(actions=[MandateDraft.expires_at.set(int(time.time()) - 1)])
     r = aidant.get(path)
     assert r.status_code == 410 and r.json()["error"] == "draft_expired"

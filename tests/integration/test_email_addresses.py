@@ -4,6 +4,7 @@ each, in one normal form, and every e-mail has one explicit envelope recipient.
 Before, ``[^@\\s]+@[^@\\s]+`` accepted ``a,victim@example.org``: written into ``To``,
 from which smtplib took its recipients, it reached ``victim@example.org`` too, and
 each variant escaped the per-address limit of the public accreditation form."""
+
 import time
 
 import pytest
@@ -32,9 +33,15 @@ def person(email, first="Alice"):
 
 def form(referent_email, aidants=()):
     suffix = str(time.time_ns())[-8:]
-    return {"siret": "80204022000019", "name": f"Médiathèque {suffix}", "address": "1 rue de la Paix, 75002 Paris",
-            "structure_type": "mediatheque", "referent": {**person(referent_email, "Rémi"), "phone": "0102030405"},
-            "referent_is_aidant": True, "aidants": list(aidants)}
+    return {
+        "siret": "80204022000019",
+        "name": f"Médiathèque {suffix}",
+        "address": "1 rue de la Paix, 75002 Paris",
+        "structure_type": "mediatheque",
+        "referent": {**person(referent_email, "Rémi"), "phone": "0102030405"},
+        "referent_is_aidant": True,
+        "aidants": list(aidants),
+    }
 
 
 def unique(prefix="ref"):
@@ -59,8 +66,9 @@ def test_hostile_addresses_are_refused_everywhere_and_reach_no_mailbox(stack):
         assert as_referent.json()["field"] == "referent.email"
         assert "référent" in as_referent.json()["error_description"]
 
-        as_aidant = requests.post(stack.url + REQ, json=form(unique(), [person(unique("a")), person(address)]),
-                                  timeout=10)
+        as_aidant = requests.post(
+            stack.url + REQ, json=form(unique(), [person(unique("a")), person(address)]), timeout=10
+        )
         assert as_aidant.status_code == 400, (address, as_aidant.text)
         assert as_aidant.json()["field"] == "aidants.1.email"
         assert "l'aidant n°2" in as_aidant.json()["error_description"]
@@ -71,29 +79,41 @@ def test_hostile_addresses_are_refused_everywhere_and_reach_no_mailbox(stack):
 
 def test_changing_the_referent_address_of_a_draft_to_a_list_is_refused(stack):
     created = requests.post(stack.url + REQ, json=form(unique()), timeout=10).json()
-    r = requests.put(f"{stack.url}{REQ}/{created['id']}", json=form("a,victim@example.org"),
-                     headers={"Authorization": f"Bearer {created['token']}"}, timeout=10)
+    r = requests.put(
+        f"{stack.url}{REQ}/{created['id']}",
+        json=form("a,victim@example.org"),
+        headers={"Authorization": f"Bearer {created['token']}"},
+        timeout=10,
+    )
     assert r.status_code == 400 and r.json()["field"] == "referent.email"
 
 
 def test_case_and_unicode_variants_of_an_address_share_one_allowance(stack):
     """Three requests a day per address: the variants of one mailbox are one address."""
     local = f"Var-{time.time_ns()}"
-    variants = [f"{local}@École.example.fr", f" {local.upper()}@ÉCOLE.EXAMPLE.FR ",
-                f"{local.lower()}@e\u0301cole.example.fr",  # the same "é", decomposed (NFD)
-                f"{local.lower()}@xn--cole-9oa.example.fr"]  # and in its IDNA form
+    variants = [
+        f"{local}@École.example.fr",
+        f" {local.upper()}@ÉCOLE.EXAMPLE.FR ",
+        f"{local.lower()}@e\u0301cole.example.fr",  # the same "é", decomposed (NFD)
+        f"{local.lower()}@xn--cole-9oa.example.fr",
+    ]  # and in its IDNA form
     statuses = [requests.post(stack.url + REQ, json=form(v), timeout=10).status_code for v in variants]
     assert statuses == [201, 201, 201, 429], statuses
     stack.use_store()
     from shared.store import HabilitationRequest
-    stored = {r.referent.email for r in HabilitationRequest.gsi1.query("HABILITATIONS#brouillon")
-              if r.referent.email.startswith(local.lower())}
+
+    stored = {
+        r.referent.email
+        for r in HabilitationRequest.gsi1.query("HABILITATIONS#brouillon")
+        if r.referent.email.startswith(local.lower())
+    }
     assert stored == {f"{local.lower()}@école.example.fr"}  # one normal form: NFC, lower case
 
 
 def test_the_same_person_twice_in_two_cases_is_one_duplicate(stack):
-    r = requests.post(stack.url + REQ, json=form(unique(), [person("Alice@Test.fr"), person("alice@TEST.fr ")]),
-                      timeout=10)
+    r = requests.post(
+        stack.url + REQ, json=form(unique(), [person("Alice@Test.fr"), person("alice@TEST.fr ")]), timeout=10
+    )
     assert r.status_code == 400 and r.json()["error"] == "duplicate_email" and r.json()["field"] == "aidants.1.email"
 
 
@@ -115,8 +135,10 @@ def test_login_counts_wrong_codes_per_mailbox_whatever_the_case(stack):
     good = stack.otp(email)
     wrong = f"{(int(good) + 1) % 1000000:06d}"
     variants = [email, email.upper(), email.title(), f"  {email}", email.swapcase()]
-    statuses = [requests.post(stack.url + "/api/login", json={"email": v, "otp": wrong}, timeout=10).status_code
-                for v in variants]
+    statuses = [
+        requests.post(stack.url + "/api/login", json={"email": v, "otp": wrong}, timeout=10).status_code
+        for v in variants
+    ]
     assert statuses == [401] * 5
     locked = requests.post(stack.url + "/api/login", json={"email": email.upper(), "otp": good}, timeout=10)
     assert locked.status_code == 429
@@ -137,9 +159,18 @@ def test_an_outbox_item_written_with_a_list_is_never_sent(stack, address):
     mailing whoever its To would name."""
     stack.use_store()
     from shared import notifications
-    item = notifications.new_item("habilitation_created", address, {
-        "first_name": "X", "structure_name": "Y", "link": "http://x", "status": "brouillon",
-        "status_label": "Brouillon"})
+
+    item = notifications.new_item(
+        "habilitation_created",
+        address,
+        {
+            "first_name": "X",
+            "structure_name": "Y",
+            "link": "http://x",
+            "status": "brouillon",
+            "status_label": "Brouillon",
+        },
+    )
     item.save()
     before = stack.mail.count()
     assert notifications.deliver(item.id) == notifications.FAILED

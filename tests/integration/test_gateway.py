@@ -1,4 +1,5 @@
 """The local gateway: routes from stack.yml, static files, faults of a function."""
+
 import os
 import signal
 import subprocess
@@ -10,8 +11,11 @@ import requests
 
 def replica_pids(stack, folder):
     """The function processes this stack's gateway started (not other stacks')."""
-    out = subprocess.run(["pgrep", "-P", str(stack.process.pid), "-f", f"local.runtime --function {folder} "],
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["pgrep", "-P", str(stack.process.pid), "-f", f"local.runtime --function {folder} "],
+        capture_output=True,
+        text=True,
+    ).stdout
     return [int(p) for p in out.split()]
 
 
@@ -24,8 +28,14 @@ def test_front_end_and_dsfr_are_served(stack):
 
 
 def test_path_traversal_never_leaves_the_front_end(stack):
-    for path in ["/../stack.yml", "/%2e%2e/stack.yml", "/..%2fstack.yml", "/dsfr/../../../../stack.yml",
-                 "/%2e%2e%2f%2e%2e%2fetc/passwd", "/frontend/../shared/config.py"]:
+    for path in [
+        "/../stack.yml",
+        "/%2e%2e/stack.yml",
+        "/..%2fstack.yml",
+        "/dsfr/../../../../stack.yml",
+        "/%2e%2e%2f%2e%2e%2fetc/passwd",
+        "/frontend/../shared/config.py",
+    ]:
         r = requests.get(stack.url + path)
         assert r.status_code in (400, 404), path
         assert "functions:" not in r.text and "root:" not in r.text
@@ -63,7 +73,13 @@ def test_a_killed_function_fails_one_request_then_comes_back(stack):
 
 def test_a_second_up_says_it_is_already_running(stack):
     env = {**os.environ, "LOCAL_STATE_DIR": str(stack.state)}
-    r = subprocess.run([os.sys.executable, "-m", "local", "up"], cwd=Path(__file__).parents[2], env=env,
-                       capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [os.sys.executable, "-m", "local", "up"],
+        cwd=Path(__file__).parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert r.returncode == 1 and "already running" in r.stderr
     assert (stack.state / "up.pid").exists()  # the running stack's lock is untouched

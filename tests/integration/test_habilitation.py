@@ -1,6 +1,7 @@
 """Accreditation over HTTP through the local gateway: the requester's link, statuses,
 messages, the staff's decisions, card import, training marks, e-mails through the
 outbox and notify; and the refusals."""
+
 import concurrent.futures
 import time
 from urllib.parse import parse_qs, urlsplit
@@ -18,15 +19,32 @@ STAFF = "/api/staff/habilitation/requests"
 def form(suffix=None, **changes):
     suffix = suffix or str(time.time_ns())[-8:]
     data = {
-        "siret": "802 040 220 00019", "name": f"CCAS de Test {suffix}", "address": "2 place de la Mairie, 02200 Soissons",
+        "siret": "802 040 220 00019",
+        "name": f"CCAS de Test {suffix}",
+        "address": "2 place de la Mairie, 02200 Soissons",
         "structure_type": "ccas",
-        "referent": {"first_name": "Rémi", "last_name": "Référent", "email": f"remi-{suffix}@test.aidantsconnect.fr",
-                     "profession": "Directeur", "phone": "01 02 03 04 05"},
+        "referent": {
+            "first_name": "Rémi",
+            "last_name": "Référent",
+            "email": f"remi-{suffix}@test.aidantsconnect.fr",
+            "profession": "Directeur",
+            "phone": "01 02 03 04 05",
+        },
         "referent_is_aidant": True,
-        "aidants": [{"first_name": "Alice", "last_name": "Aidante", "email": f"alice-{suffix}@test.aidantsconnect.fr",
-                     "profession": "Travailleuse sociale"},
-                    {"first_name": "Bob", "last_name": "Aidant", "email": f"bob-{suffix}@test.aidantsconnect.fr",
-                     "profession": "Conseiller numérique"}],
+        "aidants": [
+            {
+                "first_name": "Alice",
+                "last_name": "Aidante",
+                "email": f"alice-{suffix}@test.aidantsconnect.fr",
+                "profession": "Travailleuse sociale",
+            },
+            {
+                "first_name": "Bob",
+                "last_name": "Aidant",
+                "email": f"bob-{suffix}@test.aidantsconnect.fr",
+                "profession": "Conseiller numérique",
+            },
+        ],
     }
     data.update(changes)
     return data
@@ -42,6 +60,7 @@ def staff(stack):
     stack.use_store()
     from shared import accounts
     from shared.store import Aidant, Training
+
     aid = accounts.find_aidant_by_email(email).id
     Aidant(*Aidant.key(aid)).update(actions=[Aidant.is_staff.set(True)])
     Training(*Training.key(aid), aidant_id=aid, trained_on="2024-01-01", pix_passed=True).save()
@@ -75,8 +94,12 @@ def test_one_address_gets_three_requests_a_day_not_an_email_per_post(stack):
 def test_concurrent_requests_for_one_address_never_overshoot_the_limit(stack):
     data = form()
     with concurrent.futures.ThreadPoolExecutor(10) as pool:
-        statuses = list(pool.map(lambda _: requests.post(stack.url + REQ, json=form(referent=data["referent"]),
-                                                         timeout=30).status_code, range(10)))
+        statuses = list(
+            pool.map(
+                lambda _: requests.post(stack.url + REQ, json=form(referent=data["referent"]), timeout=30).status_code,
+                range(10),
+            )
+        )
     assert sorted(statuses) == [201] * 3 + [429] * 7, statuses
 
 
@@ -143,8 +166,9 @@ def test_the_whole_journey_from_request_to_an_aidant_logging_in_with_a_card(stac
     assert r.status_code == 201
     assert [m["author"] for m in r.json()["messages"]] == ["staff", "requester"]
     before = stack.mail.count()
-    r = s.post(f"{stack.url}{STAFF}/{rid}/decision",
-               json={"decision": "request_changes", "message": "Ajoutez le bâtiment."})
+    r = s.post(
+        f"{stack.url}{STAFF}/{rid}/decision", json={"decision": "request_changes", "message": "Ajoutez le bâtiment."}
+    )
     assert r.status_code == 200 and r.json()["status"] == "modifications_demandees"
     changes_mail = stack.mail.wait_for(email, "modifications", after=before)
     assert "Ajoutez le bâtiment." in Mailbox.text(changes_mail)
@@ -179,8 +203,10 @@ def test_the_whole_journey_from_request_to_an_aidant_logging_in_with_a_card(stac
     stock = s.get(stack.url + "/api/staff/cards").json()["cards"]
     assert {k.upper() for k in seeds} <= {c["serial"] for c in stock}
     for account in accounts.values():
-        r = s.post(f"{stack.url}/api/staff/aidants/{account['aidant_id']}/training",
-                   json={"trained_on": "2024-05-02", "pix_passed": True})
+        r = s.post(
+            f"{stack.url}/api/staff/aidants/{account['aidant_id']}/training",
+            json={"trained_on": "2024-05-02", "pix_passed": True},
+        )
         assert r.status_code == 200 and r.json()["complete"] is True and r.json()["is_active"] is False
 
     # Staff link and validate the référent's card (the welcome kit), which activates them.
@@ -195,10 +221,14 @@ def test_the_whole_journey_from_request_to_an_aidant_logging_in_with_a_card(stac
     # The référent logs in with that card and gives Alice hers.
     referent = requests.Session()
     before = stack.mail.count()
-    assert referent.post(stack.url + "/api/login", json={"email": email, "otp": totp.at(time.time() + 60)}
-                         ).status_code == 200
-    referent.get(extract_link(Mailbox.text(stack.mail.wait_for(email, "connexion", after=before)), "/api/login/"),
-                 allow_redirects=False)
+    assert (
+        referent.post(stack.url + "/api/login", json={"email": email, "otp": totp.at(time.time() + 60)}).status_code
+        == 200
+    )
+    referent.get(
+        extract_link(Mailbox.text(stack.mail.wait_for(email, "connexion", after=before)), "/api/login/"),
+        allow_redirects=False,
+    )
     mine = referent.get(stack.url + "/api/referent/structures").json()["structures"]
     assert [m["id"] for m in mine] == [sid] and mine[0]["active_aidants"] == 1
     alice = accounts[data["aidants"][0]["email"]]
@@ -218,13 +248,16 @@ def test_staff_refuse_with_a_message_and_the_requester_is_told(stack, staff):
     created, _ = create(stack, data)
     requests.post(f"{stack.url}{REQ}/{created['id']}/submit", json={}, headers=auth(created["token"]))
     before = stack.mail.count()
-    r = staff["s"].post(f"{stack.url}{STAFF}/{created['id']}/decision",
-                        json={"decision": "refuse", "message": "Les bénévoles ne peuvent pas être habilités."})
+    r = staff["s"].post(
+        f"{stack.url}{STAFF}/{created['id']}/decision",
+        json={"decision": "refuse", "message": "Les bénévoles ne peuvent pas être habilités."},
+    )
     assert r.status_code == 200 and r.json()["status"] == "refusee" and r.json()["structure_id"] is None
     mail = stack.mail.wait_for(data["referent"]["email"], "refusée", after=before)
     assert "bénévoles" in Mailbox.text(mail)
-    assert staff["s"].post(f"{stack.url}{STAFF}/{created['id']}/decision",
-                           json={"decision": "accept"}).status_code == 409
+    assert (
+        staff["s"].post(f"{stack.url}{STAFF}/{created['id']}/decision", json={"decision": "accept"}).status_code == 409
+    )
 
 
 def test_transitions_out_of_order_are_refused(stack, staff):
@@ -243,9 +276,15 @@ def test_staff_routes_refuse_anyone_else(stack):
     created, _ = create(stack)
     aidant = stack.login(requests.Session(), stack.new_aidant())
     referent_sid = stack.seed["structure"]["id"]
-    calls = [("GET", STAFF), ("GET", f"{STAFF}/{created['id']}"), ("POST", f"{STAFF}/{created['id']}/decision"),
-             ("POST", f"{STAFF}/{created['id']}/messages"), ("GET", "/api/staff/cards"),
-             ("POST", "/api/staff/cards"), ("POST", "/api/staff/aidants/demo-aidant/training")]
+    calls = [
+        ("GET", STAFF),
+        ("GET", f"{STAFF}/{created['id']}"),
+        ("POST", f"{STAFF}/{created['id']}/decision"),
+        ("POST", f"{STAFF}/{created['id']}/messages"),
+        ("GET", "/api/staff/cards"),
+        ("POST", "/api/staff/cards"),
+        ("POST", "/api/staff/aidants/demo-aidant/training"),
+    ]
     for method, path in calls:
         assert requests.request(method, stack.url + path, json={}).status_code == 401, path
         r = aidant.request(method, stack.url + path, json={"decision": "accept", "message": "x"})
@@ -256,15 +295,28 @@ def test_staff_routes_refuse_anyone_else(stack):
     assert referent_sid  # the seeded référent is no staff: covered by the aidant above
 
 
-@pytest.mark.parametrize("changes", [
-    {"siret": "123"}, {"siret": None}, {"name": ""}, {"name": "x" * 300}, {"structure_type": "secte"},
-    {"referent": "Rémi"}, {"referent": {"first_name": "R", "last_name": "R", "email": "pas-un-email",
-                                        "profession": "D"}},
-    {"aidants": "Alice"}, {"aidants": [{"first_name": "A"}]}, {"aidants": [{}] * 51},
-    {"referent_is_aidant": "oui"},
-    {"aidants": [{"first_name": "A", "last_name": "B", "email": "same@test.fr", "profession": "C"},
-                 {"first_name": "D", "last_name": "E", "email": "same@test.fr", "profession": "F"}]},
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"siret": "123"},
+        {"siret": None},
+        {"name": ""},
+        {"name": "x" * 300},
+        {"structure_type": "secte"},
+        {"referent": "Rémi"},
+        {"referent": {"first_name": "R", "last_name": "R", "email": "pas-un-email", "profession": "D"}},
+        {"aidants": "Alice"},
+        {"aidants": [{"first_name": "A"}]},
+        {"aidants": [{}] * 51},
+        {"referent_is_aidant": "oui"},
+        {
+            "aidants": [
+                {"first_name": "A", "last_name": "B", "email": "same@test.fr", "profession": "C"},
+                {"first_name": "D", "last_name": "E", "email": "same@test.fr", "profession": "F"},
+            ]
+        },
+    ],
+)
 def test_malformed_requests_get_a_4xx_json_answer(stack, changes):
     r = requests.post(stack.url + REQ, json=form(**changes))
     assert r.status_code == 400, r.text
@@ -276,24 +328,39 @@ def test_malformed_bodies_and_staff_inputs_are_4xx(stack, staff):
     assert requests.post(stack.url + REQ, data="a=b").status_code == 415
     assert requests.post(stack.url + REQ, json=[1, 2]).status_code == 400
     created, _ = create(stack)
-    long = requests.post(f"{stack.url}{REQ}/{created['id']}/messages", json={"message": "x" * 5000},
-                         headers=auth(created["token"]))
+    long = requests.post(
+        f"{stack.url}{REQ}/{created['id']}/messages", json={"message": "x" * 5000}, headers=auth(created["token"])
+    )
     assert long.status_code == 400
     s = staff["s"]
-    for body in ({}, {"cards": "A1,seed"}, {"cards": []}, {"csv": "A1"}, {"cards": [{"serial": "X1"}] * 201},
-                 {"cards": [{"serial": "AB12", "seed": "00"}], "seed_encoding": "rot13"},
-                 {"cards": [{"serial": "AB12", "seed": "00"}], "structure_id": 4}):
+    for body in (
+        {},
+        {"cards": "A1,seed"},
+        {"cards": []},
+        {"csv": "A1"},
+        {"cards": [{"serial": "X1"}] * 201},
+        {"cards": [{"serial": "AB12", "seed": "00"}], "seed_encoding": "rot13"},
+        {"cards": [{"serial": "AB12", "seed": "00"}], "structure_id": 4},
+    ):
         r = s.post(stack.url + "/api/staff/cards", json=body)
         assert 400 <= r.status_code < 500, (body, r.text)
         assert r.json()["error"]
     bad = s.post(stack.url + "/api/staff/cards", json={"cards": [{"serial": "AB12", "seed": "00"}]})
     assert bad.status_code == 200 and bad.json()["invalid"] and not bad.json()["imported"]
-    for body in ({}, {"trained_on": "hier", "pix_passed": True}, {"trained_on": "2999-01-01", "pix_passed": True},
-                 {"trained_on": "2024-01-01", "pix_passed": "oui"}):
+    for body in (
+        {},
+        {"trained_on": "hier", "pix_passed": True},
+        {"trained_on": "2999-01-01", "pix_passed": True},
+        {"trained_on": "2024-01-01", "pix_passed": "oui"},
+    ):
         r = s.post(stack.url + "/api/staff/aidants/demo-aidant/training", json=body)
         assert r.status_code == 400, (body, r.text)
-    assert s.post(stack.url + "/api/staff/aidants/nobody/training",
-                  json={"trained_on": "2024-01-01", "pix_passed": True}).status_code == 404
+    assert (
+        s.post(
+            stack.url + "/api/staff/aidants/nobody/training", json={"trained_on": "2024-01-01", "pix_passed": True}
+        ).status_code
+        == 404
+    )
     assert s.get(stack.url + STAFF, params={"status": "bidon"}).status_code == 400
     assert s.get(f"{stack.url}{STAFF}/nope").status_code == 404
 
@@ -313,6 +380,7 @@ def test_an_existing_aidant_listed_in_a_request_is_not_handed_to_the_new_structu
     stack.use_store()
     from shared import accounts
     from shared.store import Membership
+
     aidant = accounts.find_aidant_by_email(victim)
     assert new_structure not in aidant.structure_ids
     assert Membership.count(f"STRUCTURE#{new_structure}", Membership.sk == f"AIDANT#{aidant.id}") == 0
@@ -328,16 +396,19 @@ def test_training_recorded_as_incomplete_deactivates_an_active_aidant(stack, sta
     assert paul.get(stack.url + "/api/me").status_code == 200
     stack.use_store()
     from shared import accounts
+
     aid = accounts.find_aidant_by_email(email).id
-    r = staff["s"].post(f"{stack.url}/api/staff/aidants/{aid}/training",
-                        json={"trained_on": "2024-05-02", "pix_passed": False})
+    r = staff["s"].post(
+        f"{stack.url}/api/staff/aidants/{aid}/training", json={"trained_on": "2024-05-02", "pix_passed": False}
+    )
     assert r.status_code == 200 and r.json()["complete"] is False and r.json()["is_active"] is False
     assert paul.get(stack.url + "/api/me").status_code == 401
     assert accounts.find_aidant_by_email(email).is_active is False
     # Staff cannot take their own access down this way.
     own = accounts.find_aidant_by_email(staff["email"]).id
-    r = staff["s"].post(f"{stack.url}/api/staff/aidants/{own}/training",
-                        json={"trained_on": "2024-05-02", "pix_passed": False})
+    r = staff["s"].post(
+        f"{stack.url}/api/staff/aidants/{own}/training", json={"trained_on": "2024-05-02", "pix_passed": False}
+    )
     assert r.status_code == 409 and r.json()["error"] == "self_deactivation"
 
 

@@ -4,6 +4,7 @@ redirects. Always a 4xx (JSON from the functions), never a 5xx, and the next req
 is served. (Login: test_login.py; mandates: test_mandates_errors.py; OIDC:
 test_oidc_attacks.py; static files: test_gateway.py. This file covers the rest and
 what none of them tried; test_bad_input.py keeps the cases found in review.)"""
+
 from __future__ import annotations
 
 from urllib.parse import quote, urlsplit
@@ -48,8 +49,17 @@ def test_broken_json_is_a_400(aidant, path, raw):
 
 
 @pytest.mark.parametrize("path", JSON_ROUTES)
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data",
-                                          "application/xml", "application/json-patch+json", ""])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+        "application/xml",
+        "application/json-patch+json",
+        "",
+    ],
+)
 def test_a_body_of_another_type_is_refused(aidant, path, content_type):
     r = aidant.session.post(aidant.url + path, data=b'{"a": 1}', headers={"Content-Type": content_type}, timeout=30)
     _json_4xx(r)
@@ -64,21 +74,28 @@ def test_a_body_over_the_functions_limit_is_413(aidant, path):
 
 @pytest.mark.parametrize("path", ["/oidc/token", "/oidc/userinfo", "/api/habilitation/requests", "/api/mandates"])
 def test_a_body_over_the_gateways_limit_is_413_at_the_gateway(stack, path):
-    r = requests.post(stack.url + path, data=b"x" * (1024 * 1024 + 1), timeout=30,
-                      headers={"Content-Type": "application/json"})
+    r = requests.post(
+        stack.url + path, data=b"x" * (1024 * 1024 + 1), timeout=30, headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 413 and r.json()["error"] == "payload_too_large"
 
 
 def test_a_token_request_of_another_type_is_an_oauth_error(stack):
-    for content_type, body in (("application/json", b'{"grant_type": "authorization_code"}'),
-                               ("text/plain", b"grant_type=authorization_code"),
-                               ("application/x-www-form-urlencoded", b"\xff\xfe=\x00")):
+    for content_type, body in (
+        ("application/json", b'{"grant_type": "authorization_code"}'),
+        ("text/plain", b"grant_type=authorization_code"),
+        ("application/x-www-form-urlencoded", b"\xff\xfe=\x00"),
+    ):
         r = requests.post(stack.url + "/oidc/token", data=body, headers={"Content-Type": content_type}, timeout=30)
-        assert 400 <= r.status_code < 500 and r.json()["error"] in ("invalid_request", "invalid_client",
-                                                                     "unsupported_grant_type"), r.text
+        assert 400 <= r.status_code < 500 and r.json()["error"] in (
+            "invalid_request",
+            "invalid_client",
+            "unsupported_grant_type",
+        ), r.text
 
 
 # -- headers ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("path", ["/api/me", "/oidc/userinfo", "/api/mandates", "/.well-known/openid-configuration"])
 def test_huge_headers_are_refused_or_ignored_and_the_next_request_is_served(aidant, path):
@@ -106,17 +123,30 @@ NAMES = ["Zoë Ñandú-Łukasz", "李小龍", "Ŝ̷̡̛e̶͖͝p̸̙̊h̴", "‮e
 @pytest.mark.parametrize("index", range(len(NAMES)))
 def test_unicode_names_are_kept_or_refused_never_a_500(stack, index):
     name = NAMES[index]  # one référent address each: three requests a day per address
-    form = {"structure_type": STRUCTURE_TYPE, "siret": "12345678901234", "name": name, "address": name,
-            "referent": {"first_name": name, "last_name": name, "email": f"ref-{index}@example.fr",
-                         "phone": "0102030405", "profession": name},
-            "aidants": [{"first_name": name, "last_name": name, "email": "aid@example.fr", "profession": name}]}
+    form = {
+        "structure_type": STRUCTURE_TYPE,
+        "siret": "12345678901234",
+        "name": name,
+        "address": name,
+        "referent": {
+            "first_name": name,
+            "last_name": name,
+            "email": f"ref-{index}@example.fr",
+            "phone": "0102030405",
+            "profession": name,
+        },
+        "aidants": [{"first_name": name, "last_name": name, "email": "aid@example.fr", "profession": name}],
+    }
     r = requests.post(stack.url + "/api/habilitation/requests", json=form, timeout=30)
     assert r.status_code in (201, 400), (r.status_code, r.text[:300])
     if name in NAMES[:3]:  # printable names in any script are kept as typed
         assert r.status_code == 201, r.text[:300]
         created = r.json()
-        shown = requests.get(f"{stack.url}/api/habilitation/requests/{created['id']}", timeout=30,
-                             headers={"Authorization": f"Bearer {created['token']}"}).json()
+        shown = requests.get(
+            f"{stack.url}/api/habilitation/requests/{created['id']}",
+            timeout=30,
+            headers={"Authorization": f"Bearer {created['token']}"},
+        ).json()
         assert shown["name"] == name and shown["referent"]["first_name"] == name
     r = requests.post(stack.url + "/api/login", json={"email": name + "@example.fr", "otp": "123456"}, timeout=30)
     assert r.status_code in (400, 401, 429), r.text
@@ -132,8 +162,12 @@ def test_an_aidant_with_a_unicode_name_sees_it_unchanged(stack):
 
 # -- redirects ---------------------------------------------------------------------------------
 
-INJECTIONS = ["x\r\nSet-Cookie: injected=1", "x%0d%0aSet-Cookie:%20injected=1", "x\nLocation: https://evil.example/",
-              "\u2028x\u2029"]
+INJECTIONS = [
+    "x\r\nSet-Cookie: injected=1",
+    "x%0d%0aSet-Cookie:%20injected=1",
+    "x\nLocation: https://evil.example/",
+    "\u2028x\u2029",
+]
 
 
 def _no_injection(r):
@@ -157,8 +191,9 @@ def test_header_injection_through_oidc_state_is_neutralised(stack, value):
 
 @pytest.mark.parametrize("value", INJECTIONS)
 def test_header_injection_through_the_franceconnect_callback_is_neutralised(aidant, value):
-    r = aidant.session.get(aidant.url + "/fc/callback?state=" + quote(value) + "&code=" + quote(value),
-                           allow_redirects=False, timeout=30)
+    r = aidant.session.get(
+        aidant.url + "/fc/callback?state=" + quote(value) + "&code=" + quote(value), allow_redirects=False, timeout=30
+    )
     assert r.status_code in (302, 400), r.text
     _no_injection(r)
 
@@ -166,10 +201,12 @@ def test_header_injection_through_the_franceconnect_callback_is_neutralised(aida
 @pytest.mark.parametrize("value", INJECTIONS + ["/\r\n/evil.example", "/%0d%0aSet-Cookie:x=1"])
 def test_header_injection_through_the_login_next_path_is_neutralised(stack, value):
     from tests.conftest import Mailbox, extract_link
+
     email = stack.new_aidant()
     before = stack.mail.count()
-    r = requests.post(stack.url + "/api/login", json={"email": email, "otp": stack.otp(email), "next": value},
-                      timeout=30)
+    r = requests.post(
+        stack.url + "/api/login", json={"email": email, "otp": stack.otp(email), "next": value}, timeout=30
+    )
     assert r.status_code == 200, r.text
     link = extract_link(Mailbox.text(stack.mail.wait_for(email, "connexion", after=before)), "/api/login/")
     r = requests.get(link, allow_redirects=False, timeout=30)
@@ -180,11 +217,24 @@ def test_header_injection_through_the_login_next_path_is_neutralised(stack, valu
 
 # -- static files ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/dsfr/..%5c..%5c..%5cstack.yml", "/%2e%2e%5cstack.yml", "//etc/passwd",
-                                  "/fi/../../stack.yml", "/fi/%2e%2e/%2e%2e/stack.yml", "/%c0%ae%c0%ae/stack.yml",
-                                  "/.local/secrets/token-hmac-key", "/../.local/secrets/token-hmac-key",
-                                  "/_local/mail/..%2f..%2fsecrets%2ftoken-hmac-key", "/openapi.yaml/../stack.yml",
-                                  "/fi/%00.html", "/" + "a/" * 2000])
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/dsfr/..%5c..%5c..%5cstack.yml",
+        "/%2e%2e%5cstack.yml",
+        "//etc/passwd",
+        "/fi/../../stack.yml",
+        "/fi/%2e%2e/%2e%2e/stack.yml",
+        "/%c0%ae%c0%ae/stack.yml",
+        "/.local/secrets/token-hmac-key",
+        "/../.local/secrets/token-hmac-key",
+        "/_local/mail/..%2f..%2fsecrets%2ftoken-hmac-key",
+        "/openapi.yaml/../stack.yml",
+        "/fi/%00.html",
+        "/" + "a/" * 2000,
+    ],
+)
 def test_static_paths_never_leave_the_front_end(stack, path):
     r = requests.get(stack.url + path, timeout=30)
     assert r.status_code in (200, 301, 400, 404), (path, r.status_code)
@@ -193,8 +243,16 @@ def test_static_paths_never_leave_the_front_end(stack, path):
         assert r.headers["Content-Type"].startswith("text/html"), path
 
 
-@pytest.mark.parametrize("path", ["/api/login/abc%0Adef", "/api/fi/transactions/%0A", "/api/mandates/x%0D%0Ay",
-                                  "/oidc/userinfo%0A", "/function/otp_verify/api/me%0A"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/login/abc%0Adef",
+        "/api/fi/transactions/%0A",
+        "/api/mandates/x%0D%0Ay",
+        "/oidc/userinfo%0A",
+        "/function/otp_verify/api/me%0A",
+    ],
+)
 def test_a_path_with_a_newline_is_a_json_4xx(stack, path):
     # Found by schemathesis: the template's Flask route does not match a newline, so the
     # function answers Flask's HTML 404 page (what the local runtime now does too, as the

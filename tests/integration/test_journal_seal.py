@@ -6,6 +6,7 @@ later; concurrent seal runs make one chain.
 
 Each tampering is undone before the next test, so the stack's journal stays intact
 for the rest of the session."""
+
 from __future__ import annotations
 
 import os
@@ -22,13 +23,24 @@ from local.stack import ROOT
 
 def run(stack, *args):
     env = {**os.environ, **stack.env, "LOCAL_STATE_DIR": str(stack.state)}
-    return subprocess.run([sys.executable, "-m", "local", "journal", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "local", "journal", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def table_client(stack):
-    return boto3.client("dynamodb", endpoint_url=stack.env["DYNAMODB_HOST"], region_name="eu-west-3",
-                        aws_access_key_id="local", aws_secret_access_key="local")
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=stack.env["DYNAMODB_HOST"],
+        region_name="eu-west-3",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
 
 
 def verified(stack):
@@ -54,6 +66,7 @@ def logged_in(stack):
     assert session.post(stack.url + "/api/logout", json={}).status_code == 200
     stack.use_store()
     from shared import accounts, journal
+
     aidant = accounts.find_aidant_by_email(email)
     entries = journal.for_aidant(aidant.id)
     assert {"login_link_sent", "login_succeeded", "logout"} <= {e.action for e in entries}
@@ -72,6 +85,7 @@ def test_seal_then_verify_a_journal_written_by_real_logins(stack, logged_in):
     line = verified(stack)
     stack.use_store()
     from shared import seals
+
     listed = {e.id for s in seals.seals() for e in (*s.entries, *s.late)}
     assert {e.id for e in logged_in} <= listed
     assert "head #" in line and "sha256:" in line
@@ -91,8 +105,12 @@ def test_verify_names_an_entry_altered_after_its_seal(stack, logged_in):
     entry = next(e for e in logged_in if e.action == "login_succeeded")
     key, original = _raw(stack, entry)
     client = table_client(stack)
-    client.update_item(TableName=stack.env["TABLE_NAME"], Key=key, UpdateExpression="SET structure_id = :s",
-                       ExpressionAttributeValues={":s": {"S": "une-autre-structure"}})
+    client.update_item(
+        TableName=stack.env["TABLE_NAME"],
+        Key=key,
+        UpdateExpression="SET structure_id = :s",
+        ExpressionAttributeValues={":s": {"S": "une-autre-structure"}},
+    )
     try:
         line = refused(stack)
         assert line.startswith(f"journal NOT intact: entry {entry.id} ({entry.at}) altered after seal #")
@@ -117,6 +135,7 @@ def test_verify_names_an_entry_inserted_in_a_sealed_window(stack, logged_in, mon
     stack.use_store()
     from shared import journal
     from shared.store.journal import entry_ms
+
     # A forged login, dated between two real entries, written straight into the table.
     monkeypatch.setattr(journal, "_now_ms", lambda: entry_ms(logged_in[-1].id) + 1)
     fake = journal.entry(journal.LOGIN_SUCCEEDED, aidant_id=logged_in[0].aidant_id)
@@ -133,6 +152,7 @@ def test_an_entry_committed_after_its_window_was_sealed_is_sealed_later(stack, l
     stack.use_store()
     from shared import journal, seals
     from shared.store.journal import entry_ms
+
     assert run(stack, "seal").returncode == 0
     head = next(seals.seals(newest_first=True))
     # A request that took its time before the seal ran and committed after it.
@@ -151,6 +171,7 @@ def test_concurrent_seal_runs_make_one_chain(stack, logged_in, monkeypatch):
     stack.use_store()
     from shared import journal
     from shared.seals import chain, sealing, windows
+
     for i in range(5):
         journal.record(journal.OTP_REFUSED, reason=f"concurrent_{i}")
     # Two runs in this process, held so that both have read the same head before
@@ -171,8 +192,7 @@ def test_concurrent_seal_runs_make_one_chain(stack, logged_in, monkeypatch):
 
     monkeypatch.setattr(chain, "append", write_together)
     until = windows.now_ms() + 1
-    threads = [threading.Thread(target=lambda: outcomes.append(sealing.seal(until)), name=f"run{i}")
-               for i in range(2)]
+    threads = [threading.Thread(target=lambda: outcomes.append(sealing.seal(until)), name=f"run{i}") for i in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -180,9 +200,17 @@ def test_concurrent_seal_runs_make_one_chain(stack, logged_in, monkeypatch):
     monkeypatch.undo()
     assert len(outcomes) == 2 and len(lost) == 1, "both wrote seal n: one must have been refused"
     # And two more runs as separate processes, started together.
-    processes = [subprocess.Popen([sys.executable, "-m", "local", "journal", "seal"], cwd=ROOT,
-                                  env={**os.environ, **stack.env, "LOCAL_STATE_DIR": str(stack.state)},
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "local", "journal", "seal"],
+            cwd=ROOT,
+            env={**os.environ, **stack.env, "LOCAL_STATE_DIR": str(stack.state)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     for process in processes:
         out, err = process.communicate(timeout=120)
         assert process.returncode == 0, out + err

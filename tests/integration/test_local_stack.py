@@ -14,6 +14,7 @@ Everything but the seed test runs on this module's own stack, on disk, because i
 kills its processes; the seed test writes to tables of its own in the session's
 stack's DynamoDB Local.
 """
+
 from __future__ import annotations
 
 import json
@@ -83,8 +84,9 @@ def _wait(condition, what: str, timeout: float = BACK_WITHIN) -> float:
 def _store_answers(url: str) -> bool:
     """A login attempt is counted in the store before its code is checked: 401 when
     the store answers, 503 when it does not (a fresh e-mail each time, never locked)."""
-    r = requests.post(url + "/api/login", timeout=30,
-                      json={"email": f"probe-{uuid.uuid4().hex[:10]}@example.fr", "otp": "000000"})
+    r = requests.post(
+        url + "/api/login", timeout=30, json={"email": f"probe-{uuid.uuid4().hex[:10]}@example.fr", "otp": "000000"}
+    )
     assert r.status_code in (401, 503), r.text
     return r.status_code == 401
 
@@ -94,10 +96,10 @@ def own(tmp_path_factory):
     """This module's stack, on disk; a test may replace ``own.running`` (the SIGKILL
     test starts another ``local up`` on the same folder and ports)."""
     from local import launcher
+
     saved_env = dict(os.environ)
     state = tmp_path_factory.mktemp("own-stack")
-    holder = SimpleNamespace(running=launcher.start(state, ["--store-data", str(state / "dynamodb")]),
-                             groups=set())
+    holder = SimpleNamespace(running=launcher.start(state, ["--store-data", str(state / "dynamodb")]), groups=set())
     holder.groups.add(holder.running.process.pid)
     holder.seed = holder.running.seed()
     try:
@@ -121,6 +123,7 @@ def _stack(own) -> Stack:
 
 # -- DynamoDB Local and the SMTP sink, restarted ------------------------------------------
 
+
 def test_dynamodb_local_stopped_is_restarted_with_its_data(own):
     stack = _stack(own)
     session = stack.login(requests.Session(), stack.new_aidant(stack.new_structure()))
@@ -129,8 +132,10 @@ def test_dynamodb_local_stopped_is_restarted_with_its_data(own):
     started = _stat(store)[1]
     os.kill(store, signal.SIGTERM)
     _wait(lambda: not _running(store, started), "DynamoDB Local to stop", 20)
-    back = _wait(lambda: session.get(stack.url + "/api/me", timeout=30).status_code == 200,
-                 "the session written before the restart to be served again")
+    back = _wait(
+        lambda: session.get(stack.url + "/api/me", timeout=30).status_code == 200,
+        "the session written before the restart to be served again",
+    )
     [restarted] = _children(stack.process.pid, "DynamoDBLocal")
     assert restarted != store
     print(f"DynamoDB Local stopped (SIGTERM): the service answered again after {back:.1f}s")
@@ -151,12 +156,16 @@ def test_a_deleted_table_is_created_again_with_the_demo_data(own):
     stack.use_store()
     from shared import accounts
     from shared.store import Item
+
     Item.delete_table()
     back = _wait(lambda: _store_answers(stack.url), "the table to be created again")
     stack.use_store()
     assert Item.exists()
-    _wait(lambda: accounts.find_aidant_by_email(own.seed["aidant"]["email"]) is not None,
-          "the demo data to be seeded again", 30)
+    _wait(
+        lambda: accounts.find_aidant_by_email(own.seed["aidant"]["email"]) is not None,
+        "the demo data to be seeded again",
+        30,
+    )
     print(f"table deleted: the service answered again after {back:.1f}s")
 
 
@@ -166,24 +175,44 @@ def test_smtp_sink_killed_is_restarted_and_mail_is_delivered(own, sig):
     port = int(stack.env["SMTP_PORT"])
     [sink] = _children(stack.process.pid, "local.smtp_sink")
     os.kill(sink, sig)
-    back = _wait(lambda: _listening(port) and _children(stack.process.pid, "local.smtp_sink") not in ([], [sink]),
-                 "the SMTP sink to be restarted")
+    back = _wait(
+        lambda: _listening(port) and _children(stack.process.pid, "local.smtp_sink") not in ([], [sink]),
+        "the SMTP sink to be restarted",
+    )
     stack.login(requests.Session(), stack.new_aidant(stack.new_structure()))  # the link arrives by mail
     print(f"SMTP sink killed ({sig.name}): listening again after {back:.1f}s")
 
 
 # -- a second local up, a port taken --------------------------------------------------------
 
+
 def _up(state: Path, ports: dict, timeout: float = 60) -> subprocess.CompletedProcess:
     env = {**os.environ, "LOCAL_STATE_DIR": str(state)}
-    return subprocess.run([sys.executable, "-m", "local", "up", "--in-memory",
-                           "--gateway-port", str(ports["gateway"]), "--dynamodb-port", str(ports["dynamodb"]),
-                           "--smtp-port", str(ports["smtp"])],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "local",
+            "up",
+            "--in-memory",
+            "--gateway-port",
+            str(ports["gateway"]),
+            "--dynamodb-port",
+            str(ports["dynamodb"]),
+            "--smtp-port",
+            str(ports["smtp"]),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_a_second_up_on_the_same_folder_says_one_is_running(own):
     from local.launcher import free_port
+
     second = _up(own.running.state, {"gateway": free_port(), "dynamodb": free_port(), "smtp": free_port()})
     assert second.returncode == 1, second.stderr
     assert "already running" in second.stderr and str(own.running.process.pid) in second.stderr
@@ -191,8 +220,14 @@ def test_a_second_up_on_the_same_folder_says_one_is_running(own):
 
 
 def _reset(state: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "local", "reset"], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "LOCAL_STATE_DIR": str(state)}, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "local", "reset"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LOCAL_STATE_DIR": str(state)},
+        timeout=60,
+    )
 
 
 def test_reset_refuses_while_the_stack_runs(own):
@@ -213,6 +248,7 @@ def test_reset_wipes_the_data_and_the_mail_and_keeps_the_keys(tmp_path):
 
 def test_up_refuses_a_port_another_program_holds(tmp_path):
     from local.launcher import free_port
+
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
@@ -227,10 +263,12 @@ def test_up_refuses_a_port_another_program_holds(tmp_path):
 
 # -- local up killed with SIGKILL -----------------------------------------------------------------
 
+
 def test_only_the_very_processes_recorded_are_stopped(tmp_path):
     """A pid is reused: a recorded pid now running something else, or the same command
     started later, is not ours to stop."""
     from local import processes
+
     registry = processes.Registry(tmp_path / "processes.json")
     ours, other, later = (subprocess.Popen(["sleep", "60"]) for _ in range(3))
     try:
@@ -257,6 +295,7 @@ def test_only_the_very_processes_recorded_are_stopped(tmp_path):
 @pytest.mark.slow
 def test_up_killed_with_sigkill_leaves_no_orphans_once_the_next_up_starts(own):
     from local import launcher
+
     stack = _stack(own)
     structure = stack.new_structure("Structure écrite avant le SIGKILL")
     email = stack.new_aidant(structure)  # acknowledged by DynamoDB Local
@@ -268,8 +307,9 @@ def test_up_killed_with_sigkill_leaves_no_orphans_once_the_next_up_starts(own):
     time.sleep(1)
     assert all(_running(pid, start) for pid, start in orphans.items()), "SIGKILL does not reach the children"
 
-    own.running = launcher.start(own.running.state, ["--store-data", str(own.running.state / "dynamodb")],
-                                 ports=own.running.ports)
+    own.running = launcher.start(
+        own.running.state, ["--store-data", str(own.running.state / "dynamodb")], ports=own.running.ports
+    )
     own.groups.add(own.running.process.pid)
     left = [pid for pid, start in orphans.items() if _running(pid, start)]
     assert not left, f"still running: {left}"
@@ -279,6 +319,7 @@ def test_up_killed_with_sigkill_leaves_no_orphans_once_the_next_up_starts(own):
     again = _stack(own)
     again.use_store()
     from shared import accounts
+
     assert accounts.find_aidant_by_email(email) is not None
     again.login(requests.Session(), email)
 
@@ -329,8 +370,14 @@ sys.exit(code)
 
 def _seed(stack, table: str, mode: str, stop_before: int, tmp_path: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, **stack.env, "TABLE_NAME": table, "SEED_CALLS": str(tmp_path / "calls.json")}
-    return subprocess.run([sys.executable, "-c", SEED_DRIVER, mode, str(stop_before)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", SEED_DRIVER, mode, str(stop_before)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _cards_and_journal(stack, table: str, tmp_path: Path) -> dict:
@@ -342,6 +389,7 @@ def _cards_and_journal(stack, table: str, tmp_path: Path) -> dict:
 @pytest.mark.slow
 def test_ctrl_c_at_any_point_of_seed_leaves_each_demo_card_with_its_journal_entry_or_neither(stack, tmp_path):
     from local import referent_demo
+
     stack.use_store()
     tables = []
     try:
@@ -366,6 +414,7 @@ def test_ctrl_c_at_any_point_of_seed_leaves_each_demo_card_with_its_journal_entr
             assert found["cards"] == found["journaled"] == sorted(referent_demo.CARD_SERIALS), (stop_before, found)
     finally:
         from pynamodb.connection import Connection
+
         connection = Connection(host=stack.env["DYNAMODB_HOST"], region="eu-west-3")
         for table in tables:
             try:

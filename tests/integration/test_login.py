@@ -1,5 +1,6 @@
 """Aidant login over HTTP through the local gateway, against DynamoDB Local and the
 SMTP sink, as a browser does it, and the attacks on it."""
+
 import concurrent.futures
 import time
 
@@ -26,6 +27,7 @@ def link_for(stack, email, code, session=None):
 def journal_reasons(stack, email):
     stack.use_store()
     from shared import accounts, journal
+
     aidant = accounts.find_aidant_by_email(email)
     return [(e.action, e.reason) for e in journal.for_aidant(aidant.id)]
 
@@ -35,6 +37,7 @@ def refusals(stack, email, event="login_refused"):
     attempts leave no journal entry (shared.anonymous)."""
     stack.use_store()
     from shared import accounts
+
     aidant_id = accounts.find_aidant_by_email(email).id
     return [e for e in stack.log_events("otp_verify", event) if e.get("aidant_id") == aidant_id]
 
@@ -44,8 +47,9 @@ def refusal_reasons(stack, email, event="login_refused"):
 
 
 def no_refusal_in_the_journal(stack, email):
-    return all(action == "login_succeeded" or action == "login_link_sent"
-               for action, _ in journal_reasons(stack, email))
+    return all(
+        action == "login_succeeded" or action == "login_link_sent" for action, _ in journal_reasons(stack, email)
+    )
 
 
 def test_login_by_code_then_emailed_link_opens_a_session(stack):
@@ -68,8 +72,9 @@ def test_the_session_token_is_not_stored_in_clear(stack):
     session = stack.login(requests.Session(), email)
     token = session.cookies["ac_session"]
     stack.use_store()
-    from shared.store import Session
     from shared import crypto
+    from shared.store import Session
+
     assert Session.get(*Session.key(crypto.keyed_hash(token, "session"))).aidant_id
     assert not Session.count(f"SESSION#{token}")
 
@@ -159,6 +164,7 @@ def test_aidant_of_no_active_structure_is_refused(stack):
     email = stack.new_aidant(structure_id)
     stack.use_store()
     from shared.store import Structure
+
     Structure(*Structure.key(structure_id)).update(actions=[Structure.is_active.set(False)])
     r = post_login(stack, email, stack.otp(email))
     assert r.status_code == 401
@@ -185,8 +191,10 @@ def test_an_expired_link_is_refused(stack):
     stack.use_store()
     from shared import crypto
     from shared.store import LoginLink
+
     LoginLink(*LoginLink.key(crypto.keyed_hash(token, "login-link"))).update(
-        actions=[LoginLink.expires_at.set(int(time.time()) - 1)])
+        actions=[LoginLink.expires_at.set(int(time.time()) - 1)]
+    )
     r = requests.get(link, allow_redirects=False)
     assert r.status_code == 410
     assert "link_expired" in refusal_reasons(stack, email, "login_link_refused")
@@ -209,8 +217,7 @@ def test_login_returns_to_where_the_aidant_was(stack):
 def test_next_cannot_send_the_session_elsewhere(stack):
     email = stack.new_aidant()
     before = stack.mail.count()
-    requests.post(stack.url + "/api/login", json={"email": email, "otp": stack.otp(email),
-                                                  "next": "//evil.example/"})
+    requests.post(stack.url + "/api/login", json={"email": email, "otp": stack.otp(email), "next": "//evil.example/"})
     link = extract_link(Mailbox.text(stack.mail.wait_for(email, "connexion", after=before)), "/api/login/")
     assert requests.get(link, allow_redirects=False).headers["Location"] == "/espace-aidant/"
 
@@ -222,6 +229,7 @@ def test_a_deactivated_aidant_loses_their_live_session(stack):
     stack.use_store()
     from shared import accounts
     from shared.store import Aidant
+
     aidant = accounts.find_aidant_by_email(email)
     aidant.update(actions=[Aidant.is_active.set(False)])
     r = session.get(stack.url + "/api/me")
@@ -234,22 +242,26 @@ def test_idle_session_expires(stack):
     stack.use_store()
     from shared import crypto
     from shared.store import Session
+
     item = Session.get(*Session.key(crypto.keyed_hash(session.cookies["ac_session"], "session")))
     item.update(actions=[Session.last_seen.set(int(time.time()) - 31 * 60)])
     assert session.get(stack.url + "/api/me").status_code == 401
 
 
-@pytest.mark.parametrize("body,headers,status", [
-    (b'{"email": "a@b.fr", "otp": "123456"', {"Content-Type": "application/json"}, 400),
-    (b'"just a string"', {"Content-Type": "application/json"}, 400),
-    (b'{"email": "a@b.fr", "otp": "123456"}', {"Content-Type": "text/plain"}, 415),
-    (b'{"email": 12, "otp": "123456"}', {"Content-Type": "application/json"}, 400),
-    (b'{"email": "not-an-email", "otp": "123456"}', {"Content-Type": "application/json"}, 400),
-    (b'{"email": "a@b.fr"}', {"Content-Type": "application/json"}, 400),
-    (b'{"email": "a@b.fr", "otp": "' + b"1" * 100 + b'"}', {"Content-Type": "application/json"}, 400),
-    (b'{"email": "' + b"a" * 100000 + b'@b.fr", "otp": "1"}', {"Content-Type": "application/json"}, 413),
-    (b"\xff\xfe\x00", {"Content-Type": "application/json"}, 400),
-])
+@pytest.mark.parametrize(
+    "body,headers,status",
+    [
+        (b'{"email": "a@b.fr", "otp": "123456"', {"Content-Type": "application/json"}, 400),
+        (b'"just a string"', {"Content-Type": "application/json"}, 400),
+        (b'{"email": "a@b.fr", "otp": "123456"}', {"Content-Type": "text/plain"}, 415),
+        (b'{"email": 12, "otp": "123456"}', {"Content-Type": "application/json"}, 400),
+        (b'{"email": "not-an-email", "otp": "123456"}', {"Content-Type": "application/json"}, 400),
+        (b'{"email": "a@b.fr"}', {"Content-Type": "application/json"}, 400),
+        (b'{"email": "a@b.fr", "otp": "' + b"1" * 100 + b'"}', {"Content-Type": "application/json"}, 400),
+        (b'{"email": "' + b"a" * 100000 + b'@b.fr", "otp": "1"}', {"Content-Type": "application/json"}, 413),
+        (b"\xff\xfe\x00", {"Content-Type": "application/json"}, 400),
+    ],
+)
 def test_malformed_login_bodies_get_a_4xx_json(stack, body, headers, status):
     r = requests.post(stack.url + "/api/login", data=body, headers=headers)
     assert r.status_code == status, r.text
@@ -258,8 +270,9 @@ def test_malformed_login_bodies_get_a_4xx_json(stack, body, headers, status):
 
 
 def test_oversized_body_is_stopped_at_the_gateway(stack):
-    r = requests.post(stack.url + "/api/login", data=b"x" * (2 * 1024 * 1024),
-                      headers={"Content-Type": "application/json"})
+    r = requests.post(
+        stack.url + "/api/login", data=b"x" * (2 * 1024 * 1024), headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 413 and r.json()["error"] == "payload_too_large"
 
 
@@ -281,6 +294,7 @@ def test_closing_a_structure_ends_its_live_sessions(stack):
     assert session.get(stack.url + "/api/me").status_code == 200
     stack.use_store()
     from shared.store import Structure
+
     Structure(*Structure.key(structure_id)).update(actions=[Structure.is_active.set(False)])
     r = session.get(stack.url + "/api/me")
     assert r.status_code == 401 and r.json()["error"] == "session_revoked"

@@ -1,4 +1,5 @@
 """Creating a mandate through the gateway: draft, FranceConnect, recap, signature."""
+
 import threading
 import time
 
@@ -15,8 +16,17 @@ def test_present_mandate_is_created_through_franceconnect(stack):
     assert draft["franceconnect_url"].startswith(stack.url + "/franceconnect/authorize?")
     params = query_of(draft["franceconnect_url"])
     assert params["acr_values"] == "eidas1" and params["state"] and params["nonce"]
-    assert set(params["scope"].split()) == {"openid", "given_name", "family_name", "birthdate", "gender",
-                                            "birthplace", "birthcountry", "email", "preferred_username"}
+    assert set(params["scope"].split()) == {
+        "openid",
+        "given_name",
+        "family_name",
+        "birthdate",
+        "gender",
+        "birthplace",
+        "birthcountry",
+        "email",
+        "preferred_username",
+    }
     assert "login_hint" not in params
 
     location = aidant.identify(draft["franceconnect_url"], "angela")
@@ -27,8 +37,7 @@ def test_present_mandate_is_created_through_franceconnect(stack):
     assert recap["status"] == "ready"
     assert recap["usager"]["full_name"] == "Angela Claire Louise DUBOIS"
     assert recap["usager"]["given_name"] == "Angela Claire Louise"
-    assert [d["title"] for d in recap["demarches"]] == ["Papiers - Citoyenneté - Élections",
-                                                         "Transports - Mobilité"]
+    assert [d["title"] for d in recap["demarches"]] == ["Papiers - Citoyenneté - Élections", "Transports - Mobilité"]
     assert recap["duration"] == "long" and recap["duration_label"] == "1 an" and recap["expires_at"]
     assert recap["is_remote"] is False and recap["remote_consent"] is None
     assert "Maison France Services de Test" in recap["mentions"]["intro"]
@@ -43,12 +52,15 @@ def test_present_mandate_is_created_through_franceconnect(stack):
 
     stack.use_store()
     from shared import journal, mandates
+
     stored, _ = mandates.load(mandate["id"])
     assert "Les aidants habilités par Maison France Services de Test doivent" in stored.text_snapshot
     actions = [e.action for e in journal.for_structure(aidant.structure_id)]
     assert actions.count("mandate_created") == 1 and "usager_identified" in actions
-    assert sorted(a.demarche for a in mandates.active_autorisations_of_structure(aidant.structure_id)) == \
-        ["papiers", "transports"]
+    assert sorted(a.demarche for a in mandates.active_autorisations_of_structure(aidant.structure_id)) == [
+        "papiers",
+        "transports",
+    ]
 
 
 def test_remote_mandate_needs_the_consent_proof_and_its_confirmation(stack):
@@ -56,8 +68,12 @@ def test_remote_mandate_needs_the_consent_proof_and_its_confirmation(stack):
     r = aidant.post("/api/mandates/drafts", {"demarches": ["social"], "duration": "six_months", "is_remote": True})
     assert r.status_code == 400 and r.json()["error"] == "remote_consent_required"
 
-    draft = aidant.new_draft(["social"], duration="six_months", remote=True,
-                             consent={"method": "email", "reference": "Courriel du 3 mars, 10h12"})
+    draft = aidant.new_draft(
+        ["social"],
+        duration="six_months",
+        remote=True,
+        consent={"method": "email", "reference": "Courriel du 3 mars, 10h12"},
+    )
     aidant.identify(draft["franceconnect_url"], "fatou")
     recap = aidant.get(f"/api/mandates/drafts/{draft['draft']}").json()
     assert recap["is_remote"] is True
@@ -88,6 +104,7 @@ def test_renewal_replaces_only_the_overlapping_demarche(stack):
 
     stack.use_store()
     from shared import mandates
+
     offered = {(a.demarche, a.mandate_id) for a in mandates.active_autorisations_of_structure(aidant.structure_id)}
     assert offered == {("papiers", first), ("argent", second), ("logement", second)}
 
@@ -175,9 +192,9 @@ def test_expired_draft_cannot_be_identified_nor_signed(stack):
     late = aidant.new_draft(["papiers"])
     stack.use_store()
     from shared.store import MandateDraft
+
     for d in (draft, late):
-        MandateDraft(*MandateDraft.key(d["draft"])).update(
-            actions=[MandateDraft.expires_at.set(int(time.time()) - 1)])
+        MandateDraft(*MandateDraft.key(d["draft"])).update(actions=[MandateDraft.expires_at.set(int(time.time()) - 1)])
 
     r = aidant.sign(draft["draft"])
     assert r.status_code == 410 and r.json()["error"] == "draft_expired"
@@ -208,8 +225,9 @@ def test_concurrent_signatures_of_one_draft_give_one_mandate(stack):
         session = requests.Session()
         session.cookies.update(aidant.session.cookies)
         barrier.wait()
-        r = session.post(stack.url + "/api/mandates",
-                         json={"draft": draft["draft"], "otp": code, "usager_informed": True})
+        r = session.post(
+            stack.url + "/api/mandates", json={"draft": draft["draft"], "otp": code, "usager_informed": True}
+        )
         results.append((r.status_code, r.json()))
 
     threads = [threading.Thread(target=sign, args=(c,)) for c in codes]
@@ -223,6 +241,7 @@ def test_concurrent_signatures_of_one_draft_give_one_mandate(stack):
     assert len(listed) == 1
     stack.use_store()
     from shared import journal, mandates
+
     assert [e.action for e in journal.for_structure(aidant.structure_id)].count("mandate_created") == 1
     assert len(mandates.active_autorisations_of_structure(aidant.structure_id)) == 2
 
@@ -231,20 +250,41 @@ def test_transaction_refused_by_its_last_condition_writes_nothing(stack):
     """A failure injected in the signature's transaction (the draft condition fails,
     as when another signature won): no mandate, no autorisation, no journal entry."""
     from pynamodb.exceptions import TransactWriteError
+
     aidant = new_aidant(stack)
     stack.use_store()
     from shared import journal, mandates
     from shared.store import MandateDraft, now, writes
+
     usager = mandates.upsert_usager("sub-half-written", {"given_name": "Paul", "family_name": "MOITIÉ"})
-    draft = MandateDraft(*MandateDraft.key("half-" + aidant.id), id="half-" + aidant.id, aidant_id=aidant.id,
-                         structure_id=aidant.structure_id, demarches=["papiers"], duration="long",
-                         usager_id=usager.id, expires_at=int(time.time()) + 600, signed_at=now())
+    draft = MandateDraft(
+        *MandateDraft.key("half-" + aidant.id),
+        id="half-" + aidant.id,
+        aidant_id=aidant.id,
+        structure_id=aidant.structure_id,
+        demarches=["papiers"],
+        duration="long",
+        usager_id=usager.id,
+        expires_at=int(time.time()) + 600,
+        signed_at=now(),
+    )
     draft.save()
-    spec = mandates.NewMandate(structure_id=aidant.structure_id, usager=usager, demarches=["papiers", "argent"],
-                               duration="long", is_remote=False, remote_consent=None, aidant_id=aidant.id,
-                               aidant_name="Test Aidant", text_snapshot="Mentions")
-    consume = ("update", MandateDraft(*MandateDraft.key(draft.id)),
-               {"actions": [MandateDraft.signed_at.set(now())], "condition": MandateDraft.signed_at.does_not_exist()})
+    spec = mandates.NewMandate(
+        structure_id=aidant.structure_id,
+        usager=usager,
+        demarches=["papiers", "argent"],
+        duration="long",
+        is_remote=False,
+        remote_consent=None,
+        aidant_id=aidant.id,
+        aidant_name="Test Aidant",
+        text_snapshot="Mentions",
+    )
+    consume = (
+        "update",
+        MandateDraft(*MandateDraft.key(draft.id)),
+        {"actions": [MandateDraft.signed_at.set(now())], "condition": MandateDraft.signed_at.does_not_exist()},
+    )
     with pytest.raises(TransactWriteError) as failed:
         mandates.create(spec, extra=[consume])
     assert writes.is_condition_failure(failed.value)
@@ -258,20 +298,31 @@ def test_renewal_racing_a_revocation_writes_nothing(stack, monkeypatch):
     """The renewal closes the old autorisation only if it is still active: when a
     revocation got there first, the new mandate is not written at all."""
     from pynamodb.exceptions import TransactWriteError
+
     aidant = new_aidant(stack)
     first = aidant.create_mandate(["papiers"])
     stack.use_store()
     from shared import journal, mandates
+
     usager_id = aidant.get(f"/api/mandates/{first}").json()["usager_id"]
     stale = mandates.active_autorisations_of_usager(aidant.structure_id, usager_id)
     assert aidant.revoke(first).status_code == 200
     # The renewal read the autorisation before the revocation committed.
     monkeypatch.setattr(mandates, "active_autorisations_of_usager", lambda *a, **k: stale)
     from shared.store import Usager
+
     usager = Usager.get(*Usager.key(usager_id))
-    spec = mandates.NewMandate(structure_id=aidant.structure_id, usager=usager, demarches=["papiers"],
-                               duration="long", is_remote=False, remote_consent=None, aidant_id=aidant.id,
-                               aidant_name="Test Aidant", text_snapshot="Mentions")
+    spec = mandates.NewMandate(
+        structure_id=aidant.structure_id,
+        usager=usager,
+        demarches=["papiers"],
+        duration="long",
+        is_remote=False,
+        remote_consent=None,
+        aidant_id=aidant.id,
+        aidant_name="Test Aidant",
+        text_snapshot="Mentions",
+    )
     with pytest.raises(TransactWriteError):
         mandates.create(spec)
     monkeypatch.undo()

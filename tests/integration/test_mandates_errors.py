@@ -1,4 +1,5 @@
 """Every malformed request to the mandate functions is a 4xx JSON error, never a 500."""
+
 import pytest
 import requests
 
@@ -39,14 +40,17 @@ def test_unparseable_bodies(aidant, path, raw):
 
 @pytest.mark.parametrize("path", ["/api/mandates/drafts", "/api/mandates"])
 def test_wrong_content_type(aidant, path):
-    r = aidant.session.post(aidant.url + path, data="demarches=papiers",
-                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = aidant.session.post(
+        aidant.url + path, data="demarches=papiers", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     _assert_json_4xx(r, 415)
 
 
 def test_oversized_body(aidant):
-    r = aidant.post("/api/mandates/drafts", {"demarches": ["papiers"], "duration": "long",
-                                             "remote_consent": {"reference": "x" * 200_000}})
+    r = aidant.post(
+        "/api/mandates/drafts",
+        {"demarches": ["papiers"], "duration": "long", "remote_consent": {"reference": "x" * 200_000}},
+    )
     _assert_json_4xx(r, 413)
 
 
@@ -67,15 +71,31 @@ DRAFT_BODIES = [
     {"demarches": ["papiers"], "duration": "long", "is_remote": 1},
     {"demarches": ["papiers"], "duration": "long", "is_remote": True},
     {"demarches": ["papiers"], "duration": "long", "is_remote": True, "remote_consent": "sms"},
-    {"demarches": ["papiers"], "duration": "long", "is_remote": True, "remote_consent": {"method": "pigeon",
-                                                                                        "reference": "x"}},
+    {
+        "demarches": ["papiers"],
+        "duration": "long",
+        "is_remote": True,
+        "remote_consent": {"method": "pigeon", "reference": "x"},
+    },
     {"demarches": ["papiers"], "duration": "long", "is_remote": True, "remote_consent": {"method": "sms"}},
-    {"demarches": ["papiers"], "duration": "long", "is_remote": True,
-     "remote_consent": {"method": "sms", "reference": "   "}},
-    {"demarches": ["papiers"], "duration": "long", "is_remote": True,
-     "remote_consent": {"method": "sms", "reference": 42}},
-    {"demarches": ["papiers"], "duration": "long", "is_remote": True,
-     "remote_consent": {"method": "sms", "reference": "x" * 501}},
+    {
+        "demarches": ["papiers"],
+        "duration": "long",
+        "is_remote": True,
+        "remote_consent": {"method": "sms", "reference": "   "},
+    },
+    {
+        "demarches": ["papiers"],
+        "duration": "long",
+        "is_remote": True,
+        "remote_consent": {"method": "sms", "reference": 42},
+    },
+    {
+        "demarches": ["papiers"],
+        "duration": "long",
+        "is_remote": True,
+        "remote_consent": {"method": "sms", "reference": "x" * 501},
+    },
     {"demarches": {"papiers": True}, "duration": "long"},
 ]
 
@@ -108,17 +128,33 @@ def test_sign_bodies(aidant, identified_draft):
 
 def test_revoke_bodies(aidant):
     mandate_id = aidant.create_mandate(["papiers"])
-    for body in ({}, {"otp": None}, {"otp": 123456}, {"otp": "123456", "demarche": 3},
-                 {"otp": "123456", "demarche": ["papiers"]}, {"otp": "123456", "demarche": "casino"},
-                 {"otp": "abcdef"}, {"otp": "1" * 3000}):
+    for body in (
+        {},
+        {"otp": None},
+        {"otp": 123456},
+        {"otp": "123456", "demarche": 3},
+        {"otp": "123456", "demarche": ["papiers"]},
+        {"otp": "123456", "demarche": "casino"},
+        {"otp": "abcdef"},
+        {"otp": "1" * 3000},
+    ):
         _assert_json_4xx(aidant.post(f"/api/mandates/{mandate_id}/revoke", body))
     assert aidant.get(f"/api/mandates/{mandate_id}").json()["status"] == "active"
 
 
 def test_query_parameters(aidant):
-    for params in ({"limit": "0"}, {"limit": "-1"}, {"limit": "abc"}, {"limit": "1000"}, {"status": "dead"},
-                   {"cursor": "!!!"}, {"cursor": "bm90IGpzb24"}, {"cursor": "WzEsMl0"}, {"cursor": "x" * 3000},
-                   {"cursor": "WyJhIiwiYiIsImMiXQ"}):
+    for params in (
+        {"limit": "0"},
+        {"limit": "-1"},
+        {"limit": "abc"},
+        {"limit": "1000"},
+        {"status": "dead"},
+        {"cursor": "!!!"},
+        {"cursor": "bm90IGpzb24"},
+        {"cursor": "WzEsMl0"},
+        {"cursor": "x" * 3000},
+        {"cursor": "WyJhIiwiYiIsImMiXQ"},
+    ):
         _assert_json_4xx(aidant.get("/api/mandates", params=params), 400)
     _assert_json_4xx(aidant.get("/api/usagers", params={"q": "x" * 200}), 400)
     for params in ({"usager": "nobody"}, {"usager": "x" * 300}):
@@ -127,28 +163,41 @@ def test_query_parameters(aidant):
 
 
 def test_unknown_ids(aidant):
-    for path in ("/api/mandates/nope", "/api/mandates/nope/print", "/api/mandates/nope/revocation/print",
-                 "/api/mandates/drafts/nope"):
+    for path in (
+        "/api/mandates/nope",
+        "/api/mandates/nope/print",
+        "/api/mandates/nope/revocation/print",
+        "/api/mandates/drafts/nope",
+    ):
         _assert_json_4xx(aidant.get(path), 404)
     _assert_json_4xx(aidant.post("/api/mandates/drafts/nope/franceconnect"), 404)
 
 
 def test_without_a_session_everything_is_401(stack, aidant):
     anonymous = requests.Session()
-    calls = [("POST", "/api/mandates/drafts", {"demarches": ["papiers"], "duration": "long"}),
-             ("GET", "/api/mandates/drafts/x", None), ("POST", "/api/mandates/drafts/x/franceconnect", {}),
-             ("POST", "/api/mandates", {"draft": "x", "otp": "123456", "usager_informed": True}),
-             ("GET", "/api/mandates", None), ("GET", "/api/mandates/x", None),
-             ("GET", "/api/mandates/x/print", None), ("GET", "/api/mandates/x/revocation/print", None),
-             ("POST", "/api/mandates/x/revoke", {"otp": "123456"}), ("GET", "/api/usagers", None)]
+    calls = [
+        ("POST", "/api/mandates/drafts", {"demarches": ["papiers"], "duration": "long"}),
+        ("GET", "/api/mandates/drafts/x", None),
+        ("POST", "/api/mandates/drafts/x/franceconnect", {}),
+        ("POST", "/api/mandates", {"draft": "x", "otp": "123456", "usager_informed": True}),
+        ("GET", "/api/mandates", None),
+        ("GET", "/api/mandates/x", None),
+        ("GET", "/api/mandates/x/print", None),
+        ("GET", "/api/mandates/x/revocation/print", None),
+        ("POST", "/api/mandates/x/revoke", {"otp": "123456"}),
+        ("GET", "/api/usagers", None),
+    ]
     for method, path, body in calls:
         r = anonymous.request(method, stack.url + path, json=body)
         _assert_json_4xx(r, 401)
 
 
 def test_cross_site_requests_are_refused(aidant):
-    r = aidant.session.post(aidant.url + "/api/mandates/drafts", json={"demarches": ["papiers"], "duration": "long"},
-                            headers={"Origin": "https://evil.example"})
+    r = aidant.session.post(
+        aidant.url + "/api/mandates/drafts",
+        json={"demarches": ["papiers"], "duration": "long"},
+        headers={"Origin": "https://evil.example"},
+    )
     _assert_json_4xx(r, 403)
 
 

@@ -1,5 +1,6 @@
 """Identifying the usager through FranceConnect (the local stand-in), and every
 way that login can go wrong."""
+
 import re
 import time
 from html import unescape
@@ -61,23 +62,26 @@ def test_the_usagers_franceconnect_session_is_ended_before_the_next_usager(stack
     assert params["state"] == first["draft"] and params["id_token_hint"].count(".") == 2
     assert params["post_logout_redirect_uri"] == stack.url + "/mandats/recapitulatif/"
     back = aidant.session.get(logout, allow_redirects=False)
-    assert back.status_code == 302 and back.headers["Location"] == \
-        f"{stack.url}/mandats/recapitulatif/?state={first['draft']}"
+    assert (
+        back.status_code == 302
+        and back.headers["Location"] == f"{stack.url}/mandats/recapitulatif/?state={first['draft']}"
+    )
     assert not aidant.session.cookies.get("fc_sid")
 
     # The next usager gets FranceConnect's page, not the previous usager's identity.
     page = aidant.session.get(aidant.new_draft(["social"])["franceconnect_url"], allow_redirects=False)
     assert page.status_code == 200 and "Je choisis un compte" in unescape(page.text)
     # And the draft identified first is still the one shown.
-    assert aidant.get(f"/api/mandates/drafts/{first['draft']}").json()["usager"]["given_name"] == \
-        "Angela Claire Louise"
+    assert aidant.get(f"/api/mandates/drafts/{first['draft']}").json()["usager"]["given_name"] == "Angela Claire Louise"
 
 
 def test_franceconnect_refuses_a_logout_redirect_without_our_id_token(stack):
     base = stack.url + "/franceconnect/session/end?"
     target = stack.url + "/mandats/recapitulatif/"
-    for query in ({"post_logout_redirect_uri": target, "id_token_hint": "x.y.z"},
-                  {"post_logout_redirect_uri": "https://evil.example/", "id_token_hint": "x.y.z"}):
+    for query in (
+        {"post_logout_redirect_uri": target, "id_token_hint": "x.y.z"},
+        {"post_logout_redirect_uri": "https://evil.example/", "id_token_hint": "x.y.z"},
+    ):
         r = requests.get(base + urlencode(query), allow_redirects=False)
         assert r.status_code == 400 and "Location" not in r.headers
 
@@ -100,8 +104,11 @@ def test_franceconnect_error_brings_the_aidant_back_to_the_draft(stack):
     aidant = new_aidant(stack)
     draft = aidant.new_draft(["papiers"])
     state = query_of(draft["franceconnect_url"])["state"]
-    r = aidant.get("/fc/callback", params={"error": "server_error", "error_description": "panne",
-                                           "state": state}, allow_redirects=False)
+    r = aidant.get(
+        "/fc/callback",
+        params={"error": "server_error", "error_description": "panne", "state": state},
+        allow_redirects=False,
+    )
     assert r.status_code == 302
     assert _draft_page_error(stack, draft["draft"], r.headers["Location"]) == "franceconnect_error"
 
@@ -124,8 +131,10 @@ def test_nonce_mismatch_is_refused(stack):
     stack.use_store()
     from shared import crypto
     from shared.store import FranceConnectState
+
     FranceConnectState(*FranceConnectState.key(crypto.keyed_hash(state, "fc_state"))).update(
-        actions=[FranceConnectState.nonce_hash.set(crypto.keyed_hash("another-login", "fc_nonce"))])
+        actions=[FranceConnectState.nonce_hash.set(crypto.keyed_hash("another-login", "fc_nonce"))]
+    )
     location = aidant.identify(draft["franceconnect_url"])
     assert _draft_page_error(stack, draft["draft"], location) == "franceconnect_error"
     assert aidant.get(f"/api/mandates/drafts/{draft['draft']}").json()["usager"] is None
@@ -147,8 +156,10 @@ def test_expired_login_is_refused(stack):
     stack.use_store()
     from shared import crypto
     from shared.store import FranceConnectState
+
     FranceConnectState(*FranceConnectState.key(crypto.keyed_hash(state, "fc_state"))).update(
-        actions=[FranceConnectState.expires_at.set(int(time.time()) - 1)])
+        actions=[FranceConnectState.expires_at.set(int(time.time()) - 1)]
+    )
     location = aidant.identify(draft["franceconnect_url"])
     assert _draft_page_error(stack, draft["draft"], location) == "franceconnect_expired"
 
@@ -191,18 +202,34 @@ def test_same_person_is_one_usager_across_logins(stack):
 
 def test_stand_in_refuses_what_franceconnect_refuses(stack):
     base = stack.url + "/franceconnect/authorize"
-    good = {"response_type": "code", "client_id": "aidants-connect-local", "scope": "openid given_name",
-            "redirect_uri": stack.url + "/fc/callback", "state": "s" * 32, "nonce": "n" * 32,
-            "acr_values": "eidas1", "login_hint": "angela"}
+    good = {
+        "response_type": "code",
+        "client_id": "aidants-connect-local",
+        "scope": "openid given_name",
+        "redirect_uri": stack.url + "/fc/callback",
+        "state": "s" * 32,
+        "nonce": "n" * 32,
+        "acr_values": "eidas1",
+        "login_hint": "angela",
+    }
     assert requests.get(base, params=good, allow_redirects=False).status_code == 302
     assert requests.get(base, params=dict(good, client_id="evil"), allow_redirects=False).status_code == 400
-    assert requests.get(base, params=dict(good, redirect_uri="https://evil.example/cb"),
-                        allow_redirects=False).status_code == 400
+    assert (
+        requests.get(base, params=dict(good, redirect_uri="https://evil.example/cb"), allow_redirects=False).status_code
+        == 400
+    )
     r = requests.get(base, params={k: v for k, v in good.items() if k != "nonce"}, allow_redirects=False)
     assert query_of(r.headers["Location"])["error"] == "invalid_request"
     r = requests.get(base, params=dict(good, scope="profile"), allow_redirects=False)
     assert query_of(r.headers["Location"])["error"] == "invalid_scope"
-    r = requests.post(stack.url + "/franceconnect/token",
-                      data={"grant_type": "authorization_code", "code": "x", "client_id": "aidants-connect-local",
-                            "client_secret": "wrong", "redirect_uri": good["redirect_uri"]})
+    r = requests.post(
+        stack.url + "/franceconnect/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": "x",
+            "client_id": "aidants-connect-local",
+            "client_secret": "wrong",
+            "redirect_uri": good["redirect_uri"],
+        },
+    )
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"

@@ -1,4 +1,5 @@
 """Listing, showing and printing a structure's mandates; isolation between structures."""
+
 import re
 import time
 from html import unescape
@@ -68,7 +69,9 @@ def test_expired_mandates_are_listed_as_expired(stack):
     running = aidant.create_mandate(["loisirs"], identity="pierre")
     stack.use_store()
     from datetime import timedelta
+
     from shared.store import Mandate, now
+
     Mandate(*Mandate.key(ended)).update(actions=[Mandate.expires_at.set(now() - timedelta(minutes=1))])
     expired = aidant.get("/api/mandates", params={"status": "expired"}).json()["mandates"]
     assert [m["id"] for m in expired] == [ended] and expired[0]["status"] == "expired"
@@ -83,14 +86,19 @@ def test_detail_shows_autorisations_and_usager(structure):
     m = aidant.get(f"/api/mandates/{ids['angela_old']}").json()
     assert m["usager"]["full_name"] == "Angela Claire Louise DUBOIS"
     assert [a["demarche"] for a in m["autorisations"]] == ["argent", "papiers"]
-    assert [d["title"] for d in m["demarches_details"]] == ["Papiers - Citoyenneté - Élections",
-                                                             "Argent - Impôts - Consommation"]
+    assert [d["title"] for d in m["demarches_details"]] == [
+        "Papiers - Citoyenneté - Élections",
+        "Argent - Impôts - Consommation",
+    ]
 
 
 def test_other_structures_get_404_everywhere(structure):
     aidant, other, ids = structure
-    for path in (f"/api/mandates/{ids['angela_old']}", f"/api/mandates/{ids['angela_old']}/print",
-                 f"/api/mandates/{ids['pierre']}/revocation/print"):
+    for path in (
+        f"/api/mandates/{ids['angela_old']}",
+        f"/api/mandates/{ids['angela_old']}/print",
+        f"/api/mandates/{ids['pierre']}/revocation/print",
+    ):
         r = other.get(path)
         assert r.status_code == 404 and r.json()["error"] == "not_found", path
     r = other.revoke(ids["angela_old"])
@@ -124,16 +132,23 @@ def test_printable_mandate_has_every_required_field(structure):
     assert '<html lang="fr">' in html and "@media print" in html
     for expected in (
         "Mandat Aidants Connect",
-        "Angela Claire Louise DUBOIS", "24 août 1962",  # usager identity
-        "Maison France Services de Test", "11111111111111",  # structure
-        "Social - Santé", "Carte vitale, Chômage, Handicap, RSA, Personnes âgées",  # démarche + description
-        "Durée 1 an", "Date de fin", "Date de signature",
-        "Mandat réalisé à distance", "SMS reçu le 3 mars à 10h12",
+        "Angela Claire Louise DUBOIS",
+        "24 août 1962",  # usager identity
+        "Maison France Services de Test",
+        "11111111111111",  # structure
+        "Social - Santé",
+        "Carte vitale, Chômage, Handicap, RSA, Personnes âgées",  # démarche + description
+        "Durée 1 an",
+        "Date de fin",
+        "Date de signature",
+        "Mandat réalisé à distance",
+        "SMS reçu le 3 mars à 10h12",
         "Mentions à lire à l'usager",
         "Les aidants habilités par Maison France Services de Test doivent",
         "s'interdire de rendre publiques vos informations personnelles",
         "il accepte de le faire dans les conditions décrites dans le mandat",
-        "Référence de vérification", ids["angela_new"],
+        "Référence de vérification",
+        ids["angela_new"],
     ):
         assert expected in text, expected
     assert re.search(r"AC-[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}", text)
@@ -160,8 +175,18 @@ def test_revocation_attestation(structure):
 def test_demarches_catalogue(structure, stack):
     aidant, _, _ = structure
     body = aidant.get("/api/demarches").json()
-    assert [d["key"] for d in body["demarches"]] == ["papiers", "famille", "social", "travail", "logement",
-                                                     "transports", "argent", "justice", "etranger", "loisirs"]
+    assert [d["key"] for d in body["demarches"]] == [
+        "papiers",
+        "famille",
+        "social",
+        "travail",
+        "logement",
+        "transports",
+        "argent",
+        "justice",
+        "etranger",
+        "loisirs",
+    ]
     assert all(d["title"] and d["description"] and d["examples"] for d in body["demarches"])
     assert [d["key"] for d in body["durations"]] == ["short", "six_months", "long"]
     assert "Maison France Services de Test" in body["mentions"]["intro"]

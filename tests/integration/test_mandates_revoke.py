@@ -1,4 +1,5 @@
 """Revoking a mandate, or one of its autorisations, through the gateway."""
+
 import concurrent.futures
 
 import pyotp
@@ -9,6 +10,7 @@ from tests.integration.mandate_flow import new_aidant
 def _offered(stack, structure_id):
     stack.use_store()
     from shared import mandates
+
     return sorted(a.demarche for a in mandates.active_autorisations_of_structure(structure_id))
 
 
@@ -25,6 +27,7 @@ def test_revoking_one_autorisation_stops_offering_it_at_once(stack):
     assert statuses == {"argent": "revoked", "famille": "active", "papiers": "active"}
     assert _offered(stack, aidant.structure_id) == ["famille", "papiers"]
     from shared import journal
+
     entry = next(e for e in journal.for_structure(aidant.structure_id) if e.action == "autorisation_revoked")
     assert entry.mandate_id == mandate_id and entry.demarche == "argent"
     # Revoking it again is a conflict, not a second journal entry.
@@ -44,6 +47,7 @@ def test_revoking_the_whole_mandate(stack):
     assert _offered(stack, aidant.structure_id) == []
     from shared import journal
     from shared.store import Mandate
+
     stored = Mandate.get(*Mandate.key(mandate_id))
     assert stored.gsi3pk is None  # out of the expiry index: no reminder for it
     assert "mandate_revoked" in [e.action for e in journal.for_structure(aidant.structure_id)]
@@ -90,6 +94,7 @@ def test_renewed_autorisation_can_be_revoked_on_the_new_mandate_only(stack):
 def test_guessing_the_confirmation_code_is_locked_after_five_tries(stack):
     """A stolen session must not be a way to guess the aidant's step-up code."""
     from .mandate_flow import new_aidant as _new_aidant
+
     aidant = _new_aidant(stack)
     mandate_id = aidant.create_mandate(demarches=("papiers",))
     good = aidant.code()
@@ -101,12 +106,14 @@ def test_guessing_the_confirmation_code_is_locked_after_five_tries(stack):
     assert locked.status_code == 429 and locked.json()["error"] == "too_many_requests"
     stack.use_store()
     from shared import journal
+
     refused = [e for e in journal.for_aidant(aidant.id) if e.action == "otp_refused"]
     assert len(refused) == 5 and refused[0].details["action"] == "revoke_mandate"
 
 
 def test_parallel_guesses_of_the_confirmation_code_get_five_checks(stack):
     from .mandate_flow import new_aidant as _new_aidant
+
     aidant = _new_aidant(stack)
     mandate_id = aidant.create_mandate(demarches=("papiers",))
     good = aidant.code()

@@ -8,6 +8,7 @@ link test runs on the shared stack, whose schedule is the real one. ``local up``
 restarts a sink that dies, so this stack runs none (``--external-smtp``): the test
 runs the sink itself, and stops it for as long as it needs.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -31,15 +32,22 @@ CRON_SECONDS = 2
 @pytest.fixture(scope="module")
 def notify_stack(tmp_path_factory):
     from local import launcher
+
     saved_env = dict(os.environ)
-    env = {"LOCAL_CRON_SECONDS": str(CRON_SECONDS), "OUTBOX_RETRY_BASE_SECONDS": "1",
-           "OUTBOX_RETRY_MAX_SECONDS": "2", "REMINDER_WINDOW_DAYS": "7", "REMINDER_HOUR": "0",
-           # a cold DynamoDB Local on a busy machine can take more than 2 s to create the table
-           "STORE_TIMEOUT_SECONDS": "10"}
+    env = {
+        "LOCAL_CRON_SECONDS": str(CRON_SECONDS),
+        "OUTBOX_RETRY_BASE_SECONDS": "1",
+        "OUTBOX_RETRY_MAX_SECONDS": "2",
+        "REMINDER_WINDOW_DAYS": "7",
+        "REMINDER_HOUR": "0",
+        # a cold DynamoDB Local on a busy machine can take more than 2 s to create the table
+        "STORE_TIMEOUT_SECONDS": "10",
+    }
     for attempt in (1, 2):
         try:
-            running = launcher.start(tmp_path_factory.mktemp("notify-stack"),
-                                     ["--workers", "notify=2", "--external-smtp"], env=env)
+            running = launcher.start(
+                tmp_path_factory.mktemp("notify-stack"), ["--workers", "notify=2", "--external-smtp"], env=env
+            )
             break
         except RuntimeError:
             # Free ports are picked before the store binds them, and a busy machine
@@ -98,9 +106,12 @@ class SmtpSink:
             self.ours = None
 
     def start(self) -> None:
-        self.ours = subprocess.Popen([sys.executable, "-m", "local.smtp_sink", "--port", str(self.port),
-                                      "--dir", str(self.folder)], cwd=ROOT,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.ours = subprocess.Popen(
+            [sys.executable, "-m", "local.smtp_sink", "--port", str(self.port), "--dir", str(self.folder)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.time() + 20
         while not self._listening():
             assert time.time() < deadline and self.ours.poll() is None, "the SMTP sink did not start"
@@ -114,27 +125,47 @@ class SmtpSink:
 
 # -- helpers -----------------------------------------------------------------------
 
+
 def fresh_usager(stack, email: str | None = "usager"):
     stack.use_store()
     from shared import crypto, mandates
+
     tag = crypto.new_id(6).lower()
-    return mandates.upsert_usager(f"sub-{tag}", {
-        "given_name": "Angela Claire Louise", "family_name": f"DUBOIS-{tag}", "birthdate": "1962-08-24",
-        "email": f"{email}-{tag}@usagers.example.fr" if email else None})
+    return mandates.upsert_usager(
+        f"sub-{tag}",
+        {
+            "given_name": "Angela Claire Louise",
+            "family_name": f"DUBOIS-{tag}",
+            "birthdate": "1962-08-24",
+            "email": f"{email}-{tag}@usagers.example.fr" if email else None,
+        },
+    )
 
 
 def structure(stack, name="Maison France Services de Laon"):
     stack.use_store()
     from shared.store import Structure
+
     return Structure.get(*Structure.key(stack.new_structure(name)))
 
 
 def sign(stack, usager, structure_id, demarches, duration="long"):
     stack.use_store()
     from shared import mandates
-    return mandates.create(mandates.NewMandate(
-        structure_id=structure_id, usager=usager, demarches=demarches, duration=duration, is_remote=False,
-        remote_consent=None, aidant_id="demo-aidant", aidant_name="Camille Fwolk", text_snapshot="."))
+
+    return mandates.create(
+        mandates.NewMandate(
+            structure_id=structure_id,
+            usager=usager,
+            demarches=demarches,
+            duration=duration,
+            is_remote=False,
+            remote_consent=None,
+            aidant_id="demo-aidant",
+            aidant_name="Camille Fwolk",
+            text_snapshot=".",
+        )
+    )
 
 
 def expire_soon(stack, *mandates, days=3):
@@ -142,16 +173,24 @@ def expire_soon(stack, *mandates, days=3):
     mandates signed a year ago that now end in ``days``."""
     stack.use_store()
     from datetime import timedelta
+
     from pynamodb.connection import Connection
     from pynamodb.transactions import TransactWrite
+
     from shared.store import Mandate, now, transaction_kwargs
+
     end = now() + timedelta(days=days)
     with TransactWrite(connection=Connection(**transaction_kwargs())) as tx:
         for mandate in mandates:
-            tx.update(Mandate(*Mandate.key(mandate.id)), actions=[
-                Mandate.expires_at.set(end), Mandate.created_at.set(end - timedelta(days=365)),
-                Mandate.gsi3pk.set(f"EXPIRY#{end.date().isoformat()}"),
-                Mandate.gsi3sk.set(f"{end.isoformat(timespec='seconds')}#{mandate.id}")])
+            tx.update(
+                Mandate(*Mandate.key(mandate.id)),
+                actions=[
+                    Mandate.expires_at.set(end),
+                    Mandate.created_at.set(end - timedelta(days=365)),
+                    Mandate.gsi3pk.set(f"EXPIRY#{end.date().isoformat()}"),
+                    Mandate.gsi3sk.set(f"{end.isoformat(timespec='seconds')}#{mandate.id}"),
+                ],
+            )
 
 
 def write(stack, *items, kick=True):
@@ -159,8 +198,10 @@ def write(stack, *items, kick=True):
     stack.use_store()
     from pynamodb.connection import Connection
     from pynamodb.transactions import TransactWrite
+
     from shared import notifications
     from shared.store import transaction_kwargs
+
     with TransactWrite(connection=Connection(**transaction_kwargs())) as tx:
         for item in items:
             tx.save(item, condition=notifications.save_condition())
@@ -172,6 +213,7 @@ def write(stack, *items, kick=True):
 def outbox_item(stack, item_id):
     stack.use_store()
     from shared.store import OutboxItem
+
     return OutboxItem.get(*OutboxItem.key(item_id), consistent_read=True)
 
 
@@ -183,8 +225,9 @@ def with_message_id(stack, item, timeout=30.0):
         if found:
             return found
         time.sleep(0.1)
-    raise AssertionError(f"no mail for outbox item {item.id} within {timeout}s "
-                         f"(status {outbox_item(stack, item.id).status})")
+    raise AssertionError(
+        f"no mail for outbox item {item.id} within {timeout}s (status {outbox_item(stack, item.id).status})"
+    )
 
 
 def wait_until(predicate, timeout=30.0, what="condition"):
@@ -207,6 +250,7 @@ def html(message) -> str:
 
 # -- the login link -------------------------------------------------------------------
 
+
 def test_login_link_goes_through_the_outbox_and_arrives_at_once(stack):
     """On the session's stack, whose schedule is the real one (every minute): the
     link arrives within seconds, through the async path (or, were the kick lost, the
@@ -226,8 +270,10 @@ def test_login_link_goes_through_the_outbox_and_arrives_at_once(stack):
 
 # -- what the usager receives ---------------------------------------------------------
 
+
 def test_usager_emails_content_and_recipients(notify_stack):
     from shared import notifications
+
     usager = fresh_usager(notify_stack)
     place = structure(notify_stack)
     mandate = sign(notify_stack, usager, place.id, ["papiers", "social", "argent"], duration="six_months")
@@ -265,6 +311,7 @@ def test_usager_emails_content_and_recipients(notify_stack):
 
 def test_no_email_for_a_usager_without_address(notify_stack):
     from shared import notifications
+
     usager = fresh_usager(notify_stack, email=None)
     place = structure(notify_stack)
     mandate = sign(notify_stack, usager, place.id, ["papiers"])
@@ -274,11 +321,14 @@ def test_no_email_for_a_usager_without_address(notify_stack):
 
 # -- never lost ------------------------------------------------------------------------
 
+
 def test_lost_async_call_is_delivered_by_the_schedule(notify_stack):
     from shared import notifications
+
     usager = fresh_usager(notify_stack)
-    item, = write(notify_stack, notifications.demarche_done_item(usager, structure(notify_stack), "papiers"),
-                  kick=False)
+    (item,) = write(
+        notify_stack, notifications.demarche_done_item(usager, structure(notify_stack), "papiers"), kick=False
+    )
     [message] = with_message_id(notify_stack, item, timeout=30)
     assert message["To"] == usager.email
     assert outbox_item(notify_stack, item.id).status == "sent"
@@ -286,20 +336,32 @@ def test_lost_async_call_is_delivered_by_the_schedule(notify_stack):
 
 def test_smtp_down_during_delivery_is_retried_until_it_comes_back(notify_stack):
     from shared import notifications
+
     usager = fresh_usager(notify_stack)
     place = structure(notify_stack)
     notify_stack.smtp.stop()
     try:
         patient = notifications.demarche_done_item(usager, place, "logement")
-        hopeless = notifications.new_item(notifications.DEMARCHE_DONE, usager.email, {
-            "usager_name": usager.full_name, "structure": {"id": place.id, "name": place.name, "address": ""},
-            "demarche": "justice", "at": "2026-11-24T10:00:00+00:00", "service": ""}, max_attempts=2)
+        hopeless = notifications.new_item(
+            notifications.DEMARCHE_DONE,
+            usager.email,
+            {
+                "usager_name": usager.full_name,
+                "structure": {"id": place.id, "name": place.name, "address": ""},
+                "demarche": "justice",
+                "at": "2026-11-24T10:00:00+00:00",
+                "service": "",
+            },
+            max_attempts=2,
+        )
         write(notify_stack, patient, hopeless)
         wait_until(lambda: outbox_item(notify_stack, patient.id).attempts >= 2, what="two failed attempts")
         waiting = outbox_item(notify_stack, patient.id)
         assert waiting.status == "pending" and "Connection refused" in (waiting.last_error or "")
-        given_up = wait_until(lambda: (i := outbox_item(notify_stack, hopeless.id)).status == "failed" and i,
-                              what="the bounded item to fail")
+        given_up = wait_until(
+            lambda: (i := outbox_item(notify_stack, hopeless.id)).status == "failed" and i,
+            what="the bounded item to fail",
+        )
         assert given_up.attempts == 2
         notify_stack.use_store()
         assert hopeless.id in {i.id for i in notifications.failed_items(limit=200)}
@@ -315,10 +377,17 @@ def test_smtp_down_during_delivery_is_retried_until_it_comes_back(notify_stack):
 
 def test_concurrent_deliveries_of_one_item_send_one_email(notify_stack):
     from shared import notifications
+
     usager = fresh_usager(notify_stack)
     place = structure(notify_stack)
-    items = write(notify_stack, *[notifications.demarche_done_item(usager, place, d)
-                                  for d in ("papiers", "famille", "social", "travail", "transports")], kick=False)
+    items = write(
+        notify_stack,
+        *[
+            notifications.demarche_done_item(usager, place, d)
+            for d in ("papiers", "famille", "social", "travail", "transports")
+        ],
+        kick=False,
+    )
     url = notify_stack.url + "/function/notify"
 
     def deliver(item):
@@ -337,6 +406,7 @@ def test_concurrent_deliveries_of_one_item_send_one_email(notify_stack):
 
 
 # -- expiry reminders --------------------------------------------------------------------
+
 
 def test_expiry_reminder_is_sent_once_to_each_active_aidant(notify_stack):
     place = structure(notify_stack, "Médiathèque de Soissons")
@@ -371,6 +441,7 @@ def test_expiry_reminder_is_sent_once_to_each_active_aidant(notify_stack):
     assert not [m for m in messages if m["To"] in (gone, outsider) and "échéance" in m["Subject"]]
     notify_stack.use_store()
     from shared.store import Mandate
+
     assert Mandate.get(*Mandate.key(soon_1.id)).reminded_at is not None
     assert Mandate.get(*Mandate.key(soon_2.id)).reminded_at is not None
     assert Mandate.get(*Mandate.key(later.id)).reminded_at is None

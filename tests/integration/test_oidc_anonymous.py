@@ -11,6 +11,7 @@ minute.
 Items are counted with a Scan of DynamoDB Local: in this test only, never on a
 request path.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,16 +36,26 @@ def world(stack):
 
 def _table_items(stack) -> dict[tuple[str, str], dict]:
     stack.use_store()
-    client = boto3.client("dynamodb", endpoint_url=os.environ["DYNAMODB_HOST"], region_name="eu-west-3",
-                          aws_access_key_id="local", aws_secret_access_key="local")
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=os.environ["DYNAMODB_HOST"],
+        region_name="eu-west-3",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
     items, start = {}, None
     while True:
-        page = client.scan(TableName=os.environ.get("TABLE_NAME", "aidants-connect"),
-                           ProjectionExpression="pk, sk, kind, #t", ExpressionAttributeNames={"#t": "ttl"},
-                           **({"ExclusiveStartKey": start} if start else {}))
+        page = client.scan(
+            TableName=os.environ.get("TABLE_NAME", "aidants-connect"),
+            ProjectionExpression="pk, sk, kind, #t",
+            ExpressionAttributeNames={"#t": "ttl"},
+            **({"ExclusiveStartKey": start} if start else {}),
+        )
         for item in page["Items"]:
             items[(item["pk"]["S"], item["sk"]["S"])] = {
-                "kind": item.get("kind", {}).get("S"), "ttl": int(item["ttl"]["N"]) if "ttl" in item else None}
+                "kind": item.get("kind", {}).get("S"),
+                "ttl": int(item["ttl"]["N"]) if "ttl" in item else None,
+            }
         start = page.get("LastEvaluatedKey")
         if not start:
             return items
@@ -63,14 +74,21 @@ def _refusal_lines(stack, function: str) -> list[dict]:
     lines = []
     for line in (stack.state / "logs" / f"{function}.log").read_text(errors="replace").splitlines():
         if '"event":"oidc_refused"' in line:
-            lines.append(json.loads(line[line.index("{"):]))
+            lines.append(json.loads(line[line.index("{") :]))
     return lines
 
 
 def _authorize_params(fc, **extra) -> dict:
-    return {"response_type": "code", "client_id": fc.client_id, "redirect_uri": fc.redirect_uri,
-            "scope": "openid profile", "state": "etat-" + os.urandom(6).hex(), "nonce": "n" * 16,
-            "acr_values": "eidas1", **extra}
+    return {
+        "response_type": "code",
+        "client_id": fc.client_id,
+        "redirect_uri": fc.redirect_uri,
+        "scope": "openid profile",
+        "state": "etat-" + os.urandom(6).hex(),
+        "nonce": "n" * 16,
+        "acr_values": "eidas1",
+        **extra,
+    }
 
 
 def test_refused_authorization_requests_write_nothing_and_are_logged(stack, world):
@@ -100,8 +118,13 @@ def test_refused_authorization_requests_write_nothing_and_are_logged(stack, worl
     lines = _refusal_lines(stack, "oidc_authorize")[logged_before:]
     assert len(lines) == N
     assert {line["endpoint"] for line in lines} == {"/oidc/authorize"}
-    assert {line["error"] for line in lines} == {"invalid_client", "invalid_request", "request_not_supported",
-                                                  "login_required", "invalid_scope"}
+    assert {line["error"] for line in lines} == {
+        "invalid_client",
+        "invalid_request",
+        "request_not_supported",
+        "login_required",
+        "invalid_scope",
+    }
     assert all(set(line) == {"event", "endpoint", "error", "client_id", "reason"} for line in lines)
     print(f"\n{N} refused anonymous /oidc/authorize requests: {sum(created.values())} items created")
 
@@ -111,8 +134,12 @@ def test_unauthenticated_token_requests_write_nothing_and_are_logged(stack, worl
     url = fc.metadata["token_endpoint"]
     pending = world.authorize()
     code = query_of(world.code_for(pending))["code"]  # a real code, sent without a valid client
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": fc.redirect_uri,
-            "code_verifier": pending.verifier}
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": fc.redirect_uri,
+        "code_verifier": pending.verifier,
+    }
     attempts = [
         dict(data=form),  # no client authentication at all
         dict(data=form, auth=(fc.client_id, "pas-le-secret")),
@@ -172,8 +199,11 @@ def test_transactions_without_a_session_write_nothing(stack, world):
     def send():
         for i in range(N):
             url = f"{stack.url}/api/fi/transactions/{pending.txn if i % 2 else 'inconnue'}"
-            r = requests.get(url, timeout=10) if i % 3 else requests.post(url, json={"usager": "x", "demarche": "papiers"},
-                                                                           timeout=10)
+            r = (
+                requests.get(url, timeout=10)
+                if i % 3
+                else requests.post(url, json={"usager": "x", "demarche": "papiers"}, timeout=10)
+            )
             assert r.status_code == 401, r.text
 
     created, _ = _created(stack, send)
@@ -187,8 +217,11 @@ def test_valid_anonymous_authorizations_store_only_expiring_transactions(stack):
     def send():
         for i in range(N):
             params = _authorize_params(fc)
-            r = requests.post(url, data=params, allow_redirects=False, timeout=10) if i % 2 else \
-                requests.get(url, params=params, allow_redirects=False, timeout=10)
+            r = (
+                requests.post(url, data=params, allow_redirects=False, timeout=10)
+                if i % 2
+                else requests.get(url, params=params, allow_redirects=False, timeout=10)
+            )
             assert r.status_code == 302 and "/fi/?txn=" in r.headers["Location"], r.text
 
     started = int(time.time())
@@ -197,8 +230,10 @@ def test_valid_anonymous_authorizations_store_only_expiring_transactions(stack):
     # nothing without a TTL, nothing that outlives the transaction's ten minutes.
     assert created == Counter({"oidc_transaction": N, "rate_counter": 1}), created
     assert all(item["ttl"] is not None and item["ttl"] <= started + 600 + 60 for item in new.values())
-    print(f"\n{N} valid anonymous /oidc/authorize requests: {created['oidc_transaction']} transactions "
-          f"(TTL 600 s) + {created['rate_counter']} counter (TTL 120 s), {created['journal']} journal entries")
+    print(
+        f"\n{N} valid anonymous /oidc/authorize requests: {created['oidc_transaction']} transactions "
+        f"(TTL 600 s) + {created['rate_counter']} counter (TTL 120 s), {created['journal']} journal entries"
+    )
 
 
 def test_authorizations_past_the_clients_allowance_are_temporarily_unavailable(stack):
@@ -207,21 +242,22 @@ def test_authorizations_past_the_clients_allowance_are_temporarily_unavailable(s
     from local import stack as stack_yml
     from shared.config import settings
     from shared.store import RateCounter as C
+
     # The bound the function runs with: stack.yml's (docs/capacity.md), else the default.
     configured = next(fn for fn in stack_yml.functions().values() if fn.folder == "oidc_authorize")
-    limit = int(configured.environment.get("OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE")
-                or settings().oidc_authorize_per_client_per_minute)
+    limit = int(
+        configured.environment.get("OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE")
+        or settings().oidc_authorize_per_client_per_minute
+    )
     now_s = int(time.time())
     # This minute's allowance is used but for three (as if limit-3 requests came first).
-    C(*C.key(f"oidc-authorize#{fc.client_id}"), count=limit - 3, window_ends=now_s + 60,
-      ttl=now_s + 120).save()
+    C(*C.key(f"oidc-authorize#{fc.client_id}"), count=limit - 3, window_ends=now_s + 60, ttl=now_s + 120).save()
     answers = []
 
     def send():
         for _ in range(8):
             params = _authorize_params(fc)
-            r = requests.get(fc.metadata["authorization_endpoint"], params=params, allow_redirects=False,
-                             timeout=10)
+            r = requests.get(fc.metadata["authorization_endpoint"], params=params, allow_redirects=False, timeout=10)
             answers.append((params["state"], r))
 
     created, _ = _created(stack, send)
@@ -235,6 +271,7 @@ def test_authorizations_past_the_clients_allowance_are_temporarily_unavailable(s
         assert back["iss"] == stack.url
     # Another client is not affected.
     other = register_client(stack)
-    r = requests.get(other.metadata["authorization_endpoint"], params=_authorize_params(other),
-                     allow_redirects=False, timeout=10)
+    r = requests.get(
+        other.metadata["authorization_endpoint"], params=_authorize_params(other), allow_redirects=False, timeout=10
+    )
     assert "/fi/?txn=" in r.headers["Location"]

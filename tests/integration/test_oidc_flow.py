@@ -1,5 +1,6 @@
 """The identity provider, driven over HTTP by a real OIDC client playing FranceConnect:
 discovery, authorize, aidant login, choice, token, ID token, userinfo."""
+
 from __future__ import annotations
 
 import time
@@ -24,8 +25,19 @@ def test_discovery_is_complete_and_accepted_by_authlib(stack):
     assert metadata["code_challenge_methods_supported"] == ["S256"]
     assert metadata["acr_values_supported"] == ["eidas1"]
     assert {"client_secret_post", "client_secret_basic"} <= set(metadata["token_endpoint_auth_methods_supported"])
-    assert {"openid", "given_name", "family_name", "birthdate", "gender", "birthplace", "birthcountry",
-            "email", "preferred_username", "profile", "birth"} <= set(metadata["scopes_supported"])
+    assert {
+        "openid",
+        "given_name",
+        "family_name",
+        "birthdate",
+        "gender",
+        "birthplace",
+        "birthcountry",
+        "email",
+        "preferred_username",
+        "profile",
+        "birth",
+    } <= set(metadata["scopes_supported"])
     jwks = requests.get(metadata["jwks_uri"], timeout=10).json()
     assert jwks["keys"] and all("kid" in k and "d" not in k and "p" not in k for k in jwks["keys"])
     assert {k["alg"] for k in jwks["keys"]} >= {"RS256"}
@@ -68,13 +80,19 @@ def test_each_step_is_journaled_with_who_acted_for_whom(world, stack):
     assert fc.userinfo(token["access_token"]).status_code == 200
     stack.use_store()
     from shared import journal
+
     entries = journal.for_aidant(world.aidant_id, limit=20)
     actions = [e.action for e in entries]
     for action in ("oidc_usager_chosen", "oidc_code_issued", "oidc_token_issued"):
         assert action in actions
     chosen = next(e for e in entries if e.action == "oidc_usager_chosen")
-    assert (chosen.usager_id, chosen.demarche, chosen.mandate_id, chosen.client_id, chosen.structure_id) == \
-        (world.usager_id, "argent", world.mandate_id, fc.client_id, world.structure_id)
+    assert (chosen.usager_id, chosen.demarche, chosen.mandate_id, chosen.client_id, chosen.structure_id) == (
+        world.usager_id,
+        "argent",
+        world.mandate_id,
+        fc.client_id,
+        world.structure_id,
+    )
 
 
 def test_the_token_issuance_journals_the_claims_userinfo_then_serves_unjournaled(world, stack):
@@ -84,6 +102,7 @@ def test_the_token_issuance_journals_the_claims_userinfo_then_serves_unjournaled
     served = fc.userinfo(token["access_token"]).json()
     stack.use_store()
     from shared import journal
+
     entries = journal.for_aidant(world.aidant_id, limit=20)
     issued = next(e for e in entries if e.action == "oidc_token_issued")
     # The ID token carried exactly these claims; userinfo serves the same ones.
@@ -107,9 +126,17 @@ def test_the_whole_flow_costs_eight_store_calls(world, stack):
     world.browser.cookies.update(pending.response.cookies)
     choice = world.choose(pending.txn)
     code = query_of(choice.json()["redirect_to"])["code"]
-    token = requests.post(fc.metadata["token_endpoint"], auth=(fc.client_id, fc.client_secret), timeout=10,
-                          data={"grant_type": "authorization_code", "code": code, "redirect_uri": fc.redirect_uri,
-                                "code_verifier": pending.verifier})
+    token = requests.post(
+        fc.metadata["token_endpoint"],
+        auth=(fc.client_id, fc.client_secret),
+        timeout=10,
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": fc.redirect_uri,
+            "code_verifier": pending.verifier,
+        },
+    )
     info = fc.userinfo(token.json()["access_token"])
     calls = [int(r.headers["X-Store-Calls"]) for r in (pending.response, offer, choice, token, info)]
     assert calls == [1, 2, 2, 2, 1], calls
@@ -175,8 +202,9 @@ def test_userinfo_answers_post_as_well(world):
     fc = world.fc
     pending = fc.authorize(world.browser)
     token = fc.fetch_token(pending, world.code_for(pending))
-    r = requests.post(fc.metadata["userinfo_endpoint"], headers={"Authorization": f"Bearer {token['access_token']}"},
-                      timeout=10)
+    r = requests.post(
+        fc.metadata["userinfo_endpoint"], headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=10
+    )
     assert r.status_code == 200 and r.json()["family_name"] == "DUBOIS"
 
 
@@ -185,6 +213,7 @@ def test_seeded_demo_client_and_usager_work_together(stack):
     assert seed["client"]["redirect_uri"] == stack.url + "/demo/callback"
     stack.use_store()
     from shared.oidc import claims
+
     assert seed["usager"]["sub"] == claims.subject_for(seed["usager"]["id"], seed["client"]["client_id"])
     assert seed["mandate"]["id"]
 
@@ -203,8 +232,6 @@ def test_an_empty_max_age_is_as_if_omitted(world):
     pending = world.fc.authorize(world.browser, max_age="")  # RFC 6749 §3.1
     token = world.fc.fetch_token(pending, world.code_for(pending))
     assert world.fc.userinfo(token["access_token"]).status_code == 200
-
-
 
 
 def test_max_age_requires_a_login_at_most_that_old_when_the_request_arrives(world, stack):

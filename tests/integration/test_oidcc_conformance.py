@@ -8,6 +8,7 @@ successful ``prompt=none``: an aidant always picks the usager), the test asserts
 profile's answer and says why. Modules of other profiles (implicit, hybrid, dynamic
 registration, refresh tokens) are absent, or assert what we answer instead.
 """
+
 from __future__ import annotations
 
 import base64
@@ -57,6 +58,7 @@ def _shown(pending) -> None:
 
 # -- the basic flow -------------------------------------------------------------------------
 
+
 def test_oidcc_server(world):
     pending, token, claims = _flow(world)
     back = query_of(world.code_for(world.authorize()))
@@ -98,6 +100,7 @@ def test_oidcc_server_client_secret_post(world, stack):
 
 # -- userinfo ------------------------------------------------------------------------------------
 
+
 def _userinfo(world, how):
     _pending, token, claims = _flow(world)
     answer = world.fc.userinfo(token["access_token"], how=how)
@@ -130,6 +133,7 @@ def test_oidcc_userinfo_rs256(world, stack):
 
 
 # -- request parameters ----------------------------------------------------------------------------
+
 
 def test_oidcc_ensure_request_without_nonce_fails(world):
     """FranceConnect's profile requires ``nonce`` (Core makes it optional in the code
@@ -187,8 +191,9 @@ def test_oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupp
     """Request objects are not supported: refused first, as ``request_not_supported``
     (Core §6.1), whatever else is missing: here the nonce and the state are only
     inside the object, so the error comes back without a state."""
-    request_object = _unsigned_jwt({"client_id": world.fc.client_id, "response_type": "code",
-                                    "state": "dans-l-objet", "nonce": "dans-l-objet"})
+    request_object = _unsigned_jwt(
+        {"client_id": world.fc.client_id, "response_type": "code", "state": "dans-l-objet", "nonce": "dans-l-objet"}
+    )
     pending = world.authorize(request=request_object, drop=("state", "nonce"))
     assert "state" not in _sent_back(world, pending, "request_not_supported")
     # With a state in the query, it comes back.
@@ -199,8 +204,10 @@ def test_oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupp
 
 def _unsigned_jwt(claims: dict) -> str:
     """An unsigned request object (``alg`` ``none``, RFC 7519 §6)."""
+
     def part(data: dict) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
     return f"{part({'alg': 'none'})}.{part(claims)}."
 
 
@@ -211,6 +218,7 @@ def test_oidcc_request_uri_unsigned_supported_correctly_or_rejected_as_unsupport
 
 
 # -- scopes --------------------------------------------------------------------------------------------
+
 
 def _claims_seen(world, scope: str) -> tuple[dict, dict]:
     _pending, token, claims = _flow(world, scope=scope)
@@ -251,6 +259,7 @@ def test_oidcc_ensure_other_scope_order_succeeds(world):
 
 
 # -- prompt, max_age, id_token_hint --------------------------------------------------------------------
+
 
 def test_oidcc_prompt_none_not_logged_in(world):
     pending = world.fc.authorize(requests.Session(), prompt="none")
@@ -308,6 +317,7 @@ def test_oidcc_id_token_hint(world):
 
 # -- codes -----------------------------------------------------------------------------------------------
 
+
 def test_oidcc_codereuse(world):
     pending = world.authorize()
     redirect_to = world.code_for(pending)
@@ -326,6 +336,7 @@ def test_oidcc_codereuse_30seconds(world, stack):
     stack.use_store()
     from shared import crypto
     from shared.store import AuthorizationCode as C
+
     item = C.get(*C.key(crypto.keyed_hash(code_of(redirect_to), "oidc-code")))
     item.update(actions=[C.used_at.set(item.used_at - 30), C.expires_at.set(item.expires_at - 30)])
     replay = world.fc.token_request(code_of(redirect_to), verifier=pending.verifier)
@@ -338,13 +349,18 @@ def test_oidcc_refresh_token(world):
     discovery does not list it."""
     _pending, token, _claims = _flow(world)
     assert "refresh_token" not in token
-    r = requests.post(world.fc.metadata["token_endpoint"], auth=(world.fc.client_id, world.fc.client_secret),
-                      data={"grant_type": "refresh_token", "refresh_token": token["access_token"]}, timeout=10)
+    r = requests.post(
+        world.fc.metadata["token_endpoint"],
+        auth=(world.fc.client_id, world.fc.client_secret),
+        data={"grant_type": "refresh_token", "refresh_token": token["access_token"]},
+        timeout=10,
+    )
     assert r.status_code == 400 and r.json()["error"] == "unsupported_grant_type"
     assert "refresh_token" not in world.fc.metadata["grant_types_supported"]
 
 
 # -- discovery and ID tokens ----------------------------------------------------------------------------
+
 
 def test_oidcc_discovery_endpoint_verification(world, stack):
     metadata = requests.get(stack.url + "/.well-known/openid-configuration", timeout=10).json()
@@ -384,4 +400,3 @@ def test_oidcc_idtoken_kid(world):
     kids = [k["kid"] for k in requests.get(world.fc.metadata["jwks_uri"], timeout=10).json()["keys"]]
     assert len(kids) == len(set(kids))
     assert _flow(world)[2].header["kid"] in kids
-

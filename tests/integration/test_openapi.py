@@ -11,6 +11,7 @@
   It runs on this module's own stack, so the data it makes up never meets
   another test's.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,9 +41,13 @@ def described_routes(sandbox_only: bool | None = None) -> set[tuple[str, str]]:
     """The described operations; ``sandbox_only``: only those tagged for the sandbox's
     stack (True), only the others (False), all (None)."""
     paths = yaml.safe_load(SPEC.read_text())["paths"]
-    return {(method.upper(), path) for path, item in paths.items() for method, op in item.items()
-            if method in ("get", "put", "post", "delete", "patch")
-            and (sandbox_only is None or bool(set(op.get("tags", [])) & set(SANDBOX_TAGS)) == sandbox_only)}
+    return {
+        (method.upper(), path)
+        for path, item in paths.items()
+        for method, op in item.items()
+        if method in ("get", "put", "post", "delete", "patch")
+        and (sandbox_only is None or bool(set(op.get("tags", [])) & set(SANDBOX_TAGS)) == sandbox_only)
+    }
 
 
 def test_every_route_of_stack_yml_is_described_and_nothing_else():
@@ -61,12 +66,14 @@ def test_every_route_of_the_sandbox_stack_is_described_and_its_own_are_tagged_so
 
 def test_the_description_is_valid_openapi_3():
     from openapi_spec_validator import validate
+
     validate(yaml.safe_load(SPEC.read_text()))
 
 
 @pytest.fixture(scope="module")
 def fuzz_stack(tmp_path_factory):
     from local import launcher
+
     saved_env = dict(os.environ)
     running = launcher.start(tmp_path_factory.mktemp("fuzz-stack"), env={"LOCAL_CRON_SECONDS": "0"})
     stack = Stack(running.url, running.state, running.env, running.process, running.seed())
@@ -90,14 +97,50 @@ def _schemathesis(stack, tmp_path: Path, seconds: int, *args: str) -> subprocess
     # hypothesis' ast.parse of its own lambdas hits CPython 3.11's thread-unsafe AST
     # recursion counter (gh-106905: "AST constructor recursion depth mismatch"), a
     # random runtime error of the fuzzer, not of the service.
-    command = [str(Path(sys.executable).parent / "schemathesis"), "run", stack.url + "/openapi.yaml",
-               "--url", stack.url, "--checks", CHECKS, "--mode", "all", "--max-examples", str(MAX_EXAMPLES),
-               "--phases", "examples,fuzzing", "--seed", str(SEED), "--generation-database", "none",
-               "--no-shrink", "--workers", "1", "--request-timeout", "30", "--max-time", str(seconds),
-               "--continue-on-failure", "--suppress-health-check", "all", "--warnings", "off",
-               "--report", "junit", "--report-dir", str(tmp_path), *args]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=seconds + 120,
-                          env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""})
+    command = [
+        str(Path(sys.executable).parent / "schemathesis"),
+        "run",
+        stack.url + "/openapi.yaml",
+        "--url",
+        stack.url,
+        "--checks",
+        CHECKS,
+        "--mode",
+        "all",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--phases",
+        "examples,fuzzing",
+        "--seed",
+        str(SEED),
+        "--generation-database",
+        "none",
+        "--no-shrink",
+        "--workers",
+        "1",
+        "--request-timeout",
+        "30",
+        "--max-time",
+        str(seconds),
+        "--continue-on-failure",
+        "--suppress-health-check",
+        "all",
+        "--warnings",
+        "off",
+        "--report",
+        "junit",
+        "--report-dir",
+        str(tmp_path),
+        *args,
+    ]
+    return subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+        env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""},
+    )
 
 
 def _referent_cookie(stack) -> str:
@@ -113,12 +156,28 @@ def test_schemathesis_finds_no_server_error_and_every_answer_as_described(fuzz_s
     cookie = _referent_cookie(fuzz_stack)
     # Logged in, every operation but logout (which would end the session midway):
     # some 3 000 requests on an idle 2-core machine.
-    logged_in = _schemathesis(fuzz_stack, tmp_path / "logged-in", 75, "-H", f"Cookie: ac_session={cookie}",
-                              "--exclude-path", "/api/logout",
-                              *[a for tag in SANDBOX_TAGS for a in ("--exclude-tag", tag)])
+    logged_in = _schemathesis(
+        fuzz_stack,
+        tmp_path / "logged-in",
+        75,
+        "-H",
+        f"Cookie: ac_session={cookie}",
+        "--exclude-path",
+        "/api/logout",
+        *[a for tag in SANDBOX_TAGS for a in ("--exclude-tag", tag)],
+    )
     # Anonymous: what a stranger reaches (the OIDC endpoints, login, public forms, logout).
-    anonymous = _schemathesis(fuzz_stack, tmp_path / "anonymous", 35, "--include-tag", "oidc",
-                              "--include-tag", "login", "--include-tag", "habilitation")
+    anonymous = _schemathesis(
+        fuzz_stack,
+        tmp_path / "anonymous",
+        35,
+        "--include-tag",
+        "oidc",
+        "--include-tag",
+        "login",
+        "--include-tag",
+        "habilitation",
+    )
     for run in (logged_in, anonymous):
         assert run.returncode == 0, run.stdout[-12000:] + run.stderr[-3000:]
         # The time budget must not have cut the run short: every selected operation was

@@ -6,6 +6,7 @@ This module's stack has no schedule of its own (``LOCAL_CRON_SECONDS=0``): a run
 happens when a test posts to ``/function/notify`` as the cron-connector does, so
 whatever else arrives at the SMTP sink came through a kick.
 """
+
 from __future__ import annotations
 
 import http.server
@@ -29,10 +30,14 @@ BACKLOG = 250  # more than two pages (100) of the pending index
 @pytest.fixture(scope="module")
 def drain_stack(tmp_path_factory):
     from local import launcher
+
     saved_env = dict(os.environ)
-    env = {"LOCAL_CRON_SECONDS": "0", "STORE_TIMEOUT_SECONDS": "10",
-           # a busy 2-core machine is slower than production: room for the whole backlog
-           "NOTIFY_RUN_SECONDS": "25"}
+    env = {
+        "LOCAL_CRON_SECONDS": "0",
+        "STORE_TIMEOUT_SECONDS": "10",
+        # a busy 2-core machine is slower than production: room for the whole backlog
+        "NOTIFY_RUN_SECONDS": "25",
+    }
     for attempt in (1, 2):
         try:
             running = launcher.start(tmp_path_factory.mktemp("drain-stack"), env=env)
@@ -60,9 +65,11 @@ def scheduled_run(stack) -> dict:
 def login_link(stack, expires_in=300):
     stack.use_store()
     from shared import accounts, notifications
+
     aidant = accounts.find_aidant_by_email(stack.new_aidant(first_name="Nadia"))
-    return notifications.login_link_item(aidant, f"{stack.url}/api/login/not-a-real-token",
-                                         int(time.time()) + expires_in)
+    return notifications.login_link_item(
+        aidant, f"{stack.url}/api/login/not-a-real-token", int(time.time()) + expires_in
+    )
 
 
 def arrived(stack, items) -> list:
@@ -73,12 +80,14 @@ def arrived(stack, items) -> list:
 
 # -- after an outage: the backlog --------------------------------------------------------
 
+
 def test_a_backlog_larger_than_a_page_drains_in_one_run_login_links_first(drain_stack):
     from shared import notifications
+
     usager, place = fresh_usager(drain_stack), structure(drain_stack)
     backlog = [notifications.demarche_done_item(usager, place, "papiers") for _ in range(BACKLOG)]
     for start in range(0, BACKLOG, 100):
-        write(drain_stack, *backlog[start:start + 100], kick=False)  # written while SMTP was down
+        write(drain_stack, *backlog[start : start + 100], kick=False)  # written while SMTP was down
     links = [login_link(drain_stack) for _ in range(3)]
     write(drain_stack, *links, kick=False)  # written last, their kicks lost
 
@@ -115,6 +124,7 @@ def test_a_login_link_that_expired_before_it_could_be_sent_is_not_sent(drain_sta
 
 # -- the kick ------------------------------------------------------------------------------
 
+
 class FlakyGateway:
     """Stands in front of the real gateway: refuses the first ``refusals`` requests
     with 503 (a gateway restarting), then passes them on."""
@@ -130,8 +140,12 @@ class FlakyGateway:
                 if len(flaky.seen) <= flaky.refusals:
                     status = 503
                 else:
-                    request = urllib.request.Request(flaky.upstream + self.path, data=body, method="POST",
-                                                     headers={"Content-Type": "application/json"})
+                    request = urllib.request.Request(
+                        flaky.upstream + self.path,
+                        data=body,
+                        method="POST",
+                        headers={"Content-Type": "application/json"},
+                    )
                     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
                     with opener.open(request, timeout=5) as answer:
                         status = answer.status
@@ -153,9 +167,11 @@ class FlakyGateway:
 
 def test_a_kick_the_gateway_refuses_is_retried_and_delivers(drain_stack, monkeypatch):
     from shared import config, notifications
+
     usager = fresh_usager(drain_stack)
-    item, = write(drain_stack, notifications.demarche_done_item(usager, structure(drain_stack), "famille"),
-                  kick=False)
+    (item,) = write(
+        drain_stack, notifications.demarche_done_item(usager, structure(drain_stack), "famille"), kick=False
+    )
     flaky = FlakyGateway(drain_stack.url, refusals=2)
     try:
         monkeypatch.setenv("GATEWAY_URL", flaky.url)
@@ -188,23 +204,28 @@ def _replicas_of(stack, function: str) -> list[int]:
 
 def test_a_kick_that_meets_a_restarting_notify_is_retried_and_delivers(drain_stack):
     from shared import notifications
+
     usager, place = fresh_usager(drain_stack), structure(drain_stack)
     [replica] = _replicas_of(drain_stack, "notify")
     os.kill(replica, signal.SIGKILL)  # the gateway's supervisor restarts it in a second or two
-    item, = write(drain_stack, notifications.demarche_done_item(usager, place, "travail"))  # kicked
+    (item,) = write(drain_stack, notifications.demarche_done_item(usager, place, "travail"))  # kicked
     [message] = with_message_id(drain_stack, item, timeout=60)  # no schedule here: the retried kick did it
     assert message["To"] == usager.email
     # Whether the kick met the dead replica or, on a slow machine, the one already
     # restarted, no refused invocation was left without a retry. (The kick's own
     # retries against a refusing gateway are checked deterministically above.)
-    refused = [line for line in (drain_stack.state / "up.out").read_text().splitlines()
-               if "async notify / -> 50" in line]
+    refused = [
+        line for line in (drain_stack.state / "up.out").read_text().splitlines() if "async notify / -> 50" in line
+    ]
     assert all(": retry " in line for line in refused), refused
-    wait_until(lambda: _replicas_of(drain_stack, "notify") and _replicas_of(drain_stack, "notify") != [replica],
-               what="notify restarted")
+    wait_until(
+        lambda: _replicas_of(drain_stack, "notify") and _replicas_of(drain_stack, "notify") != [replica],
+        what="notify restarted",
+    )
 
 
 # -- one Message-ID per item -------------------------------------------------------------------
+
 
 def test_a_resend_after_a_crash_carries_the_same_message_id(drain_stack, monkeypatch):
     """The one window for a duplicate: the relay accepted the message and the process
@@ -212,11 +233,13 @@ def test_a_resend_after_a_crash_carries_the_same_message_id(drain_stack, monkeyp
     lease, send to the real sink, no mark; the next run sends it again."""
     from shared import config, crypto, notifications
     from shared.notifications import outbox, smtp
+
     monkeypatch.setenv("OUTBOX_LEASE_SECONDS", "1")
     config.reset_caches()
     usager = fresh_usager(drain_stack)
-    item, = write(drain_stack, notifications.demarche_done_item(usager, structure(drain_stack), "justice"),
-                  kick=False)
+    (item,) = write(
+        drain_stack, notifications.demarche_done_item(usager, structure(drain_stack), "justice"), kick=False
+    )
     at = int(time.time())
     assert outbox.claim(item, at, crypto.new_id())
     with smtp.Mailer() as mailer:

@@ -1,6 +1,7 @@
 """The Espace Responsable over HTTP through the local gateway, against DynamoDB Local:
 each action, and each refusal (other structures, non-référents, unvalidated or
 unlinked cards, deactivated aidants, malformed input)."""
+
 import time
 
 import pyotp
@@ -14,14 +15,17 @@ API = "/api/referent/structures"
 
 # -- helpers ----------------------------------------------------------------------------
 
+
 def new_card(stack, structure_id=None):
     """A card in stock (as staff's import leaves it); returns (serial, TOTP)."""
     stack.use_store()
     from shared import cards, crypto
+
     serial = "T" + crypto.new_id(8).upper().replace("-", "X").replace("_", "Y")
     seed = pyotp.random_base32(32)
-    result = cards.import_cards([{"serial": serial, "seed": seed}], encoding="base32",
-                                structure_id=structure_id, actor_id="test")
+    result = cards.import_cards(
+        [{"serial": serial, "seed": seed}], encoding="base32", structure_id=structure_id, actor_id="test"
+    )
     assert result.imported == [serial]
     return serial, pyotp.TOTP(seed, interval=60)
 
@@ -33,12 +37,14 @@ def at(totp, steps=0):
 def aidant_id(stack, email):
     stack.use_store()
     from shared import accounts
+
     return accounts.find_aidant_by_email(email).id
 
 
 def mark_trained(stack, email):
     stack.use_store()
     from shared.store import Training
+
     aid = aidant_id(stack, email)
     Training(*Training.key(aid), aidant_id=aid, trained_on="2024-02-01", pix_passed=True).save()
 
@@ -62,17 +68,25 @@ def place(stack):
     ref = stack.new_aidant(sid, first_name="Rita", last_name="Référente", referent_of=[sid])
     aidant = stack.new_aidant(sid, first_name="Anne", last_name="Aidante", device_kind=None)
     session = stack.login(requests.Session(), ref)
-    return {"sid": sid, "ref": ref, "aidant": aidant, "aid": aidant_id(stack, aidant), "s": session,
-            "url": f"{stack.url}{API}/{sid}/aidants/{aidant_id(stack, aidant)}"}
+    return {
+        "sid": sid,
+        "ref": ref,
+        "aidant": aidant,
+        "aid": aidant_id(stack, aidant),
+        "s": session,
+        "url": f"{stack.url}{API}/{sid}/aidants/{aidant_id(stack, aidant)}",
+    }
 
 
 def journal_actions(stack, structure_id):
     stack.use_store()
     from shared import journal
+
     return [e.action for e in journal.for_structure(structure_id)]
 
 
 # -- seeing ------------------------------------------------------------------------------
+
 
 def test_the_referent_sees_their_structures_and_each_aidant(stack, place):
     s, sid = place["s"], place["sid"]
@@ -94,8 +108,17 @@ def test_a_non_referent_cannot_reach_the_referent_api(stack, place):
     s = stack.login(requests.Session(), stack.new_aidant(place["sid"]))
     calls = [("GET", API), ("GET", f"{API}/{place['sid']}")] + [
         ("POST", f"{API}/{place['sid']}/aidants/{place['aid']}/{action}")
-        for action in ("activate", "deactivate", "card", "card/validate", "card/unlink", "app", "app/confirm",
-                       "app/unlink")]
+        for action in (
+            "activate",
+            "deactivate",
+            "card",
+            "card/validate",
+            "card/unlink",
+            "app",
+            "app/confirm",
+            "app/unlink",
+        )
+    ]
     for method, path in calls:
         r = s.request(method, stack.url + path, json={"serial": "X123", "otp": "123456"})
         assert r.status_code == 403, (path, r.text)
@@ -114,15 +137,26 @@ def test_a_referent_of_a_can_do_nothing_in_b(stack, place):
     b_id = aidant_id(stack, b_aidant)
     serial, _ = new_card(stack)
     assert s.get(f"{stack.url}{API}/{other}").status_code == 404
-    for base in (f"{stack.url}{API}/{other}/aidants/{b_id}",  # B's path
-                 f"{stack.url}{API}/{place['sid']}/aidants/{b_id}"):  # B's aidant through A
-        for action in ("activate", "deactivate", "card", "card/validate", "card/unlink", "app", "app/confirm",
-                       "app/unlink"):
+    for base in (
+        f"{stack.url}{API}/{other}/aidants/{b_id}",  # B's path
+        f"{stack.url}{API}/{place['sid']}/aidants/{b_id}",
+    ):  # B's aidant through A
+        for action in (
+            "activate",
+            "deactivate",
+            "card",
+            "card/validate",
+            "card/unlink",
+            "app",
+            "app/confirm",
+            "app/unlink",
+        ):
             r = s.post(f"{base}/{action}", json={"serial": serial, "otp": "123456"})
             assert r.status_code == 404, (base, action, r.text)
     # B's aidant is untouched: still active, still only their own device.
     stack.use_store()
     from shared import referent
+
     file = referent.read_file(b_id)
     assert file.aidant.is_active and [d.device_kind for d in file.devices] == ["app"]
 
@@ -135,13 +169,19 @@ def test_a_card_reserved_for_another_structure_is_unknown_here(stack, place):
 
 # -- physical cards ------------------------------------------------------------------------
 
+
 def test_link_and_validate_a_card_then_the_aidant_logs_in_with_it(stack, place):
     s, url = place["s"], place["url"]
     serial, totp = new_card(stack)
     r = s.post(url + "/card", json={"serial": serial.lower()})
     assert r.status_code == 201, r.text
-    assert r.json()["device"] == {"id": r.json()["device"]["id"], "kind": "card", "serial": serial,
-                                  "confirmed": False, "label": serial}
+    assert r.json()["device"] == {
+        "id": r.json()["device"]["id"],
+        "kind": "card",
+        "serial": serial,
+        "confirmed": False,
+        "label": serial,
+    }
     # Linked but not validated: the card cannot log in.
     refused = login_with(stack, place["aidant"], at(totp))
     assert refused.status_code == 401
@@ -154,8 +194,7 @@ def test_link_and_validate_a_card_then_the_aidant_logs_in_with_it(stack, place):
     assert s.post(url + "/card/validate", json={"otp": at(totp, 1)}).status_code == 409
     session = login_with(stack, place["aidant"], at(totp, 1))
     assert session.get(stack.url + "/api/me").json()["aidant"]["email"] == place["aidant"]
-    row = next(a for a in s.get(f"{stack.url}{API}/{place['sid']}").json()["aidants"]
-               if a["email"] == place["aidant"])
+    row = next(a for a in s.get(f"{stack.url}{API}/{place['sid']}").json()["aidants"] if a["email"] == place["aidant"])
     assert row["otp"] == serial
     actions = journal_actions(stack, place["sid"])
     assert "otp_card_linked" in actions and "otp_device_confirmed" in actions
@@ -207,6 +246,7 @@ def test_a_referent_who_is_also_an_aidant_links_a_card_to_themselves(stack, plac
 
 # -- phone app ---------------------------------------------------------------------------
 
+
 def test_app_enrolment_by_qr_code_then_login_with_the_app(stack, place):
     s, url = place["s"], place["url"]
     r = s.post(url + "/app", json={})
@@ -228,6 +268,7 @@ def test_app_enrolment_by_qr_code_then_login_with_the_app(stack, place):
 
 
 # -- activation ----------------------------------------------------------------------------
+
 
 def test_a_deactivated_aidants_live_session_stops_at_the_next_request(stack, place):
     s = place["s"]
@@ -269,11 +310,13 @@ def test_validating_the_card_of_a_trained_inactive_aidant_activates_them(stack, 
 
 # -- several structures --------------------------------------------------------------------
 
+
 def test_an_aidant_of_two_structures_switches_and_what_they_see_follows(stack, place):
     second = stack.new_structure("Seconde structure")
     email = stack.new_aidant(place["sid"])
     stack.use_store()
     from shared.store import Aidant, Membership
+
     aid = aidant_id(stack, email)
     Membership(f"STRUCTURE#{second}", f"AIDANT#{aid}", structure_id=second, aidant_id=aid).save()
     Aidant(*Aidant.key(aid)).update(actions=[Aidant.structure_ids.add({second})])
@@ -298,20 +341,24 @@ def test_an_aidant_of_two_structures_switches_and_what_they_see_follows(stack, p
 
 # -- malformed input -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("suffix,kwargs", [
-    ("/card", {"data": "not json", "headers": {"Content-Type": "application/json"}}),
-    ("/card", {"data": "serial=1", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}),
-    ("/card", {"json": ["serial"]}),
-    ("/card", {"json": {}}),
-    ("/card", {"json": {"serial": 12}}),
-    ("/card", {"json": {"serial": "x" * 500}}),
-    ("/card", {"json": {"serial": "../../etc"}}),
-    ("/card", {"json": {"serial": "A" * 70000}}),
-    ("/card/validate", {"json": {"otp": None}}),
-    ("/card/unlink", {"json": {"lost": "oui"}}),
-    ("/app/confirm", {"json": {"otp": ["1"]}}),
-    ("/nothing-here", {"json": {}}),
-])
+
+@pytest.mark.parametrize(
+    "suffix,kwargs",
+    [
+        ("/card", {"data": "not json", "headers": {"Content-Type": "application/json"}}),
+        ("/card", {"data": "serial=1", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}),
+        ("/card", {"json": ["serial"]}),
+        ("/card", {"json": {}}),
+        ("/card", {"json": {"serial": 12}}),
+        ("/card", {"json": {"serial": "x" * 500}}),
+        ("/card", {"json": {"serial": "../../etc"}}),
+        ("/card", {"json": {"serial": "A" * 70000}}),
+        ("/card/validate", {"json": {"otp": None}}),
+        ("/card/unlink", {"json": {"lost": "oui"}}),
+        ("/app/confirm", {"json": {"otp": ["1"]}}),
+        ("/nothing-here", {"json": {}}),
+    ],
+)
 def test_malformed_input_gets_a_4xx_json_answer(stack, place, suffix, kwargs):
     r = place["s"].post(place["url"] + suffix, **kwargs)
     assert 400 <= r.status_code < 500, r.text
@@ -326,6 +373,7 @@ def test_malformed_structure_switch_is_4xx(stack, place):
 
 # -- an aidant shared between structures ---------------------------------------------------
 
+
 def test_a_referent_cannot_change_the_devices_of_an_aidant_of_another_structure_too(stack, place):
     """The référent of a newly accredited structure must not take over an aidant who
     also works elsewhere: their card or app is how they log in everywhere."""
@@ -333,6 +381,7 @@ def test_a_referent_cannot_change_the_devices_of_an_aidant_of_another_structure_
     email = stack.new_aidant(other)  # has a working app in `other`
     stack.use_store()
     from shared.store import Aidant, Membership
+
     aid = aidant_id(stack, email)
     Membership(f"STRUCTURE#{place['sid']}", f"AIDANT#{aid}", structure_id=place["sid"], aidant_id=aid).save()
     Aidant(*Aidant.key(aid)).update(actions=[Aidant.structure_ids.add({place["sid"]})])

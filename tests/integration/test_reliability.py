@@ -21,6 +21,7 @@ DynamoDB Local itself may lose the last transactions it acknowledged (whole ones
 all or nothing), a property of the local store, not of the service, which on AWS is
 DynamoDB's to keep (docs/reliability.md).
 """
+
 from __future__ import annotations
 
 import os
@@ -54,11 +55,13 @@ def _children(pid: int, pattern: str) -> list[int]:
 @pytest.fixture(scope="module")
 def faulty_stack(tmp_path_factory):
     from local import launcher
+
     saved_env = dict(os.environ)
     state = tmp_path_factory.mktemp("faulty-stack")
     store_data = state / "dynamodb-data"
-    running = launcher.start(state, ["--store-data", str(store_data), "--workers", "oidc_userinfo=2"],
-                             env={"STORE_TIMEOUT_SECONDS": "2"})
+    running = launcher.start(
+        state, ["--store-data", str(store_data), "--workers", "oidc_userinfo=2"], env={"STORE_TIMEOUT_SECONDS": "2"}
+    )
     stack = Stack(running.url, running.state, running.env, running.process, running.seed())
     stack.store_data = store_data
     stack.ports = running.ports
@@ -73,6 +76,7 @@ def faulty_stack(tmp_path_factory):
 
 # -- a function killed mid-request -----------------------------------------------------------
 
+
 def test_a_function_killed_mid_request_fails_that_request_and_the_next_is_served(faulty_stack):
     stack = faulty_stack
     first, second = _children(stack.process.pid, "local.runtime --function oidc_userinfo ")
@@ -80,9 +84,14 @@ def test_a_function_killed_mid_request_fails_that_request_and_the_next_is_served
     try:
         answers = []
         # Two requests: round-robin sends one to each replica, so one is held by the stopped one.
-        threads = [threading.Thread(target=lambda: answers.append(
-            requests.get(stack.url + "/oidc/userinfo", headers={"Authorization": "Bearer nope"}, timeout=30)))
-            for _ in range(2)]
+        threads = [
+            threading.Thread(
+                target=lambda: answers.append(
+                    requests.get(stack.url + "/oidc/userinfo", headers={"Authorization": "Bearer nope"}, timeout=30)
+                )
+            )
+            for _ in range(2)
+        ]
         for t in threads:
             t.start()
         time.sleep(1.0)
@@ -105,6 +114,7 @@ def test_a_function_killed_mid_request_fails_that_request_and_the_next_is_served
 
 
 # -- the store stopped under load --------------------------------------------------------------
+
 
 class Load:
     """FranceConnect clients running whole flows, and an aidant signing mandates, until
@@ -144,16 +154,19 @@ class Load:
         aidant = self.aidant
         while not self.stop.is_set():
             try:
-                r = aidant.session.post(self.stack.url + "/api/mandates/drafts", timeout=30,
-                                        json={"demarches": ["papiers", "logement"], "duration": "long",
-                                              "is_remote": False})
+                r = aidant.session.post(
+                    self.stack.url + "/api/mandates/drafts",
+                    timeout=30,
+                    json={"demarches": ["papiers", "logement"], "duration": "long", "is_remote": False},
+                )
                 self.mandate_statuses[("draft", r.status_code)] += 1
                 if r.status_code != 201:
                     time.sleep(0.2)
                     continue
                 draft = r.json()["draft"]
-                r = aidant.session.get(r.json()["franceconnect_url"] + "&login_hint=angela",
-                                       allow_redirects=False, timeout=30)
+                r = aidant.session.get(
+                    r.json()["franceconnect_url"] + "&login_hint=angela", allow_redirects=False, timeout=30
+                )
                 self.mandate_statuses[("franceconnect", r.status_code)] += 1
                 if r.status_code != 302:
                     continue
@@ -161,8 +174,11 @@ class Load:
                 self.mandate_statuses[("callback", r.status_code)] += 1
                 if r.status_code != 302 or "error=" in r.headers.get("Location", ""):
                     continue  # not identified (the store was down): nothing to sign
-                r = aidant.session.post(self.stack.url + "/api/mandates", timeout=30,
-                                        json={"draft": draft, "otp": aidant.code(), "usager_informed": True})
+                r = aidant.session.post(
+                    self.stack.url + "/api/mandates",
+                    timeout=30,
+                    json={"draft": draft, "otp": aidant.code(), "usager_informed": True},
+                )
                 self.mandate_statuses[("sign", r.status_code)] += 1
                 if r.status_code == 201:
                     self.mandates.append(r.json()["mandate"])
@@ -201,6 +217,7 @@ def test_store_hung_then_restarted_under_load_fails_fast_recovers_and_loses_noth
     stack = faulty_stack
     stack.use_store()
     from shared.store import now
+
     since = now()
     world = bench_world.build(aidants=2, usagers=4)
     functions_before = sorted(_children(stack.process.pid, "local.runtime"))
@@ -214,11 +231,18 @@ def test_store_hung_then_restarted_under_load_fails_fast_recovers_and_loses_noth
         time.sleep(1)
         # Whatever the endpoint, the answer is a quick JSON 503 that says to come back.
         for method, path, kwargs in (
-                ("GET", "/oidc/userinfo", {"headers": {"Authorization": "Bearer " + "x" * 3}}),
-                ("GET", f"/api/fi/transactions/{'t' * 22}", {"cookies": {"ac_session": world.cookies[0]}}),
-                ("POST", "/oidc/token", {"data": {"grant_type": "authorization_code", "code": "c"},
-                                         "auth": (world.client_id, world.client_secret)}),
-                ("GET", "/api/me", {"cookies": {"ac_session": world.cookies[0]}})):
+            ("GET", "/oidc/userinfo", {"headers": {"Authorization": "Bearer " + "x" * 3}}),
+            ("GET", f"/api/fi/transactions/{'t' * 22}", {"cookies": {"ac_session": world.cookies[0]}}),
+            (
+                "POST",
+                "/oidc/token",
+                {
+                    "data": {"grant_type": "authorization_code", "code": "c"},
+                    "auth": (world.client_id, world.client_secret),
+                },
+            ),
+            ("GET", "/api/me", {"cookies": {"ac_session": world.cookies[0]}}),
+        ):
             started = time.monotonic()
             r = requests.request(method, stack.url + path, timeout=30, **kwargs)
             assert time.monotonic() - started < ANSWER_BOUND_SECONDS
@@ -239,8 +263,9 @@ def test_store_hung_then_restarted_under_load_fails_fast_recovers_and_loses_noth
         assert set(seen) <= {200, 302, 503}, (step, seen)  # never a 500, a 502 or a hang
         assert max(load.recorder.latencies[step]) < ANSWER_BOUND_SECONDS * 1000, step
     assert any(503 in seen for seen in statuses.values()), statuses
-    assert all(status in (200, 201, 302, 503) for (step, status) in load.mandate_statuses if step != "exception"), \
+    assert all(status in (200, 201, 302, 503) for (step, status) in load.mandate_statuses if step != "exception"), (
         load.mandate_statuses
+    )
     assert not [s for s in load.mandate_statuses if s[0] == "exception" and s[1].startswith(("ReadTimeout", "Connect"))]
     assert load.mandate_statuses[("sign", 201)] >= 1, load.mandate_statuses
     assert _children(stack.process.pid, "DynamoDBLocal") not in ([], [store])  # restarted by `local up`
@@ -259,9 +284,12 @@ def _check_every_acknowledged_write_is_there(stack, load: Load) -> None:
     from shared.oidc.grants import CODE_PURPOSE
     from shared.oidc.tokens import TOKEN_PURPOSE
     from shared.store import AccessToken, AuthorizationCode, Mandate
+
     assert load.codes and load.tokens and load.mandates
-    codes = {code: AuthorizationCode.get(*AuthorizationCode.key(crypto.keyed_hash(code, CODE_PURPOSE)),
-                                         consistent_read=True) for code, _ in load.codes}
+    codes = {
+        code: AuthorizationCode.get(*AuthorizationCode.key(crypto.keyed_hash(code, CODE_PURPOSE)), consistent_read=True)
+        for code, _ in load.codes
+    }
     for code in load.redeemed:
         assert codes[code].used_at is not None and codes[code].access_token_hash
     for token in load.tokens:
@@ -278,9 +306,17 @@ def _check_nothing_is_usable_twice(stack, world, load: Load) -> None:
     session = requests.Session()
 
     def redeem(code, verifier):
-        return session.post(stack.url + "/oidc/token", timeout=30, auth=(world.client_id, world.client_secret),
-                            data={"grant_type": "authorization_code", "code": code,
-                                  "redirect_uri": world.redirect_uri, "code_verifier": verifier})
+        return session.post(
+            stack.url + "/oidc/token",
+            timeout=30,
+            auth=(world.client_id, world.client_secret),
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": world.redirect_uri,
+                "code_verifier": verifier,
+            },
+        )
 
     late_tokens = []
     for code, verifier in load.codes:
@@ -300,8 +336,17 @@ def _check_nothing_is_half_written(stack, world, mandate_structure: str, since) 
     """A Scan of the whole (small) table, in the test only: every change the load
     committed is whole, with its journal entry and its outbox item."""
     stack.use_store()
-    from shared.store import (AccessToken, AuthorizationCode, AuthorizationTransaction, Autorisation, Item,
-                              JournalEntry, Mandate, OutboxItem)
+    from shared.store import (
+        AccessToken,
+        AuthorizationCode,
+        AuthorizationTransaction,
+        Autorisation,
+        Item,
+        JournalEntry,
+        Mandate,
+        OutboxItem,
+    )
+
     items = list(Item.scan())
     journal = defaultdict(list)
     for entry in (i for i in items if isinstance(i, JournalEntry)):
@@ -309,8 +354,11 @@ def _check_nothing_is_half_written(stack, world, mandate_structure: str, since) 
     outbox = [i for i in items if isinstance(i, OutboxItem)]
 
     # Identity provider: a completed transaction has its code and both journal entries.
-    completed = {t.id for t in items if isinstance(t, AuthorizationTransaction)
-                 and t.client_id == world.client_id and t.completed_at is not None}
+    completed = {
+        t.id
+        for t in items
+        if isinstance(t, AuthorizationTransaction) and t.client_id == world.client_id and t.completed_at is not None
+    }
     codes = Counter(c.txn_id for c in items if isinstance(c, AuthorizationCode) and c.client_id == world.client_id)
     assert set(codes) == completed and set(codes.values()) <= {1}
     for action in ("oidc_usager_chosen", "oidc_code_issued"):
@@ -334,15 +382,24 @@ def _check_nothing_is_half_written(stack, world, mandate_structure: str, since) 
         assert created[mandate.id] == 1, mandate.id
     # A sent item keeps no context (it may hold personal data), so the usager's e-mails
     # are counted: only this test signs mandates on this stack, all for Angela.
-    mails = [o for o in outbox if o.template == "mandate_created" and o.recipient == "angela.dubois@example.fr"
-             and o.created_at >= since]
+    mails = [
+        o
+        for o in outbox
+        if o.template == "mandate_created" and o.recipient == "angela.dubois@example.fr" and o.created_at >= since
+    ]
     assert len(mails) == len(mandates)
     assert set(created) == {m.id for m in mandates}
-    assert not [a for a in items if isinstance(a, Autorisation) and a.structure_id == mandate_structure
-                and a.mandate_id not in {m.id for m in mandates}]
+    assert not [
+        a
+        for a in items
+        if isinstance(a, Autorisation)
+        and a.structure_id == mandate_structure
+        and a.mandate_id not in {m.id for m in mandates}
+    ]
 
 
 # -- races, on the shared stack ----------------------------------------------------------------
+
 
 def _all_at_once(count: int, call) -> list:
     barrier = threading.Barrier(count)
@@ -372,6 +429,7 @@ def test_fifty_simultaneous_redemptions_of_one_code_give_at_most_one_token_and_r
     # and a token the winner may have got is revoked by them (RFC 6749 §4.1.2).
     stack.use_store()
     from shared import journal
+
     entries = journal.for_aidant(world.aidant_id, limit=200)
     assert [e.action for e in entries].count("oidc_code_replayed") == 49
     assert [e.action for e in entries].count("oidc_token_issued") == statuses[200]
@@ -383,8 +441,9 @@ def test_fifty_simultaneous_redemptions_of_one_code_give_at_most_one_token_and_r
 def test_fifty_simultaneous_logins_with_one_totp_code_give_one_success(stack):
     email = stack.new_aidant()
     code = stack.otp(email)
-    answers = _all_at_once(50, lambda _: requests.post(stack.url + "/api/login", timeout=60,
-                                                        json={"email": email, "otp": code}))
+    answers = _all_at_once(
+        50, lambda _: requests.post(stack.url + "/api/login", timeout=60, json={"email": email, "otp": code})
+    )
     statuses = Counter(r.status_code for r in answers)
     # One success; the others are refused as a replay (401), or before their code is
     # checked (429) while five attempts are in flight or once five failures lock.
@@ -402,8 +461,11 @@ def test_twenty_concurrent_signatures_of_one_draft_give_one_mandate(stack):
     def sign(i):
         session = requests.Session()
         session.cookies.update(aidant.session.cookies)
-        return session.post(stack.url + "/api/mandates", timeout=60,
-                            json={"draft": draft["draft"], "otp": codes[i], "usager_informed": True})
+        return session.post(
+            stack.url + "/api/mandates",
+            timeout=60,
+            json={"draft": draft["draft"], "otp": codes[i], "usager_informed": True},
+        )
 
     answers = _all_at_once(20, sign)
     statuses = Counter(r.status_code for r in answers)
@@ -411,6 +473,7 @@ def test_twenty_concurrent_signatures_of_one_draft_give_one_mandate(stack):
     assert len(aidant.get("/api/mandates").json()["mandates"]) == 1
     stack.use_store()
     from shared import journal, mandates
+
     assert [e.action for e in journal.for_structure(aidant.structure_id)].count("mandate_created") == 1
     assert len(mandates.active_autorisations_of_structure(aidant.structure_id)) == 2
 

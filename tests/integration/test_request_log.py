@@ -1,6 +1,7 @@
 """Every function writes one JSON line per request (shared/http.py ``access_log``):
 function, route template, status, duration, DynamoDB calls and the gateway's call id;
 no id, token, code or address of anyone."""
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,7 @@ def test_a_request_leaves_one_line_with_its_route_template_and_the_gateways_call
     assert line["store_calls"] >= 1 and line["ms"] > 0
     assert len(line["call_id"]) == 36  # the uuid the gateway stamped, as OpenFaaS's does
     log_text = (stack.state / "logs" / "mandate_read.log").read_text(errors="replace")
-    assert mandate_id not in "".join(l for l in log_text.splitlines() if MARKER in l)
+    assert mandate_id not in "".join(text for text in log_text.splitlines() if MARKER in text)
 
 
 def test_the_login_leaves_no_address_or_code_in_the_request_lines(stack):

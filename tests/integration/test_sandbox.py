@@ -6,6 +6,7 @@ fixture), which refuses every sandbox route.
 The sandbox's API is also fuzzed here with schemathesis against this sandbox stack
 (its operations are tagged ``sandbox`` in openapi.yaml; test_openapi.py fuzzes the
 production stack without them)."""
+
 from __future__ import annotations
 
 import os
@@ -46,8 +47,9 @@ def _environment_restored():
 
 
 def sign_up(sandbox, email: str, first="Camille", last="Stagiaire") -> dict:
-    r = requests.post(sandbox.url + "/api/sandbox/trainees", json={"email": email, "first_name": first,
-                                                                   "last_name": last}, timeout=20)
+    r = requests.post(
+        sandbox.url + "/api/sandbox/trainees", json={"email": email, "first_name": first, "last_name": last}, timeout=20
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -58,12 +60,14 @@ def trainee(sandbox, email: str) -> tuple[Aidant, dict]:
     session = requests.Session()
     device = Device(account["totp_secret"])
     step = int(time.time() // 30)
-    r = session.post(sandbox.url + "/api/login", json={"email": email, "otp": pyotp.TOTP(device.secret).at(step * 30)},
-                     timeout=20)
+    r = session.post(
+        sandbox.url + "/api/login", json={"email": email, "otp": pyotp.TOTP(device.secret).at(step * 30)}, timeout=20
+    )
     assert r.status_code == 200 and r.json() == {"link_sent": False, "session_opened": True}, r.text
     device.last_step = step
-    return Aidant(sandbox, account["aidant"]["email"], account["aidant"]["id"], account["structure"]["id"],
-                  session, [device]), account
+    return Aidant(
+        sandbox, account["aidant"]["email"], account["aidant"]["id"], account["structure"]["id"], session, [device]
+    ), account
 
 
 CREATED, REVOKED, DONE = "Votre mandat Aidants Connect avec", "est révoqué", "Une démarche a été effectuée"
@@ -88,6 +92,7 @@ def has(messages: list[dict], subject: str, to: str = ANGELA) -> bool:
 
 
 # -- what it is ----------------------------------------------------------------------------
+
 
 def test_the_sandbox_says_what_it_is_on_its_api_every_page_the_demo_site_and_franceconnect(sandbox):
     about = requests.get(sandbox.url + "/api/sandbox", timeout=10).json()
@@ -179,8 +184,14 @@ def test_reset_gives_back_the_starting_situations_in_one_click(sandbox):
     after = aidant.get("/api/sandbox/trainee").json()  # the session followed the trainee
     assert after["structure"]["id"] != account["structure"]["id"]
     assert next(s for s in after["situations"] if s["key"] == "jimmy")["mandates"] == []
-    assert {s["key"]: len(s["mandates"]) for s in after["situations"]} == \
-        {"angela": 0, "jimmy": 0, "rosalie": 1, "michel": 1, "jordy": 1, "florence": 1}
+    assert {s["key"]: len(s["mandates"]) for s in after["situations"]} == {
+        "angela": 0,
+        "jimmy": 0,
+        "rosalie": 1,
+        "michel": 1,
+        "jordy": 1,
+        "florence": 1,
+    }
     assert aidant.get(f"/api/mandates/{created}").status_code == 404
     assert not [m for m in aidant.get("/api/sandbox/inbox").json()["messages"] if m["to"] == "jimmy.roux@example.fr"]
 
@@ -202,9 +213,12 @@ def test_the_sandbox_api_keeps_to_its_description(sandbox, tmp_path):
     """schemathesis on the sandbox's operations, anonymous then as a trainee."""
     aidant, _ = trainee(sandbox, "fuzz.sandbox@example.fr")
     cookie = aidant.session.cookies["ac_session"]
-    runs = [_schemathesis(sandbox, tmp_path / "anonymous", 40, "--include-tag", "sandbox"),
-            _schemathesis(sandbox, tmp_path / "trainee", 40, "--include-tag", "sandbox",
-                          "-H", f"Cookie: ac_session={cookie}")]
+    runs = [
+        _schemathesis(sandbox, tmp_path / "anonymous", 40, "--include-tag", "sandbox"),
+        _schemathesis(
+            sandbox, tmp_path / "trainee", 40, "--include-tag", "sandbox", "-H", f"Cookie: ac_session={cookie}"
+        ),
+    ]
     for run in runs:
         assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-2000:]
         selected = re.search(r"Selected: (\d+)/\d+", run.stdout)
@@ -213,24 +227,39 @@ def test_the_sandbox_api_keeps_to_its_description(sandbox, tmp_path):
 
 # -- refusals ------------------------------------------------------------------------------
 
+
 def test_local_up_refuses_to_start_the_sandbox_against_the_production_table(tmp_path):
     env = {**os.environ, "TABLE_NAME": "aidants-connect", "LOCAL_STATE_DIR": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-m", "local", "up", "--sandbox", "--in-memory"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "local", "up", "--sandbox", "--in-memory"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "Refusing to start the training sandbox" in done.stderr and "production table" in done.stderr
     assert not (tmp_path / "stack.json").exists()
 
 
-@pytest.mark.parametrize("method,path", [("GET", "/api/sandbox"), ("POST", "/api/sandbox/trainees"),
-                                         ("GET", "/api/sandbox/trainee"), ("POST", "/api/sandbox/trainee/reset"),
-                                         ("GET", "/api/sandbox/inbox")])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/api/sandbox"),
+        ("POST", "/api/sandbox/trainees"),
+        ("GET", "/api/sandbox/trainee"),
+        ("POST", "/api/sandbox/trainee/reset"),
+        ("GET", "/api/sandbox/inbox"),
+    ],
+)
 def test_production_refuses_every_sandbox_route(stack, method, path):
     body = {"email": "intrus@example.fr", "first_name": "In", "last_name": "Trus"}
     r = requests.request(method, stack.url + path, json=body if method == "POST" else None, timeout=10)
     assert r.status_code == 404 and r.json()["error"] == "not_found"
     stack.use_store()
     from shared import accounts
+
     assert accounts.find_aidant_by_email("intrus@example.fr") is None
 
 

@@ -3,6 +3,7 @@ exactly the number of events, concurrent or refused; the expiry run counts once;
 the backfill finds the live counters again from the data; no session, no personal
 data. The local stack reads the counters at every request (STATS_CACHE_SECONDS=0).
 """
+
 from __future__ import annotations
 
 import os
@@ -43,6 +44,7 @@ def moved(before: dict, after: dict) -> dict[str, int]:
 
 def this_month() -> str:
     from shared.stats.counters import month_of
+
     return month_of(datetime.now(timezone.utc))
 
 
@@ -71,6 +73,7 @@ def accompanied(stack, identity: str) -> bool:
     from shared import mandates
     from shared.config import settings
     from shared.store import Usager
+
     try:
         usager = Usager.get(*Usager.key(mandates.usager_id_for(sub_for(identity, settings().franceconnect_client_id))))
     except Usager.DoesNotExist:
@@ -80,36 +83,62 @@ def accompanied(stack, identity: str) -> bool:
 
 def run_backfill(stack, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, **stack.env, "LOCAL_STATE_DIR": str(stack.state)}
-    return subprocess.run([sys.executable, "-m", "local", "stats", "backfill", "--settle", "0.5", *args],
-                          env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "local", "stats", "backfill", "--settle", "0.5", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def expire_in_store(stack, mandate_id: str) -> None:
     """Time passes: the mandate ended a minute ago (its expiry index keys too)."""
     stack.use_store()
     from shared.store import Mandate
+
     at = datetime.now(timezone.utc) - timedelta(minutes=1)
-    Mandate(*Mandate.key(mandate_id)).update(actions=[
-        Mandate.expires_at.set(at), Mandate.gsi3pk.set(Mandate.expiry_partition(at.date())),
-        Mandate.gsi3sk.set(f"{at.isoformat(timespec='seconds')}#{mandate_id}")])
+    Mandate(*Mandate.key(mandate_id)).update(
+        actions=[
+            Mandate.expires_at.set(at),
+            Mandate.gsi3pk.set(Mandate.expiry_partition(at.date())),
+            Mandate.gsi3sk.set(f"{at.isoformat(timespec='seconds')}#{mandate_id}"),
+        ]
+    )
 
 
 # -- the answer -----------------------------------------------------------------------
+
 
 def test_the_figures_need_no_session_and_name_nobody(stack):
     r = requests.get(stack.url + STATS, timeout=10)  # no cookie at all
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/json")
     body = r.json()
     assert set(body) == {"updated_at", "totals", "demarches_done_by_category", "monthly"}
-    assert set(body["totals"]) == {"structures", "aidants_active", "usagers", "mandates_created",
-                                   "mandates_active", "demarches_done"}
+    assert set(body["totals"]) == {
+        "structures",
+        "aidants_active",
+        "usagers",
+        "mandates_created",
+        "mandates_active",
+        "demarches_done",
+    }
     assert all(isinstance(v, int) for v in flat(body).values())
     assert body["monthly"][-1]["month"] == this_month()
     datetime.fromisoformat(body["updated_at"])
     # The seed's usager, aidant, structure and mandate exist: none of them shows.
     text = r.text
-    for personal in ("Angela", "DUBOIS", "Fwolk", "camille", stack.seed["usager"]["id"], stack.seed["aidant"]["id"],
-                     stack.seed["structure"]["id"], stack.seed["mandate"]["id"], "Soissons"):
+    for personal in (
+        "Angela",
+        "DUBOIS",
+        "Fwolk",
+        "camille",
+        stack.seed["usager"]["id"],
+        stack.seed["aidant"]["id"],
+        stack.seed["structure"]["id"],
+        stack.seed["mandate"]["id"],
+        "Soissons",
+    ):
         assert personal not in text
     # With a session it is the same answer (nothing is personalised).
     logged_in = stack.login(requests.Session(), stack.new_aidant())
@@ -122,6 +151,7 @@ def test_only_get_is_served(stack):
 
 
 # -- counted as the events happen --------------------------------------------------------
+
 
 def test_concurrent_flows_and_signatures_move_the_counters_by_exactly_their_number(stack):
     flows = 8
@@ -138,8 +168,11 @@ def test_concurrent_flows_and_signatures_move_the_counters_by_exactly_their_numb
         browser = requests.Session()
         browser.cookies.update(world.browser.cookies)
         pending = world.fc.authorize(browser)
-        r = browser.post(f"{stack.url}/api/fi/transactions/{pending.txn}", timeout=60,
-                         json={"usager": world.usager_id, "demarche": "argent"})
+        r = browser.post(
+            f"{stack.url}/api/fi/transactions/{pending.txn}",
+            timeout=60,
+            json={"usager": world.usager_id, "demarche": "argent"},
+        )
         assert r.status_code == 200, r.text
         return world.fc.fetch_token(pending, r.json()["redirect_to"])["access_token"]
 
@@ -147,8 +180,10 @@ def test_concurrent_flows_and_signatures_move_the_counters_by_exactly_their_numb
         def sign():
             session = requests.Session()
             session.cookies.update(signer.session.cookies)
-            return session.post(stack.url + "/api/mandates", timeout=60,
-                                json={"draft": draft, "otp": code, "usager_informed": True}).status_code
+            return session.post(
+                stack.url + "/api/mandates", timeout=60, json={"draft": draft, "otp": code, "usager_informed": True}
+            ).status_code
+
         return sign
 
     before = figures(stack)
@@ -157,9 +192,14 @@ def test_concurrent_flows_and_signatures_move_the_counters_by_exactly_their_numb
     assert all(isinstance(token, str) for token in results[:flows]), results
     assert results[flows:] == [201] * len(drafts), results
     month = this_month()
-    expected = {"totals.demarches_done": flows, "category.argent": flows, f"{month}.demarches_done": flows,
-                "totals.mandates_created": len(drafts), "totals.mandates_active": len(drafts),
-                f"{month}.mandates_created": len(drafts)}
+    expected = {
+        "totals.demarches_done": flows,
+        "category.argent": flows,
+        f"{month}.demarches_done": flows,
+        "totals.mandates_created": len(drafts),
+        "totals.mandates_active": len(drafts),
+        f"{month}.mandates_created": len(drafts),
+    }
     if new_usagers:
         expected["totals.usagers"] = new_usagers
     assert moved(before, after) == expected
@@ -173,8 +213,11 @@ def test_a_replayed_code_and_a_draft_signed_twice_move_nothing(stack):
     before = figures(stack)
     assert world.fc.token_request(code_of(redirect_to), verifier=pending.verifier).status_code == 200
     once = figures(stack)
-    assert moved(before, once) == {"totals.demarches_done": 1, "category.papiers": 1,
-                                   f"{this_month()}.demarches_done": 1}
+    assert moved(before, once) == {
+        "totals.demarches_done": 1,
+        "category.papiers": 1,
+        f"{this_month()}.demarches_done": 1,
+    }
     replay = world.fc.token_request(code_of(redirect_to), verifier=pending.verifier)
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
     assert moved(once, figures(stack)) == {}
@@ -227,6 +270,7 @@ def test_aidants_active_follows_activation_and_deactivation(stack):
     stack.use_store()
     from shared import accounts
     from shared.store import Training
+
     aid = accounts.find_aidant_by_email(email).id
     Training(*Training.key(aid), aidant_id=aid, trained_on="2024-02-01", pix_passed=True).save()
     session = stack.login(requests.Session(), referent)
@@ -244,6 +288,7 @@ def test_aidants_active_follows_activation_and_deactivation(stack):
 
 # -- the backfill ------------------------------------------------------------------------------
 
+
 def test_the_backfill_finds_the_live_counters_again_from_the_data(stack):
     # Set-ups of other tests write some items directly: start from a table that agrees.
     first = run_backfill(stack)
@@ -254,6 +299,7 @@ def test_the_backfill_finds_the_live_counters_again_from_the_data(stack):
     stack.use_store()
     from shared.store import StatsShard
     from shared.store.stats import STATS_SHARDS, shard_key
+
     for shard in range(STATS_SHARDS):
         StatsShard(*shard_key(shard)).delete()
     lost = figures(stack)
@@ -269,9 +315,17 @@ def test_the_backfill_finds_the_live_counters_again_from_the_data(stack):
 
 
 def test_the_backfill_refuses_a_store_that_is_not_local(stack):
-    env = {**os.environ, **stack.env, "LOCAL_STATE_DIR": str(stack.state),
-           "DYNAMODB_HOST": "https://dynamodb.eu-west-3.amazonaws.com"}
-    r = subprocess.run([sys.executable, "-m", "local", "stats", "backfill", "--check"], env=env,
-                       capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        **stack.env,
+        "LOCAL_STATE_DIR": str(stack.state),
+        "DYNAMODB_HOST": "https://dynamodb.eu-west-3.amazonaws.com",
+    }
+    r = subprocess.run(
+        [sys.executable, "-m", "local", "stats", "backfill", "--check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2 and "python -m deploy stats backfill" in r.stderr
-

@@ -10,6 +10,7 @@ gets a 503 and nothing it can see has changed, except what docs/reliability.md l
 (a single-use thing whose write was applied after the budget), which the next
 attempt meets as an ordinary, explained refusal.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,6 +33,7 @@ LONG = 11.0  # more than the request budget (8 s)
 def frozen_stack(tmp_path_factory):
     """A stack whose functions reach DynamoDB Local through the freezing relay."""
     from local import dynamodb, launcher
+
     saved_env = dict(os.environ)
     state = tmp_path_factory.mktemp("hang-stack")
     store_port = launcher.free_port()
@@ -73,6 +75,7 @@ def _timed(call):
 
 # -- token redemption -------------------------------------------------------------------------
 
+
 def test_a_store_frozen_during_code_redemption_for_less_than_the_budget_still_gives_the_token(frozen_stack, world):
     pending = world.fc.authorize(requests.Session())
     redirect_to = world.code_for(pending)
@@ -85,7 +88,8 @@ def test_a_store_frozen_during_code_redemption_for_less_than_the_budget_still_gi
 
 
 def test_a_store_frozen_during_code_redemption_for_longer_than_the_budget_answers_503_then_explains(
-        frozen_stack, world):
+    frozen_stack, world
+):
     pending = world.fc.authorize(requests.Session())
     code = code_of(world.code_for(pending))
     fired = frozen_stack.proxy.arm("TransactWriteItems", "OIDCTOKEN#", LONG)
@@ -108,6 +112,7 @@ def test_a_store_frozen_during_code_redemption_for_longer_than_the_budget_answer
 
 
 # -- login: the TOTP step, then the e-mailed link ----------------------------------------------
+
 
 def _login_link(stack, email: str, otp_code: str) -> str:
     before = stack.mail.count()
@@ -137,8 +142,7 @@ def test_a_store_frozen_while_a_login_link_is_used_opens_the_session(frozen_stac
     assert browser.get(frozen_stack.url + "/api/me", timeout=30).status_code == 200
 
 
-def test_a_store_frozen_past_the_budget_while_a_login_link_is_used_answers_503_and_nothing_half_done(
-        frozen_stack):
+def test_a_store_frozen_past_the_budget_while_a_login_link_is_used_answers_503_and_nothing_half_done(frozen_stack):
     email = frozen_stack.new_aidant()
     link = _login_link(frozen_stack, email, frozen_stack.otp(email))
     browser = requests.Session()
@@ -158,16 +162,20 @@ def test_a_store_frozen_past_the_budget_while_a_login_link_is_used_answers_503_a
 
 # -- mandates: signature and revocation ---------------------------------------------------------
 
+
 def _mandate_is_whole(stack, mandate_id: str, demarches: set[str]) -> None:
     """The signature's transaction, all of it: mandate, autorisations, journal, e-mail."""
     stack.use_store()
     from shared import journal as journal_module
     from shared.store import Autorisation, Mandate
+
     mandate = Mandate.get(*Mandate.key(mandate_id))
     autorisations = {a.demarche for a in Autorisation.query(mandate.pk, Autorisation.sk.startswith("AUTORISATION#"))}
     assert autorisations == demarches
-    assert any(e.mandate_id == mandate_id and e.action == "mandate_created"
-               for e in journal_module.for_structure(mandate.structure_id))
+    assert any(
+        e.mandate_id == mandate_id and e.action == "mandate_created"
+        for e in journal_module.for_structure(mandate.structure_id)
+    )
 
 
 def test_a_store_frozen_while_a_mandate_is_signed_gives_the_mandate(frozen_stack):
@@ -181,8 +189,7 @@ def test_a_store_frozen_while_a_mandate_is_signed_gives_the_mandate(frozen_stack
     _mandate_is_whole(frozen_stack, r.json()["mandate"], {"papiers", "social"})
 
 
-def test_a_store_frozen_past_the_budget_while_a_mandate_is_signed_answers_503_and_the_retry_finds_it(
-        frozen_stack):
+def test_a_store_frozen_past_the_budget_while_a_mandate_is_signed_answers_503_and_the_retry_finds_it(frozen_stack):
     aidant = new_aidant(frozen_stack)
     draft = aidant.new_draft(("papiers", "social"))
     aidant.identify(draft["franceconnect_url"])
@@ -211,8 +218,7 @@ def test_a_store_frozen_while_a_mandate_is_revoked_revokes_it(frozen_stack):
     assert aidant.get(f"/api/mandates/{mandate_id}").json()["status"] == "revoked"
 
 
-def test_a_store_frozen_past_the_budget_while_a_mandate_is_revoked_answers_503_and_the_retry_explains(
-        frozen_stack):
+def test_a_store_frozen_past_the_budget_while_a_mandate_is_revoked_answers_503_and_the_retry_explains(frozen_stack):
     aidant = new_aidant(frozen_stack)
     mandate_id = aidant.create_mandate(("papiers",))
     fired = frozen_stack.proxy.arm("TransactWriteItems", "revoked_by", LONG)

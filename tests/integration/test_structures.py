@@ -4,6 +4,7 @@ invited address only), the structure switch, deactivation per structure, and the
 isolation across a switch, written as an attacker would try it (stale cookies, forged
 structure ids, a draft started or a FranceConnect transaction opened before the
 switch, another tab)."""
+
 from __future__ import annotations
 
 import time
@@ -19,11 +20,13 @@ API = "/api/referent/structures"
 
 # -- helpers ----------------------------------------------------------------------------
 
+
 class Referent:
     def __init__(self, stack, *structure_ids: str):
         self.stack = stack
-        self.email = stack.new_aidant(structure_ids[0], first_name="Rita", last_name="Référente",
-                                      referent_of=list(structure_ids))
+        self.email = stack.new_aidant(
+            structure_ids[0], first_name="Rita", last_name="Référente", referent_of=list(structure_ids)
+        )
         self.session = stack.login(requests.Session(), self.email)
 
     def post(self, path: str, body=None) -> requests.Response:
@@ -64,6 +67,7 @@ def switch(aidant, structure_id: str) -> requests.Response:
 def journal_actions(stack, structure_id: str) -> list[str]:
     stack.use_store()
     from shared import journal
+
     return [e.action for e in journal.for_structure(structure_id)]
 
 
@@ -80,6 +84,7 @@ def two_places(stack):
 
 # -- invitations ------------------------------------------------------------------------
 
+
 def test_an_aidant_of_another_structure_accepts_an_invitation_with_their_code_and_keeps_one_account(stack):
     home = stack.new_structure("France Services de Soissons")
     other = stack.new_structure("Médiathèque de Laon")
@@ -94,7 +99,8 @@ def test_an_aidant_of_another_structure_accepts_an_invitation_with_their_code_an
 
     me = aidant.get("/api/me").json()
     assert [(i["id"], i["structure"]) for i in me["invitations"]] == [
-        (invitation, {"id": other, "name": "Médiathèque de Laon"})]
+        (invitation, {"id": other, "name": "Médiathèque de Laon"})
+    ]
     assert [s["id"] for s in me["structures"]] == [home]
 
     r = aidant.post(f"/api/invitations/{invitation}/accept", {"otp": "000000"})
@@ -115,11 +121,14 @@ def test_an_aidant_of_another_structure_accepts_an_invitation_with_their_code_an
     # One account, the same device: no second aidant, no new TOTP device.
     stack.use_store()
     from shared import accounts, otp
+
     found = accounts.find_aidant_by_email(aidant.email)
     assert found.id == aidant.id and found.structure_ids == {home, other}
     assert len(otp.devices_of(aidant.id)[1]) == len(aidant.devices)
-    assert aidant.post(f"/api/invitations/{invitation}/accept", {"otp": aidant.code()}).json()["error"] == \
-        "invitation_ended"
+    assert (
+        aidant.post(f"/api/invitations/{invitation}/accept", {"otp": aidant.code()}).json()["error"]
+        == "invitation_ended"
+    )
     actions = journal_actions(stack, other)
     assert {"invitation_sent", "invitation_accepted", "structure_switched"} <= set(actions)
 
@@ -159,6 +168,7 @@ def test_a_withdrawn_or_expired_invitation_cannot_be_accepted(stack):
     expired = referent.invite(other, aidant.email)
     stack.use_store()
     from shared.store import Invitation
+
     Invitation(*Invitation.key(expired)).update(actions=[Invitation.expires_at.set(int(time.time()) - 1)])
     assert aidant.get("/api/me").json()["invitations"] == []
     assert referent.get(f"{API}/{other}/invitations").json()["invitations"] == []
@@ -188,12 +198,14 @@ def test_a_newcomer_is_invited_into_the_existing_activation_path(stack):
     assert r.status_code == 409 and r.json()["error"] == "already_member"
     # The activation path: the référent enrols the app, confirms it, staff's training mark.
     import pyotp
+
     base = f"{API}/{place}/aidants/{nora['id']}"
     enrolment = referent.post(base + "/app").json()
     totp = pyotp.TOTP(enrolment["secret"], interval=enrolment["interval"])
     assert referent.post(base + "/app/confirm", {"otp": totp.now()}).status_code == 200
     stack.use_store()
     from shared.store import Training
+
     Training(*Training.key(nora["id"]), aidant_id=nora["id"], trained_on="2024-02-01", pix_passed=True).save()
     assert referent.post(base + "/activate").json()["is_active"] is True
     assert "invitation_sent" in journal_actions(stack, place)
@@ -210,8 +222,7 @@ def test_invitations_are_refused_to_whoever_does_not_manage_the_structure_and_fo
     for body in ({}, {"email": "pas une adresse"}, {"email": "a@b.fr, c@d.fr"}, {"email": ["a@b.fr"]}):
         r = referent.post(f"{API}/{place}/invitations", body)
         assert r.status_code == 400 and r.json()["error"] == "invalid_email", r.text
-    r = referent.post(f"{API}/{place}/invitations", {"email": "new@test.fr", "first_name": "A" * 300,
-                                                     "last_name": "B"})
+    r = referent.post(f"{API}/{place}/invitations", {"email": "new@test.fr", "first_name": "A" * 300, "last_name": "B"})
     assert r.status_code == 400 and r.json()["field"] == "first_name"
     r = referent.post(f"{API}/{place}/invitations", {"email": member.email})
     assert r.status_code == 409 and r.json()["error"] == "already_member"
@@ -227,25 +238,33 @@ def test_invitations_are_refused_to_whoever_does_not_manage_the_structure_and_fo
 
 def test_after_login_an_aidant_of_several_structures_picks_the_one_they_act_for(stack):
     home, other, aidant, _ = two_places(stack)
-    for next_path, expected in ((None, "/choisir-structure/?next=%2Fespace-aidant%2F"),
-                                ("/fi/?txn=abc", "/choisir-structure/?next=%2Ffi%2F%3Ftxn%3Dabc")):
+    for next_path, expected in (
+        (None, "/choisir-structure/?next=%2Fespace-aidant%2F"),
+        ("/fi/?txn=abc", "/choisir-structure/?next=%2Ffi%2F%3Ftxn%3Dabc"),
+    ):
         browser = requests.Session()
         before = stack.mail.count()
         body = {"email": aidant.email, "otp": aidant.code(), **({"next": next_path} if next_path else {})}
         assert browser.post(stack.url + "/api/login", json=body, timeout=10).status_code == 200
-        link = extract_link(Mailbox.text(stack.mail.wait_for(aidant.email, "connexion", after=before)),
-                            "/api/login/")
+        link = extract_link(Mailbox.text(stack.mail.wait_for(aidant.email, "connexion", after=before)), "/api/login/")
         r = browser.get(link, allow_redirects=False, timeout=10)
         assert r.status_code == 302 and r.headers["Location"] == expected
     # One structure: where they were going, as before.
     single = new_aidant(stack, home)
     relogin(stack, single)
     assert single.get("/api/me").json()["structures"] == [
-        {"id": home, "name": "France Services de Soissons", "siret": "11111111111111",
-         "address": "1 rue de la Paix, 75002 Paris", "current": True}]
+        {
+            "id": home,
+            "name": "France Services de Soissons",
+            "siret": "11111111111111",
+            "address": "1 rue de la Paix, 75002 Paris",
+            "current": True,
+        }
+    ]
 
 
 # -- per structure ------------------------------------------------------------------------
+
 
 def test_a_referent_deactivates_an_aidant_for_their_structure_only(stack):
     home, other, aidant, referent = two_places(stack)
@@ -279,8 +298,10 @@ def test_a_referent_of_several_structures_manages_each(stack):
     assert r.status_code == 200
     me = aidant.get("/api/me")
     assert me.status_code == 401  # that session acted for `home`
-    statuses = {sid: [a for a in both.get(f"{API}/{sid}").json()["aidants"] if a["id"] == aidant.id][0]["is_active"]
-                for sid in (home, other)}
+    statuses = {
+        sid: [a for a in both.get(f"{API}/{sid}").json()["aidants"] if a["id"] == aidant.id][0]["is_active"]
+        for sid in (home, other)
+    }
     assert statuses == {home: False, other: True}
 
 
@@ -294,6 +315,7 @@ def test_only_someone_with_authority_over_all_of_an_aidants_structures_changes_t
 
 # -- isolation across a switch (as an attacker would try it) --------------------------------
 
+
 def test_a_stale_cookie_from_before_the_switch_is_refused(stack):
     home, other, aidant, _ = two_places(stack)
     stale = aidant.session.cookies.get("ac_session")
@@ -302,8 +324,9 @@ def test_a_stale_cookie_from_before_the_switch_is_refused(stack):
     assert fresh != stale and fresh.split(".")[1] == other
     r = requests.get(stack.url + "/api/mandates", cookies={"ac_session": stale}, timeout=10)
     assert r.status_code == 401 and r.json()["error"] == "session_expired"
-    r = requests.post(stack.url + "/api/session/structure", cookies={"ac_session": stale}, timeout=10,
-                      json={"structure": home})
+    r = requests.post(
+        stack.url + "/api/session/structure", cookies={"ac_session": stale}, timeout=10, json={"structure": home}
+    )
     assert r.status_code == 401
     assert aidant.get("/api/me").json()["structure"]["id"] == other
 
@@ -316,14 +339,20 @@ def test_a_forged_structure_id_reaches_nothing(stack):
     for forged in (f"{aid}.{stranger}.{random}", f"{aid}.{other}.{random}"):
         r = requests.get(stack.url + "/api/mandates", cookies={"ac_session": forged}, timeout=10)
         assert r.status_code == 401, forged
-    for body in ({"structure": stranger}, {"structure": [other]}, {"structure": other + " "},
-                 {"structure_id": stranger}, {"structure": "x" * 300}):
+    for body in (
+        {"structure": stranger},
+        {"structure": [other]},
+        {"structure": other + " "},
+        {"structure_id": stranger},
+        {"structure": "x" * 300},
+    ):
         r = aidant.post("/api/session/structure", body)
         assert r.status_code in (400, 404), (body, r.text)
     assert aidant.get("/api/me").json()["structure"]["id"] == home
     # A structure closed since: not switchable either.
     stack.use_store()
     from shared.store import Structure
+
     Structure(*Structure.key(other)).update(actions=[Structure.is_active.set(False)])
     try:
         assert switch(aidant, other).status_code == 404
@@ -346,6 +375,7 @@ def test_lists_and_mandates_follow_the_current_structure(stack):
     assert aidant.get(f"/api/mandates/{other_mandate}").status_code == 404
     stack.use_store()
     from shared import mandates
+
     assert mandates.load(home_mandate)[0].structure_id == home
     assert mandates.load(other_mandate)[0].structure_id == other
 
@@ -356,9 +386,11 @@ def test_a_draft_started_before_the_switch_cannot_be_signed_or_previewed_for_the
     assert "error" not in aidant.identify(draft["franceconnect_url"])
     # Another tab switches; this tab still shows the recap of the France Services.
     assert switch(aidant, other).status_code == 200
-    for r in (aidant.get(f"/api/mandates/drafts/{draft['draft']}"),
-              aidant.get(f"/api/mandates/drafts/{draft['draft']}/print"),
-              aidant.sign(draft["draft"])):
+    for r in (
+        aidant.get(f"/api/mandates/drafts/{draft['draft']}"),
+        aidant.get(f"/api/mandates/drafts/{draft['draft']}/print"),
+        aidant.sign(draft["draft"]),
+    ):
         assert r.status_code == 409 and r.json()["error"] == "structure_switched", r.text
         assert r.json()["structure"] == {"id": home, "name": "France Services de Soissons"}
     assert aidant.get("/api/mandates").json()["mandates"] == []
@@ -368,6 +400,7 @@ def test_a_draft_started_before_the_switch_cannot_be_signed_or_previewed_for_the
     assert r.status_code == 201, r.text
     stack.use_store()
     from shared import mandates
+
     assert mandates.load(r.json()["mandate"])[0].structure_id == home
     # Another aidant cannot even learn the draft exists.
     stranger = new_aidant(stack, home)
@@ -397,11 +430,11 @@ def test_a_transaction_opened_before_the_switch_cannot_be_completed_for_the_othe
     # The offer now is the médiathèque's, and a choice among it goes through, for it.
     offer = aidant.get(f"/api/fi/transactions/{txn}").json()
     assert offer["structure"]["id"] == other and [u["id"] for u in offer["usagers"]] == [other_usager]
-    r = aidant.post(f"/api/fi/transactions/{txn}", {"usager": other_usager, "demarche": "famille",
-                                                    "structure": other})
+    r = aidant.post(f"/api/fi/transactions/{txn}", {"usager": other_usager, "demarche": "famille", "structure": other})
     assert r.status_code == 200 and "code=" in r.json()["redirect_to"], r.text
     stack.use_store()
     from shared import journal
+
     refusals = [e for e in journal.for_aidant(aidant.id) if e.action == "oidc_refused"]
     assert {e.reason for e in refusals} >= {"structure_switched", "not_covered_by_mandate"}
     acted = {(e.usager_id, e.action) for e in journal.for_structure(other) if e.action != "oidc_refused"}

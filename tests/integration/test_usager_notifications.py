@@ -1,5 +1,6 @@
 """The usager is e-mailed, through the outbox and the real SMTP sink, when a mandate
 is signed or revoked and when a démarche is carried out in their name."""
+
 from __future__ import annotations
 
 import requests

@@ -8,6 +8,7 @@ def _unit_defaults(clean_environment):
     one on the test thread, and a later test that writes after it ran out would be
     refused (BudgetExhausted) for no fault of its own."""
     from shared import budget
+
     budget.clear_budget()
     yield
     budget.clear_budget()

@@ -1,5 +1,6 @@
 """`python -m bench capacity`: the plan's arithmetic, on a made-up bench result whose
 figures make each expected value plain."""
+
 import json
 import subprocess
 import sys
@@ -17,25 +18,49 @@ FUNCTIONS = stack.functions()
 def _result(flows=100, **overrides):
     """A flow phase of 100 flows: authorize 3 requests, token 1, userinfo 1, notify 1."""
     phase = {
-        "units": flows, "units_per_second": 5.0,
-        "cpu_ms_per_unit_by_process": {"fn:oidc_authorize": 100.0, "fn:oidc_token": 20.0,
-                                       "fn:oidc_userinfo": 10.0, "fn:notify": 15.0, "gateway": 9.0},
+        "units": flows,
+        "units_per_second": 5.0,
+        "cpu_ms_per_unit_by_process": {
+            "fn:oidc_authorize": 100.0,
+            "fn:oidc_token": 20.0,
+            "fn:oidc_userinfo": 10.0,
+            "fn:notify": 15.0,
+            "gateway": 9.0,
+        },
         "rss_mb_by_process": {"fn:oidc_authorize": 80.0, "fn:oidc_token": 90.0},
         "server": {
-            "oidc-authorize": {"requests_per_unit": 3.0, "read_units_per_unit": 2.0, "write_units_per_unit": 3.0,
-                               "unmeasured_calls": 0},
-            "oidc-token": {"requests_per_unit": 1.0, "read_units_per_unit": 1.5, "write_units_per_unit": 4.0,
-                           "unmeasured_calls": 0},
-            "oidc-userinfo": {"requests_per_unit": 1.0, "read_units_per_unit": 1.0, "write_units_per_unit": 0.0,
-                              "unmeasured_calls": 0},
-            "notify": {"requests_per_unit": 1.0, "read_units_per_unit": 0.5, "write_units_per_unit": 2.0,
-                       "unmeasured_calls": 0},
+            "oidc-authorize": {
+                "requests_per_unit": 3.0,
+                "read_units_per_unit": 2.0,
+                "write_units_per_unit": 3.0,
+                "unmeasured_calls": 0,
+            },
+            "oidc-token": {
+                "requests_per_unit": 1.0,
+                "read_units_per_unit": 1.5,
+                "write_units_per_unit": 4.0,
+                "unmeasured_calls": 0,
+            },
+            "oidc-userinfo": {
+                "requests_per_unit": 1.0,
+                "read_units_per_unit": 1.0,
+                "write_units_per_unit": 0.0,
+                "unmeasured_calls": 0,
+            },
+            "notify": {
+                "requests_per_unit": 1.0,
+                "read_units_per_unit": 0.5,
+                "write_units_per_unit": 2.0,
+                "unmeasured_calls": 0,
+            },
         },
-        "endpoints": {"GET /oidc/authorize": {"requests": 100, "p50_ms": 20.0},
-                      "GET /api/fi/transactions/{txn}": {"requests": 100, "p50_ms": 40.0},
-                      "POST /api/fi/transactions/{txn}": {"requests": 100, "p50_ms": 30.0},
-                      "POST /oidc/token": {"requests": 100, "p50_ms": 35.0},
-                      "GET /oidc/userinfo": {"requests": 100, "p50_ms": 25.0}},
+        "endpoints": {
+            "GET /oidc/authorize": {"requests": 100, "p50_ms": 20.0},
+            "GET /api/fi/transactions/{txn}": {"requests": 100, "p50_ms": 40.0},
+            "POST /api/fi/transactions/{txn}": {"requests": 100, "p50_ms": 30.0},
+            "POST /oidc/token": {"requests": 100, "p50_ms": 35.0},
+            "GET /oidc/userinfo": {"requests": 100, "p50_ms": 25.0},
+        },
     }
     phase.update(overrides)
     return {"commit": "abc1234", "flow": phase}
@@ -122,30 +147,47 @@ def test_bottlenecks_come_lowest_first():
 def test_the_command_reads_a_results_file(tmp_path):
     path = tmp_path / "run.json"
     path.write_text(json.dumps(_result()))
-    done = subprocess.run([sys.executable, "-m", "bench", "capacity", "--peak", "6", "--results", str(path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "capacity", "--peak", "6", "--results", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "oidc-authorize" in done.stdout and "cost per million flows" in done.stdout
-    done = subprocess.run([sys.executable, "-m", "bench", "capacity", "--peak", "6", "--results", str(path),
-                           "--json"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "capacity", "--peak", "6", "--results", str(path), "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert json.loads(done.stdout)["assumptions"]["normal"] == 0.6
 
 
 def test_a_run_without_a_flow_phase_is_refused(tmp_path):
     path = tmp_path / "run.json"
     path.write_text(json.dumps({"commit": "x", "endpoints_alone": {}}))
-    done = subprocess.run([sys.executable, "-m", "bench", "capacity", "--peak", "6", "--results", str(path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "capacity", "--peak", "6", "--results", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "flow phase" in done.stderr
 
 
 def test_the_per_client_authorization_bound_is_a_bottleneck_at_its_configured_value(monkeypatch):
     from shared import config
+
     monkeypatch.delenv("OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE", raising=False)
     config.reset_caches()
     assert capacity.AUTHORIZE_PER_CLIENT_PER_MINUTE == config.settings().oidc_authorize_per_client_per_minute
     configured = next(fn for fn in FUNCTIONS.values() if any(r.path == "/oidc/authorize" for r in fn.routes))
-    limit = int(configured.environment.get("OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE",
-                                           capacity.AUTHORIZE_PER_CLIENT_PER_MINUTE))
+    limit = int(
+        configured.environment.get("OIDC_AUTHORIZE_PER_CLIENT_PER_MINUTE", capacity.AUTHORIZE_PER_CLIENT_PER_MINUTE)
+    )
     (rate,) = [rate for name, rate in _plan().bottlenecks if name.startswith("OIDC_AUTHORIZE_PER_CLIENT")]
     assert rate == round(limit / 60, 1)

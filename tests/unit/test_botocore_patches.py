@@ -1,5 +1,6 @@
 """store/botocore_patches.py: the speed-ups reach into botocore's private internals,
 so they are applied only to the botocore version they were written for."""
+
 import logging
 
 import botocore
@@ -19,8 +20,7 @@ def test_another_botocore_version_gets_a_warning_and_no_patch(monkeypatch, caplo
     with caplog.at_level(logging.WARNING, logger="aidants_connect.store"):
         assert botocore_patches.apply("1.99.0") is False
     assert Connection.client is botocore_patches.ORIGINAL_CLIENT
-    assert any("1.99.0" in r.getMessage() and botocore_patches.WRITTEN_FOR in r.getMessage()
-               for r in caplog.records)
+    assert any("1.99.0" in r.getMessage() and botocore_patches.WRITTEN_FOR in r.getMessage() for r in caplog.records)
 
 
 def test_the_version_written_for_gets_the_patches(monkeypatch, caplog):

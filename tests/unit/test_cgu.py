@@ -1,4 +1,5 @@
 """The terms of use (shared.cgu) against moto: the rule, its acceptance, a new version."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,12 +8,14 @@ import pytest
 @pytest.fixture
 def aidant(moto_store):
     from shared import accounts
+
     aidant, _ = accounts.create_aidant("cgu@test.fr", "Clara", "Gu", ["s1"], device_kind=None)
     return aidant
 
 
 def test_an_aidant_who_has_not_accepted_the_terms_cannot_act_on_a_mandate(aidant):
     from shared import cgu, errors
+
     with pytest.raises(errors.Forbidden) as refused:
         cgu.require_accepted(aidant)
     body = refused.value.body()
@@ -23,6 +26,7 @@ def test_an_aidant_who_has_not_accepted_the_terms_cannot_act_on_a_mandate(aidant
 def test_accepting_the_version_in_force_is_recorded_and_journaled_once(aidant):
     from shared import cgu, journal
     from shared.store import Aidant
+
     status = cgu.accept(aidant, cgu.current_version(), "s1")
     assert status["accepted"] is True and status["accepted_version"] == cgu.current_version()
     stored = Aidant.get(*Aidant.key(aidant.id))
@@ -34,11 +38,19 @@ def test_accepting_the_version_in_force_is_recorded_and_journaled_once(aidant):
     assert entries[0].structure_id == "s1"
 
 
-@pytest.mark.parametrize("version,status,code", [
-    (None, 400, "invalid_request"), (3, 400, "invalid_request"), ("x" * 40, 400, "invalid_request"),
-    ("", 400, "invalid_request"), ("2001-01", 409, "cgu_version_outdated")])
+@pytest.mark.parametrize(
+    "version,status,code",
+    [
+        (None, 400, "invalid_request"),
+        (3, 400, "invalid_request"),
+        ("x" * 40, 400, "invalid_request"),
+        ("", 400, "invalid_request"),
+        ("2001-01", 409, "cgu_version_outdated"),
+    ],
+)
 def test_only_the_version_in_force_can_be_accepted(aidant, version, status, code):
     from shared import cgu, errors
+
     with pytest.raises(errors.ApiError) as refused:
         cgu.accept(aidant, version, "s1")
     assert (refused.value.status, refused.value.code) == (status, code)
@@ -48,12 +60,17 @@ def test_only_the_version_in_force_can_be_accepted(aidant, version, status, code
 def test_a_new_version_asks_again(aidant, monkeypatch):
     from shared import cgu, config, errors, journal
     from shared.store import Aidant
+
     cgu.accept(aidant, cgu.current_version(), "s1")
     first = cgu.current_version()
     monkeypatch.setattr(config, "CGU_VERSION", "2099-01")
     stored = Aidant.get(*Aidant.key(aidant.id))
-    assert cgu.status(stored) == {"accepted_version": first, "current_version": "2099-01", "accepted": False,
-                                  "url": "/cgu/"}
+    assert cgu.status(stored) == {
+        "accepted_version": first,
+        "current_version": "2099-01",
+        "accepted": False,
+        "url": "/cgu/",
+    }
     with pytest.raises(errors.Forbidden):
         cgu.require_accepted(stored)
     cgu.accept(stored, "2099-01", "s1")

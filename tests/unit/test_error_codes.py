@@ -2,6 +2,7 @@
 names every code from it (an AST scan of shared/, functions/ and the local
 gateway), each entry is used, ``openapi.yaml`` lists the same codes, and every
 error is raised with a status its code lists."""
+
 from __future__ import annotations
 
 import ast
@@ -19,8 +20,9 @@ from shared import errors
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE_FILE = ROOT / "shared" / "error_codes.py"
-SCANNED = sorted([*(ROOT / "shared").rglob("*.py"), *(ROOT / "functions").glob("*/*.py"),
-                  ROOT / "local" / "gateway.py"])
+SCANNED = sorted(
+    [*(ROOT / "shared").rglob("*.py"), *(ROOT / "functions").glob("*/*.py"), ROOT / "local" / "gateway.py"]
+)
 CONSTANTS = {name: value for name, value in vars(codes).items() if name.isupper() and isinstance(value, str)}
 
 # Calls whose argument at this position is an error code (besides ``code=``): the
@@ -72,8 +74,12 @@ class Scan(ast.NodeVisitor):
         where = f"{self.where}:{line}"
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             self.uses.append(Use(where, None, repr(node.value)))
-        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
-                and node.value.id in self.module_names and node.attr in CONSTANTS:
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in self.module_names
+            and node.attr in CONSTANTS
+        ):
             self.uses.append(Use(where, CONSTANTS[node.attr], ast.unparse(node), status))
         # (a name the catalogue lacks is reported by visit_Attribute, wherever it is)
 
@@ -112,8 +118,12 @@ class Scan(ast.NodeVisitor):
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         for statement in node.body:  # an error class's own code (ApiError's, OAuth2Error's)
-            if isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
-                    and isinstance(statement.targets[0], ast.Name) and statement.targets[0].id in ("code", "error"):
+            if (
+                isinstance(statement, ast.Assign)
+                and len(statement.targets) == 1
+                and isinstance(statement.targets[0], ast.Name)
+                and statement.targets[0].id in ("code", "error")
+            ):
                 self._code(statement.value, statement.lineno)
         self.generic_visit(node)
 
@@ -123,9 +133,13 @@ def _scans() -> list[Scan]:
 
 
 def test_every_error_code_is_named_from_the_catalogue_never_spelled():
-    wrong = [f"{use.where}: {use.text}" + ("" if use.text.startswith("codes.")
-                                           else f" (write codes.{use.text.strip(chr(39)).upper()})")
-             for scan in _scans() for use in scan.uses if use.code is None]
+    wrong = [
+        f"{use.where}: {use.text}"
+        + ("" if use.text.startswith("codes.") else f" (write codes.{use.text.strip(chr(39)).upper()})")
+        for scan in _scans()
+        for use in scan.uses
+        if use.code is None
+    ]
     assert wrong == [], "error codes spelled as strings or missing from shared/error_codes.py:\n" + "\n".join(wrong)
 
 
@@ -140,11 +154,17 @@ def test_the_scan_sees_the_usual_ways_of_naming_a_code(tmp_path):
         "json_response({'error': 'made_up'}, 400)\n"
         "Refused('made_up')\n"
         "class E(errors.ApiError):\n    code = 'made_up'\n"
-        "errors.Forbidden('x', code=codes.INVALID_OTP)\n")
+        "errors.Forbidden('x', code=codes.INVALID_OTP)\n"
+    )
     scan = Scan(sample)
     assert [(u.code, u.text) for u in scan.uses] == [
-        (None, "'made_up'"), (None, "codes.NOT_IN_THE_CATALOGUE"), (None, "'made_up'"), (None, "'made_up'"),
-        (None, "'made_up'"), (codes.INVALID_OTP, "codes.INVALID_OTP")]
+        (None, "'made_up'"),
+        (None, "codes.NOT_IN_THE_CATALOGUE"),
+        (None, "'made_up'"),
+        (None, "'made_up'"),
+        (None, "'made_up'"),
+        (codes.INVALID_OTP, "codes.INVALID_OTP"),
+    ]
     assert scan.uses[-1].status == 403 and scan.referenced == {"NOT_IN_THE_CATALOGUE", "INVALID_OTP"}
 
 
@@ -160,22 +180,27 @@ def test_every_entry_of_the_catalogue_is_used():
 
 def test_authlib_answers_an_unknown_grant_type_itself():
     from shared.oidc.server import FunctionRequest, server
+
     request = FunctionRequest("POST", "/oidc/token", {}, {}, {"grant_type": "password"})
     response = server().create_token_response(request)
     assert (response.status, response.body["error"]) == (400, codes.UNSUPPORTED_GRANT_TYPE)
 
 
 def test_every_error_is_raised_with_a_status_its_code_lists():
-    wrong = [f"{use.where}: {use.text} raised with {use.status}, the catalogue says "
-             f"{codes.CATALOGUE[use.code].statuses}"
-             for scan in _scans() for use in scan.uses
-             if use.code and use.status and use.status not in codes.CATALOGUE[use.code].statuses]
+    wrong = [
+        f"{use.where}: {use.text} raised with {use.status}, the catalogue says {codes.CATALOGUE[use.code].statuses}"
+        for scan in _scans()
+        for use in scan.uses
+        if use.code and use.status and use.status not in codes.CATALOGUE[use.code].statuses
+    ]
     assert wrong == []
 
 
 def test_each_error_class_has_its_codes_status_and_message():
-    classes = [errors.ApiError, *{c for c in vars(errors).values()
-                                  if isinstance(c, type) and issubclass(c, errors.ApiError)}]
+    classes = [
+        errors.ApiError,
+        *{c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.ApiError)},
+    ]
     for error_class in classes:
         entry = codes.CATALOGUE[error_class.code]
         assert error_class.status in entry.statuses, error_class

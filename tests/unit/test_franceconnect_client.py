@@ -1,5 +1,6 @@
 """Our FranceConnect client's checks on the ID token (OIDC Core §3.1.3.7), with a
 provider whose discovery and keys are set in the process cache (no network)."""
+
 import time
 
 import pytest
@@ -27,6 +28,7 @@ def fc(monkeypatch, keys):
     monkeypatch.setenv("FRANCECONNECT_CLIENT_ID", CLIENT_ID)
     monkeypatch.setenv("SECRET_TOKEN_HMAC_KEY", "k" * 44)
     from shared import config, crypto, franceconnect
+
     config.reset_caches()
     crypto.reset_caches()
     provider = franceconnect.provider
@@ -41,8 +43,15 @@ def fc(monkeypatch, keys):
 
 def _token(key, **overrides):
     now = int(time.time())
-    claims = {"iss": ISSUER, "aud": CLIENT_ID, "sub": "abc", "iat": now, "exp": now + 60, "nonce": "the-nonce",
-              "acr": "eidas1"}
+    claims = {
+        "iss": ISSUER,
+        "aud": CLIENT_ID,
+        "sub": "abc",
+        "iat": now,
+        "exp": now + 60,
+        "nonce": "the-nonce",
+        "acr": "eidas1",
+    }
     claims.update(overrides)
     claims = {k: v for k, v in claims.items() if v is not None}
     return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
@@ -50,6 +59,7 @@ def _token(key, **overrides):
 
 def _nonce_hash(fc, nonce="the-nonce"):
     from shared import crypto
+
     return crypto.keyed_hash(nonce, "fc_nonce")
 
 
@@ -58,17 +68,20 @@ def test_valid_token_is_accepted(fc, keys):
     assert claims["sub"] == "abc"
 
 
-@pytest.mark.parametrize("overrides", [
-    {"iss": "https://evil.example"},
-    {"aud": "another-client"},
-    {"exp": int(time.time()) - 3600},
-    {"nonce": "another-nonce"},
-    {"nonce": None},
-    {"sub": None},
-    {"acr": "eidas0"},
-    {"acr": None},
-    {"iat": None},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"iss": "https://evil.example"},
+        {"aud": "another-client"},
+        {"exp": int(time.time()) - 3600},
+        {"nonce": "another-nonce"},
+        {"nonce": None},
+        {"sub": None},
+        {"acr": "eidas0"},
+        {"acr": None},
+        {"iat": None},
+    ],
+)
 def test_token_with_a_wrong_claim_is_refused(fc, keys, overrides):
     with pytest.raises(fc.FranceConnectError) as refused:
         fc.verify_id_token(_token(keys[0], **overrides), _nonce_hash(fc))
@@ -92,9 +105,17 @@ def test_unsigned_or_symmetric_tokens_are_refused(fc):
 
     def b64(data):
         return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
     now = int(time.time())
-    claims = {"iss": ISSUER, "aud": CLIENT_ID, "sub": "abc", "iat": now, "exp": now + 60, "nonce": "the-nonce",
-              "acr": "eidas1"}
+    claims = {
+        "iss": ISSUER,
+        "aud": CLIENT_ID,
+        "sub": "abc",
+        "iat": now,
+        "exp": now + 60,
+        "nonce": "the-nonce",
+        "acr": "eidas1",
+    }
     unsigned = b64({"alg": "none"}) + "." + b64(claims) + "."
     for token in (unsigned, "not-a-jwt", "", None, 42):
         with pytest.raises(fc.FranceConnectError):
@@ -107,6 +128,7 @@ def test_rotated_key_is_fetched_once(fc, keys, monkeypatch):
     def get_json(url):
         fetched.append(url)
         return {"keys": [keys[0].as_dict(private=False), keys[1].as_dict(private=False)]}
+
     monkeypatch.setattr(fc.provider, "_get_json", get_json)
     fc.provider._keys_fetched_at = time.monotonic() - 3600
     claims = fc.verify_id_token(_token(keys[1]), _nonce_hash(fc))

@@ -1,5 +1,6 @@
 """The front-end build (frontend/build.py): every page it renders is a whole DSFR page
 that runs under the strict CSP, and the folder it writes is what the pages reference."""
+
 from __future__ import annotations
 
 import re
@@ -47,6 +48,7 @@ class Page(HTMLParser):
 
 class Built(type(Path())):
     """The output folder of one build; ``sandbox``: the training sandbox's variant."""
+
     sandbox = False
 
 
@@ -107,9 +109,13 @@ def test_every_page_is_a_whole_french_page_with_one_h1_and_a_title(built):
 
 def test_every_page_has_skip_links_to_targets_it_holds(built):
     for name, page in pages(built).items():
-        skip = [e["attrs"]["href"] for e in page.elements
-                if e["tag"] == "a" and e["attrs"].get("href", "").startswith("#") and e["text"].strip()
-                in {"Contenu", "Menu", "Pied de page"}]
+        skip = [
+            e["attrs"]["href"]
+            for e in page.elements
+            if e["tag"] == "a"
+            and e["attrs"].get("href", "").startswith("#")
+            and e["text"].strip() in {"Contenu", "Menu", "Pied de page"}
+        ]
         assert set(skip) == SKIP_TARGETS, name
         assert {target[1:] for target in SKIP_TARGETS} <= page.ids(), name
 
@@ -149,7 +155,7 @@ def test_a_page_loads_its_own_module_and_every_module_has_its_page(built):
 def _resolves(out: Path, url: str) -> bool:
     path = url.split("#")[0].split("?")[0]
     if path.startswith("/dsfr/"):
-        return (DSFR / path[len("/dsfr/"):]).is_file()
+        return (DSFR / path[len("/dsfr/") :]).is_file()
     target = out / path.lstrip("/")
     return (target / "index.html").is_file() if path.endswith("/") else target.is_file()
 
@@ -174,8 +180,11 @@ def test_every_module_import_resolves_in_the_build(built):
 def test_only_js_api_calls_fetch():
     """One door to the API: the session round trip, the JSON declaration the CSRF
     defence needs and the French errors are in one place."""
-    callers = [p.relative_to(build.SOURCE).as_posix() for p in (build.SOURCE / "js").rglob("*.js")
-               if re.search(r"\bfetch\(", p.read_text())]
+    callers = [
+        p.relative_to(build.SOURCE).as_posix()
+        for p in (build.SOURCE / "js").rglob("*.js")
+        if re.search(r"\bfetch\(", p.read_text())
+    ]
     assert callers == ["js/api.js"]
 
 
@@ -204,6 +213,7 @@ def test_a_page_named_like_a_template_is_refused(tmp_path, monkeypatch):
 
 def test_the_terms_page_shows_the_text_of_the_version_the_api_asks_to_accept(built):
     from shared import config
+
     page = Page((built / "cgu" / "index.html").read_text())
     (version,) = [e for e in page.elements if e["attrs"].get("id") == "version-cgu"]
     assert version["attrs"]["data-version"] == config.CGU_VERSION
@@ -224,17 +234,21 @@ def test_every_page_of_a_session_has_the_bar_of_the_structure_acted_for(built):
 
 # -- error codes: js/error-codes.js, written from shared/error_codes.py ------------------
 
+
 def test_the_build_writes_the_catalogue_of_error_codes_as_a_module(built):
     import json
 
     from shared import error_codes
+
     module = (built / build.ERROR_CODES_MODULE).read_text()
     constants = dict(re.findall(r'^export const ([A-Z_]+) = ("[a-z_]+");$', module, re.M))
-    assert {name: json.loads(value) for name, value in constants.items()} == \
-        {code.upper(): code for code in error_codes.CATALOGUE}
+    assert {name: json.loads(value) for name, value in constants.items()} == {
+        code.upper(): code for code in error_codes.CATALOGUE
+    }
     messages = dict(re.findall(r'^  ([a-z_]+): (".*"),$', module, re.M))
-    assert {code: json.loads(text) for code, text in messages.items()} == \
-        {code: entry.message for code, entry in error_codes.CATALOGUE.items()}
+    assert {code: json.loads(text) for code, text in messages.items()} == {
+        code: entry.message for code, entry in error_codes.CATALOGUE.items()
+    }
     assert "export function defaultMessage(code)" in module
     assert not (build.SOURCE / build.ERROR_CODES_MODULE).exists(), "generated: no source file of that name"
 
@@ -258,9 +272,11 @@ def literal_codes(text: str) -> list[str]:
 
 
 def test_literal_codes_finds_the_usual_ways_of_comparing_a_code():
-    sample = ('if (err.code === "made_up") {}\nif ("other" !== e.code) {}\nconst FINAL = ["a_b", X];\n'
-              'FINAL.indexOf(err.code);\n["c_d"].includes(code);\nif (reason === "e_f") {}\n'
-              'if (err.code === MADE_UP || err.status === 410) {}\n')
+    sample = (
+        'if (err.code === "made_up") {}\nif ("other" !== e.code) {}\nconst FINAL = ["a_b", X];\n'
+        'FINAL.indexOf(err.code);\n["c_d"].includes(code);\nif (reason === "e_f") {}\n'
+        "if (err.code === MADE_UP || err.status === 410) {}\n"
+    )
     assert literal_codes(sample) == ["made_up", "other", "e_f", "a_b", "c_d"]
 
 
@@ -269,15 +285,18 @@ def test_modules_compare_error_codes_with_the_generated_constants_never_a_litera
     it; a constant of error-codes.js cannot name a code the catalogue lacks (the
     import fails, and this test says which)."""
     from shared import error_codes
+
     exported = {code.upper() for code in error_codes.CATALOGUE} | {"MESSAGES", "defaultMessage"}
     checked = 0
     for path in sorted((build.SOURCE / "js").rglob("*.js")):
         text = path.read_text()
         name = path.relative_to(build.SOURCE).as_posix()
         literals = literal_codes(text)
-        assert literals == [], (f"{name} compares error codes with literals {literals} "
-                                f"(not in the catalogue: {[c for c in literals if c not in error_codes.CATALOGUE]}): "
-                                "import their constants from error-codes.js")
+        assert literals == [], (
+            f"{name} compares error codes with literals {literals} "
+            f"(not in the catalogue: {[c for c in literals if c not in error_codes.CATALOGUE]}): "
+            "import their constants from error-codes.js"
+        )
         for names in re.findall(r'import \{([^}]*)\} from "\.\.?/error-codes\.js";', text):
             imported = {n.strip() for n in names.split(",") if n.strip()}
             assert imported <= exported, f"{name}: {sorted(imported - exported)} not in shared/error_codes.py"

@@ -1,12 +1,21 @@
 """The python3-http adapter: parsing, limits and uniform JSON errors."""
+
 import json
 from types import SimpleNamespace
 
 import pytest
 
 from shared import errors
-from shared.http import (Request, Response, Router, cookie_name, html_response, json_response,
-                         parse_cookie_header, redirect)
+from shared.http import (
+    Request,
+    Response,
+    Router,
+    cookie_name,
+    html_response,
+    json_response,
+    parse_cookie_header,
+    redirect,
+)
 
 
 def event(method="POST", path="/x", body=b"", headers=None, query=None):
@@ -47,6 +56,7 @@ def test_json_body_is_parsed(router):
 
 def test_diagnostics_headers_only_when_asked(router, monkeypatch):
     from shared import config
+
     monkeypatch.setenv("EXPOSE_DIAGNOSTICS", "true")
     config.reset_caches()
     try:
@@ -57,14 +67,17 @@ def test_diagnostics_headers_only_when_asked(router, monkeypatch):
         config.reset_caches()
 
 
-@pytest.mark.parametrize("body,content_type,status,code", [
-    (b'{"a": ', "application/json", 400, "invalid_request"),
-    (b"[1, 2]", "application/json", 400, "invalid_request"),
-    (b"\xff\xfe", "application/json", 400, "invalid_request"),
-    (b'{"a": 1}', "text/plain", 415, "unsupported_media_type"),
-    (b'{"a": 1}', None, 415, "unsupported_media_type"),
-    (b'{"a": "' + b"x" * 70000 + b'"}', "application/json", 413, "payload_too_large"),
-])
+@pytest.mark.parametrize(
+    "body,content_type,status,code",
+    [
+        (b'{"a": ', "application/json", 400, "invalid_request"),
+        (b"[1, 2]", "application/json", 400, "invalid_request"),
+        (b"\xff\xfe", "application/json", 400, "invalid_request"),
+        (b'{"a": 1}', "text/plain", 415, "unsupported_media_type"),
+        (b'{"a": 1}', None, 415, "unsupported_media_type"),
+        (b'{"a": "' + b"x" * 70000 + b'"}', "application/json", 413, "payload_too_large"),
+    ],
+)
 def test_bad_bodies_get_a_precise_4xx(router, body, content_type, status, code):
     headers = {"Content-Type": content_type} if content_type else {}
     got_status, got, _ = answer(router, body=body, headers=headers)
@@ -120,6 +133,7 @@ def test_several_set_cookie_headers_survive(monkeypatch):
 def production(monkeypatch):
     """Settings of an https deployment."""
     from shared import config
+
     monkeypatch.setenv("ISSUER", "https://aidantsconnect.example")
     monkeypatch.delenv("FRONTEND_URL", raising=False)
     config.reset_caches()
@@ -130,16 +144,18 @@ def production(monkeypatch):
 
 def test_secure_host_prefixed_cookie_when_served_over_https(production):
     assert cookie_name("ac_session") == "__Host-ac_session"
-    header = next(v for k, v in Response().set_cookie("ac_session", "1", max_age=1).to_openfaas()["headers"]
-                  if k == "Set-Cookie")
+    header = next(
+        v for k, v in Response().set_cookie("ac_session", "1", max_age=1).to_openfaas()["headers"] if k == "Set-Cookie"
+    )
     attributes = [part.strip() for part in header.split(";")]
     # What browsers require of a __Host- cookie: Secure, Path=/, no Domain.
     assert attributes[0] == "__Host-ac_session=1"
     assert "Secure" in attributes and "Path=/" in attributes
     assert not any(a.lower().startswith("domain") for a in attributes)
     # …and the plain cookie an earlier version set on this host is removed with it.
-    set_cookies = [v for k, v in Response().set_cookie("ac_session", "1", max_age=1).to_openfaas()["headers"]
-                   if k == "Set-Cookie"]
+    set_cookies = [
+        v for k, v in Response().set_cookie("ac_session", "1", max_age=1).to_openfaas()["headers"] if k == "Set-Cookie"
+    ]
     assert len(set_cookies) == 2 and set_cookies[1].startswith("ac_session=;") and "Max-Age=0" in set_cookies[1]
     with pytest.raises(ValueError):
         Response().set_cookie("ac_session", "1", max_age=1, path="/api")
@@ -171,8 +187,11 @@ def test_a_repeated_cookie_is_refused_not_last_wins(clean_environment):
 def test_over_https_only_the_host_cookie_counts_and_a_planted_plain_one_is_refused(production):
     assert _with_cookie("__Host-ac_session=mine").cookie("ac_session") == "mine"
     assert _with_cookie("ac_session=planted").cookie("ac_session") is None  # never ours over https
-    for header in ("__Host-ac_session=mine; ac_session=planted", "ac_session=planted; __Host-ac_session=mine",
-                   "__Host-ac_session=mine; __Host-ac_session=other"):
+    for header in (
+        "__Host-ac_session=mine; ac_session=planted",
+        "ac_session=planted; __Host-ac_session=mine",
+        "__Host-ac_session=mine; __Host-ac_session=other",
+    ):
         with pytest.raises(errors.DuplicateCookie) as refused:
             _with_cookie(header).cookie("ac_session")
         if "ac_session=planted" in header:  # this host's own plain cookie, if it is one, is removed
@@ -211,16 +230,24 @@ def test_a_state_change_from_another_origin_is_refused(api_router, clean_environ
 
 
 def test_a_state_change_must_be_declared_json_even_without_a_body(api_router, clean_environment):
-    for headers in ({}, {"Content-Type": "text/plain"}, {"Content-Type": "application/x-www-form-urlencoded"},
-                    {"Content-Type": "multipart/form-data; boundary=x"}):
+    for headers in (
+        {},
+        {"Content-Type": "text/plain"},
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        {"Content-Type": "multipart/form-data; boundary=x"},
+    ):
         status, body, _ = answer(api_router, path="/api/logout", headers=headers)
         assert status == 415 and body["error"] == "unsupported_media_type", headers
     assert answer(api_router, path="/api/logout", headers={"Content-Type": "application/json; charset=utf-8"})[0] == 200
 
 
 def test_the_token_endpoint_still_takes_a_form(api_router, clean_environment):
-    status, body, _ = answer(api_router, path="/oidc/token", body=b"grant_type=x",
-                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    status, body, _ = answer(
+        api_router,
+        path="/oidc/token",
+        body=b"grant_type=x",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert status == 200 and body["form"] == {"grant_type": "x"}
 
 
@@ -238,15 +265,24 @@ def test_redirect_refuses_header_injection():
 
 def test_every_request_writes_one_access_line_with_the_route_template_not_the_path(router, caplog, monkeypatch):
     import logging
+
     from shared import config
+
     monkeypatch.setenv("FUNCTION_NAME", "mandate-read")
     config.reset_caches()
     with caplog.at_level(logging.INFO, logger="aidants_connect.request"):
         answer(router, method="GET", path="/items/usager-secret-id", headers={"X-Call-Id": "abc-123"})
         answer(router, method="GET", path="/nowhere", headers={"X-Call-Id": "not a valid id!"})
     first, second = (json.loads(r.getMessage()) for r in caplog.records)
-    assert first == {"function": "mandate-read", "method": "GET", "route": "/items/{item}", "status": 200,
-                     "ms": first["ms"], "store_calls": 0, "call_id": "abc-123"}
+    assert first == {
+        "function": "mandate-read",
+        "method": "GET",
+        "route": "/items/{item}",
+        "status": 200,
+        "ms": first["ms"],
+        "store_calls": 0,
+        "call_id": "abc-123",
+    }
     assert "usager-secret-id" not in caplog.text
     assert second["route"] is None and second["status"] == 404 and second["call_id"] is None
     config.reset_caches()
@@ -258,6 +294,7 @@ def test_an_unexpected_error_in_an_image_without_the_store_is_a_plain_500(monkey
     import sys
 
     import shared
+
     monkeypatch.setitem(sys.modules, "shared.store", None)  # as if it could not be imported
     monkeypatch.delattr(shared, "store", raising=False)
     r = Router()

@@ -1,5 +1,6 @@
 """The journal's hash chain under moto: what a seal lists, how seals link, late
 entries, races between runs, and what verify names when something was tampered with."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -29,8 +30,13 @@ def clock(moto_store, monkeypatch):
     """Entries and seal runs read this clock; it starts on the hour, three hours ago."""
     from shared import config, journal
     from shared.seals import windows
-    for name in ("JOURNAL_SEAL_GRACE_SECONDS", "JOURNAL_SEAL_WINDOW_SECONDS", "JOURNAL_SEAL_SINCE",
-                 "JOURNAL_SEAL_LOOKBACK_DAYS"):
+
+    for name in (
+        "JOURNAL_SEAL_GRACE_SECONDS",
+        "JOURNAL_SEAL_WINDOW_SECONDS",
+        "JOURNAL_SEAL_SINCE",
+        "JOURNAL_SEAL_LOOKBACK_DAYS",
+    ):
         monkeypatch.delenv(name, raising=False)
     config.reset_caches()
     c = Clock((int(time.time() * 1000) // HOUR - 3) * HOUR)
@@ -41,6 +47,7 @@ def clock(moto_store, monkeypatch):
 
 def write(clock, ms, action="login_succeeded", **fields):
     from shared import journal
+
     clock.ms = ms
     return journal.record(action, aidant_id=fields.pop("aidant_id", "a1"), **fields)
 
@@ -51,6 +58,7 @@ def client():
 
 def table():
     from shared.config import settings
+
     return settings().table_name
 
 
@@ -60,11 +68,13 @@ def entry_key(entry):
 
 def all_seals():
     from shared import seals
+
     return list(seals.seals())
 
 
 def verify(anchor=None):
     from shared import seals
+
     return seals.verify(anchor)
 
 
@@ -74,9 +84,11 @@ def listed_ids(seals):
 
 # -- entries -----------------------------------------------------------------------
 
+
 def test_every_entry_carries_a_day_and_shard_index_key_from_the_same_clock_as_its_id(clock):
     from shared import journal
     from shared.store.journal import JOURNAL_SHARDS, entry_ms
+
     clock.ms += 1234
     item = journal.entry("login_succeeded", aidant_id="a1")
     assert entry_ms(item.id) == clock.ms
@@ -89,6 +101,7 @@ def test_every_entry_carries_a_day_and_shard_index_key_from_the_same_clock_as_it
 
 def test_the_entry_digest_ignores_attribute_order_and_changes_with_any_attribute():
     from shared.seals import entry_digest
+
     raw = {"pk": {"S": "JOURNAL#1"}, "action": {"S": "login_failed"}, "details": {"M": {"a": {"S": "1"}}}}
     reordered = {"details": {"M": {"a": {"S": "1"}}}, "action": {"S": "login_failed"}, "pk": {"S": "JOURNAL#1"}}
     assert entry_digest(raw) == entry_digest(reordered)
@@ -103,17 +116,21 @@ def test_the_entry_digest_ignores_attribute_order_and_changes_with_any_attribute
 
 
 def test_a_seal_item_of_the_largest_size_fits_in_a_dynamodb_item():
-    from shared.seals.chain import Sealed, lines as _lines
-    from shared.seals.sealing import MAX_ENTRIES_PER_SEAL
     from shared.journal import new_entry_id
+    from shared.seals.chain import Sealed
+    from shared.seals.chain import lines as _lines
+    from shared.seals.sealing import MAX_ENTRIES_PER_SEAL
+
     lines = _lines(Sealed(0, new_entry_id(), "f" * 64) for _ in range(MAX_ENTRIES_PER_SEAL))
     assert len(lines.encode()) < 300_000  # DynamoDB: 400 KB per item
 
 
 # -- the chain -----------------------------------------------------------------------
 
+
 def test_seals_list_every_entry_of_their_range_once_and_link_to_the_previous(clock):
     from shared import seals
+
     base = clock.ms
     first = [write(clock, base + i * MINUTE) for i in range(3)]
     second = [write(clock, base + 10 * MINUTE + i) for i in range(2)]
@@ -135,6 +152,7 @@ def test_seals_list_every_entry_of_their_range_once_and_link_to_the_previous(clo
 
 def test_a_run_with_nothing_new_writes_no_seal(clock):
     from shared import seals
+
     base = clock.ms
     write(clock, base)
     seals.seal(base + 1)
@@ -145,6 +163,7 @@ def test_a_run_with_nothing_new_writes_no_seal(clock):
 
 def test_the_scheduled_run_seals_up_to_the_last_window_closed_for_longer_than_the_grace(clock):
     from shared import seals
+
     base = clock.ms  # on the hour
     assert seals.scheduled_until(base + 4 * MINUTE) == base - HOUR
     assert seals.scheduled_until(base + 6 * MINUTE) == base
@@ -152,12 +171,14 @@ def test_the_scheduled_run_seals_up_to_the_last_window_closed_for_longer_than_th
     clock.ms = base + 66 * MINUTE
     summary = seals.run_scheduled()
     assert summary["sealed"] == 1 and summary["sealed_until"].startswith(
-        time.strftime("%Y-%m-%dT%H:00:00.000", time.gmtime((base + HOUR) / 1000)))
+        time.strftime("%Y-%m-%dT%H:00:00.000", time.gmtime((base + HOUR) / 1000))
+    )
     assert listed_ids(all_seals()) == [early.id]
 
 
 def test_many_entries_are_cut_into_bounded_seals_keeping_one_millisecond_together(clock, monkeypatch):
     from shared.seals import sealing
+
     monkeypatch.setattr(sealing, "MAX_ENTRIES_PER_SEAL", 3)
     base = clock.ms
     written = [write(clock, base + i) for i in range(5)] + [write(clock, base + 5) for _ in range(4)]
@@ -167,8 +188,10 @@ def test_many_entries_are_cut_into_bounded_seals_keeping_one_millisecond_togethe
     seals = all_seals()
     assert len(outcome.written) == len(seals) >= 3
     assert sorted(listed_ids(seals)) == sorted(e.id for e in written)
-    assert all(len(s.entries) <= 3 or len({e.ms for e in s.entries}) == 1 or
-               max(e.ms for e in s.entries) == base + 5 for s in seals)
+    assert all(
+        len(s.entries) <= 3 or len({e.ms for e in s.entries}) == 1 or max(e.ms for e in s.entries) == base + 5
+        for s in seals
+    )
     for previous, following in zip(seals, seals[1:]):
         assert following.from_ms == previous.to_ms and following.prev_hash == previous.seal_hash
     assert verify().ok
@@ -176,8 +199,10 @@ def test_many_entries_are_cut_into_bounded_seals_keeping_one_millisecond_togethe
 
 # -- late entries ---------------------------------------------------------------------
 
+
 def test_an_entry_committed_after_its_range_was_sealed_is_sealed_late_and_verifies(clock):
     from shared import seals
+
     base = clock.ms
     write(clock, base)
     clock.ms = base + MINUTE
@@ -197,6 +222,7 @@ def test_an_entry_slipped_into_a_settled_range_is_never_sealed_as_late(clock):
     """Once a run that started the grace after a seal has looked again at its range,
     nothing more can legitimately arrive there: a new entry is an insertion."""
     from shared import journal, seals
+
     base = clock.ms
     write(clock, base)
     clock.ms = base + MINUTE
@@ -217,6 +243,7 @@ def test_an_entry_slipped_into_a_settled_range_is_never_sealed_as_late(clock):
 
 def test_scheduled_seals_are_never_looked_at_again(clock):
     from shared import journal, seals
+
     base = clock.ms
     write(clock, base + MINUTE)
     clock.ms = base + HOUR + 10 * MINUTE
@@ -233,6 +260,7 @@ def test_scheduled_seals_are_never_looked_at_again(clock):
 def test_late_entries_beyond_one_seal_are_all_listed_even_if_a_run_stops_halfway(clock, monkeypatch):
     from shared import seals
     from shared.seals import chain, sealing
+
     monkeypatch.setattr(sealing, "MAX_ENTRIES_PER_SEAL", 2)
     base = clock.ms
     write(clock, base)
@@ -264,8 +292,10 @@ def test_late_entries_beyond_one_seal_are_all_listed_even_if_a_run_stops_halfway
 
 # -- races -------------------------------------------------------------------------------
 
+
 def test_a_run_that_loses_the_race_goes_on_from_the_winners_seal(clock, monkeypatch):
     from shared.seals import chain, sealing
+
     base = clock.ms
     entries = [write(clock, base + i * MINUTE) for i in range(6)]
     clock.ms = base + HOUR
@@ -288,10 +318,12 @@ def test_a_run_that_loses_the_race_goes_on_from_the_winners_seal(clock, monkeypa
 
 # -- verify --------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def sealed(clock):
     """Three entries sealed (two seals), and one newer entry not sealed yet."""
     from shared import seals
+
     base = clock.ms
     entries = [write(clock, base + i * MINUTE, reason=f"r{i}") for i in range(3)]
     clock.ms = base + 10 * MINUTE
@@ -305,8 +337,12 @@ def sealed(clock):
 
 
 def test_verify_names_an_entry_altered_after_its_seal(sealed):
-    client().update_item(TableName=table(), Key=entry_key(sealed[2]), UpdateExpression="SET reason = :r",
-                         ExpressionAttributeValues={":r": {"S": "rewritten"}})
+    client().update_item(
+        TableName=table(),
+        Key=entry_key(sealed[2]),
+        UpdateExpression="SET reason = :r",
+        ExpressionAttributeValues={":r": {"S": "rewritten"}},
+    )
     report = verify()
     assert report.lines()[0] == f"journal NOT intact: entry {sealed[2].id} ({sealed[2].at}) altered after seal #2"
 
@@ -319,12 +355,16 @@ def test_verify_names_an_entry_removed_after_its_seal(sealed):
 def test_verify_names_an_entry_moved_out_of_its_window_as_altered(sealed):
     client().update_item(TableName=table(), Key=entry_key(sealed[1]), UpdateExpression="REMOVE gsi3pk, gsi3sk")
     line = verify().lines()[0]
-    assert line.startswith(f"journal NOT intact: entry {sealed[1].id} ") and "altered after seal #1 (its index keys" in line
+    assert (
+        line.startswith(f"journal NOT intact: entry {sealed[1].id} ")
+        and "altered after seal #1 (its index keys" in line
+    )
 
 
 def test_verify_names_an_entry_inserted_in_a_sealed_range_and_the_first_problem_in_time(sealed, clock):
     from shared import journal
     from shared.store.journal import entry_ms
+
     clock.ms = entry_ms(sealed[0].id) + 10
     fake = journal.entry("mandate_created", aidant_id="a1")
     client().put_item(TableName=table(), Item=fake.serialize())
@@ -336,11 +376,16 @@ def test_verify_names_an_entry_inserted_in_a_sealed_range_and_the_first_problem_
 
 def test_verify_names_a_seal_altered_or_removed(sealed):
     from shared.store.journal import JournalSeal
+
     pk, sk = JournalSeal.key(1)
     key = {"pk": {"S": pk}, "sk": {"S": sk}}
     original = client().get_item(TableName=table(), Key=key)["Item"]
-    client().update_item(TableName=table(), Key=key, UpdateExpression="SET entries = :e",
-                         ExpressionAttributeValues={":e": {"S": original["entries"]["S"].splitlines()[0]}})
+    client().update_item(
+        TableName=table(),
+        Key=key,
+        UpdateExpression="SET entries = :e",
+        ExpressionAttributeValues={":e": {"S": original["entries"]["S"].splitlines()[0]}},
+    )
     assert verify().lines()[0] == "journal NOT intact: seal #1: altered: its content no longer matches its hash"
     client().delete_item(TableName=table(), Key=key)
     assert "seal #1: removed" in verify().lines()[0]
@@ -348,16 +393,20 @@ def test_verify_names_a_seal_altered_or_removed(sealed):
 
 def test_a_seal_rewritten_consistently_breaks_the_link_from_the_next(sealed):
     """Dropping an entry and recomputing its seal's hash is seen from the next seal."""
-    from shared import seals
     from dataclasses import replace
+
+    from shared import seals
     from shared.store.journal import JournalSeal
+
     seal1 = all_seals()[0]
     forged = replace(seal1, entries_text=seal1.entries_text.splitlines()[1])
     pk, sk = JournalSeal.key(1)
-    client().update_item(TableName=table(), Key={"pk": {"S": pk}, "sk": {"S": sk}},
-                         UpdateExpression="SET entries = :e, seal_hash = :h",
-                         ExpressionAttributeValues={":e": {"S": forged.entries_text},
-                                                    ":h": {"S": forged.computed_hash()}})
+    client().update_item(
+        TableName=table(),
+        Key={"pk": {"S": pk}, "sk": {"S": sk}},
+        UpdateExpression="SET entries = :e, seal_hash = :h",
+        ExpressionAttributeValues={":e": {"S": forged.entries_text}, ":h": {"S": forged.computed_hash()}},
+    )
     client().delete_item(TableName=table(), Key=entry_key(sealed[0]))
     lines = verify().lines()
     assert any("seal #2: does not follow seal #1" in line for line in lines)
@@ -367,14 +416,16 @@ def test_a_seal_rewritten_consistently_breaks_the_link_from_the_next(sealed):
 def test_an_anchor_kept_elsewhere_catches_seals_cut_off_at_the_end(sealed):
     from shared import seals
     from shared.store.journal import JournalSeal
+
     head = verify().head
     anchor = seals.parse_anchor(f"{head.seq}:sha256:{head.seal_hash}")
     assert verify(anchor).ok
     pk, sk = JournalSeal.key(head.seq)
     client().delete_item(TableName=table(), Key={"pk": {"S": pk}, "sk": {"S": sk}})
     assert verify().ok, "without the anchor, a cut-off end looks like a chain not sealed that far"
-    assert verify(anchor).lines()[0] == ("journal NOT intact: seal #2: removed: the chain ends before the anchor "
-                                         "kept outside the table")
+    assert verify(anchor).lines()[0] == (
+        "journal NOT intact: seal #2: removed: the chain ends before the anchor kept outside the table"
+    )
     with pytest.raises(ValueError):
         seals.parse_anchor("2:nothex")
 
@@ -386,6 +437,7 @@ def test_verify_without_any_seal_says_so(clock):
 
 
 # -- the function -----------------------------------------------------------------------
+
 
 def _handler():
     spec = importlib.util.spec_from_file_location("journal_seal_handler", ROOT / "functions/journal_seal/handler.py")
@@ -417,8 +469,10 @@ def test_the_local_scheduler_runs_journal_seal_within_a_quarter_past_each_window
     """The same schedule as the cron-connector's (stack.yml): a run comes within 15
     minutes after a window's end plus the grace, and it seals that window."""
     from datetime import datetime, timezone
+
     from local import scheduler, stack
     from shared import config, seals
+
     cron = scheduler.scheduled_functions()["journal-seal"]
     env = stack.functions()["journal-seal"].environment
     window_end = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)
@@ -432,14 +486,18 @@ def test_the_local_scheduler_runs_journal_seal_within_a_quarter_past_each_window
 
 def test_problems_of_a_seal_and_of_an_entry_at_the_same_moment_are_both_reported():
     from shared.seals import Problem, Report
+
     report = Report(problems=[Problem(5, 1, "x", "removed after seal #1"), Problem(5, 1, None, "altered: …")])
-    assert report.lines() == ["journal NOT intact: seal #1: altered: …", "1 more problem(s):",
-                              f"  entry x ({'1970-01-01T00:00:00.005+00:00'}) removed after seal #1"]
+    assert report.lines() == [
+        "journal NOT intact: seal #1: altered: …",
+        "1 more problem(s):",
+        f"  entry x ({'1970-01-01T00:00:00.005+00:00'}) removed after seal #1",
+    ]
 
 
 def test_verify_names_a_seal_missing_an_attribute_the_chain_needs(sealed):
     from shared.store.journal import JournalSeal
+
     pk, sk = JournalSeal.key(1)
-    client().update_item(TableName=table(), Key={"pk": {"S": pk}, "sk": {"S": sk}},
-                         UpdateExpression="REMOVE prev_hash")
+    client().update_item(TableName=table(), Key={"pk": {"S": pk}, "sk": {"S": sk}}, UpdateExpression="REMOVE prev_hash")
     assert verify().lines()[0].startswith("journal NOT intact: seal #1: altered: unreadable seal")

@@ -1,13 +1,23 @@
 """Claims: what each FranceConnect scope lets a client see of the usager, and the
 pairwise ``sub``."""
+
 import pytest
 
 from shared.oidc import claims
 from shared.store import Usager
 
-ANGELA = dict(id="u1", fc_sub="fc1", given_name="Angela Claire Louise", family_name="DUBOIS",
-              preferred_username="", birthdate="1962-08-24", gender="female", birthplace="75107",
-              birthcountry="99100", email="angela.dubois@example.fr")
+ANGELA = dict(
+    id="u1",
+    fc_sub="fc1",
+    given_name="Angela Claire Louise",
+    family_name="DUBOIS",
+    preferred_username="",
+    birthdate="1962-08-24",
+    gender="female",
+    birthplace="75107",
+    birthcountry="99100",
+    email="angela.dubois@example.fr",
+)
 
 
 @pytest.fixture

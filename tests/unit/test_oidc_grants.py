@@ -1,6 +1,7 @@
 """Codes and tokens in the store, under moto: single use, replay revocation (even
 while the first redemption is still in flight), one code per transaction, and the
 mandate checked again at token time."""
+
 import time
 from types import SimpleNamespace
 
@@ -17,21 +18,40 @@ IDENTITY = {"given_name": "Angela Claire Louise", "family_name": "DUBOIS", "birt
 @pytest.fixture
 def setting(moto_store):
     usager = mandates.upsert_usager("fc-angela", IDENTITY)
-    mandate = mandates.create(mandates.NewMandate(
-        structure_id="s1", usager=usager, demarches=["papiers"], duration="long", is_remote=False,
-        remote_consent=None, aidant_id="a1", aidant_name="Camille Fwolk", text_snapshot="Mentions"))
+    mandate = mandates.create(
+        mandates.NewMandate(
+            structure_id="s1",
+            usager=usager,
+            demarches=["papiers"],
+            duration="long",
+            is_remote=False,
+            remote_consent=None,
+            aidant_id="a1",
+            aidant_name="Camille Fwolk",
+            text_snapshot="Mentions",
+        )
+    )
     clients.register("fc", "FranceConnect", ["https://fc.example/cb"], client_secret="s" * 43)
     clients.register("other", "Autre", ["https://other.example/cb"], client_secret="o" * 43)
-    return SimpleNamespace(usager=usager, mandate=mandate, client=clients.find("fc"),
-                           other=clients.find("other"))
+    return SimpleNamespace(usager=usager, mandate=mandate, client=clients.find("fc"), other=clients.find("other"))
 
 
 def _transaction(txn_id="t1") -> AuthorizationTransaction:
     now_s = int(time.time())
-    txn = AuthorizationTransaction(*AuthorizationTransaction.key(txn_id), id=txn_id, client_id="fc",
-                                   client_name="FranceConnect", redirect_uri="https://fc.example/cb",
-                                   scope="openid profile", state="st", nonce="no", acr="eidas1",
-                                   expires_at=now_s + 600, ttl=now_s + 600, created_at=now())
+    txn = AuthorizationTransaction(
+        *AuthorizationTransaction.key(txn_id),
+        id=txn_id,
+        client_id="fc",
+        client_name="FranceConnect",
+        redirect_uri="https://fc.example/cb",
+        scope="openid profile",
+        state="st",
+        nonce="no",
+        acr="eidas1",
+        expires_at=now_s + 600,
+        ttl=now_s + 600,
+        created_at=now(),
+    )
     txn.save()
     return txn
 
@@ -41,11 +61,20 @@ def _issue(setting, code="the-code", txn=None, legacy=False) -> str:
     with the session (``legacy``: as codes were written before they carried them)."""
     txn = txn or _transaction()
     structure = SimpleNamespace(id="s1", name="Maison France Services", address="1 rue de la Paix")
-    choice = grants.Choice(txn=txn, aidant_id="a1", structure_id="s1", usager_id=setting.usager.id,
-                           demarche="papiers", mandate_id=setting.mandate.id, auth_time=int(time.time()),
-                           usager=None if legacy else setting.usager, structure=None if legacy else structure)
-    request = SimpleNamespace(user=choice, client=setting.client, scope=txn.scope,
-                              payload=SimpleNamespace(redirect_uri=txn.redirect_uri))
+    choice = grants.Choice(
+        txn=txn,
+        aidant_id="a1",
+        structure_id="s1",
+        usager_id=setting.usager.id,
+        demarche="papiers",
+        mandate_id=setting.mandate.id,
+        auth_time=int(time.time()),
+        usager=None if legacy else setting.usager,
+        structure=None if legacy else structure,
+    )
+    request = SimpleNamespace(
+        user=choice, client=setting.client, scope=txn.scope, payload=SimpleNamespace(redirect_uri=txn.redirect_uri)
+    )
     grants.issue_code(code, request)
     return code
 
@@ -130,13 +159,24 @@ def test_expired_transaction_yields_no_code(setting):
 
 def _revoke(setting):
     Autorisation(*Autorisation.key(setting.mandate.id, "papiers")).update(
-        actions=Autorisation.closing_actions(now(), "a1"))
+        actions=Autorisation.closing_actions(now(), "a1")
+    )
 
 
 def _renew(setting):
-    return mandates.create(mandates.NewMandate(
-        structure_id="s1", usager=setting.usager, demarches=["papiers"], duration="long", is_remote=False,
-        remote_consent=None, aidant_id="a1", aidant_name="Camille Fwolk", text_snapshot="Mentions"))
+    return mandates.create(
+        mandates.NewMandate(
+            structure_id="s1",
+            usager=setting.usager,
+            demarches=["papiers"],
+            duration="long",
+            is_remote=False,
+            remote_consent=None,
+            aidant_id="a1",
+            aidant_name="Camille Fwolk",
+            text_snapshot="Mentions",
+        )
+    )
 
 
 def test_revoked_mandate_is_caught_by_the_tokens_own_transaction_and_the_code_stays_unused(setting):
@@ -160,6 +200,7 @@ def test_the_token_endpoint_reads_nothing_but_the_code(setting):
     """The code carries the usager's identity and the structure's name: redeeming it
     is the GetItem of the code, then one transaction (DynamoDB calls counted)."""
     from shared import store
+
     code = _issue(setting)
     store.calls.reset()
     redeemed = grants.redeem_code(code, setting.client)

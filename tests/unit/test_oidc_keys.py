@@ -1,5 +1,6 @@
 """Signing keys: loaded once per process from the secret, several published, the
 newest of each algorithm signs; rotation keeps old tokens verifiable."""
+
 import json
 
 import pytest
@@ -71,10 +72,13 @@ def test_keys_are_read_once_per_process(key_secret, monkeypatch):
     assert keys.current() is first
 
 
-@pytest.mark.parametrize("jwks", [
-    {"keys": []},
-    {"nope": 1},
-])
+@pytest.mark.parametrize(
+    "jwks",
+    [
+        {"keys": []},
+        {"nope": 1},
+    ],
+)
 def test_malformed_key_sets_are_refused(key_secret, jwks):
     with pytest.raises(keys.InvalidKeySet):
         key_secret(jwks)
@@ -93,6 +97,7 @@ def test_a_public_only_key_cannot_sign(key_secret):
 
 def test_local_keys_are_created_once(tmp_path):
     from local.keys import ensure_local_keys, rotate
+
     path = ensure_local_keys(tmp_path)
     first = path.read_text()
     assert keys.from_jwks(json.loads(first)).default_alg == "ES256"
@@ -105,7 +110,9 @@ def test_local_keys_are_created_once(tmp_path):
 
 def test_discovery_metadata_is_accepted_by_authlib(key_secret):
     from authlib.oidc.discovery import OpenIDProviderMetadata
+
     from shared.oidc import metadata
+
     key_secret(keys.new_jwks())
     metadata.discovery.cache_clear()
     document = metadata.discovery()

@@ -1,5 +1,6 @@
 """``python -m deploy status``'s figures under moto: the outbox's backlog (login links
 apart, the oldest wait) and the failed e-mails, read by key."""
+
 import time
 
 from deploy import status

@@ -1,4 +1,5 @@
 """otp_verify's handler called directly with a plain event, as OpenFaaS does."""
+
 import importlib.util
 import json
 from pathlib import Path
@@ -20,9 +21,13 @@ def load_handler():
 
 
 def call(handler, method, path, body=None, headers=None):
-    event = SimpleNamespace(method=method, path=path, query={},
-                            body=json.dumps(body).encode() if body is not None else b"",
-                            headers={"Content-Type": "application/json", **(headers or {})})
+    event = SimpleNamespace(
+        method=method,
+        path=path,
+        query={},
+        body=json.dumps(body).encode() if body is not None else b"",
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     out = handler.handle(event, SimpleNamespace(hostname="test"))
     return out["statusCode"], dict(out["headers"]), json.loads(out["body"]) if out["body"] else None
 

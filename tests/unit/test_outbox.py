@@ -1,5 +1,6 @@
 """The outbox under moto: written with the change, found by index, claimed once,
 retried with backoff, given up visibly; expiry reminders; the local cron."""
+
 from __future__ import annotations
 
 import email
@@ -59,11 +60,17 @@ def outbox(moto_store, monkeypatch):
     """The store under moto, SMTP replaced by a fake relay, kicks recorded (not sent)."""
     from shared import config, notifications
     from shared.notifications import smtp
+
     relay, kicked = FakeRelay(), []
     monkeypatch.setattr(smtp, "connect", relay.connect)
     monkeypatch.setattr(notifications, "kick", lambda *items: kicked.extend(i.id for i in items if i))
-    for name in ("OUTBOX_MAX_ATTEMPTS", "OUTBOX_RETRY_BASE_SECONDS", "OUTBOX_RETRY_MAX_SECONDS",
-                 "OUTBOX_LEASE_SECONDS", "REMINDER_WINDOW_DAYS"):
+    for name in (
+        "OUTBOX_MAX_ATTEMPTS",
+        "OUTBOX_RETRY_BASE_SECONDS",
+        "OUTBOX_RETRY_MAX_SECONDS",
+        "OUTBOX_LEASE_SECONDS",
+        "REMINDER_WINDOW_DAYS",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("REMINDER_HOUR", "0")  # tests run at any hour
     config.reset_caches()
@@ -78,37 +85,56 @@ def outbox(moto_store, monkeypatch):
 
 def _structure(sid="s1", name="France Services Grand Soissons"):
     from shared import accounts
-    structure = accounts.new_structure(name, "80204022000019", "1 rue de la République, 02200 Soissons",
-                                       structure_id=sid)
+
+    structure = accounts.new_structure(
+        name, "80204022000019", "1 rue de la République, 02200 Soissons", structure_id=sid
+    )
     structure.save()
     return structure
 
 
 def _aidant(aid, structures, first_name="Camille", active=True):
     from shared import accounts
-    aidant, _ = accounts.create_aidant(f"{aid}@structure.fr", first_name, "Fwolk", structures, aidant_id=aid,
-                                       is_active=active, device_kind=None)
+
+    aidant, _ = accounts.create_aidant(
+        f"{aid}@structure.fr", first_name, "Fwolk", structures, aidant_id=aid, is_active=active, device_kind=None
+    )
     return aidant
 
 
 def _usager(sub="sub-angela", email="angela.dubois@example.fr"):
     from shared import mandates
-    return mandates.upsert_usager(sub, {"given_name": "Angela Claire Louise", "family_name": "DUBOIS",
-                                        "birthdate": "1962-08-24", "email": email})
+
+    return mandates.upsert_usager(
+        sub, {"given_name": "Angela Claire Louise", "family_name": "DUBOIS", "birthdate": "1962-08-24", "email": email}
+    )
 
 
 def _mandate(usager, structure_id="s1", demarches=("papiers", "argent"), duration="short"):
     from shared import mandates
-    return mandates.create(mandates.NewMandate(
-        structure_id=structure_id, usager=usager, demarches=list(demarches), duration=duration,
-        is_remote=False, remote_consent=None, aidant_id="a1", aidant_name="Camille Fwolk", text_snapshot="."))
+
+    return mandates.create(
+        mandates.NewMandate(
+            structure_id=structure_id,
+            usager=usager,
+            demarches=list(demarches),
+            duration=duration,
+            is_remote=False,
+            remote_consent=None,
+            aidant_id="a1",
+            aidant_name="Camille Fwolk",
+            text_snapshot=".",
+        )
+    )
 
 
 def _save(*items):
     from pynamodb.connection import Connection
     from pynamodb.transactions import TransactWrite
+
     from shared import notifications
     from shared.store import transaction_kwargs
+
     with TransactWrite(connection=Connection(**transaction_kwargs())) as tx:
         for item in items:
             tx.save(item, condition=notifications.save_condition())
@@ -117,6 +143,7 @@ def _save(*items):
 
 def _reload(item):
     from shared.store import OutboxItem
+
     return OutboxItem.get(item.pk, item.sk, consistent_read=True)
 
 
@@ -130,32 +157,39 @@ def _html(message):
 
 def _login_item(expires_in=300):
     from shared import accounts, notifications
+
     aidant = accounts.find_aidant_by_email("a1@structure.fr") or _aidant("a1", ["s1"])
     return notifications.login_link_item(aidant, "http://127.0.0.1/api/login/TOKEN", int(time.time()) + expires_in)
 
 
 # -- written with the change ---------------------------------------------------------
 
+
 def test_the_outbox_item_commits_and_rolls_back_with_the_change(outbox):
     from pynamodb.connection import Connection
     from pynamodb.exceptions import TransactWriteError
     from pynamodb.transactions import TransactWrite
+
     from shared import accounts, notifications
     from shared.store import OutboxItem, Structure, transaction_kwargs
+
     usager = _usager()
     structure = _structure()
     committed = notifications.demarche_done_item(usager, structure, "papiers")
     with TransactWrite(connection=Connection(**transaction_kwargs())) as tx:
-        tx.save(accounts.new_structure("Autre", "1" * 14, "", structure_id="s2"),
-                condition=Structure.pk.does_not_exist())
+        tx.save(
+            accounts.new_structure("Autre", "1" * 14, "", structure_id="s2"), condition=Structure.pk.does_not_exist()
+        )
         tx.save(committed, condition=notifications.save_condition())
     assert _reload(committed).status == "pending"
 
     rolled_back = notifications.demarche_done_item(usager, structure, "argent")
     with pytest.raises(TransactWriteError):
         with TransactWrite(connection=Connection(**transaction_kwargs())) as tx:
-            tx.save(accounts.new_structure("Encore", "1" * 14, "", structure_id="s2"),
-                    condition=Structure.pk.does_not_exist())  # s2 exists: the change is refused
+            tx.save(
+                accounts.new_structure("Encore", "1" * 14, "", structure_id="s2"),
+                condition=Structure.pk.does_not_exist(),
+            )  # s2 exists: the change is refused
             tx.save(rolled_back, condition=notifications.save_condition())
     with pytest.raises(OutboxItem.DoesNotExist):
         _reload(rolled_back)
@@ -163,14 +197,24 @@ def test_the_outbox_item_commits_and_rolls_back_with_the_change(outbox):
 
 def test_an_item_passed_to_mandate_creation_commits_and_rolls_back_with_it(outbox):
     from pynamodb.exceptions import TransactWriteError
+
     from shared import mandates, notifications
     from shared.store import Mandate, OutboxItem, Structure
+
     usager, structure = _usager(), _structure()
 
     def spec():
-        return mandates.NewMandate(structure_id="s1", usager=usager, demarches=["papiers"], duration="long",
-                                   is_remote=False, remote_consent=None, aidant_id="a1",
-                                   aidant_name="Camille Fwolk", text_snapshot=".")
+        return mandates.NewMandate(
+            structure_id="s1",
+            usager=usager,
+            demarches=["papiers"],
+            duration="long",
+            is_remote=False,
+            remote_consent=None,
+            aidant_id="a1",
+            aidant_name="Camille Fwolk",
+            text_snapshot=".",
+        )
 
     kept = notifications.demarche_done_item(usager, structure, "papiers")
     mandates.create(spec(), extra=[notifications.operation(kept)])
@@ -188,6 +232,7 @@ def test_an_item_passed_to_mandate_creation_commits_and_rolls_back_with_it(outbo
 
 def test_builders_return_nothing_for_a_usager_without_email(outbox):
     from shared import notifications
+
     usager, structure = _usager(email=None), _structure()
     mandate = _mandate(usager)
     assert notifications.mandate_created_item(mandate, usager, structure) is None
@@ -197,6 +242,7 @@ def test_builders_return_nothing_for_a_usager_without_email(outbox):
 
 def test_the_context_is_sealed_and_dropped_once_sent(outbox):
     from shared import notifications
+
     item = _save(_login_item())
     raw = _reload(item)
     assert "TOKEN" not in json.dumps(raw.attribute_values, default=str)
@@ -209,8 +255,10 @@ def test_the_context_is_sealed_and_dropped_once_sent(outbox):
 
 # -- found by index, delivered once ------------------------------------------------
 
+
 def test_due_items_are_found_by_index_without_scan(outbox):
     from shared import notifications, store
+
     usager, structure = _usager(), _structure()
     items = [_save(notifications.demarche_done_item(usager, structure, d)) for d in ("papiers", "argent", "social")]
     store.calls.reset()
@@ -223,6 +271,7 @@ def test_due_items_are_found_by_index_without_scan(outbox):
 
 def test_the_async_delivery_claims_without_reading_first(outbox):
     from shared import notifications, store
+
     item = _save(_login_item())
     store.calls.reset()
     assert notifications.deliver(item.id) == "sent"
@@ -233,6 +282,7 @@ def test_the_async_delivery_claims_without_reading_first(outbox):
 
 def test_a_second_delivery_sends_nothing(outbox):
     from shared import notifications
+
     item = _save(_login_item())
     assert notifications.deliver(item.id) == "sent"
     assert notifications.deliver(item.id) == "skipped"
@@ -243,6 +293,7 @@ def test_a_second_delivery_sends_nothing(outbox):
 
 def test_two_concurrent_deliveries_send_one_email(outbox, monkeypatch):
     from shared import notifications
+
     item = _save(_login_item())
     first, second = _reload(item), _reload(item)  # both saw it pending
     outcomes = []
@@ -260,6 +311,7 @@ def test_two_concurrent_deliveries_send_one_email(outbox, monkeypatch):
 def test_a_delivery_that_died_is_taken_over_when_its_lease_ends(outbox, monkeypatch):
     from shared import notifications
     from shared.config import settings
+
     item = _save(_login_item())
     t = int(time.time())
 
@@ -280,8 +332,10 @@ def test_a_delivery_that_died_is_taken_over_when_its_lease_ends(outbox, monkeypa
 
 # -- failures --------------------------------------------------------------------------
 
+
 def test_smtp_down_retries_with_backoff_then_fails_visibly(outbox, monkeypatch, caplog):
     from shared import config, notifications
+
     monkeypatch.setenv("OUTBOX_MAX_ATTEMPTS", "4")
     config.reset_caches()
     item = _save(notifications.demarche_done_item(_usager(), _structure(), "papiers"))
@@ -305,7 +359,7 @@ def test_smtp_down_retries_with_backoff_then_fails_visibly(outbox, monkeypatch, 
     failed = _reload(item)
     assert failed.status == "failed" and failed.attempts == 4 and failed.ttl is None
     assert [i.id for i in notifications.failed_items()] == [item.id]
-    assert notifications.pending_due(at=t + 10 ** 6) == []
+    assert notifications.pending_due(at=t + 10**6) == []
     assert any(item.id in r.getMessage() and "failed" in r.getMessage() for r in caplog.records)
     assert "@" not in " ".join(r.getMessage() for r in caplog.records)  # no address in the logs
 
@@ -319,6 +373,7 @@ def test_a_link_the_relay_could_not_take_is_due_again_within_seconds(outbox):
     """When SMTP comes back, a link kicked in the outage's last seconds is due at
     once, not after 30 s of back-off; a link the relay refused keeps its back-off."""
     from shared import notifications
+
     link = _save(_login_item())
     t = int(time.time())
 
@@ -340,6 +395,7 @@ def test_a_link_the_relay_could_not_take_is_due_again_within_seconds(outbox):
 
 def test_backoff_is_capped():
     from shared import notifications
+
     assert notifications.retry_delay(1) == 30
     assert notifications.retry_delay(8) == 3600
     assert notifications.retry_delay(30) == 3600
@@ -347,6 +403,7 @@ def test_backoff_is_capped():
 
 def test_a_permanent_refusal_fails_at_once(outbox, monkeypatch):
     from shared import notifications
+
     item = _save(_login_item())
 
     def no_such_user(message):
@@ -362,6 +419,7 @@ def test_a_login_link_not_sent_in_time_is_expired_not_sent(outbox, caplog):
     """A dead link would only open on "lien expiré": not sent, marked, logged; not
     on the ops list either, since requeueing it could only expire it again."""
     from shared import notifications
+
     item = _save(_login_item(expires_in=-1))
     with caplog.at_level(logging.WARNING, logger="aidants_connect.notifications"):
         assert notifications.deliver(item.id) == "expired"
@@ -375,6 +433,7 @@ def test_a_login_link_not_sent_in_time_is_expired_not_sent(outbox, caplog):
 
 def test_a_dead_link_found_by_the_scheduled_run_is_expired_in_one_write(outbox):
     from shared import notifications, store
+
     dead = _save(_login_item(expires_in=-5))
     store.calls.reset()
     outcome = notifications.drive_pending()
@@ -385,6 +444,7 @@ def test_a_dead_link_found_by_the_scheduled_run_is_expired_in_one_write(outbox):
 
 def test_the_link_email_says_how_long_is_left_when_it_is_sent(outbox):
     from shared import notifications
+
     item = _save(_login_item(expires_in=170))  # sent late: over two of its five minutes gone
     assert notifications.deliver(item.id) == "sent"
     text = _text(outbox.sent[0])
@@ -393,6 +453,7 @@ def test_the_link_email_says_how_long_is_left_when_it_is_sent(outbox):
 
 def test_a_scheduled_run_stops_at_the_first_unreachable_smtp(outbox, monkeypatch):
     from shared import notifications
+
     usager, structure = _usager(), _structure()
     items = [_save(notifications.demarche_done_item(usager, structure, d)) for d in ("papiers", "argent", "social")]
 
@@ -407,13 +468,15 @@ def test_a_scheduled_run_stops_at_the_first_unreachable_smtp(outbox, monkeypatch
 
 # -- draining a backlog ----------------------------------------------------------------
 
+
 def _backlog(count):
     """``count`` ordinary e-mails, written in transactions of up to 100 as functions do."""
     from shared import notifications
+
     usager, structure = _usager(), _structure()
     items = [notifications.demarche_done_item(usager, structure, "papiers") for _ in range(count)]
     for start in range(0, count, 100):
-        _save(*items[start:start + 100])
+        _save(*items[start : start + 100])
     return items
 
 
@@ -421,6 +484,7 @@ def test_a_backlog_larger_than_a_page_drains_in_one_run_over_one_connection(outb
     from shared import notifications
     from shared.notifications import due
     from shared.store.outbox import PENDING_SHARDS
+
     monkeypatch.setattr(due, "PAGE", 3)  # moto is slow; the integration test has full pages
     items = _backlog(PENDING_SHARDS * due.PAGE * 2 + 5)  # several pages of each partition
     outcome = notifications.run_scheduled()
@@ -432,6 +496,7 @@ def test_a_backlog_larger_than_a_page_drains_in_one_run_over_one_connection(outb
 
 def test_login_links_go_before_a_backlog_of_other_emails(outbox):
     from shared import notifications
+
     _backlog(30)
     links = [_save(_login_item()) for _ in range(3)]  # written last
     notifications.drive_pending()
@@ -444,6 +509,7 @@ def test_a_link_written_during_a_long_drain_overtakes_the_rest(outbox, monkeypat
     the urgent partitions (every second), not for the end of the backlog."""
     from shared import notifications
     from shared.notifications import due
+
     monkeypatch.setattr(due, "URGENT_RECHECK_SECONDS", 0.0)
     _backlog(20)
     late = []
@@ -465,6 +531,7 @@ def test_a_link_written_in_the_second_of_one_already_read_is_not_skipped(outbox,
     from shared import notifications
     from shared.notifications import due
     from shared.store.outbox import due_key
+
     monkeypatch.setattr(due, "URGENT_RECHECK_SECONDS", 0.0)
     _backlog(5)
     first = _save(_login_item())
@@ -485,9 +552,11 @@ def test_a_link_written_in_the_second_of_one_already_read_is_not_skipped(outbox,
 
 def test_a_run_stops_when_its_budget_is_spent_and_says_more_is_due(outbox, monkeypatch):
     from shared import notifications
+
     _backlog(10)
     monkeypatch.setenv("NOTIFY_RUN_SECONDS", "0")
     from shared import config
+
     config.reset_caches()
     outcome = notifications.run_scheduled()
     assert outcome["sent"] == 0 and outcome["more"] is True and outcome["deferred"] == 10
@@ -499,6 +568,7 @@ def test_a_run_stops_when_its_budget_is_spent_and_says_more_is_due(outbox, monke
 def test_the_envelope_names_the_item_recipient_not_the_headers(outbox):
     from shared import notifications
     from shared.notifications import smtp
+
     item = _save(_login_item())
     notifications.deliver(item.id)
     assert outbox.relay.envelopes == [(smtp.envelope_sender(), ["a1@structure.fr"])]
@@ -507,6 +577,7 @@ def test_the_envelope_names_the_item_recipient_not_the_headers(outbox):
 
 def test_a_relay_that_dropped_the_kept_connection_gets_a_new_one(outbox):
     from shared import notifications
+
     _backlog(6)
     dropped = []
 
@@ -524,6 +595,7 @@ def test_a_relay_that_dropped_the_kept_connection_gets_a_new_one(outbox):
 
 def test_a_message_the_relay_refuses_keeps_the_connection_for_the_next(outbox):
     from shared import notifications
+
     _backlog(3)
 
     def accept(message):
@@ -539,9 +611,11 @@ def test_a_message_the_relay_refuses_keeps_the_connection_for_the_next(outbox):
 
 # -- what each e-mail says -------------------------------------------------------------
 
+
 def test_mandate_created_email(outbox):
     from shared import notifications
     from shared.config import settings
+
     usager, structure = _usager(), _structure()
     mandate = _mandate(usager, demarches=["papiers", "argent"], duration="long")
     _save(notifications.mandate_created_item(mandate, usager, structure))
@@ -562,6 +636,7 @@ def test_mandate_created_email(outbox):
 
 def test_partial_revocation_email_lists_what_remains(outbox):
     from shared import notifications
+
     usager, structure = _usager(), _structure()
     mandate = _mandate(usager, demarches=["papiers", "argent", "social"], duration="long")
     _save(notifications.revoked_item(mandate, usager, structure, demarches=["argent"]))
@@ -580,6 +655,7 @@ def test_partial_revocation_email_lists_what_remains(outbox):
 
 def test_demarche_done_email_names_the_structure_not_the_aidant(outbox):
     from shared import notifications
+
     usager, structure = _usager(), _structure()
     at = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)
     _save(notifications.demarche_done_item(usager, structure, "transports", at=at, service="ANTS"))
@@ -594,27 +670,36 @@ def test_demarche_done_email_names_the_structure_not_the_aidant(outbox):
 
 # -- expiry reminders ------------------------------------------------------------------
 
+
 def _expiring_in(mandate, days: float, signed_days_before: int = 365):
     """Time travel: a mandate signed long ago that now ends in ``days``."""
     from shared.store import Mandate, now
+
     end = now() + timedelta(days=days)
-    Mandate(*Mandate.key(mandate.id)).update(actions=[
-        Mandate.expires_at.set(end), Mandate.created_at.set(end - timedelta(days=signed_days_before)),
-        Mandate.gsi3pk.set(f"EXPIRY#{end.date().isoformat()}"),
-        Mandate.gsi3sk.set(f"{end.isoformat(timespec='seconds')}#{mandate.id}")])
+    Mandate(*Mandate.key(mandate.id)).update(
+        actions=[
+            Mandate.expires_at.set(end),
+            Mandate.created_at.set(end - timedelta(days=signed_days_before)),
+            Mandate.gsi3pk.set(f"EXPIRY#{end.date().isoformat()}"),
+            Mandate.gsi3sk.set(f"{end.isoformat(timespec='seconds')}#{mandate.id}"),
+        ]
+    )
     return mandate
 
 
 def _revoke(mandate):
     from shared.store import Mandate, now
-    Mandate(*Mandate.key(mandate.id)).update(actions=[
-        Mandate.revoked_at.set(now()), Mandate.gsi3pk.remove(), Mandate.gsi3sk.remove()])
+
+    Mandate(*Mandate.key(mandate.id)).update(
+        actions=[Mandate.revoked_at.set(now()), Mandate.gsi3pk.remove(), Mandate.gsi3sk.remove()]
+    )
 
 
 def test_reminders_one_email_per_aidant_once_per_mandate(outbox):
     from shared import notifications, store
     from shared.store import Mandate
-    s1, s2 = _structure("s1"), _structure("s2", "Médiathèque de Laon")
+
+    _structure("s1"), _structure("s2", "Médiathèque de Laon")
     _aidant("alice", ["s1"], "Alice")
     _aidant("bruno", ["s1"], "Bruno")
     _aidant("chloe", ["s1"], "Chloé", active=False)
@@ -642,8 +727,14 @@ def test_reminders_one_email_per_aidant_once_per_mandate(outbox):
     assert "/espace-aidant/" in alice
     assert "Justice" in _text(by_recipient["dalia@structure.fr"])
     assert by_recipient["dalia@structure.fr"]["Subject"] == "Un mandat arrive à échéance"
-    for mandate, reminded in ((first, True), (second, True), (other, True), (later, False), (revoked, False),
-                              (short, False)):
+    for mandate, reminded in (
+        (first, True),
+        (second, True),
+        (other, True),
+        (later, False),
+        (revoked, False),
+        (short, False),
+    ):
         assert (Mandate.get(*Mandate.key(mandate.id)).reminded_at is not None) is reminded
 
     assert notifications.compute_reminders() == []
@@ -653,6 +744,7 @@ def test_reminders_one_email_per_aidant_once_per_mandate(outbox):
 
 def test_an_aidant_of_two_structures_gets_one_reminder(outbox):
     from shared import notifications
+
     _structure("s1"), _structure("s2", "Médiathèque de Laon")
     _aidant("alice", ["s1", "s2"], "Alice")
     _aidant("bruno", ["s2"], "Bruno")
@@ -667,6 +759,7 @@ def test_an_aidant_of_two_structures_gets_one_reminder(outbox):
 
 def test_the_reminder_window_is_configurable(outbox, monkeypatch):
     from shared import config, notifications
+
     _structure("s1")
     _aidant("alice", ["s1"], "Alice")
     _expiring_in(_mandate(_usager("sub-1"), "s1", ["papiers"], "long"), 10)
@@ -680,6 +773,7 @@ def test_the_reminder_window_is_configurable(outbox, monkeypatch):
 def test_the_window_counts_whole_paris_days_from_the_reminder_hour(outbox, monkeypatch):
     from shared import config, notifications
     from shared.templates import PARIS
+
     monkeypatch.setenv("REMINDER_HOUR", "8")
     config.reset_caches()
     _structure("s1")
@@ -687,6 +781,7 @@ def test_the_window_counts_whole_paris_days_from_the_reminder_hour(outbox, monke
     mandate = _expiring_in(_mandate(_usager("sub-1"), "s1", ["papiers"], "long"), 7.4)
     paris = PARIS
     from shared.store import Mandate
+
     mandate_end = Mandate.get(*Mandate.key(mandate.id)).expires_at
     day = (mandate_end.astimezone(paris) - timedelta(days=7)).date()
     early = datetime(day.year, day.month, day.day, 7, 59, tzinfo=paris)
@@ -699,6 +794,7 @@ def test_the_window_counts_whole_paris_days_from_the_reminder_hour(outbox, monke
 
 def test_a_mandate_signed_inside_the_window_gets_no_reminder(outbox):
     from shared import notifications
+
     _structure("s1")
     _aidant("alice", ["s1"], "Alice")
     _mandate(_usager("sub-1"), "s1", ["papiers"], "short")  # ends tomorrow
@@ -710,17 +806,23 @@ def _ending_tonight(mandate):
     """Time travel: a short mandate signed yesterday, so it ends this evening."""
     from shared.notifications.reminders import window_end
     from shared.store import Mandate, now
+
     end = window_end(now(), 0)
-    Mandate(*Mandate.key(mandate.id)).update(actions=[
-        Mandate.expires_at.set(end), Mandate.created_at.set(now() - timedelta(days=1)),
-        Mandate.gsi3pk.set(f"EXPIRY#{end.astimezone(timezone.utc).date().isoformat()}"),
-        Mandate.gsi3sk.set(f"{end.astimezone(timezone.utc).isoformat(timespec='seconds')}#{mandate.id}")])
+    Mandate(*Mandate.key(mandate.id)).update(
+        actions=[
+            Mandate.expires_at.set(end),
+            Mandate.created_at.set(now() - timedelta(days=1)),
+            Mandate.gsi3pk.set(f"EXPIRY#{end.astimezone(timezone.utc).date().isoformat()}"),
+            Mandate.gsi3sk.set(f"{end.astimezone(timezone.utc).isoformat(timespec='seconds')}#{mandate.id}"),
+        ]
+    )
     return mandate
 
 
 def test_a_short_mandate_is_reminded_on_its_last_morning_to_the_aidant_who_signed_it(outbox):
     from shared import notifications
     from shared.store import Mandate
+
     _structure("s1")
     _aidant("a1", ["s1"], "Alice")  # signed it (``_mandate``)
     _aidant("bruno", ["s1"], "Bruno")
@@ -741,6 +843,7 @@ def test_a_short_mandate_is_reminded_on_its_last_morning_to_the_aidant_who_signe
 
 def test_a_short_mandate_whose_signer_left_is_reminded_to_the_structure(outbox):
     from shared import notifications
+
     _structure("s1")
     _aidant("a1", ["s1"], "Alice", active=False)  # signed it, no longer acts for s1
     _aidant("bruno", ["s1"], "Bruno")
@@ -754,6 +857,7 @@ def test_a_reminder_written_before_short_mandates_were_reminded_still_renders(ou
     """An outbox item written by the previous code has no ``ends_today``."""
     from shared import notifications
     from shared.notifications import items
+
     _structure("s1")
     aidant = _aidant("alice", ["s1"], "Alice")
     mandate = _expiring_in(_mandate(_usager("sub-1"), "s1", ["papiers"], "long"), 3)
@@ -769,6 +873,7 @@ def test_a_reminder_written_before_short_mandates_were_reminded_still_renders(ou
 def test_a_revocation_racing_the_reminder_cancels_the_whole_transaction(outbox, monkeypatch):
     from shared import notifications
     from shared.notifications import reminders
+
     _structure("s1")
     _aidant("alice", ["s1"], "Alice")
     mandate = _expiring_in(_mandate(_usager("sub-1"), "s1", ["papiers"], "long"), 3)
@@ -781,9 +886,11 @@ def test_a_revocation_racing_the_reminder_cancels_the_whole_transaction(outbox, 
 
 # -- the login link goes through the outbox ------------------------------------------
 
+
 def test_login_link_is_written_with_the_link_and_kicked(outbox):
     from shared import crypto, journal, login, notifications
     from shared.store import LoginLink, OutboxItem
+
     aidant = _aidant("a1", ["s1"])
     _structure("s1")
     login.send_link(aidant, "s1", "/mandats/")
@@ -807,6 +914,7 @@ class FlakyGateway:
     def __init__(self, *statuses):
         import http.server
         import threading
+
         self.statuses, self.posts = list(statuses), []
         gateway = self
 
@@ -834,6 +942,7 @@ class FlakyGateway:
 @pytest.fixture
 def gateway(moto_store, monkeypatch):
     from shared import config
+
     made = []
 
     def make(*statuses, budget="1"):
@@ -852,6 +961,7 @@ def gateway(moto_store, monkeypatch):
 
 def test_a_kick_the_gateway_refuses_is_retried(gateway, caplog):
     from shared import notifications
+
     flaky = gateway(503, 502, 202)
     item = notifications.new_item("login_link", "x@example.fr", {})
     with caplog.at_level(logging.WARNING, logger="aidants_connect.notifications"):
@@ -862,6 +972,7 @@ def test_a_kick_the_gateway_refuses_is_retried(gateway, caplog):
 
 def test_a_kick_gives_up_within_its_budget_and_never_fails_the_request(gateway, caplog):
     from shared import notifications
+
     flaky = gateway(503, budget="0.25")
     items = [notifications.new_item("login_link", f"x{i}@example.fr", {}) for i in range(3)]
     started = time.monotonic()
@@ -875,6 +986,7 @@ def test_a_kick_gives_up_within_its_budget_and_never_fails_the_request(gateway, 
 
 def test_a_kick_refused_for_what_it_is_is_not_retried(gateway):
     from shared import notifications
+
     flaky = gateway(404)
     notifications.kick(notifications.new_item("login_link", "x@example.fr", {}))
     assert len(flaky.posts) == 1
@@ -882,8 +994,10 @@ def test_a_kick_refused_for_what_it_is_is_not_retried(gateway):
 
 def test_kick_never_fails_the_caller(moto_store, monkeypatch, caplog):
     from shared import notifications
+
     monkeypatch.setenv("GATEWAY_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
     from shared import config
+
     config.reset_caches()
     item = notifications.new_item("login_link", "x@example.fr", {})
     with caplog.at_level(logging.WARNING, logger="aidants_connect.notifications"):
@@ -892,6 +1006,7 @@ def test_kick_never_fails_the_caller(moto_store, monkeypatch, caplog):
 
 
 # -- the function --------------------------------------------------------------------
+
 
 class Event:
     def __init__(self, body: bytes, content_type: str | None = "application/json"):
@@ -922,8 +1037,10 @@ def test_notify_handler_delivers_one_item_or_runs_the_schedule(outbox):
 
 # -- the local cron ------------------------------------------------------------------
 
+
 def test_local_scheduler_reads_the_notify_schedule_from_stack_yml():
     from local import scheduler
+
     schedules = scheduler.scheduled_functions()
     assert "notify" in schedules
     cron = schedules["notify"]
@@ -937,6 +1054,7 @@ def test_no_scheduled_run_is_further_from_the_last_than_a_login_link_lives(clean
     runs must leave the aidant most of the link's life."""
     from local import scheduler
     from shared.config import settings
+
     cron = scheduler.scheduled_functions()["notify"]
     moment = datetime(2026, 11, 24, 0, 0, tzinfo=timezone.utc)
     longest = timedelta(0)
@@ -948,6 +1066,7 @@ def test_no_scheduled_run_is_further_from_the_last_than_a_login_link_lives(clean
 
 def test_cron_expressions():
     from local.scheduler import Cron
+
     at = datetime(2026, 11, 24, 8, 30, tzinfo=timezone.utc)  # a Tuesday
     assert Cron.parse("30 8 * * *").matches(at)
     assert Cron.parse("0-30/15 8-9 * * 1-5").matches(at)
@@ -962,7 +1081,9 @@ def test_cron_expressions():
 
 def test_only_an_unreachable_relay_stops_a_scheduled_run():
     import socket
+
     from shared.notifications import smtp
+
     assert smtp.unreachable(ConnectionRefusedError(111, "refused"))
     assert smtp.unreachable(socket.timeout("timed out"))
     assert smtp.unreachable(smtplib.SMTPConnectError(421, b"busy"))
@@ -976,9 +1097,11 @@ def test_only_an_unreachable_relay_stops_a_scheduled_run():
 
 # -- what leaves, and over which connection ----------------------------------------------
 
+
 def test_an_email_is_written_without_the_email_package_and_reads_back_the_same(outbox, monkeypatch):
     from shared import config
     from shared.notifications import messages
+
     monkeypatch.setenv("MAIL_FROM", "Aidants Connect — équipe <nepasrepondre@aidantsconnect.beta.gouv.fr>")
     config.reset_caches()
     subject = "Une démarche a été réalisée pour vous par la Maison France Services de Château-Thierry\r\nBcc: x@y.fr"
@@ -998,6 +1121,7 @@ def test_an_email_is_written_without_the_email_package_and_reads_back_the_same(o
 
 def test_async_deliveries_in_a_burst_share_one_smtp_connection(outbox, monkeypatch):
     from shared import config, notifications
+
     items = [_save(_login_item()) for _ in range(3)]
     assert [notifications.deliver(item.id) for item in items] == ["sent"] * 3
     assert outbox.relay.connections == 1 and len(outbox.sent) == 3
@@ -1010,6 +1134,7 @@ def test_async_deliveries_in_a_burst_share_one_smtp_connection(outbox, monkeypat
 
 def test_a_kept_connection_the_relay_dropped_is_reopened_and_the_message_sent(outbox):
     from shared import notifications
+
     first, second = _save(_login_item()), _save(_login_item())
     assert notifications.deliver(first.id) == "sent"
     accept = outbox.relay.accept

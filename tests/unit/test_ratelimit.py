@@ -1,6 +1,7 @@
 """Fixed-window limits: exactly ``limit`` uses per window. (Concurrent uses need
 the store's atomic conditions, which moto does not hold across threads:
 test_habilitation.py sends them to DynamoDB Local.)"""
+
 import pytest
 
 from shared import errors, ratelimit

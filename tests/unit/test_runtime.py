@@ -1,5 +1,6 @@
 """local.runtime runs the build context's own entry point, laid out as the image lays
 it out. What that entry point does is tests/unit/test_template_contract.py's."""
+
 import sys
 
 import pytest
@@ -29,7 +30,8 @@ def test_a_handler_imports_its_own_modules_as_in_the_image(tmp_path, clean_modul
     # In the image the handler folder is the package `function`: relative imports work.
     (tmp_path / "helper.py").write_text("ANSWER = 'from the helper'\n")
     (tmp_path / "handler.py").write_text(
-        "from . import helper\n\ndef handle(event, context):\n    return {'body': helper.ANSWER}\n")
+        "from . import helper\n\ndef handle(event, context):\n    return {'body': helper.ANSWER}\n"
+    )
     index = runtime.load_entry_point(tmp_path)
     assert index.app.test_client().get("/").text == "from the helper"
     assert sys.modules["function.handler"].__name__ == "function.handler"
@@ -39,6 +41,7 @@ def test_the_gateway_passes_no_waitress_option_the_template_does_not(monkeypatch
     (tmp_path / "handler.py").write_text("def handle(event, context):\n    return None\n")
     served = {}
     import waitress
+
     monkeypatch.setattr(waitress, "serve", lambda app, **kw: served.update(kw))
     for name in ("function", "function.handler", "index"):
         monkeypatch.delitem(sys.modules, name, raising=False)

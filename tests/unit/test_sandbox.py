@@ -1,6 +1,7 @@
 """The training sandbox (shared/sandbox/, PROFILE=sandbox), against moto: the profile
 and its refusals, sign-up, the starting situations, what expires, the reset, the
 inbox instead of e-mail. The HTTP side runs in tests/integration/test_sandbox.py."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -20,10 +21,19 @@ from shared import config, errors, mandates
 from shared.http import Response
 
 ROOT = Path(__file__).resolve().parents[2]
-SANDBOX_ENV = {"PROFILE": "sandbox", "TABLE_NAME": "aidants-connect-bac-a-sable-test",
-               "ISSUER": "http://127.0.0.1:8090", "FRANCECONNECT_CLIENT_ID": "aidants-connect-bac-a-sable"}
-SANDBOX_ROUTES = [("GET", "/api/sandbox"), ("POST", "/api/sandbox/trainees"), ("GET", "/api/sandbox/trainee"),
-                  ("POST", "/api/sandbox/trainee/reset"), ("GET", "/api/sandbox/inbox")]
+SANDBOX_ENV = {
+    "PROFILE": "sandbox",
+    "TABLE_NAME": "aidants-connect-bac-a-sable-test",
+    "ISSUER": "http://127.0.0.1:8090",
+    "FRANCECONNECT_CLIENT_ID": "aidants-connect-bac-a-sable",
+}
+SANDBOX_ROUTES = [
+    ("GET", "/api/sandbox"),
+    ("POST", "/api/sandbox/trainees"),
+    ("GET", "/api/sandbox/trainee"),
+    ("POST", "/api/sandbox/trainee/reset"),
+    ("GET", "/api/sandbox/inbox"),
+]
 
 
 def load_handler(folder: str):
@@ -37,8 +47,9 @@ def call(handler, method, path, body=None, cookie=None):
     headers = {"Content-Type": "application/json"}
     if cookie:
         headers["Cookie"] = cookie
-    event = SimpleNamespace(method=method, path=path, query={}, headers=headers,
-                            body=json.dumps(body).encode() if body is not None else b"")
+    event = SimpleNamespace(
+        method=method, path=path, query={}, headers=headers, body=json.dumps(body).encode() if body is not None else b""
+    )
     out = handler.handle(event, SimpleNamespace(hostname="test"))
     return out["statusCode"], out["headers"], json.loads(out["body"]) if out["body"] else None
 
@@ -65,12 +76,14 @@ def sandbox(monkeypatch, request):
 
 def sign_up(email="alice@example.fr", first="Alice", last="Martin"):
     from shared.sandbox import trainees
+
     return trainees.sign_up({"email": email, "first_name": first, "last_name": last})
 
 
 def log_in(email, secret, offset_steps=0):
     """A session cookie, as POST /api/login gives it in the sandbox (no link)."""
     from shared import login
+
     response = Response()
     totp = pyotp.TOTP(secret)
     started = login.start(email, totp.at(time.time() + offset_steps * 30), response)
@@ -79,6 +92,7 @@ def log_in(email, secret, offset_steps=0):
 
 
 # -- the profile ----------------------------------------------------------------------
+
 
 def settings_with(monkeypatch, **env):
     for name, value in env.items():
@@ -93,14 +107,17 @@ def test_production_is_the_default_profile_and_has_nothing_to_refuse(monkeypatch
     assert cfg.login_link_enabled
 
 
-@pytest.mark.parametrize("env,why", [
-    ({"TABLE_NAME": "aidants-connect"}, "production table"),
-    ({"ISSUER": "https://aidantsconnect.beta.gouv.fr"}, "production issuer"),
-    ({"ISSUER": "https://aidantsconnect.beta.gouv.fr/"}, "production issuer"),
-    ({"FRONTEND_URL": "https://aidantsconnect.beta.gouv.fr"}, "production issuer"),
-    ({"TABLE_NAME": "ac-prod-2", "PRODUCTION_TABLE_NAMES": "ac-prod-2, ac-prod-3"}, "production table"),
-    ({"FRANCECONNECT_URL": "https://oidc.franceconnect.gouv.fr/api/v2"}, "never calls real FranceConnect"),
-])
+@pytest.mark.parametrize(
+    "env,why",
+    [
+        ({"TABLE_NAME": "aidants-connect"}, "production table"),
+        ({"ISSUER": "https://aidantsconnect.beta.gouv.fr"}, "production issuer"),
+        ({"ISSUER": "https://aidantsconnect.beta.gouv.fr/"}, "production issuer"),
+        ({"FRONTEND_URL": "https://aidantsconnect.beta.gouv.fr"}, "production issuer"),
+        ({"TABLE_NAME": "ac-prod-2", "PRODUCTION_TABLE_NAMES": "ac-prod-2, ac-prod-3"}, "production table"),
+        ({"FRANCECONNECT_URL": "https://oidc.franceconnect.gouv.fr/api/v2"}, "never calls real FranceConnect"),
+    ],
+)
 def test_a_sandbox_pointed_at_production_has_a_problem(monkeypatch, env, why):
     cfg = settings_with(monkeypatch, **{**SANDBOX_ENV, **env})
     assert why in cfg.profile_problem
@@ -116,15 +133,22 @@ def test_an_unknown_profile_is_a_problem(monkeypatch):
     assert "neither" in settings_with(monkeypatch, PROFILE="staging").profile_problem
 
 
-@pytest.mark.parametrize("folder,method,path", [
-    ("otp_verify", "GET", "/api/me"), ("mandate_read", "GET", "/api/demarches"),
-    ("sandbox", "GET", "/api/sandbox"), ("oidc_metadata", "GET", "/.well-known/openid-configuration"),
-    ("notify", "POST", "/"),
-])
+@pytest.mark.parametrize(
+    "folder,method,path",
+    [
+        ("otp_verify", "GET", "/api/me"),
+        ("mandate_read", "GET", "/api/demarches"),
+        ("sandbox", "GET", "/api/sandbox"),
+        ("oidc_metadata", "GET", "/.well-known/openid-configuration"),
+        ("notify", "POST", "/"),
+    ],
+)
 def test_every_function_of_a_sandbox_on_the_production_table_refuses_every_request(
-        monkeypatch, caplog, folder, method, path):
+    monkeypatch, caplog, folder, method, path
+):
     settings_with(monkeypatch, **{**SANDBOX_ENV, "TABLE_NAME": "aidants-connect"})
     from shared import http
+
     http._reported.clear()
     handler = load_handler(folder)
     with caplog.at_level(logging.ERROR, logger="aidants_connect.http"):
@@ -132,7 +156,8 @@ def test_every_function_of_a_sandbox_on_the_production_table_refuses_every_reque
             status, headers, body = call(handler, method, path, body={} if method == "POST" else None)
             assert status == 503 and body["error"] == "misconfigured", body
     assert [r.getMessage() for r in caplog.records] == [
-        "refusing every request: the sandbox's TABLE_NAME 'aidants-connect' is a production table"]
+        "refusing every request: the sandbox's TABLE_NAME 'aidants-connect' is a production table"
+    ]
 
 
 @pytest.mark.parametrize("method,path", SANDBOX_ROUTES)
@@ -144,8 +169,10 @@ def test_production_answers_every_sandbox_route_404_and_writes_nothing(moto_stor
     assert raw_items() == []
 
 
-@pytest.mark.parametrize("folder,path", [("sandbox_franceconnect", "/franceconnect/.well-known/openid-configuration"),
-                                         ("sandbox_demo", "/demo/")])
+@pytest.mark.parametrize(
+    "folder,path",
+    [("sandbox_franceconnect", "/franceconnect/.well-known/openid-configuration"), ("sandbox_demo", "/demo/")],
+)
 def test_the_stand_in_functions_answer_404_in_production(moto_store, folder, path):
     status, _, answer = call(load_handler(folder), "GET", path)
     assert status == 404 and answer["error"] == "not_found"
@@ -153,9 +180,11 @@ def test_the_stand_in_functions_answer_404_in_production(moto_store, folder, pat
 
 # -- sign-up and the starting situations ------------------------------------------------
 
+
 def test_sign_up_gives_an_account_a_device_and_a_structure_with_the_guides_situations(sandbox):
     from shared import listings
     from shared.sandbox import situations
+
     out = sign_up("Alice.Martin@Example.FR")
     assert out["aidant"]["email"] == "alice.martin@example.fr"
     assert out["structure"]["name"] == "Structure d'entraînement de Alice Martin"
@@ -183,8 +212,17 @@ def test_everything_the_sign_up_writes_expires_with_the_trainee(sandbox):
     assert 30 * 86400 - 5 <= end - before <= 30 * 86400 + 5
     items = raw_items()
     kinds = {item["kind"] for item in items}
-    assert {"structure", "aidant", "email_claim", "membership", "totp_device", "usager", "mandate",
-            "autorisation", "journal"} <= kinds
+    assert {
+        "structure",
+        "aidant",
+        "email_claim",
+        "membership",
+        "totp_device",
+        "usager",
+        "mandate",
+        "autorisation",
+        "journal",
+    } <= kinds
     permanent = [(i["pk"], i["kind"]) for i in items if "ttl" not in i and i["kind"] != "rate_counter"]
     assert permanent == []
     trainees_items = [i for i in items if i["kind"] != "rate_counter"]
@@ -194,6 +232,7 @@ def test_everything_the_sign_up_writes_expires_with_the_trainee(sandbox):
 def test_in_production_accounts_and_mandates_carry_no_ttl(moto_store):
     from shared import accounts
     from shared.store import default_ttl
+
     assert default_ttl() is None
     accounts.new_structure("S", "1" * 14, "adresse", structure_id="s1").save()
     accounts.create_aidant("ana@b.fr", "Ana", "B", ["s1"])
@@ -205,6 +244,7 @@ def test_in_production_accounts_and_mandates_carry_no_ttl(moto_store):
 def test_two_trainees_of_one_group_have_their_own_structures_and_usagers(sandbox):
     from shared import listings
     from shared.sandbox import situations
+
     alice, bruno = sign_up("alice@example.fr"), sign_up("bruno@example.fr", "Bruno", "Petit")
     a, b = alice["structure"]["id"], bruno["structure"]["id"]
     assert a != b
@@ -220,6 +260,7 @@ def test_two_trainees_of_one_group_have_their_own_structures_and_usagers(sandbox
 
 def test_an_address_already_signed_up_is_refused_until_its_account_ends(sandbox, monkeypatch):
     from shared.sandbox import trainees
+
     sign_up("alice@example.fr")
     with pytest.raises(errors.Conflict) as taken:
         sign_up("ALICE@example.fr", "Autre", "Personne")
@@ -231,14 +272,18 @@ def test_an_address_already_signed_up_is_refused_until_its_account_ends(sandbox,
     assert again["aidant"]["first_name"] == "Alice"
 
 
-@pytest.mark.parametrize("data,field", [
-    ({"email": "a,victim@example.org", "first_name": "A", "last_name": "B"}, "email"),
-    ({"email": "alice@example.fr", "first_name": " ", "last_name": "B"}, "first_name"),
-    ({"email": "alice@example.fr", "first_name": "A", "last_name": "x" * 101}, "last_name"),
-    ({"first_name": "A", "last_name": "B"}, "email"),
-])
+@pytest.mark.parametrize(
+    "data,field",
+    [
+        ({"email": "a,victim@example.org", "first_name": "A", "last_name": "B"}, "email"),
+        ({"email": "alice@example.fr", "first_name": " ", "last_name": "B"}, "first_name"),
+        ({"email": "alice@example.fr", "first_name": "A", "last_name": "x" * 101}, "last_name"),
+        ({"first_name": "A", "last_name": "B"}, "email"),
+    ],
+)
 def test_sign_up_refuses_bad_input_naming_the_field(sandbox, data, field):
     from shared.sandbox import trainees
+
     with pytest.raises(errors.BadRequest) as refused:
         trainees.sign_up(data)
     assert refused.value.field == field
@@ -263,9 +308,11 @@ def test_sign_ups_are_limited_per_address_per_day_and_in_all_per_hour(sandbox, m
 
 # -- logging in, expiry ----------------------------------------------------------------------
 
+
 def test_a_right_code_opens_the_session_at_once_and_no_email_is_written(sandbox):
     from shared import sessions
-    from shared.http import Request, Headers
+    from shared.http import Headers, Request
+
     out = sign_up()
     cookie = log_in("alice@example.fr", out["totp_secret"])
     request = Request("GET", "/api/me", Headers({"cookie": cookie}), {}, b"")
@@ -276,6 +323,7 @@ def test_a_right_code_opens_the_session_at_once_and_no_email_is_written(sandbox)
 def test_a_trainee_past_the_end_of_the_account_cannot_log_in_nor_use_a_session(sandbox, monkeypatch):
     from shared import login, sessions, store
     from shared.http import Headers, Request
+
     out = sign_up()
     cookie = log_in("alice@example.fr", out["totp_secret"])
     request = Request("GET", "/api/me", Headers({"cookie": cookie}), {}, b"")
@@ -294,6 +342,7 @@ def test_what_a_trainees_request_writes_takes_the_trainees_end(sandbox):
     """Through the session: a usager identified during the trainee's session."""
     from shared import sessions
     from shared.http import Headers, Request
+
     out = sign_up()
     cookie = log_in("alice@example.fr", out["totp_secret"])
     caller = sessions.authenticate(Request("GET", "/api/me", Headers({"cookie": cookie}), {}, b""))
@@ -304,10 +353,12 @@ def test_what_a_trainees_request_writes_takes_the_trainees_end(sandbox):
 
 # -- reset -------------------------------------------------------------------------------------
 
+
 def test_reset_moves_the_trainee_to_a_fresh_structure_with_the_starting_situations(sandbox):
     from shared import listings, revocation, sessions
     from shared.http import Headers, Request
     from shared.sandbox import trainees
+
     out = sign_up()
     old = out["structure"]["id"]
     cookie = log_in("alice@example.fr", out["totp_secret"])
@@ -333,6 +384,7 @@ def test_reset_moves_the_trainee_to_a_fresh_structure_with_the_starting_situatio
 
 # -- e-mail -------------------------------------------------------------------------------------
 
+
 def test_the_sandboxs_e_mails_land_in_the_trainees_inbox_and_never_reach_smtp(sandbox, monkeypatch):
     from shared import notifications, store
     from shared.notifications import smtp
@@ -340,11 +392,13 @@ def test_the_sandboxs_e_mails_land_in_the_trainees_inbox_and_never_reach_smtp(sa
 
     def no_smtp(*args, **kwargs):
         raise AssertionError("the sandbox opened an SMTP connection")
+
     monkeypatch.setattr(smtplib, "SMTP", no_smtp)
     monkeypatch.setattr(smtplib, "SMTP_SSL", no_smtp)
     out = sign_up()
     structure_id = out["structure"]["id"]
     from shared import listings
+
     mandate = listings.mandates_of_structure(structure_id).items[0]
     usager = store.Usager.find(mandate.usager_id)
     structure = store.Structure.find(structure_id)
@@ -364,6 +418,7 @@ def test_the_sandboxs_e_mails_land_in_the_trainees_inbox_and_never_reach_smtp(sa
 def test_an_e_mail_of_the_sandbox_with_no_trainees_inbox_goes_nowhere(sandbox, monkeypatch):
     from shared import notifications
     from shared.sandbox import inbox
+
     monkeypatch.setattr(smtplib, "SMTP", lambda *a, **k: pytest.fail("SMTP"))
     item = notifications.new_item("habilitation_created", "referent@example.fr", {})
     assert item.inbox == inbox.NO_INBOX

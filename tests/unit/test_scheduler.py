@@ -1,5 +1,6 @@
 """The local cron-connector (local/scheduler.py): stack.yml's schedules, read by
 cronsim, and the LOCAL_CRON_SECONDS override the integration tests use."""
+
 from __future__ import annotations
 
 import threading
@@ -16,8 +17,11 @@ def utc(*args) -> datetime:
 
 
 def test_every_schedule_in_stack_yml_is_one_the_connector_reads():
-    annotated = {name: fn.spec["annotations"]["schedule"] for name, fn in stack.functions().items()
-                 if (fn.spec.get("annotations") or {}).get("topic") == "cron-function"}
+    annotated = {
+        name: fn.spec["annotations"]["schedule"]
+        for name, fn in stack.functions().items()
+        if (fn.spec.get("annotations") or {}).get("topic") == "cron-function"
+    }
     assert annotated, "stack.yml schedules notify and journal-seal"
     schedules = scheduler.scheduled_functions()
     assert set(schedules) == set(annotated)
@@ -48,11 +52,23 @@ def test_day_fields_ranges_steps_lists_and_names():
     assert Cron.parse("0 3 29 2 *").next_after(tuesday) == utc(2028, 2, 29, 3, 0)
 
 
-@pytest.mark.parametrize("bad", [
-    "* * * *", "0 * * * * *",  # the connector's five fields, no seconds field
-    "61 * * * *", "*/0 * * * *", "mon * * * *", "5-1 * * * *", "0 0 31 2 *",
-    "@hourly", "0 0 L * *", "0 0 LW * *", "0 0 * * 5L", "0 0 * * MON#2",  # not the connector's cron
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "* * * *",
+        "0 * * * * *",  # the connector's five fields, no seconds field
+        "61 * * * *",
+        "*/0 * * * *",
+        "mon * * * *",
+        "5-1 * * * *",
+        "0 0 31 2 *",
+        "@hourly",
+        "0 0 L * *",
+        "0 0 LW * *",
+        "0 0 * * 5L",
+        "0 0 * * MON#2",  # not the connector's cron
+    ],
+)
 def test_a_schedule_the_connector_would_refuse_is_refused(bad):
     with pytest.raises(ValueError):
         Cron.parse(bad)

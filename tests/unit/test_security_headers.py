@@ -1,6 +1,7 @@
 """The Content-Security-Policy and its companion headers are written once
 (shared/security_headers.py) and sent the same by the functions, the local gateway
 and the production edge."""
+
 from __future__ import annotations
 
 import re
@@ -16,11 +17,19 @@ POLICY_WORDS = re.compile(r"frame-ancestors|default-src|-src '|max-age=63072000|
 
 
 def test_no_other_source_file_writes_a_policy():
-    sources = [p for folder in ("shared", "local", "deploy", "functions")
-               for p in (ROOT / folder).rglob("*") if p.suffix in (".py", ".j2", ".html", ".conf")]
-    writers = sorted(str(p.relative_to(ROOT)) for p in sources
-                     if p.name != "security_headers.py" and "generated" not in p.parts
-                     and POLICY_WORDS.search(p.read_text(errors="replace")))
+    sources = [
+        p
+        for folder in ("shared", "local", "deploy", "functions")
+        for p in (ROOT / folder).rglob("*")
+        if p.suffix in (".py", ".j2", ".html", ".conf")
+    ]
+    writers = sorted(
+        str(p.relative_to(ROOT))
+        for p in sources
+        if p.name != "security_headers.py"
+        and "generated" not in p.parts
+        and POLICY_WORDS.search(p.read_text(errors="replace"))
+    )
     assert writers == []
 
 
@@ -38,11 +47,13 @@ def test_every_function_answer_is_unsniffable_and_keeps_its_urls():
 
 def test_the_local_gateway_serves_the_front_end_with_the_static_policy(tmp_path):
     from frontend import build
+
     build.build()  # what `local up` does first: the gateway serves build/frontend/
     local = gateway.Gateway(env={}, log_dir=tmp_path, mail_dir=tmp_path)
     for path, code in (("/", "200"), ("/no-such-page.html", "404")):
-        status, headers, _ = local.dispatch({"PATH_INFO": path, "REQUEST_METHOD": "GET", "QUERY_STRING": "",
-                                             "wsgi.input": None, "CONTENT_LENGTH": "0"})
+        status, headers, _ = local.dispatch(
+            {"PATH_INFO": path, "REQUEST_METHOD": "GET", "QUERY_STRING": "", "wsgi.input": None, "CONTENT_LENGTH": "0"}
+        )
         assert status.split()[0] == code
         for header in security_headers.STATIC_HEADERS:
             assert header in headers, (path, header)

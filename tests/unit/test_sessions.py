@@ -1,5 +1,6 @@
 """Sessions: cookie → server-side item, timeouts, duplicated cookies (the cross-site
 refusal is the router's: tests/unit/test_http.py)."""
+
 import time
 from types import SimpleNamespace
 
@@ -37,8 +38,15 @@ def test_session_cookie_identifies_the_aidant(logged_in):
 
 def test_a_duplicated_session_cookie_is_refused_not_resolved(logged_in):
     _, token = logged_in
-    request = Request.from_event(SimpleNamespace(method="GET", path="/api/me", body=b"", query={}, headers={
-        "Cookie": f"{sessions.COOKIE}={token}; {sessions.COOKIE}=planted"}))
+    request = Request.from_event(
+        SimpleNamespace(
+            method="GET",
+            path="/api/me",
+            body=b"",
+            query={},
+            headers={"Cookie": f"{sessions.COOKIE}={token}; {sessions.COOKIE}=planted"},
+        )
+    )
     with pytest.raises(errors.DuplicateCookie) as refused:
         sessions.authenticate(request)
     assert refused.value.status == 401 and refused.value.code == "duplicate_cookie"
@@ -47,6 +55,7 @@ def test_a_duplicated_session_cookie_is_refused_not_resolved(logged_in):
 def test_absolute_lifetime_is_enforced(logged_in, moto_store):
     _, token = logged_in
     from shared import crypto
+
     item = moto_store.Session.get(*moto_store.Session.key(crypto.keyed_hash(token, "session")))
     item.update(actions=[moto_store.Session.expires_at.set(int(time.time()) - 1)])
     with pytest.raises(errors.Unauthorized):

@@ -1,6 +1,6 @@
 """Benchmarks measure read and write units per request from DynamoDB's own
 ConsumedCapacity (STORE_MEASURE_CAPACITY); request paths never ask for it otherwise."""
-import json
+
 from types import SimpleNamespace
 
 import pytest
@@ -13,12 +13,14 @@ from shared.http import Router, json_response
 def sent(monkeypatch):
     """The operations and arguments every store call sends to DynamoDB."""
     from shared.store import instrumentation
+
     seen = []
 
     def spy_on(original):
         def spy(self, operation_name, operation_kwargs):
             seen.append((operation_name, dict(operation_kwargs)))
             return original(self, operation_name, operation_kwargs)
+
         return spy
 
     # pynamodb's dispatch, and the direct way item operations take (issue 19).
@@ -32,8 +34,9 @@ def _router(store):
 
     @router.route("POST", "/write-then-read")
     def write_then_read(request):
-        structure = store.Structure(pk="STRUCTURE#s1", sk="STRUCTURE", id="s1", name="Une structure",
-                                    siret="1" * 14, address="1 rue")
+        structure = store.Structure(
+            pk="STRUCTURE#s1", sk="STRUCTURE", id="s1", name="Une structure", siret="1" * 14, address="1 rue"
+        )
         structure.save()
         store.Structure.get("STRUCTURE#s1", "STRUCTURE")
         return json_response({"ok": True})
@@ -42,8 +45,9 @@ def _router(store):
 
 
 def _call(router):
-    event = SimpleNamespace(method="POST", path="/write-then-read", body=b"", query={},
-                            headers={"Content-Type": "application/json"})
+    event = SimpleNamespace(
+        method="POST", path="/write-then-read", body=b"", query={}, headers={"Content-Type": "application/json"}
+    )
     return router.dispatch(event)
 
 

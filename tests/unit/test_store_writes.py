@@ -1,6 +1,7 @@
 """store/writes.py under moto: a write whose answer was lost is sent again and
 recognised as its own; a request out of time writes nothing; conflicts stay
 conflicts."""
+
 import time
 
 import botocore.exceptions
@@ -25,6 +26,7 @@ def _lose_first_answer(monkeypatch, model, method: str):
         result = real(self, *args, **kwargs)
         if len(calls) == 1:
             from pynamodb.exceptions import PutError, UpdateError
+
             timeout = botocore.exceptions.ReadTimeoutError(endpoint_url="http://store")
             raise (UpdateError if method == "update" else PutError)("lost", timeout)
         return result
@@ -83,6 +85,7 @@ def test_a_write_is_not_sent_again_once_a_call_no_longer_fits_the_budget(moto_st
     calls = _lose_first_answer(monkeypatch, LoginLink, "update")
     writes.start_budget(2)  # less than a store call's timeouts: no second copy
     from pynamodb.exceptions import UpdateError
+
     with pytest.raises(UpdateError) as raised:
         writes.update(link, [LoginLink.used_at.set(1)], LoginLink.used_at.does_not_exist())
     assert is_outage(raised.value) and len(calls) == 1
@@ -101,6 +104,7 @@ def test_a_transaction_carries_a_client_request_token_and_conflicts_become_domai
 
 def test_a_transaction_given_a_domain_error_raises_it_and_one_without_raises_the_stores(moto_store):
     from pynamodb.exceptions import TransactWriteError
+
     link = _link()
     link.save()
     with pytest.raises(errors.Conflict) as refused:
@@ -116,13 +120,18 @@ def test_a_transaction_given_a_domain_error_raises_it_and_one_without_raises_the
 def test_operations_prepared_elsewhere_join_the_transaction(moto_store):
     first, second = _link("l1"), _link("l2")
     with transaction() as tx:
-        tx.include([("save", first, {"condition": LoginLink.pk.does_not_exist()}),
-                    ("save", second, {"condition": LoginLink.pk.does_not_exist()})])
+        tx.include(
+            [
+                ("save", first, {"condition": LoginLink.pk.does_not_exist()}),
+                ("save", second, {"condition": LoginLink.pk.does_not_exist()}),
+            ]
+        )
     assert LoginLink.find("l1").aidant_id == LoginLink.find("l2").aidant_id == "a1"
 
 
 def test_a_counter_is_a_plain_conditional_update(moto_store):
     from shared.store import RateCounter as C
+
     counter = C(*C.key("x"))
     assert writes.update_counter(counter, [C.count.add(1), C.kind.set(C)], C.pk.does_not_exist()) is True
     assert writes.update_counter(counter, [C.count.add(1)], C.pk.does_not_exist()) is False

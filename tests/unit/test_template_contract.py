@@ -15,6 +15,7 @@ real HTTP (waitress included: some behaviours are waitress's):
 A behaviour of the template that a handler relies on, or that would make a handler
 bug show, is stated here; the handler used is tests/unit/template_probe/handler.py.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -69,9 +70,9 @@ class Runtime:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 return
-            except OSError:
+            except OSError as err:
                 if time.time() > deadline:
-                    raise AssertionError(f"{name} did not start:\n{log.read_text()}")
+                    raise AssertionError(f"{name} did not start:\n{log.read_text()}") from err
                 time.sleep(0.05)
 
     def output(self) -> str:
@@ -88,8 +89,14 @@ def _start(name: str, folder: Path) -> Runtime:
     env["HOSTNAME"] = HOSTNAME
     log = folder / "output.log"
     if name == "local-runtime":
-        return Runtime(name, [sys.executable, "-m", "local.runtime", "--handler-dir", str(PROBE), "--port",
-                              str(port)], ROOT, env, port, log)
+        return Runtime(
+            name,
+            [sys.executable, "-m", "local.runtime", "--handler-dir", str(PROBE), "--port", str(port)],
+            ROOT,
+            env,
+            port,
+            log,
+        )
     if name == "stand-in":
         home = _image_layout(template_pin.STAND_IN / "index.py", folder / "home")
         env.update(INDEX_HOST="127.0.0.1", INDEX_PORT=str(port))
@@ -102,8 +109,10 @@ def _start(name: str, folder: Path) -> Runtime:
     home = _image_layout(checkout / "index.py", folder / "home")
     # The template binds 0.0.0.0:5000 in `python index.py`; here its app is served the
     # way its __main__ does, waitress.serve(app, host, port), on a free loopback port.
-    serve = "import sys, waitress; sys.path.insert(0, '.'); import index; " \
-            "waitress.serve(index.app, host='127.0.0.1', port=int(sys.argv[1]))"
+    serve = (
+        "import sys, waitress; sys.path.insert(0, '.'); import index; "
+        "waitress.serve(index.app, host='127.0.0.1', port=int(sys.argv[1]))"
+    )
     return Runtime(name, [sys.executable, "-c", serve, str(port)], home, env, port, log)
 
 
@@ -135,6 +144,7 @@ def _echo(runtime, method="GET", path="/echo", **kwargs) -> dict:
 
 
 # -- the event ------------------------------------------------------------------------
+
 
 def test_the_body_is_the_raw_bytes_as_sent(runtime):
     sent = b"\x00\xff{not json\r\n\xc3\xa9"
@@ -202,8 +212,15 @@ def test_head_runs_the_handler_and_sends_no_body(runtime):
 def test_options_is_answered_by_flask_without_the_handler(runtime):
     r = requests.options(runtime.url + "/echo", timeout=10)
     assert r.status_code == 200 and r.content == b""
-    assert set(r.headers["Allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "POST", "PUT", "PATCH",
-                                                                   "DELETE", "OPTIONS"}
+    assert set(r.headers["Allow"].replace(" ", "").split(",")) == {
+        "GET",
+        "HEAD",
+        "POST",
+        "PUT",
+        "PATCH",
+        "DELETE",
+        "OPTIONS",
+    }
 
 
 @pytest.mark.parametrize("method", ["TRACE", "PROPFIND"])
@@ -229,6 +246,7 @@ def test_context_hostname_is_the_replicas(runtime):
 
 
 # -- the answer -------------------------------------------------------------------------
+
 
 def test_a_dict_body_is_json_with_sorted_keys_and_escaped_non_ascii(runtime):
     r = requests.get(runtime.url + "/answer/dict-body", timeout=10)
@@ -333,10 +351,12 @@ def test_four_threads_serve_requests(runtime):
 
 # -- what shared.http hands the template -------------------------------------------------
 
+
 def test_shared_http_never_hands_the_template_bytes_or_a_dict_body():
     """A dict body would lose all but the last Set-Cookie, bytes would arrive as
     "b'…'" (above): every answer's body leaves shared.http as a str."""
     from shared.http import Response
+
     for body in (b"<p>\xc3\xa9</p>", {"a": 1}, [1], None, "texte"):
         answer = Response(body=body).to_openfaas()
         assert type(answer["body"]) is str, body

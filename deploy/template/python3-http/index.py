@@ -37,6 +37,7 @@ the pinned template itself:
 ``INDEX_HOST`` and ``INDEX_PORT`` exist only so that tests can run several contexts
 side by side; the image never sets them (the template binds 0.0.0.0:5000).
 """
+
 import os
 
 from flask import Flask, jsonify, request

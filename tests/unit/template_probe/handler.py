@@ -1,5 +1,6 @@
 """A handler that reports what it received, or answers what a path asks for
 (tests/unit/test_template_contract.py). Run by each python3-http runtime under test."""
+
 import json
 import logging
 import threading
@@ -25,13 +26,23 @@ ANSWERS = {
 
 
 def _echo(event, context):
-    return {"body": json.dumps({
-        "method": event.method, "path": event.path, "body_type": type(event.body).__name__,
-        "body_hex": event.body.hex(), "headers": [[k, v] for k, v in event.headers.items()],
-        "content_type_lower": event.headers.get("content-type"), "content_type_title": event.headers.get("Content-Type"),
-        "query_lists": {k: v for k, v in event.query.lists()}, "query_first": dict(event.query.items()),
-        "hostname": context.hostname, "thread": threading.current_thread().name,
-    })}
+    return {
+        "body": json.dumps(
+            {
+                "method": event.method,
+                "path": event.path,
+                "body_type": type(event.body).__name__,
+                "body_hex": event.body.hex(),
+                "headers": [[k, v] for k, v in event.headers.items()],
+                "content_type_lower": event.headers.get("content-type"),
+                "content_type_title": event.headers.get("Content-Type"),
+                "query_lists": {k: v for k, v in event.query.lists()},
+                "query_first": dict(event.query.items()),
+                "hostname": context.hostname,
+                "thread": threading.current_thread().name,
+            }
+        )
+    }
 
 
 def handle(event, context):
