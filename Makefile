@@ -96,7 +96,7 @@ test: deps-test lint
 	$(PY) -m pytest -q tests
 
 # ruff (lint, and the format check: `ruff format .` fixes it); settings in pyproject.toml.
-lint: deps
+lint: $(VENV)/.deps
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
