@@ -95,10 +95,12 @@ deps-test: deps java chromium
 test: deps-test lint
 	$(PY) -m pytest -q tests
 
-# ruff (lint, and the format check: `ruff format .` fixes it); settings in pyproject.toml.
+# ruff (lint, and the format check: `ruff format .` fixes it), mypy over shared/;
+# settings in pyproject.toml.
 lint: $(VENV)/.deps
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 unit: deps
 	$(PY) -m pytest -q tests/unit

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Iterable
+
+from pynamodb.expressions.condition import Condition
+
 from . import cgu, crypto, emails, errors, otp, stats
 from . import error_codes as codes
 from .sessions import Caller
-from .store import Aidant, EmailClaim, Membership, Operation, Structure, now, transaction
+from .store import Aidant, EmailClaim, Item, Membership, Operation, Structure, now, transaction
 
 
 def describe_caller(caller: Caller) -> dict:
@@ -68,7 +72,10 @@ def ensure_structure(structure: Structure) -> Structure:
     try:
         return create_structure(structure)
     except errors.Conflict:
-        return Structure.find(structure.id, consistent=True)
+        found = Structure.find(structure.id, consistent=True)
+        if found is None:  # the conflict was not this structure's existence
+            raise
+        return found
 
 
 def create_aidant(
@@ -78,7 +85,7 @@ def create_aidant(
     structure_ids: list[str],
     *,
     profession: str | None = None,
-    referent_of: list[str] = (),
+    referent_of: Iterable[str] = (),
     aidant_id: str | None = None,
     is_active: bool = True,
     device_kind: str | None = "app",
@@ -125,10 +132,10 @@ def new_aidant_items(
     structure_ids: list[str],
     *,
     profession: str | None = None,
-    referent_of=(),
+    referent_of: Iterable[str] = (),
     aidant_id: str | None = None,
     is_active: bool = True,
-) -> tuple[Aidant, list[tuple[object, object]]]:
+) -> tuple[Aidant, list[tuple[Item, Condition | None]]]:
     """The items of a new aidant (not saved), each with the condition it is written
     under: the aidant, the claim on their e-mail (two aidants never share one) and a
     membership per structure. For a caller that writes them in its own transaction."""
@@ -150,7 +157,10 @@ def new_aidant_items(
         created_at=now(),
     )
     claim = EmailClaim(*EmailClaim.key(email), aidant_id=aidant_id)
-    items = [(aidant, Aidant.pk.does_not_exist()), (claim, EmailClaim.pk.does_not_exist())]
+    items: list[tuple[Item, Condition | None]] = [
+        (aidant, Aidant.pk.does_not_exist()),
+        (claim, EmailClaim.pk.does_not_exist()),
+    ]
     items += [(Membership.new(sid, aidant_id), None) for sid in structure_ids]
     return aidant, items
 

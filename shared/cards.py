@@ -71,7 +71,7 @@ def seed_to_base32(seed: object, encoding: str) -> str:
 
 def parse_csv(text: str) -> list[dict]:
     """``serial,seed`` lines (``;`` also accepted), with or without a header line."""
-    rows = []
+    rows: list[dict] = []
     sample = text[:1024]
     delimiter = ";" if sample.count(";") > sample.count(",") else ","
     for line in csv.reader(io.StringIO(text), delimiter=delimiter):

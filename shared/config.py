@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import overload
 
 
 class MissingSecret(RuntimeError):
@@ -32,6 +33,11 @@ class MissingSecret(RuntimeError):
 CGU_VERSION = "2026-11"
 
 
+# With a default the value is always a string; without one, None means unset.
+@overload
+def _env(name: str) -> str | None: ...
+@overload
+def _env(name: str, default: str) -> str: ...
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default

@@ -93,7 +93,7 @@ def demarche_details(keys) -> list[dict]:
     ]
 
 
-def _usager_context(usager: Usager | None, mandate: Mandate) -> dict:
+def _usager_context(usager: Usager | None, mandate: Mandate | _DraftAsPrinted) -> dict:
     if usager is None:
         return {
             "full_name": mandate.usager_name or "",
@@ -136,7 +136,7 @@ def render_mandate(mandate: Mandate, usager: Usager | None, structure: Structure
             },
             demarches=demarche_details(mandate.demarches),
             duration_label=DURATION_LABELS.get(mandate.duration, mandate.duration),
-            consent_method=CONSENT_METHODS.get((consent or {}).get("method"), ""),
+            consent_method=CONSENT_METHODS.get((consent or {}).get("method") or "", ""),
             consent_reference=(consent or {}).get("reference", ""),
             mentions=parse_mentions(mandate.text_snapshot or mentions_text(structure_name)),
             reference=verification_reference(mandate.id),
@@ -186,7 +186,7 @@ def render_draft(draft: MandateDraft, usager: Usager, structure: Structure | Non
             },
             demarches=demarche_details(draft.demarches),
             duration_label=DURATION_LABELS.get(draft.duration, draft.duration),
-            consent_method=CONSENT_METHODS.get((consent or {}).get("method"), ""),
+            consent_method=CONSENT_METHODS.get((consent or {}).get("method") or "", ""),
             consent_reference=(consent or {}).get("reference", ""),
             mentions=mentions(structure_name),
             reference=None,

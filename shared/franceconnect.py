@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import urlencode
 
 import requests
@@ -26,7 +27,7 @@ from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
-from joserfc.jwk import KeySet
+from joserfc.jwk import KeySet, KeySetSerialization
 
 from . import crypto
 from . import error_codes as codes
@@ -113,7 +114,8 @@ class _Provider:
             return keys
         data = self._get_json(self.metadata()["jwks_uri"])
         try:
-            keys = KeySet.import_key_set(data)
+            # FranceConnect's JSON, checked by joserfc (its errors are the refusal below)
+            keys = KeySet.import_key_set(cast(KeySetSerialization, data))
         except (JoseError, ValueError, TypeError, KeyError) as exc:
             raise FranceConnectError(FAILED, f"unusable JWKS: {exc}") from exc
         with self._lock:

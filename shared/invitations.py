@@ -129,6 +129,8 @@ def invite(caller: Caller, structure: Structure, data: dict) -> Invitation:
     )
     new_items: list = []
     if existing is None:
+        if first_name is None or last_name is None:  # _name above required them of a newcomer
+            raise RuntimeError("a newcomer's names were not checked")
         # The newcomer's account, inactive in the structure: the activation path
         # (device by the référent, training by staff) starts from here.
         newcomer, new_items = accounts.new_aidant_items(

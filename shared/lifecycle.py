@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pynamodb.expressions.update import Action
+
 from . import error_codes as codes
 from . import errors, journal, stats
 from .store import Aidant, Membership, Operation, Session, TotpDevice, Training
@@ -91,8 +93,10 @@ def activation(
     """The operations that make the account active, journaled in ``structure_id``
     as done by ``actor_id``. ``joins``: it works for ``structure_id`` from now on
     (the référent's activation), else it becomes active in the structures it has."""
-    actions = [Aidant.is_active.set(True)]
+    actions: list[Action] = [Aidant.is_active.set(True)]
     if joins:
+        if structure_id is None:  # only joins=False (staff's training decision) may name none
+            raise ValueError("an activation that joins a structure must name it")
         actions.append(Aidant.structure_ids.add({structure_id}))
         if not aidant.current_structure_id:
             actions.append(Aidant.current_structure_id.set(structure_id))
@@ -175,7 +179,7 @@ def deactivation(
             structure_id,
         )
     remaining = set(aidant.structure_ids or ()) - {structure_id}
-    actions = [Aidant.structure_ids.delete({structure_id})]
+    actions: list[Action] = [Aidant.structure_ids.delete({structure_id})]
     if not remaining:
         actions.append(Aidant.is_active.set(False))
     if aidant.current_structure_id == structure_id:

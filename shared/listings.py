@@ -110,6 +110,8 @@ def mandates_of_structure(
         if not results.last_evaluated_key:
             exhausted = True
             break
+        if last is None:  # DynamoDB never ends an empty page early: a Query without a filter
+            raise RuntimeError("an empty page of mandates said more follow")
         after = (last.id, last.list_position)
     if last is not None and not exhausted:
         page.cursor = _encode_cursor(last.id, last.list_position)

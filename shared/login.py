@@ -70,7 +70,7 @@ def start(email: str, code: object, response: Response, next_path: str | None = 
     found = read([EmailClaim.key(email), throttle_key])
     claim = found.get(EmailClaim.key(email))
     throttle = otp.Throttle.from_item(throttle_key, found.get(throttle_key))
-    aidant_id = claim.aidant_id if claim else None
+    aidant_id = claim.aidant_id if isinstance(claim, EmailClaim) else None
 
     try:
         attempt = throttle.admit("Trop de codes incorrects. Votre connexion est bloquée pendant 15 minutes.")
@@ -82,7 +82,8 @@ def start(email: str, code: object, response: Response, next_path: str | None = 
     # (and about the same time) as a known one with a wrong code: nothing in the
     # answer tells which e-mails exist. The structures are read only after a valid code.
     aidant, devices = otp.devices_of(aidant_id or _NOBODY)
-    structure_id = None
+    structure_id: str | None = None
+    reason: str | None
     if aidant is None:
         reason = "unknown_email"
     elif not aidant.is_active:
@@ -106,6 +107,8 @@ def start(email: str, code: object, response: Response, next_path: str | None = 
             locked=locked,
         )
         raise _refused()
+    if aidant is None or structure_id is None:  # no refusal: a known aidant, an active structure
+        raise RuntimeError("a login that was not refused has an aidant and a structure")
 
     throttle.clear()
     if not settings().login_link_enabled:

@@ -15,6 +15,7 @@ from datetime import time as dtime
 from typing import Callable, Iterable
 
 from pynamodb.expressions.condition import size
+from pynamodb.expressions.update import Action
 
 from . import crypto, errors, journal, stats
 from . import error_codes as codes
@@ -284,7 +285,7 @@ def _renewal(
         # The old mandate holds exactly the démarches read as active: whether the
         # renewal leaves it none (out of "in force", once) is decided on that.
         still = {a.demarche for a in active if a.mandate_id == old_id}
-        actions = [Mandate.active_demarches.delete(closed)]
+        actions: list[Action] = [Mandate.active_demarches.delete(closed)]
         condition = size(Mandate.active_demarches) == len(still)
         if still <= closed:
             actions.append(Mandate.stats_ended_at.set(mandate.created_at))
@@ -331,7 +332,7 @@ def upsert_usager(fc_sub: str, claims: dict, structure_id: str | None = None) ->
     family_name = str(claims.get("family_name") or "").strip()
     if not given_name or not family_name:
         raise errors.BadRequest("FranceConnect n'a pas transmis l'identité de l'usager.", code=codes.INVALID_IDENTITY)
-    usager = Usager.refresh(
+    usager = Usager.refresh_identity(
         usager_id,
         now(),
         fc_sub=fc_sub,

@@ -16,7 +16,7 @@ import pyotp
 from . import crypto, errors, journal
 from . import error_codes as codes
 from .config import settings
-from .store import Aidant, LoginThrottle, TotpDevice, now, writes
+from .store import Aidant, Item, LoginThrottle, TotpDevice, now, writes
 
 LOCKED_MESSAGE = "Trop de codes incorrects. Réessayez dans 15 minutes."
 CARD_INTERVAL = 60  # physical OTP cards show a new code every minute
@@ -126,7 +126,7 @@ class Throttle:
             return cls(key)
 
     @classmethod
-    def from_item(cls, key: tuple[str, str], item: LoginThrottle | None) -> "Throttle":
+    def from_item(cls, key: tuple[str, str], item: Item | None) -> "Throttle":
         if not isinstance(item, LoginThrottle):
             return cls(key)  # none, or a bare item that is not a throttle's: nothing counted
         return cls(key, int(item.failures or 0), int(item.locked_until) if item.locked_until else None)

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Iterable
 
 from pynamodb.expressions.condition import size
+from pynamodb.expressions.update import Action
 
 from . import error_codes as codes
 from . import errors, journal, notifications, otp, stats
@@ -74,7 +75,7 @@ def apply(
     at = now()
     mandate = p.mandate
     closed = {a.demarche for a in p.closing}
-    actions = [Mandate.active_demarches.delete(closed)]
+    actions: list[Action] = [Mandate.active_demarches.delete(closed)]
     if p.whole:
         actions += [*Mandate.revocation_actions(at, aidant_id), Mandate.stats_ended_at.set(at)]
     # The mandate still holds exactly what we read: two revocations of its last two

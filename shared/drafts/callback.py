@@ -37,6 +37,8 @@ class CallbackOutcome:
             # it sends the browser back to one of two registered addresses with
             # ``state`` = the draft (then ``.<error>`` on the draft page).
             if self.error is None:
+                if self.draft_id is None:  # identify() sets it from the state before anything succeeds
+                    raise RuntimeError("an identified usager's outcome names no draft")
                 target, state = RECAP_PAGE, self.draft_id
             else:
                 target, state = DRAFT_PAGE, f"{self.draft_id}.{self.error}" if self.draft_id else self.error

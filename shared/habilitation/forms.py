@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal, overload
 
 from .. import emails, errors
 from .. import error_codes as codes
@@ -12,6 +13,15 @@ from ..store.habilitation import Person
 from .rules import MAX_AIDANTS, MAX_MESSAGE, SIRET_RE, STRUCTURE_TYPES
 
 
+# A required field is a string or a 400: None only when it is optional.
+@overload
+def _text(
+    data: dict, name: str, label: str, max_len: int = 200, required: Literal[True] = True, path: str | None = None
+) -> str: ...
+@overload
+def _text(
+    data: dict, name: str, label: str, max_len: int = 200, *, required: bool, path: str | None = None
+) -> str | None: ...
 def _text(
     data: dict, name: str, label: str, max_len: int = 200, required: bool = True, path: str | None = None
 ) -> str | None:

@@ -39,7 +39,7 @@ def iso(moment) -> str | None:
 
 
 def request_view(req: HabilitationRequest, messages: list[HabilitationMessage], for_staff: bool) -> dict:
-    view = {
+    view: dict[str, object] = {
         "id": req.id,
         "status": req.status,
         "status_label": STATUS_LABELS[req.status],

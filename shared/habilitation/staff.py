@@ -203,11 +203,24 @@ def mark_trained(caller: Caller, aidant_id: str, trained_on: str, pix_passed: bo
     deactivates = not training.complete and bool(file.aidant.is_active)
     if deactivates and aidant_id == caller.aidant_id:
         raise errors.Conflict("Vous ne pouvez pas désactiver votre propre accès.", code=codes.SELF_DEACTIVATION)
-    structure_id = sorted(file.aidant.structure_ids or [None])[0]
-    who = dict(actor_id=caller.aidant_id, structure_id=structure_id)
-    activation = lifecycle.activation(file.aidant, reason="trained", joins=False, **who) if activates else []
+    structure_id = min(file.aidant.structure_ids) if file.aidant.structure_ids else None
+    activation = (
+        lifecycle.activation(
+            file.aidant, actor_id=caller.aidant_id, structure_id=structure_id, reason="trained", joins=False
+        )
+        if activates
+        else []
+    )
     deactivation = (
-        lifecycle.deactivation(file.aidant, reason="training_incomplete", leaves=False, **who) if deactivates else None
+        lifecycle.deactivation(
+            file.aidant,
+            actor_id=caller.aidant_id,
+            structure_id=structure_id,
+            reason="training_incomplete",
+            leaves=False,
+        )
+        if deactivates
+        else None
     )
     with transaction(stale()) as tx:
         tx.save(training)

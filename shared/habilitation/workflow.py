@@ -49,8 +49,11 @@ def move(
         *HabilitationRequest.queue_actions(target, at, req.id),
         *(extra_actions or []),
     ]
-    message = _message(req, author, author_name, message_text, at) if message_text else None
-    if message is not None:
+    message = None
+    if message_text:
+        if author is None or author_name is None:  # a message is staff's, who always sign it
+            raise ValueError("a message with a status change names its author")
+        message = _message(req, author, author_name, message_text, at)
         actions += [HabilitationRequest.last_message_at.set(at), HabilitationRequest.last_message_by.set(author)]
     previous = req.status
     req.status = target

@@ -78,7 +78,7 @@ def revoked_item(
     if not usager.email:
         return None
     whole = demarches is None
-    revoked = sorted(mandate.demarches if whole else set(demarches), key=demarche_order)
+    revoked = sorted(mandate.demarches if demarches is None else set(demarches), key=demarche_order)
     remaining = [] if whole else sorted(set(mandate.active_demarches or ()) - set(revoked), key=demarche_order)
     return new_item(
         MANDATE_REVOKED,

@@ -134,7 +134,9 @@ def _base64_lines(text: str) -> str:
 def _encoded_words(text: str) -> str:
     """RFC 2047 encoded words (base64, UTF-8), each within 75 characters, split on
     character boundaries; readers join adjacent ones, dropping the space between."""
-    words, chunk, size = [], [], 0
+    words: list[str] = []
+    chunk: list[str] = []
+    size = 0
     for char in text:
         length = len(char.encode("utf-8"))
         if size + length > 45:

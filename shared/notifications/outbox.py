@@ -151,7 +151,7 @@ def retry_after(item: OutboxItem, unreachable: bool) -> int:
     the first unreachable relay, so an outage costs one attempt per run."""
     if item.deliver_by is not None and unreachable:
         return URGENT_UNREACHABLE_RETRY_SECONDS
-    return retry_delay(item.attempts)
+    return retry_delay(int(item.attempts))  # a NumberAttribute (float to mypy), always whole
 
 
 def retry(item: OutboxItem, at: int, owner: str, exc: Exception, unreachable: bool) -> None:

@@ -11,10 +11,13 @@ import time
 from contextlib import contextmanager
 from email.message import EmailMessage
 from email.utils import parseaddr
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from .. import emails
 from ..config import MissingSecret, secret, settings
+
+if TYPE_CHECKING:
+    from .messages import Mail
 
 TIMEOUT_SECONDS = 10  # one SMTP exchange (connect, a command, the DATA of a message)
 
@@ -28,6 +31,7 @@ def connect(timeout: float = TIMEOUT_SECONDS) -> smtplib.SMTP:
     """An open connection to the relay, TLS and authentication done; the caller
     closes it (``quit``). Every exchange on it times out after ``timeout`` seconds."""
     cfg = settings()
+    client: smtplib.SMTP
     if cfg.sandbox:
         # The training sandbox never sends e-mail (shared.sandbox.inbox), whatever
         # its SMTP settings say.
@@ -151,11 +155,11 @@ class Mailer:
             and getattr(self._client, "sock", None) is not None
         )
 
-    def send(self, message: EmailMessage, recipient: str) -> None:
+    def send(self, message: Mail | EmailMessage, recipient: str) -> None:
         """Returns once the relay has accepted the message (its 250 to the DATA)."""
         client = self._client
         kept = client is not None
-        if kept:
+        if client is not None:
             sock = getattr(client, "sock", None)
             if sock is not None:
                 sock.settimeout(self._timeout())
@@ -201,7 +205,7 @@ class _Kept:
 
     MAX_IDLE = 4
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._idle: list[tuple[object, float, Mailer]] = []
         self._lock = threading.Lock()
 

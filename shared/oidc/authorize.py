@@ -96,9 +96,9 @@ def read_parameters(request: Request) -> tuple[dict[str, str], set[str]]:
 
 def check_parameters_not_repeated(repeated: set[str]) -> None:
     """RFC 6749 §3.1: parameters MUST NOT be included more than once."""
-    repeated = sorted(set(_SINGLE) & repeated)
-    if repeated:
-        raise _before_redirect(InvalidRequestError, f"Paramètre répété : {repeated[0]}.")
+    single = sorted(set(_SINGLE) & repeated)
+    if single:
+        raise _before_redirect(InvalidRequestError, f"Paramètre répété : {single[0]}.")
 
 
 def check_client(params: dict) -> clients.Client:

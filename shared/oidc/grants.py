@@ -389,14 +389,13 @@ def still_represented(code: Code, client) -> Represented:
     mandate, autorisation, usager and structure in one strongly consistent BatchGet."""
     item = code.item
     if item.usager_claims:
-        structure = SimpleNamespace(
-            id=item.structure_id, name=item.structure_name or "", address=item.structure_address or ""
-        )
         return Represented(
             usager=claims.identity_from(item.usager_claims),
             client_id=client.get_client_id(),
             code=item,
-            structure=structure,
+            structure=SimpleNamespace(
+                id=item.structure_id, name=item.structure_name or "", address=item.structure_address or ""
+            ),
             autorisation_key=Autorisation.key(item.mandate_id, item.demarche),
         )
     keys = [

@@ -30,8 +30,9 @@ import functools
 import json
 import time
 from dataclasses import dataclass
+from typing import cast
 
-from joserfc.jwk import ECKey, Key, KeySet, RSAKey
+from joserfc.jwk import ECKey, Key, KeySet, KeySetSerialization, RSAKey
 
 from ..config import secret
 
@@ -44,20 +45,27 @@ class InvalidKeySet(ValueError):
     pass
 
 
+def _alg(key: Key) -> str:
+    # from_jwks gives every key of the set a supported alg
+    if key.alg is None:
+        raise InvalidKeySet(f"key {key.kid} has no alg")
+    return key.alg
+
+
 @dataclass(frozen=True)
 class SigningKeys:
     key_set: KeySet  # newest first
 
     @property
     def default_alg(self) -> str:
-        return self.key_set.keys[0].alg
+        return _alg(self.key_set.keys[0])
 
     @property
     def algorithms(self) -> list[str]:
         seen: list[str] = []
         for key in self.key_set.keys:
-            if key.alg not in seen:
-                seen.append(key.alg)
+            if _alg(key) not in seen:
+                seen.append(_alg(key))
         return seen
 
     def signing_key(self, alg: str) -> Key:
@@ -77,7 +85,7 @@ def from_jwks(data: dict) -> SigningKeys:
     unless one is set)."""
     if not isinstance(data, dict) or not isinstance(data.get("keys"), list) or not data["keys"]:
         raise InvalidKeySet("the signing key set must be a non-empty JWK Set")
-    key_set = KeySet.import_key_set(data)
+    key_set = KeySet.import_key_set(cast(KeySetSerialization, data))  # its "keys" checked just above
     kids = set()
     for key in key_set.keys:
         if key.alg not in SUPPORTED:
@@ -112,6 +120,7 @@ def reset_caches() -> None:
 
 
 def new_key(alg: str) -> Key:
+    key: ECKey | RSAKey
     if alg == "ES256":
         key = ECKey.generate_key("P-256", private=True)
     elif alg == "RS256":

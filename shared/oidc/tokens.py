@@ -112,7 +112,9 @@ def save(token: dict, request) -> AccessToken:
             "claims": ",".join(sorted(claims.user_info(user.usager, source.client_id, item.scope))),
         },
     )
-    checked = getattr(user, "autorisation_key", None) or Autorisation.key(source.mandate_id, source.demarche)
+    checked: tuple[str, str] = getattr(user, "autorisation_key", None) or Autorisation.key(
+        source.mandate_id, source.demarche
+    )
     for attempt in range(2):
         replayed = InvalidGrantError(fr("Ce code d'autorisation a été rejoué : aucun jeton n'est délivré."))
         try:
@@ -139,11 +141,12 @@ def save(token: dict, request) -> AccessToken:
             if checked in refused and C.key(code.code_hash) not in refused:
                 # Revoked, expired or renewed since the choice: renewed, the new
                 # mandate may cover the démarche (checked the same way, once).
-                checked = _covering_now(source) if attempt == 0 else None
-                if checked is None:
+                covering = _covering_now(source) if attempt == 0 else None
+                if covering is None:
                     raise InvalidGrantError(
                         fr("Le mandat ne couvre plus cette démarche pour cet usager (révoqué ou expiré).")
                     ) from err
+                checked = covering
                 continue
             # Redeemed by a concurrent request, expired or replayed meanwhile.
             code.refuse(request.client)

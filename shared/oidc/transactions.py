@@ -23,6 +23,7 @@ import re
 import time
 from collections import defaultdict
 from datetime import datetime, timezone
+from typing import Callable
 
 from pynamodb.exceptions import DoesNotExist
 
@@ -31,7 +32,7 @@ from .. import error_codes as codes
 from ..config import settings
 from ..demarches import DEMARCHES
 from ..demarches import as_json as demarche_json
-from ..http import Request, require_str
+from ..http import Request, Response, require_str
 from ..sessions import Caller
 from ..store import AuthorizationTransaction, Autorisation, Usager, epoch, now, transaction, writes
 from . import claims, events
@@ -96,6 +97,8 @@ def open_transaction(grant) -> tuple[AuthorizationTransaction, str]:
             tx.save(txn, condition=T.pk.does_not_exist())
     except _NoOpenWindow as err:
         if ratelimit.key_of(allowance) not in writes.refused_keys(tx, err.__cause__):
+            if err.__cause__ is None:  # store.transaction raises it from the store's error
+                raise
             raise err.__cause__ from None
         # No open window with room: once per minute and client (or over the limit).
         _take_allowance(client_id, grant.redirect_uri, data["state"])
@@ -234,8 +237,8 @@ def offer(caller: Caller, txn_id: str, browser_token: str | None, read: dict | N
             shown[uid] = {"id": uid, **{theirs: autorisation[mine] for mine, theirs in Autorisation.USAGER_COPY}}
     missing = [uid for uid in covered if uid not in shown]
     if missing:
-        for usager in Usager.batch_get([Usager.key(uid) for uid in missing], attributes_to_get=_OFFER_USAGER):
-            shown[usager.id] = {"id": usager.id, **{name: getattr(usager, name) for name in _SHOWN}}
+        for stored in Usager.batch_get([Usager.key(uid) for uid in missing], attributes_to_get=_OFFER_USAGER):
+            shown[stored.id] = {"id": stored.id, **{name: getattr(stored, name) for name in _SHOWN}}
     listed = []
     for usager in sorted(
         shown.values(), key=lambda u: ((u["family_name"] or "").lower(), (u["given_name"] or "").lower(), u["id"])
@@ -292,10 +295,16 @@ def choice_keys(request: Request) -> list[tuple[str, str]]:
 
 
 def choose(
-    caller: Caller, txn_id: str, browser_token: str | None, body: dict, respond, read: dict | None = None
-) -> str:
+    caller: Caller,
+    txn_id: str,
+    browser_token: str | None,
+    body: dict,
+    respond: Callable[[AuthorizationTransaction, Choice], Response],
+    read: dict | None = None,
+) -> Response:
     """Check the aidant's choice against the structure's mandates, then let
-    ``respond(txn, choice)`` (Authlib) issue the code; returns where the browser goes.
+    ``respond(txn, choice)`` (Authlib) issue the code; returns its answer (where the
+    browser goes).
 
     The autorisation named by ``mandate`` (the offer's) and the usager were read with
     the session; the code's transaction checks the autorisation again

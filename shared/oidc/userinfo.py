@@ -107,15 +107,15 @@ def represented_usager(bearer: tokens.Bearer):
     BatchGet, as before."""
     token = bearer.item
     autorisation = bearer.autorisation
-    usager = claims.identity_from(token.usager_claims) if token.usager_claims else None
+    usager: Usager | claims.Identity | None = claims.identity_from(token.usager_claims) if token.usager_claims else None
     keys = ([] if usager is not None else [Usager.key(token.usager_id)]) + (
         [Autorisation.key(token.mandate_id, token.demarche)] if autorisation is tokens.NOT_READ else []
     )
     if keys:
         found = read(keys, consistent=True)
         if usager is None:
-            usager = found.get(Usager.key(token.usager_id))
-            usager = usager if isinstance(usager, Usager) else None
+            stored = found.get(Usager.key(token.usager_id))
+            usager = stored if isinstance(stored, Usager) else None
         if autorisation is tokens.NOT_READ:
             autorisation = found.get(Autorisation.key(token.mandate_id, token.demarche))
     if usager is None:

@@ -8,7 +8,7 @@ from .. import error_codes as codes
 from .. import errors, journal
 from ..lifecycle import AidantFile, read_file
 from ..sessions import Caller
-from ..store import Aidant, Membership, Structure
+from ..store import Aidant, JournalEntry, Membership, Structure
 
 
 def require_referent(caller: Caller) -> None:
@@ -36,7 +36,7 @@ class Target:
     def aidant(self) -> Aidant:
         return self.file.aidant
 
-    def entry(self, action: str, **details) -> object:
+    def entry(self, action: str, **details) -> JournalEntry:
         return journal.entry(
             action,
             aidant_id=self.caller.aidant_id,

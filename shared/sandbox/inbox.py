@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import logging
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 from ..store import InboxMessage, OutboxItem, default_ttl, now
+
+if TYPE_CHECKING:
+    from ..notifications.messages import Mail
 
 log = logging.getLogger("aidants_connect.sandbox")
 
@@ -31,7 +35,7 @@ def drop(item: OutboxItem) -> None:
     log.info("sandbox: outbox %s (%s) names no trainee's inbox: not delivered", item.id, item.template)
 
 
-def deliver(item: OutboxItem, message: EmailMessage) -> None:
+def deliver(item: OutboxItem, message: Mail | EmailMessage) -> None:
     """Write the message to its inbox (idempotent: keyed by the outbox item)."""
     written = item.created_at or now()
     part = message.get_body(("plain",))

@@ -184,6 +184,10 @@ def account(caller: Caller) -> dict:
             }
         )
     structure = Structure.find(structure_id)
+    if structure is None:
+        # The session found it, but DynamoDB's TTL deleted it since (the trainee's end
+        # passed): the answer sessions gives an expired trainee, not a 500.
+        raise errors.Unauthorized("Votre compte d'entraînement a expiré.", code=codes.SESSION_REVOKED)
     aidant = caller.aidant
     return {
         "aidant": {

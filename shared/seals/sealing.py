@@ -106,7 +106,8 @@ def _pack(late: list[Sealed], entries: Iterable[Sealed], from_ms: int, to_ms: in
     while len(late) > MAX_ENTRIES_PER_SEAL:
         yield from_ms, from_ms, [], late[:MAX_ENTRIES_PER_SEAL], False
         late = late[MAX_ENTRIES_PER_SEAL:]
-    cursor, batch = from_ms, []
+    cursor = from_ms
+    batch: list[Sealed] = []
     for entry in entries:
         full = len(batch) + len(late) >= MAX_ENTRIES_PER_SEAL
         if full and entry.ms > (batch[-1].ms if batch else cursor):

@@ -68,7 +68,7 @@ class Report:
                 lines.append(f"{len(ordered) - 1} more problem(s):")
                 lines.extend(f"  {p.line()}" for p in ordered[1 : 1 + MAX_LISTED])
             return lines
-        if self.head is None:
+        if self.head is None or self.first_from is None:  # both set by the first seal
             return ["journal intact: no seal yet, nothing to verify"]
         return [
             f"journal intact: {self.seals} seal(s) from {iso_ms(self.first_from)} to {iso_ms(self.head.to_ms)}, "
@@ -99,6 +99,8 @@ class _Verifier:
         self.report.problems.append(Problem(ms, seq, entry_id, what))
 
     def load_until(self, until_ms: int) -> None:
+        if self.next_day is None:  # set by the first seal (check_seal)
+            raise RuntimeError("entries are read from the first seal's day: no seal read yet")
         while self.next_day < until_ms:
             for entry, _ in read_day(self.next_day):
                 self.loaded[entry.id] = entry
@@ -170,8 +172,11 @@ class _Verifier:
         in a sealed range that no seal lists was slipped in after its seal."""
         self.load_until(day_start(windows.now_ms()) + DAY_MS)
         starts = [r[0] for r in self.ranges]
+        first_from = self.report.first_from
+        if first_from is None:  # set by the first seal, as next_day (load_until)
+            raise RuntimeError("no seal read yet")
         for entry in self.loaded.values():
-            if self.report.first_from <= entry.ms < sealed_until:
+            if first_from <= entry.ms < sealed_until:
                 i = bisect.bisect_right(starts, entry.ms) - 1
                 while i > 0 and self.ranges[i][0] == self.ranges[i][1]:
                     i -= 1  # a seal listing only late entries covers no time

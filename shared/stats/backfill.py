@@ -147,10 +147,8 @@ def read_data(since: date, at: datetime, cursor: date | None) -> Data:
         members.update(Membership.aidants_of(structure.id))
     data.values[counters.USAGERS] = len(first_mandate)
     data.values[counters.AIDANTS_ACTIVE] = sum(1 for a in Aidant.many(members) if isinstance(a, Aidant) and a.is_active)
-    usagers = read(Usager.key(uid) for uid in first_mandate).values()
-    data.usagers_unmarked = {
-        u.id: first_mandate[u.id] for u in usagers if isinstance(u, Usager) and u.accompanied_at is None
-    }
+    usagers = [u for u in read(Usager.key(uid) for uid in first_mandate).values() if isinstance(u, Usager)]
+    data.usagers_unmarked = {u.id: first_mandate[u.id] for u in usagers if u.accompanied_at is None}
     return data
 
 
@@ -220,5 +218,7 @@ def run(check_only: bool = True, since: date | None = None, settle: float = 2.0,
         todo &= moved
         if not todo:
             break
+    if todo is None:  # set by the first pass
+        raise ValueError("a backfill makes at least one pass (attempts >= 1)")
     report.unsettled = sorted(todo)
     return report

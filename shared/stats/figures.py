@@ -61,7 +61,7 @@ def shape(summed: dict[str, int], at: datetime) -> dict:
 
 
 class _Cache:
-    def __init__(self):
+    def __init__(self) -> None:
         self.lock = threading.Lock()
         self.answer: dict | None = None
         self.until = 0.0

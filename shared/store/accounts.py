@@ -107,7 +107,7 @@ class Aidant(Item, discriminator="aidant"):
     def partition(aidant_id: str) -> "AidantPartition":
         """The aidant, their TOTP devices and their training: one Query."""
         found = partition(Aidant.key(aidant_id)[0])
-        return AidantPartition(first(found[Aidant]), found[TotpDevice], first(found[Training]))
+        return AidantPartition(first(found.of(Aidant)), found.of(TotpDevice), first(found.of(Training)))
 
 
 class EmailClaim(Item, discriminator="email_claim"):
@@ -232,7 +232,7 @@ class RateCounter(Item, discriminator="rate_counter"):
     """pk ``RATE#<name>`` sk ``RATE``: uses of something costly to others (an
     e-mail sent to an address nobody has verified) in a fixed window."""
 
-    count = NumberAttribute(default=0)
+    count = NumberAttribute(default=0)  # type: ignore[assignment]  # shadows Model.count, never called on a counter
     window_ends = NumberAttribute(default=0)
 
     @staticmethod

@@ -17,15 +17,20 @@ import time
 from collections import defaultdict
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
-from typing import Iterable, Iterator, TypeVar
+from typing import Callable, ClassVar, Iterable, Iterator, TypeVar, cast
 
 import botocore.exceptions
-from pynamodb.attributes import DiscriminatorAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import (
+    DiscriminatorAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
 from pynamodb.connection.base import Connection
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, TableError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
-from pynamodb.transactions import TransactWrite
 
 from ..config import settings
 from . import botocore_patches, instrumentation, writes
@@ -65,10 +70,11 @@ _OUTAGE_CODES = {
 def is_outage(exc: BaseException) -> bool:
     """True when the store, not the request, is at fault: answer 503, never 500."""
     seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
         if isinstance(
-            exc,
+            current,
             (
                 writes.BudgetExhausted,
                 botocore.exceptions.EndpointConnectionError,
@@ -81,15 +87,21 @@ def is_outage(exc: BaseException) -> bool:
             ),
         ):
             return True
-        if isinstance(exc, PynamoDBException) and getattr(exc, "cause_response_code", None) in _OUTAGE_CODES:
+        if isinstance(current, PynamoDBException) and getattr(current, "cause_response_code", None) in _OUTAGE_CODES:
             return True
         if (
-            isinstance(exc, botocore.exceptions.ClientError)
-            and exc.response.get("Error", {}).get("Code") in _OUTAGE_CODES
+            isinstance(current, botocore.exceptions.ClientError)
+            and current.response.get("Error", {}).get("Code") in _OUTAGE_CODES
         ):
             return True
-        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
+        current = getattr(current, "cause", None) or current.__cause__ or current.__context__
     return False
+
+
+def unicode_list(null: bool | None = None) -> ListAttribute[str]:
+    """A list of strings. pynamodb types a list's elements as the class given in
+    ``of``, which is true of maps only: the elements of ``of=UnicodeAttribute`` are str."""
+    return cast("ListAttribute[str]", ListAttribute(of=UnicodeAttribute, null=null))
 
 
 class Gsi1(GlobalSecondaryIndex):
@@ -129,7 +141,7 @@ class _Expiry(threading.local):
     channel, the e-mail delivery)."""
 
     days: int | None = None
-    at: int | None = None  # epoch seconds: the trainee's end, for this request (thread)
+    at: float | None = None  # epoch seconds (a stored ttl): the trainee's end, for this request (thread)
 
 
 _expiry = _Expiry()
@@ -139,7 +151,7 @@ class expiring:
     """``with expiring(epoch):`` (or ``expiring.set(epoch)`` for the rest of a
     request): items written without a ``ttl`` expire then (sandbox profile only)."""
 
-    def __init__(self, at: int | None):
+    def __init__(self, at: float | None):
         self.at, self.before = at, None
 
     def __enter__(self):
@@ -150,7 +162,7 @@ class expiring:
         _expiry.at = self.before
 
     @staticmethod
-    def set(at: int | None) -> None:
+    def set(at: float | None) -> None:
         _expiry.at = at
 
     @staticmethod
@@ -158,7 +170,7 @@ class expiring:
         _expiry.at = None
 
 
-def default_ttl() -> int | None:
+def default_ttl() -> float | None:
     """The ``ttl`` an item written now without one gets: None outside the sandbox."""
     if _expiry.days is None:
         return None
@@ -181,11 +193,11 @@ class Item(Model):
     class Meta:
         table_name = "aidants-connect"
         region = "eu-west-3"
-        host = None
+        host: str | None = None  # None: AWS itself (configure())
         billing_mode = "PAY_PER_REQUEST"
         # A store outage must become a quick 503, not a request hanging for a minute.
         connect_timeout_seconds = 1
-        read_timeout_seconds = 2
+        read_timeout_seconds: float = 2
         max_retry_attempts = 1
 
     pk = UnicodeAttribute(hash_key=True)
@@ -209,6 +221,9 @@ class Item(Model):
     gsi1 = Gsi1()
     gsi2 = Gsi2()
     gsi3 = Gsi3()
+
+    # Each model's key from its id(s), a static method of its own (:meth:`find`).
+    key: ClassVar[Callable[..., Key]]
 
     @classmethod
     def _get_connection(cls):
@@ -243,10 +258,18 @@ def read(keys: Iterable[Key], consistent: bool = False) -> dict[Key, Item]:
     return {(i.pk, i.sk): i for i in Item.batch_get(list(keys), consistent_read=consistent)}
 
 
-def partition(pk: str) -> dict[type, list[Item]]:
+class Partition(defaultdict[type, list[Item]]):
+    """A partition's items, by their model (an empty list for a model it lacks)."""
+
+    def of(self, model: type[M]) -> list[M]:
+        # Each item is filed under its own class, so those under ``model`` are ``model``s.
+        return cast("list[M]", self[model])
+
+
+def partition(pk: str) -> Partition:
     """One Query on a partition (``pk``), its items grouped by model: an aidant and
     their devices, a mandate and its autorisations, a request and its messages."""
-    found: dict[type, list[Item]] = defaultdict(list)
+    found = Partition(list)
     for item in Item.query(pk):
         found[type(item)].append(item)
     return found
@@ -350,7 +373,7 @@ def _transaction_connection() -> Connection:
 
 
 @contextmanager
-def transaction(conflict: Exception | None = None) -> Iterator[TransactWrite]:
+def transaction(conflict: Exception | None = None) -> Iterator[writes.IdempotentTransactWrite]:
     """``with transaction(errors.Conflict(...)) as tx:`` one ``TransactWriteItems``,
     committed when the block ends, all or nothing: the one way several items are
     written together.

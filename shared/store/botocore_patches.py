@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import cast
 
 import botocore
 import botocore.context
@@ -73,7 +74,8 @@ def _memoize_user_agent(creator) -> None:
     """botocore rebuilds its User-Agent string twice per call, sanitising some thirty
     components each time (a sixth of a GetItem's CPU). It only changes with the
     features the call used, so it is built once per set of features."""
-    build, built = creator.to_string, {}
+    build = creator.to_string
+    built: dict[frozenset[str], str] = {}
 
     def to_string():
         context = botocore.context.get_context()
@@ -86,7 +88,8 @@ def _memoize_user_agent(creator) -> None:
     creator.to_string = to_string
 
 
-ORIGINAL_CLIENT = Connection.client
+# Read on the class, a property is the property object itself (mypy types it as its getter).
+ORIGINAL_CLIENT = cast(property, Connection.client)
 _client_of = ORIGINAL_CLIENT.fget
 
 
@@ -118,7 +121,7 @@ def apply(version: str | None = None) -> bool:
             version,
             WRITTEN_FOR,
         )
-        Connection.client = ORIGINAL_CLIENT
+        Connection.client = ORIGINAL_CLIENT  # type: ignore[method-assign, assignment]  # the monkeypatch itself
         return False
-    Connection.client = PATCHED_CLIENT
+    Connection.client = PATCHED_CLIENT  # type: ignore[method-assign, assignment]  # the monkeypatch itself
     return True

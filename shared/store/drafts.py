@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pynamodb.attributes import (
     BooleanAttribute,
-    ListAttribute,
     MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
 
-from .base import Item
+from .base import Item, unicode_list
 
 
 class MandateDraft(Item, discriminator="mandate_draft"):
@@ -27,10 +26,10 @@ class MandateDraft(Item, discriminator="mandate_draft"):
     id = UnicodeAttribute()
     aidant_id = UnicodeAttribute()
     structure_id = UnicodeAttribute()
-    demarches = ListAttribute(of=UnicodeAttribute)
+    demarches = unicode_list()
     duration = UnicodeAttribute()
     is_remote = BooleanAttribute(default=False)
-    remote_consent = MapAttribute(null=True)  # {"method", "reference"}
+    remote_consent: MapAttribute[str, str] = MapAttribute(null=True)  # {"method", "reference"}
     usager_id = UnicodeAttribute(null=True)  # set by the FranceConnect callback
     identified_at = UTCDateTimeAttribute(null=True)
     expires_at = NumberAttribute()

@@ -64,7 +64,7 @@ class HabilitationRequest(Item, discriminator="habilitation_request"):
     def with_messages(cls, request_id: str) -> tuple["HabilitationRequest | None", list["HabilitationMessage"]]:
         """The request and its thread: one Query on its partition."""
         found = partition(cls.key(request_id)[0])
-        return first(found[HabilitationRequest]), found[HabilitationMessage]
+        return first(found.of(HabilitationRequest)), found.of(HabilitationMessage)
 
     @classmethod
     def in_queue(cls, status: str, limit: int) -> list["HabilitationRequest"]:

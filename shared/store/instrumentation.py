@@ -72,4 +72,4 @@ def _measured_dispatch(self, operation_name, operation_kwargs):
 
 
 def install() -> None:
-    Connection.dispatch = _counted_dispatch
+    Connection.dispatch = _counted_dispatch  # type: ignore[method-assign]  # the monkeypatch itself

@@ -55,7 +55,7 @@ class JournalEntry(Item, discriminator="journal"):
     demarche = UnicodeAttribute(null=True)
     client_id = UnicodeAttribute(null=True)
     reason = UnicodeAttribute(null=True)
-    details = MapAttribute(null=True)
+    details: MapAttribute[str, str] = MapAttribute(null=True)
 
     @staticmethod
     def key(entry_id: str) -> tuple[str, str]:

@@ -7,7 +7,6 @@ from typing import Iterator
 
 from pynamodb.attributes import (
     BooleanAttribute,
-    ListAttribute,
     MapAttribute,
     UnicodeAttribute,
     UnicodeSetAttribute,
@@ -15,7 +14,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.expressions.operand import Path
 
-from .base import Item, default_ttl, first, iso, now, partition, query_values
+from .base import Item, default_ttl, first, iso, now, partition, query_values, unicode_list
 
 
 class Usager(Item, discriminator="usager"):
@@ -43,7 +42,7 @@ class Usager(Item, discriminator="usager"):
         return f"USAGER#{usager_id}", "USAGER"
 
     @classmethod
-    def refresh(cls, usager_id: str, at: datetime, **identity) -> "Usager":
+    def refresh_identity(cls, usager_id: str, at: datetime, **identity) -> "Usager":
         """Create or refresh a usager's identity (``identity``: attribute → value, None
         removes it). An update, not a put: what the identity does not carry
         (``accompanied_at``, ``created_at``) stays."""
@@ -107,12 +106,12 @@ class Mandate(Item, discriminator="mandate"):
     id = UnicodeAttribute()
     structure_id = UnicodeAttribute()
     usager_id = UnicodeAttribute()
-    demarches = ListAttribute(of=UnicodeAttribute)
+    demarches = unicode_list()
     active_demarches = UnicodeSetAttribute(default=set)
     duration = UnicodeAttribute()  # short | six_months | long
     expires_at = UTCDateTimeAttribute()
     is_remote = BooleanAttribute(default=False)
-    remote_consent = MapAttribute(null=True)  # {"method", "reference"}
+    remote_consent: MapAttribute[str, str] = MapAttribute(null=True)  # {"method", "reference"}
     signed_by = UnicodeAttribute()  # aidant id
     signed_by_name = UnicodeAttribute(null=True)
     usager_name = UnicodeAttribute(null=True)  # denormalised for lists and search
@@ -157,7 +156,7 @@ class Mandate(Item, discriminator="mandate"):
     def with_autorisations(cls, mandate_id: str) -> tuple["Mandate | None", list["Autorisation"]]:
         """A mandate and its autorisations: one Query on its partition."""
         found = partition(cls.key(mandate_id)[0])
-        return first(found[Mandate]), found[Autorisation]
+        return first(found.of(Mandate)), found.of(Autorisation)
 
     @classmethod
     def of_structure(

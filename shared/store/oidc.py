@@ -12,9 +12,9 @@ function that never speaks OIDC does not need Authlib installed.
 
 from __future__ import annotations
 
-from pynamodb.attributes import BooleanAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
 
-from .base import Item
+from .base import Item, unicode_list
 
 
 class OidcClient(Item, discriminator="oidc_client"):
@@ -31,10 +31,10 @@ class OidcClient(Item, discriminator="oidc_client"):
     sandbox_permanent = True
     client_id = UnicodeAttribute()
     name = UnicodeAttribute()
-    redirect_uris = ListAttribute(of=UnicodeAttribute)
+    redirect_uris = unicode_list()
     secret_hash = UnicodeAttribute()
     sealed_secret = UnicodeAttribute(null=True)
-    scopes = ListAttribute(of=UnicodeAttribute, null=True)  # None: every supported scope
+    scopes = unicode_list(null=True)  # None: every supported scope
     id_token_signed_response_alg = UnicodeAttribute(null=True)  # None: the server's default
     userinfo_signed_response_alg = UnicodeAttribute(null=True)  # None: plain JSON
     is_active = BooleanAttribute(default=True)

@@ -169,7 +169,7 @@ def put_new(item) -> bool:
 # -- transactions ---------------------------------------------------------------------------
 
 
-def _only_conflicts(exc: BaseException) -> bool:
+def _only_conflicts(exc: TransactWriteError) -> bool:
     """A transaction cancelled only because another transaction was writing one of
     its items at that moment (``TransactionConflict``), none of its conditions failed:
     nothing was applied, and the same writes may simply be sent again. (Shared hot
@@ -184,7 +184,7 @@ def _only_conflicts(exc: BaseException) -> bool:
     return bool(codes) and all(code == "TransactionConflict" for code in codes)
 
 
-class _IdempotentTransactWrite(TransactWrite):
+class IdempotentTransactWrite(TransactWrite):
     """A ``TransactWrite`` whose commit is sent again, with the same
     ``ClientRequestToken``, after an unknown outcome: DynamoDB answers a repeat with
     the first outcome instead of applying it twice. A commit cancelled by a conflict
@@ -212,11 +212,11 @@ class _IdempotentTransactWrite(TransactWrite):
             getattr(self, method)(item, **kwargs)
 
 
-def new_transaction(connection) -> TransactWrite:
-    return _IdempotentTransactWrite(connection=connection, client_request_token=_attempt())
+def new_transaction(connection) -> IdempotentTransactWrite:
+    return IdempotentTransactWrite(connection=connection, client_request_token=_attempt())
 
 
-def refused_keys(tx: TransactWrite, exc: BaseException) -> set[tuple[str, str]]:
+def refused_keys(tx: TransactWrite, exc: BaseException | None) -> set[tuple[str, str]]:
     """The keys of the items of ``tx`` whose condition failed, from the cancellation
     reasons DynamoDB gives one per item, in the order pynamodb sends them (condition
     checks, deletes, puts, updates). Empty when ``exc`` is no cancellation: a caller

@@ -338,6 +338,21 @@ def test_a_trainee_past_the_end_of_the_account_cannot_log_in_nor_use_a_session(s
         login.start("alice@example.fr", pyotp.TOTP(out["totp_secret"]).at(end + 1), Response())
 
 
+def test_a_trainees_structure_deleted_after_the_session_was_read_is_an_ended_account_not_a_500(sandbox):
+    from shared import sessions, store
+    from shared.http import Headers, Request
+    from shared.sandbox import trainees
+
+    out = sign_up()
+    cookie = log_in("alice@example.fr", out["totp_secret"])
+    caller = sessions.authenticate(Request("GET", "/api/sandbox/trainee", Headers({"cookie": cookie}), {}, b""))
+    # DynamoDB's TTL deletes the structure between the session's read and the account's.
+    store.Structure.find(caller.structure_id).delete()
+    with pytest.raises(errors.Unauthorized) as ended:
+        trainees.account(caller)
+    assert ended.value.code == "session_revoked"
+
+
 def test_what_a_trainees_request_writes_takes_the_trainees_end(sandbox):
     """Through the session: a usager identified during the trainee's session."""
     from shared import sessions
