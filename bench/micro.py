@@ -30,26 +30,18 @@ from typing import Iterator
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 
-def _store(rounds: int, count: int) -> dict:
+@contextmanager
+def _dynamodb_local() -> Iterator[subprocess.Popen]:
+    """A DynamoDB Local of its own on a free port, the store pointed at it."""
     from local import dynamodb
     from local.launcher import free_port
 
     jar, port = dynamodb.find_jar(), free_port()
-    args = (
-        dynamodb.command(jar, port)
-        if hasattr(dynamodb, "command")
-        # older checkouts
-        else [
-            "java",
-            f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}",
-            "-jar",
-            str(jar),
-            "-port",
-            str(port),
-            "-sharedDb",
-            "-inMemory",
-        ]
-    )
+    if hasattr(dynamodb, "command"):
+        args = dynamodb.command(jar, port)
+    else:  # an older checkout (--root)
+        args = ["java", f"-Djava.library.path={jar.parent / 'DynamoDBLocal_lib'}", "-jar", str(jar)]
+        args += ["-port", str(port), "-sharedDb", "-inMemory"]
     process = subprocess.Popen(args, cwd=jar.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         dynamodb.wait_port(port, process, 60, "DynamoDB Local")
@@ -61,6 +53,13 @@ def _store(rounds: int, count: int) -> dict:
             SECRET_TOKEN_HMAC_KEY=base64.b64encode(b"k" * 32).decode(),
             SECRET_TOTP_SEAL_KEY=base64.b64encode(b"s" * 32).decode(),
         )
+        yield process
+    finally:
+        process.terminate()
+
+
+def _store(rounds: int, count: int) -> dict:
+    with _dynamodb_local():
         from shared import journal, store
         from shared.store import JournalEntry
 
@@ -81,33 +80,6 @@ def _store(rounds: int, count: int) -> dict:
                     call()
                 out[name] = round((time.process_time() - started) * 1000 / count, 3)
         return {"client CPU ms per call": out}
-    finally:
-        process.terminate()
-
-
-@contextmanager
-def _dynamodb_local() -> Iterator[subprocess.Popen]:
-    """A DynamoDB Local of its own on a free port, the store pointed at it."""
-    from local import dynamodb
-    from local.launcher import free_port
-
-    jar, port = dynamodb.find_jar(), free_port()
-    process = subprocess.Popen(
-        dynamodb.command(jar, port), cwd=jar.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        dynamodb.wait_port(port, process, 60, "DynamoDB Local")
-        os.environ.update(
-            DYNAMODB_HOST=f"http://127.0.0.1:{port}",
-            AWS_ACCESS_KEY_ID="x",
-            AWS_SECRET_ACCESS_KEY="x",
-            AWS_REGION="eu-west-3",
-            SECRET_TOKEN_HMAC_KEY=base64.b64encode(b"k" * 32).decode(),
-            SECRET_TOTP_SEAL_KEY=base64.b64encode(b"s" * 32).decode(),
-        )
-        yield process
-    finally:
-        process.terminate()
 
 
 def _dynamodb(rounds: int, count: int) -> dict:

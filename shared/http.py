@@ -151,6 +151,16 @@ class Request:
         self._check_size()
         if self.content_type() != JSON_TYPE:
             raise errors.UnsupportedMediaType()
+        return self._json_object()
+
+    def internal_json(self) -> dict:
+        """The body of a call only the gateway makes: the cron-connector posts an
+        empty body with no Content-Type (``{}``), the queue-worker the JSON object it
+        was given."""
+        self._check_size()
+        return self._json_object() if self.body.strip() else {}
+
+    def _json_object(self) -> dict:
         try:
             data = json.loads(self.body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError) as err:  # deep nesting: bad input, not a crash
@@ -210,6 +220,12 @@ def require_str(
     if len(value) > max_len or (pattern is not None and not pattern.fullmatch(value)):
         raise errors.BadRequest(message or f"Le champ « {name} » n'est pas valide.")
     return value
+
+
+def require_scheduled_run(data: dict) -> None:
+    """The scheduled functions' one command: ``{"run": "scheduled"}``, or nothing."""
+    if data.get("run", "scheduled") != "scheduled":
+        raise errors.BadRequest("« run » ne peut valoir que « scheduled ».")
 
 
 # -- responses ------------------------------------------------------------------

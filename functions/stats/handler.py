@@ -6,10 +6,8 @@ POST {"run": "scheduled"}  or an empty body: the cron-connector (stack.yml sched
                            Not a public route: only the gateway reaches it.
 """
 
-import json
-
-from shared import errors, stats
-from shared.http import Router, json_response
+from shared import stats
+from shared.http import Router, json_response, require_scheduled_run
 
 router = Router()
 
@@ -21,17 +19,7 @@ def figures(request):
 
 @router.route("POST", "/")
 def expiry_run(request):
-    # The cron-connector posts an empty body with no Content-Type.
-    data = {}
-    if request.body.strip():
-        try:
-            data = json.loads(request.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as err:
-            raise errors.BadRequest("Le corps de la requête n'est pas un JSON valide.") from err
-        if not isinstance(data, dict):
-            raise errors.BadRequest("Le corps de la requête doit être un objet JSON.")
-    if data.get("run", "scheduled") != "scheduled":
-        raise errors.BadRequest("« run » ne peut valoir que « scheduled ».")
+    require_scheduled_run(request.internal_json())
     return json_response(stats.run_scheduled())
 
 
