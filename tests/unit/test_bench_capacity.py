@@ -191,3 +191,24 @@ def test_the_per_client_authorization_bound_is_a_bottleneck_at_its_configured_va
     )
     (rate,) = [rate for name, rate in _plan().bottlenecks if name.startswith("OIDC_AUTHORIZE_PER_CLIENT")]
     assert rate == round(limit / 60, 1)
+
+
+def test_the_bench_report_sets_each_issue_19_target_beside_its_figure():
+    from bench.__main__ import _targets
+
+    phase = {
+        "cpu_ms_per_unit": 50.8,
+        "endpoints": {step: {"store_calls_mean": n} for step, n in (("a", 1), ("b", 2), ("c", 2), ("d", 2), ("e", 1))},
+        "cpu_ms_per_unit_by_process": {
+            "fn:oidc_authorize": 12.6,
+            "fn:oidc_token": 5.8,
+            "fn:oidc_userinfo": 2.8,
+            "fn:notify": 4.7,
+            "dynamodb-local": 18.4,
+        },
+    }
+    lines = {line.split("  ")[0]: line.split() for line in _targets(phase).splitlines()[3:]}
+    assert lines["CPU per flow, every process (ms)"][-5:] == ["50.8", "≤", "33", "67", "no"]
+    assert lines["DynamoDB calls per flow, FranceConnect's path"][-5:] == ["8", "≤", "8", "13", "yes"]
+    assert lines["the three OIDC functions' CPU per flow (ms)"][-5:] == ["21.2", "≤", "15", "27", "no"]
+    assert lines["notify's CPU per flow: the usager's e-mail (ms)"][-5:] == ["4.7", "≤", "3", "7.3", "no"]
