@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .store_target import point_store_at
+
 
 @dataclass(frozen=True)
 class Registered:
@@ -31,14 +33,7 @@ def register(
     userinfo_alg: str | None = None,
     endpoint: str | None = None,
 ) -> Registered:
-    import os
-
-    from shared import config, store
-
-    if endpoint:
-        os.environ["DYNAMODB_HOST"] = endpoint
-        config.reset_caches()
-    store.configure()
+    point_store_at(endpoint)
     from shared.oidc import clients
 
     for uri in redirect_uris:

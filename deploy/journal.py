@@ -9,20 +9,13 @@ the table. The table is ``TABLE_NAME`` (or ``--table-name``) in ``AWS_REGION``.
 
 from __future__ import annotations
 
-import os
+from .store_target import point_store_at
 
 
 def verify(
     endpoint: str | None = None, table_name: str | None = None, anchor: str | None = None
 ) -> tuple[bool, list[str]]:
-    from shared import config, store
-
-    if endpoint:
-        os.environ["DYNAMODB_HOST"] = endpoint
-    if table_name:
-        os.environ["TABLE_NAME"] = table_name
-    config.reset_caches()
-    store.configure()
+    point_store_at(endpoint, table_name)
     from shared import seals
 
     parsed = seals.parse_anchor(anchor) if anchor else None

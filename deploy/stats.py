@@ -13,8 +13,9 @@ created before the statistics, then ``--check`` whenever in doubt. It needs
 
 from __future__ import annotations
 
-import os
 from datetime import date
+
+from .store_target import point_store_at
 
 
 def backfill(
@@ -24,14 +25,7 @@ def backfill(
     endpoint: str | None = None,
     table_name: str | None = None,
 ) -> tuple[bool, list[str]]:
-    from shared import config, store
-
-    if endpoint:
-        os.environ["DYNAMODB_HOST"] = endpoint
-    if table_name:
-        os.environ["TABLE_NAME"] = table_name
-    config.reset_caches()
-    store.configure()
+    point_store_at(endpoint, table_name)
     from shared.stats import backfill as recompute
 
     report = recompute.run(check_only=check_only, since=date.fromisoformat(since) if since else None, settle=settle)

@@ -10,9 +10,10 @@ items' contexts stay sealed; only their template, attempts and last error are sh
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
+
+from .store_target import point_store_at
 
 
 @dataclass
@@ -63,12 +64,5 @@ def report(limit: int = 20) -> list[str]:
 
 
 def status(endpoint: str | None = None, table_name: str | None = None, limit: int = 20) -> list[str]:
-    from shared import config, store
-
-    if endpoint:
-        os.environ["DYNAMODB_HOST"] = endpoint
-    if table_name:
-        os.environ["TABLE_NAME"] = table_name
-    config.reset_caches()
-    store.configure()
+    point_store_at(endpoint, table_name)
     return report(limit)
