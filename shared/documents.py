@@ -119,30 +119,56 @@ def _usager_context(usager: Usager | None, mandate: Mandate | _DraftAsPrinted) -
     }
 
 
-def render_mandate(mandate: Mandate, usager: Usager | None, structure: Structure | None) -> str:
-    structure_name = structure.name if structure else ""
-    consent = mandate.remote_consent.as_dict() if mandate.remote_consent else None
+def _render_print(
+    mandate: "Mandate | _DraftAsPrinted",
+    status: str,
+    usager: Usager | None,
+    structure: Structure | None,
+    *,
+    demarches: list[str],
+    duration: str,
+    remote_consent,
+    mentions: dict,
+    reference: str | None,
+) -> str:
+    """The printable mandate (templates/mandates/print.html), signed or a draft."""
+    consent = remote_consent.as_dict() if remote_consent else {}
     return (
         environment()
         .get_template("mandates/print.html")
         .render(
             mandate=mandate,
-            status=status_of(mandate),
+            status=status,
             usager=_usager_context(usager, mandate),
             structure={
-                "name": structure_name,
+                "name": structure.name if structure else "",
                 "siret": structure.siret if structure else "",
                 "address": (structure.address or "") if structure else "",
             },
-            demarches=demarche_details(mandate.demarches),
-            duration_label=DURATION_LABELS.get(mandate.duration, mandate.duration),
-            consent_method=CONSENT_METHODS.get((consent or {}).get("method") or "", ""),
-            consent_reference=(consent or {}).get("reference", ""),
-            mentions=parse_mentions(mandate.text_snapshot or mentions_text(structure_name)),
-            reference=verification_reference(mandate.id),
+            demarches=demarche_details(demarches),
+            duration_label=DURATION_LABELS.get(duration, duration),
+            consent_method=CONSENT_METHODS.get(consent.get("method") or "", ""),
+            consent_reference=consent.get("reference", ""),
+            mentions=mentions,
+            reference=reference,
             printed_at=now(),
-            draft=False,
+            draft=status == "draft",
         )
+    )
+
+
+def render_mandate(mandate: Mandate, usager: Usager | None, structure: Structure | None) -> str:
+    structure_name = structure.name if structure else ""
+    return _render_print(
+        mandate,
+        status_of(mandate),
+        usager,
+        structure,
+        demarches=mandate.demarches,
+        duration=mandate.duration,
+        remote_consent=mandate.remote_consent,
+        mentions=parse_mentions(mandate.text_snapshot or mentions_text(structure_name)),
+        reference=verification_reference(mandate.id),
     )
 
 
@@ -163,8 +189,6 @@ def render_draft(draft: MandateDraft, usager: Usager, structure: Structure | Non
     the draft (the end date if it were signed now), marked on every page as a draft
     that is not signed. It carries no verification reference: only a signed mandate
     has one."""
-    structure_name = structure.name if structure else ""
-    consent = draft.remote_consent.as_dict() if draft.remote_consent else None
     preview = _DraftAsPrinted(
         id=draft.id,
         usager_name=usager.full_name,
@@ -172,27 +196,16 @@ def render_draft(draft: MandateDraft, usager: Usager, structure: Structure | Non
         is_remote=bool(draft.is_remote),
         expires_at=expiry_for(draft.duration, now()),
     )
-    return (
-        environment()
-        .get_template("mandates/print.html")
-        .render(
-            mandate=preview,
-            status="draft",
-            usager=_usager_context(usager, preview),
-            structure={
-                "name": structure_name,
-                "siret": structure.siret if structure else "",
-                "address": (structure.address or "") if structure else "",
-            },
-            demarches=demarche_details(draft.demarches),
-            duration_label=DURATION_LABELS.get(draft.duration, draft.duration),
-            consent_method=CONSENT_METHODS.get((consent or {}).get("method") or "", ""),
-            consent_reference=(consent or {}).get("reference", ""),
-            mentions=mentions(structure_name),
-            reference=None,
-            printed_at=now(),
-            draft=True,
-        )
+    return _render_print(
+        preview,
+        "draft",
+        usager,
+        structure,
+        demarches=draft.demarches,
+        duration=draft.duration,
+        remote_consent=draft.remote_consent,
+        mentions=mentions(structure.name if structure else ""),
+        reference=None,
     )
 
 
