@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from . import errors
+from . import crypto, errors
 from .store import RateCounter, writes
 
 
@@ -58,3 +58,17 @@ def take(name: str, limit: int, window_seconds: int, message: str) -> None:
     current = C.find(name)
     ends = int(current.window_ends) if current is not None else now_s + window_seconds
     raise errors.TooManyRequests(message, headers={"Retry-After": str(max(1, ends - now_s))})
+
+
+def take_for_address(scope: str, email: str, per_address_per_day: int, overall_per_hour: int, busy: str) -> None:
+    """For a public form that e-mails the address typed: one allowance per address a
+    day (keyed by its HMAC: the address itself is never a key) and one for everyone an
+    hour, so the form cannot be made to send our e-mails at will. ``busy`` has a
+    ``{}`` where the per-address refusal says so."""
+    take(
+        f"{scope}:" + crypto.keyed_hash(email, scope),
+        per_address_per_day,
+        24 * 3600,
+        busy.format(" pour cette adresse e-mail"),
+    )
+    take(f"{scope}:all", overall_per_hour, 3600, busy.format(""))

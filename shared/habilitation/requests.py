@@ -154,13 +154,13 @@ def _take_mail_allowance(email: str) -> None:
     ``email`` is in normal form (``shared.emails``): its variants share one allowance."""
     cfg = settings()
     busy = "Trop de demandes ont été déposées{}. Réessayez plus tard."
-    ratelimit.take(
-        "habilitation-mail:" + crypto.keyed_hash(email, "habilitation-mail"),
+    ratelimit.take_for_address(
+        "habilitation-mail",
+        email,
         cfg.habilitation_requests_per_email_per_day,
-        24 * 3600,
-        busy.format(" pour cette adresse e-mail"),
+        cfg.habilitation_requests_per_hour,
+        busy,
     )
-    ratelimit.take("habilitation-mail:all", cfg.habilitation_requests_per_hour, 3600, busy.format(""))
 
 
 def create(form: Form) -> dict:

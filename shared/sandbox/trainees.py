@@ -76,13 +76,9 @@ def _new_structure(first_name: str, last_name: str) -> Structure:
 def _take_allowance(email: str) -> None:
     cfg = settings()
     busy = "Trop d'inscriptions au bac à sable{}. Réessayez plus tard."
-    ratelimit.take(
-        "sandbox-signup:" + crypto.keyed_hash(email, "sandbox-signup"),
-        cfg.sandbox_signups_per_email_per_day,
-        24 * 3600,
-        busy.format(" pour cette adresse e-mail"),
+    ratelimit.take_for_address(
+        "sandbox-signup", email, cfg.sandbox_signups_per_email_per_day, cfg.sandbox_signups_per_hour, busy
     )
-    ratelimit.take("sandbox-signup:all", cfg.sandbox_signups_per_hour, 3600, busy.format(""))
 
 
 def _email_taken(email: str, now_s: int) -> bool:
