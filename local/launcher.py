@@ -15,6 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from .stack import ROOT
 
@@ -48,6 +49,23 @@ class RunningStack:
             os.killpg(self.process.pid, signal.SIGKILL)
 
 
+def up_command(ports: dict, extra_args: Sequence[str] = ()) -> list[str]:
+    """``python -m local up`` on these ports."""
+    return [
+        sys.executable,
+        "-m",
+        "local",
+        "up",
+        "--gateway-port",
+        str(ports["gateway"]),
+        "--dynamodb-port",
+        str(ports["dynamodb"]),
+        "--smtp-port",
+        str(ports["smtp"]),
+        *extra_args,
+    ]
+
+
 def start(
     state: Path,
     extra_args: list[str] = (),
@@ -68,19 +86,7 @@ def start(
     child_env = {**os.environ, **(env or {}), "LOCAL_STATE_DIR": str(state), "PYTHONUNBUFFERED": "1"}
     log = open(state / "up.out", "wb")
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "local",
-            "up",
-            "--gateway-port",
-            str(ports["gateway"]),
-            "--dynamodb-port",
-            str(ports["dynamodb"]),
-            "--smtp-port",
-            str(ports["smtp"]),
-            *extra_args,
-        ],
+        up_command(ports, extra_args),
         cwd=ROOT,
         env=child_env,
         stdout=log,

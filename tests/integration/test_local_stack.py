@@ -188,20 +188,10 @@ def test_smtp_sink_killed_is_restarted_and_mail_is_delivered(own, sig):
 
 def _up(state: Path, ports: dict, timeout: float = 60) -> subprocess.CompletedProcess:
     env = {**os.environ, "LOCAL_STATE_DIR": str(state)}
+    from local import launcher
+
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "local",
-            "up",
-            "--in-memory",
-            "--gateway-port",
-            str(ports["gateway"]),
-            "--dynamodb-port",
-            str(ports["dynamodb"]),
-            "--smtp-port",
-            str(ports["smtp"]),
-        ],
+        launcher.up_command(ports, ["--in-memory"]),
         cwd=ROOT,
         env=env,
         capture_output=True,
