@@ -32,6 +32,7 @@ from pynamodb.exceptions import DoesNotExist, PynamoDBException, TableError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from .. import budget
 from ..config import settings
 from . import botocore_patches, instrumentation, writes
 
@@ -168,6 +169,11 @@ class expiring:
     @staticmethod
     def clear() -> None:
         _expiry.at = None
+
+
+# A request starts with no trainee's end: ``shared.sessions`` sets it again for the
+# one this request acts for (waitress reuses its threads, and with them this value).
+budget.on_request_start(expiring.clear)
 
 
 def default_ttl() -> float | None:

@@ -305,3 +305,19 @@ def test_an_unexpected_error_in_an_image_without_the_store_is_a_plain_500(monkey
 
     status, body, _ = answer(r, method="GET", path="/boom")
     assert status == 500 and body["error"] == "server_error"
+
+
+def test_a_request_starts_without_the_trainee_end_a_previous_one_set():
+    """waitress reuses its threads: the sandbox's expiry set for one trainee's request
+    must not give its end to what the next request on the thread writes."""
+    from shared.store import base
+
+    r = Router()
+
+    @r.route("GET", "/end")
+    def end(request):
+        return json_response({"at": base._expiry.at})
+
+    base.expiring.set(1_900_000_000)  # as shared.sessions does for a trainee
+    status, body, _ = answer(r, method="GET", path="/end")
+    assert status == 200 and body == {"at": None}
